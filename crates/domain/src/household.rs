@@ -1,0 +1,401 @@
+//! Households (rumah tangga) and their members (anggota rumah tangga), as in the registry
+//! baseline and as an enumerator finds them.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::fmt;
+use uuid::Uuid;
+
+use crate::issue::{Invalid, Report};
+use crate::nik::{validate_nik, validate_no_kk};
+use crate::region::RegionDirectory;
+
+/// Sex as recorded by Dukcapil: `L` (laki-laki) or `P` (perempuan).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Sex {
+    /// Laki-laki (male).
+    L,
+    /// Perempuan (female).
+    P,
+}
+
+impl fmt::Display for Sex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Sex::L => "L",
+            Sex::P => "P",
+        })
+    }
+}
+
+/// Relationship to the head of household (hubungan dengan kepala rumah tangga), codes 1–8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u8", into = "u8")]
+pub enum Relationship {
+    /// 1 kepala rumah tangga.
+    Kepala,
+    /// 2 istri/suami.
+    Pasangan,
+    /// 3 anak.
+    Anak,
+    /// 4 menantu.
+    Menantu,
+    /// 5 cucu.
+    Cucu,
+    /// 6 orang tua/mertua.
+    OrangTua,
+    /// 7 pembantu rumah tangga.
+    Pembantu,
+    /// 8 lainnya.
+    Lainnya,
+}
+
+impl Relationship {
+    /// All relationships in code order.
+    pub const ALL: [Relationship; 8] = [
+        Relationship::Kepala,
+        Relationship::Pasangan,
+        Relationship::Anak,
+        Relationship::Menantu,
+        Relationship::Cucu,
+        Relationship::OrangTua,
+        Relationship::Pembantu,
+        Relationship::Lainnya,
+    ];
+
+    /// The registry code, 1–8.
+    pub fn code(self) -> u8 {
+        match self {
+            Relationship::Kepala => 1,
+            Relationship::Pasangan => 2,
+            Relationship::Anak => 3,
+            Relationship::Menantu => 4,
+            Relationship::Cucu => 5,
+            Relationship::OrangTua => 6,
+            Relationship::Pembantu => 7,
+            Relationship::Lainnya => 8,
+        }
+    }
+}
+
+impl TryFrom<u8> for Relationship {
+    type Error = Invalid;
+    fn try_from(value: u8) -> Result<Self, Self::Error> {
+        Relationship::ALL
+            .into_iter()
+            .find(|r| r.code() == value)
+            .ok_or(Invalid::RelationshipCode { value })
+    }
+}
+
+impl From<Relationship> for u8 {
+    fn from(value: Relationship) -> Self {
+        value.code()
+    }
+}
+
+/// Whether a member is still part of the household, as the enumerator found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceStatus {
+    /// Still lives here.
+    Tinggal,
+    /// Has died.
+    Meninggal,
+    /// Has moved out.
+    Pindah,
+    /// Newly added member.
+    AnggotaBaru,
+    /// Never belonged here: an error in the prelist.
+    KesalahanPrelist,
+    /// Could not be found or confirmed.
+    TidakDitemukan,
+}
+
+impl PresenceStatus {
+    /// Whether the member counts as living in the household now.
+    pub fn is_present(self) -> bool {
+        matches!(self, PresenceStatus::Tinggal | PresenceStatus::AnggotaBaru)
+    }
+}
+
+/// A household of the registry baseline (server-owned; devices never write it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Household {
+    /// UUIDv7, made by the server at import (or by the device for a proposal).
+    pub id: Uuid,
+    /// Registry id, data not a key; absent for new proposals.
+    pub id_dtsen: Option<String>,
+    /// No. KK; changes on moves, deaths and splits.
+    pub no_kk: Option<String>,
+    /// Name of the head of household.
+    pub nama_krt: String,
+    /// Address.
+    pub alamat: String,
+    /// RT.
+    pub rt: String,
+    /// RW.
+    pub rw: String,
+    /// 10-digit desa/kelurahan code.
+    pub kode_desa: String,
+    /// Welfare decile from BPS (1 poorest – 10); read-only.
+    pub desil: Option<u8>,
+    /// Baseline version, raised by the server whenever an approved visit changes it.
+    pub version: i64,
+}
+
+/// A member of a household.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Member id (UUIDv7).
+    pub member_id: Uuid,
+    /// NIK, when known.
+    pub nik: Option<String>,
+    /// Full name.
+    pub name: String,
+    /// Sex.
+    pub sex: Sex,
+    /// Birth place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth_place: Option<String>,
+    /// Birth date.
+    pub birth_date: Option<NaiveDate>,
+    /// Relationship to the head.
+    pub relationship: Relationship,
+    /// Presence status.
+    pub status: PresenceStatus,
+}
+
+/// The household fields as the enumerator found them at the door.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HouseholdFound {
+    /// No. KK, when shown.
+    pub no_kk: Option<String>,
+    /// Name of the head.
+    pub nama_krt: String,
+    /// Address.
+    pub alamat: String,
+    /// RT.
+    pub rt: String,
+    /// RW.
+    pub rw: String,
+    /// 10-digit desa code.
+    pub kode_desa: String,
+}
+
+/// Upper bound for names.
+pub const MAX_NAME: usize = 100;
+
+fn valid_rt_rw(v: &str) -> bool {
+    (1..=3).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit())
+}
+
+impl HouseholdFound {
+    /// Validates the found household fields.
+    pub fn validate(&self, regions: Option<&dyn RegionDirectory>) -> Report {
+        let mut r = Report::default();
+        if let Some(kk) = &self.no_kk {
+            r.absorb("no_kk", validate_no_kk(kk, regions));
+        }
+        check_name(&mut r, "nama_krt", &self.nama_krt);
+        if self.alamat.trim().is_empty() {
+            r.error("alamat", Invalid::AddressRequired);
+        }
+        for (field, v) in [("rt", &self.rt), ("rw", &self.rw)] {
+            if !valid_rt_rw(v) {
+                r.error(field, Invalid::RtRwFormat { value: v.clone() });
+            }
+        }
+        if self.kode_desa.len() != 10 || crate::region::RegionCode::parse(&self.kode_desa).is_err()
+        {
+            r.error("kode_desa", Invalid::DesaCode);
+        }
+        r
+    }
+}
+
+fn check_name(r: &mut Report, field: &str, name: &str) {
+    if name.trim().is_empty() {
+        r.error(field, Invalid::NameRequired);
+    } else if name.chars().count() > MAX_NAME {
+        r.error(field, Invalid::NameTooLong { max: MAX_NAME });
+    }
+}
+
+impl Member {
+    /// Validates one member: name, birth date within `1900..=today`, and the NIK rules.
+    pub fn validate(&self, today: NaiveDate, regions: Option<&dyn RegionDirectory>) -> Report {
+        let mut r = Report::default();
+        check_name(&mut r, "name", &self.name);
+        if let Some(bd) = self.birth_date {
+            if bd > today {
+                r.error("birth_date", Invalid::BirthDateFuture);
+            } else if bd < NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN) {
+                r.error("birth_date", Invalid::BirthDateTooOld);
+            }
+        }
+        if let Some(nik) = &self.nik {
+            r.absorb(
+                "nik",
+                validate_nik(nik, Some(self.sex), self.birth_date, regions),
+            );
+        }
+        r
+    }
+}
+
+/// Validates the member list of a household that was found: each member, no NIK or member twice,
+/// and exactly one present head.
+pub fn validate_members(
+    members: &[Member],
+    today: NaiveDate,
+    regions: Option<&dyn RegionDirectory>,
+) -> Report {
+    let mut r = Report::default();
+    let mut niks = HashSet::new();
+    let mut ids = HashSet::new();
+    for (i, m) in members.iter().enumerate() {
+        r.absorb(&format!("members[{i}]"), m.validate(today, regions));
+        if !ids.insert(m.member_id) {
+            r.error(format!("members[{i}].member_id"), Invalid::DuplicateMember);
+        }
+        if let Some(nik) = &m.nik
+            && m.status.is_present()
+            && !niks.insert(nik.clone())
+        {
+            r.error(
+                format!("members[{i}].nik"),
+                Invalid::DuplicateNik { nik: nik.clone() },
+            );
+        }
+    }
+    let heads = members
+        .iter()
+        .filter(|m| m.status.is_present() && m.relationship == Relationship::Kepala)
+        .count();
+    if heads != 1 {
+        r.error("members", Invalid::HeadCount { count: heads });
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::i18n::Coded;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 22).unwrap()
+    }
+
+    fn member(rel: Relationship, status: PresenceStatus, nik: &str) -> Member {
+        Member {
+            member_id: Uuid::now_v7(),
+            nik: Some(nik.into()),
+            name: "Sutrisno Contoh".into(),
+            sex: Sex::L,
+            birth_place: None,
+            birth_date: NaiveDate::from_ymd_opt(1980, 5, 1),
+            relationship: rel,
+            status,
+        }
+    }
+
+    #[test]
+    fn relationship_codes_round_trip_and_reject_out_of_range() {
+        for r in Relationship::ALL {
+            assert_eq!(Relationship::try_from(r.code()).unwrap(), r);
+        }
+        assert_eq!(
+            Relationship::try_from(9).unwrap_err().code(),
+            "member.relationship"
+        );
+        assert!(serde_json::from_str::<Relationship>("0").is_err());
+        assert_eq!(serde_json::to_string(&Relationship::Cucu).unwrap(), "5");
+    }
+
+    #[test]
+    fn exactly_one_present_head() {
+        let head = member(
+            Relationship::Kepala,
+            PresenceStatus::Tinggal,
+            "3308010105800001",
+        );
+        let dead_head = member(
+            Relationship::Kepala,
+            PresenceStatus::Meninggal,
+            "3308010105800002",
+        );
+        assert!(validate_members(&[head.clone(), dead_head], today(), None).is_ok());
+        let r = validate_members(&[], today(), None);
+        assert_eq!(r.error_codes(), vec!["household.head_count"]);
+        let second = member(
+            Relationship::Kepala,
+            PresenceStatus::AnggotaBaru,
+            "3308010105800003",
+        );
+        assert_eq!(
+            validate_members(&[head, second], today(), None).error_codes(),
+            vec!["household.head_count"]
+        );
+    }
+
+    #[test]
+    fn duplicate_nik_and_bad_member_fields_are_reported_with_paths() {
+        let head = member(
+            Relationship::Kepala,
+            PresenceStatus::Tinggal,
+            "3308010105800001",
+        );
+        let mut twin = member(
+            Relationship::Anak,
+            PresenceStatus::Tinggal,
+            "3308010105800001",
+        );
+        twin.name = " ".into();
+        twin.birth_date = NaiveDate::from_ymd_opt(2030, 1, 1);
+        let r = validate_members(&[head, twin], today(), None);
+        let fields: Vec<_> = r
+            .errors
+            .iter()
+            .map(|e| (e.field.as_str(), e.issue.code()))
+            .collect();
+        assert!(
+            fields.contains(&("members[1].name", "member.name_required")),
+            "{fields:?}"
+        );
+        assert!(fields.contains(&("members[1].birth_date", "member.birth_date_future")));
+        assert!(fields.contains(&("members[1].nik", "nik.birth_date_mismatch")));
+        assert!(fields.contains(&("members[1].nik", "household.duplicate_nik")));
+    }
+
+    #[test]
+    fn household_found_rules() {
+        let ok = HouseholdFound {
+            no_kk: Some("3308010101200001".into()),
+            nama_krt: "Contoh".into(),
+            alamat: "Dusun Krajan".into(),
+            rt: "001".into(),
+            rw: "02".into(),
+            kode_desa: "3308012001".into(),
+        };
+        assert!(ok.validate(None).is_ok());
+        let bad = HouseholdFound {
+            no_kk: Some("12".into()),
+            alamat: "".into(),
+            rt: "1a".into(),
+            kode_desa: "330801".into(),
+            ..ok
+        };
+        assert_eq!(
+            bad.validate(None).error_codes(),
+            vec![
+                "no_kk.format",
+                "household.address_required",
+                "household.rt_rw",
+                "household.desa_code"
+            ]
+        );
+    }
+}

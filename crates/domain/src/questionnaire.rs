@@ -1,0 +1,498 @@
+//! Questionnaires as data: a versioned schema (question id, type, choices with codes, required,
+//! ranges, relevance rules) pulled by devices, and the answer validation both sides run.
+//!
+//! Answer values in JSON: `int` an integer, `decimal` a number, `text` a string, `single_choice` a
+//! choice code (string), `multi_choice` an array of distinct codes, `date` `"YYYY-MM-DD"`,
+//! `yes_no` a boolean. An answer to a question whose relevance rule is false is an error: the form
+//! hides and clears such questions, so stale answers cannot reach the registry.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+
+use crate::i18n::Text;
+use crate::issue::{Invalid, Report};
+
+/// The default DTSEN household questionnaire, shipped with the server.
+pub const DEFAULT_DTSEN_JSON: &str = include_str!("../questionnaire/dtsen-ruta-v1.json");
+
+/// Type of a question's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuestionType {
+    /// Whole number.
+    Int,
+    /// Number with decimals.
+    Decimal,
+    /// Free text.
+    Text,
+    /// One code of `choices`.
+    SingleChoice,
+    /// Several codes of `choices`.
+    MultiChoice,
+    /// Calendar date.
+    Date,
+    /// Ya/tidak.
+    YesNo,
+}
+
+impl QuestionType {
+    fn expected(self) -> &'static str {
+        match self {
+            QuestionType::Int => "integer",
+            QuestionType::Decimal => "number",
+            QuestionType::Text => "text",
+            QuestionType::SingleChoice => "choice code",
+            QuestionType::MultiChoice => "list of choice codes",
+            QuestionType::Date => "date YYYY-MM-DD",
+            QuestionType::YesNo => "yes/no",
+        }
+    }
+}
+
+/// One choice of a choice question.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Choice {
+    /// Code stored in answers.
+    pub code: String,
+    /// Label.
+    pub label: Text,
+}
+
+/// When a question applies: another (earlier) question's answer equals one of `any_of`
+/// (for multi-choice sources: contains one of them). Booleans and numbers compare by JSON value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Relevance {
+    /// The question whose answer decides.
+    pub question: String,
+    /// Answers that make this question apply.
+    pub any_of: Vec<Value>,
+}
+
+/// One question.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Question {
+    /// Stable id (answers key).
+    pub id: String,
+    /// Answer type.
+    #[serde(rename = "type")]
+    pub kind: QuestionType,
+    /// The question as asked.
+    pub label: Text,
+    /// Must be answered (when relevant and the outcome needs answers).
+    #[serde(default)]
+    pub required: bool,
+    /// Lower bound for numbers, or earliest date (`YYYY-MM-DD`) for dates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<Value>,
+    /// Upper bound, as `min`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<Value>,
+    /// Maximum text length in characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<usize>,
+    /// Unit shown after the input (m², VA…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// Choices, for choice questions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<Choice>,
+    /// Relevance rule; always relevant when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relevant: Option<Relevance>,
+}
+
+/// A section of questions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Section {
+    /// Section id.
+    pub id: String,
+    /// Title.
+    pub title: Text,
+    /// Questions in order.
+    pub questions: Vec<Question>,
+}
+
+/// A versioned questionnaire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Questionnaire {
+    /// Questionnaire id (`dtsen-ruta`).
+    pub id: String,
+    /// Version; visits name the version they followed.
+    pub version: u32,
+    /// Title.
+    pub title: Text,
+    /// Sections in order.
+    pub sections: Vec<Section>,
+}
+
+/// Why a questionnaire schema is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SchemaError {
+    /// Not valid JSON for the schema.
+    #[error("questionnaire JSON is invalid: {0}")]
+    Json(String),
+    /// A question id is used twice.
+    #[error("question id {0:?} is used twice")]
+    DuplicateId(String),
+    /// A choice question without choices, or a choice code twice.
+    #[error("question {0:?} has missing or repeated choice codes")]
+    Choices(String),
+    /// A relevance rule names an unknown or later question.
+    #[error("question {0:?} depends on a question that does not come before it")]
+    Relevance(String),
+}
+
+impl Questionnaire {
+    /// Parses and checks a schema.
+    pub fn from_json(json: &str) -> Result<Questionnaire, SchemaError> {
+        let q: Questionnaire =
+            serde_json::from_str(json).map_err(|e| SchemaError::Json(e.to_string()))?;
+        q.check_schema()?;
+        Ok(q)
+    }
+
+    /// The default DTSEN household questionnaire.
+    pub fn default_dtsen() -> Result<Questionnaire, SchemaError> {
+        Questionnaire::from_json(DEFAULT_DTSEN_JSON)
+    }
+
+    /// All questions in order.
+    pub fn questions(&self) -> impl Iterator<Item = &Question> {
+        self.sections.iter().flat_map(|s| s.questions.iter())
+    }
+
+    /// A question by id.
+    pub fn question(&self, id: &str) -> Option<&Question> {
+        self.questions().find(|q| q.id == id)
+    }
+
+    fn check_schema(&self) -> Result<(), SchemaError> {
+        let mut seen = HashSet::new();
+        for q in self.questions() {
+            if let Some(rel) = &q.relevant
+                && !seen.contains(rel.question.as_str())
+            {
+                return Err(SchemaError::Relevance(q.id.clone()));
+            }
+            if !seen.insert(q.id.as_str()) {
+                return Err(SchemaError::DuplicateId(q.id.clone()));
+            }
+            let is_choice = matches!(
+                q.kind,
+                QuestionType::SingleChoice | QuestionType::MultiChoice
+            );
+            let codes: HashSet<_> = q.choices.iter().map(|c| c.code.as_str()).collect();
+            if is_choice && (q.choices.is_empty() || codes.len() != q.choices.len()) {
+                return Err(SchemaError::Choices(q.id.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether question `q` applies given the answers so far. A question depending on one that does
+    /// not apply does not apply either.
+    pub fn is_relevant(&self, q: &Question, answers: &BTreeMap<String, Value>) -> bool {
+        let Some(rel) = &q.relevant else { return true };
+        let Some(source) = self.question(&rel.question) else {
+            return false;
+        };
+        if !self.is_relevant(source, answers) {
+            return false;
+        }
+        match answers.get(&rel.question) {
+            None | Some(Value::Null) => false,
+            Some(Value::Array(items)) => items.iter().any(|i| rel.any_of.contains(i)),
+            Some(v) => rel.any_of.contains(v),
+        }
+    }
+
+    /// Checks every given answer: known question, type, range, choices, length, relevance.
+    /// Missing answers are not errors here (see [`Questionnaire::check_complete`]).
+    pub fn check_answers(&self, answers: &BTreeMap<String, Value>) -> Report {
+        let mut r = Report::default();
+        for (id, value) in answers {
+            if value.is_null() {
+                continue;
+            }
+            let Some(q) = self.question(id) else {
+                r.error(
+                    id.clone(),
+                    Invalid::UnknownQuestion {
+                        question: id.clone(),
+                        version: self.version,
+                    },
+                );
+                continue;
+            };
+            if !self.is_relevant(q, answers) {
+                r.error(
+                    id.clone(),
+                    Invalid::AnswerNotRelevant {
+                        question: id.clone(),
+                    },
+                );
+                continue;
+            }
+            if let Err(e) = check_value(q, value) {
+                r.error(id.clone(), e);
+            }
+        }
+        r
+    }
+
+    /// Checks that every required, relevant question has an answer.
+    pub fn check_complete(&self, answers: &BTreeMap<String, Value>) -> Report {
+        let mut r = Report::default();
+        for q in self.questions() {
+            let missing = match answers.get(&q.id) {
+                None | Some(Value::Null) => true,
+                Some(Value::String(s)) => s.trim().is_empty(),
+                _ => false,
+            };
+            if q.required && missing && self.is_relevant(q, answers) {
+                r.error(
+                    q.id.clone(),
+                    Invalid::AnswerRequired {
+                        question: q.id.clone(),
+                    },
+                );
+            }
+        }
+        r
+    }
+}
+
+fn bound_str(v: &Option<Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+        None => "-".into(),
+    }
+}
+
+fn check_value(q: &Question, value: &Value) -> Result<(), Invalid> {
+    let type_err = || Invalid::AnswerType {
+        question: q.id.clone(),
+        expected: q.kind.expected().into(),
+    };
+    let range_err = || Invalid::AnswerRange {
+        question: q.id.clone(),
+        min: bound_str(&q.min),
+        max: bound_str(&q.max),
+    };
+    let choice = |code: &Value| -> Result<(), Invalid> {
+        let code = code.as_str().ok_or_else(type_err)?;
+        if q.choices.iter().any(|c| c.code == code) {
+            Ok(())
+        } else {
+            Err(Invalid::AnswerChoice {
+                question: q.id.clone(),
+                value: code.to_string(),
+            })
+        }
+    };
+    match q.kind {
+        QuestionType::Int | QuestionType::Decimal => {
+            let n = if q.kind == QuestionType::Int {
+                value.as_i64().map(|i| i as f64)
+            } else {
+                value.as_f64()
+            }
+            .ok_or_else(type_err)?;
+            let lo = q.min.as_ref().and_then(Value::as_f64);
+            let hi = q.max.as_ref().and_then(Value::as_f64);
+            if lo.is_some_and(|lo| n < lo) || hi.is_some_and(|hi| n > hi) {
+                return Err(range_err());
+            }
+        }
+        QuestionType::Text => {
+            let s = value.as_str().ok_or_else(type_err)?;
+            let max = q.max_length.unwrap_or(1000);
+            if s.chars().count() > max {
+                return Err(Invalid::AnswerTooLong {
+                    question: q.id.clone(),
+                    max,
+                });
+            }
+        }
+        QuestionType::SingleChoice => choice(value)?,
+        QuestionType::MultiChoice => {
+            let items = value.as_array().ok_or_else(type_err)?;
+            let mut seen = HashSet::new();
+            for item in items {
+                choice(item)?;
+                if !seen.insert(item.as_str()) {
+                    return Err(type_err());
+                }
+            }
+        }
+        QuestionType::Date => {
+            let s = value.as_str().ok_or_else(type_err)?;
+            let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| type_err())?;
+            let parse = |v: &Option<Value>| {
+                v.as_ref()
+                    .and_then(Value::as_str)
+                    .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+            };
+            if parse(&q.min).is_some_and(|lo| d < lo) || parse(&q.max).is_some_and(|hi| d > hi) {
+                return Err(range_err());
+            }
+        }
+        QuestionType::YesNo => {
+            value.as_bool().ok_or_else(type_err)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::i18n::Coded;
+    use serde_json::json;
+
+    fn q() -> Questionnaire {
+        Questionnaire::default_dtsen().expect("default questionnaire must load")
+    }
+
+    /// A complete, valid set of answers to the default questionnaire (synthetic).
+    pub(crate) fn complete_answers() -> BTreeMap<String, Value> {
+        serde_json::from_value(json!({
+            "status_bangunan": "1", "luas_lantai": 36, "jenis_lantai": "6", "jenis_dinding": "1",
+            "kondisi_dinding": "2", "jenis_atap": "2", "kondisi_atap": "1",
+            "sumber_air_minum": "5", "sumber_penerangan": "1", "daya_terpasang": "1",
+            "bahan_bakar_memasak": "3", "fasilitas_bab": "1", "jenis_kloset": "1",
+            "pembuangan_tinja": "1", "aset": ["1", "10"], "memiliki_lahan": false, "memiliki_rumah_lain": false,
+            "penerima_pkh": true, "penerima_bpnt": false, "penerima_pbi_jkn": true, "penerima_pip": false
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn default_questionnaire_covers_the_design() {
+        let q = q();
+        for id in [
+            "luas_lantai",
+            "jenis_lantai",
+            "jenis_dinding",
+            "kondisi_dinding",
+            "jenis_atap",
+            "kondisi_atap",
+            "sumber_air_minum",
+            "sumber_penerangan",
+            "daya_terpasang",
+            "bahan_bakar_memasak",
+            "fasilitas_bab",
+            "aset",
+            "penerima_pkh",
+            "penerima_bpnt",
+            "penerima_pbi_jkn",
+            "penerima_pip",
+        ] {
+            assert!(q.question(id).is_some(), "{id} missing");
+        }
+        let kinds: HashSet<_> = q.questions().map(|x| format!("{:?}", x.kind)).collect();
+        assert_eq!(
+            kinds.len(),
+            7,
+            "every question type is exercised: {kinds:?}"
+        );
+    }
+
+    #[test]
+    fn complete_answers_pass() {
+        let q = q();
+        let a = complete_answers();
+        assert!(q.check_answers(&a).is_ok(), "{:?}", q.check_answers(&a));
+        assert!(q.check_complete(&a).is_ok(), "{:?}", q.check_complete(&a));
+    }
+
+    #[test]
+    fn installed_power_only_when_lighting_is_pln() {
+        let q = q();
+        let mut a = complete_answers();
+        a.insert("sumber_penerangan".into(), json!("4"));
+        assert_eq!(
+            q.check_answers(&a).error_codes(),
+            vec!["answer.not_relevant"]
+        );
+        a.remove("daya_terpasang");
+        assert!(q.check_answers(&a).is_ok() && q.check_complete(&a).is_ok());
+        a.insert("sumber_penerangan".into(), json!("2"));
+        assert_eq!(q.check_complete(&a).error_codes(), vec!["answer.required"]);
+    }
+
+    #[test]
+    fn each_answer_rule_has_its_code() {
+        let q = q();
+        let cases = [
+            ("luas_lantai", json!("36"), "answer.type"),
+            ("luas_lantai", json!(36.5), "answer.type"),
+            ("luas_lantai", json!(0), "answer.range"),
+            ("jenis_lantai", json!("99"), "answer.choice"),
+            ("jenis_lantai", json!(6), "answer.type"),
+            ("aset", json!(["1", "1"]), "answer.type"),
+            ("aset", json!(["77"]), "answer.choice"),
+            ("penerima_pkh", json!("ya"), "answer.type"),
+            ("catatan", json!("x".repeat(501)), "answer.too_long"),
+            ("tidak_ada", json!(1), "answer.unknown_question"),
+        ];
+        for (id, v, code) in cases {
+            let mut a = complete_answers();
+            a.insert(id.into(), v.clone());
+            assert_eq!(q.check_answers(&a).error_codes(), vec![code], "{id} = {v}");
+        }
+    }
+
+    #[test]
+    fn dates_and_chained_relevance() {
+        let q = q();
+        let mut a = complete_answers();
+        a.insert("penerima_bpnt".into(), json!(true));
+        a.insert("tanggal_bansos_terakhir".into(), json!("2026-02-30"));
+        assert_eq!(q.check_answers(&a).error_codes(), vec!["answer.type"]);
+        a.insert("tanggal_bansos_terakhir".into(), json!("2026-02-28"));
+        assert!(q.check_answers(&a).is_ok());
+        a.insert("memiliki_lahan".into(), json!(true));
+        a.insert("luas_lahan".into(), json!(250.5));
+        assert!(q.check_answers(&a).is_ok());
+        a.insert("memiliki_lahan".into(), json!(false));
+        assert_eq!(
+            q.check_answers(&a).error_codes(),
+            vec!["answer.not_relevant"]
+        );
+    }
+
+    #[test]
+    fn bad_schemas_are_refused() {
+        let base = json!({"id": "t", "version": 1, "title": {"id": "t", "en": "t"}, "sections": [
+        {"id": "s", "title": {"id": "s", "en": "s"}, "questions": [
+            {"id": "a", "type": "yes_no", "label": {"id": "a", "en": "a"}},
+            {"id": "b", "type": "int", "label": {"id": "b", "en": "b"},
+             "relevant": {"question": "a", "any_of": [true]}}
+        ]}]});
+        assert!(Questionnaire::from_json(&base.to_string()).is_ok());
+        let mut later = base.clone();
+        later["sections"][0]["questions"][1]["relevant"]["question"] = json!("c");
+        assert!(matches!(
+            Questionnaire::from_json(&later.to_string()),
+            Err(SchemaError::Relevance(_))
+        ));
+        let mut dup = base.clone();
+        dup["sections"][0]["questions"][1]["id"] = json!("a");
+        assert!(Questionnaire::from_json(&dup.to_string()).is_err());
+        let mut nochoice = base;
+        nochoice["sections"][0]["questions"][0]["type"] = json!("single_choice");
+        assert!(matches!(
+            Questionnaire::from_json(&nochoice.to_string()),
+            Err(SchemaError::Choices(_))
+        ));
+        assert!(Questionnaire::from_json("{").is_err());
+        let _ = Invalid::AnswerRequired {
+            question: "x".into(),
+        }
+        .code();
+    }
+}

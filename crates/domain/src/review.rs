@@ -1,0 +1,95 @@
+//! Batches (kiriman) and review decisions.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use uuid::Uuid;
+
+use crate::issue::{Invalid, Report};
+
+/// Most visits one batch may carry: a day's work with room to spare, and a bounded request.
+pub const MAX_BATCH_VISITS: usize = 500;
+
+/// A set of visits an enumerator submits together for review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Batch {
+    /// Batch id (UUIDv7 made on the device).
+    pub batch_id: Uuid,
+    /// The visits, each at most once.
+    pub visit_ids: Vec<Uuid>,
+}
+
+impl Batch {
+    /// Checks the size and that no visit appears twice.
+    pub fn validate(&self) -> Report {
+        let mut r = Report::default();
+        if self.visit_ids.is_empty() || self.visit_ids.len() > MAX_BATCH_VISITS {
+            r.error(
+                "visit_ids",
+                Invalid::BatchSize {
+                    max: MAX_BATCH_VISITS,
+                },
+            );
+        }
+        let distinct: HashSet<_> = self.visit_ids.iter().collect();
+        if distinct.len() != self.visit_ids.len() {
+            r.error("visit_ids", Invalid::BatchDuplicate);
+        }
+        r
+    }
+}
+
+/// A review decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Accept the visit.
+    Approve,
+    /// Send it back with a reason.
+    Reject,
+    /// Admin only: reopen an approved visit.
+    Reopen,
+}
+
+/// One immutable review event; the latest event decides a visit's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewEvent {
+    /// The visit decided on.
+    pub visit_id: Uuid,
+    /// The decision.
+    pub decision: Decision,
+    /// Why (required for reject and reopen).
+    pub reason: Option<String>,
+    /// Who decided (user id).
+    pub reviewer: Uuid,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_rules() {
+        let v = Uuid::now_v7();
+        assert!(
+            Batch {
+                batch_id: Uuid::now_v7(),
+                visit_ids: vec![v]
+            }
+            .validate()
+            .is_ok()
+        );
+        let empty = Batch {
+            batch_id: Uuid::now_v7(),
+            visit_ids: vec![],
+        };
+        assert_eq!(empty.validate().error_codes(), vec!["batch.size"]);
+        let twice = Batch {
+            batch_id: Uuid::now_v7(),
+            visit_ids: vec![v, v],
+        };
+        assert_eq!(twice.validate().error_codes(), vec!["batch.duplicate"]);
+    }
+}

@@ -1,0 +1,332 @@
+//! Roles and the visit state machine of DESIGN.md §3:
+//! `draft -> submitted -> approved`, `submitted -> rejected -> submitted`, and an admin-only,
+//! audited reopen `approved -> submitted`. Nothing else moves a visit.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use crate::i18n::{Coded, Lang};
+
+/// Who a user is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Petugas: records visits.
+    Enumerator,
+    /// Pengawas: reviews visits in their area.
+    Supervisor,
+    /// Admin / operator dinas sosial.
+    Admin,
+}
+
+impl Role {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Enumerator => "enumerator",
+            Role::Supervisor => "supervisor",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<Role> {
+        [Role::Enumerator, Role::Supervisor, Role::Admin]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+/// Review state of a visit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VisitState {
+    /// Being worked on by the enumerator.
+    Draft,
+    /// Waiting for review.
+    Submitted,
+    /// Accepted; locked on every device.
+    Approved,
+    /// Sent back with a reason; the enumerator may amend and resubmit.
+    Rejected,
+}
+
+impl VisitState {
+    /// All states.
+    pub const ALL: [VisitState; 4] = [
+        VisitState::Draft,
+        VisitState::Submitted,
+        VisitState::Approved,
+        VisitState::Rejected,
+    ];
+
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VisitState::Draft => "draft",
+            VisitState::Submitted => "submitted",
+            VisitState::Approved => "approved",
+            VisitState::Rejected => "rejected",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<VisitState> {
+        VisitState::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// Whether the enumerator may record a new revision of the visit in this state.
+    pub fn editable(self) -> bool {
+        matches!(self, VisitState::Draft | VisitState::Rejected)
+    }
+}
+
+impl fmt::Display for VisitState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Something that moves a visit between states.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// The enumerator submits (in a batch).
+    Submit,
+    /// A reviewer approves.
+    Approve,
+    /// A reviewer rejects, with a reason.
+    Reject {
+        /// Why; must not be blank.
+        reason: String,
+    },
+    /// An admin reopens an approved visit for review again, with a reason.
+    Reopen {
+        /// Why; must not be blank.
+        reason: String,
+    },
+}
+
+impl Action {
+    fn name(&self) -> &'static str {
+        match self {
+            Action::Submit => "submit",
+            Action::Approve => "approve",
+            Action::Reject { .. } => "reject",
+            Action::Reopen { .. } => "reopen",
+        }
+    }
+}
+
+/// Why a transition was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    /// The action does not apply to the current state.
+    #[error("cannot {action} a visit that is {from}")]
+    NotAllowed {
+        /// Current state.
+        from: VisitState,
+        /// Attempted action.
+        action: &'static str,
+    },
+    /// The role may not take this action.
+    #[error("a {role} may not {action} a visit")]
+    Forbidden {
+        /// Caller's role.
+        role: &'static str,
+        /// Attempted action.
+        action: &'static str,
+    },
+    /// A rejection or reopening needs a reason.
+    #[error("a reason is required")]
+    ReasonRequired,
+}
+
+impl Coded for TransitionError {
+    fn code(&self) -> &'static str {
+        match self {
+            TransitionError::NotAllowed { .. } => "state.not_allowed",
+            TransitionError::Forbidden { .. } => "state.forbidden",
+            TransitionError::ReasonRequired => "state.reason_required",
+        }
+    }
+
+    fn message(&self, lang: Lang) -> String {
+        if lang == Lang::En {
+            return self.to_string();
+        }
+        let action_id = |a: &str| match a {
+            "submit" => "mengirim",
+            "approve" => "menyetujui",
+            "reject" => "menolak",
+            _ => "membuka kembali",
+        };
+        let state_id = |s: VisitState| match s {
+            VisitState::Draft => "draf",
+            VisitState::Submitted => "terkirim",
+            VisitState::Approved => "disetujui",
+            VisitState::Rejected => "ditolak",
+        };
+        match self {
+            TransitionError::NotAllowed { from, action } => {
+                format!(
+                    "Tidak bisa {} kunjungan yang berstatus {}",
+                    action_id(action),
+                    state_id(*from)
+                )
+            }
+            TransitionError::Forbidden { role, action } => {
+                format!("Peran {role} tidak boleh {} kunjungan", action_id(action))
+            }
+            TransitionError::ReasonRequired => "Alasan wajib diisi".into(),
+        }
+    }
+}
+
+/// The one place that decides whether `role` may take `action` on a visit in state `from`, and
+/// what the new state is.
+pub fn transition(
+    from: VisitState,
+    action: &Action,
+    role: Role,
+) -> Result<VisitState, TransitionError> {
+    use VisitState::*;
+    let allowed_role = match action {
+        Action::Submit => role == Role::Enumerator,
+        Action::Approve | Action::Reject { .. } => matches!(role, Role::Supervisor | Role::Admin),
+        Action::Reopen { .. } => role == Role::Admin,
+    };
+    if !allowed_role {
+        return Err(TransitionError::Forbidden {
+            role: role.as_str(),
+            action: action.name(),
+        });
+    }
+    if let Action::Reject { reason } | Action::Reopen { reason } = action
+        && reason.trim().is_empty()
+    {
+        return Err(TransitionError::ReasonRequired);
+    }
+    match (from, action) {
+        (Draft | Rejected, Action::Submit) => Ok(Submitted),
+        (Submitted, Action::Approve) => Ok(Approved),
+        (Submitted, Action::Reject { .. }) => Ok(Rejected),
+        (Approved, Action::Reopen { .. }) => Ok(Submitted),
+        _ => Err(TransitionError::NotAllowed {
+            from,
+            action: action.name(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn action_strategy() -> impl Strategy<Value = Action> {
+        prop_oneof![
+            Just(Action::Submit),
+            Just(Action::Approve),
+            "[ a-z]{0,3}".prop_map(|reason| Action::Reject { reason }),
+            "[ a-z]{0,3}".prop_map(|reason| Action::Reopen { reason }),
+        ]
+    }
+
+    fn role_strategy() -> impl Strategy<Value = Role> {
+        prop_oneof![
+            Just(Role::Enumerator),
+            Just(Role::Supervisor),
+            Just(Role::Admin)
+        ]
+    }
+
+    /// The allowed transitions, written out as a table independent of `transition`.
+    fn expected(from: VisitState, action: &Action, role: Role) -> Option<VisitState> {
+        use VisitState::*;
+        let reason_ok = |r: &str| !r.trim().is_empty();
+        match (from, action, role) {
+            (Draft, Action::Submit, Role::Enumerator) => Some(Submitted),
+            (Rejected, Action::Submit, Role::Enumerator) => Some(Submitted),
+            (Submitted, Action::Approve, Role::Supervisor | Role::Admin) => Some(Approved),
+            (Submitted, Action::Reject { reason }, Role::Supervisor | Role::Admin)
+                if reason_ok(reason) =>
+            {
+                Some(Rejected)
+            }
+            (Approved, Action::Reopen { reason }, Role::Admin) if reason_ok(reason) => {
+                Some(Submitted)
+            }
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_happy_paths() {
+        let s = transition(VisitState::Draft, &Action::Submit, Role::Enumerator).unwrap();
+        let reject = Action::Reject {
+            reason: "foto rumah tidak jelas".into(),
+        };
+        let s = transition(s, &reject, Role::Supervisor).unwrap();
+        assert_eq!(s, VisitState::Rejected);
+        assert!(s.editable());
+        let s = transition(s, &Action::Submit, Role::Enumerator).unwrap();
+        let s = transition(s, &Action::Approve, Role::Supervisor).unwrap();
+        assert!(!s.editable());
+        let e =
+            transition(s, &Action::Reopen { reason: "x".into() }, Role::Supervisor).unwrap_err();
+        assert_eq!(e.code(), "state.forbidden");
+        assert_eq!(
+            transition(
+                s,
+                &Action::Reopen {
+                    reason: "salah NIK".into()
+                },
+                Role::Admin
+            )
+            .unwrap(),
+            VisitState::Submitted
+        );
+    }
+
+    #[test]
+    fn rejection_needs_a_reason() {
+        let e = transition(
+            VisitState::Submitted,
+            &Action::Reject {
+                reason: "  ".into(),
+            },
+            Role::Admin,
+        );
+        assert_eq!(e.unwrap_err(), TransitionError::ReasonRequired);
+    }
+
+    proptest! {
+        /// Every (state, action, role) behaves exactly as the table says; nothing else moves.
+        #[test]
+        fn matches_the_table(
+            from in proptest::sample::select(VisitState::ALL.to_vec()),
+            action in action_strategy(),
+            role in role_strategy(),
+        ) {
+            let got = transition(from, &action, role).ok();
+            prop_assert_eq!(got, expected(from, &action, role));
+        }
+
+        /// Along any sequence of actions, an approved visit is left only by an admin's reopen, and a
+        /// visit is editable exactly when draft or rejected.
+        #[test]
+        fn approved_is_locked(steps in proptest::collection::vec((action_strategy(), role_strategy()), 0..30)) {
+            let mut state = VisitState::Draft;
+            for (action, role) in steps {
+                if let Ok(next) = transition(state, &action, role) {
+                    let is_reopen = matches!(action, Action::Reopen { .. });
+                    if state == VisitState::Approved {
+                        prop_assert!(is_reopen && role == Role::Admin);
+                    }
+                    state = next;
+                }
+                prop_assert_eq!(state.editable(), matches!(state, VisitState::Draft | VisitState::Rejected));
+            }
+        }
+    }
+}

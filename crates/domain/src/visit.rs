@@ -1,0 +1,370 @@
+//! Visits (kunjungan verivali): outcomes with their reasons and references, GPS, photos, and the
+//! whole-visit validation run on the device before recording and on the server before storing.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use uuid::Uuid;
+
+use crate::household::{HouseholdFound, Member, validate_members};
+use crate::issue::{Invalid, Report, Warning};
+use crate::questionnaire::Questionnaire;
+use crate::region::RegionDirectory;
+
+/// What the enumerator found at the door.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The household was found.
+    Ditemukan,
+    /// Not found; needs a [`NotFoundReason`].
+    TidakDitemukan,
+    /// The household refused.
+    Menolak,
+    /// A duplicate of another household; needs a reference.
+    Ganda,
+    /// Part of another household; needs a reference.
+    BagianRutaLain,
+    /// A household not in the baseline (usulan baru).
+    UsulanBaru,
+}
+
+impl Outcome {
+    /// All outcomes.
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Ditemukan,
+        Outcome::TidakDitemukan,
+        Outcome::Menolak,
+        Outcome::Ganda,
+        Outcome::BagianRutaLain,
+        Outcome::UsulanBaru,
+    ];
+
+    /// Whether the questionnaire must be answered (DESIGN.md §3).
+    pub fn needs_answers(self) -> bool {
+        matches!(self, Outcome::Ditemukan | Outcome::UsulanBaru)
+    }
+
+    /// Whether a reason is required (and allowed).
+    pub fn needs_reason(self) -> bool {
+        self == Outcome::TidakDitemukan
+    }
+
+    /// Whether a reference to another household is required (and allowed).
+    pub fn needs_reference(self) -> bool {
+        matches!(self, Outcome::Ganda | Outcome::BagianRutaLain)
+    }
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ditemukan => "ditemukan",
+            Outcome::TidakDitemukan => "tidak_ditemukan",
+            Outcome::Menolak => "menolak",
+            Outcome::Ganda => "ganda",
+            Outcome::BagianRutaLain => "bagian_ruta_lain",
+            Outcome::UsulanBaru => "usulan_baru",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a household was not found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotFoundReason {
+    /// Moved away.
+    Pindah,
+    /// All members died.
+    Meninggal,
+    /// Nobody knows them.
+    TidakTahu,
+    /// The address does not exist.
+    AlamatTidakAda,
+}
+
+/// A GPS fix.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Gps {
+    /// Latitude, degrees.
+    pub lat: f64,
+    /// Longitude, degrees.
+    pub lon: f64,
+    /// Accuracy radius, metres.
+    pub accuracy_m: f64,
+    /// When the fix was taken.
+    pub at: DateTime<Utc>,
+}
+
+/// Above this accuracy radius (metres) a fix only earns a warning.
+pub const GPS_GOOD_ACCURACY_M: f64 = 50.0;
+
+/// Checks that the outcome comes with exactly the reason or reference it needs.
+pub fn validate_outcome(
+    outcome: Outcome,
+    reason: Option<NotFoundReason>,
+    reference: Option<Uuid>,
+    household_id: Uuid,
+) -> Report {
+    let mut r = Report::default();
+    let name = outcome.to_string();
+    match (outcome.needs_reason(), reason.is_some()) {
+        (true, false) => r.error(
+            "outcome_reason",
+            Invalid::ReasonRequired {
+                outcome: name.clone(),
+            },
+        ),
+        (false, true) => r.error(
+            "outcome_reason",
+            Invalid::ReasonNotAllowed {
+                outcome: name.clone(),
+            },
+        ),
+        _ => {}
+    }
+    match (outcome.needs_reference(), reference) {
+        (true, None) => r.error(
+            "reference_household_id",
+            Invalid::ReferenceRequired { outcome: name },
+        ),
+        (false, Some(_)) => r.error(
+            "reference_household_id",
+            Invalid::ReferenceNotAllowed { outcome: name },
+        ),
+        (true, Some(id)) if id == household_id => {
+            r.error("reference_household_id", Invalid::ReferenceSelf)
+        }
+        _ => {}
+    }
+    r
+}
+
+/// Validates a GPS fix: coordinates in range; a poor accuracy only warns.
+pub fn validate_gps(gps: &Gps) -> Report {
+    let mut r = Report::default();
+    let finite = gps.lat.is_finite() && gps.lon.is_finite() && gps.accuracy_m.is_finite();
+    if !finite
+        || !(-90.0..=90.0).contains(&gps.lat)
+        || !(-180.0..=180.0).contains(&gps.lon)
+        || gps.accuracy_m < 0.0
+    {
+        r.error("", Invalid::GpsRange);
+    } else if gps.accuracy_m > GPS_GOOD_ACCURACY_M {
+        r.warn(
+            "",
+            Warning::GpsLowAccuracy {
+                accuracy_m: gps.accuracy_m.round() as u32,
+            },
+        );
+    }
+    r
+}
+
+/// Whether `s` is a lowercase hex SHA-256.
+pub fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// One revision of a visit, as recorded on the device and carried by the `visit.record` op.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VisitRecord {
+    /// Visit id (UUIDv7 made on the device).
+    pub visit_id: Uuid,
+    /// The household visited (or proposed, for `usulan_baru`).
+    pub household_id: Uuid,
+    /// Baseline version the enumerator saw (0 for a proposed household).
+    pub baseline_version: i64,
+    /// Revision, from 1, raised on every re-record of the visit.
+    pub revision: u32,
+    /// Outcome.
+    pub outcome: Outcome,
+    /// Reason, for `tidak_ditemukan`.
+    pub outcome_reason: Option<NotFoundReason>,
+    /// Referenced household, for `ganda` and `bagian_ruta_lain`.
+    pub reference_household_id: Option<Uuid>,
+    /// Household fields as found.
+    pub household: HouseholdFound,
+    /// Members as found.
+    pub members: Vec<Member>,
+    /// Questionnaire version the answers follow.
+    pub questionnaire_version: u32,
+    /// Answers, question id -> value.
+    pub answers: BTreeMap<String, serde_json::Value>,
+    /// GPS fix, when one was taken.
+    pub gps: Option<Gps>,
+    /// SHA-256 of each photo.
+    pub photos: Vec<String>,
+    /// When the visit started.
+    pub started_at: DateTime<Utc>,
+    /// When it was finished; `None` while it is a draft.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// What validation needs besides the visit.
+#[derive(Clone, Copy)]
+pub struct VisitContext<'a> {
+    /// The questionnaire the visit must follow.
+    pub questionnaire: &'a Questionnaire,
+    /// Today, for birth-date checks (passed in: no clock inside rules).
+    pub today: NaiveDate,
+    /// Known kecamatan, when the deployment ships a directory.
+    pub regions: Option<&'a dyn RegionDirectory>,
+}
+
+impl VisitRecord {
+    /// Full validation of a finished visit. Household, member and questionnaire rules apply only
+    /// when the household was found or proposed: for the other outcomes nobody could confirm them,
+    /// so baseline errors must not block reporting that.
+    pub fn validate(&self, ctx: VisitContext<'_>) -> Report {
+        let mut r = self.validate_draft(ctx);
+        match self.finished_at {
+            None => r.error("finished_at", Invalid::VisitUnfinished),
+            Some(f) if f < self.started_at => r.error("finished_at", Invalid::VisitTimes),
+            Some(_) => {}
+        }
+        if self.outcome.needs_answers() {
+            r.absorb("answers", ctx.questionnaire.check_complete(&self.answers));
+        }
+        r
+    }
+
+    /// Validation of what has been entered so far: everything except completeness. A draft with
+    /// errors may still be saved; this tells the form what to show.
+    pub fn validate_draft(&self, ctx: VisitContext<'_>) -> Report {
+        let mut r = validate_outcome(
+            self.outcome,
+            self.outcome_reason,
+            self.reference_household_id,
+            self.household_id,
+        );
+        if self.outcome.needs_answers() {
+            r.absorb("household", self.household.validate(ctx.regions));
+            r.absorb("", validate_members(&self.members, ctx.today, ctx.regions));
+            if self.questionnaire_version != ctx.questionnaire.version {
+                r.error(
+                    "questionnaire_version",
+                    Invalid::QuestionnaireVersion {
+                        expected: ctx.questionnaire.version.to_string(),
+                        found: self.questionnaire_version.to_string(),
+                    },
+                );
+            }
+        }
+        r.absorb("answers", ctx.questionnaire.check_answers(&self.answers));
+        if let Some(gps) = &self.gps {
+            r.absorb("gps", validate_gps(gps));
+        }
+        for (i, p) in self.photos.iter().enumerate() {
+            if !is_sha256_hex(p) {
+                r.error(
+                    format!("photos[{i}]"),
+                    Invalid::PhotoHash { value: p.clone() },
+                );
+            }
+        }
+        // `absorb("")` prefixes with a dot; strip it for top-level member paths.
+        for e in &mut r.errors {
+            if let Some(rest) = e.field.strip_prefix('.') {
+                e.field = rest.to_string();
+            }
+        }
+        for w in &mut r.warnings {
+            if let Some(rest) = w.field.strip_prefix('.') {
+                w.field = rest.to_string();
+            }
+        }
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_combinations() {
+        let me = Uuid::now_v7();
+        let other = Uuid::now_v7();
+        use NotFoundReason::*;
+        use Outcome::*;
+        let ok = [
+            (Ditemukan, None, None),
+            (TidakDitemukan, Some(Pindah), None),
+            (TidakDitemukan, Some(AlamatTidakAda), None),
+            (Menolak, None, None),
+            (Ganda, None, Some(other)),
+            (BagianRutaLain, None, Some(other)),
+            (UsulanBaru, None, None),
+        ];
+        for (o, reason, reference) in ok {
+            assert!(validate_outcome(o, reason, reference, me).is_ok(), "{o}");
+        }
+        let bad = [
+            (TidakDitemukan, None, None, "outcome.reason_required"),
+            (
+                Ditemukan,
+                Some(Meninggal),
+                None,
+                "outcome.reason_not_allowed",
+            ),
+            (Ganda, None, None, "outcome.reference_required"),
+            (Menolak, None, Some(other), "outcome.reference_not_allowed"),
+            (BagianRutaLain, None, Some(me), "outcome.reference_self"),
+        ];
+        for (o, reason, reference, code) in bad {
+            assert_eq!(
+                validate_outcome(o, reason, reference, me).error_codes(),
+                vec![code]
+            );
+        }
+    }
+
+    #[test]
+    fn gps_range_and_accuracy() {
+        let at = Utc::now();
+        let good = Gps {
+            lat: -7.48,
+            lon: 110.2,
+            accuracy_m: 8.0,
+            at,
+        };
+        assert!(validate_gps(&good).is_ok() && validate_gps(&good).warnings.is_empty());
+        let vague = Gps {
+            accuracy_m: 120.0,
+            ..good
+        };
+        assert_eq!(
+            validate_gps(&vague).warning_codes(),
+            vec!["gps.low_accuracy"]
+        );
+        for bad in [
+            Gps { lat: 91.0, ..good },
+            Gps {
+                lon: f64::NAN,
+                ..good
+            },
+            Gps {
+                accuracy_m: -1.0,
+                ..good
+            },
+        ] {
+            assert_eq!(validate_gps(&bad).error_codes(), vec!["gps.range"]);
+        }
+    }
+
+    #[test]
+    fn sha256_shape() {
+        assert!(is_sha256_hex(&"a".repeat(64)));
+        assert!(!is_sha256_hex(&"A".repeat(64)));
+        assert!(!is_sha256_hex(&"a".repeat(63)));
+    }
+}
