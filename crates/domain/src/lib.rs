@@ -8,6 +8,7 @@
 //! No I/O and no clock: callers pass "today" in. Every finding has a stable code and a message in
 //! Bahasa Indonesia and English ([`Coded`]); errors refuse input, warnings only inform.
 
+pub mod hlc;
 pub mod household;
 pub mod i18n;
 pub mod issue;

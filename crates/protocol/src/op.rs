@@ -1,0 +1,170 @@
+//! `POST /api/v1/sync/push`: the ops of the outbox and the server's answer.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+use verivali_domain::hlc::Hlc;
+use verivali_domain::{Batch, VisitRecord};
+
+use crate::ProtocolError;
+
+/// One op as it travels: envelope fields plus a typed payload kept as JSON, so that a server can
+/// answer `rejected` for an unknown type or bad payload without refusing the whole push.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Op {
+    /// Op id (UUIDv7); the server applies each op id once.
+    pub op_id: Uuid,
+    /// Per-device sequence, gap-free from 1.
+    pub seq: u64,
+    /// Hybrid logical clock time of the change.
+    pub hlc: Hlc,
+    /// Schema version of the payload.
+    pub schema: u32,
+    /// `visit.record`, `household.propose` or `batch.submit`.
+    #[serde(rename = "type")]
+    pub op_type: String,
+    /// The payload of that type.
+    pub payload: Value,
+}
+
+/// A household not in the baseline (usulan baru).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HouseholdProposal {
+    /// Id made on the device.
+    pub household_id: Uuid,
+    /// 10-digit desa code.
+    pub kode_desa: String,
+    /// Address.
+    pub alamat: String,
+    /// RT.
+    pub rt: String,
+    /// RW.
+    pub rw: String,
+    /// No. KK when known.
+    #[serde(default)]
+    pub no_kk: Option<String>,
+}
+
+/// The typed payloads of v1.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OpBody {
+    /// `visit.record`.
+    VisitRecord(Box<VisitRecord>),
+    /// `household.propose`.
+    HouseholdPropose(HouseholdProposal),
+    /// `batch.submit`.
+    BatchSubmit(Batch),
+}
+
+impl OpBody {
+    /// The wire type name.
+    pub fn op_type(&self) -> &'static str {
+        match self {
+            OpBody::VisitRecord(_) => "visit.record",
+            OpBody::HouseholdPropose(_) => "household.propose",
+            OpBody::BatchSubmit(_) => "batch.submit",
+        }
+    }
+
+    /// The payload as JSON.
+    pub fn payload(&self) -> Result<Value, serde_json::Error> {
+        match self {
+            OpBody::VisitRecord(v) => serde_json::to_value(v),
+            OpBody::HouseholdPropose(p) => serde_json::to_value(p),
+            OpBody::BatchSubmit(b) => serde_json::to_value(b),
+        }
+    }
+
+    /// Decodes an op's payload by its type.
+    pub fn decode(op_type: &str, payload: &Value) -> Result<OpBody, ProtocolError> {
+        fn typed<T: serde::de::DeserializeOwned>(t: &str, p: &Value) -> Result<T, ProtocolError> {
+            T::deserialize(p).map_err(|e| ProtocolError::Payload {
+                op_type: t.into(),
+                detail: e.to_string(),
+            })
+        }
+        Ok(match op_type {
+            "visit.record" => OpBody::VisitRecord(Box::new(typed(op_type, payload)?)),
+            "household.propose" => OpBody::HouseholdPropose(typed(op_type, payload)?),
+            "batch.submit" => OpBody::BatchSubmit(typed(op_type, payload)?),
+            other => {
+                return Err(ProtocolError::UnknownOpType(
+                    other.chars().take(64).collect(),
+                ));
+            }
+        })
+    }
+
+    /// The id of the entity the op is about (visit, household or batch).
+    pub fn entity_id(&self) -> Uuid {
+        match self {
+            OpBody::VisitRecord(v) => v.visit_id,
+            OpBody::HouseholdPropose(p) => p.household_id,
+            OpBody::BatchSubmit(b) => b.batch_id,
+        }
+    }
+}
+
+impl Op {
+    /// Decodes this op's payload.
+    pub fn body(&self) -> Result<OpBody, ProtocolError> {
+        OpBody::decode(&self.op_type, &self.payload)
+    }
+}
+
+/// A push of queued ops, in `seq` order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushRequest {
+    /// The pushing device.
+    pub device_id: Uuid,
+    /// Ops in ascending `seq`.
+    pub ops: Vec<Op>,
+}
+
+/// What became of one op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpStatus {
+    /// Applied now.
+    Applied,
+    /// Applied before; nothing changed.
+    Duplicate,
+    /// Refused for good (see `error`); acknowledged all the same.
+    Rejected,
+}
+
+/// The reason for a rejection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpError {
+    /// Stable code (`visit.locked`, `nik.format`, `area.forbidden`…).
+    pub code: String,
+    /// Message for people, in the language the request asked for.
+    pub message: String,
+    /// The field it is about, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// Result for one op.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpResult {
+    /// The op.
+    pub op_id: Uuid,
+    /// What happened.
+    pub status: OpStatus,
+    /// Why, for `rejected`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<OpError>,
+}
+
+/// The answer to a push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushResponse {
+    /// Every op with `seq` up to this is acknowledged and may leave the outbox.
+    pub acked_through: u64,
+    /// One result per op of the request.
+    pub results: Vec<OpResult>,
+    /// The server's clock.
+    pub server_time: DateTime<Utc>,
+}

@@ -1,0 +1,62 @@
+//! `POST /api/v1/session`: sign-in of a user on a device.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use verivali_domain::Role;
+
+/// The device signing in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// Device id (UUIDv7, made at first start and kept).
+    pub id: Uuid,
+    /// A name people recognise ("HP Samsung A05 - Desa Sukamaju").
+    pub name: String,
+    /// App version (semver).
+    pub app_version: String,
+}
+
+/// Sign-in request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRequest {
+    /// Username.
+    pub username: String,
+    /// Password (only ever sent over TLS in production).
+    pub password: String,
+    /// The device.
+    pub device: DeviceInfo,
+}
+
+/// The signed-in user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    /// User id.
+    pub id: Uuid,
+    /// Username.
+    pub username: String,
+    /// Name to show.
+    pub display_name: String,
+    /// Role.
+    pub role: Role,
+    /// Region-code prefixes the user works in.
+    pub areas: Vec<String>,
+}
+
+/// Sign-in answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionResponse {
+    /// Bearer token for later calls.
+    pub token: String,
+    /// When the token stops working.
+    pub expires_at: DateTime<Utc>,
+    /// The user.
+    pub user: UserInfo,
+    /// The server's clock, for the device's HLC.
+    pub server_time: DateTime<Utc>,
+    /// Op schema versions the server accepts.
+    #[serde(default)]
+    pub schemas: Vec<u32>,
+    /// Oldest app version the server still serves.
+    #[serde(default)]
+    pub min_app_version: String,
+}
