@@ -97,6 +97,8 @@ pub enum Invalid {
     BatchDuplicate,
     #[error("photo reference {value:?} is not a SHA-256 hash (64 lowercase hex digits)")]
     PhotoHash { value: String },
+    #[error("photo is larger than {max_mb} MB")]
+    PhotoTooLarge { max_mb: usize },
     #[error("PIN must be 6 digits")]
     PinFormat,
     #[error("PIN is too easy to guess")]
@@ -147,6 +149,7 @@ impl Coded for Invalid {
             BatchSize { .. } => "batch.size",
             BatchDuplicate => "batch.duplicate",
             PhotoHash { .. } => "photo.hash",
+            PhotoTooLarge { .. } => "photo.too_large",
             PinFormat => "pin.format",
             PinTooSimple => "pin.too_simple",
         }
@@ -239,6 +242,7 @@ impl Coded for Invalid {
             BatchSize { max } => format!("Kiriman harus berisi 1 sampai {max} kunjungan"),
             BatchDuplicate => "Ada kunjungan yang tercantum dua kali dalam kiriman".into(),
             PhotoHash { value } => format!("Rujukan foto {value:?} bukan hash SHA-256"),
+            PhotoTooLarge { max_mb } => format!("Foto lebih besar dari {max_mb} MB"),
             PinFormat => "PIN harus 6 digit angka".into(),
             PinTooSimple => "PIN terlalu mudah ditebak".into(),
         }

@@ -8,6 +8,7 @@
 //! No I/O and no clock: callers pass "today" in. Every finding has a stable code and a message in
 //! Bahasa Indonesia and English ([`Coded`]); errors refuse input, warnings only inform.
 
+pub mod clock;
 pub mod hlc;
 pub mod household;
 pub mod i18n;
@@ -27,5 +28,5 @@ pub use issue::{At, Invalid, Report, Warning};
 pub use questionnaire::Questionnaire;
 pub use region::{Areas, RegionCode};
 pub use review::{Batch, Decision, ReviewEvent};
-pub use state::{Action, Role, TransitionError, VisitState, transition};
+pub use state::{Action, Role, TransitionError, VisitState, WorkStatus, transition};
 pub use visit::{Gps, NotFoundReason, Outcome, VisitContext, VisitRecord};

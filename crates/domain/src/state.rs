@@ -330,3 +330,63 @@ mod tests {
         }
     }
 }
+
+/// Where a household stands in an enumerator's work list, derived from its latest visit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkStatus {
+    /// No visit yet.
+    NotVisited,
+    /// A visit is being entered (or edited after recording).
+    Draft,
+    /// Recorded (finished) and waiting to be submitted in a batch.
+    Finished,
+    /// Submitted, waiting for review.
+    Submitted,
+    /// Approved.
+    Approved,
+    /// Sent back: needs amending and resubmitting.
+    Rejected,
+}
+
+impl WorkStatus {
+    /// All statuses, in work order.
+    pub const ALL: [WorkStatus; 6] = [
+        WorkStatus::NotVisited,
+        WorkStatus::Draft,
+        WorkStatus::Finished,
+        WorkStatus::Submitted,
+        WorkStatus::Approved,
+        WorkStatus::Rejected,
+    ];
+
+    /// The status of a household whose latest visit is in `state` and, when `finished`, has been
+    /// recorded since its last edit. A rejected visit stays `Rejected` until it is resubmitted.
+    pub fn of(latest: Option<(VisitState, bool)>) -> WorkStatus {
+        match latest {
+            None => WorkStatus::NotVisited,
+            Some((VisitState::Draft, false)) => WorkStatus::Draft,
+            Some((VisitState::Draft, true)) => WorkStatus::Finished,
+            Some((VisitState::Submitted, _)) => WorkStatus::Submitted,
+            Some((VisitState::Approved, _)) => WorkStatus::Approved,
+            Some((VisitState::Rejected, _)) => WorkStatus::Rejected,
+        }
+    }
+
+    /// Wire and storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkStatus::NotVisited => "not_visited",
+            WorkStatus::Draft => "draft",
+            WorkStatus::Finished => "finished",
+            WorkStatus::Submitted => "submitted",
+            WorkStatus::Approved => "approved",
+            WorkStatus::Rejected => "rejected",
+        }
+    }
+
+    /// Parses the storage name.
+    pub fn parse(s: &str) -> Option<WorkStatus> {
+        WorkStatus::ALL.into_iter().find(|w| w.as_str() == s)
+    }
+}

@@ -44,6 +44,9 @@ pub struct HouseholdProposal {
     /// No. KK when known.
     #[serde(default)]
     pub no_kk: Option<String>,
+    /// Name of the head, when known.
+    #[serde(default)]
+    pub nama_krt: Option<String>,
 }
 
 /// The typed payloads of v1.

@@ -149,6 +149,7 @@ fn push_messages_cover_every_op_type() {
         rt: "003".into(),
         rw: "001".into(),
         no_kk: None,
+        nama_krt: Some("Slamet Contoh".into()),
     };
     let bodies = [
         OpBody::VisitRecord(Box::new(visit.clone())),

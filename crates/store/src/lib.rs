@@ -1,1 +1,304 @@
-//! placeholder
+//! # verivali-store
+//!
+//! The device database (DESIGN.md §4): one SQLCipher-encrypted SQLite file per device user, opened
+//! with a key derived from the PIN by Argon2id with a random per-device salt ([`key`]). Photos are
+//! kept inside the encrypted file, so they are encrypted at rest with everything else.
+//!
+//! * Append-only migrations run at open ([`schema`]).
+//! * WAL with `synchronous = FULL`: a call that returns has its data on disk.
+//! * The **outbox** is the only way changes leave the device: every change writes its rows and its
+//!   op in one transaction ([`Store::record_visit`], [`Store::submit_batch`], [`Store::propose_household`]).
+//!   `seq` is per device, gap-free from 1; ops leave only when the server acknowledged them.
+//! * The hybrid logical clock is persisted and merged with the server's time
+//!   ([`verivali_domain::hlc`]).
+//! * Queries for the app: the work list grouped by RW/RT with text search and status filter, one
+//!   household with members and visit history, outbox counts, and the "needs attention" list.
+//!
+//! Business rules (validation, state machine, work status) come from `verivali-domain`.
+
+mod baseline;
+pub mod error;
+pub mod key;
+mod outbox;
+mod photos;
+mod queries;
+pub mod schema;
+mod visits;
+
+pub use error::{Result, StoreError};
+pub use key::KdfParams;
+pub use outbox::{AttentionItem, OutboxCounts, OutboxOp, Rejection};
+pub use queries::{HouseholdDetail, HouseholdQuery, HouseholdRow, RtGroup, VisitSummary};
+pub use visits::{Recorded, SubmittedBatch};
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use uuid::Uuid;
+use verivali_domain::clock::Clock;
+use verivali_domain::hlc::{ClockState, Hlc};
+use verivali_domain::pin::validate_pin;
+use verivali_domain::{Questionnaire, VisitContext};
+
+/// An open device store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    device_id: Uuid,
+    clock: Arc<dyn Clock>,
+    questionnaire: Questionnaire,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("device_id", &self.device_id)
+            .finish()
+    }
+}
+
+/// Formats a time the way the store keeps it (sortable text, UTC, milliseconds).
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+impl Store {
+    /// Creates a new store at `path` for `device_id`, keyed by `pin` (which must meet the PIN
+    /// policy). Fails if a store is already there.
+    pub fn create(
+        path: &Path,
+        pin: &str,
+        device_id: Uuid,
+        params: KdfParams,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Store> {
+        Self::create_with_schema(path, pin, device_id, params, clock, schema::latest())
+    }
+
+    /// As [`Store::create`], but stops the migrations at `version`. Only for writing the fixtures
+    /// that prove old databases still open.
+    #[doc(hidden)]
+    pub fn create_with_schema(
+        path: &Path,
+        pin: &str,
+        device_id: Uuid,
+        params: KdfParams,
+        clock: Arc<dyn Clock>,
+        version: i64,
+    ) -> Result<Store> {
+        validate_pin(pin).map_err(StoreError::PinPolicy)?;
+        if path.exists() || key::key_file_path(path).exists() {
+            return Err(StoreError::AlreadyExists(path.display().to_string()));
+        }
+        let (salt, params) = key::create_key_file(path, params)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = keyed_connection(path, pin, &salt, params, flags)?;
+        schema::migrate(&mut conn, version)?;
+        let now = clock.now();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('device_id', ?1)",
+            [device_id.to_string()],
+        )?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('created_at', ?1)",
+            [ts(now)],
+        )?;
+        tx.execute(
+            "INSERT INTO clock (id, device, wall_ms, counter, offset_ms) VALUES (1, ?1, 0, 0, NULL)",
+            [device_id.to_string()],
+        )?;
+        tx.commit()?;
+        Self::finish_open(conn, path, clock)
+    }
+
+    /// Opens an existing store with the PIN. A wrong PIN fails with [`StoreError::WrongPin`] and
+    /// changes nothing. Pending migrations run.
+    pub fn open(path: &Path, pin: &str, clock: Arc<dyn Clock>) -> Result<Store> {
+        if !path.exists() {
+            return Err(StoreError::NotFound(path.display().to_string()));
+        }
+        let (salt, params) = key::read_key_file(path)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = keyed_connection(path, pin, &salt, params, flags)?;
+        schema::migrate(&mut conn, schema::latest())?;
+        Self::finish_open(conn, path, clock)
+    }
+
+    fn finish_open(conn: Connection, path: &Path, clock: Arc<dyn Clock>) -> Result<Store> {
+        let device: String =
+            conn.query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| {
+                r.get(0)
+            })?;
+        let device_id =
+            Uuid::parse_str(&device).map_err(|e| StoreError::KeyParams(e.to_string()))?;
+        let stored: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'questionnaire'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let questionnaire = match stored {
+            Some(json) => serde_json::from_str(&json)?,
+            None => {
+                Questionnaire::default_dtsen().map_err(|e| StoreError::KeyParams(e.to_string()))?
+            }
+        };
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+            device_id,
+            clock,
+            questionnaire,
+        })
+    }
+
+    /// Re-keys the database with a new PIN (the old one must have opened it).
+    pub fn change_pin(&mut self, new_pin: &str, params: KdfParams) -> Result<()> {
+        validate_pin(new_pin).map_err(StoreError::PinPolicy)?;
+        let old_key_file = std::fs::read(key::key_file_path(&self.path))?;
+        let (salt, params) = key::create_key_file(&self.path, params)?;
+        let key = key::derive_key_literal(new_pin, &salt, params)?;
+        if let Err(e) = self.conn.pragma_update(None, "rekey", key.as_str()) {
+            std::fs::write(key::key_file_path(&self.path), old_key_file)?;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// The device id.
+    pub fn device_id(&self) -> Uuid {
+        self.device_id
+    }
+
+    /// The file path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The active questionnaire (the default DTSEN one until the server sends another).
+    pub fn questionnaire(&self) -> &Questionnaire {
+        &self.questionnaire
+    }
+
+    /// The applied schema version.
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    /// Today's date for validation: the date in Indonesia's easternmost zone (WIT, UTC+9), so a
+    /// child born today anywhere in Indonesia is never "in the future".
+    pub(crate) fn today(&self) -> NaiveDate {
+        (self.clock.now() + chrono::Duration::hours(9)).date_naive()
+    }
+
+    pub(crate) fn ctx(&self) -> VisitContext<'_> {
+        VisitContext {
+            questionnaire: &self.questionnaire,
+            today: self.today(),
+            regions: None,
+        }
+    }
+
+    /// Merges the server's time from a response into the persisted clock.
+    pub fn merge_server_time(&mut self, server_time: DateTime<Utc>) -> Result<()> {
+        let now = self.clock.now().timestamp_millis();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut state = load_clock(&tx)?;
+        state.merge_server(server_time.timestamp_millis(), now);
+        save_clock(&tx, &state)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The clock as persisted.
+    pub fn clock_state(&self) -> Result<ClockState> {
+        load_clock(&self.conn)
+    }
+
+    /// Runs `PRAGMA integrity_check` (used after crashes in tests and on demand in support).
+    pub fn integrity_ok(&self) -> Result<bool> {
+        let r: String = self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        Ok(r == "ok")
+    }
+
+    pub(crate) fn write_tx(&mut self) -> Result<Transaction<'_>> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+}
+
+fn keyed_connection(
+    path: &Path,
+    pin: &str,
+    salt: &[u8; 16],
+    params: KdfParams,
+    flags: OpenFlags,
+) -> Result<Connection> {
+    let key = key::derive_key_literal(pin, salt, params)?;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.pragma_update(None, "key", key.as_str())?;
+    // The first read tells whether the key is right; nothing is written before it.
+    match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    }) {
+        Ok(_) => {}
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::NotADatabase =>
+        {
+            return Err(StoreError::WrongPin);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+pub(crate) fn load_clock(conn: &Connection) -> Result<ClockState> {
+    Ok(conn.query_row(
+        "SELECT device, wall_ms, counter, offset_ms FROM clock WHERE id = 1",
+        [],
+        |r| {
+            let device: String = r.get(0)?;
+            Ok(ClockState {
+                device: Uuid::parse_str(&device).unwrap_or(Uuid::nil()),
+                wall_ms: r.get(1)?,
+                counter: r.get(2)?,
+                offset_ms: r.get(3)?,
+            })
+        },
+    )?)
+}
+
+fn save_clock(conn: &Connection, s: &ClockState) -> Result<()> {
+    conn.execute(
+        "UPDATE clock SET wall_ms = ?1, counter = ?2, offset_ms = ?3 WHERE id = 1",
+        params![s.wall_ms, s.counter, s.offset_ms],
+    )?;
+    Ok(())
+}
+
+/// Issues the next HLC timestamp inside a write transaction.
+pub(crate) fn tick(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result<Hlc> {
+    let mut state = load_clock(tx)?;
+    let t = state.tick(now.timestamp_millis());
+    save_clock(tx, &state)?;
+    Ok(t)
+}

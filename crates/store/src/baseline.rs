@@ -1,0 +1,118 @@
+//! The registry baseline on the device: households and members as the server sends them, the
+//! questionnaire, and the derived columns the work list filters on.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use uuid::Uuid;
+use verivali_domain::{Household, Member, Questionnaire, VisitState, WorkStatus};
+
+use crate::Store;
+use crate::error::Result;
+
+/// Recomputes a household's search text: head's name, address, No. KK, id DTSEN and the members'
+/// names and NIKs, lowercased.
+pub(crate) fn refresh_search(conn: &Connection, household_id: Uuid) -> Result<()> {
+    let id = household_id.to_string();
+    let head: Option<(String, String, Option<String>, Option<String>)> = conn
+        .query_row(
+            "SELECT nama_krt, alamat, no_kk, id_dtsen FROM households WHERE id = ?1",
+            [&id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    let Some((nama, alamat, kk, dtsen)) = head else {
+        return Ok(());
+    };
+    let mut text = format!(
+        "{nama} {alamat} {} {}",
+        kk.unwrap_or_default(),
+        dtsen.unwrap_or_default()
+    );
+    let mut stmt =
+        conn.prepare_cached("SELECT name, coalesce(nik, '') FROM members WHERE household_id = ?1")?;
+    for row in stmt.query_map([&id], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })? {
+        let (name, nik) = row?;
+        text.push(' ');
+        text.push_str(&name);
+        text.push(' ');
+        text.push_str(&nik);
+    }
+    conn.execute(
+        "UPDATE households SET search = ?1 WHERE id = ?2",
+        params![text.to_lowercase(), id],
+    )?;
+    Ok(())
+}
+
+/// Recomputes a household's work status from its latest visit (rule in `verivali-domain`).
+pub(crate) fn refresh_status(conn: &Connection, household_id: Uuid) -> Result<()> {
+    let id = household_id.to_string();
+    let latest: Option<(String, bool)> = conn
+        .query_row(
+            "SELECT state, finished FROM visits WHERE household_id = ?1 ORDER BY updated_at DESC, id DESC LIMIT 1",
+            [&id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let latest = latest.map(|(s, f)| (VisitState::parse(&s).unwrap_or(VisitState::Draft), f));
+    conn.execute(
+        "UPDATE households SET status = ?1 WHERE id = ?2",
+        params![WorkStatus::of(latest).as_str(), id],
+    )?;
+    Ok(())
+}
+
+impl Store {
+    /// Stores baseline households with their members (as pulled from the server), replacing what
+    /// the device had for them, in one transaction. Visits are untouched.
+    pub fn upsert_households(&mut self, items: &[(Household, Vec<Member>)]) -> Result<()> {
+        let tx = self.write_tx()?;
+        for (h, members) in items {
+            let id = h.id.to_string();
+            tx.execute(
+                "INSERT INTO households (id, id_dtsen, no_kk, nama_krt, alamat, rt, rw, kode_desa, desil, version, proposed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0)
+                 ON CONFLICT (id) DO UPDATE SET id_dtsen = excluded.id_dtsen, no_kk = excluded.no_kk,
+                     nama_krt = excluded.nama_krt, alamat = excluded.alamat, rt = excluded.rt, rw = excluded.rw,
+                     kode_desa = excluded.kode_desa, desil = excluded.desil, version = excluded.version, proposed = 0",
+                params![id, h.id_dtsen, h.no_kk, h.nama_krt, h.alamat, h.rt, h.rw, h.kode_desa, h.desil, h.version],
+            )?;
+            tx.execute("DELETE FROM members WHERE household_id = ?1", [&id])?;
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO members (id, household_id, nik, name, sex, birth_place, birth_date, relationship, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            for m in members {
+                stmt.execute(params![
+                    m.member_id.to_string(),
+                    id,
+                    m.nik,
+                    m.name,
+                    m.sex.to_string(),
+                    m.birth_place,
+                    m.birth_date.map(|d| d.to_string()),
+                    m.relationship.code(),
+                    serde_json::to_value(m.status)?
+                        .as_str()
+                        .unwrap_or("tinggal"),
+                ])?;
+            }
+            drop(stmt);
+            refresh_search(&tx, h.id)?;
+            refresh_status(&tx, h.id)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Replaces the active questionnaire (as pulled from the server).
+    pub fn set_questionnaire(&mut self, q: &Questionnaire) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('questionnaire', ?1)",
+            [serde_json::to_string(q)?],
+        )?;
+        self.questionnaire = q.clone();
+        Ok(())
+    }
+}

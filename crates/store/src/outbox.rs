@@ -1,0 +1,291 @@
+//! The outbox: ops waiting for the server, their acknowledgement, and what the server rejected.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use verivali_domain::hlc::Hlc;
+
+use crate::error::{Result, StoreError};
+use crate::{Store, tick, ts};
+
+/// One queued op, ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxOp {
+    /// Per-device sequence, gap-free.
+    pub seq: u64,
+    /// Op id.
+    pub op_id: Uuid,
+    /// When it was made (HLC).
+    pub hlc: Hlc,
+    /// Payload schema version.
+    pub schema: u32,
+    /// `visit.record`, `household.propose` or `batch.submit`.
+    pub op_type: String,
+    /// The visit, household or batch it is about.
+    pub entity_id: Uuid,
+    /// The payload, JSON text.
+    pub payload: String,
+}
+
+/// The server's reason for rejecting an op.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    /// The op.
+    pub op_id: Uuid,
+    /// Stable code.
+    pub code: String,
+    /// Message from the server.
+    pub message: String,
+    /// Field it is about.
+    pub field: Option<String>,
+}
+
+/// An op the server rejected, shown to the enumerator as "needs attention".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttentionItem {
+    /// The op.
+    pub op_id: Uuid,
+    /// Its seq.
+    pub seq: u64,
+    /// Its type.
+    pub op_type: String,
+    /// The visit, household or batch.
+    pub entity_id: Uuid,
+    /// Server's code.
+    pub code: String,
+    /// Server's message.
+    pub message: String,
+    /// Field, when given.
+    pub field: Option<String>,
+    /// When the rejection arrived.
+    pub at: String,
+}
+
+/// Counts for the sync screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OutboxCounts {
+    /// Ops waiting.
+    pub pending_ops: u64,
+    /// Distinct visits with a waiting `visit.record`.
+    pub pending_visits: u64,
+    /// Waiting `batch.submit` ops.
+    pub pending_batches: u64,
+    /// Highest seq the server acknowledged.
+    pub acked_through: u64,
+    /// Rejected ops not yet dealt with.
+    pub needs_attention: u64,
+}
+
+/// The current schema version of ops.
+pub const OP_SCHEMA: u32 = 1;
+
+pub(crate) fn acked_through(conn: &rusqlite::Connection) -> Result<u64> {
+    let v: Option<String> = conn
+        .query_row(
+            "SELECT value FROM sync_state WHERE key = 'acked_through'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(v.and_then(|s| s.parse().ok()).unwrap_or(0))
+}
+
+/// Appends an op in the caller's transaction: the next gap-free seq, a fresh HLC time and op id.
+pub(crate) fn enqueue(
+    tx: &Transaction<'_>,
+    now: DateTime<Utc>,
+    op_type: &str,
+    entity_id: Uuid,
+    payload: &str,
+) -> Result<(u64, Uuid)> {
+    let max_seq: u64 =
+        tx.query_row("SELECT coalesce(max(seq), 0) FROM outbox", [], |r| r.get(0))?;
+    let seq = max_seq.max(acked_through(tx)?) + 1;
+    let hlc = tick(tx, now)?;
+    let op_id = Uuid::now_v7();
+    tx.execute(
+        "INSERT INTO outbox (seq, op_id, hlc, schema, type, entity_id, payload, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            seq,
+            op_id.to_string(),
+            hlc.to_string(),
+            OP_SCHEMA,
+            op_type,
+            entity_id.to_string(),
+            payload,
+            ts(now)
+        ],
+    )?;
+    Ok((seq, op_id))
+}
+
+fn row_to_op(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(u64, String, String, u32, String, String, String)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+fn parse_uuid(s: &str) -> Result<Uuid> {
+    Uuid::parse_str(s)
+        .map_err(|e| StoreError::Json(serde_json::Error::io(std::io::Error::other(e))))
+}
+
+impl Store {
+    /// The oldest waiting ops, up to `max_ops` and about `max_bytes` of payload (always at least
+    /// one op, however large, so a big op can never block the queue).
+    pub fn pending_ops(&self, max_ops: usize, max_bytes: usize) -> Result<Vec<OutboxOp>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, op_id, hlc, schema, type, entity_id, payload FROM outbox ORDER BY seq LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([max_ops as i64], row_to_op)?;
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        for row in rows {
+            let (seq, op_id, hlc, schema, op_type, entity, payload) = row?;
+            if !out.is_empty() && bytes + payload.len() > max_bytes {
+                break;
+            }
+            bytes += payload.len();
+            out.push(OutboxOp {
+                seq,
+                op_id: parse_uuid(&op_id)?,
+                hlc: hlc.parse().map_err(|e| {
+                    StoreError::Json(serde_json::Error::io(std::io::Error::other(e)))
+                })?,
+                schema,
+                op_type,
+                entity_id: parse_uuid(&entity)?,
+                payload,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Applies a push answer: ops up to `acked_through` leave the outbox (rejected ones are kept in
+    /// the "needs attention" list with the server's reason) and the server time merges into the
+    /// clock, all in one transaction. An acknowledgement never moves backwards.
+    pub fn acknowledge(
+        &mut self,
+        acked: u64,
+        rejections: &[Rejection],
+        server_time: DateTime<Utc>,
+    ) -> Result<()> {
+        let now = self.clock.now();
+        let tx = self.write_tx()?;
+        for rej in rejections {
+            let row: Option<(u64, String, String)> = tx
+                .query_row(
+                    "SELECT seq, type, entity_id FROM outbox WHERE op_id = ?1",
+                    [rej.op_id.to_string()],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            if let Some((seq, op_type, entity)) = row
+                && seq <= acked
+            {
+                tx.execute(
+                    "INSERT OR REPLACE INTO attention (op_id, seq, type, entity_id, code, message, field, at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![rej.op_id.to_string(), seq, op_type, entity, rej.code, rej.message, rej.field, ts(now)],
+                )?;
+            }
+        }
+        tx.execute("DELETE FROM outbox WHERE seq <= ?1", [acked])?;
+        let previous = acked_through(&tx)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO sync_state (key, value) VALUES ('acked_through', ?1)",
+            [previous.max(acked).to_string()],
+        )?;
+        let mut clock = crate::load_clock(&tx)?;
+        clock.merge_server(server_time.timestamp_millis(), now.timestamp_millis());
+        tx.execute(
+            "UPDATE clock SET wall_ms = ?1, counter = ?2, offset_ms = ?3 WHERE id = 1",
+            params![clock.wall_ms, clock.counter, clock.offset_ms],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Counts for the sync screen.
+    pub fn outbox_counts(&self) -> Result<OutboxCounts> {
+        let (pending_ops, pending_visits, pending_batches): (u64, u64, u64) = self.conn.query_row(
+            "SELECT count(*),
+                    count(DISTINCT CASE WHEN type = 'visit.record' THEN entity_id END),
+                    coalesce(sum(type = 'batch.submit'), 0)
+             FROM outbox",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let needs_attention: u64 =
+            self.conn
+                .query_row("SELECT count(*) FROM attention", [], |r| r.get(0))?;
+        Ok(OutboxCounts {
+            pending_ops,
+            pending_visits,
+            pending_batches,
+            acked_through: acked_through(&self.conn)?,
+            needs_attention,
+        })
+    }
+
+    /// Ops the server rejected, newest first.
+    pub fn needs_attention(&self) -> Result<Vec<AttentionItem>> {
+        self.attention_where("1 = 1", &[])
+    }
+
+    pub(crate) fn attention_where(
+        &self,
+        cond: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<AttentionItem>> {
+        let sql = format!(
+            "SELECT op_id, seq, type, entity_id, code, message, field, at FROM attention WHERE {cond} ORDER BY seq DESC"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(args, |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, u64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, String>(7)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (op_id, seq, op_type, entity, code, message, field, at) = row?;
+            out.push(AttentionItem {
+                op_id: parse_uuid(&op_id)?,
+                seq,
+                op_type,
+                entity_id: parse_uuid(&entity)?,
+                code,
+                message,
+                field,
+                at,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Removes an item from the "needs attention" list once the enumerator dealt with it.
+    pub fn dismiss_attention(&mut self, op_id: Uuid) -> Result<bool> {
+        Ok(self.conn.execute(
+            "DELETE FROM attention WHERE op_id = ?1",
+            [op_id.to_string()],
+        )? > 0)
+    }
+}

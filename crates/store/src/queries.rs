@@ -1,0 +1,329 @@
+//! Read queries for the app: the work list, one household, its visit history.
+
+use rusqlite::{OptionalExtension, params_from_iter};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+use verivali_domain::{
+    Decision, Household, Member, Outcome, PresenceStatus, Relationship, ReviewEvent, Sex,
+    VisitState, WorkStatus,
+};
+
+use crate::Store;
+use crate::error::{Result, StoreError};
+use crate::outbox::AttentionItem;
+
+/// Filters of the work list. Text matches every word against name, NIK, No. KK, id DTSEN and
+/// address (of the head and of every member).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HouseholdQuery {
+    /// Region-code prefix (desa or larger); all when absent.
+    pub area: Option<String>,
+    /// Search words.
+    pub text: Option<String>,
+    /// Only households in this status.
+    pub status: Option<WorkStatus>,
+}
+
+/// One line of the work list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HouseholdRow {
+    /// Household id.
+    pub id: Uuid,
+    /// Registry id.
+    pub id_dtsen: Option<String>,
+    /// No. KK.
+    pub no_kk: Option<String>,
+    /// Head's name.
+    pub nama_krt: String,
+    /// Address.
+    pub alamat: String,
+    /// Desil.
+    pub desil: Option<u8>,
+    /// Number of members in the baseline.
+    pub members: u32,
+    /// Work status.
+    pub status: WorkStatus,
+    /// Proposed on this device (usulan baru).
+    pub proposed: bool,
+}
+
+/// Households of one RT (within its RW and desa), as the list groups them. RT numbers repeat
+/// across RWs, so the group key is (desa, RW, RT).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RtGroup {
+    /// Desa code.
+    pub kode_desa: String,
+    /// RW.
+    pub rw: String,
+    /// RT.
+    pub rt: String,
+    /// Households, by head's name.
+    pub households: Vec<HouseholdRow>,
+}
+
+/// A visit in a household's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VisitSummary {
+    /// Visit id.
+    pub visit_id: Uuid,
+    /// Last recorded revision (0: never recorded).
+    pub revision: u32,
+    /// Outcome.
+    pub outcome: Outcome,
+    /// Review state.
+    pub state: VisitState,
+    /// Recorded since its last edit.
+    pub finished: bool,
+    /// Started.
+    pub started_at: String,
+    /// Last change on the device.
+    pub updated_at: String,
+    /// Review decisions, oldest first.
+    pub reviews: Vec<ReviewEvent>,
+    /// Server rejections of its ops.
+    pub attention: Vec<AttentionItem>,
+}
+
+/// One household with everything the detail screen shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HouseholdDetail {
+    /// Baseline data.
+    pub household: Household,
+    /// Proposed on this device.
+    pub proposed: bool,
+    /// Work status.
+    pub status: WorkStatus,
+    /// Baseline members (head first).
+    pub members: Vec<Member>,
+    /// Visits, newest first.
+    pub visits: Vec<VisitSummary>,
+}
+
+fn like_escape(word: &str) -> String {
+    let mut out = String::with_capacity(word.len() + 2);
+    out.push('%');
+    for c in word.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+fn bad(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Json(serde_json::Error::io(std::io::Error::other(e.to_string())))
+}
+
+impl Store {
+    /// The work list: households matching `q`, grouped by (desa, RW, RT) in order.
+    pub fn list_households(&self, q: &HouseholdQuery) -> Result<Vec<RtGroup>> {
+        let mut sql = String::from(
+            "SELECT h.id, h.id_dtsen, h.no_kk, h.nama_krt, h.alamat, h.rt, h.rw, h.kode_desa, h.desil,
+                    (SELECT count(*) FROM members m WHERE m.household_id = h.id), h.status, h.proposed
+             FROM households h WHERE 1 = 1",
+        );
+        let mut args: Vec<String> = Vec::new();
+        if let Some(area) = &q.area {
+            sql.push_str(" AND h.kode_desa LIKE ? ESCAPE '\\'");
+            args.push(format!("{}%", like_escape(area).trim_matches('%')));
+        }
+        if let Some(status) = q.status {
+            sql.push_str(" AND h.status = ?");
+            args.push(status.as_str().to_string());
+        }
+        if let Some(text) = &q.text {
+            for word in text.to_lowercase().split_whitespace().take(8) {
+                sql.push_str(" AND h.search LIKE ? ESCAPE '\\'");
+                args.push(like_escape(word));
+            }
+        }
+        sql.push_str(" ORDER BY h.kode_desa, h.rw, h.rt, h.nama_krt, h.id");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params_from_iter(args.iter()))?;
+        let mut groups: Vec<RtGroup> = Vec::new();
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            let row = HouseholdRow {
+                id: Uuid::parse_str(&id).map_err(bad)?,
+                id_dtsen: r.get(1)?,
+                no_kk: r.get(2)?,
+                nama_krt: r.get(3)?,
+                alamat: r.get(4)?,
+                desil: r.get(8)?,
+                members: r.get(9)?,
+                status: WorkStatus::parse(&r.get::<_, String>(10)?)
+                    .unwrap_or(WorkStatus::NotVisited),
+                proposed: r.get(11)?,
+            };
+            let (rt, rw, desa): (String, String, String) = (r.get(5)?, r.get(6)?, r.get(7)?);
+            match groups.last_mut() {
+                Some(g) if g.rt == rt && g.rw == rw && g.kode_desa == desa => {
+                    g.households.push(row)
+                }
+                _ => groups.push(RtGroup {
+                    kode_desa: desa,
+                    rw,
+                    rt,
+                    households: vec![row],
+                }),
+            }
+        }
+        Ok(groups)
+    }
+
+    /// How many households of an area are in each work status (every status present, maybe 0).
+    pub fn work_counts(&self, area: Option<&str>) -> Result<BTreeMap<String, u64>> {
+        let mut counts: BTreeMap<String, u64> = WorkStatus::ALL
+            .iter()
+            .map(|s| (s.as_str().to_string(), 0))
+            .collect();
+        let prefix = format!("{}%", area.unwrap_or(""));
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT status, count(*) FROM households WHERE kode_desa LIKE ?1 GROUP BY status",
+        )?;
+        for row in stmt.query_map([prefix], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?))
+        })? {
+            let (s, n) = row?;
+            counts.insert(s, n);
+        }
+        Ok(counts)
+    }
+
+    /// One household with members and visit history (with review decisions and rejections).
+    pub fn household_detail(&self, id: Uuid) -> Result<HouseholdDetail> {
+        let key = id.to_string();
+        let head = self
+            .conn
+            .query_row(
+                "SELECT id_dtsen, no_kk, nama_krt, alamat, rt, rw, kode_desa, desil, version, proposed, status
+                 FROM households WHERE id = ?1",
+                [&key],
+                |r| {
+                    Ok((
+                        Household {
+                            id,
+                            id_dtsen: r.get(0)?,
+                            no_kk: r.get(1)?,
+                            nama_krt: r.get(2)?,
+                            alamat: r.get(3)?,
+                            rt: r.get(4)?,
+                            rw: r.get(5)?,
+                            kode_desa: r.get(6)?,
+                            desil: r.get(7)?,
+                            version: r.get(8)?,
+                        },
+                        r.get::<_, bool>(9)?,
+                        r.get::<_, String>(10)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let (household, proposed, status) = head.ok_or(StoreError::UnknownHousehold(id))?;
+        let members = self.members(&key)?;
+        let mut visits = Vec::new();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, revision, outcome, state, finished, started_at, updated_at FROM visits
+             WHERE household_id = ?1 ORDER BY updated_at DESC",
+        )?;
+        let rows = stmt.query_map([&key], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, u32>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, bool>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        })?;
+        for row in rows {
+            let (vid, revision, outcome, state, finished, started_at, updated_at) = row?;
+            let visit_id = Uuid::parse_str(&vid).map_err(bad)?;
+            visits.push(VisitSummary {
+                visit_id,
+                revision,
+                outcome: serde_json::from_value(serde_json::Value::String(outcome))?,
+                state: VisitState::parse(&state).unwrap_or(VisitState::Draft),
+                finished,
+                started_at,
+                updated_at,
+                reviews: self.reviews(&vid)?,
+                attention: self.attention_where("entity_id = ?1", &[&vid])?,
+            });
+        }
+        Ok(HouseholdDetail {
+            household,
+            proposed,
+            status: WorkStatus::parse(&status).unwrap_or(WorkStatus::NotVisited),
+            members,
+            visits,
+        })
+    }
+
+    fn members(&self, household: &str) -> Result<Vec<Member>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, nik, name, sex, birth_place, birth_date, relationship, status FROM members
+             WHERE household_id = ?1 ORDER BY relationship, birth_date, id",
+        )?;
+        let rows = stmt.query_map([household], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, u8>(6)?,
+                r.get::<_, String>(7)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, nik, name, sex, birth_place, birth_date, rel, status) = row?;
+            out.push(Member {
+                member_id: Uuid::parse_str(&id).map_err(bad)?,
+                nik,
+                name,
+                sex: if sex == "P" { Sex::P } else { Sex::L },
+                birth_place,
+                birth_date: birth_date.and_then(|d| d.parse().ok()),
+                relationship: Relationship::try_from(rel).map_err(bad)?,
+                status: serde_json::from_value::<PresenceStatus>(serde_json::Value::String(
+                    status,
+                ))?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn reviews(&self, visit: &str) -> Result<Vec<ReviewEvent>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT decision, reason, reviewer, at FROM reviews WHERE visit_id = ?1 ORDER BY at",
+        )?;
+        let rows = stmt.query_map([visit], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let visit_id = Uuid::parse_str(visit).map_err(bad)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (decision, reason, reviewer, at) = row?;
+            out.push(ReviewEvent {
+                visit_id,
+                decision: serde_json::from_value::<Decision>(serde_json::Value::String(decision))?,
+                reason,
+                reviewer: Uuid::parse_str(&reviewer).map_err(bad)?,
+                at: at.parse().map_err(bad)?,
+            });
+        }
+        Ok(out)
+    }
+}

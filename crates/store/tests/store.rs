@@ -1,0 +1,586 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use chrono::Duration;
+use common::*;
+use proptest::prelude::*;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use uuid::Uuid;
+use verivali_domain::clock::ManualClock;
+use verivali_domain::hlc::MAX_AHEAD_MS;
+use verivali_domain::sample::{self, Seq};
+use verivali_domain::{Coded, Decision, Lang, Outcome, ReviewEvent, VisitState, WorkStatus};
+use verivali_store::{HouseholdQuery, KdfParams, Rejection, Store, StoreError};
+
+fn file_hash(p: &std::path::Path) -> String {
+    hex::encode(Sha256::digest(std::fs::read(p).unwrap()))
+}
+
+#[test]
+fn wrong_pin_fails_clearly_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("device.db");
+    let (store, _) = store_with(&path, 3, clock());
+    drop(store);
+    let before = file_hash(&path);
+    let err = Store::open(&path, "999999", clock()).unwrap_err();
+    assert!(matches!(err, StoreError::WrongPin));
+    assert_eq!(err.code(), "store.wrong_pin");
+    assert_eq!(err.message(Lang::Id), "PIN salah");
+    assert_eq!(
+        file_hash(&path),
+        before,
+        "a wrong PIN must not touch the file"
+    );
+    let store = Store::open(&path, PIN, clock()).unwrap();
+    assert_eq!(
+        store
+            .list_households(&HouseholdQuery::default())
+            .unwrap()
+            .iter()
+            .map(|g| g.households.len())
+            .sum::<usize>(),
+        3
+    );
+}
+
+#[test]
+fn file_is_unreadable_without_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("device.db");
+    let (store, hh) = store_with(&path, 5, clock());
+    drop(store);
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(
+        !bytes.starts_with(b"SQLite format 3"),
+        "plain SQLite header means no encryption"
+    );
+    let name = hh[0].0.nama_krt.as_bytes();
+    assert!(
+        !bytes.windows(name.len()).any(|w| w == name),
+        "a name is readable in the file"
+    );
+    // Plain SQLite (no key) cannot read it.
+    let plain = rusqlite::Connection::open(&path).unwrap();
+    let err = plain
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap_err();
+    assert_eq!(
+        err.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::NotADatabase),
+        "{err}"
+    );
+}
+
+#[test]
+fn weak_pin_and_existing_store_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("device.db");
+    let e = Store::create(
+        &path,
+        "123456",
+        Uuid::now_v7(),
+        KdfParams::FAST_INSECURE,
+        clock(),
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), "pin.too_simple");
+    assert!(!path.exists());
+    let _ = store_with(&path, 1, clock());
+    let e = Store::create(
+        &path,
+        PIN,
+        Uuid::now_v7(),
+        KdfParams::FAST_INSECURE,
+        clock(),
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), "store.exists");
+    let e = Store::open(&dir.path().join("none.db"), PIN, clock()).unwrap_err();
+    assert_eq!(e.code(), "store.not_found");
+}
+
+#[test]
+fn change_pin_rekeys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("device.db");
+    let (mut store, _) = store_with(&path, 2, clock());
+    store
+        .change_pin("518203", KdfParams::FAST_INSECURE)
+        .unwrap();
+    drop(store);
+    assert!(matches!(
+        Store::open(&path, PIN, clock()),
+        Err(StoreError::WrongPin)
+    ));
+    let store = Store::open(&path, "518203", clock()).unwrap();
+    let groups = store.list_households(&HouseholdQuery::default()).unwrap();
+    assert_eq!(groups.iter().map(|g| g.households.len()).sum::<usize>(), 2);
+}
+
+#[test]
+fn recording_writes_visit_and_op_together_with_gap_free_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = clock();
+    let (mut store, hh) = store_with(&dir.path().join("d.db"), 10, c.clone());
+    let mut s = Seq::new(1);
+    let mut seqs = vec![];
+    for (h, m) in hh.iter().take(5) {
+        let v = sample::visit(&mut s, h, m, c.now_utc());
+        let r = store.record_visit(&v).unwrap();
+        assert_eq!(r.revision, 1);
+        seqs.push(r.seq);
+        let (saved, state, finished) = store.visit(v.visit_id).unwrap();
+        assert_eq!(
+            (state, finished, saved.revision),
+            (VisitState::Draft, true, 1)
+        );
+    }
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+    let ops = store.pending_ops(100, usize::MAX).unwrap();
+    assert!(
+        ops.iter()
+            .all(|o| o.op_type == "visit.record" && o.schema == 1)
+    );
+    let payload: verivali_domain::VisitRecord = serde_json::from_str(&ops[0].payload).unwrap();
+    assert_eq!(payload.household_id, hh[0].0.id);
+    assert!(
+        ops.windows(2).all(|w| w[0].hlc < w[1].hlc),
+        "HLC times increase"
+    );
+    let counts = store.outbox_counts().unwrap();
+    assert_eq!((counts.pending_ops, counts.pending_visits), (5, 5));
+    assert_gap_free(&store);
+}
+
+trait NowUtc {
+    fn now_utc(&self) -> chrono::DateTime<chrono::Utc>;
+}
+impl NowUtc for Arc<ManualClock> {
+    fn now_utc(&self) -> chrono::DateTime<chrono::Utc> {
+        verivali_domain::clock::Clock::now(self.as_ref())
+    }
+}
+
+#[test]
+fn invalid_visit_is_refused_with_codes_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = clock();
+    let (mut store, hh) = store_with(&dir.path().join("d.db"), 2, c.clone());
+    let mut s = Seq::new(2);
+    let mut v = sample::visit(&mut s, &hh[0].0, &hh[0].1, c.now_utc());
+    v.members[0].nik = Some("33080112345".into());
+    v.answers.remove("luas_lantai");
+    let err = store.record_visit(&v).unwrap_err();
+    let StoreError::Invalid(report) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(report.error_codes(), vec!["nik.format", "answer.required"]);
+    assert!(
+        err.message(Lang::Id).contains("NIK harus tepat 16 digit"),
+        "{}",
+        err.message(Lang::Id)
+    );
+    assert_eq!(store.outbox_counts().unwrap().pending_ops, 0);
+    assert!(matches!(
+        store.visit(v.visit_id),
+        Err(StoreError::UnknownVisit(_))
+    ));
+    // A visit for a household the device does not hold is refused too.
+    let mut stranger = sample::visit(&mut s, &hh[1].0, &hh[1].1, c.now_utc());
+    stranger.household_id = Uuid::now_v7();
+    stranger.members.clear();
+    stranger.outcome = Outcome::Menolak;
+    stranger.answers.clear();
+    assert_eq!(
+        store.record_visit(&stranger).unwrap_err().code(),
+        "store.unknown_household"
+    );
+}
+
+#[test]
+fn drafts_revisions_batches_reviews_and_locks() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = clock();
+    let (mut store, hh) = store_with(&dir.path().join("d.db"), 3, c.clone());
+    let mut s = Seq::new(3);
+    let (h, m) = &hh[0];
+    let full = sample::visit(&mut s, h, m, c.now_utc());
+
+    // A half-typed draft saves, reports what is missing, and queues nothing.
+    let mut draft = full.clone();
+    draft.answers.clear();
+    draft.finished_at = None;
+    let report = store.save_draft(&draft).unwrap();
+    assert!(
+        report.is_ok(),
+        "completeness is not checked for drafts: {report:?}"
+    );
+    assert_eq!(store.outbox_counts().unwrap().pending_ops, 0);
+    assert_eq!(
+        store.household_detail(h.id).unwrap().status,
+        WorkStatus::Draft
+    );
+
+    // Not finished: cannot be submitted.
+    assert_eq!(
+        store.submit_batch(&[full.visit_id]).unwrap_err().code(),
+        "visit.unfinished"
+    );
+    let r1 = store.record_visit(&full).unwrap();
+    let r2 = store.record_visit(&full).unwrap();
+    assert_eq!(
+        (r1.revision, r2.revision),
+        (1, 2),
+        "each record is a new revision"
+    );
+    assert_eq!(
+        store.household_detail(h.id).unwrap().status,
+        WorkStatus::Finished
+    );
+
+    let batch = store.submit_batch(&[full.visit_id]).unwrap();
+    assert_eq!(batch.seq, 3);
+    assert_eq!(
+        store.household_detail(h.id).unwrap().status,
+        WorkStatus::Submitted
+    );
+    let e = store.record_visit(&full).unwrap_err();
+    assert_eq!(e.code(), "visit.locked");
+    assert_eq!(store.save_draft(&full).unwrap_err().code(), "visit.locked");
+    assert_eq!(
+        store.submit_batch(&[full.visit_id]).unwrap_err().code(),
+        "state.not_allowed"
+    );
+
+    // The server acknowledges; a supervisor rejects; the enumerator amends and resubmits.
+    store.acknowledge(3, &[], c.now_utc()).unwrap();
+    let reviewer = Uuid::now_v7();
+    let reject = ReviewEvent {
+        visit_id: full.visit_id,
+        decision: Decision::Reject,
+        reason: Some("Foto rumah buram".into()),
+        reviewer,
+        at: c.now_utc(),
+    };
+    store.apply_review(Uuid::now_v7(), &reject).unwrap();
+    let detail = store.household_detail(h.id).unwrap();
+    assert_eq!(detail.status, WorkStatus::Rejected);
+    assert_eq!(
+        detail.visits[0].reviews[0].reason.as_deref(),
+        Some("Foto rumah buram")
+    );
+    assert_eq!(
+        store.submit_batch(&[full.visit_id]).unwrap_err().code(),
+        "visit.unfinished",
+        "amend first"
+    );
+    let r3 = store.record_visit(&full).unwrap();
+    assert_eq!(r3.revision, 3);
+    store.submit_batch(&[full.visit_id]).unwrap();
+    // A stale approval arriving while the resubmission is still queued does not overwrite it.
+    let approve = ReviewEvent {
+        decision: Decision::Approve,
+        reason: None,
+        ..reject.clone()
+    };
+    store.apply_review(Uuid::now_v7(), &approve).unwrap();
+    assert_eq!(store.visit(full.visit_id).unwrap().1, VisitState::Submitted);
+    store.acknowledge(5, &[], c.now_utc()).unwrap();
+    store.apply_review(Uuid::now_v7(), &approve).unwrap();
+    assert_eq!(store.visit(full.visit_id).unwrap().1, VisitState::Approved);
+    assert_eq!(
+        store.record_visit(&full).unwrap_err().code(),
+        "visit.locked"
+    );
+    assert_eq!(
+        store.household_detail(h.id).unwrap().visits[0]
+            .reviews
+            .len(),
+        3
+    );
+}
+
+#[test]
+fn acknowledgement_removes_ops_keeps_rejections_and_seq_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = clock();
+    let (mut store, hh) = store_with(&dir.path().join("d.db"), 6, c.clone());
+    let mut s = Seq::new(4);
+    let mut ops = vec![];
+    for (h, m) in &hh {
+        ops.push(
+            store
+                .record_visit(&sample::visit(&mut s, h, m, c.now_utc()))
+                .unwrap(),
+        );
+    }
+    let rejected = Rejection {
+        op_id: ops[1].op_id,
+        code: "area.forbidden".into(),
+        message: "Desa bukan wilayah tugas Anda".into(),
+        field: Some("household.kode_desa".into()),
+    };
+    store
+        .acknowledge(4, std::slice::from_ref(&rejected), c.now_utc())
+        .unwrap();
+    let counts = store.outbox_counts().unwrap();
+    assert_eq!(
+        (
+            counts.pending_ops,
+            counts.acked_through,
+            counts.needs_attention
+        ),
+        (2, 4, 1)
+    );
+    let att = store.needs_attention().unwrap();
+    assert_eq!(
+        (att[0].seq, att[0].code.as_str(), att[0].entity_id),
+        (2, "area.forbidden", ops[1].visit_id)
+    );
+    let detail = store.household_detail(hh[1].0.id).unwrap();
+    assert_eq!(detail.visits[0].attention.len(), 1);
+    // A stale acknowledgement never moves backwards.
+    store.acknowledge(1, &[], c.now_utc()).unwrap();
+    assert_eq!(store.outbox_counts().unwrap().acked_through, 4);
+    store.acknowledge(6, &[], c.now_utc()).unwrap();
+    assert_eq!(store.outbox_counts().unwrap().pending_ops, 0);
+    let next = store.submit_batch(&[ops[0].visit_id]).unwrap();
+    assert_eq!(next.seq, 7, "seq continues after an empty outbox");
+    assert!(store.dismiss_attention(rejected.op_id).unwrap());
+    assert_eq!(store.outbox_counts().unwrap().needs_attention, 0);
+}
+
+#[test]
+fn work_list_groups_searches_and_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = clock();
+    let (mut store, hh) = store_with(&dir.path().join("d.db"), 60, c.clone());
+    let all = store.list_households(&HouseholdQuery::default()).unwrap();
+    assert_eq!(all.iter().map(|g| g.households.len()).sum::<usize>(), 60);
+    let keys: Vec<_> = all.iter().map(|g| (g.rw.clone(), g.rt.clone())).collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(keys, sorted, "one group per RW/RT, in order");
+    for g in &all {
+        for row in &g.households {
+            let (h, _) = hh.iter().find(|(h, _)| h.id == row.id).unwrap();
+            assert_eq!((&h.rt, &h.rw), (&g.rt, &g.rw));
+        }
+    }
+
+    let (h, m) = &hh[17];
+    let find = |store: &Store, text: &str| -> Vec<Uuid> {
+        store
+            .list_households(&HouseholdQuery {
+                text: Some(text.into()),
+                ..Default::default()
+            })
+            .unwrap()
+            .into_iter()
+            .flat_map(|g| g.households.into_iter().map(|r| r.id))
+            .collect()
+    };
+    let member = m.last().unwrap();
+    assert!(
+        find(&store, member.nik.as_deref().unwrap()).contains(&h.id),
+        "by a member's NIK"
+    );
+    assert_eq!(
+        find(&store, h.no_kk.as_deref().unwrap()),
+        vec![h.id],
+        "by No. KK"
+    );
+    assert!(
+        find(&store, &member.name.to_uppercase()).contains(&h.id),
+        "by name, any case"
+    );
+    let addr_words: Vec<&str> = h.alamat.split_whitespace().collect();
+    assert!(
+        find(&store, &format!("{} {}", addr_words[1], h.nama_krt)).contains(&h.id),
+        "words AND together"
+    );
+    assert!(find(&store, "tidak-ada-yang-cocok").is_empty());
+    assert!(find(&store, "%").is_empty(), "LIKE wildcards are literal");
+
+    let mut s = Seq::new(5);
+    store
+        .record_visit(&sample::visit(&mut s, h, m, c.now_utc()))
+        .unwrap();
+    let finished = store
+        .list_households(&HouseholdQuery {
+            status: Some(WorkStatus::Finished),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        finished
+            .iter()
+            .flat_map(|g| &g.households)
+            .map(|r| r.id)
+            .collect::<Vec<_>>(),
+        vec![h.id]
+    );
+    let counts = store.work_counts(Some(DESA)).unwrap();
+    assert_eq!(
+        (
+            counts["finished"],
+            counts["not_visited"],
+            counts["approved"]
+        ),
+        (1, 59, 0)
+    );
+    assert_eq!(
+        store.work_counts(Some("3471")).unwrap()["not_visited"],
+        0,
+        "another area"
+    );
+    let other_area = store
+        .list_households(&HouseholdQuery {
+            area: Some("3471".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(other_area.is_empty());
+    let detail = store.household_detail(h.id).unwrap();
+    assert_eq!(detail.members.len(), m.len());
+    assert_eq!(
+        detail.members[0].relationship,
+        verivali_domain::Relationship::Kepala
+    );
+}
+
+#[test]
+fn proposed_household_is_listed_and_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = clock();
+    let (mut store, _) = store_with(&dir.path().join("d.db"), 1, c.clone());
+    let mut h = baseline(99, 1).remove(0).0;
+    h.id = Uuid::now_v7();
+    h.version = 0;
+    let (seq, _) = store.propose_household(&h).unwrap();
+    assert_eq!(seq, 1);
+    let ops = store.pending_ops(10, usize::MAX).unwrap();
+    assert_eq!(ops[0].op_type, "household.propose");
+    let detail = store.household_detail(h.id).unwrap();
+    assert!(detail.proposed);
+    h.id = Uuid::now_v7();
+    h.rt = "1x".into();
+    assert_eq!(
+        store.propose_household(&h).unwrap_err().code(),
+        "store.invalid"
+    );
+}
+
+#[test]
+fn clock_stays_close_to_the_server_when_the_device_is_wrong() {
+    for skew in [Duration::days(-1), Duration::days(3650)] {
+        let dir = tempfile::tempdir().unwrap();
+        let device_clock = Arc::new(ManualClock::new(at() + skew));
+        let path = dir.path().join("d.db");
+        let mut store = Store::create(
+            &path,
+            PIN,
+            Uuid::now_v7(),
+            KdfParams::FAST_INSECURE,
+            device_clock.clone(),
+        )
+        .unwrap();
+        store.upsert_households(&baseline(1, 3)).unwrap();
+        store.merge_server_time(at()).unwrap();
+        let hh = baseline(1, 3);
+        let mut s = Seq::new(6);
+        for (h, m) in &hh {
+            // Visit times are the enumerator's; only the HLC is corrected.
+            store
+                .record_visit(&sample::visit(&mut s, h, m, at()))
+                .unwrap();
+            device_clock.advance(Duration::seconds(30));
+        }
+        let ops = store.pending_ops(10, usize::MAX).unwrap();
+        for (i, op) in ops.iter().enumerate() {
+            let server_now = at().timestamp_millis() + 30_000 * i as i64;
+            let diff = op.hlc.wall_ms - server_now;
+            assert!(
+                diff.abs() < 1_000 && diff <= MAX_AHEAD_MS,
+                "skew {skew}: op {i} is {diff} ms off"
+            );
+        }
+        drop(store);
+        let store = Store::open(&path, PIN, device_clock).unwrap();
+        assert!(
+            store.clock_state().unwrap().offset_ms.is_some(),
+            "the offset is persisted"
+        );
+    }
+}
+
+#[test]
+fn photos_are_content_addressed_and_readable_in_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = store_with(&dir.path().join("d.db"), 1, clock());
+    let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let sha = store.save_photo(&bytes, "image/jpeg").unwrap();
+    assert_eq!(sha, hex::encode(Sha256::digest(&bytes)));
+    assert_eq!(store.save_photo(&bytes, "image/jpeg").unwrap(), sha);
+    assert_eq!(store.photo_len(&sha).unwrap(), Some(200_000));
+    let mut joined = vec![];
+    for off in (0..200_000).step_by(65_536) {
+        joined.extend(store.photo_chunk(&sha, off, 65_536).unwrap().unwrap());
+    }
+    assert_eq!(joined, bytes);
+    let too_big = vec![0u8; 9 * 1024 * 1024];
+    assert_eq!(
+        store.save_photo(&too_big, "image/jpeg").unwrap_err().code(),
+        "store.invalid"
+    );
+}
+
+fn mutate(v: &mut verivali_domain::VisitRecord, which: u8, text: &str) {
+    match which % 6 {
+        0 => v.members[0].nik = Some(text.into()),
+        1 => v.household.no_kk = Some(text.into()),
+        2 => {
+            v.answers
+                .insert("luas_lantai".into(), serde_json::json!(text));
+        }
+        3 => v.household.rt = text.into(),
+        4 => v.members[0].name = text.into(),
+        _ => v.photos.push(text.into()),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+    /// Any mutated visit is either recorded whole or refused without changing anything stored.
+    #[test]
+    fn bad_input_never_half_writes(which in 0u8..6, text in "\\PC{0,20}") {
+        let dir = tempfile::tempdir().unwrap();
+        let c = clock();
+        let (mut store, hh) = store_with(&dir.path().join("d.db"), 2, c.clone());
+        let mut s = Seq::new(8);
+        let first = sample::visit(&mut s, &hh[0].0, &hh[0].1, c.now_utc());
+        store.record_visit(&first).unwrap();
+        let before = (store.outbox_counts().unwrap(), store.list_households(&HouseholdQuery::default()).unwrap());
+        let mut v = sample::visit(&mut s, &hh[1].0, &hh[1].1, c.now_utc());
+        mutate(&mut v, which, &text);
+        match store.record_visit(&v) {
+            Ok(r) => {
+                prop_assert_eq!(r.seq, 2);
+                prop_assert_eq!(store.visit(v.visit_id).unwrap().0.revision, 1);
+            }
+            Err(e) => {
+                prop_assert!(matches!(e, StoreError::Invalid(_)), "{:?}", e);
+                let after = (store.outbox_counts().unwrap(), store.list_households(&HouseholdQuery::default()).unwrap());
+                prop_assert_eq!(before, after);
+                prop_assert!(store.visit(v.visit_id).is_err());
+            }
+        }
+        assert_gap_free(&store);
+    }
+}
