@@ -160,6 +160,14 @@ impl Store {
         })
     }
 
+    /// A keyed connection to an existing store without running migrations. Only for writing and
+    /// inspecting test fixtures and for crash checks; the app never uses it.
+    #[doc(hidden)]
+    pub fn open_raw(path: &Path, pin: &str) -> Result<Connection> {
+        let (salt, params) = key::read_key_file(path)?;
+        keyed_connection(path, pin, &salt, params, OpenFlags::SQLITE_OPEN_READ_WRITE)
+    }
+
     /// Re-keys the database with a new PIN (the old one must have opened it).
     pub fn change_pin(&mut self, new_pin: &str, params: KdfParams) -> Result<()> {
         validate_pin(new_pin).map_err(StoreError::PinPolicy)?;
