@@ -389,4 +389,22 @@ impl WorkStatus {
     pub fn parse(s: &str) -> Option<WorkStatus> {
         WorkStatus::ALL.into_iter().find(|w| w.as_str() == s)
     }
+
+    /// Label for people.
+    pub fn label(self, lang: Lang) -> &'static str {
+        match (self, lang) {
+            (WorkStatus::NotVisited, Lang::Id) => "Belum dikunjungi",
+            (WorkStatus::Draft, Lang::Id) => "Draf",
+            (WorkStatus::Finished, Lang::Id) => "Selesai, belum dikirim",
+            (WorkStatus::Submitted, Lang::Id) => "Terkirim",
+            (WorkStatus::Approved, Lang::Id) => "Disetujui",
+            (WorkStatus::Rejected, Lang::Id) => "Dikembalikan",
+            (WorkStatus::NotVisited, Lang::En) => "Not visited",
+            (WorkStatus::Draft, Lang::En) => "Draft",
+            (WorkStatus::Finished, Lang::En) => "Finished, not sent",
+            (WorkStatus::Submitted, Lang::En) => "Submitted",
+            (WorkStatus::Approved, Lang::En) => "Approved",
+            (WorkStatus::Rejected, Lang::En) => "Sent back",
+        }
+    }
 }

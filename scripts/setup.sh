@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what Verivali needs on Debian 12 and starts the services the tests use. Idempotent:
+# packages already present are not touched, so a warm machine spends a second here.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# System packages: C toolchain and OpenSSL headers for the bundled SQLCipher, PostgreSQL for the
+# server's second backend and its tests.
+PACKAGES=(build-essential pkg-config libssl-dev ca-certificates postgresql postgresql-client)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+# Rust: Debian's own rustc is too old; the project needs Rust 1.95 (rustup).
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: Rust is missing. Install rustup and Rust 1.95 or newer (https://rustup.rs), then run again." >&2
+  exit 1
+fi
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+# PostgreSQL on 127.0.0.1:5432 with a database `test` (trust auth on this dev machine).
+if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  cluster_version=$(ls /etc/postgresql | sort -V | tail -n1)
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$cluster_version" main start || true
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
