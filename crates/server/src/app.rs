@@ -1,0 +1,258 @@
+//! The server's shared state and the calls of protocol v1 as plain (blocking) functions; the HTTP
+//! layer in [`crate::http`] only parses, authenticates and runs these on blocking threads.
+
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use verivali_domain::clock::Clock;
+use verivali_domain::{Lang, Questionnaire};
+
+use crate::auth::Throttle;
+use crate::db::{Database, DbResult};
+use crate::error::ApiError;
+use crate::repo::{self, DeviceRow, UserRow};
+
+/// Op schema versions this server accepts.
+pub const SCHEMAS: &[u32] = &[1];
+/// Oldest app version served.
+pub const MIN_APP_VERSION: &str = "0.1.0";
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Ops applied.
+    pub ops_applied: AtomicU64,
+    /// Ops answered as duplicates.
+    pub ops_duplicate: AtomicU64,
+    /// Ops rejected.
+    pub ops_rejected: AtomicU64,
+    /// Push requests.
+    pub pushes: AtomicU64,
+    /// Pull requests.
+    pub pulls: AtomicU64,
+    /// Sign-ins.
+    pub sessions: AtomicU64,
+    /// Failed sign-ins.
+    pub session_failures: AtomicU64,
+    /// Attachments stored.
+    pub attachments: AtomicU64,
+}
+
+impl Metrics {
+    /// Prometheus text format.
+    pub fn render(&self) -> String {
+        let c = |name: &str, help: &str, v: &AtomicU64| {
+            format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
+                v.load(Ordering::Relaxed)
+            )
+        };
+        [
+            c(
+                "verivali_ops_applied_total",
+                "Ops applied.",
+                &self.ops_applied,
+            ),
+            c(
+                "verivali_ops_duplicate_total",
+                "Ops answered as duplicates.",
+                &self.ops_duplicate,
+            ),
+            c(
+                "verivali_ops_rejected_total",
+                "Ops rejected with a reason.",
+                &self.ops_rejected,
+            ),
+            c(
+                "verivali_push_requests_total",
+                "Push requests.",
+                &self.pushes,
+            ),
+            c(
+                "verivali_pull_requests_total",
+                "Pull requests.",
+                &self.pulls,
+            ),
+            c(
+                "verivali_sessions_total",
+                "Successful sign-ins.",
+                &self.sessions,
+            ),
+            c(
+                "verivali_session_failures_total",
+                "Failed sign-ins.",
+                &self.session_failures,
+            ),
+            c(
+                "verivali_attachments_total",
+                "Attachments stored.",
+                &self.attachments,
+            ),
+        ]
+        .concat()
+    }
+
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The user.
+    pub user: UserRow,
+    /// Their device.
+    pub device: DeviceRow,
+    /// Network address.
+    pub address: String,
+    /// Language of answers.
+    pub lang: Lang,
+}
+
+/// The server.
+pub struct App {
+    /// Storage.
+    pub db: Box<dyn Database>,
+    /// Clock.
+    pub clock: Arc<dyn Clock>,
+    /// Sign-in throttle.
+    pub throttle: Throttle,
+    /// Hash checked for unknown users.
+    pub dummy_hash: String,
+    /// Where attachments live.
+    pub attachments_dir: PathBuf,
+    /// Counters.
+    pub metrics: Metrics,
+    questionnaires: Mutex<HashMap<u32, Arc<Questionnaire>>>,
+    pub(crate) upload_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("db", &self.db).finish()
+    }
+}
+
+impl App {
+    /// Builds the server over an open database; publishes the default questionnaire if none is.
+    pub fn new(
+        db: Box<dyn Database>,
+        clock: Arc<dyn Clock>,
+        data_dir: PathBuf,
+    ) -> anyhow::Result<App> {
+        let attachments_dir = data_dir.join("attachments");
+        std::fs::create_dir_all(attachments_dir.join("partial"))?;
+        let app = App {
+            db,
+            clock,
+            throttle: Throttle::default(),
+            dummy_hash: crate::auth::dummy_hash(),
+            attachments_dir,
+            metrics: Metrics::default(),
+            questionnaires: Mutex::new(HashMap::new()),
+            upload_lock: Mutex::new(()),
+        };
+        let mut tx = app.db.write()?;
+        if repo::active_questionnaire(tx.as_mut())?.is_none() {
+            let q = Questionnaire::default_dtsen().map_err(|e| anyhow::anyhow!("{e}"))?;
+            repo::publish_questionnaire(tx.as_mut(), &q, app.clock.now())?;
+        }
+        tx.commit()?;
+        Ok(app)
+    }
+
+    /// Now.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// A questionnaire version (cached), read through the caller's transaction: taking a second
+    /// connection while holding one can deadlock a full pool.
+    pub fn questionnaire(
+        &self,
+        tx: &mut dyn crate::db::Sql,
+        version: u32,
+    ) -> DbResult<Option<Arc<Questionnaire>>> {
+        if let Ok(cache) = self.questionnaires.lock()
+            && let Some(q) = cache.get(&version)
+        {
+            return Ok(Some(q.clone()));
+        }
+        let q = repo::questionnaire_version(tx, "dtsen-ruta", version)?.map(Arc::new);
+        if let (Some(q), Ok(mut cache)) = (&q, self.questionnaires.lock()) {
+            cache.insert(version, q.clone());
+        }
+        Ok(q)
+    }
+
+    /// Resolves a bearer token to a caller: 401 when unknown, expired or revoked (token or device),
+    /// 426 when the device's app is older than the server serves.
+    pub fn authenticate(&self, token: &str, address: &str, lang: Lang) -> Result<Caller, ApiError> {
+        let mut tx = self.db.read()?;
+        let row = repo::token(tx.as_mut(), &crate::auth::token_hash(token))?
+            .ok_or_else(|| ApiError::unauthorized(lang, "auth.invalid_token"))?;
+        drop(tx);
+        if row.revoked_at.is_some() || row.device.revoked_at.is_some() {
+            return Err(ApiError::unauthorized(lang, "auth.device_revoked"));
+        }
+        if row.user.disabled {
+            return Err(ApiError::unauthorized(lang, "auth.invalid_token"));
+        }
+        let expired = row
+            .expires_at
+            .parse::<DateTime<Utc>>()
+            .map_or(true, |e| e <= self.now());
+        if expired {
+            return Err(ApiError::unauthorized(lang, "auth.token_expired"));
+        }
+        if version_lt(&row.device.app_version, MIN_APP_VERSION) {
+            return Err(app_too_old(lang));
+        }
+        Ok(Caller {
+            user: row.user,
+            device: row.device,
+            address: address.to_string(),
+            lang,
+        })
+    }
+}
+
+/// Compares dotted versions numerically (`0.10.0` > `0.9.3`); unparsable parts count as 0.
+pub fn version_lt(a: &str, b: &str) -> bool {
+    let parse = |s: &str| -> Vec<u64> {
+        s.split(['.', '-', '+'])
+            .take(3)
+            .map(|p| p.parse().unwrap_or(0))
+            .collect()
+    };
+    parse(a) < parse(b)
+}
+
+/// 426: the app must be updated.
+pub fn app_too_old(lang: Lang) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::UPGRADE_REQUIRED,
+        "session.app_too_old",
+        "App too old",
+        lang,
+        &format!(
+            "Versi aplikasi terlalu lama; perbarui ke versi {MIN_APP_VERSION} atau lebih baru"
+        ),
+        &format!("This app version is too old; update to {MIN_APP_VERSION} or newer"),
+    )
+    .with("min_app_version", serde_json::json!(MIN_APP_VERSION))
+    .with("schemas", serde_json::json!(SCHEMAS))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn versions_compare_numerically() {
+        assert!(super::version_lt("0.9.3", "0.10.0"));
+        assert!(!super::version_lt("0.10.0", "0.10.0"));
+        assert!(super::version_lt("garbage", "0.1.0"));
+    }
+}

@@ -1,0 +1,188 @@
+//! Storage behind one small trait, [`Sql`], with two backends: embedded SQLite (rusqlite, the
+//! default) and PostgreSQL (the `postgres` client). Every query of the server is written once in
+//! [`crate::repo`] in the common subset of both dialects (`$1` placeholders, TEXT ids and times,
+//! BIGINT numbers and flags, JSON as TEXT); only the migrations and the change-feed cursor differ.
+//!
+//! Connections come from a small blocking pool; the HTTP layer runs storage work on tokio's
+//! blocking threads. A write transaction is one `BEGIN … COMMIT`; dropping it uncommitted rolls back.
+
+pub mod pool;
+pub mod postgres;
+pub mod sqlite;
+
+use std::fmt;
+
+/// A value passed to or read from SQL.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// NULL.
+    Null,
+    /// Integer (BIGINT / INTEGER).
+    I64(i64),
+    /// Text (ids, times as RFC 3339, JSON).
+    Text(String),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::I64(v)
+    }
+}
+impl From<u64> for Value {
+    fn from(v: u64) -> Self {
+        Value::I64(v as i64)
+    }
+}
+impl From<u32> for Value {
+    fn from(v: u32) -> Self {
+        Value::I64(i64::from(v))
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::I64(i64::from(v))
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_string())
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Text(v.clone())
+    }
+}
+impl From<uuid::Uuid> for Value {
+    fn from(v: uuid::Uuid) -> Self {
+        Value::Text(v.to_string())
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// A result row.
+#[derive(Debug, Clone)]
+pub struct Row(pub Vec<Value>);
+
+impl Row {
+    /// Column `i` as text (`""` for NULL).
+    pub fn text(&self, i: usize) -> String {
+        match self.0.get(i) {
+            Some(Value::Text(s)) => s.clone(),
+            Some(Value::I64(n)) => n.to_string(),
+            _ => String::new(),
+        }
+    }
+
+    /// Column `i` as optional text.
+    pub fn opt_text(&self, i: usize) -> Option<String> {
+        match self.0.get(i) {
+            Some(Value::Text(s)) => Some(s.clone()),
+            Some(Value::I64(n)) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Column `i` as an integer (0 for NULL).
+    pub fn i64(&self, i: usize) -> i64 {
+        match self.0.get(i) {
+            Some(Value::I64(n)) => *n,
+            Some(Value::Text(s)) => s.parse().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// Column `i` as an optional integer.
+    pub fn opt_i64(&self, i: usize) -> Option<i64> {
+        match self.0.get(i) {
+            Some(Value::I64(n)) => Some(*n),
+            Some(Value::Text(s)) => s.parse().ok(),
+            _ => None,
+        }
+    }
+}
+
+/// Storage failures.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// SQLite failed.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed.
+    #[error("postgres: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    /// A unique key already exists.
+    #[error("duplicate key")]
+    Duplicate,
+    /// The pool is closed or a connection could not be made.
+    #[error("connection: {0}")]
+    Connection(String),
+    /// Stored data is not what the code expects.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+}
+
+/// Result of storage calls.
+pub type DbResult<T> = Result<T, DbError>;
+
+/// Which dialect a connection speaks (for the few statements that differ).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// A connection inside a transaction. Every repository function takes `&mut dyn Sql`.
+pub trait Sql {
+    /// Runs a statement; returns the affected row count.
+    fn execute(&mut self, sql: &str, params: &[Value]) -> DbResult<u64>;
+    /// Runs a query.
+    fn query(&mut self, sql: &str, params: &[Value]) -> DbResult<Vec<Row>>;
+    /// The dialect.
+    fn dialect(&self) -> Dialect;
+
+    /// The first row of a query, if any.
+    fn query_opt(&mut self, sql: &str, params: &[Value]) -> DbResult<Option<Row>> {
+        Ok(self.query(sql, params)?.into_iter().next())
+    }
+}
+
+/// A database: hands out transactions.
+pub trait Database: Send + Sync + fmt::Debug {
+    /// Starts a write transaction (serialised on SQLite).
+    fn write(&self) -> DbResult<Box<dyn Tx + '_>>;
+    /// Starts a read transaction (a consistent snapshot).
+    fn read(&self) -> DbResult<Box<dyn Tx + '_>>;
+    /// The dialect.
+    fn dialect(&self) -> Dialect;
+}
+
+/// A transaction: [`Sql`] plus commit. Dropped without commit, it rolls back.
+pub trait Tx: Sql {
+    /// Commits.
+    fn commit(self: Box<Self>) -> DbResult<()>;
+}
+
+/// Opens the database named by a URL: `sqlite://PATH` or `postgres://…`, and migrates it.
+pub fn open(url: &str) -> anyhow::Result<Box<dyn Database>> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        Ok(Box::new(sqlite::SqliteDb::open(std::path::Path::new(
+            path,
+        ))?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Box::new(postgres::PgDb::open(url)?))
+    } else {
+        anyhow::bail!("--database must be sqlite://PATH or postgres://URL, not {url:?}")
+    }
+}

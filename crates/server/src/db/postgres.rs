@@ -1,0 +1,244 @@
+//! PostgreSQL backend: a pool of clients of the synchronous `postgres` crate (no SQLite side, so
+//! it does not clash with rusqlite's bundled SQLCipher). Ids, times and JSON are TEXT, numbers
+//! BIGINT, as in SQLite, so one set of queries serves both.
+
+use bytes::BytesMut;
+use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use postgres::{Client, NoTls, Statement};
+use std::collections::HashMap;
+
+use super::pool::{Pool, Pooled};
+use super::{Database, DbError, DbResult, Dialect, Row, Sql, Tx, Value};
+
+/// A client with its prepared statements (one round trip per query instead of two).
+pub struct PgConn {
+    client: Client,
+    cache: HashMap<String, Statement>,
+}
+
+impl PgConn {
+    fn connect(url: &str) -> DbResult<PgConn> {
+        Ok(PgConn {
+            client: Client::connect(url, NoTls)?,
+            cache: HashMap::new(),
+        })
+    }
+
+    fn statement(&mut self, sql: &str) -> DbResult<Statement> {
+        if let Some(s) = self.cache.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql).map_err(map_err)?;
+        self.cache.insert(sql.to_string(), s.clone());
+        Ok(s)
+    }
+}
+
+/// Connections in the pool.
+pub const POOL_SIZE: usize = 8;
+
+impl ToSql for Value {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Value::Null => Ok(IsNull::Yes),
+            Value::I64(n) => match *ty {
+                Type::INT8 => n.to_sql(ty, out),
+                Type::INT4 => i32::try_from(*n)?.to_sql(ty, out),
+                Type::INT2 => i16::try_from(*n)?.to_sql(ty, out),
+                Type::BOOL => (*n != 0).to_sql(ty, out),
+                _ => n.to_string().to_sql(ty, out),
+            },
+            Value::Text(s) => match *ty {
+                Type::INT8 => s.parse::<i64>()?.to_sql(ty, out),
+                Type::INT4 => s.parse::<i32>()?.to_sql(ty, out),
+                _ => s.as_str().to_sql(ty, out),
+            },
+        }
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        matches!(
+            *ty,
+            Type::INT8
+                | Type::INT4
+                | Type::INT2
+                | Type::BOOL
+                | Type::TEXT
+                | Type::VARCHAR
+                | Type::BPCHAR
+                | Type::UNKNOWN
+        )
+    }
+
+    to_sql_checked!();
+}
+
+/// The PostgreSQL database.
+pub struct PgDb {
+    url: String,
+    pool: Pool<PgConn>,
+}
+
+impl std::fmt::Debug for PgDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PgDb")
+    }
+}
+
+impl PgDb {
+    /// Connects and migrates.
+    pub fn open(url: &str) -> DbResult<PgDb> {
+        let mut first = PgConn::connect(url)?;
+        crate::schema::migrate_postgres(&mut first.client)?;
+        let mut conns = vec![first];
+        for _ in 1..POOL_SIZE {
+            conns.push(PgConn::connect(url)?);
+        }
+        Ok(PgDb {
+            url: url.to_string(),
+            pool: Pool::new(conns),
+        })
+    }
+
+    fn client(&self) -> DbResult<Pooled<'_, PgConn>> {
+        let mut c = self.pool.get()?;
+        if c.conn()?.client.is_closed() {
+            c.replace(PgConn::connect(&self.url)?);
+        }
+        Ok(c)
+    }
+}
+
+impl Drop for PgDb {
+    /// The synchronous client closes its connection by blocking on a small runtime of its own,
+    /// which tokio forbids on an async thread; close the clients on a plain thread instead.
+    fn drop(&mut self) {
+        let conns = self.pool.drain();
+        let _ = std::thread::spawn(move || drop(conns)).join();
+    }
+}
+
+struct PgTx<'a> {
+    client: Pooled<'a, PgConn>,
+    done: bool,
+}
+
+fn map_err(e: postgres::Error) -> DbError {
+    if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
+        return DbError::Duplicate;
+    }
+    DbError::Postgres(e)
+}
+
+fn refs(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
+}
+
+impl Sql for PgTx<'_> {
+    fn execute(&mut self, sql: &str, params: &[Value]) -> DbResult<u64> {
+        let conn = self.client.conn()?;
+        let stmt = conn.statement(sql)?;
+        conn.client.execute(&stmt, &refs(params)).map_err(map_err)
+    }
+
+    fn query(&mut self, sql: &str, params: &[Value]) -> DbResult<Vec<Row>> {
+        let conn = self.client.conn()?;
+        let stmt = conn.statement(sql)?;
+        let rows = conn.client.query(&stmt, &refs(params)).map_err(map_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let mut vals = Vec::with_capacity(r.len());
+            for (i, col) in r.columns().iter().enumerate() {
+                let v = match *col.type_() {
+                    Type::INT8 => r
+                        .try_get::<_, Option<i64>>(i)
+                        .map_err(map_err)?
+                        .map(Value::I64),
+                    Type::INT4 => r
+                        .try_get::<_, Option<i32>>(i)
+                        .map_err(map_err)?
+                        .map(|n| Value::I64(i64::from(n))),
+                    Type::INT2 => r
+                        .try_get::<_, Option<i16>>(i)
+                        .map_err(map_err)?
+                        .map(|n| Value::I64(i64::from(n))),
+                    Type::BOOL => r
+                        .try_get::<_, Option<bool>>(i)
+                        .map_err(map_err)?
+                        .map(|b| Value::I64(i64::from(b))),
+                    _ => r
+                        .try_get::<_, Option<String>>(i)
+                        .map_err(map_err)?
+                        .map(Value::Text),
+                };
+                vals.push(v.unwrap_or(Value::Null));
+            }
+            out.push(Row(vals));
+        }
+        Ok(out)
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+}
+
+impl Tx for PgTx<'_> {
+    fn commit(mut self: Box<Self>) -> DbResult<()> {
+        self.client
+            .conn()?
+            .client
+            .batch_execute("COMMIT")
+            .map_err(map_err)?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for PgTx<'_> {
+    fn drop(&mut self) {
+        if !self.done
+            && let Ok(c) = self.client.conn()
+            && c.client.batch_execute("ROLLBACK").is_err()
+        {
+            // A broken client is replaced by the next `client()` (it checks `is_closed`).
+            let _ = &self.client;
+        }
+    }
+}
+
+impl Database for PgDb {
+    fn write(&self) -> DbResult<Box<dyn Tx + '_>> {
+        let mut client = self.client()?;
+        client
+            .conn()?
+            .client
+            .batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+            .map_err(map_err)?;
+        Ok(Box::new(PgTx {
+            client,
+            done: false,
+        }))
+    }
+
+    fn read(&self) -> DbResult<Box<dyn Tx + '_>> {
+        let mut client = self.client()?;
+        client
+            .conn()?
+            .client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .map_err(map_err)?;
+        Ok(Box::new(PgTx {
+            client,
+            done: false,
+        }))
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+}

@@ -1,0 +1,25 @@
+//! # verivali-server
+//!
+//! The central endpoint of Verivali (DESIGN.md §5–6): sign-in with Argon2id passwords and
+//! expiring, revocable device tokens; sync protocol v1 (push with exactly-once effect, pull
+//! scoped to the caller's areas in commit order, resumable attachments); the admin jobs (users,
+//! baseline CSV import, device revocation); an append-only audit log of personal-data access.
+//!
+//! Storage sits behind [`db::Database`] with two backends, embedded SQLite (default, a file under
+//! `./verivali-data/`) and PostgreSQL; every query is written once in [`repo`]. Business rules
+//! come from `verivali-domain`, wire types from `verivali-protocol`.
+
+pub mod admin;
+pub mod app;
+pub mod attachments;
+pub mod auth;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod import;
+pub mod repo;
+pub mod schema;
+pub mod session;
+pub mod sync;
+
+pub use app::App;

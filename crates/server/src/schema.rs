@@ -1,0 +1,258 @@
+//! Server migrations, append-only, one list per backend. Both produce the same tables with the
+//! same column names and portable types; only the change feed differs: PostgreSQL records each
+//! change's transaction id so that pulls never pass a change whose transaction is still open
+//! (see [`crate::repo::pull`]).
+
+use crate::db::{DbError, DbResult};
+
+/// Tables common to both backends (types both accept).
+const COMMON_V1: &str = r#"
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    areas TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    disabled BIGINT NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE devices (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users (id),
+    name TEXT NOT NULL,
+    app_version TEXT NOT NULL,
+    acked_seq BIGINT NOT NULL DEFAULT 0,
+    revoked_at TEXT,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL
+);
+CREATE TABLE tokens (
+    hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users (id),
+    device_id TEXT NOT NULL REFERENCES devices (id),
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE INDEX tokens_device ON tokens (device_id);
+CREATE TABLE households (
+    id TEXT PRIMARY KEY,
+    id_dtsen TEXT UNIQUE,
+    no_kk TEXT,
+    nama_krt TEXT NOT NULL,
+    alamat TEXT NOT NULL,
+    rt TEXT NOT NULL,
+    rw TEXT NOT NULL,
+    kode_desa TEXT NOT NULL,
+    desil BIGINT,
+    version BIGINT NOT NULL,
+    proposed_by TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX households_desa ON households (kode_desa);
+CREATE TABLE household_versions (
+    household_id TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    data TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (household_id, version)
+);
+CREATE TABLE members (
+    id TEXT PRIMARY KEY,
+    household_id TEXT NOT NULL REFERENCES households (id),
+    nik TEXT,
+    name TEXT NOT NULL,
+    sex TEXT NOT NULL,
+    birth_place TEXT,
+    birth_date TEXT,
+    relationship BIGINT NOT NULL,
+    status TEXT NOT NULL
+);
+CREATE INDEX members_household ON members (household_id);
+CREATE TABLE visits (
+    id TEXT PRIMARY KEY,
+    household_id TEXT NOT NULL,
+    enumerator_id TEXT NOT NULL REFERENCES users (id),
+    device_id TEXT NOT NULL,
+    kode_desa TEXT NOT NULL,
+    revision BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    baseline_version BIGINT NOT NULL,
+    record TEXT NOT NULL,
+    batch_id TEXT,
+    submitted_at TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX visits_household ON visits (household_id);
+CREATE INDEX visits_area_state ON visits (kode_desa, state);
+CREATE INDEX visits_enumerator ON visits (enumerator_id);
+CREATE TABLE batches (
+    id TEXT PRIMARY KEY,
+    enumerator_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    visit_count BIGINT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE reviews (
+    id TEXT PRIMARY KEY,
+    visit_id TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    reason TEXT,
+    reviewer_id TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX reviews_visit ON reviews (visit_id);
+CREATE TABLE applied_ops (
+    op_id TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    error_code TEXT,
+    error_message TEXT,
+    hlc TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+);
+CREATE TABLE attachments (
+    sha256 TEXT PRIMARY KEY,
+    size BIGINT NOT NULL,
+    uploaded_by TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE questionnaires (
+    id TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    json TEXT NOT NULL,
+    active BIGINT NOT NULL,
+    published_at TEXT NOT NULL,
+    PRIMARY KEY (id, version)
+);
+"#;
+
+const SQLITE_V1: &str = r#"
+CREATE TABLE changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    deleted BIGINT NOT NULL,
+    area TEXT NOT NULL,
+    owner TEXT,
+    data TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    user_id TEXT,
+    username TEXT,
+    device_id TEXT,
+    address TEXT,
+    action TEXT NOT NULL,
+    entity_kind TEXT,
+    entity_id TEXT,
+    detail TEXT
+);
+"#;
+
+const POSTGRES_V1: &str = r#"
+CREATE TABLE changes (
+    seq BIGSERIAL PRIMARY KEY,
+    xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    kind TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    deleted BIGINT NOT NULL,
+    area TEXT NOT NULL,
+    owner TEXT,
+    data TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX changes_order ON changes (xid, seq);
+CREATE TABLE audit (
+    seq BIGSERIAL PRIMARY KEY,
+    at TEXT NOT NULL,
+    user_id TEXT,
+    username TEXT,
+    device_id TEXT,
+    address TEXT,
+    action TEXT NOT NULL,
+    entity_kind TEXT,
+    entity_id TEXT,
+    detail TEXT
+);
+-- The audit log is append-only: no role may change or remove its rows.
+CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN RAISE EXCEPTION 'audit log is append-only'; END $$;
+CREATE TRIGGER audit_no_update BEFORE UPDATE OR DELETE ON audit
+    FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+"#;
+
+const SQLITE_V1_TRIGGERS: &str = r#"
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+"#;
+
+/// SQLite steps.
+pub fn sqlite_steps() -> Vec<String> {
+    vec![format!("{COMMON_V1}{SQLITE_V1}{SQLITE_V1_TRIGGERS}")]
+}
+
+/// PostgreSQL steps.
+pub fn postgres_steps() -> Vec<String> {
+    vec![format!("{COMMON_V1}{POSTGRES_V1}")]
+}
+
+/// Migrates an SQLite database (`PRAGMA user_version` counts the applied steps).
+pub fn migrate_sqlite(conn: &mut rusqlite::Connection) -> DbResult<()> {
+    let steps = sqlite_steps();
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > steps.len() as i64 {
+        return Err(DbError::Corrupt(format!(
+            "database schema {current} is newer than this server"
+        )));
+    }
+    for (i, step) in steps.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)?;
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Migrates a PostgreSQL database (table `schema_migrations` counts the applied steps; an
+/// advisory lock keeps two starting servers from migrating at once).
+pub fn migrate_postgres(client: &mut postgres::Client) -> DbResult<()> {
+    let steps = postgres_steps();
+    let mut tx = client.transaction()?;
+    tx.batch_execute(
+        "SELECT pg_advisory_xact_lock(7452019);
+         CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, at TEXT NOT NULL);",
+    )?;
+    let current: i64 = tx
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            &[],
+        )?
+        .get(0);
+    if current > steps.len() as i64 {
+        return Err(DbError::Corrupt(format!(
+            "database schema {current} is newer than this server"
+        )));
+    }
+    for (i, step) in steps.iter().enumerate().skip(current as usize) {
+        tx.batch_execute(step)?;
+        let v = (i + 1) as i64;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, at) VALUES ($1, $2)",
+            &[&v, &chrono::Utc::now().to_rfc3339()],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! `POST /api/v1/session`: sign-in of a user on a device.
+
+use axum::http::{StatusCode, header};
+use verivali_domain::Lang;
+use verivali_protocol::{SessionRequest, SessionResponse, UserInfo};
+
+use crate::app::{App, MIN_APP_VERSION, Metrics, SCHEMAS, app_too_old, version_lt};
+use crate::auth;
+use crate::error::ApiError;
+use crate::repo::{self, Audit};
+
+fn invalid_credentials(lang: Lang) -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "auth.invalid_credentials",
+        "Invalid credentials",
+        lang,
+        "Nama pengguna atau kata sandi salah",
+        "Wrong username or password",
+    )
+}
+
+impl App {
+    /// Signs a user in on a device. Unknown user and wrong password get the same answer (and take
+    /// the same time); repeated failures for a username or an address answer 429 for a while.
+    pub fn sign_in(
+        &self,
+        req: &SessionRequest,
+        address: &str,
+        lang: Lang,
+    ) -> Result<SessionResponse, ApiError> {
+        let now = self.now();
+        let keys = vec![
+            format!("user:{}", req.username.to_lowercase()),
+            format!("ip:{address}"),
+        ];
+        if let Some(until) = self.throttle.locked_until(&keys, now) {
+            let secs = (until - now).num_seconds().max(1);
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "auth.throttled",
+                "Too many attempts",
+                lang,
+                &format!(
+                    "Terlalu banyak percobaan masuk; coba lagi dalam {} menit",
+                    secs / 60 + 1
+                ),
+                &format!(
+                    "Too many sign-in attempts; try again in {} minutes",
+                    secs / 60 + 1
+                ),
+            );
+            e.headers.push((header::RETRY_AFTER, secs.to_string()));
+            return Err(e);
+        }
+        if version_lt(&req.device.app_version, MIN_APP_VERSION) {
+            return Err(app_too_old(lang));
+        }
+        let user = {
+            let mut tx = self.db.read()?;
+            repo::user_by_username(tx.as_mut(), &req.username)?
+        };
+        // Argon2 takes tens of milliseconds: no transaction stays open meanwhile.
+        let hash = user
+            .as_ref()
+            .map_or(self.dummy_hash.as_str(), |u| u.password_hash.as_str());
+        let password_ok = auth::verify_password(&req.password, hash);
+        let mut tx = self.db.write()?;
+        let Some(user) = user.filter(|u| password_ok && !u.disabled) else {
+            self.throttle.fail(&keys, now);
+            Metrics::add(&self.metrics.session_failures, 1);
+            repo::audit(
+                tx.as_mut(),
+                &Audit {
+                    username: Some(&req.username),
+                    address: Some(address),
+                    action: "session.failed",
+                    ..Default::default()
+                },
+                now,
+            )?;
+            tx.commit()?;
+            return Err(invalid_credentials(lang));
+        };
+        if let Some(existing) = repo::device_for_update(tx.as_mut(), req.device.id)? {
+            if existing.revoked_at.is_some() {
+                return Err(ApiError::unauthorized(lang, "auth.device_revoked"));
+            }
+            if existing.user_id != user.id {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "session.device_taken",
+                    "Device belongs to another user",
+                    lang,
+                    "Perangkat ini terdaftar untuk petugas lain; pakai data perangkat baru",
+                    "This device is registered to another user; start a new device store",
+                ));
+            }
+        }
+        repo::upsert_device(
+            tx.as_mut(),
+            req.device.id,
+            user.id,
+            &req.device.name,
+            &req.device.app_version,
+            now,
+        )?;
+        let (token, hash) = auth::new_token().map_err(|e| ApiError::internal(&e))?;
+        let expires_at = auth::expiry(now);
+        repo::insert_token(tx.as_mut(), &hash, user.id, req.device.id, now, expires_at)?;
+        repo::audit(
+            tx.as_mut(),
+            &Audit {
+                user_id: Some(user.id),
+                username: Some(&user.username),
+                device_id: Some(req.device.id),
+                address: Some(address),
+                action: "session.create",
+                ..Default::default()
+            },
+            now,
+        )?;
+        tx.commit()?;
+        self.throttle.succeed(&keys[0]);
+        Metrics::add(&self.metrics.sessions, 1);
+        Ok(SessionResponse {
+            token,
+            expires_at,
+            user: UserInfo {
+                id: user.id,
+                username: user.username.clone(),
+                display_name: user.display_name.clone(),
+                role: user.role,
+                areas: user
+                    .areas
+                    .codes()
+                    .iter()
+                    .map(|c| c.as_str().to_string())
+                    .collect(),
+            },
+            server_time: now,
+            schemas: SCHEMAS.to_vec(),
+            min_app_version: MIN_APP_VERSION.to_string(),
+        })
+    }
+}

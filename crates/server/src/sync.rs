@@ -1,0 +1,591 @@
+//! `POST /api/v1/sync/push` and `GET /api/v1/sync/pull`.
+//!
+//! A push is one transaction: the device row is locked, duplicates (a known op id, or a seq at or
+//! below the acknowledged one) answer `duplicate`, the rest must continue the device's sequence
+//! without a gap (else 409 with the expected seq and nothing applied), and each op is applied or
+//! rejected with a coded reason. A rejected op is acknowledged like an applied one, so it never
+//! blocks the ops behind it. Every op's result is remembered by op id.
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use uuid::Uuid;
+use verivali_domain::{
+    Action, Coded, Household, HouseholdFound, Lang, Report, Role, VisitContext, VisitRecord,
+    VisitState, transition,
+};
+use verivali_protocol::pull::VisitChange;
+use verivali_protocol::{
+    Change, ChangeKind, HouseholdProposal, OpBody, OpError, OpResult, OpStatus, PullResponse,
+    PushRequest, PushResponse,
+};
+
+use crate::app::{App, Caller, Metrics, SCHEMAS};
+use crate::db::{DbResult, Sql};
+use crate::error::ApiError;
+use crate::repo::{self, Audit, VisitRow};
+
+/// Most ops one push may carry.
+pub const MAX_OPS_PER_PUSH: usize = 5_000;
+/// Default and largest pull page.
+pub const PULL_DEFAULT: usize = 500;
+/// Largest pull page.
+pub const PULL_MAX: usize = 2_000;
+
+/// An op refused for good.
+struct Reject {
+    code: String,
+    message: String,
+    field: Option<String>,
+}
+
+impl Reject {
+    fn new(code: &str, lang: Lang, id: &str, en: &str) -> Reject {
+        Reject {
+            code: code.into(),
+            message: if lang == Lang::En {
+                en.into()
+            } else {
+                id.into()
+            },
+            field: None,
+        }
+    }
+
+    fn coded(c: &dyn Coded, lang: Lang) -> Reject {
+        Reject {
+            code: c.code().into(),
+            message: c.message(lang),
+            field: None,
+        }
+    }
+
+    fn from_report(r: &Report, lang: Lang) -> Reject {
+        match r.errors.first() {
+            Some(first) => Reject {
+                code: first.issue.code().into(),
+                message: first.issue.message(lang),
+                field: Some(first.field.clone()),
+            },
+            None => Reject::new("op.invalid", lang, "Data tidak valid", "Invalid data"),
+        }
+    }
+}
+
+/// Validation's "today": the date in Indonesia's easternmost zone (as on the device).
+fn today(now: DateTime<Utc>) -> chrono::NaiveDate {
+    (now + Duration::hours(9)).date_naive()
+}
+
+fn area_forbidden(lang: Lang) -> Reject {
+    Reject::new(
+        "area.forbidden",
+        lang,
+        "Rumah tangga ini tidak ada di wilayah tugas Anda",
+        "This household is not in your assigned area",
+    )
+}
+
+impl App {
+    /// Applies a push.
+    pub fn push(&self, caller: &Caller, req: &PushRequest) -> Result<PushResponse, ApiError> {
+        let lang = caller.lang;
+        if req.device_id != caller.device.id {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "sync.device_mismatch",
+                "Device mismatch",
+                lang,
+                "Token ini milik perangkat lain",
+                "This token belongs to another device",
+            ));
+        }
+        if caller.user.role != Role::Enumerator {
+            return Err(ApiError::forbidden(lang));
+        }
+        if req.ops.len() > MAX_OPS_PER_PUSH {
+            return Err(ApiError::bad_request(
+                lang,
+                &format!("at most {MAX_OPS_PER_PUSH} ops per push"),
+            ));
+        }
+        if req.ops.windows(2).any(|w| w[1].seq <= w[0].seq) {
+            return Err(ApiError::bad_request(
+                lang,
+                "ops must be in ascending seq order",
+            ));
+        }
+        if let Some(old) = req.ops.iter().find(|o| o.schema < SCHEMAS[0]) {
+            return Err(crate::app::app_too_old(lang).with("op_schema", json!(old.schema)));
+        }
+        let now = self.now();
+        let mut tx = self.db.write()?;
+        let device = repo::device_for_update(tx.as_mut(), caller.device.id)?
+            .ok_or_else(|| ApiError::unauthorized(lang, "auth.invalid_token"))?;
+        let mut acked = device.acked_seq;
+        // No gap: the ops after the acknowledged seq must continue it one by one.
+        for (expected, op) in (acked + 1..).zip(req.ops.iter().filter(|o| o.seq > acked)) {
+            if op.seq != expected {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "sync.seq_gap",
+                    "Sequence gap",
+                    lang,
+                    &format!(
+                        "Server menunggu seq {expected} dari perangkat ini, bukan {}",
+                        op.seq
+                    ),
+                    &format!(
+                        "The server expected seq {expected} from this device but got {}",
+                        op.seq
+                    ),
+                )
+                .with("expected_seq", json!(expected)));
+            }
+        }
+        let mut results = Vec::with_capacity(req.ops.len());
+        let (mut applied, mut duplicate, mut rejected) = (0, 0, 0);
+        for op in &req.ops {
+            if op.seq <= acked || repo::op_seen(tx.as_mut(), op.op_id)? {
+                results.push(OpResult {
+                    op_id: op.op_id,
+                    status: OpStatus::Duplicate,
+                    error: None,
+                });
+                duplicate += 1;
+                acked = acked.max(op.seq);
+                continue;
+            }
+            let outcome = self.apply_op(tx.as_mut(), caller, op, now)?;
+            let hlc = op.hlc.to_string();
+            match outcome {
+                Ok(()) => {
+                    repo::insert_applied_op(
+                        tx.as_mut(),
+                        op.op_id,
+                        caller.device.id,
+                        op.seq,
+                        &op.op_type,
+                        "applied",
+                        None,
+                        &hlc,
+                        now,
+                    )?;
+                    results.push(OpResult {
+                        op_id: op.op_id,
+                        status: OpStatus::Applied,
+                        error: None,
+                    });
+                    applied += 1;
+                }
+                Err(r) => {
+                    repo::insert_applied_op(
+                        tx.as_mut(),
+                        op.op_id,
+                        caller.device.id,
+                        op.seq,
+                        &op.op_type,
+                        "rejected",
+                        Some((&r.code, &r.message)),
+                        &hlc,
+                        now,
+                    )?;
+                    results.push(OpResult {
+                        op_id: op.op_id,
+                        status: OpStatus::Rejected,
+                        error: Some(OpError {
+                            code: r.code,
+                            message: r.message,
+                            field: r.field,
+                        }),
+                    });
+                    rejected += 1;
+                }
+            }
+            acked = op.seq;
+        }
+        repo::set_device_acked(tx.as_mut(), caller.device.id, acked, now)?;
+        tx.commit()?;
+        Metrics::add(&self.metrics.pushes, 1);
+        Metrics::add(&self.metrics.ops_applied, applied);
+        Metrics::add(&self.metrics.ops_duplicate, duplicate);
+        Metrics::add(&self.metrics.ops_rejected, rejected);
+        Ok(PushResponse {
+            acked_through: acked,
+            results,
+            server_time: now,
+        })
+    }
+
+    /// Applies one op inside the push transaction. `Ok(Err(_))` is a rejection (nothing of the op
+    /// written); `Err(_)` a storage failure that aborts the push.
+    fn apply_op(
+        &self,
+        tx: &mut dyn Sql,
+        caller: &Caller,
+        op: &verivali_protocol::Op,
+        now: DateTime<Utc>,
+    ) -> DbResult<Result<(), Reject>> {
+        let lang = caller.lang;
+        if !SCHEMAS.contains(&op.schema) {
+            return Ok(Err(Reject::new(
+                "op.schema_unsupported",
+                lang,
+                &format!("Versi skema {} tidak dikenal server", op.schema),
+                &format!("Schema version {} is unknown to the server", op.schema),
+            )));
+        }
+        let body = match op.body() {
+            Ok(b) => b,
+            Err(e) => {
+                return Ok(Err(Reject::new(
+                    e.code(),
+                    lang,
+                    &format!("Data operasi tidak valid: {e}"),
+                    &format!("Invalid op: {e}"),
+                )));
+            }
+        };
+        match body {
+            OpBody::VisitRecord(v) => self.apply_visit(tx, caller, &v, now),
+            OpBody::HouseholdPropose(p) => self.apply_proposal(tx, caller, &p, now),
+            OpBody::BatchSubmit(b) => self.apply_batch(tx, caller, &b, now),
+        }
+    }
+
+    fn apply_visit(
+        &self,
+        tx: &mut dyn Sql,
+        caller: &Caller,
+        v: &VisitRecord,
+        now: DateTime<Utc>,
+    ) -> DbResult<Result<(), Reject>> {
+        let lang = caller.lang;
+        let scope = caller.user.scope();
+        let Some(household) = repo::household_scoped(tx, &scope, v.household_id)? else {
+            return Ok(Err(area_forbidden(lang)));
+        };
+        let existing = repo::visit_for_update(tx, v.visit_id)?;
+        if let Some(e) = &existing {
+            if e.enumerator_id != caller.user.id {
+                return Ok(Err(Reject::new(
+                    "visit.not_owner",
+                    lang,
+                    "Kunjungan ini milik petugas lain",
+                    "This visit belongs to another enumerator",
+                )));
+            }
+            if !e.state.editable() {
+                return Ok(Err(locked(e.state, lang)));
+            }
+            if e.record.household_id != v.household_id {
+                return Ok(Err(Reject::new(
+                    "visit.household_changed",
+                    lang,
+                    "Kunjungan tidak boleh pindah rumah tangga",
+                    "A visit cannot move to another household",
+                )));
+            }
+            if v.revision <= e.record.revision {
+                return Ok(Err(Reject::new(
+                    "visit.stale_revision",
+                    lang,
+                    "Revisi ini lebih lama dari yang ada di server",
+                    "This revision is older than the server's",
+                )));
+            }
+        }
+        let Some(q) = self.questionnaire(tx, v.questionnaire_version)? else {
+            return Ok(Err(Reject::new(
+                "answer.questionnaire_version",
+                lang,
+                "Versi kuesioner tidak dikenal",
+                "Unknown questionnaire version",
+            )));
+        };
+        let report = v.validate(VisitContext {
+            questionnaire: &q,
+            today: today(now),
+            regions: None,
+        });
+        if !report.is_ok() {
+            return Ok(Err(Reject::from_report(&report, lang)));
+        }
+        let state = existing.as_ref().map_or(VisitState::Draft, |e| e.state);
+        let row = VisitRow {
+            record: v.clone(),
+            enumerator_id: caller.user.id,
+            device_id: caller.device.id,
+            kode_desa: household.kode_desa.clone(),
+            state,
+            batch_id: existing.and_then(|e| e.batch_id),
+        };
+        repo::save_visit(tx, &row, now)?;
+        visit_change(tx, &row, now)?;
+        repo::audit(
+            tx,
+            &audit(
+                caller,
+                "visit.record",
+                "visit",
+                v.visit_id,
+                Some(format!("revision {} {}", v.revision, v.outcome)),
+            ),
+            now,
+        )?;
+        Ok(Ok(()))
+    }
+
+    fn apply_proposal(
+        &self,
+        tx: &mut dyn Sql,
+        caller: &Caller,
+        p: &HouseholdProposal,
+        now: DateTime<Utc>,
+    ) -> DbResult<Result<(), Reject>> {
+        let lang = caller.lang;
+        if !caller.user.areas.contains(&p.kode_desa) {
+            return Ok(Err(area_forbidden(lang)));
+        }
+        if repo::household_exists(tx, p.household_id)? {
+            return Ok(Err(Reject::new(
+                "household.exists",
+                lang,
+                "Rumah tangga dengan id ini sudah ada",
+                "A household with this id exists",
+            )));
+        }
+        let found = HouseholdFound {
+            no_kk: p.no_kk.clone(),
+            nama_krt: p.nama_krt.clone().unwrap_or_else(|| "(usulan baru)".into()),
+            alamat: p.alamat.clone(),
+            rt: p.rt.clone(),
+            rw: p.rw.clone(),
+            kode_desa: p.kode_desa.clone(),
+        };
+        let report = found.validate(None);
+        if !report.is_ok() {
+            return Ok(Err(Reject::from_report(&report, lang)));
+        }
+        let h = Household {
+            id: p.household_id,
+            id_dtsen: None,
+            no_kk: found.no_kk,
+            nama_krt: found.nama_krt,
+            alamat: found.alamat,
+            rt: found.rt,
+            rw: found.rw,
+            kode_desa: found.kode_desa,
+            desil: None,
+            version: 1,
+        };
+        repo::save_household(tx, &h, Some(caller.user.id), now)?;
+        repo::insert_household_version(tx, &h, &[], now)?;
+        let data = serde_json::to_string(&h).unwrap_or_default();
+        repo::append_change(
+            tx,
+            "household",
+            &h.id.to_string(),
+            h.version,
+            false,
+            &h.kode_desa,
+            None,
+            &data,
+            now,
+        )?;
+        repo::audit(
+            tx,
+            &audit(caller, "household.propose", "household", h.id, None),
+            now,
+        )?;
+        Ok(Ok(()))
+    }
+
+    fn apply_batch(
+        &self,
+        tx: &mut dyn Sql,
+        caller: &Caller,
+        b: &verivali_domain::Batch,
+        now: DateTime<Utc>,
+    ) -> DbResult<Result<(), Reject>> {
+        let lang = caller.lang;
+        let report = b.validate();
+        if !report.is_ok() {
+            return Ok(Err(Reject::from_report(&report, lang)));
+        }
+        // Check every visit first: a batch is submitted whole or not at all.
+        let mut rows = Vec::with_capacity(b.visit_ids.len());
+        for id in &b.visit_ids {
+            let Some(row) = repo::visit_for_update(tx, *id)? else {
+                return Ok(Err(Reject::new(
+                    "batch.unknown_visit",
+                    lang,
+                    &format!("Kunjungan {id} belum diterima server"),
+                    &format!("Visit {id} has not reached the server"),
+                )));
+            };
+            if row.enumerator_id != caller.user.id {
+                return Ok(Err(Reject::new(
+                    "visit.not_owner",
+                    lang,
+                    "Kunjungan ini milik petugas lain",
+                    "This visit belongs to another enumerator",
+                )));
+            }
+            let next = match transition(row.state, &Action::Submit, Role::Enumerator) {
+                Ok(s) => s,
+                Err(e) => return Ok(Err(Reject::coded(&e, lang))),
+            };
+            rows.push(VisitRow {
+                state: next,
+                batch_id: Some(b.batch_id),
+                ..row
+            });
+        }
+        repo::insert_batch(
+            tx,
+            b.batch_id,
+            caller.user.id,
+            caller.device.id,
+            rows.len(),
+            now,
+        )?;
+        for row in &rows {
+            repo::save_visit(tx, row, now)?;
+            visit_change(tx, row, now)?;
+        }
+        repo::audit(
+            tx,
+            &audit(
+                caller,
+                "batch.submit",
+                "batch",
+                b.batch_id,
+                Some(format!("{} visits", rows.len())),
+            ),
+            now,
+        )?;
+        Ok(Ok(()))
+    }
+
+    /// A page of changes the caller may see.
+    pub fn pull(
+        &self,
+        caller: &Caller,
+        cursor: &str,
+        limit: Option<usize>,
+    ) -> Result<PullResponse, ApiError> {
+        let limit = limit.unwrap_or(PULL_DEFAULT).clamp(1, PULL_MAX);
+        let now = self.now();
+        let mut tx = self.db.read()?;
+        let (rows, next_cursor, has_more) =
+            repo::pull(tx.as_mut(), &caller.user.scope(), cursor, limit)?;
+        drop(tx);
+        let mut changes = Vec::with_capacity(rows.len());
+        for r in rows {
+            let kind: ChangeKind =
+                serde_json::from_value(json!(r.kind)).map_err(|e| ApiError::internal(&e))?;
+            let data = if r.deleted {
+                serde_json::Value::Null
+            } else {
+                serde_json::from_str(&r.data).map_err(|e| ApiError::internal(&e))?
+            };
+            changes.push(Change {
+                kind,
+                id: r.entity_id,
+                version: r.version,
+                deleted: r.deleted,
+                data,
+            });
+        }
+        if !changes.is_empty() {
+            let mut tx = self.db.write()?;
+            let detail = format!(
+                "{} changes, cursor {cursor:?} -> {next_cursor:?}",
+                changes.len()
+            );
+            repo::audit(
+                tx.as_mut(),
+                &Audit {
+                    detail: Some(detail),
+                    ..audit(caller, "sync.pull", "changes", caller.device.id, None)
+                },
+                now,
+            )?;
+            tx.commit()?;
+        }
+        Metrics::add(&self.metrics.pulls, 1);
+        Ok(PullResponse {
+            changes,
+            next_cursor,
+            has_more,
+            server_time: now,
+        })
+    }
+}
+
+fn locked(state: VisitState, lang: Lang) -> Reject {
+    match state {
+        VisitState::Approved => Reject::new(
+            "visit.locked",
+            lang,
+            "Kunjungan sudah disetujui dan dikunci; tidak bisa diubah",
+            "The visit is approved and locked; it cannot be changed",
+        ),
+        _ => Reject::new(
+            "visit.locked",
+            lang,
+            "Kunjungan sedang diperiksa pengawas; tunggu hasilnya",
+            "The visit is waiting for review; wait for the decision",
+        ),
+    }
+}
+
+fn visit_change(tx: &mut dyn Sql, row: &VisitRow, now: DateTime<Utc>) -> DbResult<()> {
+    let data = serde_json::to_string(&VisitChange {
+        state: row.state,
+        record: row.record.clone(),
+    })
+    .unwrap_or_default();
+    let version = i64::from(row.record.revision) * 10 + state_rank(row.state);
+    repo::append_change(
+        tx,
+        "visit",
+        &row.record.visit_id.to_string(),
+        version,
+        false,
+        &row.kode_desa,
+        Some(row.enumerator_id),
+        &data,
+        now,
+    )
+}
+
+/// Orders state changes within one revision in the visit's change version.
+fn state_rank(s: VisitState) -> i64 {
+    match s {
+        VisitState::Draft => 0,
+        VisitState::Submitted => 1,
+        VisitState::Rejected => 2,
+        VisitState::Approved => 3,
+    }
+}
+
+fn audit<'a>(
+    caller: &'a Caller,
+    action: &'a str,
+    kind: &'a str,
+    id: Uuid,
+    detail: Option<String>,
+) -> Audit<'a> {
+    Audit {
+        user_id: Some(caller.user.id),
+        username: Some(&caller.user.username),
+        device_id: Some(caller.device.id),
+        address: Some(&caller.address),
+        action,
+        entity_kind: Some(kind),
+        entity_id: Some(id.to_string()),
+        detail,
+    }
+}

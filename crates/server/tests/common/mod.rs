@@ -1,0 +1,412 @@
+//! A real server on a real port over a real database (SQLite file or a fresh PostgreSQL
+//! database), with helpers to make synthetic users, baselines and ops.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{DateTime, Utc};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use uuid::Uuid;
+use verivali_domain::clock::{Clock, ManualClock};
+use verivali_domain::hlc::Hlc;
+use verivali_domain::sample::{self, Seq};
+use verivali_domain::{Household, Member, Role, VisitRecord};
+use verivali_protocol::{Op, OpBody, PushRequest, PushResponse, SessionResponse};
+use verivali_server::App;
+
+pub const DESA_A: &str = "3308012001";
+pub const DESA_A2: &str = "3308012002";
+pub const DESA_B: &str = "3308022001";
+pub const PASSWORD: &str = "sandi-uji-yang-panjang";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// PostgreSQL admin URL (database `test`, trust auth on this machine).
+pub fn pg_admin_url() -> String {
+    std::env::var("VERIVALI_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+pub struct TestServer {
+    pub app: Arc<App>,
+    pub url: String,
+    pub clock: Arc<ManualClock>,
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+    pg_db: Option<String>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, pg_db) = match backend {
+            Backend::Sqlite => (
+                format!("sqlite://{}", dir.path().join("server.db").display()),
+                None,
+            ),
+            Backend::Postgres => {
+                let name = format!("vv_test_{}", Uuid::now_v7().simple());
+                let admin = pg_admin_url();
+                let n = name.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut c = postgres::Client::connect(&admin, postgres::NoTls)
+                        .expect("PostgreSQL must run on 127.0.0.1:5432");
+                    c.batch_execute(&format!("CREATE DATABASE {n}")).unwrap();
+                })
+                .await
+                .unwrap();
+                let base = pg_admin_url();
+                let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
+                (url, Some(name))
+            }
+        };
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let data = dir.path().to_path_buf();
+        let c2 = clock.clone();
+        let app = tokio::task::spawn_blocking(move || {
+            let db = verivali_server::db::open(&url).unwrap();
+            Arc::new(App::new(db, c2, data).unwrap())
+        })
+        .await
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let a2 = app.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = verivali_server::http::serve(a2, listener) => {}
+                _ = rx => {}
+            }
+        });
+        TestServer {
+            app,
+            url: format!("http://{addr}"),
+            clock,
+            client: reqwest::Client::builder().build().unwrap(),
+            _dir: dir,
+            pg_db,
+            shutdown: Some(tx),
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub async fn add_user(&self, username: &str, role: Role, areas: &[&str]) -> Uuid {
+        let app = self.app.clone();
+        let (u, a): (String, Vec<String>) = (
+            username.into(),
+            areas.iter().map(|s| s.to_string()).collect(),
+        );
+        tokio::task::spawn_blocking(move || app.add_user(&u, &u, role, &a, PASSWORD).unwrap())
+            .await
+            .unwrap()
+    }
+
+    /// Imports `n` synthetic households of `desa`; returns them.
+    pub async fn import(&self, desa: &str, n: u32, seed: u64) -> Vec<(Household, Vec<Member>)> {
+        let (csv, _) = baseline_csv(desa, n, seed);
+        let app = self.app.clone();
+        let report = tokio::task::spawn_blocking(move || {
+            app.import_households(csv.as_bytes(), &|_, _| {}).unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(report.bad_rows.is_empty(), "{:?}", report.bad_rows);
+        // Read back the ids the server gave them.
+        let app = self.app.clone();
+        let desa = desa.to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut tx = app.db.read().unwrap();
+            let rows = tx
+                .query(
+                    "SELECT id FROM households WHERE kode_desa = $1 ORDER BY id",
+                    &[desa.as_str().into()],
+                )
+                .unwrap();
+            rows.iter()
+                .map(|r| {
+                    let id: Uuid = r.text(0).parse().unwrap();
+                    let scope = verivali_server::repo::Scope {
+                        user_id: Uuid::nil(),
+                        role: Role::Admin,
+                        areas: verivali_domain::Areas::new([verivali_domain::RegionCode::parse(
+                            "33",
+                        )
+                        .unwrap()]),
+                    };
+                    let h = verivali_server::repo::household_scoped(tx.as_mut(), &scope, id)
+                        .unwrap()
+                        .unwrap();
+                    let m = verivali_server::repo::members(tx.as_mut(), id).unwrap();
+                    (h, m)
+                })
+                .collect()
+        })
+        .await
+        .unwrap()
+    }
+
+    pub async fn sign_in(&self, username: &str) -> Device {
+        let device_id = Uuid::now_v7();
+        let r = self
+            .client
+            .post(format!("{}/api/v1/session", self.url))
+            .json(&json!({"username": username, "password": PASSWORD, "device": {"id": device_id, "name": "HP uji", "app_version": "0.1.0"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        let s: SessionResponse = r.json().await.unwrap();
+        Device {
+            id: device_id,
+            token: s.token,
+            user_id: s.user.id,
+            seq: 0,
+            url: self.url.clone(),
+            client: self.client.clone(),
+        }
+    }
+
+    /// Runs a statement on the server's database (test set-up only).
+    pub async fn sql(&self, sql: &str, params: Vec<verivali_server::db::Value>) {
+        let app = self.app.clone();
+        let sql = sql.to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut tx = app.db.write().unwrap();
+            tx.execute(&sql, &params).unwrap();
+            tx.commit().unwrap();
+        })
+        .await
+        .unwrap();
+    }
+
+    /// Waits until every committed change is released to pulls. Only PostgreSQL holds changes
+    /// back (while any older transaction in the cluster is still open); SQLite returns at once.
+    pub async fn settle(&self) {
+        if self.pg_db.is_none() {
+            return;
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let held = self.count("SELECT count(*) FROM changes WHERE xid >= pg_snapshot_xmin(pg_current_snapshot())").await;
+            if held == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "changes held back for 30 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        let app = self.app.clone();
+        let sql = sql.to_string();
+        tokio::task::spawn_blocking(move || {
+            app.db
+                .read()
+                .unwrap()
+                .query_opt(&sql, &[])
+                .unwrap()
+                .unwrap()
+                .i64(0)
+        })
+        .await
+        .unwrap()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(name) = self.pg_db.take() {
+            let admin = pg_admin_url();
+            // Dropped from a plain thread: the test's runtime may be shutting down.
+            let _ = std::thread::spawn(move || {
+                if let Ok(mut c) = postgres::Client::connect(&admin, postgres::NoTls) {
+                    let _ =
+                        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                }
+            })
+            .join();
+        }
+    }
+}
+
+/// A signed-in device.
+#[derive(Clone)]
+pub struct Device {
+    pub id: Uuid,
+    pub token: String,
+    pub user_id: Uuid,
+    pub seq: u64,
+    pub url: String,
+    pub client: reqwest::Client,
+}
+
+impl Device {
+    pub fn op(&mut self, body: &OpBody) -> Op {
+        self.seq += 1;
+        Op {
+            op_id: Uuid::now_v7(),
+            seq: self.seq,
+            hlc: Hlc {
+                wall_ms: Utc::now().timestamp_millis(),
+                counter: self.seq as u32,
+                device: self.id,
+            },
+            schema: 1,
+            op_type: body.op_type().into(),
+            payload: body.payload().unwrap(),
+        }
+    }
+
+    pub async fn push_raw(&self, ops: &[Op]) -> reqwest::Response {
+        self.client
+            .post(format!("{}/api/v1/sync/push", self.url))
+            .bearer_auth(&self.token)
+            .json(&PushRequest {
+                device_id: self.id,
+                ops: ops.to_vec(),
+            })
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn push(&self, ops: &[Op]) -> PushResponse {
+        let r = self.push_raw(ops).await;
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        r.json().await.unwrap()
+    }
+
+    pub async fn pull(&self, cursor: &str, limit: usize) -> verivali_protocol::PullResponse {
+        let r = self
+            .client
+            .get(format!("{}/api/v1/sync/pull", self.url))
+            .query(&[("cursor", cursor), ("limit", &limit.to_string())])
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        r.json().await.unwrap()
+    }
+
+    /// Pulls everything from the start.
+    pub async fn pull_all(&self) -> Vec<verivali_protocol::Change> {
+        let mut cursor = String::new();
+        let mut all = vec![];
+        loop {
+            let page = self.pull(&cursor, 500).await;
+            all.extend(page.changes);
+            cursor = page.next_cursor;
+            if !page.has_more {
+                return all;
+            }
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, path: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// A valid visit of a household.
+pub fn visit(h: &Household, m: &[Member], seed: u64) -> VisitRecord {
+    sample::visit(&mut Seq::new(seed), h, m, Utc::now())
+}
+
+/// A baseline CSV (synthetic) for `n` households; also returns the households as generated.
+pub fn baseline_csv(desa: &str, n: u32, seed: u64) -> (String, Vec<(Household, Vec<Member>)>) {
+    let mut s = Seq::new(seed);
+    let mut out = String::from(
+        "id_dtsen,no_kk,kode_desa,alamat,rt,rw,desil,nik,nama,jenis_kelamin,tempat_lahir,tanggal_lahir,hubungan_krt\n",
+    );
+    let mut hh = vec![];
+    for i in 0..n {
+        let (h, members) = sample::household(&mut s, desa, i);
+        for m in &members {
+            out.push_str(&format!(
+                "{},{},{},\"{}\",{},{},{},{},{},{},{},{},{}\n",
+                h.id_dtsen.as_deref().unwrap(),
+                h.no_kk.as_deref().unwrap(),
+                h.kode_desa,
+                h.alamat,
+                h.rt,
+                h.rw,
+                h.desil.unwrap(),
+                m.nik.as_deref().unwrap(),
+                m.name,
+                m.sex,
+                m.birth_place.as_deref().unwrap_or(""),
+                m.birth_date.unwrap(),
+                m.relationship.code()
+            ));
+        }
+        hh.push((h, members));
+    }
+    (out, hh)
+}
+
+pub async fn problem(r: reqwest::Response) -> (StatusCode, Value) {
+    let status = r.status();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    assert!(
+        ct.starts_with("application/problem+json"),
+        "status {status}: content type {ct:?}"
+    );
+    let v: Value = r.json().await.unwrap();
+    for k in ["type", "title", "status", "detail", "code"] {
+        assert!(v.get(k).is_some(), "problem lacks {k}: {v}");
+    }
+    assert_eq!(v["status"], status.as_u16());
+    (status, v)
+}
+
+/// Declares a test that runs against both backends.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                ($body)(Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                ($body)(Backend::Postgres).await;
+            }
+        }
+    };
+}
