@@ -75,6 +75,9 @@ impl App {
         bytes: &[u8],
     ) -> Result<(StatusCode, AttachmentStatus), ApiError> {
         let lang = caller.lang;
+        if caller.user.role != verivali_domain::Role::Enumerator {
+            return Err(ApiError::forbidden(lang));
+        }
         if !is_sha256_hex(sha) {
             return Err(bad_hash(lang));
         }

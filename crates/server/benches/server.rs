@@ -1,0 +1,181 @@
+//! Server benchmark (DESIGN.md §7): ingest with 200 devices pushing concurrently (ops/s, push
+//! latency) on SQLite and PostgreSQL, and a fresh device pulling a 2,000-household assignment
+//! (time, bytes on the wire and raw). `cargo bench -p verivali-server`; `cargo test --benches`
+//! runs a small smoke version.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+use verivali_domain::Role;
+use verivali_protocol::{OpBody, PushRequest};
+
+fn pct(v: &mut [Duration], p: f64) -> f64 {
+    v.sort();
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i].as_secs_f64() * 1e3
+}
+
+struct Ingest {
+    ops: usize,
+    secs: f64,
+    p50: f64,
+    p99: f64,
+}
+
+async fn ingest(
+    s: &TestServer,
+    households: &[(verivali_domain::Household, Vec<verivali_domain::Member>)],
+    devices: usize,
+    pushes: usize,
+    per_push: usize,
+) -> Ingest {
+    let mut prepared = Vec::new();
+    for i in 0..devices {
+        let name = format!("bench{i}");
+        s.add_user(&name, Role::Enumerator, &[DESA_A]).await;
+        let mut d = s.sign_in(&name).await;
+        let mut bodies = Vec::new();
+        for p in 0..pushes {
+            let ops: Vec<_> = (0..per_push)
+                .map(|k| {
+                    let (h, m) = &households[(i * 31 + p * 7 + k) % households.len()];
+                    d.op(&OpBody::VisitRecord(Box::new(visit(
+                        h,
+                        m,
+                        (i * 100_000 + p * 1000 + k) as u64,
+                    ))))
+                })
+                .collect();
+            let json = serde_json::to_vec(&PushRequest {
+                device_id: d.id,
+                ops,
+            })
+            .unwrap();
+            bodies.push(zstd::encode_all(&json[..], 3).unwrap());
+        }
+        prepared.push((d, bodies));
+    }
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for (d, bodies) in prepared {
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            for body in bodies {
+                let t = Instant::now();
+                let r = d
+                    .client
+                    .post(format!("{}/api/v1/sync/push", d.url))
+                    .bearer_auth(&d.token)
+                    .header("content-type", "application/json")
+                    .header("content-encoding", "zstd")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+                r.bytes().await.unwrap();
+                lat.push(t.elapsed());
+            }
+            lat
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.unwrap());
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let ops = devices * pushes * per_push;
+    assert_eq!(
+        s.count("SELECT count(*) FROM applied_ops").await as usize,
+        ops
+    );
+    Ingest {
+        ops,
+        secs,
+        p50: pct(&mut lat, 0.5),
+        p99: pct(&mut lat, 0.99),
+    }
+}
+
+struct Pull {
+    secs: f64,
+    changes: usize,
+    wire: usize,
+    raw: usize,
+}
+
+async fn pull_assignment(s: &TestServer) -> Pull {
+    s.add_user("fresh", Role::Enumerator, &[DESA_A]).await;
+    let d = s.sign_in("fresh").await;
+    s.settle().await;
+    let client = reqwest::Client::builder()
+        .no_zstd()
+        .no_gzip()
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let (mut cursor, mut wire, mut raw, mut changes) = (String::new(), 0, 0, 0);
+    loop {
+        let r = client
+            .get(format!("{}/api/v1/sync/pull", s.url))
+            .query(&[("cursor", cursor.as_str()), ("limit", "2000")])
+            .bearer_auth(&d.token)
+            .header("accept-encoding", "zstd")
+            .send()
+            .await
+            .unwrap();
+        let body = r.bytes().await.unwrap();
+        wire += body.len();
+        let json = zstd::decode_all(&body[..]).unwrap();
+        raw += json.len();
+        let page: verivali_protocol::PullResponse = serde_json::from_slice(&json).unwrap();
+        changes += page.changes.len();
+        cursor = page.next_cursor;
+        if !page.has_more {
+            break;
+        }
+    }
+    Pull {
+        secs: start.elapsed().as_secs_f64(),
+        changes,
+        wire,
+        raw,
+    }
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let (households, devices, pushes, per_push) = if full {
+        (2_000, 200, 5, 20)
+    } else {
+        (50, 5, 2, 5)
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "\nverivali-server benchmark ({} mode): {devices} devices × {pushes} pushes × {per_push} visit ops; assignment of {households} households",
+        if full { "full" } else { "smoke" }
+    );
+    println!(
+        "\n| backend | ops | wall s | ops/s | push p50 ms | push p99 ms | pull changes | pull s | wire KiB (zstd) | raw KiB | wire/raw |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        rt.block_on(async {
+            let s = TestServer::start(backend).await;
+            let hh = s.import(DESA_A, households, 1).await;
+            let i = ingest(&s, &hh, devices, pushes, per_push).await;
+            let p = pull_assignment(&s).await;
+            println!(
+                "| {backend:?} | {} | {:.2} | {:.0} | {:.1} | {:.1} | {} | {:.2} | {:.0} | {:.0} | {:.0} % |",
+                i.ops, i.secs, i.ops as f64 / i.secs, i.p50, i.p99, p.changes, p.secs, p.wire as f64 / 1024.0, p.raw as f64 / 1024.0,
+                100.0 * p.wire as f64 / p.raw as f64
+            );
+        });
+    }
+}
