@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Sets up the machine and runs what Verivali has so far: a demo of the encrypted device store —
-# a synthetic desa prelisted on a device, visits recorded offline, the work list and the outbox.
+# Sets up the machine and runs Verivali's main job: the central server on embedded SQLite with a
+# demo area (one synthetic desa) and demo accounts printed to the terminal. Ctrl-C stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-cargo run --locked -p verivali-store --example demo
+cargo run --locked -p verivali-server -- demo

@@ -58,6 +58,9 @@ async fn ingest(
         }
         prepared.push((d, bodies));
     }
+    if std::env::var_os("VERIVALI_BENCH_MARK").is_some() {
+        eprintln!("INGEST-START");
+    }
     let start = Instant::now();
     let mut tasks = Vec::new();
     for (d, bodies) in prepared {
@@ -153,6 +156,22 @@ fn main() {
     } else {
         (50, 5, 2, 5)
     };
+    // Shape of the load, for experiments: VERIVALI_BENCH_PUSHES, VERIVALI_BENCH_PER_PUSH.
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let (pushes, per_push) = (
+        env("VERIVALI_BENCH_PUSHES", pushes),
+        env("VERIVALI_BENCH_PER_PUSH", per_push),
+    );
+    let backends: Vec<Backend> = match std::env::var("VERIVALI_BENCH_BACKEND").as_deref() {
+        Ok("sqlite") => vec![Backend::Sqlite],
+        Ok("postgres") => vec![Backend::Postgres],
+        _ => vec![Backend::Sqlite, Backend::Postgres],
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -165,7 +184,7 @@ fn main() {
         "\n| backend | ops | wall s | ops/s | push p50 ms | push p99 ms | pull changes | pull s | wire KiB (zstd) | raw KiB | wire/raw |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
-    for backend in [Backend::Sqlite, Backend::Postgres] {
+    for backend in backends {
         rt.block_on(async {
             let s = TestServer::start(backend).await;
             let hh = s.import(DESA_A, households, 1).await;

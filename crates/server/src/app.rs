@@ -188,6 +188,18 @@ impl App {
         Ok(q)
     }
 
+    /// A questionnaire version from the cache, reading it with a short read transaction on a
+    /// miss. Only for callers that hold no connection.
+    pub fn questionnaire_cached(&self, version: u32) -> DbResult<Option<Arc<Questionnaire>>> {
+        if let Ok(cache) = self.questionnaires.lock()
+            && let Some(q) = cache.get(&version)
+        {
+            return Ok(Some(q.clone()));
+        }
+        let mut tx = self.db.read()?;
+        self.questionnaire(tx.as_mut(), version)
+    }
+
     /// Resolves a bearer token to a caller: 401 when unknown, expired or revoked (token or device),
     /// 426 when the device's app is older than the server serves.
     pub fn authenticate(&self, token: &str, address: &str, lang: Lang) -> Result<Caller, ApiError> {

@@ -14,6 +14,7 @@ pub mod app;
 pub mod attachments;
 pub mod auth;
 pub mod db;
+pub mod demo;
 pub mod error;
 pub mod http;
 pub mod import;

@@ -39,6 +39,12 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ImportCmd,
     },
+    /// Run a fresh demo server: one synthetic desa and demo accounts (printed)
+    Demo {
+        /// Number of synthetic households
+        #[arg(long, default_value_t = 200)]
+        households: u32,
+    },
     /// Manage devices
     Device {
         #[command(subcommand)]
@@ -170,6 +176,41 @@ fn main() -> anyhow::Result<()> {
                 report.warnings.len()
             );
             Ok(())
+        }
+        Cmd::Demo { households } => {
+            let dir = cli.data_dir.join("demo");
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)
+                    .with_context(|| format!("clearing {}", dir.display()))?;
+            }
+            let url = format!("sqlite://{}", dir.join("server.db").display());
+            let db = verivali_server::db::open(&url)?;
+            let app = Arc::new(App::new(db, Arc::new(SystemClock), dir.clone())?);
+            let accounts = app.seed_demo(*households)?;
+            let listen = cli
+                .listen
+                .clone()
+                .unwrap_or_else(|| "127.0.0.1:8080".into());
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("listening on {listen}"))?;
+                let addr = listener.local_addr()?;
+                println!(
+                    "Verivali demo: Desa Contoh ({}), {households} rumah tangga sintetis / synthetic households",
+                    verivali_server::demo::DEMO_DESA
+                );
+                println!("Akun demo / demo accounts (kata sandi acak / random passwords):");
+                for a in &accounts {
+                    println!("  {:<15} {:<24} {:<11} wilayah {}", a.username, a.password, a.role.as_str(), a.area);
+                }
+                println!("verivali-server listening on http://{addr}");
+                tokio::select! {
+                    r = verivali_server::http::serve(app, listener) => r.context("server failed"),
+                    _ = tokio::signal::ctrl_c() => { println!("stopping"); Ok(()) }
+                }
+            })
         }
         Cmd::Device {
             cmd: DeviceCmd::Revoke { id },

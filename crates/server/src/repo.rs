@@ -3,6 +3,7 @@
 //! forgotten check in a handler.
 
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 use uuid::Uuid;
 use verivali_domain::{
     Areas, Household, Member, PresenceStatus, Questionnaire, RegionCode, Relationship, Role, Sex,
@@ -304,6 +305,30 @@ pub fn household_scoped(tx: &mut dyn Sql, scope: &Scope, id: Uuid) -> DbResult<O
         .transpose()
 }
 
+/// Households inside the caller's areas, by id, in one query.
+pub fn households_scoped(
+    tx: &mut dyn Sql,
+    scope: &Scope,
+    ids: &[Uuid],
+) -> DbResult<HashMap<Uuid, Household>> {
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(500) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let (area, area_params) = scope.area_sql("kode_desa", chunk.len() + 1);
+        let mut params: Vec<Value> = chunk.iter().map(|id| (*id).into()).collect();
+        params.extend(area_params);
+        let sql = format!(
+            "SELECT {HH_COLS} FROM households WHERE id IN ({}) AND {area}",
+            marks.join(", ")
+        );
+        for r in tx.query(&sql, &params)? {
+            let h = household_row(&r)?;
+            out.insert(h.id, h);
+        }
+    }
+    Ok(out)
+}
+
 /// A household by registry id (admin import only).
 pub fn household_by_dtsen(tx: &mut dyn Sql, id_dtsen: &str) -> DbResult<Option<Household>> {
     tx.query_opt(
@@ -428,6 +453,36 @@ pub struct VisitRow {
     pub batch_id: Option<Uuid>,
 }
 
+/// Visits by id, locked for update, in one query (absent ids are missing from the map).
+pub fn visits_for_update(tx: &mut dyn Sql, ids: &[Uuid]) -> DbResult<HashMap<Uuid, VisitRow>> {
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(500) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT record, enumerator_id, device_id, kode_desa, state, batch_id FROM visits WHERE id IN ({}){}",
+            marks.join(", "),
+            lock(tx)
+        );
+        let params: Vec<Value> = chunk.iter().map(|id| (*id).into()).collect();
+        for r in tx.query(&sql, &params)? {
+            let v = visit_row(&r)?;
+            out.insert(v.record.visit_id, v);
+        }
+    }
+    Ok(out)
+}
+
+fn visit_row(r: &Row) -> DbResult<VisitRow> {
+    Ok(VisitRow {
+        record: json(&r.text(0))?,
+        enumerator_id: uuid(&r.text(1))?,
+        device_id: uuid(&r.text(2))?,
+        kode_desa: r.text(3),
+        state: VisitState::parse(&r.text(4)).ok_or_else(|| DbError::Corrupt("state".into()))?,
+        batch_id: r.opt_text(5).map(|b| uuid(&b)).transpose()?,
+    })
+}
+
 /// A visit, locked for update.
 pub fn visit_for_update(tx: &mut dyn Sql, id: Uuid) -> DbResult<Option<VisitRow>> {
     let sql = format!(
@@ -447,30 +502,49 @@ pub fn visit_for_update(tx: &mut dyn Sql, id: Uuid) -> DbResult<Option<VisitRow>
     }))
 }
 
-/// Inserts or updates a visit.
-pub fn save_visit(tx: &mut dyn Sql, v: &VisitRow, now: DateTime<Utc>) -> DbResult<()> {
-    let record = to_json(&v.record)?;
+/// Inserts or updates a visit whose record is already serialised (one upsert statement).
+pub fn save_visit_json(
+    tx: &mut dyn Sql,
+    v: &VisitRow,
+    record: &str,
+    now: DateTime<Utc>,
+) -> DbResult<()> {
     let submitted = if v.state == VisitState::Submitted {
         Some(ts(now))
     } else {
         None
     };
-    let n = tx.execute(
-        "UPDATE visits SET revision = $1, state = $2, outcome = $3, baseline_version = $4, record = $5, batch_id = $6,
-                submitted_at = coalesce($7, submitted_at), updated_at = $8 WHERE id = $9",
-        &[v.record.revision.into(), v.state.as_str().into(), v.record.outcome.as_str().into(), v.record.baseline_version.into(),
-          record.clone().into(), v.batch_id.into(), submitted.clone().into(), ts(now).into(), v.record.visit_id.into()],
+    tx.execute(
+        "INSERT INTO visits (id, household_id, enumerator_id, device_id, kode_desa, revision, state, outcome,
+                             baseline_version, record, batch_id, submitted_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+         ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, state = excluded.state, outcome = excluded.outcome,
+             baseline_version = excluded.baseline_version, record = excluded.record, batch_id = excluded.batch_id,
+             submitted_at = coalesce(excluded.submitted_at, visits.submitted_at), updated_at = excluded.updated_at",
+        &[v.record.visit_id.into(), v.record.household_id.into(), v.enumerator_id.into(), v.device_id.into(),
+          (&v.kode_desa).into(), v.record.revision.into(), v.state.as_str().into(), v.record.outcome.as_str().into(),
+          v.record.baseline_version.into(), record.into(), v.batch_id.into(), submitted.into(), ts(now).into()],
     )?;
-    if n == 0 {
-        tx.execute(
-            "INSERT INTO visits (id, household_id, enumerator_id, device_id, kode_desa, revision, state, outcome,
-                                 baseline_version, record, batch_id, submitted_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
-            &[v.record.visit_id.into(), v.record.household_id.into(), v.enumerator_id.into(), v.device_id.into(),
-              (&v.kode_desa).into(), v.record.revision.into(), v.state.as_str().into(), v.record.outcome.as_str().into(),
-              v.record.baseline_version.into(), record.into(), v.batch_id.into(), submitted.into(), ts(now).into()],
-        )?;
-    }
+    Ok(())
+}
+
+/// Changes only a visit's review state (and batch), leaving its record as it is.
+pub fn set_visit_state(
+    tx: &mut dyn Sql,
+    id: Uuid,
+    state: VisitState,
+    batch: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> DbResult<()> {
+    let submitted = if state == VisitState::Submitted {
+        Some(ts(now))
+    } else {
+        None
+    };
+    tx.execute(
+        "UPDATE visits SET state = $1, batch_id = $2, submitted_at = coalesce($3, submitted_at), updated_at = $4 WHERE id = $5",
+        &[state.as_str().into(), batch.into(), submitted.into(), ts(now).into(), id.into()],
+    )?;
     Ok(())
 }
 
@@ -490,34 +564,31 @@ pub fn insert_batch(
     Ok(())
 }
 
-/// Whether an op id was applied (or rejected) before.
-pub fn op_seen(tx: &mut dyn Sql, op_id: Uuid) -> DbResult<bool> {
-    Ok(tx
-        .query_opt(
-            "SELECT 1 FROM applied_ops WHERE op_id = $1",
-            &[op_id.into()],
-        )?
-        .is_some())
-}
-
-/// Remembers an op's result (its op id can never be applied again).
+/// Claims an op id for this device as applied; false when the op id was seen before (then
+/// nothing is written). A rejection is recorded afterwards with [`mark_op_rejected`].
 #[allow(clippy::too_many_arguments)]
-pub fn insert_applied_op(
+pub fn claim_op(
     tx: &mut dyn Sql,
     op_id: Uuid,
     device: Uuid,
     seq: u64,
     op_type: &str,
-    status: &str,
-    error: Option<(&str, &str)>,
     hlc: &str,
     now: DateTime<Utc>,
-) -> DbResult<()> {
-    tx.execute(
+) -> DbResult<bool> {
+    let n = tx.execute(
         "INSERT INTO applied_ops (op_id, device_id, seq, type, status, error_code, error_message, hlc, applied_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        &[op_id.into(), device.into(), seq.into(), op_type.into(), status.into(), error.map(|e| e.0).into(),
-          error.map(|e| e.1).into(), hlc.into(), ts(now).into()],
+         VALUES ($1, $2, $3, $4, 'applied', NULL, NULL, $5, $6) ON CONFLICT (op_id) DO NOTHING",
+        &[op_id.into(), device.into(), seq.into(), op_type.into(), hlc.into(), ts(now).into()],
+    )?;
+    Ok(n == 1)
+}
+
+/// Records why a claimed op was rejected.
+pub fn mark_op_rejected(tx: &mut dyn Sql, op_id: Uuid, code: &str, message: &str) -> DbResult<()> {
+    tx.execute(
+        "UPDATE applied_ops SET status = 'rejected', error_code = $1, error_message = $2 WHERE op_id = $3",
+        &[code.into(), message.into(), op_id.into()],
     )?;
     Ok(())
 }
@@ -673,8 +744,9 @@ pub fn pull(
             let after: i64 = cursor.parse().unwrap_or(0);
             (
                 format!(
-                    "SELECT seq, '', kind, entity_id, version, deleted, data FROM changes
-                     WHERE seq > $1 AND $2 = $2 AND {visible} ORDER BY seq LIMIT $4"
+                    "SELECT c.seq, '', c.kind, c.entity_id, c.version, c.deleted, c.data, v.state, v.record
+                     FROM changes c LEFT JOIN visits v ON c.kind = 'visit' AND v.id = c.entity_id
+                     WHERE c.seq > $1 AND $2 = $2 AND {visible} ORDER BY c.seq LIMIT $4"
                 ),
                 vec![
                     after.into(),
@@ -690,9 +762,10 @@ pub fn pull(
             let seq: i64 = seq.parse().unwrap_or(0);
             (
                 format!(
-                    "SELECT seq, xid::text, kind, entity_id, version, deleted, data FROM changes
-                     WHERE (xid, seq) > ($1::text::xid8, $2) AND xid < pg_snapshot_xmin(pg_current_snapshot())
-                       AND {visible} ORDER BY xid, seq LIMIT $4"
+                    "SELECT c.seq, c.xid::text, c.kind, c.entity_id, c.version, c.deleted, c.data, v.state, v.record
+                     FROM changes c LEFT JOIN visits v ON c.kind = 'visit' AND v.id = c.entity_id
+                     WHERE (c.xid, c.seq) > ($1::text::xid8, $2) AND c.xid < pg_snapshot_xmin(pg_current_snapshot())
+                       AND {visible} ORDER BY c.xid, c.seq LIMIT $4"
                 ),
                 vec![xid.to_string().into(), seq.into(), scope.user_id.into(), fetch.into()],
             )
@@ -711,12 +784,24 @@ pub fn pull(
     };
     let changes = rows
         .iter()
-        .map(|r| ChangeRow {
-            kind: r.text(2),
-            entity_id: r.text(3),
-            version: r.i64(4),
-            deleted: r.i64(5) != 0,
-            data: r.text(6),
+        .map(|r| {
+            // Visit changes carry no copy: the visit's latest state and record are joined in.
+            let data = match (r.text(2).as_str(), r.opt_text(7), r.opt_text(8)) {
+                ("visit", Some(state), Some(record)) => {
+                    format!(
+                        "{{\"state\":\"{state}\",{}",
+                        record.strip_prefix('{').unwrap_or(&record)
+                    )
+                }
+                _ => r.text(6),
+            };
+            ChangeRow {
+                kind: r.text(2),
+                entity_id: r.text(3),
+                version: r.i64(4),
+                deleted: r.i64(5) != 0,
+                data,
+            }
         })
         .collect();
     Ok((changes, next, has_more))

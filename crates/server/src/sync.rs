@@ -9,19 +9,19 @@
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
+use std::collections::HashMap;
 use uuid::Uuid;
 use verivali_domain::{
     Action, Coded, Household, HouseholdFound, Lang, Report, Role, VisitContext, VisitRecord,
     VisitState, transition,
 };
-use verivali_protocol::pull::VisitChange;
 use verivali_protocol::{
     Change, ChangeKind, HouseholdProposal, OpBody, OpError, OpResult, OpStatus, PullResponse,
     PushRequest, PushResponse,
 };
 
 use crate::app::{App, Caller, Metrics, SCHEMAS};
-use crate::db::{DbResult, Sql};
+use crate::db::{DbError, DbResult, Sql};
 use crate::error::ApiError;
 use crate::repo::{self, Audit, VisitRow};
 
@@ -31,6 +31,27 @@ pub const MAX_OPS_PER_PUSH: usize = 5_000;
 pub const PULL_DEFAULT: usize = 500;
 /// Largest pull page.
 pub const PULL_MAX: usize = 2_000;
+
+/// What the transactional part of a push produced: the new acknowledged seq, the per-op results,
+/// and counts of applied, duplicate and rejected ops.
+type Pushed = (u64, Vec<OpResult>, [u64; 3]);
+
+/// What a push looked up once for all its ops, kept current as the ops change it.
+struct Loaded {
+    households: HashMap<Uuid, Household>,
+    visits: HashMap<Uuid, VisitRow>,
+}
+
+/// An op after the checks that need no database.
+enum Prepared {
+    Visit {
+        record: Box<VisitRecord>,
+        json: String,
+    },
+    Proposal(HouseholdProposal),
+    Batch(verivali_domain::Batch),
+    Rejected(Reject),
+}
 
 /// An op refused for good.
 struct Reject {
@@ -119,14 +140,69 @@ impl App {
             return Err(crate::app::app_too_old(lang).with("op_schema", json!(old.schema)));
         }
         let now = self.now();
-        let mut tx = self.db.write()?;
-        let device = repo::device_for_update(tx.as_mut(), caller.device.id)?
-            .ok_or_else(|| ApiError::unauthorized(lang, "auth.invalid_token"))?;
+        // Decoding, validation and serialising need no database state: do them before taking the
+        // write transaction, so concurrent pushes share the CPUs instead of queueing behind it.
+        let prepared: Vec<Prepared> = req
+            .ops
+            .iter()
+            .map(|op| self.prepare(caller, op, now))
+            .collect::<DbResult<_>>()?;
+        let mut prepared = Some(prepared);
+        let mut answer: Option<Result<Pushed, ApiError>> = None;
+        self.db
+            .write_job(&mut |tx: &mut dyn Sql| {
+                let prepared = prepared.take().ok_or(DbError::Aborted)?;
+                match self.apply_push(tx, caller, req, prepared, now)? {
+                    Ok(done) => {
+                        answer = Some(Ok(done));
+                        Ok(())
+                    }
+                    Err(e) => {
+                        answer = Some(Err(e));
+                        Err(DbError::Aborted)
+                    }
+                }
+            })
+            .or_else(|e| {
+                if matches!(e, DbError::Aborted) {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })?;
+        let (acked, results, [applied, duplicate, rejected]) =
+            answer.ok_or_else(|| ApiError::internal(&"push job did not run"))??;
+        Metrics::add(&self.metrics.pushes, 1);
+        Metrics::add(&self.metrics.ops_applied, applied);
+        Metrics::add(&self.metrics.ops_duplicate, duplicate);
+        Metrics::add(&self.metrics.ops_rejected, rejected);
+        Ok(PushResponse {
+            acked_through: acked,
+            results,
+            server_time: now,
+        })
+    }
+
+    /// The transactional part of a push: lock the device, check the sequence, apply each op,
+    /// remember its result, write one audit entry per kind of change, advance the acknowledgement.
+    /// `Ok(Err(_))` is a refusal of the whole push (nothing written).
+    fn apply_push(
+        &self,
+        tx: &mut dyn Sql,
+        caller: &Caller,
+        req: &PushRequest,
+        prepared: Vec<Prepared>,
+        now: DateTime<Utc>,
+    ) -> DbResult<Result<Pushed, ApiError>> {
+        let lang = caller.lang;
+        let Some(device) = repo::device_for_update(tx, caller.device.id)? else {
+            return Ok(Err(ApiError::unauthorized(lang, "auth.invalid_token")));
+        };
         let mut acked = device.acked_seq;
         // No gap: the ops after the acknowledged seq must continue it one by one.
         for (expected, op) in (acked + 1..).zip(req.ops.iter().filter(|o| o.seq > acked)) {
             if op.seq != expected {
-                return Err(ApiError::new(
+                return Ok(Err(ApiError::new(
                     StatusCode::CONFLICT,
                     "sync.seq_gap",
                     "Sequence gap",
@@ -140,56 +216,92 @@ impl App {
                         op.seq
                     ),
                 )
-                .with("expected_seq", json!(expected)));
+                .with("expected_seq", json!(expected))));
             }
         }
+        // Everything the ops will look up, in two queries instead of two per op.
+        let new_ops = || {
+            req.ops
+                .iter()
+                .zip(prepared.iter())
+                .filter(|(o, _)| o.seq > acked)
+                .map(|(_, p)| p)
+        };
+        let household_ids: Vec<Uuid> = new_ops()
+            .filter_map(|p| match p {
+                Prepared::Visit { record, .. } => Some(record.household_id),
+                _ => None,
+            })
+            .collect();
+        let visit_ids: Vec<Uuid> = new_ops()
+            .flat_map(|p| match p {
+                Prepared::Visit { record, .. } => vec![record.visit_id],
+                Prepared::Batch(b) => b.visit_ids.clone(),
+                _ => vec![],
+            })
+            .collect();
+        let mut loaded = Loaded {
+            households: repo::households_scoped(tx, &caller.user.scope(), &household_ids)?,
+            visits: repo::visits_for_update(tx, &visit_ids)?,
+        };
         let mut results = Vec::with_capacity(req.ops.len());
-        let (mut applied, mut duplicate, mut rejected) = (0, 0, 0);
-        for op in &req.ops {
-            if op.seq <= acked || repo::op_seen(tx.as_mut(), op.op_id)? {
+        let mut counts = [0u64; 3];
+        let mut changed: Vec<(&'static str, &'static str, Vec<String>)> = vec![
+            ("visit.record", "visit", vec![]),
+            ("household.propose", "household", vec![]),
+            ("batch.submit", "batch", vec![]),
+        ];
+        for (op, prep) in req.ops.iter().zip(prepared) {
+            let hlc = op.hlc.to_string();
+            if op.seq <= acked
+                || !repo::claim_op(
+                    tx,
+                    op.op_id,
+                    caller.device.id,
+                    op.seq,
+                    &op.op_type,
+                    &hlc,
+                    now,
+                )?
+            {
                 results.push(OpResult {
                     op_id: op.op_id,
                     status: OpStatus::Duplicate,
                     error: None,
                 });
-                duplicate += 1;
+                counts[1] += 1;
                 acked = acked.max(op.seq);
                 continue;
             }
-            let outcome = self.apply_op(tx.as_mut(), caller, op, now)?;
-            let hlc = op.hlc.to_string();
+            let (outcome, slot) = match prep {
+                Prepared::Rejected(r) => (Err(r), None),
+                Prepared::Visit { record, json } => (
+                    self.apply_visit(tx, caller, &mut loaded, &record, &json, now)?,
+                    Some((0, record.visit_id)),
+                ),
+                Prepared::Proposal(p) => (
+                    self.apply_proposal(tx, caller, &p, now)?,
+                    Some((1, p.household_id)),
+                ),
+                Prepared::Batch(b) => (
+                    self.apply_batch(tx, caller, &mut loaded, &b, now)?,
+                    Some((2, b.batch_id)),
+                ),
+            };
             match outcome {
                 Ok(()) => {
-                    repo::insert_applied_op(
-                        tx.as_mut(),
-                        op.op_id,
-                        caller.device.id,
-                        op.seq,
-                        &op.op_type,
-                        "applied",
-                        None,
-                        &hlc,
-                        now,
-                    )?;
                     results.push(OpResult {
                         op_id: op.op_id,
                         status: OpStatus::Applied,
                         error: None,
                     });
-                    applied += 1;
+                    counts[0] += 1;
+                    if let Some((i, id)) = slot {
+                        changed[i].2.push(id.to_string());
+                    }
                 }
                 Err(r) => {
-                    repo::insert_applied_op(
-                        tx.as_mut(),
-                        op.op_id,
-                        caller.device.id,
-                        op.seq,
-                        &op.op_type,
-                        "rejected",
-                        Some((&r.code, &r.message)),
-                        &hlc,
-                        now,
-                    )?;
+                    repo::mark_op_rejected(tx, op.op_id, &r.code, &r.message)?;
                     results.push(OpResult {
                         op_id: op.op_id,
                         status: OpStatus::Rejected,
@@ -199,36 +311,40 @@ impl App {
                             field: r.field,
                         }),
                     });
-                    rejected += 1;
+                    counts[2] += 1;
                 }
             }
             acked = op.seq;
         }
-        repo::set_device_acked(tx.as_mut(), caller.device.id, acked, now)?;
-        tx.commit()?;
-        Metrics::add(&self.metrics.pushes, 1);
-        Metrics::add(&self.metrics.ops_applied, applied);
-        Metrics::add(&self.metrics.ops_duplicate, duplicate);
-        Metrics::add(&self.metrics.ops_rejected, rejected);
-        Ok(PushResponse {
-            acked_through: acked,
-            results,
-            server_time: now,
-        })
+        // One audit entry per kind of change in this push, naming every record it changed.
+        for (action, kind, ids) in changed.into_iter().filter(|c| !c.2.is_empty()) {
+            let detail = Some(format!("{} {kind}(s): {}", ids.len(), ids.join(" ")));
+            repo::audit(
+                tx,
+                &Audit {
+                    entity_kind: Some(kind),
+                    entity_id: None,
+                    detail,
+                    ..audit(caller, action, kind, caller.device.id, None)
+                },
+                now,
+            )?;
+        }
+        repo::set_device_acked(tx, caller.device.id, acked, now)?;
+        Ok(Ok((acked, results, counts)))
     }
 
-    /// Applies one op inside the push transaction. `Ok(Err(_))` is a rejection (nothing of the op
-    /// written); `Err(_)` a storage failure that aborts the push.
-    fn apply_op(
+    /// Checks what can be checked without the database: schema, type, payload, and the domain
+    /// rules of a visit (validated against its questionnaire version).
+    fn prepare(
         &self,
-        tx: &mut dyn Sql,
         caller: &Caller,
         op: &verivali_protocol::Op,
         now: DateTime<Utc>,
-    ) -> DbResult<Result<(), Reject>> {
+    ) -> DbResult<Prepared> {
         let lang = caller.lang;
         if !SCHEMAS.contains(&op.schema) {
-            return Ok(Err(Reject::new(
+            return Ok(Prepared::Rejected(Reject::new(
                 "op.schema_unsupported",
                 lang,
                 &format!("Versi skema {} tidak dikenal server", op.schema),
@@ -238,7 +354,7 @@ impl App {
         let body = match op.body() {
             Ok(b) => b,
             Err(e) => {
-                return Ok(Err(Reject::new(
+                return Ok(Prepared::Rejected(Reject::new(
                     e.code(),
                     lang,
                     &format!("Data operasi tidak valid: {e}"),
@@ -246,26 +362,52 @@ impl App {
                 )));
             }
         };
-        match body {
-            OpBody::VisitRecord(v) => self.apply_visit(tx, caller, &v, now),
-            OpBody::HouseholdPropose(p) => self.apply_proposal(tx, caller, &p, now),
-            OpBody::BatchSubmit(b) => self.apply_batch(tx, caller, &b, now),
-        }
+        Ok(match body {
+            OpBody::VisitRecord(v) => {
+                let Some(q) = self.questionnaire_cached(v.questionnaire_version)? else {
+                    return Ok(Prepared::Rejected(Reject::new(
+                        "answer.questionnaire_version",
+                        lang,
+                        "Versi kuesioner tidak dikenal",
+                        "Unknown questionnaire version",
+                    )));
+                };
+                let report = v.validate(VisitContext {
+                    questionnaire: &q,
+                    today: today(now),
+                    regions: None,
+                });
+                if !report.is_ok() {
+                    return Ok(Prepared::Rejected(Reject::from_report(&report, lang)));
+                }
+                let json =
+                    serde_json::to_string(&v).map_err(|e| DbError::Corrupt(e.to_string()))?;
+                Prepared::Visit { record: v, json }
+            }
+            OpBody::HouseholdPropose(p) => Prepared::Proposal(p),
+            OpBody::BatchSubmit(b) => Prepared::Batch(b),
+        })
     }
 
     fn apply_visit(
         &self,
         tx: &mut dyn Sql,
         caller: &Caller,
+        loaded: &mut Loaded,
         v: &VisitRecord,
+        json: &str,
         now: DateTime<Utc>,
     ) -> DbResult<Result<(), Reject>> {
         let lang = caller.lang;
-        let scope = caller.user.scope();
-        let Some(household) = repo::household_scoped(tx, &scope, v.household_id)? else {
-            return Ok(Err(area_forbidden(lang)));
+        let household = match loaded.households.get(&v.household_id) {
+            Some(h) => h.clone(),
+            // Not preloaded: proposed earlier in this same push.
+            None => match repo::household_scoped(tx, &caller.user.scope(), v.household_id)? {
+                Some(h) => h,
+                None => return Ok(Err(area_forbidden(lang))),
+            },
         };
-        let existing = repo::visit_for_update(tx, v.visit_id)?;
+        let existing = loaded.visits.get(&v.visit_id).cloned();
         if let Some(e) = &existing {
             if e.enumerator_id != caller.user.id {
                 return Ok(Err(Reject::new(
@@ -295,22 +437,6 @@ impl App {
                 )));
             }
         }
-        let Some(q) = self.questionnaire(tx, v.questionnaire_version)? else {
-            return Ok(Err(Reject::new(
-                "answer.questionnaire_version",
-                lang,
-                "Versi kuesioner tidak dikenal",
-                "Unknown questionnaire version",
-            )));
-        };
-        let report = v.validate(VisitContext {
-            questionnaire: &q,
-            today: today(now),
-            regions: None,
-        });
-        if !report.is_ok() {
-            return Ok(Err(Reject::from_report(&report, lang)));
-        }
         let state = existing.as_ref().map_or(VisitState::Draft, |e| e.state);
         let row = VisitRow {
             record: v.clone(),
@@ -320,19 +446,9 @@ impl App {
             state,
             batch_id: existing.and_then(|e| e.batch_id),
         };
-        repo::save_visit(tx, &row, now)?;
+        repo::save_visit_json(tx, &row, json, now)?;
         visit_change(tx, &row, now)?;
-        repo::audit(
-            tx,
-            &audit(
-                caller,
-                "visit.record",
-                "visit",
-                v.visit_id,
-                Some(format!("revision {} {}", v.revision, v.outcome)),
-            ),
-            now,
-        )?;
+        loaded.visits.insert(row.record.visit_id, row);
         Ok(Ok(()))
     }
 
@@ -393,11 +509,6 @@ impl App {
             &data,
             now,
         )?;
-        repo::audit(
-            tx,
-            &audit(caller, "household.propose", "household", h.id, None),
-            now,
-        )?;
         Ok(Ok(()))
     }
 
@@ -405,6 +516,7 @@ impl App {
         &self,
         tx: &mut dyn Sql,
         caller: &Caller,
+        loaded: &mut Loaded,
         b: &verivali_domain::Batch,
         now: DateTime<Utc>,
     ) -> DbResult<Result<(), Reject>> {
@@ -416,7 +528,7 @@ impl App {
         // Check every visit first: a batch is submitted whole or not at all.
         let mut rows = Vec::with_capacity(b.visit_ids.len());
         for id in &b.visit_ids {
-            let Some(row) = repo::visit_for_update(tx, *id)? else {
+            let Some(row) = loaded.visits.get(id).cloned() else {
                 return Ok(Err(Reject::new(
                     "batch.unknown_visit",
                     lang,
@@ -450,21 +562,11 @@ impl App {
             rows.len(),
             now,
         )?;
-        for row in &rows {
-            repo::save_visit(tx, row, now)?;
-            visit_change(tx, row, now)?;
+        for row in rows {
+            repo::set_visit_state(tx, row.record.visit_id, row.state, row.batch_id, now)?;
+            visit_change(tx, &row, now)?;
+            loaded.visits.insert(row.record.visit_id, row);
         }
-        repo::audit(
-            tx,
-            &audit(
-                caller,
-                "batch.submit",
-                "batch",
-                b.batch_id,
-                Some(format!("{} visits", rows.len())),
-            ),
-            now,
-        )?;
         Ok(Ok(()))
     }
 
@@ -541,12 +643,9 @@ fn locked(state: VisitState, lang: Lang) -> Reject {
     }
 }
 
+/// Announces a visit in the change feed. The row carries no copy of the record: pull joins the
+/// visit, so a device always receives the visit's latest revision and state.
 fn visit_change(tx: &mut dyn Sql, row: &VisitRow, now: DateTime<Utc>) -> DbResult<()> {
-    let data = serde_json::to_string(&VisitChange {
-        state: row.state,
-        record: row.record.clone(),
-    })
-    .unwrap_or_default();
     let version = i64::from(row.record.revision) * 10 + state_rank(row.state);
     repo::append_change(
         tx,
@@ -556,7 +655,7 @@ fn visit_change(tx: &mut dyn Sql, row: &VisitRow, now: DateTime<Utc>) -> DbResul
         false,
         &row.kode_desa,
         Some(row.enumerator_id),
-        &data,
+        "",
         now,
     )
 }

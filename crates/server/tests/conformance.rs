@@ -331,6 +331,18 @@ async fn pull_is_scoped_paged_and_announces_own_visits(b: Backend) {
             .collect()
     };
     let all_a = a.pull_all().await;
+    for c in &all_a {
+        c.decode()
+            .unwrap_or_else(|e| panic!("{:?} change does not decode: {e}", c.kind));
+    }
+    let own = all_a.iter().find(|c| c.kind == ChangeKind::Visit).unwrap();
+    let Some(verivali_protocol::pull::ChangeData::Visit(vc)) = own.decode().unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (vc.state, vc.record),
+        (verivali_domain::VisitState::Draft, va.clone())
+    );
     assert_eq!(ids(&all_a, ChangeKind::Household).len(), 30);
     assert_eq!(
         ids(&all_a, ChangeKind::Member).len(),

@@ -354,3 +354,75 @@ async fn cli_forms_and_a_real_server_process() {
     );
     assert_eq!(second.acked_through, 1);
 }
+
+/// The README's run command: `demo` starts a fresh server with a synthetic desa and prints
+/// working accounts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_prints_accounts_that_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Command::new(server_bin())
+        .args([
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "demo",
+            "--households",
+            "25",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(server.stdout.take().unwrap());
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _guard = Kill(server);
+    let mut accounts = std::collections::HashMap::new();
+    let url = loop {
+        let mut line = String::new();
+        assert!(
+            std::io::BufRead::read_line(&mut stdout, &mut line).unwrap() > 0,
+            "demo ended early"
+        );
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.len() >= 3 && words[0].ends_with(".demo1") {
+            accounts.insert(words[0].to_string(), words[1].to_string());
+        }
+        if line.contains("listening on") {
+            break words.last().unwrap().to_string();
+        }
+    };
+    let password = accounts
+        .get("petugas.demo1")
+        .expect("enumerator account printed");
+    let device = uuid::Uuid::now_v7();
+    let r = reqwest::Client::new()
+        .post(format!("{url}/api/v1/session"))
+        .json(&serde_json::json!({"username": "petugas.demo1", "password": password, "device": {"id": device, "name": "HP", "app_version": "0.1.0"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let s: verivali_protocol::SessionResponse = r.json().await.unwrap();
+    let d = Device {
+        id: device,
+        token: s.token,
+        user_id: s.user.id,
+        seq: 0,
+        url,
+        client: reqwest::Client::new(),
+    };
+    let households = d
+        .pull_all()
+        .await
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Household)
+        .count();
+    assert_eq!(households, 25);
+}

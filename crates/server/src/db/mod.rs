@@ -129,6 +129,9 @@ pub enum DbError {
     /// Stored data is not what the code expects.
     #[error("corrupt data: {0}")]
     Corrupt(String),
+    /// A write job gave up (its own reason is reported by the job); its writes were undone.
+    #[error("write job aborted")]
+    Aborted,
 }
 
 /// Result of storage calls.
@@ -164,6 +167,13 @@ pub trait Database: Send + Sync + fmt::Debug {
     fn write(&self) -> DbResult<Box<dyn Tx + '_>>;
     /// Starts a read transaction (a consistent snapshot).
     fn read(&self) -> DbResult<Box<dyn Tx + '_>>;
+    /// Runs a write job and returns once it is durably committed. A job that fails leaves no
+    /// trace. Backends may commit concurrent jobs together (SQLite does: one fsync for many).
+    fn write_job(&self, job: &mut dyn FnMut(&mut dyn Sql) -> DbResult<()>) -> DbResult<()> {
+        let mut tx = self.write()?;
+        job(tx.as_mut())?;
+        tx.commit()
+    }
     /// The dialect.
     fn dialect(&self) -> Dialect;
 }

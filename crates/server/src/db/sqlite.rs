@@ -1,9 +1,13 @@
-//! SQLite backend (embedded, the default): one writer connection (SQLite serialises writes
-//! anyway, and one writer avoids busy-waiting) and four reader connections in WAL mode.
+//! SQLite backend (embedded, the default): one writer connection with group commit (SQLite
+//! serialises writes anyway; one writer avoids busy-waiting, and sharing commits shares fsyncs),
+//! and four reader connections in WAL mode.
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags};
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use super::pool::{Pool, Pooled};
 use super::{Database, DbError, DbResult, Dialect, Row, Sql, Tx, Value};
@@ -18,11 +22,34 @@ impl rusqlite::ToSql for Value {
     }
 }
 
+/// Most jobs one group commit carries.
+const MAX_GROUP: usize = 64;
+
+/// The single writer connection and the transaction a group of jobs shares.
+struct Writer {
+    conn: Connection,
+    /// A group transaction is open (jobs ran, commit pending).
+    open: bool,
+    /// Generation of the current or last group.
+    generation: u64,
+    /// Jobs in the open group.
+    jobs: usize,
+    /// Commit results of recent groups (true: committed).
+    results: BTreeMap<u64, bool>,
+}
+
 /// The SQLite database.
-#[derive(Debug)]
 pub struct SqliteDb {
-    writer: Pool<Connection>,
+    writer: Mutex<Writer>,
+    changed: Condvar,
+    waiting: AtomicUsize,
     readers: Pool<Connection>,
+}
+
+impl std::fmt::Debug for SqliteDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteDb")
+    }
 }
 
 fn connect(path: &Path) -> DbResult<Connection> {
@@ -31,12 +58,13 @@ fn connect(path: &Path) -> DbResult<Connection> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    // NORMAL in WAL is durable against process crashes; a power loss may lose the last commits,
-    // which devices re-send (they keep ops until acknowledged... and the ack is lost with them).
+    // FULL: an acknowledged op must survive a power cut, since the device deletes it on the ack.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "cache_size", -65_536)?;
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    // The server has a few dozen distinct statements; the default cache of 16 re-parses them.
+    conn.set_prepared_statement_cache_capacity(128);
     Ok(conn)
 }
 
@@ -54,15 +82,46 @@ impl SqliteDb {
             .map(|_| connect(path))
             .collect::<DbResult<Vec<_>>>()?;
         Ok(SqliteDb {
-            writer: Pool::new(vec![writer]),
+            writer: Mutex::new(Writer {
+                conn: writer,
+                open: false,
+                generation: 0,
+                jobs: 0,
+                results: BTreeMap::new(),
+            }),
+            changed: Condvar::new(),
+            waiting: AtomicUsize::new(0),
             readers: Pool::new(readers),
         })
     }
-}
 
-struct SqliteTx<'a> {
-    conn: Pooled<'a, Connection>,
-    done: bool,
+    fn lock(&self) -> DbResult<MutexGuard<'_, Writer>> {
+        self.writer
+            .lock()
+            .map_err(|_| DbError::Connection("writer poisoned".into()))
+    }
+
+    fn wait<'a>(&self, w: MutexGuard<'a, Writer>) -> DbResult<MutexGuard<'a, Writer>> {
+        self.changed
+            .wait(w)
+            .map_err(|_| DbError::Connection("writer poisoned".into()))
+    }
+
+    /// Ends the open group: commits (or rolls back when `ok` is false) and tells its jobs.
+    fn finish_group(&self, w: &mut Writer, ok: bool) -> bool {
+        let committed = ok && w.conn.execute_batch("COMMIT").is_ok();
+        if !committed {
+            let _ = w.conn.execute_batch("ROLLBACK");
+        }
+        w.open = false;
+        w.jobs = 0;
+        w.results.insert(w.generation, committed);
+        while w.results.len() > 4096 {
+            w.results.pop_first();
+        }
+        self.changed.notify_all();
+        committed
+    }
 }
 
 fn translate(sql: &str) -> String {
@@ -79,38 +138,78 @@ fn map_err(e: rusqlite::Error) -> DbError {
     DbError::Sqlite(e)
 }
 
+fn execute(conn: &Connection, sql: &str, params: &[Value]) -> DbResult<u64> {
+    let mut stmt = conn.prepare_cached(&translate(sql)).map_err(map_err)?;
+    Ok(stmt
+        .execute(rusqlite::params_from_iter(params.iter()))
+        .map_err(map_err)? as u64)
+}
+
+fn query(conn: &Connection, sql: &str, params: &[Value]) -> DbResult<Vec<Row>> {
+    let mut stmt = conn.prepare_cached(&translate(sql)).map_err(map_err)?;
+    let n = stmt.column_count();
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(params.iter()))
+        .map_err(map_err)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(map_err)? {
+        let mut vals = Vec::with_capacity(n);
+        for i in 0..n {
+            vals.push(match r.get_ref(i).map_err(map_err)? {
+                ValueRef::Null => Value::Null,
+                ValueRef::Integer(v) => Value::I64(v),
+                ValueRef::Real(f) => Value::Text(f.to_string()),
+                ValueRef::Text(t) | ValueRef::Blob(t) => {
+                    Value::Text(String::from_utf8_lossy(t).into_owned())
+                }
+            });
+        }
+        out.push(Row(vals));
+    }
+    Ok(out)
+}
+
+/// The writer connection seen as [`Sql`] inside a group transaction.
+struct InGroup<'a>(&'a Connection);
+
+impl Sql for InGroup<'_> {
+    fn execute(&mut self, sql: &str, params: &[Value]) -> DbResult<u64> {
+        execute(self.0, sql, params)
+    }
+    fn query(&mut self, sql: &str, params: &[Value]) -> DbResult<Vec<Row>> {
+        query(self.0, sql, params)
+    }
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+}
+
+enum Held<'a> {
+    Reader(Pooled<'a, Connection>),
+    Writer(MutexGuard<'a, Writer>),
+}
+
+struct SqliteTx<'a> {
+    conn: Held<'a>,
+    done: bool,
+}
+
+impl SqliteTx<'_> {
+    fn conn(&mut self) -> DbResult<&Connection> {
+        match &mut self.conn {
+            Held::Reader(p) => p.conn().map(|c| &*c),
+            Held::Writer(w) => Ok(&w.conn),
+        }
+    }
+}
+
 impl Sql for SqliteTx<'_> {
     fn execute(&mut self, sql: &str, params: &[Value]) -> DbResult<u64> {
-        let conn = self.conn.conn()?;
-        let mut stmt = conn.prepare_cached(&translate(sql)).map_err(map_err)?;
-        Ok(stmt
-            .execute(rusqlite::params_from_iter(params.iter()))
-            .map_err(map_err)? as u64)
+        execute(self.conn()?, sql, params)
     }
 
     fn query(&mut self, sql: &str, params: &[Value]) -> DbResult<Vec<Row>> {
-        let conn = self.conn.conn()?;
-        let mut stmt = conn.prepare_cached(&translate(sql)).map_err(map_err)?;
-        let n = stmt.column_count();
-        let mut rows = stmt
-            .query(rusqlite::params_from_iter(params.iter()))
-            .map_err(map_err)?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next().map_err(map_err)? {
-            let mut vals = Vec::with_capacity(n);
-            for i in 0..n {
-                vals.push(match r.get_ref(i).map_err(map_err)? {
-                    ValueRef::Null => Value::Null,
-                    ValueRef::Integer(v) => Value::I64(v),
-                    ValueRef::Real(f) => Value::Text(f.to_string()),
-                    ValueRef::Text(t) | ValueRef::Blob(t) => {
-                        Value::Text(String::from_utf8_lossy(t).into_owned())
-                    }
-                });
-            }
-            out.push(Row(vals));
-        }
-        Ok(out)
+        query(self.conn()?, sql, params)
     }
 
     fn dialect(&self) -> Dialect {
@@ -120,7 +219,7 @@ impl Sql for SqliteTx<'_> {
 
 impl Tx for SqliteTx<'_> {
     fn commit(mut self: Box<Self>) -> DbResult<()> {
-        self.conn.conn()?.execute_batch("COMMIT").map_err(map_err)?;
+        self.conn()?.execute_batch("COMMIT").map_err(map_err)?;
         self.done = true;
         Ok(())
     }
@@ -129,27 +228,87 @@ impl Tx for SqliteTx<'_> {
 impl Drop for SqliteTx<'_> {
     fn drop(&mut self) {
         if !self.done
-            && let Ok(conn) = self.conn.conn()
+            && let Ok(conn) = self.conn()
             && conn.execute_batch("ROLLBACK").is_err()
+            && let Held::Reader(p) = &mut self.conn
         {
-            self.conn.discard();
+            p.discard();
         }
     }
 }
 
 impl Database for SqliteDb {
+    /// A plain write transaction: waits until no group is open, then holds the writer.
     fn write(&self) -> DbResult<Box<dyn Tx + '_>> {
-        let mut conn = self.writer.get()?;
-        conn.conn()?
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(map_err)?;
-        Ok(Box::new(SqliteTx { conn, done: false }))
+        let mut w = self.lock()?;
+        while w.open {
+            w = self.wait(w)?;
+        }
+        w.conn.execute_batch("BEGIN IMMEDIATE").map_err(map_err)?;
+        Ok(Box::new(SqliteTx {
+            conn: Held::Writer(w),
+            done: false,
+        }))
     }
 
     fn read(&self) -> DbResult<Box<dyn Tx + '_>> {
         let mut conn = self.readers.get()?;
         conn.conn()?.execute_batch("BEGIN").map_err(map_err)?;
-        Ok(Box::new(SqliteTx { conn, done: false }))
+        Ok(Box::new(SqliteTx {
+            conn: Held::Reader(conn),
+            done: false,
+        }))
+    }
+
+    /// Group commit: the job runs in a savepoint of a transaction shared with the jobs queued
+    /// behind it; the last of them (or the 64th) commits for all, so many pushes share one fsync.
+    /// Every job returns only after the commit that holds it succeeded.
+    fn write_job(&self, job: &mut dyn FnMut(&mut dyn Sql) -> DbResult<()>) -> DbResult<()> {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let locked = self.lock();
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let mut w = locked?;
+        if !w.open {
+            w.conn.execute_batch("BEGIN IMMEDIATE").map_err(map_err)?;
+            w.open = true;
+            w.generation += 1;
+            w.jobs = 0;
+        }
+        let generation = w.generation;
+        if w.conn.execute_batch("SAVEPOINT job").is_err() {
+            self.finish_group(&mut w, false);
+            return Err(DbError::Connection("group transaction failed".into()));
+        }
+        let outcome = job(&mut InGroup(&w.conn));
+        let undo = if outcome.is_err() {
+            "ROLLBACK TO job; RELEASE job"
+        } else {
+            "RELEASE job"
+        };
+        if w.conn.execute_batch(undo).is_err() {
+            // The shared transaction is unusable: end it for everyone in the group.
+            self.finish_group(&mut w, false);
+            return Err(DbError::Connection("group transaction failed".into()));
+        }
+        w.jobs += 1;
+        let more_coming = self.waiting.load(Ordering::SeqCst) > 0 && w.jobs < MAX_GROUP;
+        let committed = if more_coming {
+            // Hand the open transaction to the next job and wait for the group's commit.
+            loop {
+                if let Some(ok) = w.results.get(&generation) {
+                    break *ok;
+                }
+                w = self.wait(w)?;
+            }
+        } else {
+            self.finish_group(&mut w, true)
+        };
+        drop(w);
+        match (outcome, committed) {
+            (Err(e), _) => Err(e),
+            (Ok(()), true) => Ok(()),
+            (Ok(()), false) => Err(DbError::Connection("commit failed".into())),
+        }
     }
 
     fn dialect(&self) -> Dialect {
