@@ -33,3 +33,12 @@ if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5
   $SUDO pg_ctlcluster --skip-systemctl-redirect "$cluster_version" main start || true
   for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
 fi
+
+# A role and database for the tests: role `verivali` (password `verivali`, may create the
+# per-test databases) and database `test`. Works with trust auth (this project's dev machines)
+# and with Debian's default password auth over TCP alike.
+if command -v psql >/dev/null 2>&1 && id postgres >/dev/null 2>&1; then
+  as_postgres() { if [ "$(id -u)" -eq 0 ]; then su postgres -c "$1"; else sudo -u postgres sh -c "$1"; fi; }
+  as_postgres "psql -q -tAc \"SELECT 1 FROM pg_roles WHERE rolname = 'verivali'\" | grep -q 1 || psql -q -c \"CREATE ROLE verivali LOGIN CREATEDB PASSWORD 'verivali'\"" >/dev/null
+  as_postgres "psql -q -tAc \"SELECT 1 FROM pg_database WHERE datname = 'test'\" | grep -q 1 || createdb test" >/dev/null
+fi

@@ -216,6 +216,23 @@ async fn bad_input_gets_coded_problems_and_the_server_keeps_running(b: Backend) 
         (StatusCode::BAD_REQUEST, "request.invalid")
     );
 
+    // Too old an op schema: the device is told to update (426); an unknown newer one is rejected.
+    let mut old = d.op(&OpBody::VisitRecord(Box::new(visit(&hh[0].0, &hh[0].1, 9))));
+    old.schema = 0;
+    let (st, p) = problem(d.push_raw(&[old]).await).await;
+    assert_eq!(
+        (st, p["code"].as_str().unwrap(), p["op_schema"].as_u64()),
+        (StatusCode::UPGRADE_REQUIRED, "session.app_too_old", Some(0))
+    );
+    d.seq -= 1;
+    let mut newer = d.op(&OpBody::VisitRecord(Box::new(visit(&hh[0].0, &hh[0].1, 9))));
+    newer.schema = 99;
+    let r = d.push(&[newer]).await;
+    assert_eq!(
+        r.results[0].error.as_ref().unwrap().code,
+        "op.schema_unsupported"
+    );
+
     // Compressed requests (gzip and zstd) are accepted.
     let v1 = visit(&hh[0].0, &hh[0].1, 1);
     let op = d.op(&OpBody::VisitRecord(Box::new(v1)));
@@ -240,6 +257,11 @@ async fn bad_input_gets_coded_problems_and_the_server_keeps_running(b: Backend) 
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(s.count("SELECT count(*) FROM visits").await, 2);
+    assert_eq!(
+        s.count("SELECT count(*) FROM applied_ops WHERE status = 'rejected'")
+            .await,
+        1
+    );
     // Answers are compressed as asked.
     let raw = reqwest::Client::builder()
         .no_gzip()
