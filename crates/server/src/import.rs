@@ -397,18 +397,7 @@ impl App {
         repo::save_household(tx, &h, None, now)?;
         repo::replace_members(tx, h.id, &members)?;
         repo::insert_household_version(tx, &h, &members, now)?;
-        let hd = serde_json::to_string(&h)?;
-        repo::append_change(
-            tx,
-            "household",
-            &h.id.to_string(),
-            h.version,
-            false,
-            &h.kode_desa,
-            None,
-            &hd,
-            now,
-        )?;
+        repo::announce_household(tx, &h, now)?;
         for m in &members {
             let data = serde_json::to_string(&MemberChange {
                 household_id: h.id,

@@ -93,6 +93,29 @@ fn open(cli: &Cli) -> anyhow::Result<App> {
     App::new(db, Arc::new(SystemClock), cli.data_dir.clone())
 }
 
+/// Serves `app` on `listen` until Ctrl-C, printing `banner` lines and the address first.
+fn run_server(app: Arc<App>, listen: &str, banner: &[String]) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        for line in banner {
+            println!("{line}");
+        }
+        println!(
+            "verivali-server listening on http://{}",
+            listener.local_addr()?
+        );
+        tokio::select! {
+            r = verivali_server::http::serve(app, listener) => r.context("server failed"),
+            _ = tokio::signal::ctrl_c() => { println!("stopping"); Ok(()) }
+        }
+    })
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match &cli.cmd {
@@ -102,22 +125,7 @@ fn main() -> anyhow::Result<()> {
                 .listen
                 .clone()
                 .unwrap_or_else(|| "127.0.0.1:8080".into());
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind(&listen)
-                    .await
-                    .with_context(|| format!("listening on {listen}"))?;
-                println!(
-                    "verivali-server listening on http://{}",
-                    listener.local_addr()?
-                );
-                tokio::select! {
-                    r = verivali_server::http::serve(app, listener) => r.context("server failed"),
-                    _ = tokio::signal::ctrl_c() => { println!("stopping"); Ok(()) }
-                }
-            })
+            run_server(app, &listen, &[])
         }
         Cmd::User {
             cmd:
@@ -191,26 +199,23 @@ fn main() -> anyhow::Result<()> {
                 .listen
                 .clone()
                 .unwrap_or_else(|| "127.0.0.1:8080".into());
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("listening on {listen}"))?;
-                let addr = listener.local_addr()?;
-                println!(
+            let mut banner = vec![
+                format!(
                     "Verivali demo: Desa Contoh ({}), {households} rumah tangga sintetis / synthetic households",
                     verivali_server::demo::DEMO_DESA
-                );
-                println!("Akun demo / demo accounts (kata sandi acak / random passwords):");
-                for a in &accounts {
-                    println!("  {:<15} {:<24} {:<11} wilayah {}", a.username, a.password, a.role.as_str(), a.area);
-                }
-                println!("verivali-server listening on http://{addr}");
-                tokio::select! {
-                    r = verivali_server::http::serve(app, listener) => r.context("server failed"),
-                    _ = tokio::signal::ctrl_c() => { println!("stopping"); Ok(()) }
-                }
-            })
+                ),
+                "Akun demo / demo accounts (kata sandi acak / random passwords):".to_string(),
+            ];
+            for a in &accounts {
+                banner.push(format!(
+                    "  {:<15} {:<24} {:<11} wilayah {}",
+                    a.username,
+                    a.password,
+                    a.role.as_str(),
+                    a.area
+                ));
+            }
+            run_server(app, &listen, &banner)
         }
         Cmd::Device {
             cmd: DeviceCmd::Revoke { id },

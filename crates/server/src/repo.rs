@@ -699,6 +699,22 @@ pub fn append_change(
     Ok(())
 }
 
+/// Announces a household's current baseline version in the change feed.
+pub fn announce_household(tx: &mut dyn Sql, h: &Household, now: DateTime<Utc>) -> DbResult<()> {
+    let data = to_json(h)?;
+    append_change(
+        tx,
+        "household",
+        &h.id.to_string(),
+        h.version,
+        false,
+        &h.kode_desa,
+        None,
+        &data,
+        now,
+    )
+}
+
 /// A change read from the feed.
 #[derive(Debug, Clone)]
 pub struct ChangeRow {

@@ -497,18 +497,7 @@ impl App {
         };
         repo::save_household(tx, &h, Some(caller.user.id), now)?;
         repo::insert_household_version(tx, &h, &[], now)?;
-        let data = serde_json::to_string(&h).unwrap_or_default();
-        repo::append_change(
-            tx,
-            "household",
-            &h.id.to_string(),
-            h.version,
-            false,
-            &h.kode_desa,
-            None,
-            &data,
-            now,
-        )?;
+        repo::announce_household(tx, &h, now)?;
         Ok(Ok(()))
     }
 

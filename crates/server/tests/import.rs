@@ -288,33 +288,16 @@ async fn cli_forms_and_a_real_server_process() {
     );
 
     // serve on a free port, as a real process.
-    let mut server = Command::new(server_bin())
-        .args([
-            "--database",
-            &db,
-            "--data-dir",
-            data,
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(server.stdout.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _guard = Kill(server);
+    let server = ServerProcess::start(&[
+        "--database",
+        &db,
+        "--data-dir",
+        data,
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let url = server.url.clone();
 
     let client = reqwest::Client::new();
     let device = uuid::Uuid::now_v7();
@@ -360,44 +343,24 @@ async fn cli_forms_and_a_real_server_process() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_prints_accounts_that_work() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Command::new(server_bin())
-        .args([
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "demo",
-            "--households",
-            "25",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(server.stdout.take().unwrap());
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _guard = Kill(server);
-    let mut accounts = std::collections::HashMap::new();
-    let url = loop {
-        let mut line = String::new();
-        assert!(
-            std::io::BufRead::read_line(&mut stdout, &mut line).unwrap() > 0,
-            "demo ended early"
-        );
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if words.len() >= 3 && words[0].ends_with(".demo1") {
-            accounts.insert(words[0].to_string(), words[1].to_string());
-        }
-        if line.contains("listening on") {
-            break words.last().unwrap().to_string();
-        }
-    };
+    let server = ServerProcess::start(&[
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "demo",
+        "--households",
+        "25",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let url = server.url.clone();
+    let accounts: std::collections::HashMap<String, String> = server
+        .banner
+        .iter()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.len() >= 3 && w[0].contains(".demo"))
+        .map(|w| (w[0].to_string(), w[1].to_string()))
+        .collect();
+    assert_eq!(accounts.len(), 4, "{:?}", server.banner);
     let password = accounts
         .get("petugas.demo1")
         .expect("enumerator account printed");

@@ -342,36 +342,56 @@ pub fn visit(h: &Household, m: &[Member], seed: u64) -> VisitRecord {
     sample::visit(&mut Seq::new(seed), h, m, Utc::now())
 }
 
-/// A baseline CSV (synthetic) for `n` households; also returns the households as generated.
+/// A baseline CSV (synthetic) for `n` households, and the households as generated.
 pub fn baseline_csv(desa: &str, n: u32, seed: u64) -> (String, Vec<(Household, Vec<Member>)>) {
     let mut s = Seq::new(seed);
-    let mut out = String::from(
-        "id_dtsen,no_kk,kode_desa,alamat,rt,rw,desil,nik,nama,jenis_kelamin,tempat_lahir,tanggal_lahir,hubungan_krt\n",
-    );
-    let mut hh = vec![];
-    for i in 0..n {
-        let (h, members) = sample::household(&mut s, desa, i);
-        for m in &members {
-            out.push_str(&format!(
-                "{},{},{},\"{}\",{},{},{},{},{},{},{},{},{}\n",
-                h.id_dtsen.as_deref().unwrap(),
-                h.no_kk.as_deref().unwrap(),
-                h.kode_desa,
-                h.alamat,
-                h.rt,
-                h.rw,
-                h.desil.unwrap(),
-                m.nik.as_deref().unwrap(),
-                m.name,
-                m.sex,
-                m.birth_place.as_deref().unwrap_or(""),
-                m.birth_date.unwrap(),
-                m.relationship.code()
-            ));
-        }
-        hh.push((h, members));
+    let households = (0..n).map(|i| sample::household(&mut s, desa, i)).collect();
+    (
+        verivali_server::demo::synthetic_csv(desa, n, seed),
+        households,
+    )
+}
+
+/// A `verivali-server` process that is killed when dropped.
+pub struct ServerProcess {
+    child: std::process::Child,
+    /// Its base URL.
+    pub url: String,
+    /// Lines it printed before "listening on".
+    pub banner: Vec<String>,
+}
+
+impl ServerProcess {
+    /// Starts `verivali-server ARGS` (which must listen on 127.0.0.1:0) and waits for its address.
+    pub fn start(args: &[&str]) -> ServerProcess {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_verivali-server"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut banner = vec![];
+        let url = loop {
+            let mut line = String::new();
+            assert!(
+                std::io::BufRead::read_line(&mut stdout, &mut line).unwrap() > 0,
+                "server ended early: {banner:?}"
+            );
+            if line.contains("listening on") {
+                break line.trim().rsplit(' ').next().unwrap().to_string();
+            }
+            banner.push(line);
+        };
+        ServerProcess { child, url, banner }
     }
-    (out, hh)
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 pub async fn problem(r: reqwest::Response) -> (StatusCode, Value) {
