@@ -21,6 +21,7 @@ pub mod error;
 pub mod key;
 mod outbox;
 mod photos;
+mod pull;
 mod queries;
 pub mod schema;
 mod visits;
@@ -28,6 +29,7 @@ mod visits;
 pub use error::{Result, StoreError};
 pub use key::KdfParams;
 pub use outbox::{AttentionItem, OutboxCounts, OutboxOp, Rejection};
+pub use pull::{Applied, Pulled};
 pub use queries::{HouseholdDetail, HouseholdQuery, HouseholdRow, RtGroup, VisitSummary};
 pub use visits::{Recorded, SubmittedBatch};
 

@@ -1,0 +1,260 @@
+//! Applying what the server sends: a pulled page and its cursor in one transaction. Server-owned
+//! data (baseline households and members, review states, the questionnaire) is taken as sent;
+//! a visit with a local change still in the outbox is never overwritten (the server will answer
+//! that change, and a later page brings the result), nor is a draft being edited on the device.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+use uuid::Uuid;
+use verivali_domain::{Household, Member, Questionnaire, ReviewEvent, VisitRecord, VisitState};
+
+use crate::baseline::{refresh_search, refresh_status};
+use crate::error::Result;
+use crate::visits::has_pending_change;
+use crate::{Store, ts};
+
+/// One pulled change, in domain terms.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pulled {
+    /// A baseline household (new or a new version).
+    Household(Household),
+    /// A household that left the caller's view.
+    HouseholdGone(Uuid),
+    /// A member of a household.
+    Member {
+        /// The household.
+        household_id: Uuid,
+        /// The member.
+        member: Member,
+    },
+    /// A member that left the household or the view.
+    MemberGone(Uuid),
+    /// One of the user's visits as the server holds it.
+    Visit {
+        /// Latest record.
+        record: Box<VisitRecord>,
+        /// Review state.
+        state: VisitState,
+    },
+    /// A review decision about one of the user's visits.
+    Review {
+        /// Id of the decision.
+        id: Uuid,
+        /// The decision.
+        event: ReviewEvent,
+    },
+    /// The active questionnaire.
+    Questionnaire(Box<Questionnaire>),
+}
+
+/// Counts of what a page changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Changes applied.
+    pub applied: usize,
+    /// Visits kept because a local change is pending.
+    pub kept_local: usize,
+}
+
+impl Store {
+    /// The cursor to pull from next ("" before the first pull).
+    pub fn pull_cursor(&self) -> Result<String> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT value FROM sync_state WHERE key = 'pull_cursor'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or_default())
+    }
+
+    /// Applies a page of pulled changes and stores its cursor, in one transaction; merges the
+    /// server time into the clock.
+    pub fn apply_pulled(
+        &mut self,
+        items: &[Pulled],
+        cursor: &str,
+        server_time: DateTime<Utc>,
+    ) -> Result<Applied> {
+        let now = self.clock.now();
+        let tx = self.write_tx()?;
+        let mut out = Applied::default();
+        let mut touched: Vec<Uuid> = Vec::new();
+        for item in items {
+            match item {
+                Pulled::Household(h) => {
+                    tx.execute(
+                        "INSERT INTO households (id, id_dtsen, no_kk, nama_krt, alamat, rt, rw, kode_desa, desil, version, proposed)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0)
+                         ON CONFLICT (id) DO UPDATE SET id_dtsen = excluded.id_dtsen, no_kk = excluded.no_kk,
+                             nama_krt = excluded.nama_krt, alamat = excluded.alamat, rt = excluded.rt, rw = excluded.rw,
+                             kode_desa = excluded.kode_desa, desil = excluded.desil, version = excluded.version",
+                        params![h.id.to_string(), h.id_dtsen, h.no_kk, h.nama_krt, h.alamat, h.rt, h.rw, h.kode_desa, h.desil, h.version],
+                    )?;
+                    touched.push(h.id);
+                }
+                Pulled::HouseholdGone(id) => {
+                    // Kept while the device has visits to it: they must still sync.
+                    let visits: i64 = tx.query_row(
+                        "SELECT count(*) FROM visits WHERE household_id = ?1",
+                        [id.to_string()],
+                        |r| r.get(0),
+                    )?;
+                    if visits == 0 {
+                        tx.execute(
+                            "DELETE FROM members WHERE household_id = ?1",
+                            [id.to_string()],
+                        )?;
+                        tx.execute("DELETE FROM households WHERE id = ?1", [id.to_string()])?;
+                    }
+                }
+                Pulled::Member {
+                    household_id,
+                    member: m,
+                } => {
+                    let exists: bool = tx
+                        .query_row(
+                            "SELECT 1 FROM households WHERE id = ?1",
+                            [household_id.to_string()],
+                            |_| Ok(()),
+                        )
+                        .optional()?
+                        .is_some();
+                    if !exists {
+                        continue;
+                    }
+                    tx.execute(
+                        "INSERT INTO members (id, household_id, nik, name, sex, birth_place, birth_date, relationship, status)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                         ON CONFLICT (id) DO UPDATE SET household_id = excluded.household_id, nik = excluded.nik,
+                             name = excluded.name, sex = excluded.sex, birth_place = excluded.birth_place,
+                             birth_date = excluded.birth_date, relationship = excluded.relationship, status = excluded.status",
+                        params![
+                            m.member_id.to_string(),
+                            household_id.to_string(),
+                            m.nik,
+                            m.name,
+                            m.sex.to_string(),
+                            m.birth_place,
+                            m.birth_date.map(|d| d.to_string()),
+                            m.relationship.code(),
+                            serde_json::to_value(m.status)?.as_str().unwrap_or("tinggal"),
+                        ],
+                    )?;
+                    touched.push(*household_id);
+                }
+                Pulled::MemberGone(id) => {
+                    let household: Option<String> = tx
+                        .query_row(
+                            "SELECT household_id FROM members WHERE id = ?1",
+                            [id.to_string()],
+                            |r| r.get(0),
+                        )
+                        .optional()?;
+                    tx.execute("DELETE FROM members WHERE id = ?1", [id.to_string()])?;
+                    if let Some(h) = household.and_then(|h| Uuid::parse_str(&h).ok()) {
+                        touched.push(h);
+                    }
+                }
+                Pulled::Visit { record, state } => {
+                    if has_pending_change(&tx, record.visit_id)? {
+                        out.kept_local += 1;
+                        continue;
+                    }
+                    let local: Option<bool> = tx
+                        .query_row(
+                            "SELECT finished FROM visits WHERE id = ?1",
+                            [record.visit_id.to_string()],
+                            |r| r.get(0),
+                        )
+                        .optional()?;
+                    if local == Some(false) && state.editable() {
+                        // A draft being edited here: only the server-owned state is taken.
+                        tx.execute(
+                            "UPDATE visits SET state = ?1 WHERE id = ?2",
+                            params![state.as_str(), record.visit_id.to_string()],
+                        )?;
+                        out.kept_local += 1;
+                    } else {
+                        let household_known: bool = tx
+                            .query_row(
+                                "SELECT 1 FROM households WHERE id = ?1",
+                                [record.household_id.to_string()],
+                                |_| Ok(()),
+                            )
+                            .optional()?
+                            .is_some();
+                        if !household_known {
+                            continue;
+                        }
+                        tx.execute(
+                            "INSERT INTO visits (id, household_id, revision, outcome, state, finished, record, started_at, updated_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                             ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, outcome = excluded.outcome,
+                                 state = excluded.state, finished = excluded.finished, record = excluded.record",
+                            params![
+                                record.visit_id.to_string(),
+                                record.household_id.to_string(),
+                                record.revision,
+                                record.outcome.as_str(),
+                                state.as_str(),
+                                *state != VisitState::Rejected,
+                                serde_json::to_string(record.as_ref())?,
+                                ts(record.started_at),
+                                ts(now),
+                            ],
+                        )?;
+                    }
+                    touched.push(record.household_id);
+                }
+                Pulled::Review { id, event } => {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO reviews (id, visit_id, decision, reason, reviewer, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![
+                            id.to_string(),
+                            event.visit_id.to_string(),
+                            serde_json::to_value(event.decision)?.as_str().unwrap_or("approve"),
+                            event.reason,
+                            event.reviewer.to_string(),
+                            ts(event.at)
+                        ],
+                    )?;
+                }
+                Pulled::Questionnaire(q) => {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO meta (key, value) VALUES ('questionnaire', ?1)",
+                        [serde_json::to_string(q.as_ref())?],
+                    )?;
+                }
+            }
+            out.applied += 1;
+        }
+        touched.sort();
+        touched.dedup();
+        for h in touched {
+            refresh_search(&tx, h)?;
+            refresh_status(&tx, h)?;
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO sync_state (key, value) VALUES ('pull_cursor', ?1)",
+            [cursor],
+        )?;
+        let mut clock = crate::load_clock(&tx)?;
+        clock.merge_server(server_time.timestamp_millis(), now.timestamp_millis());
+        tx.execute(
+            "UPDATE clock SET wall_ms = ?1, counter = ?2, offset_ms = ?3 WHERE id = 1",
+            params![clock.wall_ms, clock.counter, clock.offset_ms],
+        )?;
+        tx.commit()?;
+        if let Some(Pulled::Questionnaire(q)) = items
+            .iter()
+            .rev()
+            .find(|i| matches!(i, Pulled::Questionnaire(_)))
+        {
+            self.questionnaire = (**q).clone();
+        }
+        Ok(out)
+    }
+}
