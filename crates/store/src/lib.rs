@@ -261,6 +261,8 @@ fn keyed_connection(
 ) -> Result<Connection> {
     let key = key::derive_key_literal(pin, salt, params)?;
     let conn = Connection::open_with_flags(path, flags)?;
+    // A wrong PIN is an answer, not an error worth SQLCipher's stderr log.
+    let _ = conn.pragma_update(None, "cipher_log_level", "NONE");
     conn.pragma_update(None, "key", key.as_str())?;
     // The first read tells whether the key is right; nothing is written before it.
     match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {

@@ -281,6 +281,28 @@ impl Store {
         Ok(out)
     }
 
+    /// Records a sync that completed (for "last synced" in the app).
+    pub fn set_last_sync(&mut self, at: DateTime<Utc>) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO sync_state (key, value) VALUES ('last_sync_at', ?1)",
+            [ts(at)],
+        )?;
+        Ok(())
+    }
+
+    /// When the last complete sync finished.
+    pub fn last_sync(&self) -> Result<Option<DateTime<Utc>>> {
+        let v: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM sync_state WHERE key = 'last_sync_at'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(v.and_then(|s| s.parse().ok()))
+    }
+
     /// Removes an item from the "needs attention" list once the enumerator dealt with it.
     pub fn dismiss_attention(&mut self, op_id: Uuid) -> Result<bool> {
         Ok(self.conn.execute(

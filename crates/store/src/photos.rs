@@ -44,6 +44,22 @@ impl Store {
             .optional()?)
     }
 
+    /// Photos the server does not hold yet (hash and size), oldest first.
+    pub fn photos_to_upload(&self) -> Result<Vec<(String, u64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT sha256, length(bytes) FROM photos WHERE uploaded = 0 ORDER BY created_at",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Records that the server holds a photo intact.
+    pub fn mark_photo_uploaded(&mut self, sha256: &str) -> Result<()> {
+        self.conn
+            .execute("UPDATE photos SET uploaded = 1 WHERE sha256 = ?1", [sha256])?;
+        Ok(())
+    }
+
     /// A photo's size in bytes.
     pub fn photo_len(&self, sha256: &str) -> Result<Option<u64>> {
         Ok(self

@@ -103,6 +103,10 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX attention_entity ON attention (entity_id);
     "#,
+    // 3: which photos the server holds, so sync uploads each one once.
+    r#"
+    ALTER TABLE photos ADD COLUMN uploaded INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -1,0 +1,114 @@
+//! The device store seen by the sync client: outbox ops become protocol ops, push answers become
+//! acknowledgements, pulled changes become domain items applied with their cursor.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+use verivali_protocol::pull::ChangeData;
+use verivali_protocol::{ChangeKind, Op, OpStatus, PullResponse, PushResponse};
+use verivali_store::{Pulled, Rejection, Store};
+use verivali_sync::{LocalError, LocalStore};
+
+/// A device store borrowed for a sync.
+pub struct StoreSync<'a>(pub &'a mut Store);
+
+fn parse_id(id: &str) -> Result<Uuid, LocalError> {
+    Uuid::parse_str(id).map_err(|e| format!("change id {id:?}: {e}").into())
+}
+
+impl LocalStore for StoreSync<'_> {
+    fn device_id(&self) -> Uuid {
+        self.0.device_id()
+    }
+
+    fn pending_ops(&mut self, max_ops: usize, max_bytes: usize) -> Result<Vec<Op>, LocalError> {
+        self.0
+            .pending_ops(max_ops, max_bytes)?
+            .into_iter()
+            .map(|o| {
+                Ok(Op {
+                    op_id: o.op_id,
+                    seq: o.seq,
+                    hlc: o.hlc,
+                    schema: o.schema,
+                    op_type: o.op_type,
+                    payload: serde_json::from_str(&o.payload)?,
+                })
+            })
+            .collect()
+    }
+
+    fn acknowledge(&mut self, answer: &PushResponse) -> Result<(), LocalError> {
+        let rejections: Vec<Rejection> = answer
+            .results
+            .iter()
+            .filter(|r| r.status == OpStatus::Rejected)
+            .map(|r| {
+                let e = r.error.clone().unwrap_or(verivali_protocol::OpError {
+                    code: "op.rejected".into(),
+                    message: String::new(),
+                    field: None,
+                });
+                Rejection {
+                    op_id: r.op_id,
+                    code: e.code,
+                    message: e.message,
+                    field: e.field,
+                }
+            })
+            .collect();
+        Ok(self
+            .0
+            .acknowledge(answer.acked_through, &rejections, answer.server_time)?)
+    }
+
+    fn pull_cursor(&mut self) -> Result<String, LocalError> {
+        Ok(self.0.pull_cursor()?)
+    }
+
+    fn apply_page(&mut self, page: &PullResponse) -> Result<(), LocalError> {
+        let mut items = Vec::with_capacity(page.changes.len());
+        for c in &page.changes {
+            let item = match (c.kind, c.decode()?) {
+                (ChangeKind::Household, None) => Pulled::HouseholdGone(parse_id(&c.id)?),
+                (ChangeKind::Member, None) => Pulled::MemberGone(parse_id(&c.id)?),
+                (_, None) => continue,
+                (_, Some(ChangeData::Household(h))) => Pulled::Household(*h),
+                (_, Some(ChangeData::Member(m))) => Pulled::Member {
+                    household_id: m.household_id,
+                    member: m.member,
+                },
+                (_, Some(ChangeData::Visit(v))) => Pulled::Visit {
+                    record: Box::new(v.record),
+                    state: v.state,
+                },
+                (_, Some(ChangeData::Review(r))) => Pulled::Review {
+                    id: parse_id(&c.id)?,
+                    event: r,
+                },
+                (_, Some(ChangeData::Questionnaire(q))) => Pulled::Questionnaire(q),
+            };
+            items.push(item);
+        }
+        self.0
+            .apply_pulled(&items, &page.next_cursor, page.server_time)?;
+        Ok(())
+    }
+
+    fn photos_to_upload(&mut self) -> Result<Vec<(String, u64)>, LocalError> {
+        Ok(self.0.photos_to_upload()?)
+    }
+
+    fn photo_chunk(&mut self, sha256: &str, offset: u64, len: u64) -> Result<Vec<u8>, LocalError> {
+        self.0
+            .photo_chunk(sha256, offset, len)?
+            .ok_or_else(|| format!("photo {sha256} is not on this device").into())
+    }
+
+    fn photo_uploaded(&mut self, sha256: &str) -> Result<(), LocalError> {
+        Ok(self.0.mark_photo_uploaded(sha256)?)
+    }
+
+    fn sync_finished(&mut self, at: DateTime<Utc>) -> Result<(), LocalError> {
+        Ok(self.0.set_last_sync(at)?)
+    }
+}

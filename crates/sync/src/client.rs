@@ -1,0 +1,480 @@
+//! The sync client: push, photos, pull, with retry.
+
+use chrono::{DateTime, Utc};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use uuid::Uuid;
+use verivali_domain::{Coded, Lang};
+use verivali_protocol::{
+    AttachmentStatus, DeviceInfo, Op, Problem, PullResponse, PushRequest, PushResponse,
+    SessionRequest, SessionResponse,
+};
+
+use crate::transport::{Method, Request, Response, Transport};
+
+/// An error of the local side, passed through.
+pub type LocalError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What the sync client needs from the device.
+pub trait LocalStore {
+    /// The device id.
+    fn device_id(&self) -> Uuid;
+    /// The oldest queued ops, up to `max_ops` and about `max_bytes` (at least one).
+    fn pending_ops(&mut self, max_ops: usize, max_bytes: usize) -> Result<Vec<Op>, LocalError>;
+    /// Stores a push answer (acknowledged ops leave the outbox; rejections are kept) durably.
+    fn acknowledge(&mut self, answer: &PushResponse) -> Result<(), LocalError>;
+    /// The cursor to pull from.
+    fn pull_cursor(&mut self) -> Result<String, LocalError>;
+    /// Applies a page and its cursor in one transaction.
+    fn apply_page(&mut self, page: &PullResponse) -> Result<(), LocalError>;
+    /// Photos the server does not hold yet: (SHA-256, size).
+    fn photos_to_upload(&mut self) -> Result<Vec<(String, u64)>, LocalError>;
+    /// Bytes of a photo.
+    fn photo_chunk(&mut self, sha256: &str, offset: u64, len: u64) -> Result<Vec<u8>, LocalError>;
+    /// The server holds the photo intact.
+    fn photo_uploaded(&mut self, sha256: &str) -> Result<(), LocalError>;
+    /// A sync completed at `at` (server time).
+    fn sync_finished(&mut self, at: DateTime<Utc>) -> Result<(), LocalError>;
+}
+
+/// Retry policy: exponential backoff with full jitter.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    /// Tries per request (1 = no retry).
+    pub attempts: u32,
+    /// First backoff.
+    pub base: Duration,
+    /// Largest backoff.
+    pub max: Duration,
+}
+
+/// Tuning.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Largest push body before compression (payload bytes).
+    pub max_push_bytes: usize,
+    /// Most ops per push.
+    pub max_push_ops: usize,
+    /// Pull page size.
+    pub pull_limit: usize,
+    /// Photo chunk size.
+    pub chunk: u64,
+    /// Retries.
+    pub retry: Retry,
+    /// Language of the server's messages.
+    pub lang: Lang,
+}
+
+impl Default for Config {
+    /// About 100 visits per push: few round trips on a slow link, each small enough to finish.
+    fn default() -> Config {
+        Config {
+            max_push_bytes: 384 * 1024,
+            max_push_ops: 500,
+            pull_limit: 1000,
+            chunk: 64 * 1024,
+            retry: Retry {
+                attempts: 6,
+                base: Duration::from_millis(500),
+                max: Duration::from_secs(30),
+            },
+            lang: Lang::Id,
+        }
+    }
+}
+
+/// Why a sync stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The server could not be reached (after retries).
+    #[error("server unreachable: {0}")]
+    Network(String),
+    /// The token is missing, expired or revoked: sign in again.
+    #[error("sign in again ({code})")]
+    Unauthorized {
+        /// Server's code.
+        code: String,
+    },
+    /// The app must be updated.
+    #[error("this app version is too old for the server")]
+    AppTooOld,
+    /// The server refused the request.
+    #[error("{status} {code}: {detail}")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// Server's code.
+        code: String,
+        /// Server's message.
+        detail: String,
+    },
+    /// An answer was not what the protocol says.
+    #[error("unexpected answer: {0}")]
+    Protocol(String),
+    /// The device store failed.
+    #[error("device storage: {0}")]
+    Local(LocalError),
+}
+
+impl Coded for SyncError {
+    fn code(&self) -> &'static str {
+        match self {
+            SyncError::Network(_) => "sync.network",
+            SyncError::Unauthorized { .. } => "sync.unauthorized",
+            SyncError::AppTooOld => "sync.app_too_old",
+            SyncError::Refused { .. } => "sync.refused",
+            SyncError::Protocol(_) => "sync.protocol",
+            SyncError::Local(_) => "sync.local",
+        }
+    }
+
+    fn message(&self, lang: Lang) -> String {
+        if lang == Lang::En {
+            return self.to_string();
+        }
+        match self {
+            SyncError::Network(_) => {
+                "Server tidak terjangkau; data aman di perangkat dan akan dikirim nanti".into()
+            }
+            SyncError::Unauthorized { .. } => {
+                "Sesi habis atau perangkat dicabut; silakan masuk lagi".into()
+            }
+            SyncError::AppTooOld => "Versi aplikasi terlalu lama; perbarui aplikasi".into(),
+            SyncError::Refused { detail, .. } => format!("Server menolak: {detail}"),
+            SyncError::Protocol(e) => format!("Jawaban server tidak dikenal: {e}"),
+            SyncError::Local(e) => format!("Penyimpanan perangkat gagal: {e}"),
+        }
+    }
+}
+
+/// What one sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Requests sent (retries included).
+    pub round_trips: u64,
+    /// Ops acknowledged.
+    pub ops_acked: u64,
+    /// Of those, rejected by the server.
+    pub ops_rejected: u64,
+    /// Highest acknowledged seq.
+    pub acked_through: u64,
+    /// Changes pulled.
+    pub changes_pulled: u64,
+    /// Photos uploaded.
+    pub photos_uploaded: u64,
+    /// Bytes sent (bodies, compressed).
+    pub bytes_sent: u64,
+}
+
+/// The client for one signed-in device.
+pub struct SyncClient<T: Transport> {
+    transport: T,
+    token: String,
+    config: Config,
+    sent: AtomicU64,
+    trips: AtomicU64,
+}
+
+fn local(e: LocalError) -> SyncError {
+    SyncError::Local(e)
+}
+
+fn jitter(max_ms: u64) -> u64 {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_err() || max_ms == 0 {
+        return max_ms / 2;
+    }
+    u64::from_le_bytes(b) % (max_ms + 1)
+}
+
+fn encode_query(v: &str) -> String {
+    v.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.:".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+impl<T: Transport> SyncClient<T> {
+    /// Signs in (online, once per device) and returns the session; keep `token` for [`SyncClient::new`].
+    pub async fn sign_in(
+        transport: &T,
+        config: &Config,
+        username: &str,
+        password: &str,
+        device: DeviceInfo,
+    ) -> Result<SessionResponse, SyncError> {
+        let body = serde_json::to_vec(&SessionRequest {
+            username: username.into(),
+            password: password.into(),
+            device,
+        })
+        .map_err(|e| SyncError::Protocol(e.to_string()))?;
+        let client = SyncClient {
+            transport,
+            token: String::new(),
+            config: config.clone(),
+            sent: AtomicU64::new(0),
+            trips: AtomicU64::new(0),
+        };
+        let resp = client
+            .request(
+                Method::Post,
+                "/api/v1/session",
+                vec![("content-type", "application/json".into())],
+                body,
+            )
+            .await?;
+        serde_json::from_slice(&resp.body).map_err(|e| SyncError::Protocol(e.to_string()))
+    }
+
+    /// A client with a token from [`SyncClient::sign_in`].
+    pub fn new(transport: T, token: &str, config: Config) -> SyncClient<T> {
+        SyncClient {
+            transport,
+            token: token.to_string(),
+            config,
+            sent: AtomicU64::new(0),
+            trips: AtomicU64::new(0),
+        }
+    }
+
+    /// One full sync: push the outbox, upload photos, pull what changed.
+    pub async fn sync(&self, store: &mut impl LocalStore) -> Result<SyncReport, SyncError> {
+        let start_trips = self.trips.load(Ordering::Relaxed);
+        let start_sent = self.sent.load(Ordering::Relaxed);
+        let mut report = SyncReport::default();
+        let mut last_time = None;
+        self.push_all(store, &mut report, &mut last_time).await?;
+        self.upload_photos(store, &mut report).await?;
+        self.pull_all(store, &mut report, &mut last_time).await?;
+        if let Some(t) = last_time {
+            store.sync_finished(t).map_err(local)?;
+        }
+        report.round_trips = self.trips.load(Ordering::Relaxed) - start_trips;
+        report.bytes_sent = self.sent.load(Ordering::Relaxed) - start_sent;
+        Ok(report)
+    }
+
+    async fn push_all(
+        &self,
+        store: &mut impl LocalStore,
+        report: &mut SyncReport,
+        last: &mut Option<DateTime<Utc>>,
+    ) -> Result<(), SyncError> {
+        loop {
+            let ops = store
+                .pending_ops(self.config.max_push_ops, self.config.max_push_bytes)
+                .map_err(local)?;
+            let Some(last_seq) = ops.last().map(|o| o.seq) else {
+                return Ok(());
+            };
+            let json = serde_json::to_vec(&PushRequest {
+                device_id: store.device_id(),
+                ops,
+            })
+            .map_err(|e| SyncError::Protocol(e.to_string()))?;
+            let body =
+                zstd::encode_all(&json[..], 3).map_err(|e| SyncError::Protocol(e.to_string()))?;
+            let headers = vec![
+                ("content-type", "application/json".to_string()),
+                ("content-encoding", "zstd".to_string()),
+            ];
+            let resp = self
+                .request(Method::Post, "/api/v1/sync/push", headers, body)
+                .await?;
+            let answer: PushResponse = serde_json::from_slice(&resp.body)
+                .map_err(|e| SyncError::Protocol(e.to_string()))?;
+            store.acknowledge(&answer).map_err(local)?;
+            report.ops_acked += answer.results.len() as u64;
+            report.ops_rejected +=
+                answer.results.iter().filter(|r| r.error.is_some()).count() as u64;
+            report.acked_through = answer.acked_through;
+            *last = Some(answer.server_time);
+            if answer.acked_through < last_seq {
+                return Err(SyncError::Protocol(format!(
+                    "server acknowledged {} of {last_seq}",
+                    answer.acked_through
+                )));
+            }
+        }
+    }
+
+    async fn upload_photos(
+        &self,
+        store: &mut impl LocalStore,
+        report: &mut SyncReport,
+    ) -> Result<(), SyncError> {
+        for (sha, len) in store.photos_to_upload().map_err(local)? {
+            let path = format!("/api/v1/attachments/{sha}");
+            let mut offset = match self
+                .request_raw(Method::Head, &path, vec![], vec![])
+                .await?
+            {
+                r if r.status == 404 => 0,
+                r if r.status < 300 => {
+                    if r.header("upload-complete") == Some("?1") {
+                        store.photo_uploaded(&sha).map_err(local)?;
+                        continue;
+                    }
+                    r.header("upload-offset")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0)
+                }
+                r => return Err(self.refusal(&r)),
+            };
+            let mut restarts = 0;
+            while offset < len {
+                let chunk = store
+                    .photo_chunk(&sha, offset, self.config.chunk)
+                    .map_err(local)?;
+                let headers = vec![
+                    ("upload-offset", offset.to_string()),
+                    ("upload-length", len.to_string()),
+                    ("content-type", "application/octet-stream".to_string()),
+                ];
+                let r = self
+                    .request_raw(Method::Patch, &path, headers, chunk)
+                    .await?;
+                match r.status {
+                    200 | 201 => {
+                        let st: AttachmentStatus = serde_json::from_slice(&r.body)
+                            .map_err(|e| SyncError::Protocol(e.to_string()))?;
+                        offset = st.upload_offset;
+                        if st.complete {
+                            break;
+                        }
+                    }
+                    409 => {
+                        let p: Problem = serde_json::from_slice(&r.body)
+                            .map_err(|e| SyncError::Protocol(e.to_string()))?;
+                        offset = p
+                            .extra
+                            .get("upload_offset")
+                            .and_then(|v| v.as_u64())
+                            .unwrap_or(0);
+                    }
+                    422 if restarts == 0 => {
+                        restarts += 1;
+                        offset = 0;
+                    }
+                    _ => return Err(self.refusal(&r)),
+                }
+            }
+            store.photo_uploaded(&sha).map_err(local)?;
+            report.photos_uploaded += 1;
+        }
+        Ok(())
+    }
+
+    async fn pull_all(
+        &self,
+        store: &mut impl LocalStore,
+        report: &mut SyncReport,
+        last: &mut Option<DateTime<Utc>>,
+    ) -> Result<(), SyncError> {
+        let mut cursor = store.pull_cursor().map_err(local)?;
+        loop {
+            let path = format!(
+                "/api/v1/sync/pull?cursor={}&limit={}",
+                encode_query(&cursor),
+                self.config.pull_limit
+            );
+            let resp = self.request(Method::Get, &path, vec![], vec![]).await?;
+            let page: PullResponse = serde_json::from_slice(&resp.body)
+                .map_err(|e| SyncError::Protocol(e.to_string()))?;
+            store.apply_page(&page).map_err(local)?;
+            report.changes_pulled += page.changes.len() as u64;
+            *last = Some(page.server_time);
+            cursor = page.next_cursor;
+            if !page.has_more {
+                return Ok(());
+            }
+        }
+    }
+
+    fn refusal(&self, r: &Response) -> SyncError {
+        match serde_json::from_slice::<Problem>(&r.body) {
+            Ok(p) if r.status == 401 => SyncError::Unauthorized { code: p.code },
+            Ok(_) if r.status == 426 => SyncError::AppTooOld,
+            Ok(p) => SyncError::Refused {
+                status: r.status,
+                code: p.code,
+                detail: p.detail,
+            },
+            Err(_) => SyncError::Refused {
+                status: r.status,
+                code: "http.error".into(),
+                detail: String::from_utf8_lossy(&r.body).chars().take(200).collect(),
+            },
+        }
+    }
+
+    /// A request that must succeed (2xx), with retries.
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+    ) -> Result<Response, SyncError> {
+        let r = self.request_raw(method, path, headers, body).await?;
+        if (200..300).contains(&r.status) {
+            Ok(r)
+        } else {
+            Err(self.refusal(&r))
+        }
+    }
+
+    /// A request with retries on network failures, 5xx and 429; other answers are returned.
+    async fn request_raw(
+        &self,
+        method: Method,
+        path: &str,
+        mut headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+    ) -> Result<Response, SyncError> {
+        if !self.token.is_empty() {
+            headers.push(("authorization", format!("Bearer {}", self.token)));
+        }
+        headers.push((
+            "accept-language",
+            if self.config.lang == Lang::En {
+                "en"
+            } else {
+                "id"
+            }
+            .to_string(),
+        ));
+        let retry = self.config.retry;
+        let mut last_error = String::new();
+        for attempt in 0..retry.attempts.max(1) {
+            if attempt > 0 {
+                let cap = (retry.base.as_millis() as u64)
+                    .saturating_mul(1 << attempt.min(16))
+                    .min(retry.max.as_millis() as u64);
+                tokio::time::sleep(Duration::from_millis(jitter(cap))).await;
+            }
+            self.trips.fetch_add(1, Ordering::Relaxed);
+            self.sent.fetch_add(body.len() as u64, Ordering::Relaxed);
+            let req = Request {
+                method,
+                path: path.to_string(),
+                headers: headers.clone(),
+                body: body.clone(),
+            };
+            match self.transport.send(req).await {
+                Ok(r) if r.status >= 500 || r.status == 429 => {
+                    last_error = format!("HTTP {}", r.status)
+                }
+                Ok(r) => return Ok(r),
+                Err(e) => last_error = e,
+            }
+        }
+        Err(SyncError::Network(last_error))
+    }
+}

@@ -1,0 +1,117 @@
+//! The HTTP exchange, behind a trait so tests and tools can inject faults or count round trips.
+
+use std::future::Future;
+use std::time::Duration;
+
+/// HTTP method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// GET.
+    Get,
+    /// POST.
+    Post,
+    /// HEAD.
+    Head,
+    /// PATCH.
+    Patch,
+}
+
+/// A request, path relative to the server's base URL.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Method.
+    pub method: Method,
+    /// Path and query (`/api/v1/sync/pull?cursor=…`).
+    pub path: String,
+    /// Headers.
+    pub headers: Vec<(&'static str, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+/// A response with its body (already decompressed).
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// Status.
+    pub status: u16,
+    /// Headers, names lowercase.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends one request. `Err` is a failure to exchange (connection refused, cut, timeout).
+pub trait Transport: Send + Sync {
+    /// Sends.
+    fn send(&self, req: Request) -> impl Future<Output = Result<Response, String>> + Send;
+}
+
+/// The real transport: reqwest, answers decompressed (zstd, gzip) transparently.
+#[derive(Debug, Clone)]
+pub struct HttpTransport {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl HttpTransport {
+    /// A transport to `base` (`http://host:port`), with a connect timeout of 10 s and a request
+    /// timeout of `timeout`.
+    pub fn new(base: &str, timeout: Duration) -> Result<HttpTransport, String> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(timeout)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(HttpTransport {
+            client,
+            base: base.trim_end_matches('/').to_string(),
+        })
+    }
+}
+
+impl Transport for HttpTransport {
+    async fn send(&self, req: Request) -> Result<Response, String> {
+        let url = format!("{}{}", self.base, req.path);
+        let mut rb = match req.method {
+            Method::Get => self.client.get(&url),
+            Method::Post => self.client.post(&url),
+            Method::Head => self.client.head(&url),
+            Method::Patch => self.client.patch(&url),
+        };
+        for (k, v) in &req.headers {
+            rb = rb.header(*k, v);
+        }
+        if !req.body.is_empty() {
+            rb = rb.body(req.body);
+        }
+        let resp = rb.send().await.map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let body = resp.bytes().await.map_err(|e| e.to_string())?.to_vec();
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+impl<T: Transport> Transport for &T {
+    fn send(&self, req: Request) -> impl Future<Output = Result<Response, String>> + Send {
+        (**self).send(req)
+    }
+}

@@ -1,0 +1,159 @@
+//! Device ⇄ server with a real server process and a real encrypted device store.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use sha2::Digest;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+use verivali_domain::clock::SystemClock;
+use verivali_domain::sample::{self, Seq};
+use verivali_domain::{Coded, WorkStatus};
+use verivali_e2e::*;
+use verivali_field::StoreSync;
+use verivali_protocol::DeviceInfo;
+use verivali_store::{HouseholdQuery, KdfParams, Store};
+use verivali_sync::{Config, HttpTransport, Retry, SyncClient};
+
+const DESA: &str = "3308012001";
+
+fn config() -> Config {
+    Config {
+        retry: Retry {
+            attempts: 3,
+            base: Duration::from_millis(50),
+            max: Duration::from_millis(200),
+        },
+        ..Config::default()
+    }
+}
+
+async fn sign_in(url: &str, username: &str, device: Uuid) -> SyncClient<HttpTransport> {
+    let t = HttpTransport::new(url, Duration::from_secs(30)).unwrap();
+    let s = SyncClient::sign_in(
+        &t,
+        &config(),
+        username,
+        PASSWORD,
+        DeviceInfo {
+            id: device,
+            name: "HP uji".into(),
+            app_version: "0.1.0".into(),
+        },
+    )
+    .await
+    .unwrap();
+    SyncClient::new(t, &s.token, config())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_offline_then_sync_survives_a_server_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(dir.path());
+    server.add_user("petugas", "enumerator", DESA);
+    server.add_user("pengawas", "supervisor", "330801");
+    server.import(DESA, 30);
+    server.start(0);
+
+    // First sign-in online; the baseline arrives.
+    let device = Uuid::now_v7();
+    let path = dir.path().join("device.db");
+    let mut store = Store::create(
+        &path,
+        "270814",
+        device,
+        KdfParams::FAST_INSECURE,
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let client = sign_in(&server.url, "petugas", device).await;
+    let first = client.sync(&mut StoreSync(&mut store)).await.unwrap();
+    assert!(first.changes_pulled > 30);
+    let households: Vec<_> = store
+        .list_households(&HouseholdQuery::default())
+        .unwrap()
+        .into_iter()
+        .flat_map(|g| g.households)
+        .collect();
+    assert_eq!(households.len(), 30);
+
+    // Offline: 6 visits with a photo each, 4 submitted.
+    let mut s = Seq::new(5);
+    let mut visit_ids = vec![];
+    let mut photos = vec![];
+    for h in households.iter().take(6) {
+        let d = store.household_detail(h.id).unwrap();
+        let mut v = sample::visit(&mut s, &d.household, &d.members, chrono::Utc::now());
+        let bytes: Vec<u8> = (0..150_000u32)
+            .map(|i| (i as u8) ^ (visit_ids.len() as u8))
+            .collect();
+        v.photos = vec![store.save_photo(&bytes, "image/jpeg").unwrap()];
+        photos.push((v.photos[0].clone(), bytes));
+        store.record_visit(&v).unwrap();
+        visit_ids.push(v.visit_id);
+    }
+    store.submit_batch(&visit_ids[..4]).unwrap();
+
+    // The server dies; sync fails plainly and nothing is lost.
+    server.kill();
+    let err = client.sync(&mut StoreSync(&mut store)).await.unwrap_err();
+    assert_eq!(err.code(), "sync.network");
+    assert_eq!(store.outbox_counts().unwrap().pending_ops, 7);
+
+    // Back on the same port: everything arrives once, photos intact.
+    let port = server.port();
+    server.start(port);
+    let r = client.sync(&mut StoreSync(&mut store)).await.unwrap();
+    assert_eq!((r.ops_acked, r.ops_rejected, r.photos_uploaded), (7, 0, 6));
+    assert_eq!(store.outbox_counts().unwrap().pending_ops, 0);
+    for (sha, bytes) in &photos {
+        let held = std::fs::read(server.data.join("attachments").join(sha)).unwrap();
+        assert_eq!(&held, bytes);
+        assert_eq!(hex::encode(sha2::Sha256::digest(&held)), *sha);
+    }
+    // The device now shows the server's states.
+    assert_eq!(
+        store.household_detail(households[0].id).unwrap().status,
+        WorkStatus::Submitted
+    );
+    assert_eq!(
+        store.household_detail(households[5].id).unwrap().status,
+        WorkStatus::Finished
+    );
+
+    // The supervisor sees exactly the 6 visits, once each.
+    let spv_store_path = dir.path().join("spv.db");
+    let spv_device = Uuid::now_v7();
+    let mut spv = Store::create(
+        &spv_store_path,
+        "270814",
+        spv_device,
+        KdfParams::FAST_INSECURE,
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let spv_client = sign_in(&server.url, "pengawas", spv_device).await;
+    spv_client.sync(&mut StoreSync(&mut spv)).await.unwrap();
+    let mut seen = vec![];
+    for g in spv.list_households(&HouseholdQuery::default()).unwrap() {
+        for h in g.households {
+            seen.extend(
+                spv.household_detail(h.id)
+                    .unwrap()
+                    .visits
+                    .into_iter()
+                    .map(|v| v.visit_id),
+            );
+        }
+    }
+    seen.sort();
+    let mut expected = visit_ids.clone();
+    expected.sort();
+    assert_eq!(seen, expected, "every visit on the server exactly once");
+
+    // An idle sync is one round trip, and re-syncing re-sends nothing.
+    let idle = client.sync(&mut StoreSync(&mut store)).await.unwrap();
+    assert_eq!(
+        (idle.round_trips, idle.ops_acked, idle.bytes_sent),
+        (1, 0, 0)
+    );
+}
