@@ -10,7 +10,7 @@ use verivali_domain::{Household, Member, Questionnaire, ReviewEvent, VisitRecord
 
 use crate::baseline::{refresh_search, refresh_status};
 use crate::error::Result;
-use crate::visits::has_pending_change;
+use crate::visits::{has_pending_change, insert_review};
 use crate::{Store, ts};
 
 /// One pulled change, in domain terms.
@@ -209,19 +209,7 @@ impl Store {
                     }
                     touched.push(record.household_id);
                 }
-                Pulled::Review { id, event } => {
-                    tx.execute(
-                        "INSERT OR IGNORE INTO reviews (id, visit_id, decision, reason, reviewer, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        params![
-                            id.to_string(),
-                            event.visit_id.to_string(),
-                            serde_json::to_value(event.decision)?.as_str().unwrap_or("approve"),
-                            event.reason,
-                            event.reviewer.to_string(),
-                            ts(event.at)
-                        ],
-                    )?;
-                }
+                Pulled::Review { id, event } => insert_review(&tx, *id, event)?,
                 Pulled::Questionnaire(q) => {
                     tx.execute(
                         "INSERT OR REPLACE INTO meta (key, value) VALUES ('questionnaire', ?1)",

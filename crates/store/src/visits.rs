@@ -122,6 +122,26 @@ fn upsert_visit(
     Ok(())
 }
 
+/// Keeps a review decision in the visit's history (once per decision id).
+pub(crate) fn insert_review(
+    tx: &rusqlite::Connection,
+    id: Uuid,
+    event: &ReviewEvent,
+) -> Result<()> {
+    tx.execute(
+        "INSERT OR IGNORE INTO reviews (id, visit_id, decision, reason, reviewer, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            id.to_string(),
+            event.visit_id.to_string(),
+            serde_json::to_value(event.decision)?.as_str().unwrap_or("approve"),
+            event.reason,
+            event.reviewer.to_string(),
+            ts(event.at)
+        ],
+    )?;
+    Ok(())
+}
+
 /// Whether the outbox still holds a local change for `visit_id` (a record or a batch with it).
 pub(crate) fn has_pending_change(tx: &rusqlite::Connection, visit_id: Uuid) -> Result<bool> {
     let id = visit_id.to_string();
@@ -296,17 +316,7 @@ impl Store {
     /// asks for a new revision before the visit can be resubmitted.
     pub fn apply_review(&mut self, review_id: Uuid, event: &ReviewEvent) -> Result<()> {
         let tx = self.write_tx()?;
-        tx.execute(
-            "INSERT OR IGNORE INTO reviews (id, visit_id, decision, reason, reviewer, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                review_id.to_string(),
-                event.visit_id.to_string(),
-                serde_json::to_value(event.decision)?.as_str().unwrap_or("approve"),
-                event.reason,
-                event.reviewer.to_string(),
-                ts(event.at)
-            ],
-        )?;
+        insert_review(&tx, review_id, event)?;
         let household: Option<String> = tx
             .query_row(
                 "SELECT household_id FROM visits WHERE id = ?1",
