@@ -3,6 +3,8 @@
 //! next to the test executables.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod proxy;
+
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -149,5 +151,16 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+impl Server {
+    /// A number from the server's own database (read-only, while it runs).
+    pub fn count(&self, sql: &str) -> i64 {
+        let path = self.db.strip_prefix("sqlite://").unwrap();
+        let conn =
+            rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .unwrap();
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
     }
 }

@@ -1,0 +1,281 @@
+//! Faults between device and server: connections cut mid-request and mid-response, photo uploads
+//! cut at 10 %, 50 % and 90 %, device clocks a day behind and ten years ahead, two enumerators at
+//! one household. After each: every visit on the server exactly once, photos intact, nothing
+//! acknowledged re-sent.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use sha2::Digest;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+use verivali_domain::clock::{Clock, SkewedClock, SystemClock};
+use verivali_domain::hlc::MAX_AHEAD_MS;
+use verivali_domain::sample::{self, Seq};
+use verivali_e2e::proxy::{Faults, Proxy};
+use verivali_e2e::*;
+use verivali_field::StoreSync;
+use verivali_protocol::DeviceInfo;
+use verivali_store::{HouseholdQuery, KdfParams, Store};
+use verivali_sync::{Config, HttpTransport, Retry, SyncClient};
+
+const DESA: &str = "3308012001";
+
+fn config() -> Config {
+    Config {
+        retry: Retry {
+            attempts: 4,
+            base: Duration::from_millis(20),
+            max: Duration::from_millis(100),
+        },
+        ..Config::default()
+    }
+}
+
+struct Rig {
+    _dir: tempfile::TempDir,
+    server: Server,
+    proxy: Proxy,
+}
+
+async fn rig(users: &[&str]) -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(dir.path());
+    for u in users {
+        server.add_user(u, "enumerator", DESA);
+    }
+    server.import(DESA, 12);
+    server.start(0);
+    let proxy = Proxy::start(server.url.trim_start_matches("http://")).await;
+    Rig {
+        _dir: dir,
+        server,
+        proxy,
+    }
+}
+
+/// A device signed in through the proxy, with its baseline pulled.
+async fn device(
+    rig: &Rig,
+    username: &str,
+    clock: Arc<dyn Clock>,
+) -> (Store, SyncClient<HttpTransport>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let id = Uuid::now_v7();
+    let mut store = Store::create(
+        &dir.path().join("d.db"),
+        "270814",
+        id,
+        KdfParams::FAST_INSECURE,
+        clock,
+    )
+    .unwrap();
+    let t = HttpTransport::new(&rig.proxy.url, Duration::from_secs(20)).unwrap();
+    let s = SyncClient::sign_in(
+        &t,
+        &config(),
+        username,
+        PASSWORD,
+        DeviceInfo {
+            id,
+            name: "HP".into(),
+            app_version: "0.1.0".into(),
+        },
+    )
+    .await
+    .unwrap();
+    store.merge_server_time(s.server_time).unwrap();
+    let client = SyncClient::new(t, &s.token, config());
+    client.sync(&mut StoreSync(&mut store)).await.unwrap();
+    (store, client, dir)
+}
+
+fn record(store: &mut Store, seed: u64, n: usize, photo_bytes: usize) -> Vec<Uuid> {
+    let households: Vec<_> = store
+        .list_households(&HouseholdQuery::default())
+        .unwrap()
+        .into_iter()
+        .flat_map(|g| g.households)
+        .collect();
+    let mut s = Seq::new(seed);
+    (0..n)
+        .map(|i| {
+            let d = store
+                .household_detail(households[i % households.len()].id)
+                .unwrap();
+            let mut v = sample::visit(&mut s, &d.household, &d.members, chrono::Utc::now());
+            if photo_bytes > 0 {
+                let bytes: Vec<u8> = (0..photo_bytes).map(|_| s.next_u64() as u8).collect();
+                v.photos = vec![store.save_photo(&bytes, "image/jpeg").unwrap()];
+            } else {
+                v.photos.clear();
+            }
+            store.record_visit(&v).unwrap();
+            v.visit_id
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cuts_mid_request_and_mid_response_neither_lose_nor_duplicate() {
+    let rig = rig(&["petugas"]).await;
+    let (mut store, client, _d) = device(&rig, "petugas", Arc::new(SystemClock)).await;
+
+    // Cut in the middle of the push body: nothing applied, the retry applies everything once.
+    record(&mut store, 1, 20, 0);
+    let (up0, _) = rig.proxy.bytes();
+    rig.proxy.set(Faults {
+        cut_up_after: Some(3_000),
+        ..Faults::default()
+    });
+    let r = client.sync(&mut StoreSync(&mut store)).await.unwrap();
+    assert_eq!(
+        rig.proxy.cuts.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the mid-request cut fired"
+    );
+    assert_eq!(
+        (r.ops_acked, store.outbox_counts().unwrap().pending_ops),
+        (20, 0)
+    );
+    assert_eq!(rig.server.count("SELECT count(*) FROM visits"), 20);
+    let (up1, _) = rig.proxy.bytes();
+
+    // Cut in the middle of the answer: the server committed, the device never heard; the retry
+    // answers duplicate for every op and the device acknowledges them.
+    record(&mut store, 2, 20, 0);
+    rig.proxy.set(Faults {
+        cut_down_after: Some(120),
+        ..Faults::default()
+    });
+    let r = client.sync(&mut StoreSync(&mut store)).await.unwrap();
+    assert_eq!(
+        rig.proxy.cuts.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "the mid-response cut fired"
+    );
+    assert_eq!(
+        (r.ops_acked, store.outbox_counts().unwrap().pending_ops),
+        (20, 0)
+    );
+    assert_eq!(rig.server.count("SELECT count(*) FROM visits"), 40);
+    assert_eq!(
+        rig.server.count("SELECT count(*) FROM applied_ops"),
+        40,
+        "each op applied once"
+    );
+    eprintln!(
+        "cut mid-request: {} bytes up for a {}-byte push (re-sent once); cut mid-response: {} retries",
+        up1 - up0,
+        r.bytes_sent,
+        r.round_trips
+    );
+
+    // Nothing acknowledged is ever re-sent: a clean sync sends no push at all.
+    let idle = client.sync(&mut StoreSync(&mut store)).await.unwrap();
+    assert_eq!((idle.round_trips, idle.bytes_sent), (1, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn photo_uploads_cut_at_10_50_and_90_percent_arrive_intact() {
+    let rig = rig(&["petugas"]).await;
+    let (mut store, client, _d) = device(&rig, "petugas", Arc::new(SystemClock)).await;
+    // Push the visits first, so the cut falls on the photo upload only.
+    let size = 300_000usize;
+    for (k, pct) in [10u64, 50, 90].into_iter().enumerate() {
+        record(&mut store, 10 + k as u64, 1, size);
+        let photos = store.photos_to_upload().unwrap();
+        assert_eq!(photos.len(), 1);
+        let (sha, _) = photos[0].clone();
+        // The push is small; the cut lands inside the photo's bytes.
+        let push_bytes = store
+            .pending_ops(100, usize::MAX)
+            .unwrap()
+            .iter()
+            .map(|o| o.payload.len() as u64)
+            .sum::<u64>();
+        let before = rig.proxy.bytes().0;
+        let cuts_before = rig.proxy.cuts.load(std::sync::atomic::Ordering::SeqCst);
+        rig.proxy.set(Faults {
+            cut_up_after: Some(push_bytes + size as u64 * pct / 100),
+            ..Faults::default()
+        });
+        let r = client.sync(&mut StoreSync(&mut store)).await.unwrap();
+        assert_eq!(
+            rig.proxy.cuts.load(std::sync::atomic::Ordering::SeqCst),
+            cuts_before + 1,
+            "the cut at {pct} % fired"
+        );
+        assert_eq!(r.photos_uploaded, 1, "cut at {pct} %");
+        let held = std::fs::read(rig.server.data.join("attachments").join(&sha)).unwrap();
+        assert_eq!(
+            hex::encode(sha2::Sha256::digest(&held)),
+            sha,
+            "photo intact after a cut at {pct} %"
+        );
+        let sent = rig.proxy.bytes().0 - before;
+        eprintln!("photo cut at {pct} %: {sent} bytes up for a {size}-byte photo");
+        // Resumed from the server's offset: at most one 64 KiB chunk, the push and headers again.
+        assert!(
+            sent <= size as u64 + push_bytes + 64 * 1024 + 16 * 1024,
+            "resumed, not restarted: {sent}"
+        );
+    }
+    assert!(store.photos_to_upload().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_clocks_a_day_behind_and_ten_years_ahead() {
+    let rig = rig(&["behind", "ahead"]).await;
+    for (user, skew) in [
+        ("behind", chrono::Duration::days(-1)),
+        ("ahead", chrono::Duration::days(3650)),
+    ] {
+        let (mut store, client, _d) = device(&rig, user, Arc::new(SkewedClock(skew))).await;
+        record(&mut store, 3, 3, 0);
+        client.sync(&mut StoreSync(&mut store)).await.unwrap();
+        assert_eq!(store.outbox_counts().unwrap().pending_ops, 0);
+        let now = chrono::Utc::now().timestamp_millis();
+        // The HLC of every op the server received is close to the server's time.
+        let path = rig.server.db.strip_prefix("sqlite://").unwrap().to_string();
+        let conn = rusqlite::Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let mut stmt = conn.prepare("SELECT a.hlc FROM applied_ops a JOIN devices d ON d.id = a.device_id JOIN users u ON u.id = d.user_id WHERE u.username = ?1").unwrap();
+        let hlcs: Vec<String> = stmt
+            .query_map([user], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(hlcs.len(), 3);
+        for h in hlcs {
+            let wall: i64 = h.split('-').next().unwrap().parse().unwrap();
+            assert!(
+                wall <= now + MAX_AHEAD_MS && now - wall < 60_000,
+                "{user}: hlc {h} vs server {now}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_enumerators_at_one_household_are_both_kept() {
+    let rig = rig(&["satu", "dua"]).await;
+    let (mut a, ca, _da) = device(&rig, "satu", Arc::new(SystemClock)).await;
+    let (mut b, cb, _db) = device(&rig, "dua", Arc::new(SystemClock)).await;
+    let va = record(&mut a, 5, 1, 0);
+    let vb = record(&mut b, 6, 1, 0);
+    ca.sync(&mut StoreSync(&mut a)).await.unwrap();
+    cb.sync(&mut StoreSync(&mut b)).await.unwrap();
+    assert_ne!(va, vb);
+    assert_eq!(rig.server.count("SELECT count(*) FROM visits"), 2);
+    assert_eq!(
+        rig.server
+            .count("SELECT count(DISTINCT household_id) FROM visits"),
+        1,
+        "both visits are to one household"
+    );
+    // Each device sees only its own visit.
+    assert_eq!(a.outbox_counts().unwrap().needs_attention, 0);
+}
