@@ -184,8 +184,8 @@ async fn pump(
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
-        if rate > 0 {
-            tokio::time::sleep(Duration::from_micros(n as u64 * 1_000_000 / rate)).await;
+        if let Some(micros) = (n as u64 * 1_000_000).checked_div(rate) {
+            tokio::time::sleep(Duration::from_micros(micros)).await;
         }
         if kill.1.load(Ordering::SeqCst) || to.write_all(&buf[..n]).await.is_err() {
             return;
