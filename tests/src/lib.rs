@@ -12,17 +12,48 @@ use std::process::{Child, Command, Stdio};
 /// Password of every test user.
 pub const PASSWORD: &str = "sandi-uji-yang-panjang";
 
-/// The server binary built for this workspace.
-pub fn server_bin() -> PathBuf {
+/// A binary of this workspace (`cargo test --workspace` builds them next to the tests).
+pub fn workspace_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = dir.join("verivali-server");
+    let bin = dir.join(name);
     assert!(
         bin.exists(),
-        "{} missing: run `cargo build -p verivali-server` (cargo test --workspace builds it)",
+        "{} missing: run `cargo build --workspace --bins`",
         bin.display()
     );
     bin
+}
+
+/// The server binary.
+pub fn server_bin() -> PathBuf {
+    workspace_bin("verivali-server")
+}
+
+/// Runs the field CLI on a store (PIN 270814); returns (success, stdout, stderr).
+pub fn field(store: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
+    let mut child = Command::new(workspace_bin("verivali-field"))
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .env("VERIVALI_PIN", "270814")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// A server data folder, administered through the CLI, that can be started and killed.

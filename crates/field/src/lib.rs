@@ -1,9 +1,11 @@
 //! # verivali-field
 //!
-//! The field app's service layer, used by `src-tauri`, a command-line front end and the tests.
-//! So far it joins the device store and the sync client ([`StoreSync`]); the session, PIN and
-//! screen-level calls build on it.
+//! The field app's service layer, used by `src-tauri`, the `verivali-field` command-line front end
+//! and the tests: first sign-in online and PIN unlock offline ([`Device`]), and the device store
+//! as the sync client's local side ([`StoreSync`]).
 
+mod device;
 mod store_sync;
 
+pub use device::{APP_VERSION, Device, FieldError};
 pub use store_sync::StoreSync;

@@ -24,6 +24,7 @@ mod photos;
 mod pull;
 mod queries;
 pub mod schema;
+mod session;
 mod visits;
 
 pub use error::{Result, StoreError};
@@ -31,6 +32,7 @@ pub use key::KdfParams;
 pub use outbox::{AttentionItem, OutboxCounts, OutboxOp, Rejection};
 pub use pull::{Applied, Pulled};
 pub use queries::{HouseholdDetail, HouseholdQuery, HouseholdRow, RtGroup, VisitSummary};
+pub use session::Session;
 pub use visits::{Recorded, SubmittedBatch};
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};

@@ -1,0 +1,116 @@
+//! A device user's session with the field app: first sign-in online, PIN unlock offline, sync.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+use verivali_domain::clock::Clock;
+use verivali_domain::{Coded, Lang};
+use verivali_protocol::DeviceInfo;
+use verivali_store::{KdfParams, Session, Store, StoreError};
+use verivali_sync::{Config, HttpTransport, SyncClient, SyncError, SyncReport};
+
+use crate::StoreSync;
+
+/// App version sent at sign-in.
+pub const APP_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Why a field-app call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FieldError {
+    /// The device store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Sync failed.
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    /// The device has no signed-in session (sign in online first).
+    #[error("not signed in")]
+    NotSignedIn,
+}
+
+impl Coded for FieldError {
+    fn code(&self) -> &'static str {
+        match self {
+            FieldError::Store(e) => e.code(),
+            FieldError::Sync(e) => e.code(),
+            FieldError::NotSignedIn => "field.not_signed_in",
+        }
+    }
+
+    fn message(&self, lang: Lang) -> String {
+        match self {
+            FieldError::Store(e) => e.message(lang),
+            FieldError::Sync(e) => e.message(lang),
+            FieldError::NotSignedIn if lang == Lang::En => "Sign in online first".into(),
+            FieldError::NotSignedIn => "Masuk secara online terlebih dahulu".into(),
+        }
+    }
+}
+
+/// An unlocked device.
+pub struct Device {
+    store: Store,
+}
+
+impl Device {
+    /// First sign-in (online): signs in, then creates the encrypted store keyed by `pin`, keeps
+    /// the session and pulls the assignment. Nothing is left on disk when sign-in fails.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn sign_in_first(
+        path: &Path,
+        server_url: &str,
+        username: &str,
+        password: &str,
+        pin: &str,
+        device_name: &str,
+        kdf: KdfParams,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Device, FieldError> {
+        verivali_domain::pin::validate_pin(pin)
+            .map_err(|e| FieldError::Store(StoreError::PinPolicy(e)))?;
+        let device_id = Uuid::now_v7();
+        let transport =
+            HttpTransport::new(server_url, Duration::from_secs(60)).map_err(SyncError::Network)?;
+        let info = DeviceInfo {
+            id: device_id,
+            name: device_name.into(),
+            app_version: APP_VERSION.into(),
+        };
+        let session =
+            SyncClient::sign_in(&transport, &Config::default(), username, password, info).await?;
+        let mut store = Store::create(path, pin, device_id, kdf, clock)?;
+        store.merge_server_time(session.server_time)?;
+        store.set_session(&Session {
+            server_url: server_url.into(),
+            username: session.user.username.clone(),
+            user_id: session.user.id,
+            token: session.token,
+            expires_at: session.expires_at,
+        })?;
+        let mut device = Device { store };
+        device.sync().await?;
+        Ok(device)
+    }
+
+    /// Unlocks the store offline with the PIN.
+    pub fn unlock(path: &Path, pin: &str, clock: Arc<dyn Clock>) -> Result<Device, FieldError> {
+        Ok(Device {
+            store: Store::open(path, pin, clock)?,
+        })
+    }
+
+    /// The device store.
+    pub fn store(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    /// Syncs with the server of the session.
+    pub async fn sync(&mut self) -> Result<SyncReport, FieldError> {
+        let session = self.store.session()?.ok_or(FieldError::NotSignedIn)?;
+        let transport = HttpTransport::new(&session.server_url, Duration::from_secs(60))
+            .map_err(SyncError::Network)?;
+        let client = SyncClient::new(transport, &session.token, Config::default());
+        Ok(client.sync(&mut StoreSync(&mut self.store)).await?)
+    }
+}
