@@ -6,8 +6,11 @@ use std::time::Duration;
 use uuid::Uuid;
 use verivali_domain::clock::Clock;
 use verivali_domain::{Coded, Lang};
+use verivali_domain::{Decision, VisitState, WorkStatus};
 use verivali_protocol::DeviceInfo;
-use verivali_store::{KdfParams, Session, Store, StoreError};
+use verivali_store::{
+    AttentionItem, HouseholdQuery, KdfParams, OutboxCounts, Session, Store, StoreError,
+};
 use verivali_sync::{Config, HttpTransport, SyncClient, SyncError, SyncReport};
 
 use crate::StoreSync;
@@ -46,6 +49,32 @@ impl Coded for FieldError {
             FieldError::NotSignedIn => "Masuk secara online terlebih dahulu".into(),
         }
     }
+}
+
+/// Sync health for the app.
+#[derive(Debug, Clone)]
+pub struct Health {
+    /// Queued work.
+    pub outbox: OutboxCounts,
+    /// Last complete sync (server time).
+    pub last_sync: Option<chrono::DateTime<chrono::Utc>>,
+    /// Rejected ops with the server's reasons.
+    pub needs_attention: Vec<AttentionItem>,
+}
+
+/// A visit sent back by a supervisor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Returned {
+    /// The household.
+    pub household_id: Uuid,
+    /// Its head's name.
+    pub nama_krt: String,
+    /// The visit.
+    pub visit_id: Uuid,
+    /// The supervisor's reason.
+    pub reason: String,
+    /// When it was sent back.
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// An unlocked device.
@@ -103,6 +132,53 @@ impl Device {
     /// The device store.
     pub fn store(&mut self) -> &mut Store {
         &mut self.store
+    }
+
+    /// What the sync screen shows: queued work, the last successful sync, and the ops the server
+    /// rejected with its reasons.
+    pub fn health(&self) -> Result<Health, FieldError> {
+        Ok(Health {
+            outbox: self.store.outbox_counts()?,
+            last_sync: self.store.last_sync()?,
+            needs_attention: self.store.needs_attention()?,
+        })
+    }
+
+    /// The inbox: visits a supervisor sent back, with the latest reason, oldest first.
+    pub fn inbox(&self) -> Result<Vec<Returned>, FieldError> {
+        let query = HouseholdQuery {
+            status: Some(WorkStatus::Rejected),
+            ..HouseholdQuery::default()
+        };
+        let mut out = Vec::new();
+        for row in self
+            .store
+            .list_households(&query)?
+            .into_iter()
+            .flat_map(|g| g.households)
+        {
+            let detail = self.store.household_detail(row.id)?;
+            for v in detail
+                .visits
+                .iter()
+                .filter(|v| v.state == VisitState::Rejected)
+            {
+                let last = v
+                    .reviews
+                    .iter()
+                    .rev()
+                    .find(|r| r.decision == Decision::Reject);
+                out.push(Returned {
+                    household_id: row.id,
+                    nama_krt: row.nama_krt.clone(),
+                    visit_id: v.visit_id,
+                    reason: last.and_then(|r| r.reason.clone()).unwrap_or_default(),
+                    at: last.map(|r| r.at),
+                });
+            }
+        }
+        out.sort_by_key(|r| r.at);
+        Ok(out)
     }
 
     /// Syncs with the server of the session.

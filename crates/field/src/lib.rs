@@ -7,5 +7,5 @@
 mod device;
 mod store_sync;
 
-pub use device::{APP_VERSION, Device, FieldError};
+pub use device::{APP_VERSION, Device, FieldError, Health, Returned};
 pub use store_sync::StoreSync;

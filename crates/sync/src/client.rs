@@ -164,6 +164,8 @@ pub struct SyncReport {
     pub photos_uploaded: u64,
     /// Bytes sent (bodies, compressed).
     pub bytes_sent: u64,
+    /// JSON bytes of the pushes before compression.
+    pub push_json_bytes: u64,
 }
 
 /// The client for one signed-in device.
@@ -278,6 +280,7 @@ impl<T: Transport> SyncClient<T> {
                 ops,
             })
             .map_err(|e| SyncError::Protocol(e.to_string()))?;
+            report.push_json_bytes += json.len() as u64;
             let body =
                 zstd::encode_all(&json[..], 3).map_err(|e| SyncError::Protocol(e.to_string()))?;
             let headers = vec![
