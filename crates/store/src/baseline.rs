@@ -1,6 +1,7 @@
 //! The registry baseline on the device: households and members as the server sends them, the
 //! questionnaire, and the derived columns the work list filters on.
 
+use crate::ExecCached;
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 use verivali_domain::{Household, Member, Questionnaire, VisitState, WorkStatus};
@@ -38,7 +39,7 @@ pub(crate) fn refresh_search(conn: &Connection, household_id: Uuid) -> Result<()
         text.push(' ');
         text.push_str(&nik);
     }
-    conn.execute(
+    conn.exec_cached(
         "UPDATE households SET search = ?1 WHERE id = ?2",
         params![text.to_lowercase(), id],
     )?;
@@ -56,7 +57,7 @@ pub(crate) fn refresh_status(conn: &Connection, household_id: Uuid) -> Result<()
         )
         .optional()?;
     let latest = latest.map(|(s, f)| (VisitState::parse(&s).unwrap_or(VisitState::Draft), f));
-    conn.execute(
+    conn.exec_cached(
         "UPDATE households SET status = ?1 WHERE id = ?2",
         params![WorkStatus::of(latest).as_str(), id],
     )?;
@@ -70,7 +71,7 @@ impl Store {
         let tx = self.write_tx()?;
         for (h, members) in items {
             let id = h.id.to_string();
-            tx.execute(
+            tx.exec_cached(
                 "INSERT INTO households (id, id_dtsen, no_kk, nama_krt, alamat, rt, rw, kode_desa, desil, version, proposed)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0)
                  ON CONFLICT (id) DO UPDATE SET id_dtsen = excluded.id_dtsen, no_kk = excluded.no_kk,
@@ -78,7 +79,7 @@ impl Store {
                      kode_desa = excluded.kode_desa, desil = excluded.desil, version = excluded.version, proposed = 0",
                 params![id, h.id_dtsen, h.no_kk, h.nama_krt, h.alamat, h.rt, h.rw, h.kode_desa, h.desil, h.version],
             )?;
-            tx.execute("DELETE FROM members WHERE household_id = ?1", [&id])?;
+            tx.exec_cached("DELETE FROM members WHERE household_id = ?1", [&id])?;
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO members (id, household_id, nik, name, sex, birth_place, birth_date, relationship, status)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -108,7 +109,7 @@ impl Store {
 
     /// Replaces the active questionnaire (as pulled from the server).
     pub fn set_questionnaire(&mut self, q: &Questionnaire) -> Result<()> {
-        self.conn.execute(
+        self.conn.exec_cached(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('questionnaire', ?1)",
             [serde_json::to_string(q)?],
         )?;

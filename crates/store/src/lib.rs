@@ -106,15 +106,15 @@ impl Store {
         schema::migrate(&mut conn, version)?;
         let now = clock.now();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
+        tx.exec_cached(
             "INSERT INTO meta (key, value) VALUES ('device_id', ?1)",
             [device_id.to_string()],
         )?;
-        tx.execute(
+        tx.exec_cached(
             "INSERT INTO meta (key, value) VALUES ('created_at', ?1)",
             [ts(now)],
         )?;
-        tx.execute(
+        tx.exec_cached(
             "INSERT INTO clock (id, device, wall_ms, counter, offset_ms) VALUES (1, ?1, 0, 0, NULL)",
             [device_id.to_string()],
         )?;
@@ -306,7 +306,7 @@ pub(crate) fn load_clock(conn: &Connection) -> Result<ClockState> {
 }
 
 fn save_clock(conn: &Connection, s: &ClockState) -> Result<()> {
-    conn.execute(
+    conn.exec_cached(
         "UPDATE clock SET wall_ms = ?1, counter = ?2, offset_ms = ?3 WHERE id = 1",
         params![s.wall_ms, s.counter, s.offset_ms],
     )?;
@@ -319,4 +319,16 @@ pub(crate) fn tick(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result<Hlc> {
     let t = state.tick(now.timestamp_millis());
     save_clock(tx, &state)?;
     Ok(t)
+}
+
+/// `execute` through the connection's statement cache: the store runs the same few statements
+/// over and over, and re-parsing them showed up in profiles.
+pub(crate) trait ExecCached {
+    fn exec_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+}
+
+impl ExecCached for Connection {
+    fn exec_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
 }

@@ -1,5 +1,6 @@
 //! The outbox: ops waiting for the server, their acknowledgement, and what the server rejected.
 
+use crate::ExecCached;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
@@ -104,7 +105,7 @@ pub(crate) fn enqueue(
     let seq = max_seq.max(acked_through(tx)?) + 1;
     let hlc = tick(tx, now)?;
     let op_id = Uuid::now_v7();
-    tx.execute(
+    tx.exec_cached(
         "INSERT INTO outbox (seq, op_id, hlc, schema, type, entity_id, payload, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
@@ -193,22 +194,22 @@ impl Store {
             if let Some((seq, op_type, entity)) = row
                 && seq <= acked
             {
-                tx.execute(
+                tx.exec_cached(
                     "INSERT OR REPLACE INTO attention (op_id, seq, type, entity_id, code, message, field, at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     params![rej.op_id.to_string(), seq, op_type, entity, rej.code, rej.message, rej.field, ts(now)],
                 )?;
             }
         }
-        tx.execute("DELETE FROM outbox WHERE seq <= ?1", [acked])?;
+        tx.exec_cached("DELETE FROM outbox WHERE seq <= ?1", [acked])?;
         let previous = acked_through(&tx)?;
-        tx.execute(
+        tx.exec_cached(
             "INSERT OR REPLACE INTO sync_state (key, value) VALUES ('acked_through', ?1)",
             [previous.max(acked).to_string()],
         )?;
         let mut clock = crate::load_clock(&tx)?;
         clock.merge_server(server_time.timestamp_millis(), now.timestamp_millis());
-        tx.execute(
+        tx.exec_cached(
             "UPDATE clock SET wall_ms = ?1, counter = ?2, offset_ms = ?3 WHERE id = 1",
             params![clock.wall_ms, clock.counter, clock.offset_ms],
         )?;
@@ -283,7 +284,7 @@ impl Store {
 
     /// Records a sync that completed (for "last synced" in the app).
     pub fn set_last_sync(&mut self, at: DateTime<Utc>) -> Result<()> {
-        self.conn.execute(
+        self.conn.exec_cached(
             "INSERT OR REPLACE INTO sync_state (key, value) VALUES ('last_sync_at', ?1)",
             [ts(at)],
         )?;
@@ -305,7 +306,7 @@ impl Store {
 
     /// Removes an item from the "needs attention" list once the enumerator dealt with it.
     pub fn dismiss_attention(&mut self, op_id: Uuid) -> Result<bool> {
-        Ok(self.conn.execute(
+        Ok(self.conn.exec_cached(
             "DELETE FROM attention WHERE op_id = ?1",
             [op_id.to_string()],
         )? > 0)

@@ -1,5 +1,6 @@
 //! Photos, content-addressed by SHA-256 and kept inside the encrypted database.
 
+use crate::ExecCached;
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
@@ -25,7 +26,7 @@ impl Store {
             }));
         }
         let sha = hex::encode(Sha256::digest(bytes));
-        self.conn.execute(
+        self.conn.exec_cached(
             "INSERT OR IGNORE INTO photos (sha256, mime, bytes, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![sha, mime, bytes, ts(self.clock.now())],
         )?;

@@ -3,6 +3,7 @@
 //! a visit with a local change still in the outbox is never overwritten (the server will answer
 //! that change, and a later page brings the result), nor is a draft being edited on the device.
 
+use crate::ExecCached;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
@@ -85,7 +86,7 @@ impl Store {
         for item in items {
             match item {
                 Pulled::Household(h) => {
-                    tx.execute(
+                    tx.exec_cached(
                         "INSERT INTO households (id, id_dtsen, no_kk, nama_krt, alamat, rt, rw, kode_desa, desil, version, proposed)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0)
                          ON CONFLICT (id) DO UPDATE SET id_dtsen = excluded.id_dtsen, no_kk = excluded.no_kk,
@@ -103,11 +104,11 @@ impl Store {
                         |r| r.get(0),
                     )?;
                     if visits == 0 {
-                        tx.execute(
+                        tx.exec_cached(
                             "DELETE FROM members WHERE household_id = ?1",
                             [id.to_string()],
                         )?;
-                        tx.execute("DELETE FROM households WHERE id = ?1", [id.to_string()])?;
+                        tx.exec_cached("DELETE FROM households WHERE id = ?1", [id.to_string()])?;
                     }
                 }
                 Pulled::Member {
@@ -125,7 +126,7 @@ impl Store {
                     if !exists {
                         continue;
                     }
-                    tx.execute(
+                    tx.exec_cached(
                         "INSERT INTO members (id, household_id, nik, name, sex, birth_place, birth_date, relationship, status)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                          ON CONFLICT (id) DO UPDATE SET household_id = excluded.household_id, nik = excluded.nik,
@@ -153,7 +154,7 @@ impl Store {
                             |r| r.get(0),
                         )
                         .optional()?;
-                    tx.execute("DELETE FROM members WHERE id = ?1", [id.to_string()])?;
+                    tx.exec_cached("DELETE FROM members WHERE id = ?1", [id.to_string()])?;
                     if let Some(h) = household.and_then(|h| Uuid::parse_str(&h).ok()) {
                         touched.push(h);
                     }
@@ -172,7 +173,7 @@ impl Store {
                         .optional()?;
                     if local == Some(false) && state.editable() {
                         // A draft being edited here: only the server-owned state is taken.
-                        tx.execute(
+                        tx.exec_cached(
                             "UPDATE visits SET state = ?1 WHERE id = ?2",
                             params![state.as_str(), record.visit_id.to_string()],
                         )?;
@@ -189,7 +190,7 @@ impl Store {
                         if !household_known {
                             continue;
                         }
-                        tx.execute(
+                        tx.exec_cached(
                             "INSERT INTO visits (id, household_id, revision, outcome, state, finished, record, started_at, updated_at)
                              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                              ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, outcome = excluded.outcome,
@@ -211,7 +212,7 @@ impl Store {
                 }
                 Pulled::Review { id, event } => insert_review(&tx, *id, event)?,
                 Pulled::Questionnaire(q) => {
-                    tx.execute(
+                    tx.exec_cached(
                         "INSERT OR REPLACE INTO meta (key, value) VALUES ('questionnaire', ?1)",
                         [serde_json::to_string(q.as_ref())?],
                     )?;
@@ -225,13 +226,13 @@ impl Store {
             refresh_search(&tx, h)?;
             refresh_status(&tx, h)?;
         }
-        tx.execute(
+        tx.exec_cached(
             "INSERT OR REPLACE INTO sync_state (key, value) VALUES ('pull_cursor', ?1)",
             [cursor],
         )?;
         let mut clock = crate::load_clock(&tx)?;
         clock.merge_server(server_time.timestamp_millis(), now.timestamp_millis());
-        tx.execute(
+        tx.exec_cached(
             "UPDATE clock SET wall_ms = ?1, counter = ?2, offset_ms = ?3 WHERE id = 1",
             params![clock.wall_ms, clock.counter, clock.offset_ms],
         )?;

@@ -1,6 +1,7 @@
 //! The signed-in session of the device user: server address, token and expiry. Kept inside the
 //! encrypted database, so the token is as safe as the data it opens.
 
+use crate::ExecCached;
 use chrono::{DateTime, Utc};
 use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
@@ -27,7 +28,7 @@ pub struct Session {
 impl Store {
     /// Stores the session (replacing any earlier one).
     pub fn set_session(&mut self, s: &Session) -> Result<()> {
-        self.conn.execute(
+        self.conn.exec_cached(
             "INSERT OR REPLACE INTO sync_state (key, value) VALUES ('session', ?1)",
             [serde_json::to_string(s)?],
         )?;

@@ -1,6 +1,7 @@
 //! Writing visits: drafts (local only), recording a finished visit with its `visit.record` op,
 //! submitting batches, proposing new households, and applying review decisions from the server.
 
+use crate::ExecCached;
 use rusqlite::{OptionalExtension, Transaction, params};
 use uuid::Uuid;
 use verivali_domain::{
@@ -101,7 +102,7 @@ fn upsert_visit(
     finished: bool,
     updated: &str,
 ) -> Result<()> {
-    tx.execute(
+    tx.exec_cached(
         "INSERT INTO visits (id, household_id, revision, outcome, state, finished, record, started_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, outcome = excluded.outcome,
@@ -128,7 +129,7 @@ pub(crate) fn insert_review(
     id: Uuid,
     event: &ReviewEvent,
 ) -> Result<()> {
-    tx.execute(
+    tx.exec_cached(
         "INSERT OR IGNORE INTO reviews (id, visit_id, decision, reason, reviewer, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
             id.to_string(),
@@ -231,7 +232,7 @@ impl Store {
                 return Err(StoreError::NotFinished(*id));
             }
             let next = transition(state, &Action::Submit, Role::Enumerator)?;
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE visits SET state = ?1, updated_at = ?2 WHERE id = ?3",
                 params![next.as_str(), ts(now), id.to_string()],
             )?;
@@ -276,7 +277,7 @@ impl Store {
         }
         let now = self.clock.now();
         let tx = self.write_tx()?;
-        tx.execute(
+        tx.exec_cached(
             "INSERT INTO households (id, id_dtsen, no_kk, nama_krt, alamat, rt, rw, kode_desa, desil, version, proposed)
              VALUES (?1, NULL, ?2, ?3, ?4, ?5, ?6, ?7, NULL, 0, 1)",
             params![
@@ -332,7 +333,7 @@ impl Store {
                 Decision::Reject => (VisitState::Rejected, false),
                 Decision::Reopen => (VisitState::Submitted, true),
             };
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE visits SET state = ?1, finished = ?2 WHERE id = ?3",
                 params![state.as_str(), finished, event.visit_id.to_string()],
             )?;
