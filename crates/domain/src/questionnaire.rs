@@ -465,6 +465,45 @@ mod tests {
         );
     }
 
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|f| json!(f)),
+            "\\PC{0,12}".prop_map(Value::String),
+            (1u32..20).prop_map(|c| json!(c.to_string())),
+        ];
+        leaf.prop_recursive(2, 8, 4, |inner| {
+            proptest::collection::vec(inner, 0..4).prop_map(Value::Array)
+        })
+    }
+
+    proptest::proptest! {
+        /// Any value for any question (or an unknown one) is answered with findings, never a panic,
+        /// and an answer that passes has the question's type.
+        #[test]
+        fn any_answer_is_judged_without_panic(
+            picks in proptest::collection::vec((0usize..40, json_value()), 0..12),
+        ) {
+            let q = q();
+            let ids: Vec<String> = q.questions().map(|x| x.id.clone()).chain(["tidak_ada".to_string()]).collect();
+            let mut a = BTreeMap::new();
+            for (i, v) in picks {
+                a.insert(ids[i % ids.len()].clone(), v);
+            }
+            let r = q.check_answers(&a);
+            let _ = q.check_complete(&a);
+            for (id, v) in &a {
+                let flagged = r.errors.iter().any(|e| &e.field == id);
+                if let (Some(question), false) = (q.question(id), flagged || v.is_null()) {
+                    proptest::prop_assert!(check_value(question, v).is_ok(), "{id} = {v} passed unchecked");
+                }
+            }
+        }
+    }
+
     #[test]
     fn bad_schemas_are_refused() {
         let base = json!({"id": "t", "version": 1, "title": {"id": "t", "en": "t"}, "sections": [
