@@ -40,6 +40,7 @@ pub fn router(app: Arc<App>) -> Router {
             head(attachment_head).patch(attachment_patch),
         )
         .route("/api/v1/admin/devices/{id}/revoke", post(revoke_device))
+        .route("/api/v1/review/visits/{id}/decision", post(decision))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(RequestDecompressionLayer::new().gzip(true).zstd(true))
@@ -234,6 +235,24 @@ async fn revoke_device(
         Ok(StatusCode::NO_CONTENT)
     })
     .await
+}
+
+async fn decision(
+    State(app): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let lang = lang(&headers);
+    let req: verivali_protocol::review::DecisionRequest = parse(&body, lang)?;
+    blocking(move || {
+        let caller = authed(&app, &headers, addr)?;
+        let id = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::not_found(caller.lang))?;
+        app.decide(&caller, id, &req)
+    })
+    .await
+    .map(Json)
 }
 
 async fn fallback(headers: HeaderMap) -> ApiError {

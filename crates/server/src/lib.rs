@@ -19,6 +19,7 @@ pub mod error;
 pub mod http;
 pub mod import;
 pub mod repo;
+pub mod review;
 pub mod schema;
 pub mod session;
 pub mod sync;

@@ -548,6 +548,29 @@ pub fn set_visit_state(
     Ok(())
 }
 
+/// A review decision (immutable; one row per decision).
+pub fn insert_review(tx: &mut dyn Sql, id: Uuid, e: &verivali_domain::ReviewEvent) -> DbResult<()> {
+    let decision = to_json(&e.decision)?;
+    tx.execute(
+        "INSERT INTO reviews (id, visit_id, decision, reason, reviewer_id, at) VALUES ($1, $2, $3, $4, $5, $6)",
+        &[id.into(), e.visit_id.into(), decision.trim_matches('"').into(), e.reason.clone().into(), e.reviewer.into(), ts(e.at).into()],
+    )?;
+    Ok(())
+}
+
+/// The household as it was at a baseline version.
+pub fn household_version(tx: &mut dyn Sql, id: Uuid, version: i64) -> DbResult<Option<Household>> {
+    let Some(r) = tx.query_opt(
+        "SELECT data FROM household_versions WHERE household_id = $1 AND version = $2",
+        &[id.into(), version.into()],
+    )?
+    else {
+        return Ok(None);
+    };
+    let v: serde_json::Value = json(&r.text(0))?;
+    Ok(serde_json::from_value(v["household"].clone()).ok())
+}
+
 /// Records a batch.
 pub fn insert_batch(
     tx: &mut dyn Sql,

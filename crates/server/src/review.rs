@@ -1,0 +1,293 @@
+//! `POST /api/v1/review/visits/{id}/decision`: a supervisor's (or admin's) decision on a visit.
+//!
+//! The state machine of `verivali-domain` decides what is allowed (409 when the visit is not
+//! `submitted`, 422 when a rejection has no reason, 403 for other roles). Approval needs every
+//! photo of the visit present and intact, and applies what the enumerator found to the baseline
+//! as a new version. When the baseline moved on since the visit's `baseline_version`, each field
+//! changed on both sides must be settled (`resolutions`: `found` or `current`), else 409 with the
+//! conflicts. Every decision is an immutable review event, announced to the enumerator's device.
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use uuid::Uuid;
+use verivali_domain::{
+    Action, Coded, Decision, Household, Outcome, ReviewEvent, TransitionError, transition,
+};
+use verivali_protocol::pull::MemberChange;
+use verivali_protocol::review::{DecisionRequest, DecisionResponse, FieldConflict};
+
+use crate::app::{App, Caller};
+use crate::db::{DbError, DbResult, Sql};
+use crate::error::ApiError;
+use crate::repo::{self, Audit, VisitRow};
+
+/// Household fields an approval can change, with how to read them.
+const FIELDS: [&str; 5] = ["no_kk", "nama_krt", "alamat", "rt", "rw"];
+
+fn field(h: &Household, name: &str) -> Value {
+    match name {
+        "no_kk" => json!(h.no_kk),
+        "nama_krt" => json!(h.nama_krt),
+        "alamat" => json!(h.alamat),
+        "rt" => json!(h.rt),
+        _ => json!(h.rw),
+    }
+}
+
+fn set_field(h: &mut Household, name: &str, v: &Value) {
+    let s = v.as_str().map(str::to_string);
+    match name {
+        "no_kk" => h.no_kk = s,
+        "nama_krt" => h.nama_krt = s.unwrap_or_default(),
+        "alamat" => h.alamat = s.unwrap_or_default(),
+        "rt" => h.rt = s.unwrap_or_default(),
+        _ => h.rw = s.unwrap_or_default(),
+    }
+}
+
+impl App {
+    /// Decides on a visit.
+    pub fn decide(
+        &self,
+        caller: &Caller,
+        visit_id: Uuid,
+        req: &DecisionRequest,
+    ) -> Result<DecisionResponse, ApiError> {
+        let reason = req.reason.clone().unwrap_or_default();
+        let action = match req.decision {
+            Decision::Approve => Action::Approve,
+            Decision::Reject => Action::Reject {
+                reason: reason.clone(),
+            },
+            Decision::Reopen => Action::Reopen {
+                reason: reason.clone(),
+            },
+        };
+        let now = self.now();
+        let mut outcome: Option<Result<DecisionResponse, ApiError>> = None;
+        self.db
+            .write_job(&mut |tx: &mut dyn Sql| match self
+                .decide_in(tx, caller, visit_id, req, &action, now)?
+            {
+                Ok(r) => {
+                    outcome = Some(Ok(r));
+                    Ok(())
+                }
+                Err(e) => {
+                    outcome = Some(Err(e));
+                    Err(DbError::Aborted)
+                }
+            })
+            .or_else(|e| {
+                if matches!(e, DbError::Aborted) {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })?;
+        outcome.unwrap_or_else(|| Err(ApiError::internal(&"decision job did not run")))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn decide_in(
+        &self,
+        tx: &mut dyn Sql,
+        caller: &Caller,
+        visit_id: Uuid,
+        req: &DecisionRequest,
+        action: &Action,
+        now: DateTime<Utc>,
+    ) -> DbResult<Result<DecisionResponse, ApiError>> {
+        let lang = caller.lang;
+        // Outside the caller's areas a visit does not exist for them.
+        let Some(visit) = repo::visit_for_update(tx, visit_id)?
+            .filter(|v| caller.user.areas.contains(&v.kode_desa))
+        else {
+            return Ok(Err(ApiError::not_found(lang)));
+        };
+        let next = match transition(visit.state, action, caller.user.role) {
+            Ok(s) => s,
+            Err(e) => {
+                let status = match e {
+                    TransitionError::NotAllowed { .. } => StatusCode::CONFLICT,
+                    TransitionError::ReasonRequired => StatusCode::UNPROCESSABLE_ENTITY,
+                    TransitionError::Forbidden { .. } => StatusCode::FORBIDDEN,
+                };
+                return Ok(Err(ApiError {
+                    status,
+                    code: e.code(),
+                    title: "Decision refused",
+                    detail: e.message(lang),
+                    extra: vec![],
+                    headers: vec![],
+                }));
+            }
+        };
+        if req.decision == Decision::Approve {
+            let mut missing = Vec::new();
+            for sha in &visit.record.photos {
+                if repo::attachment(tx, sha)?.is_none() {
+                    missing.push(sha.clone());
+                }
+            }
+            if !missing.is_empty() {
+                return Ok(Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "review.photos_missing",
+                    "Photos missing",
+                    lang,
+                    "Foto kunjungan belum diterima utuh; tunggu sinkronisasi petugas",
+                    "The visit's photos have not arrived intact; wait for the enumerator's sync",
+                )
+                .with("photos", json!(missing))));
+            }
+            if matches!(visit.record.outcome, Outcome::Ditemukan)
+                && let Err(e) = self.apply_to_baseline(tx, &visit, req, now)?
+            {
+                return Ok(Err(e));
+            }
+        }
+        repo::set_visit_state(tx, visit_id, next, visit.batch_id, now)?;
+        let version = i64::from(visit.record.revision) * 10
+            + if next == verivali_domain::VisitState::Approved {
+                3
+            } else {
+                2
+            };
+        repo::append_change(
+            tx,
+            "visit",
+            &visit_id.to_string(),
+            version,
+            false,
+            &visit.kode_desa,
+            Some(visit.enumerator_id),
+            "",
+            now,
+        )?;
+        let review_id = Uuid::now_v7();
+        let event = ReviewEvent {
+            visit_id,
+            decision: req.decision,
+            reason: req.reason.clone().filter(|r| !r.trim().is_empty()),
+            reviewer: caller.user.id,
+            at: now,
+        };
+        repo::insert_review(tx, review_id, &event)?;
+        let data = serde_json::to_string(&event).map_err(|e| DbError::Corrupt(e.to_string()))?;
+        repo::append_change(
+            tx,
+            "review",
+            &review_id.to_string(),
+            1,
+            false,
+            &visit.kode_desa,
+            Some(visit.enumerator_id),
+            &data,
+            now,
+        )?;
+        repo::audit(
+            tx,
+            &Audit {
+                user_id: Some(caller.user.id),
+                username: Some(&caller.user.username),
+                device_id: Some(caller.device.id),
+                address: Some(&caller.address),
+                action: "review.decision",
+                entity_kind: Some("visit"),
+                entity_id: Some(visit_id.to_string()),
+                detail: Some(format!("{:?} -> {}", req.decision, next)),
+            },
+            now,
+        )?;
+        Ok(Ok(DecisionResponse {
+            visit_id,
+            state: next,
+            decided_at: now,
+        }))
+    }
+
+    /// Applies the found household and members as a new baseline version, settling conflicts.
+    fn apply_to_baseline(
+        &self,
+        tx: &mut dyn Sql,
+        visit: &VisitRow,
+        req: &DecisionRequest,
+        now: DateTime<Utc>,
+    ) -> DbResult<Result<(), ApiError>> {
+        let scope = repo::Scope {
+            user_id: Uuid::nil(),
+            role: verivali_domain::Role::Admin,
+            areas: verivali_domain::Areas::new(
+                verivali_domain::RegionCode::parse(&visit.kode_desa).ok(),
+            ),
+        };
+        let Some(current) = repo::household_scoped(tx, &scope, visit.record.household_id)? else {
+            return Ok(Ok(()));
+        };
+        let found = &visit.record.household;
+        let mut found_h = current.clone();
+        found_h.no_kk = found.no_kk.clone();
+        found_h.nama_krt = found.nama_krt.clone();
+        found_h.alamat = found.alamat.clone();
+        found_h.rt = found.rt.clone();
+        found_h.rw = found.rw.clone();
+        let mut next = found_h.clone();
+        if current.version != visit.record.baseline_version {
+            let seen: Option<Household> =
+                repo::household_version(tx, current.id, visit.record.baseline_version)?;
+            let mut conflicts = Vec::new();
+            for f in FIELDS {
+                let (cur, fnd) = (field(&current, f), field(&found_h, f));
+                let seen_v = seen.as_ref().map_or(Value::Null, |s| field(s, f));
+                if cur != seen_v && fnd != cur {
+                    match req
+                        .resolutions
+                        .get(&format!("household.{f}"))
+                        .map(String::as_str)
+                    {
+                        Some("found") => {}
+                        Some("current") => set_field(&mut next, f, &cur),
+                        _ => conflicts.push(FieldConflict {
+                            field: format!("household.{f}"),
+                            seen: seen_v,
+                            current: cur,
+                            found: fnd,
+                        }),
+                    }
+                }
+            }
+            if !conflicts.is_empty() {
+                return Ok(Err(ApiError::new(StatusCode::CONFLICT, "review.conflicts", "Baseline changed", verivali_domain::Lang::Id,
+                    "Data dasar berubah sejak kunjungan; pilih nilai untuk setiap isian yang berbeda",
+                    "The baseline changed since the visit; choose a value for each conflicting field")
+                    .with("conflicts", serde_json::to_value(&conflicts).unwrap_or(Value::Null))));
+            }
+        }
+        next.version = current.version + 1;
+        repo::save_household(tx, &next, None, now)?;
+        repo::replace_members(tx, next.id, &visit.record.members)?;
+        repo::insert_household_version(tx, &next, &visit.record.members, now)?;
+        repo::announce_household(tx, &next, now)?;
+        for m in &visit.record.members {
+            let data = serde_json::to_string(&MemberChange {
+                household_id: next.id,
+                member: m.clone(),
+            })
+            .map_err(|e| DbError::Corrupt(e.to_string()))?;
+            repo::append_change(
+                tx,
+                "member",
+                &m.member_id.to_string(),
+                next.version,
+                false,
+                &next.kode_desa,
+                None,
+                &data,
+                now,
+            )?;
+        }
+        Ok(Ok(()))
+    }
+}

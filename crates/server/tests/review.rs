@@ -1,0 +1,192 @@
+//! The decision call (DESIGN.md §5), on both backends.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::json;
+use uuid::Uuid;
+use verivali_domain::{Batch, Role};
+use verivali_protocol::{ChangeKind, OpBody, OpStatus};
+
+async fn decide(d: &Device, visit: Uuid, body: serde_json::Value) -> reqwest::Response {
+    d.client
+        .post(format!("{}/api/v1/review/visits/{visit}/decision", d.url))
+        .bearer_auth(&d.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn upload(d: &Device, bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let sha = hex::encode(sha2::Sha256::digest(bytes));
+    let r = d
+        .client
+        .patch(format!("{}/api/v1/attachments/{sha}", d.url))
+        .bearer_auth(&d.token)
+        .header("Upload-Offset", 0)
+        .header("Upload-Length", bytes.len())
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    sha
+}
+
+async fn decisions_follow_the_state_machine_and_update_the_baseline(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.add_user("petugas", Role::Enumerator, &[DESA_A]).await;
+    s.add_user("spv", Role::Supervisor, &["330801"]).await;
+    s.add_user("spv_b", Role::Supervisor, &["330802"]).await;
+    let hh = s.import(DESA_A, 3, 1).await;
+    let mut d = s.sign_in("petugas").await;
+    let spv = s.sign_in("spv").await;
+    let other = s.sign_in("spv_b").await;
+
+    // A visit that corrects the address, with a photo, submitted.
+    let mut v = visit(&hh[0].0, &hh[0].1, 1);
+    v.household.alamat = "Dusun Krajan No. 99".into();
+    let photo = b"foto rumah (sintetis)".to_vec();
+    v.photos = vec![{
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&photo))
+    }];
+    let ops = [
+        d.op(&OpBody::VisitRecord(Box::new(v.clone()))),
+        d.op(&OpBody::BatchSubmit(Batch {
+            batch_id: Uuid::now_v7(),
+            visit_ids: vec![v.visit_id],
+        })),
+    ];
+    assert!(
+        d.push(&ops)
+            .await
+            .results
+            .iter()
+            .all(|r| r.status == OpStatus::Applied)
+    );
+
+    // Who may decide, and where.
+    assert_eq!(
+        problem(decide(&d, v.visit_id, json!({"decision": "approve"})).await)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        problem(decide(&other, v.visit_id, json!({"decision": "approve"})).await)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    // A rejection needs a reason.
+    let (st, p) = problem(
+        decide(
+            &spv,
+            v.visit_id,
+            json!({"decision": "reject", "reason": " "}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (st, p["code"].as_str().unwrap()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "state.reason_required")
+    );
+    // Approval needs the photos.
+    let (st, p) = problem(decide(&spv, v.visit_id, json!({"decision": "approve"})).await).await;
+    assert_eq!(
+        (st, p["code"].as_str().unwrap()),
+        (StatusCode::CONFLICT, "review.photos_missing")
+    );
+    upload(&d, &photo).await;
+    let r = decide(&spv, v.visit_id, json!({"decision": "approve"})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["state"], "approved");
+    // Not submitted any more: 409.
+    let (st, p) = problem(
+        decide(
+            &spv,
+            v.visit_id,
+            json!({"decision": "reject", "reason": "x"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (st, p["code"].as_str().unwrap()),
+        (StatusCode::CONFLICT, "state.not_allowed")
+    );
+    // The baseline took the found address as version 2; the device hears of it.
+    assert_eq!(
+        s.count("SELECT version FROM households WHERE alamat = 'Dusun Krajan No. 99'")
+            .await,
+        2
+    );
+    s.settle().await;
+    let changes = d.pull_all().await;
+    let review = changes
+        .iter()
+        .find(|c| c.kind == ChangeKind::Review)
+        .unwrap();
+    assert_eq!(review.data["decision"], "approve");
+    let visit_state = changes
+        .iter()
+        .rev()
+        .find(|c| c.kind == ChangeKind::Visit)
+        .unwrap();
+    assert_eq!(visit_state.data["state"], "approved");
+    assert_eq!(
+        s.count("SELECT count(*) FROM audit WHERE action = 'review.decision'")
+            .await,
+        1
+    );
+
+    // A second visit on a household whose baseline changed meanwhile: conflicts to settle.
+    let mut w = visit(&hh[1].0, &hh[1].1, 2);
+    w.household.alamat = "Dusun Ngasem No. 5".into();
+    w.photos.clear();
+    let ops = [
+        d.op(&OpBody::VisitRecord(Box::new(w.clone()))),
+        d.op(&OpBody::BatchSubmit(Batch {
+            batch_id: Uuid::now_v7(),
+            visit_ids: vec![w.visit_id],
+        })),
+    ];
+    d.push(&ops).await;
+    // Another source (an import, another approval) changed the address meanwhile.
+    s.sql(
+        "UPDATE households SET alamat = 'Dusun Lain No. 1', version = 2 WHERE id = $1",
+        vec![hh[1].0.id.into()],
+    )
+    .await;
+    let (st, p) = problem(decide(&spv, w.visit_id, json!({"decision": "approve"})).await).await;
+    assert_eq!(
+        (st, p["code"].as_str().unwrap()),
+        (StatusCode::CONFLICT, "review.conflicts"),
+        "{p}"
+    );
+    assert_eq!(p["conflicts"][0]["field"], "household.alamat");
+    assert_eq!(p["conflicts"][0]["current"], "Dusun Lain No. 1");
+    let r = decide(
+        &spv,
+        w.visit_id,
+        json!({"decision": "approve", "resolutions": {"household.alamat": "found"}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    assert_eq!(
+        s.count("SELECT version FROM households WHERE alamat = 'Dusun Ngasem No. 5'")
+            .await,
+        3
+    );
+}
+both_backends!(
+    decisions,
+    decisions_follow_the_state_machine_and_update_the_baseline
+);
