@@ -157,3 +157,97 @@ async fn a_day_offline_then_sync_survives_a_server_kill() {
         (1, 0, 0)
     );
 }
+
+/// Rejected with a reason through the API, seen on the device, amended, resubmitted, approved;
+/// afterwards the device refuses to edit it. (The server's refusal of a record for an approved
+/// visit, with its reason, is in the server's conformance suite.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reject_amend_resubmit_approve_and_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(dir.path());
+    server.add_user("petugas", "enumerator", DESA);
+    server.add_user("pengawas", "supervisor", "330801");
+    server.import(DESA, 5);
+    server.start(0);
+    let device = Uuid::now_v7();
+    let mut store = Store::create(
+        &dir.path().join("d.db"),
+        "270814",
+        device,
+        KdfParams::FAST_INSECURE,
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let client = sign_in(&server.url, "petugas", device).await;
+    client.sync(&mut StoreSync(&mut store)).await.unwrap();
+    let h = store.list_households(&HouseholdQuery::default()).unwrap()[0].households[0].id;
+    let d = store.household_detail(h).unwrap();
+    let v = sample::visit(
+        &mut Seq::new(1),
+        &d.household,
+        &d.members,
+        chrono::Utc::now(),
+    );
+    let mut v = v;
+    v.photos = vec![store.save_photo(b"foto sintetis", "image/jpeg").unwrap()];
+    store.record_visit(&v).unwrap();
+    store.submit_batch(&[v.visit_id]).unwrap();
+    client.sync(&mut StoreSync(&mut store)).await.unwrap();
+
+    // The supervisor rejects through the API.
+    let http = reqwest::Client::new();
+    let spv: verivali_protocol::SessionResponse = http
+        .post(format!("{}/api/v1/session", server.url))
+        .json(&serde_json::json!({"username": "pengawas", "password": PASSWORD, "device": {"id": Uuid::now_v7(), "name": "laptop", "app_version": "0.1.0"}}))
+        .send().await.unwrap().json().await.unwrap();
+    let decide = |body: serde_json::Value| {
+        http.post(format!(
+            "{}/api/v1/review/visits/{}/decision",
+            server.url, v.visit_id
+        ))
+        .bearer_auth(&spv.token)
+        .json(&body)
+        .send()
+    };
+    assert_eq!(
+        decide(serde_json::json!({"decision": "reject", "reason": "Jumlah anggota kurang satu"}))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // The device sees the reason in its inbox; it amends and resubmits.
+    client.sync(&mut StoreSync(&mut store)).await.unwrap();
+    assert_eq!(
+        store.household_detail(h).unwrap().status,
+        WorkStatus::Rejected
+    );
+    let reasons: Vec<String> = store.household_detail(h).unwrap().visits[0]
+        .reviews
+        .iter()
+        .filter_map(|r| r.reason.clone())
+        .collect();
+    assert_eq!(reasons, vec!["Jumlah anggota kurang satu".to_string()]);
+    store.record_visit(&v).unwrap();
+    store.submit_batch(&[v.visit_id]).unwrap();
+    let r = client.sync(&mut StoreSync(&mut store)).await.unwrap();
+    assert_eq!(r.ops_rejected, 0);
+    assert_eq!(
+        decide(serde_json::json!({"decision": "approve"}))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // Approved: locked on the device and on the server.
+    client.sync(&mut StoreSync(&mut store)).await.unwrap();
+    assert_eq!(
+        store.household_detail(h).unwrap().status,
+        WorkStatus::Approved
+    );
+    assert_eq!(store.record_visit(&v).unwrap_err().code(), "visit.locked");
+    assert_eq!(server.count("SELECT revision FROM visits"), 2);
+    assert_eq!(server.count("SELECT count(*) FROM reviews"), 2);
+}
