@@ -279,3 +279,27 @@ async fn two_enumerators_at_one_household_are_both_kept() {
     // Each device sees only its own visit.
     assert_eq!(a.outbox_counts().unwrap().needs_attention, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2g_link_is_slow_but_complete() {
+    let rig = rig(&["petugas"]).await;
+    let (mut store, client, _d) = device(&rig, "petugas", Arc::new(SystemClock)).await;
+    record(&mut store, 7, 4, 12_000);
+    // 100 kbit/s each way, 500 ms round trips.
+    rig.proxy.set(Faults {
+        latency: Duration::from_millis(250),
+        bytes_per_sec: 12_500,
+        ..Faults::default()
+    });
+    let t = std::time::Instant::now();
+    let r = client.sync(&mut StoreSync(&mut store)).await.unwrap();
+    let took = t.elapsed();
+    rig.proxy.set(Faults::default());
+    assert_eq!((r.ops_acked, r.photos_uploaded), (4, 4));
+    assert!(
+        took >= Duration::from_secs(4),
+        "the profile applied: 48 KB of photos at 12.5 KB/s took {took:?}"
+    );
+    assert_eq!(rig.server.count("SELECT count(*) FROM visits"), 4);
+    assert_eq!(rig.server.count("SELECT count(*) FROM attachments"), 4);
+}

@@ -6,10 +6,11 @@ use std::time::Duration;
 use uuid::Uuid;
 use verivali_domain::clock::Clock;
 use verivali_domain::{Coded, Lang};
-use verivali_domain::{Decision, VisitState, WorkStatus};
+use verivali_domain::{Decision, Report, VisitRecord, VisitState, WorkStatus};
 use verivali_protocol::DeviceInfo;
 use verivali_store::{
-    AttentionItem, HouseholdQuery, KdfParams, OutboxCounts, Session, Store, StoreError,
+    AttentionItem, HouseholdDetail, HouseholdQuery, KdfParams, OutboxCounts, Recorded, RtGroup,
+    Session, Store, StoreError, SubmittedBatch,
 };
 use verivali_sync::{Config, HttpTransport, SyncClient, SyncError, SyncReport};
 
@@ -132,6 +133,31 @@ impl Device {
     /// The device store.
     pub fn store(&mut self) -> &mut Store {
         &mut self.store
+    }
+
+    /// The work list: households of the assignment grouped by RW/RT, searched and filtered.
+    pub fn assignments(&self, query: &HouseholdQuery) -> Result<Vec<RtGroup>, FieldError> {
+        Ok(self.store.list_households(query)?)
+    }
+
+    /// One household with members and its visits (with review decisions).
+    pub fn household(&self, id: Uuid) -> Result<HouseholdDetail, FieldError> {
+        Ok(self.store.household_detail(id)?)
+    }
+
+    /// Saves what has been typed so far (kept on the device); returns what the form should show.
+    pub fn save_draft(&mut self, visit: &VisitRecord) -> Result<Report, FieldError> {
+        Ok(self.store.save_draft(visit)?)
+    }
+
+    /// Finishes a visit: validated in full and queued for the server.
+    pub fn finish_visit(&mut self, visit: &VisitRecord) -> Result<Recorded, FieldError> {
+        Ok(self.store.record_visit(visit)?)
+    }
+
+    /// Submits finished visits as one batch.
+    pub fn submit(&mut self, visit_ids: &[Uuid]) -> Result<SubmittedBatch, FieldError> {
+        Ok(self.store.submit_batch(visit_ids)?)
     }
 
     /// What the sync screen shows: queued work, the last successful sync, and the ops the server

@@ -47,8 +47,20 @@ fn inbox_shows_visits_sent_back_with_the_reason_and_health_the_queue() {
     let mut d = Device::unlock(&path, "270814", clock.clone()).unwrap();
     assert!(d.health().unwrap().last_sync.is_none());
     let v = sample::visit(&mut s, &hh[0].0, &hh[0].1, at());
-    d.store().record_visit(&v).unwrap();
-    d.store().submit_batch(&[v.visit_id]).unwrap();
+    assert_eq!(
+        d.assignments(&Default::default())
+            .unwrap()
+            .iter()
+            .map(|g| g.households.len())
+            .sum::<usize>(),
+        3
+    );
+    let mut draft = v.clone();
+    draft.finished_at = None;
+    assert!(d.save_draft(&draft).unwrap().is_ok());
+    d.finish_visit(&v).unwrap();
+    d.submit(&[v.visit_id]).unwrap();
+    assert_eq!(d.household(hh[0].0.id).unwrap().visits.len(), 1);
     assert_eq!(d.health().unwrap().outbox.pending_ops, 2);
     assert!(d.inbox().unwrap().is_empty());
 
