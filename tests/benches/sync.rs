@@ -107,6 +107,9 @@ fn main() {
 
         // Push the queue.
         record(&mut store, visits, 1);
+        if std::env::var_os("VERIVALI_BENCH_MARK").is_some() {
+            eprintln!("PUSH-START");
+        }
         let up0 = proxy.bytes().0;
         let t = Instant::now();
         let r = client.sync(&mut StoreSync(&mut store)).await.unwrap();
