@@ -188,6 +188,31 @@ impl App {
         Ok(q)
     }
 
+    /// Runs a write job that may refuse with an [`ApiError`]: a refusal undoes the job's writes
+    /// (its savepoint or transaction rolls back) and is returned; success returns once committed.
+    pub(crate) fn run_write<T>(
+        &self,
+        mut job: impl FnMut(&mut dyn crate::db::Sql) -> DbResult<Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        let mut answer: Option<Result<T, ApiError>> = None;
+        let ran = self.db.write_job(&mut |tx: &mut dyn crate::db::Sql| {
+            let r = job(tx)?;
+            let refused = r.is_err();
+            answer = Some(r);
+            if refused {
+                Err(crate::db::DbError::Aborted)
+            } else {
+                Ok(())
+            }
+        });
+        match ran {
+            Ok(()) | Err(crate::db::DbError::Aborted) => {
+                answer.unwrap_or_else(|| Err(ApiError::internal(&"write job did not run")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// A questionnaire version from the cache, reading it with a short read transaction on a
     /// miss. Only for callers that hold no connection.
     pub fn questionnaire_cached(&self, version: u32) -> DbResult<Option<Arc<Questionnaire>>> {

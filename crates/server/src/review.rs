@@ -65,28 +65,7 @@ impl App {
             },
         };
         let now = self.now();
-        let mut outcome: Option<Result<DecisionResponse, ApiError>> = None;
-        self.db
-            .write_job(&mut |tx: &mut dyn Sql| match self
-                .decide_in(tx, caller, visit_id, req, &action, now)?
-            {
-                Ok(r) => {
-                    outcome = Some(Ok(r));
-                    Ok(())
-                }
-                Err(e) => {
-                    outcome = Some(Err(e));
-                    Err(DbError::Aborted)
-                }
-            })
-            .or_else(|e| {
-                if matches!(e, DbError::Aborted) {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })?;
-        outcome.unwrap_or_else(|| Err(ApiError::internal(&"decision job did not run")))
+        self.run_write(|tx| self.decide_in(tx, caller, visit_id, req, &action, now))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -143,27 +122,18 @@ impl App {
                 .with("photos", json!(missing))));
             }
             if matches!(visit.record.outcome, Outcome::Ditemukan)
-                && let Err(e) = self.apply_to_baseline(tx, &visit, req, now)?
+                && let Err(e) = self.apply_to_baseline(tx, caller, &visit, req, now)?
             {
                 return Ok(Err(e));
             }
         }
         repo::set_visit_state(tx, visit_id, next, visit.batch_id, now)?;
-        let version = i64::from(visit.record.revision) * 10
-            + if next == verivali_domain::VisitState::Approved {
-                3
-            } else {
-                2
-            };
-        repo::append_change(
+        crate::sync::visit_change(
             tx,
-            "visit",
-            &visit_id.to_string(),
-            version,
-            false,
-            &visit.kode_desa,
-            Some(visit.enumerator_id),
-            "",
+            &VisitRow {
+                state: next,
+                ..visit.clone()
+            },
             now,
         )?;
         let review_id = Uuid::now_v7();
@@ -212,18 +182,14 @@ impl App {
     fn apply_to_baseline(
         &self,
         tx: &mut dyn Sql,
+        caller: &Caller,
         visit: &VisitRow,
         req: &DecisionRequest,
         now: DateTime<Utc>,
     ) -> DbResult<Result<(), ApiError>> {
-        let scope = repo::Scope {
-            user_id: Uuid::nil(),
-            role: verivali_domain::Role::Admin,
-            areas: verivali_domain::Areas::new(
-                verivali_domain::RegionCode::parse(&visit.kode_desa).ok(),
-            ),
-        };
-        let Some(current) = repo::household_scoped(tx, &scope, visit.record.household_id)? else {
+        let Some(current) =
+            repo::household_scoped(tx, &caller.user.scope(), visit.record.household_id)?
+        else {
             return Ok(Ok(()));
         };
         let found = &visit.record.household;

@@ -148,30 +148,11 @@ impl App {
             .map(|op| self.prepare(caller, op, now))
             .collect::<DbResult<_>>()?;
         let mut prepared = Some(prepared);
-        let mut answer: Option<Result<Pushed, ApiError>> = None;
-        self.db
-            .write_job(&mut |tx: &mut dyn Sql| {
-                let prepared = prepared.take().ok_or(DbError::Aborted)?;
-                match self.apply_push(tx, caller, req, prepared, now)? {
-                    Ok(done) => {
-                        answer = Some(Ok(done));
-                        Ok(())
-                    }
-                    Err(e) => {
-                        answer = Some(Err(e));
-                        Err(DbError::Aborted)
-                    }
-                }
-            })
-            .or_else(|e| {
-                if matches!(e, DbError::Aborted) {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })?;
-        let (acked, results, [applied, duplicate, rejected]) =
-            answer.ok_or_else(|| ApiError::internal(&"push job did not run"))??;
+        let pushed = self.run_write(|tx| {
+            let prepared = prepared.take().ok_or(DbError::Aborted)?;
+            self.apply_push(tx, caller, req, prepared, now)
+        });
+        let (acked, results, [applied, duplicate, rejected]) = pushed?;
         Metrics::add(&self.metrics.pushes, 1);
         Metrics::add(&self.metrics.ops_applied, applied);
         Metrics::add(&self.metrics.ops_duplicate, duplicate);
@@ -634,7 +615,7 @@ fn locked(state: VisitState, lang: Lang) -> Reject {
 
 /// Announces a visit in the change feed. The row carries no copy of the record: pull joins the
 /// visit, so a device always receives the visit's latest revision and state.
-fn visit_change(tx: &mut dyn Sql, row: &VisitRow, now: DateTime<Utc>) -> DbResult<()> {
+pub(crate) fn visit_change(tx: &mut dyn Sql, row: &VisitRow, now: DateTime<Utc>) -> DbResult<()> {
     let version = i64::from(row.record.revision) * 10 + state_rank(row.state);
     repo::append_change(
         tx,
