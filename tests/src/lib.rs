@@ -30,9 +30,9 @@ pub fn server_bin() -> PathBuf {
     workspace_bin("verivali-server")
 }
 
-/// Runs the field CLI on a store (PIN 270814); returns (success, stdout, stderr).
-pub fn field(store: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
-    let mut child = Command::new(workspace_bin("verivali-field"))
+/// Starts the field CLI on a store (PIN 270814 from the environment), stdin piped.
+pub fn spawn_field(store: &Path, args: &[&str]) -> Child {
+    Command::new(workspace_bin("verivali-field"))
         .arg("--store")
         .arg(store)
         .args(args)
@@ -41,7 +41,12 @@ pub fn field(store: &Path, args: &[&str], stdin: &str) -> (bool, String, String)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs the field CLI on a store; returns (success, stdout, stderr).
+pub fn field(store: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
+    let mut child = spawn_field(store, args);
     child
         .stdin
         .take()

@@ -71,11 +71,16 @@ fn read_lines() -> Vec<String> {
         .collect()
 }
 
-fn pin(lines: &[String]) -> anyhow::Result<String> {
-    std::env::var("VERIVALI_PIN")
-        .ok()
-        .or_else(|| lines.first().cloned())
-        .context("PIN: set VERIVALI_PIN or give it on stdin")
+/// The PIN: `VERIVALI_PIN`, else the first line of stdin (stdin is only read when needed, so a
+/// scripted command with the variable set never waits on it).
+fn pin() -> anyhow::Result<String> {
+    match std::env::var("VERIVALI_PIN") {
+        Ok(p) => Ok(p),
+        Err(_) => read_lines()
+            .into_iter()
+            .next()
+            .context("PIN: set VERIVALI_PIN or give it on stdin"),
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -127,8 +132,8 @@ fn main() -> anyhow::Result<()> {
             seed,
             submit,
         } => {
-            let mut d = Device::unlock(&cli.store, &pin(&read_lines())?, Arc::new(SystemClock))
-                .map_err(coded)?;
+            let mut d =
+                Device::unlock(&cli.store, &pin()?, Arc::new(SystemClock)).map_err(coded)?;
             let store = d.store();
             let households: Vec<_> = store
                 .list_households(&HouseholdQuery::default())?
@@ -163,8 +168,8 @@ fn main() -> anyhow::Result<()> {
             println!("recorded {count} visits");
         }
         Cmd::Sync => {
-            let mut d = Device::unlock(&cli.store, &pin(&read_lines())?, Arc::new(SystemClock))
-                .map_err(coded)?;
+            let mut d =
+                Device::unlock(&cli.store, &pin()?, Arc::new(SystemClock)).map_err(coded)?;
             let r = rt.block_on(d.sync()).map_err(coded)?;
             println!(
                 "synced: {} ops acknowledged ({} rejected), {} photos, {} changes pulled, {} round trips",
@@ -172,8 +177,8 @@ fn main() -> anyhow::Result<()> {
             );
         }
         Cmd::Status => {
-            let mut d = Device::unlock(&cli.store, &pin(&read_lines())?, Arc::new(SystemClock))
-                .map_err(coded)?;
+            let mut d =
+                Device::unlock(&cli.store, &pin()?, Arc::new(SystemClock)).map_err(coded)?;
             let c = d.store().outbox_counts()?;
             let last = d
                 .store()
