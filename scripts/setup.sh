@@ -7,8 +7,9 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # System packages: C toolchain and OpenSSL headers for the bundled SQLCipher, PostgreSQL for the
-# server's second backend and its tests.
-PACKAGES=(build-essential pkg-config libssl-dev ca-certificates postgresql postgresql-client)
+# server's second backend and its tests, Chromium and its WebDriver for the dashboard's browser tests.
+PACKAGES=(build-essential pkg-config libssl-dev ca-certificates postgresql postgresql-client
+          chromium chromium-driver)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -9,6 +9,7 @@
 //! Bahasa Indonesia and English ([`Coded`]); errors refuse input, warnings only inform.
 
 pub mod clock;
+pub mod export;
 pub mod hlc;
 pub mod household;
 pub mod i18n;

@@ -1,4 +1,5 @@
-//! Review calls: `GET /api/v1/review/visits` and `POST /api/v1/review/visits/{id}/decision`.
+//! Review calls: the queue (`GET /api/v1/review/visits`, one visit, batches, progress), decisions
+//! (one visit, or a whole batch at once), and the admin's audit log.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -61,15 +62,161 @@ pub struct ReviewVisit {
     pub photos: Vec<PhotoStatus>,
     /// Baseline fields changed since the visit's `baseline_version`.
     pub conflicts: Vec<FieldConflict>,
-    /// Other visits to the same household.
+    /// Other visits to the same household (two visits to one household are flagged).
     pub other_visits: Vec<Uuid>,
+    /// Desa of the household.
+    #[serde(default)]
+    pub kode_desa: String,
+    /// Earlier decisions on this visit, oldest first (decisions are immutable events).
+    #[serde(default)]
+    pub reviews: Vec<ReviewEntry>,
 }
 
-/// The review list.
+/// One decision taken on a visit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewEntry {
+    /// Approve, reject or reopen.
+    pub decision: Decision,
+    /// The reviewer's reason.
+    pub reason: Option<String>,
+    /// Who decided (username).
+    pub reviewer: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// The review list: one page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReviewList {
-    /// Visits, oldest submission first.
+    /// Visits in id order (visit ids are time-ordered: oldest first).
     pub visits: Vec<ReviewVisit>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(default)]
+    pub next_after: Option<Uuid>,
+}
+
+/// A submitted batch and where its visits stand.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchSummary {
+    /// Batch id.
+    pub batch_id: Uuid,
+    /// Who submitted it.
+    pub enumerator: UserRef,
+    /// When it was submitted.
+    pub created_at: DateTime<Utc>,
+    /// Visits in the batch (inside the caller's areas).
+    pub visit_count: u64,
+    /// Count per review state (`submitted`, `approved`, `rejected`, `draft`).
+    pub states: BTreeMap<String, u64>,
+}
+
+/// The batches a reviewer sees.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchList {
+    /// Batches, newest first.
+    pub batches: Vec<BatchSummary>,
+}
+
+/// The outcome of a bulk decision for one visit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkResult {
+    /// The visit.
+    pub visit_id: Uuid,
+    /// Its new state when the decision was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<VisitState>,
+    /// Why it was not (photos missing, conflicts to settle, state changed…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<crate::OpError>,
+}
+
+/// The answer to a bulk approval: one result per visit; one refusal never blocks the others.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkResponse {
+    /// Results in visit order.
+    pub results: Vec<BulkResult>,
+}
+
+/// Progress counts of one desa.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AreaProgress {
+    /// Desa code.
+    pub kode_desa: String,
+    /// Households in the baseline (assigned for visiting).
+    pub assigned: u64,
+    /// Households with at least one visit on the server.
+    pub visited: u64,
+    /// Visits per state.
+    pub draft: u64,
+    /// Waiting for review.
+    pub submitted: u64,
+    /// Approved.
+    pub approved: u64,
+    /// Sent back.
+    pub rejected: u64,
+}
+
+/// Progress counts of one enumerator (inside the caller's areas).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnumeratorProgress {
+    /// The enumerator.
+    pub enumerator: UserRef,
+    /// Their areas.
+    pub areas: Vec<String>,
+    /// Households in their areas.
+    pub assigned: u64,
+    /// Households they visited.
+    pub visited: u64,
+    /// Visits per state.
+    pub draft: u64,
+    /// Waiting for review.
+    pub submitted: u64,
+    /// Approved.
+    pub approved: u64,
+    /// Sent back.
+    pub rejected: u64,
+}
+
+/// `GET /api/v1/review/progress`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Per desa.
+    pub areas: Vec<AreaProgress>,
+    /// Per enumerator.
+    pub enumerators: Vec<EnumeratorProgress>,
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Position in the log.
+    pub seq: i64,
+    /// When.
+    pub at: String,
+    /// Who (username as it was).
+    pub username: Option<String>,
+    /// From which device.
+    pub device_id: Option<String>,
+    /// From which address.
+    pub address: Option<String>,
+    /// What.
+    pub action: String,
+    /// Kind of thing.
+    pub entity_kind: Option<String>,
+    /// Which one.
+    pub entity_id: Option<String>,
+    /// More.
+    pub detail: Option<String>,
+}
+
+/// `GET /api/v1/admin/audit`: newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    /// Entries.
+    pub entries: Vec<AuditEntry>,
+    /// Pass as `before` for older entries; absent at the start of the log.
+    #[serde(default)]
+    pub next_before: Option<i64>,
 }
 
 /// A decision on one visit.

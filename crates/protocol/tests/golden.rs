@@ -19,7 +19,8 @@ use verivali_domain::{
 };
 use verivali_protocol::pull::{ChangeData, MemberChange, VisitChange};
 use verivali_protocol::review::{
-    DecisionRequest, DecisionResponse, FieldConflict, PhotoStatus, ReviewList, ReviewVisit, UserRef,
+    DecisionRequest, DecisionResponse, FieldConflict, PhotoStatus, ReviewEntry, ReviewList,
+    ReviewVisit, UserRef,
 };
 use verivali_protocol::*;
 
@@ -372,7 +373,15 @@ fn attachment_review_and_problem_messages() {
                     found: json!(visit.household.alamat),
                 }],
                 other_visits: vec![],
+                kode_desa: hh.kode_desa.clone(),
+                reviews: vec![ReviewEntry {
+                    decision: Decision::Reject,
+                    reason: Some("Foto rumah buram".into()),
+                    reviewer: "spv.sukamaju".into(),
+                    at: w.at,
+                }],
             }],
+            next_after: None,
         },
     );
     golden(

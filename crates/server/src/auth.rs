@@ -55,6 +55,24 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// A dashboard (browser) session lasts a working day, not the devices' two weeks.
+pub const WEB_SESSION_HOURS: i64 = 12;
+
+/// The CSRF token of a browser session: derived from the session token (which only the
+/// HttpOnly cookie holds), so the server keeps no extra state and another site cannot know it.
+pub fn csrf_token(token: &str) -> String {
+    hex::encode(Sha256::digest(format!("verivali-csrf\0{token}").as_bytes()))
+}
+
+/// Compares two secrets in time that does not depend on where they differ.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
 /// Token expiry for a sign-in at `now`.
 pub fn expiry(now: DateTime<Utc>) -> DateTime<Utc> {
     now + Duration::days(TOKEN_TTL_DAYS)

@@ -41,10 +41,27 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/api/v1/admin/devices/{id}/revoke", post(revoke_device))
         .route("/api/v1/review/visits/{id}/decision", post(decision))
+        .route("/api/v1/review/visits", get(review_list))
+        .route("/api/v1/review/visits/{id}", get(review_one))
+        .route("/api/v1/review/visits/{id}/photos/{sha}", get(review_photo))
+        .route("/api/v1/review/batches", get(review_batches))
+        .route("/api/v1/review/batches/{id}/approve", post(approve_batch))
+        .route("/api/v1/review/progress", get(progress))
+        .route("/api/v1/export/{file}", get(export))
+        .route("/api/v1/admin/audit", get(audit_log))
+        .route("/api/v1/questionnaire", get(questionnaire))
+        .route(
+            "/api/v1/web/session",
+            post(web_sign_in).delete(web_sign_out),
+        )
+        .route("/api/v1/web/me", get(web_me))
+        .route("/", get(crate::web::index))
+        .route("/assets/{file}", get(crate::web::asset))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(RequestDecompressionLayer::new().gzip(true).zstd(true))
         .layer(CompressionLayer::new().gzip(true).zstd(true))
+        .layer(axum::middleware::from_fn(crate::web::csrf_guard))
         .layer(axum::middleware::map_response(problem_for_plain_errors))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal(&"handler panicked").into_response()
@@ -70,6 +87,8 @@ pub fn lang(headers: &HeaderMap) -> Lang {
         .map_or(Lang::Id, Lang::from_tag)
 }
 
+/// The caller's token: `Authorization: Bearer`, else the dashboard's session cookie (whose
+/// writes [`crate::web::csrf_guard`] has already checked).
 fn bearer(headers: &HeaderMap, lang: Lang) -> Result<String, ApiError> {
     headers
         .get(header::AUTHORIZATION)
@@ -77,6 +96,7 @@ fn bearer(headers: &HeaderMap, lang: Lang) -> Result<String, ApiError> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty() && t.len() < 200)
+        .or_else(|| crate::web::cookie_token(headers))
         .ok_or_else(|| ApiError::unauthorized(lang, "auth.missing_token"))
 }
 
@@ -253,6 +273,331 @@ async fn decision(
     })
     .await
     .map(Json)
+}
+
+async fn review_list(
+    State(app): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    q: Result<Query<crate::queue::QueueQuery>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let lang = lang(&headers);
+    let Query(q) = q.map_err(|e| ApiError::bad_request(lang, &e.body_text()))?;
+    blocking(move || app.review_list(&authed(&app, &headers, addr)?, &q))
+        .await
+        .map(Json)
+}
+
+fn path_uuid(id: &str, lang: Lang) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(id).map_err(|_| ApiError::not_found(lang))
+}
+
+async fn review_one(
+    State(app): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || {
+        let caller = authed(&app, &headers, addr)?;
+        app.review_one(&caller, path_uuid(&id, caller.lang)?)
+    })
+    .await
+    .map(Json)
+}
+
+async fn review_photo(
+    State(app): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path((id, sha)): Path<(String, String)>,
+) -> Result<Response<Body>, ApiError> {
+    let bytes = blocking(move || {
+        let caller = authed(&app, &headers, addr)?;
+        let path = app.review_photo(&caller, path_uuid(&id, caller.lang)?, &sha)?;
+        std::fs::read(path).map_err(|e| ApiError::internal(&e))
+    })
+    .await?;
+    let mut r = Response::new(Body::from(bytes));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=3600"),
+    );
+    Ok(r)
+}
+
+#[derive(Deserialize)]
+struct AreaParams {
+    area: Option<String>,
+    state: Option<String>,
+}
+
+async fn review_batches(
+    State(app): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    q: Result<Query<AreaParams>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let lang = lang(&headers);
+    let Query(q) = q.map_err(|e| ApiError::bad_request(lang, &e.body_text()))?;
+    blocking(move || app.review_batches(&authed(&app, &headers, addr)?, q.area.as_deref()))
+        .await
+        .map(Json)
+}
+
+async fn approve_batch(
+    State(app): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || {
+        let caller = authed(&app, &headers, addr)?;
+        app.approve_batch(&caller, path_uuid(&id, caller.lang)?)
+    })
+    .await
+    .map(Json)
+}
+
+async fn progress(
+    State(app): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    q: Result<Query<AreaParams>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let lang = lang(&headers);
+    let Query(q) = q.map_err(|e| ApiError::bad_request(lang, &e.body_text()))?;
+    blocking(move || app.progress(&authed(&app, &headers, addr)?, q.area.as_deref()))
+        .await
+        .map(Json)
+}
+
+async fn questionnaire(
+    State(app): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || {
+        let caller = authed(&app, &headers, addr)?;
+        let mut tx = app.db.read()?;
+        crate::repo::active_questionnaire(tx.as_mut())?
+            .ok_or_else(|| ApiError::not_found(caller.lang))
+    })
+    .await
+    .map(Json)
+}
+
+/// `GET /api/v1/export/visits.csv|visits.xlsx?state=approved&area=CODE`: streamed.
+async fn export(
+    State(app): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+    q: Result<Query<AreaParams>, QueryRejection>,
+) -> Result<Response<Body>, ApiError> {
+    use crate::export::ExportFormat;
+    let lang = lang(&headers);
+    let format = match file.as_str() {
+        "visits.csv" => ExportFormat::Csv,
+        "visits.xlsx" => ExportFormat::Xlsx,
+        _ => return Err(ApiError::not_found(lang)),
+    };
+    let Query(q) = q.map_err(|e| ApiError::bad_request(lang, &e.body_text()))?;
+    let app2 = app.clone();
+    let req = blocking(move || {
+        let caller = authed(&app2, &headers, addr)?;
+        app2.export_request(&caller, q.state.as_deref(), q.area.as_deref(), format)
+    })
+    .await?;
+    let stamp = app.now().format("%Y%m%d-%H%M");
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
+    tokio::task::spawn_blocking(move || {
+        let mut out = ChannelWriter(tx.clone());
+        let done = match format {
+            ExportFormat::Csv => app.export_csv(&req, &mut out).map(|_| ()),
+            ExportFormat::Xlsx => export_xlsx_stream(&app, &req, &mut out),
+        };
+        if let Err(e) = done {
+            // The status line is gone: end the body with an error so the download fails
+            // visibly rather than looking complete.
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    let mut rx = rx;
+    // poll_fn keeps answering `None` once the channel is done (compression polls again).
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let mut r = Response::new(Body::from_stream(stream));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"kunjungan-{stamp}.{}\"",
+        format.ext()
+    )) {
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(r)
+}
+
+fn export_xlsx_stream(
+    app: &App,
+    req: &crate::export::ExportRequest,
+    out: &mut ChannelWriter,
+) -> Result<(), crate::export::ExportError> {
+    use std::io::Write;
+    let dir = tempfile::tempdir_in(&app.attachments_dir)?;
+    let path = dir.path().join("export.xlsx");
+    app.export_xlsx(req, &path)?;
+    let mut f = std::fs::File::open(&path)?;
+    std::io::copy(&mut f, out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// A blocking writer that hands 64 KiB chunks to the response body.
+struct ChannelWriter(tokio::sync::mpsc::Sender<std::io::Result<Bytes>>);
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for chunk in buf.chunks(64 * 1024) {
+            self.0
+                .blocking_send(Ok(Bytes::copy_from_slice(chunk)))
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+struct AuditParams {
+    before: Option<i64>,
+    action: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn audit_log(
+    State(app): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    q: Result<Query<AuditParams>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let lang = lang(&headers);
+    let Query(q) = q.map_err(|e| ApiError::bad_request(lang, &e.body_text()))?;
+    blocking(move || {
+        let caller = authed(&app, &headers, addr)?;
+        app.audit_log(&caller, q.before, q.action.as_deref(), q.limit)
+    })
+    .await
+    .map(Json)
+}
+
+#[derive(Deserialize)]
+struct WebSignIn {
+    username: String,
+    password: String,
+}
+
+/// What the dashboard keeps of its session: who, and the CSRF token for its writes.
+#[derive(serde::Serialize)]
+struct WebSession {
+    user: verivali_protocol::UserInfo,
+    csrf: String,
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+async fn web_sign_in(
+    State(app): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response<Body>, ApiError> {
+    let lang = lang(&headers);
+    let json_body = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json_body {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "request.content_type",
+            "JSON required",
+            lang,
+            "Kirim data masuk sebagai JSON",
+            "Send the sign-in as JSON",
+        ));
+    }
+    let req: WebSignIn = parse(&body, lang)?;
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let s = blocking(move || {
+        app.sign_in_web(
+            &req.username,
+            &req.password,
+            &agent,
+            &addr.ip().to_string(),
+            lang,
+        )
+    })
+    .await?;
+    let mut r = Json(WebSession {
+        csrf: crate::auth::csrf_token(&s.token),
+        user: s.user,
+        expires_at: s.expires_at,
+    })
+    .into_response();
+    r.headers_mut()
+        .insert(header::SET_COOKIE, crate::web::set_cookie(Some(&s.token)));
+    Ok(r)
+}
+
+async fn web_me(
+    State(app): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let token = bearer(&headers, lang(&headers))?;
+    blocking(move || {
+        let c = authed(&app, &headers, addr)?;
+        Ok(Json(serde_json::json!({
+            "user": {
+                "id": c.user.id,
+                "username": c.user.username,
+                "display_name": c.user.display_name,
+                "role": c.user.role,
+                "areas": c.user.areas.codes().iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+            },
+            "csrf": crate::auth::csrf_token(&token),
+        })))
+    })
+    .await
+}
+
+async fn web_sign_out(
+    State(app): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Response<Body>, ApiError> {
+    let token = bearer(&headers, lang(&headers))?;
+    blocking(move || {
+        let c = authed(&app, &headers, addr)?;
+        app.sign_out(&c, &token)
+    })
+    .await?;
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    r.headers_mut()
+        .insert(header::SET_COOKIE, crate::web::set_cookie(None));
+    Ok(r)
 }
 
 async fn fallback(headers: HeaderMap) -> ApiError {

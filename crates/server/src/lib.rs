@@ -16,12 +16,15 @@ pub mod auth;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod export;
 pub mod http;
 pub mod import;
+pub mod queue;
 pub mod repo;
 pub mod review;
 pub mod schema;
 pub mod session;
 pub mod sync;
+pub mod web;
 
 pub use app::App;

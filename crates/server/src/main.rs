@@ -50,6 +50,29 @@ enum Cmd {
         #[command(subcommand)]
         cmd: DeviceCmd,
     },
+    /// Export data
+    Export {
+        #[command(subcommand)]
+        cmd: ExportCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportCmd {
+    /// Export reviewed visits for the ministry upload (CSV or XLSX)
+    Visits {
+        /// Review state of the visits to export
+        #[arg(long, default_value = "approved", value_parser = ["approved", "submitted", "rejected", "draft"])]
+        state: String,
+        /// Region-code prefix to limit the export to (default: everything)
+        #[arg(long)]
+        area: Option<String>,
+        #[arg(long, value_parser = ["csv", "xlsx"])]
+        format: String,
+        /// File to write (written under a temporary name and renamed when complete)
+        #[arg(long)]
+        output: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -216,6 +239,20 @@ fn main() -> anyhow::Result<()> {
                 ));
             }
             run_server(app, &listen, &banner)
+        }
+        Cmd::Export {
+            cmd:
+                ExportCmd::Visits {
+                    state,
+                    area,
+                    format,
+                    output,
+                },
+        } => {
+            let app = open(&cli)?;
+            let n = app.export_visits_cli(state, area.as_deref(), format, output)?;
+            println!("{n} visits exported to {}", output.display());
+            Ok(())
         }
         Cmd::Device {
             cmd: DeviceCmd::Revoke { id },

@@ -46,6 +46,39 @@ fn set_field(h: &mut Household, name: &str, v: &Value) {
     }
 }
 
+/// What the enumerator found, laid over the current baseline, and the fields that changed on both
+/// sides since the baseline version the enumerator saw (none when the baseline did not move).
+pub(crate) fn baseline_conflicts(
+    tx: &mut dyn Sql,
+    visit: &VisitRow,
+    current: &Household,
+) -> DbResult<(Household, Vec<FieldConflict>)> {
+    let found = &visit.record.household;
+    let mut found_h = current.clone();
+    found_h.no_kk = found.no_kk.clone();
+    found_h.nama_krt = found.nama_krt.clone();
+    found_h.alamat = found.alamat.clone();
+    found_h.rt = found.rt.clone();
+    found_h.rw = found.rw.clone();
+    let mut conflicts = Vec::new();
+    if current.version != visit.record.baseline_version {
+        let seen = repo::household_version(tx, current.id, visit.record.baseline_version)?;
+        for f in FIELDS {
+            let (cur, fnd) = (field(current, f), field(&found_h, f));
+            let seen_v = seen.as_ref().map_or(Value::Null, |s| field(s, f));
+            if cur != seen_v && fnd != cur {
+                conflicts.push(FieldConflict {
+                    field: format!("household.{f}"),
+                    seen: seen_v,
+                    current: cur,
+                    found: fnd,
+                });
+            }
+        }
+    }
+    Ok((found_h, conflicts))
+}
+
 impl App {
     /// Decides on a visit.
     pub fn decide(
@@ -192,44 +225,32 @@ impl App {
         else {
             return Ok(Ok(()));
         };
-        let found = &visit.record.household;
-        let mut found_h = current.clone();
-        found_h.no_kk = found.no_kk.clone();
-        found_h.nama_krt = found.nama_krt.clone();
-        found_h.alamat = found.alamat.clone();
-        found_h.rt = found.rt.clone();
-        found_h.rw = found.rw.clone();
-        let mut next = found_h.clone();
-        if current.version != visit.record.baseline_version {
-            let seen: Option<Household> =
-                repo::household_version(tx, current.id, visit.record.baseline_version)?;
-            let mut conflicts = Vec::new();
-            for f in FIELDS {
-                let (cur, fnd) = (field(&current, f), field(&found_h, f));
-                let seen_v = seen.as_ref().map_or(Value::Null, |s| field(s, f));
-                if cur != seen_v && fnd != cur {
-                    match req
-                        .resolutions
-                        .get(&format!("household.{f}"))
-                        .map(String::as_str)
-                    {
-                        Some("found") => {}
-                        Some("current") => set_field(&mut next, f, &cur),
-                        _ => conflicts.push(FieldConflict {
-                            field: format!("household.{f}"),
-                            seen: seen_v,
-                            current: cur,
-                            found: fnd,
-                        }),
-                    }
+        let (found_h, conflicts) = baseline_conflicts(tx, visit, &current)?;
+        let mut next = found_h;
+        let mut unsettled = Vec::new();
+        for c in conflicts {
+            match req.resolutions.get(&c.field).map(String::as_str) {
+                Some("found") => {}
+                Some("current") => {
+                    let name = c.field.trim_start_matches("household.");
+                    set_field(&mut next, name, &c.current);
                 }
+                _ => unsettled.push(c),
             }
-            if !conflicts.is_empty() {
-                return Ok(Err(ApiError::new(StatusCode::CONFLICT, "review.conflicts", "Baseline changed", verivali_domain::Lang::Id,
-                    "Data dasar berubah sejak kunjungan; pilih nilai untuk setiap isian yang berbeda",
-                    "The baseline changed since the visit; choose a value for each conflicting field")
-                    .with("conflicts", serde_json::to_value(&conflicts).unwrap_or(Value::Null))));
-            }
+        }
+        if !unsettled.is_empty() {
+            return Ok(Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "review.conflicts",
+                "Baseline changed",
+                caller.lang,
+                "Data dasar berubah sejak kunjungan; pilih nilai untuk setiap isian yang berbeda",
+                "The baseline changed since the visit; choose a value for each conflicting field",
+            )
+            .with(
+                "conflicts",
+                serde_json::to_value(&unsettled).unwrap_or(Value::Null),
+            )));
         }
         next.version = current.version + 1;
         repo::save_household(tx, &next, None, now)?;

@@ -197,14 +197,26 @@ CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 "#;
 
+/// Step 2, both backends: indexes for the review queue (batches, oldest first per state) and for
+/// the export's walk over approved visits in id order.
+const COMMON_V2: &str = r#"
+CREATE INDEX visits_batch ON visits (batch_id);
+CREATE INDEX visits_state_id ON visits (state, id);
+CREATE INDEX reviews_visit_at ON reviews (visit_id, at);
+CREATE INDEX audit_action ON audit (action, seq);
+"#;
+
 /// SQLite steps.
 pub fn sqlite_steps() -> Vec<String> {
-    vec![format!("{COMMON_V1}{SQLITE_V1}{SQLITE_V1_TRIGGERS}")]
+    vec![
+        format!("{COMMON_V1}{SQLITE_V1}{SQLITE_V1_TRIGGERS}"),
+        COMMON_V2.to_string(),
+    ]
 }
 
 /// PostgreSQL steps.
 pub fn postgres_steps() -> Vec<String> {
-    vec![format!("{COMMON_V1}{POSTGRES_V1}")]
+    vec![format!("{COMMON_V1}{POSTGRES_V1}"), COMMON_V2.to_string()]
 }
 
 /// Migrates an SQLite database (`PRAGMA user_version` counts the applied steps).

@@ -29,6 +29,62 @@ impl App {
         address: &str,
         lang: Lang,
     ) -> Result<SessionResponse, ApiError> {
+        self.sign_in_as(req, address, lang, false)
+    }
+
+    /// Signs a supervisor or admin in on the dashboard: a session of
+    /// [`auth::WEB_SESSION_HOURS`]; enumerators get 403 (their work is on the field app).
+    pub fn sign_in_web(
+        &self,
+        username: &str,
+        password: &str,
+        user_agent: &str,
+        address: &str,
+        lang: Lang,
+    ) -> Result<SessionResponse, ApiError> {
+        let req = SessionRequest {
+            username: username.to_string(),
+            password: password.to_string(),
+            device: verivali_protocol::DeviceInfo {
+                id: uuid::Uuid::now_v7(),
+                name: format!(
+                    "Dasbor web: {}",
+                    user_agent.chars().take(80).collect::<String>()
+                ),
+                app_version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+        };
+        self.sign_in_as(&req, address, lang, true)
+    }
+
+    /// Ends a dashboard session: the token stops working at once.
+    pub fn sign_out(&self, caller: &crate::app::Caller, token: &str) -> Result<(), ApiError> {
+        let now = self.now();
+        let mut tx = self.db.write()?;
+        repo::revoke_token(tx.as_mut(), &auth::token_hash(token), now)?;
+        repo::audit(
+            tx.as_mut(),
+            &Audit {
+                user_id: Some(caller.user.id),
+                username: Some(&caller.user.username),
+                device_id: Some(caller.device.id),
+                address: Some(&caller.address),
+                action: "session.end",
+                ..Default::default()
+            },
+            now,
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn sign_in_as(
+        &self,
+        req: &SessionRequest,
+        address: &str,
+        lang: Lang,
+        web: bool,
+    ) -> Result<SessionResponse, ApiError> {
         let now = self.now();
         let keys = vec![
             format!("user:{}", req.username.to_lowercase()),
@@ -82,6 +138,16 @@ impl App {
             tx.commit()?;
             return Err(invalid_credentials(lang));
         };
+        if web && user.role == verivali_domain::Role::Enumerator {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "auth.dashboard_role",
+                "Not a reviewer",
+                lang,
+                "Dasbor hanya untuk pengawas dan admin; petugas memakai aplikasi lapangan",
+                "The dashboard is for supervisors and admins; enumerators use the field app",
+            ));
+        }
         if let Some(existing) = repo::device_for_update(tx.as_mut(), req.device.id)? {
             if existing.revoked_at.is_some() {
                 return Err(ApiError::unauthorized(lang, "auth.device_revoked"));
@@ -106,7 +172,11 @@ impl App {
             now,
         )?;
         let (token, hash) = auth::new_token().map_err(|e| ApiError::internal(&e))?;
-        let expires_at = auth::expiry(now);
+        let expires_at = if web {
+            now + chrono::Duration::hours(auth::WEB_SESSION_HOURS)
+        } else {
+            auth::expiry(now)
+        };
         repo::insert_token(tx.as_mut(), &hash, user.id, req.device.id, now, expires_at)?;
         repo::audit(
             tx.as_mut(),
@@ -115,7 +185,11 @@ impl App {
                 username: Some(&user.username),
                 device_id: Some(req.device.id),
                 address: Some(address),
-                action: "session.create",
+                action: if web {
+                    "session.create_web"
+                } else {
+                    "session.create"
+                },
                 ..Default::default()
             },
             now,

@@ -11,30 +11,11 @@ use verivali_domain::{Batch, Role};
 use verivali_protocol::{ChangeKind, OpBody, OpStatus};
 
 async fn decide(d: &Device, visit: Uuid, body: serde_json::Value) -> reqwest::Response {
-    d.client
-        .post(format!("{}/api/v1/review/visits/{visit}/decision", d.url))
-        .bearer_auth(&d.token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    d.decide(visit, body).await
 }
 
 async fn upload(d: &Device, bytes: &[u8]) -> String {
-    use sha2::Digest;
-    let sha = hex::encode(sha2::Sha256::digest(bytes));
-    let r = d
-        .client
-        .patch(format!("{}/api/v1/attachments/{sha}", d.url))
-        .bearer_auth(&d.token)
-        .header("Upload-Offset", 0)
-        .header("Upload-Length", bytes.len())
-        .body(bytes.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    sha
+    d.upload(bytes).await
 }
 
 async fn decisions_follow_the_state_machine_and_update_the_baseline(b: Backend) {

@@ -34,6 +34,10 @@ pub fn pg_admin_url() -> String {
 pub struct TestServer {
     pub app: Arc<App>,
     pub url: String,
+    /// The database URL (for CLI processes against the same data).
+    pub db_url: String,
+    /// The data folder (attachments).
+    pub data_dir: std::path::PathBuf,
     pub clock: Arc<ManualClock>,
     pub client: reqwest::Client,
     _dir: tempfile::TempDir,
@@ -67,6 +71,8 @@ impl TestServer {
         };
         let clock = Arc::new(ManualClock::new(Utc::now()));
         let data = dir.path().to_path_buf();
+        let data_dir = data.clone();
+        let db_url = url.clone();
         let c2 = clock.clone();
         let app = tokio::task::spawn_blocking(move || {
             let db = verivali_server::db::open(&url).unwrap();
@@ -87,6 +93,8 @@ impl TestServer {
         TestServer {
             app,
             url: format!("http://{addr}"),
+            db_url,
+            data_dir,
             clock,
             client: reqwest::Client::builder().build().unwrap(),
             _dir: dir,
@@ -322,6 +330,38 @@ impl Device {
         self.client
             .get(format!("{}{path}", self.url))
             .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Uploads a photo whole; returns its SHA-256.
+    pub async fn upload(&self, bytes: &[u8]) -> String {
+        use sha2::Digest;
+        let sha = hex::encode(sha2::Sha256::digest(bytes));
+        let r = self
+            .client
+            .patch(format!("{}/api/v1/attachments/{sha}", self.url))
+            .bearer_auth(&self.token)
+            .header("Upload-Offset", 0)
+            .header("Upload-Length", bytes.len())
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        sha
+    }
+
+    /// A review decision.
+    pub async fn decide(&self, visit: Uuid, body: Value) -> reqwest::Response {
+        self.client
+            .post(format!(
+                "{}/api/v1/review/visits/{visit}/decision",
+                self.url
+            ))
+            .bearer_auth(&self.token)
+            .json(&body)
             .send()
             .await
             .unwrap()

@@ -12,6 +12,8 @@ use verivali_domain::{
 
 use crate::db::{DbError, DbResult, Dialect, Row, Sql, Value};
 
+pub mod queue;
+
 /// Formats a time as stored (sortable RFC 3339, UTC, ms).
 pub fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -49,6 +51,24 @@ pub struct Scope {
 }
 
 impl Scope {
+    /// The scope narrowed to one region (a reviewer's `area=` filter): the parts of the caller's
+    /// areas inside `area`, or `area` itself where it lies inside one of them. Outside them all,
+    /// the result sees nothing.
+    pub fn narrow(&self, area: &RegionCode) -> Scope {
+        let mut codes = Vec::new();
+        for a in self.areas.codes() {
+            if a.contains(area) {
+                codes.push(area.clone());
+            } else if area.contains(a) {
+                codes.push(a.clone());
+            }
+        }
+        Scope {
+            areas: Areas::new(codes),
+            ..self.clone()
+        }
+    }
+
     /// SQL that is true when `column` lies in one of the areas, with its parameters (numbered from
     /// `first`). An empty area set matches nothing.
     fn area_sql(&self, column: &str, first: usize) -> (String, Vec<Value>) {
@@ -226,6 +246,15 @@ pub fn revoke_device(tx: &mut dyn Sql, id: Uuid, now: DateTime<Utc>) -> DbResult
         || tx
             .query_opt("SELECT 1 FROM devices WHERE id = $1", &[id.into()])?
             .is_some())
+}
+
+/// Revokes one token (a dashboard sign-out).
+pub fn revoke_token(tx: &mut dyn Sql, hash: &str, now: DateTime<Utc>) -> DbResult<()> {
+    tx.execute(
+        "UPDATE tokens SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL",
+        &[ts(now).into(), hash.into()],
+    )?;
+    Ok(())
 }
 
 /// Stores a token (by its SHA-256, never the token itself).

@@ -1,0 +1,199 @@
+//! The export of reviewed visits for the ministry system's upload: one row per visit, fixed
+//! columns first, then one column per question of the questionnaire (`q_<id>`), then GPS,
+//! people and dates. Members are listed in visit order in `nik_art` / `nama_art` / `status_art`,
+//! separated by `;` (one row per visit keeps the upload's key, `id_dtsen`, unique).
+
+use serde_json::Value;
+
+use crate::{Questionnaire, VisitRecord};
+
+/// Separator inside list cells.
+pub const LIST_SEP: &str = ";";
+
+/// What the server adds to a visit's record.
+#[derive(Debug, Clone, Default)]
+pub struct ExportContext<'a> {
+    /// Registry id of the household (none for a proposal).
+    pub id_dtsen: Option<&'a str>,
+    /// Desa code.
+    pub kode_desa: &'a str,
+    /// Enumerator's username.
+    pub enumerator: &'a str,
+    /// Reviewer's username.
+    pub reviewer: Option<&'a str>,
+    /// When the visit was approved (RFC 3339).
+    pub approved_at: Option<&'a str>,
+}
+
+const LEAD: [&str; 15] = [
+    "visit_id",
+    "id_dtsen",
+    "kode_desa",
+    "no_kk",
+    "nik_krt",
+    "nama_krt",
+    "alamat",
+    "rt",
+    "rw",
+    "jumlah_art",
+    "nik_art",
+    "nama_art",
+    "status_art",
+    "hasil_kunjungan",
+    "alasan",
+];
+const TAIL: [&str; 8] = [
+    "ruta_rujukan",
+    "lat",
+    "lon",
+    "akurasi_m",
+    "petugas",
+    "pemeriksa",
+    "tanggal_kunjungan",
+    "tanggal_disetujui",
+];
+
+/// The columns: ids of the questions, in questionnaire order.
+#[derive(Debug, Clone)]
+pub struct ExportLayout {
+    questions: Vec<String>,
+}
+
+impl ExportLayout {
+    /// The layout for a questionnaire.
+    pub fn new(q: &Questionnaire) -> ExportLayout {
+        ExportLayout {
+            questions: q.questions().map(|q| q.id.clone()).collect(),
+        }
+    }
+
+    /// Column names.
+    pub fn header(&self) -> Vec<String> {
+        LEAD.iter()
+            .map(|s| s.to_string())
+            .chain(self.questions.iter().map(|q| format!("q_{q}")))
+            .chain(TAIL.iter().map(|s| s.to_string()))
+            .collect()
+    }
+
+    /// One visit's cells, in header order.
+    pub fn row(&self, v: &VisitRecord, ctx: &ExportContext<'_>) -> Vec<String> {
+        let head = v.members.iter().find(|m| m.relationship.code() == 1);
+        let list = |f: &dyn Fn(&crate::Member) -> String| {
+            v.members.iter().map(f).collect::<Vec<_>>().join(LIST_SEP)
+        };
+        let mut out = Vec::with_capacity(LEAD.len() + self.questions.len() + TAIL.len());
+        out.push(v.visit_id.to_string());
+        out.push(ctx.id_dtsen.unwrap_or_default().to_string());
+        out.push(ctx.kode_desa.to_string());
+        out.push(v.household.no_kk.clone().unwrap_or_default());
+        out.push(head.and_then(|m| m.nik.clone()).unwrap_or_default());
+        out.push(v.household.nama_krt.clone());
+        out.push(v.household.alamat.clone());
+        out.push(v.household.rt.clone());
+        out.push(v.household.rw.clone());
+        out.push(v.members.len().to_string());
+        out.push(list(&|m| m.nik.clone().unwrap_or_default()));
+        out.push(list(&|m| m.name.clone()));
+        out.push(list(&|m| wire(&m.status)));
+        out.push(v.outcome.as_str().to_string());
+        out.push(v.outcome_reason.as_ref().map(wire).unwrap_or_default());
+        for q in &self.questions {
+            out.push(v.answers.get(q).map(cell).unwrap_or_default());
+        }
+        out.push(
+            v.reference_household_id
+                .map(|r| r.to_string())
+                .unwrap_or_default(),
+        );
+        match &v.gps {
+            Some(g) => {
+                out.push(format!("{:.6}", g.lat));
+                out.push(format!("{:.6}", g.lon));
+                out.push(format!("{:.0}", g.accuracy_m));
+            }
+            None => out.extend([String::new(), String::new(), String::new()]),
+        }
+        out.push(ctx.enumerator.to_string());
+        out.push(ctx.reviewer.unwrap_or_default().to_string());
+        out.push(
+            v.finished_at
+                .unwrap_or(v.started_at)
+                .format("%Y-%m-%d")
+                .to_string(),
+        );
+        out.push(
+            ctx.approved_at
+                .map(|a| a.get(..10).unwrap_or(a))
+                .unwrap_or_default()
+                .to_string(),
+        );
+        out
+    }
+}
+
+/// The wire name of a unit enum (`"pindah"` → `pindah`).
+fn wire<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+/// An answer as a cell: text as is, numbers and booleans (`1`/`0`) plainly, lists joined.
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::Bool(b) => if *b { "1" } else { "0" }.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a.iter().map(cell).collect::<Vec<_>>().join(LIST_SEP),
+        Value::Object(_) => v.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::{self, Seq};
+
+    #[test]
+    fn a_row_has_a_cell_per_column_and_the_head_first() {
+        let q = Questionnaire::default_dtsen().unwrap();
+        let layout = ExportLayout::new(&q);
+        let mut seq = Seq::new(7);
+        let at = chrono::Utc::now();
+        let (hh, members) = sample::household(&mut seq, "3308010001", 1);
+        let v = sample::visit(&mut seq, &hh, &members, at);
+        let ctx = ExportContext {
+            id_dtsen: Some("X1"),
+            kode_desa: "3308010001",
+            enumerator: "petugas",
+            reviewer: Some("spv"),
+            approved_at: Some("2026-11-20T08:00:00.000Z"),
+        };
+        let row = layout.row(&v, &ctx);
+        let header = layout.header();
+        assert_eq!(row.len(), header.len());
+        let col = |name: &str| &row[header.iter().position(|h| h == name).unwrap()];
+        assert_eq!(col("id_dtsen"), "X1");
+        assert_eq!(col("tanggal_disetujui"), "2026-11-20");
+        assert_eq!(col("jumlah_art"), &v.members.len().to_string());
+        let head = v
+            .members
+            .iter()
+            .find(|m| m.relationship.code() == 1)
+            .unwrap();
+        assert_eq!(col("nik_krt"), head.nik.as_deref().unwrap_or(""));
+        assert_eq!(col("nama_art").split(LIST_SEP).count(), v.members.len());
+        assert!(header.iter().any(|h| h.starts_with("q_")));
+    }
+
+    #[test]
+    fn answers_become_plain_cells() {
+        assert_eq!(cell(&serde_json::json!(true)), "1");
+        assert_eq!(cell(&serde_json::json!(12)), "12");
+        assert_eq!(cell(&serde_json::json!(["a", "b"])), "a;b");
+        assert_eq!(cell(&serde_json::json!(null)), "");
+    }
+}

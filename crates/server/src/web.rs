@@ -1,0 +1,138 @@
+//! The supervisor dashboard's HTTP side: its static files (embedded in the binary, no build
+//! step), the browser session and CSRF.
+//!
+//! A browser signs in at `POST /api/v1/web/session` and gets the session token in an `HttpOnly;
+//! SameSite=Strict` cookie, which scripts cannot read and other sites cannot send. Every
+//! state-changing request authenticated by that cookie must also carry `X-CSRF-Token`, a value
+//! derived from the token ([`crate::auth::csrf_token`]) that the page learns from the sign-in
+//! answer or `GET /api/v1/web/me`. Calls with `Authorization: Bearer` (devices, scripts) need no
+//! CSRF token: a browser never adds that header on its own. Sessions last
+//! [`crate::auth::WEB_SESSION_HOURS`] hours and end at sign-out.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::IntoResponse;
+
+use crate::auth;
+use crate::error::ApiError;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "verivali_session";
+/// The CSRF header's name.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+const INDEX: &str = include_str!("../web/index.html");
+const APP_JS: &str = include_str!("../web/app.js");
+const APP_CSS: &str = include_str!("../web/app.css");
+const MESSAGES: &str = include_str!("../web/messages.json");
+
+/// Content-Security-Policy of the dashboard: only its own files; photos and the GPS plot are
+/// same-origin or inline SVG; no frames.
+const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+                   connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
+fn page(content_type: &'static str, body: &'static str) -> Response<Body> {
+    let mut r = Response::new(Body::from(body));
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// `GET /`: the dashboard.
+pub async fn index() -> Response<Body> {
+    page("text/html; charset=utf-8", INDEX)
+}
+
+/// `GET /assets/{file}`.
+pub async fn asset(
+    axum::extract::Path(file): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response<Body> {
+    match file.as_str() {
+        "app.js" => page("text/javascript; charset=utf-8", APP_JS),
+        "app.css" => page("text/css; charset=utf-8", APP_CSS),
+        "messages.json" => page("application/json", MESSAGES),
+        _ => ApiError::not_found(crate::http::lang(&headers)).into_response(),
+    }
+}
+
+/// The session token from the cookie, if any.
+pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|t| !t.is_empty() && t.len() < 200)
+}
+
+/// `Set-Cookie` for a new session (or, with `None`, one that clears it).
+pub fn set_cookie(token: Option<&str>) -> HeaderValue {
+    let v = match token {
+        Some(t) => format!(
+            "{COOKIE}={t}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+            auth::WEB_SESSION_HOURS * 3600
+        ),
+        None => format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+    };
+    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn csrf_refused(headers: &HeaderMap) -> Response<Body> {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "auth.csrf",
+        "CSRF check failed",
+        crate::http::lang(headers),
+        "Permintaan ditolak: token keamanan halaman tidak cocok; muat ulang halaman",
+        "Request refused: the page's security token does not match; reload the page",
+    )
+    .into_response()
+}
+
+/// Middleware: a state-changing request authenticated only by the session cookie must carry
+/// the matching `X-CSRF-Token`. Signing in (which has no session yet) is exempt; it needs a
+/// JSON body, which a cross-site form cannot send.
+pub async fn csrf_guard(req: Request<Body>, next: Next) -> Response<Body> {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let sign_in = req.method() == Method::POST && req.uri().path() == "/api/v1/web/session";
+    let headers = req.headers();
+    if !safe
+        && !sign_in
+        && !headers.contains_key(header::AUTHORIZATION)
+        && let Some(token) = cookie_token(headers)
+    {
+        let given = headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !auth::same_secret(given, &auth::csrf_token(&token)) {
+            return csrf_refused(headers);
+        }
+    }
+    let mut resp = next.run(req).await;
+    // Answers of the API carry personal data: never cached by a browser or a proxy.
+    if !resp.headers().contains_key(header::CACHE_CONTROL) {
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
+}
