@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod proxy;
+pub mod webdriver;
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -11,6 +12,15 @@ use std::process::{Child, Command, Stdio};
 
 /// Password of every test user.
 pub const PASSWORD: &str = "sandi-uji-yang-panjang";
+
+/// Where the UI tests save their screenshots (`screenshots/<suite>/` at the workspace root).
+pub fn screenshot_dir(suite: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("screenshots")
+        .join(suite)
+}
 
 /// A binary of this workspace (`cargo test --workspace` builds them next to the tests).
 pub fn workspace_bin(name: &str) -> PathBuf {

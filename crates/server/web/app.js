@@ -21,7 +21,7 @@ function h(tag, attrs = {}, ...children) {
     else if (k === "class") el.className = v;
     else el.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -32,7 +32,7 @@ const SVG = "http://www.w3.org/2000/svg";
 function s(tag, attrs = {}, ...children) {
   const el = document.createElementNS(SVG, tag);
   for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
-  for (const c of children.flat()) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  for (const c of children.flat(Infinity)) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   return el;
 }
 
@@ -123,7 +123,7 @@ function frame(active) {
 
 function page(title, ...content) {
   const main = document.getElementById("main");
-  main.replaceChildren(h("h1", {}, title), ...content);
+  main.replaceChildren(h("h1", {}, title), ...content.flat().filter((c) => c !== null && c !== undefined && c !== false));
   document.title = `${title} — Verivali`;
 }
 
@@ -299,13 +299,13 @@ async function visit(id) {
     return h("tr", {}, h("th", { scope: "row" }, label), h("td", {}, Array.isArray(val) ? val.map(show).join(", ") : typeof val === "boolean" ? (val ? "✓" : "✗") : show(val)));
   })));
   const photos = h("div", { class: "photos", id: "photos" }, v.photos.length ? v.photos.map((p) => p.present
-    ? h("img", { src: `/api/v1/review/visits/${id}/photos/${p.sha256}`, alt: `${t("visit.photos")} ${p.sha256.slice(0, 8)}` })
-    : h("p", { class: "flag" }, `${t("visit.photo_missing")} (${p.sha256.slice(0, 8)}…)`)) : h("p", { class: "muted" }, "—"));
+    ? h("img", { src: `/api/v1/review/visits/${id}/photos/${p.sha256}`, alt: `${t("visit.photos")} ${p.sha256.slice(-8)}` })
+    : h("p", { class: "flag" }, `${t("visit.photo_missing")} (${p.sha256.slice(-8)}…)`)) : h("p", { class: "muted" }, "—"));
   const history = v.reviews.length
     ? h("ul", { id: "history" }, v.reviews.map((r) => h("li", {}, `${fmtTime(r.at)} · ${r.reviewer} · ${t(`visit.${r.decision === "reject" ? "reject" : r.decision}`)}`, r.reason ? ` — ${r.reason}` : "")))
     : h("p", { class: "muted", id: "history" }, t("visit.no_history"));
   const others = v.other_visits.length
-    ? h("p", { class: "flag", id: "other-visits" }, `${t("visit.other_visits")}: `, v.other_visits.map((o, i) => [i ? ", " : "", h("a", { href: `#/visit/${o}` }, o.slice(0, 8))]))
+    ? h("p", { class: "flag", id: "other-visits" }, `${t("visit.other_visits")}: `, v.other_visits.map((o, i) => [i ? ", " : "", h("a", { href: `#/visit/${o}` }, o.slice(-8))]))
     : null;
 
   const reason = h("textarea", { id: "reason", name: "reason", "aria-label": t("visit.reason") });
@@ -346,7 +346,7 @@ async function visit(id) {
     else if (e.key === "r") { e.preventDefault(); reason.focus(); }
     else if (e.key === "Escape") go("#/queue");
   };
-  page(`${t("visit.title")}: ${f.household.nama_krt || f.visit_id.slice(0, 8)}`,
+  page(`${t("visit.title")}: ${f.household.nama_krt || f.visit_id.slice(-8)}`,
     h("p", {}, badge(v.state), " ", h("a", { href: "#/queue", id: "back" }, t("visit.back"))),
     h("p", {}, `${t("visit.enumerator")}: ${v.enumerator.display_name} · ${t("visit.outcome")}: ${t(`outcome.${f.outcome}`)}`,
       f.outcome_reason ? ` · ${t("visit.reason_found")}: ${f.outcome_reason}` : "", ` · ${v.kode_desa}`),
@@ -393,7 +393,7 @@ async function batches() {
   const rows = list.batches.map((b) => {
     const waiting = b.states.submitted || 0;
     return h("tr", { "data-batch": b.batch_id },
-      h("td", {}, fmtTime(b.created_at), h("div", { class: "muted" }, b.batch_id.slice(0, 8))),
+      h("td", {}, fmtTime(b.created_at), h("div", { class: "muted" }, b.batch_id.slice(-8))),
       h("td", {}, b.enumerator.display_name),
       h("td", { class: "num" }, b.visit_count),
       h("td", {}, Object.entries(b.states).map(([k, n]) => [badge(k), ` ${n} `])),
@@ -406,7 +406,7 @@ async function batches() {
             const bad = r.results.filter((x) => x.error);
             result.className = bad.length ? "flag" : "";
             result.replaceChildren(t("batches.result", { ok: r.results.length - bad.length, bad: bad.length }),
-              h("ul", {}, bad.map((x) => h("li", {}, h("a", { href: `#/visit/${x.visit_id}` }, x.visit_id.slice(0, 8)), `: ${x.error.message}`))));
+              h("ul", {}, bad.map((x) => h("li", {}, h("a", { href: `#/visit/${x.visit_id}` }, x.visit_id.slice(-8)), `: ${x.error.message}`))));
             const keep = result;
             await batches();
             document.getElementById("batch-result").replaceWith(keep);

@@ -53,6 +53,9 @@ enum Cmd {
         photo_bytes: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Start at this household of the list (so that runs can visit different households)
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
         /// Submit them as one batch
         #[arg(long)]
         submit: bool,
@@ -130,6 +133,7 @@ fn main() -> anyhow::Result<()> {
             count,
             photo_bytes,
             seed,
+            offset,
             submit,
         } => {
             let mut d =
@@ -147,7 +151,8 @@ fn main() -> anyhow::Result<()> {
             let mut s = Seq::new(seed);
             let mut ids = Vec::new();
             for i in 0..count {
-                let detail = store.household_detail(households[i % households.len()].id)?;
+                let detail =
+                    store.household_detail(households[(offset + i) % households.len()].id)?;
                 let mut v = sample::visit(
                     &mut s,
                     &detail.household,

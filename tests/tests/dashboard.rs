@@ -1,0 +1,198 @@
+//! The supervisor dashboard in a real browser: Debian's Chromium, headless, through
+//! chromedriver, against a real server process fed by real field devices (the field CLI). A
+//! supervisor signs in, filters the queue, opens a visit, rejects it with a reason, approves the
+//! next from the keyboard, bulk-approves a batch and exports; an admin reads the audit log; the
+//! language switches to English. A screenshot of each page is saved under
+//! `screenshots/dashboard/`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::json;
+use verivali_e2e::webdriver::Driver;
+use verivali_e2e::{PASSWORD, Server, field, screenshot_dir};
+
+const DESA: &str = "3308012001";
+
+fn device(server: &Server, dir: &std::path::Path, user: &str) -> std::path::PathBuf {
+    let store = dir.join(format!("{user}.db"));
+    let (ok, out, err) = field(
+        &store,
+        &[
+            "sign-in",
+            "--server",
+            &server.url,
+            "--username",
+            user,
+            "--fast-kdf",
+        ],
+        &format!("{PASSWORD}\n270814\n"),
+    );
+    assert!(ok, "{out}{err}");
+    store
+}
+
+fn record_and_sync(store: &std::path::Path, count: u32, offset: u32, seed: u64) {
+    let (ok, _, err) = field(
+        store,
+        &[
+            "record",
+            "--count",
+            &count.to_string(),
+            "--offset",
+            &offset.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--photo-bytes",
+            "2000",
+            "--submit",
+        ],
+        "",
+    );
+    assert!(ok, "{err}");
+    let (ok, out, err) = field(store, &["sync"], "");
+    assert!(ok, "{out}{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_reviews_in_a_real_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(dir.path());
+    server.add_user("petugas", "enumerator", DESA);
+    server.add_user("petugas2", "enumerator", DESA);
+    server.add_user("spv", "supervisor", "330801");
+    server.add_user("admin", "admin", "3308");
+    server.import(DESA, 30);
+    server.start(0);
+    // Two batches from one enumerator, one from another: 10 visits waiting, with photos.
+    let d1 = device(&server, dir.path(), "petugas");
+    let d2 = device(&server, dir.path(), "petugas2");
+    record_and_sync(&d1, 4, 0, 1);
+    record_and_sync(&d1, 3, 4, 2);
+    record_and_sync(&d2, 3, 10, 3);
+    assert_eq!(
+        server.count("SELECT count(*) FROM visits WHERE state = 'submitted'"),
+        10
+    );
+
+    let shots = screenshot_dir("dashboard");
+    let driver = Driver::chromium().await;
+    let b = driver.session(1280, 900).await;
+    let shot = |name: &str| shots.join(format!("{name}.png"));
+
+    // Sign in.
+    b.goto(&format!("{}/", server.url)).await;
+    let user = b.wait("#username").await;
+    b.wait_text("h1", "Masuk").await;
+    b.screenshot(&shot("01-masuk")).await;
+    b.type_into(&user, "spv").await;
+    b.type_into(&b.wait("#password").await, "salah-sandi-nya")
+        .await;
+    b.click(&b.wait("#signin-submit").await).await;
+    b.wait_text("#signin-error", "salah").await;
+    let pw = b.wait("#password").await;
+    b.execute("arguments[0].value = ''", json!([pw.arg()]))
+        .await;
+    b.type_into(&b.wait("#password").await, PASSWORD).await;
+    b.click(&b.wait("#signin-submit").await).await;
+
+    // Progress: the desa with 30 assigned, 10 visited and waiting, and the chart.
+    let row = b.wait_text("#progress-desa tbody tr", DESA).await;
+    assert!(row.contains("30") && row.contains("10"), "{row}");
+    b.wait("#progress-chart rect").await;
+    let enumerators = b.wait_count("#progress-enumerators tbody tr", 2).await;
+    assert!(b.text(&enumerators[0]).await.contains("petugas"));
+    b.screenshot(&shot("02-progres")).await;
+
+    // The queue, then filtered to one enumerator.
+    b.click(&b.wait("#nav-queue").await).await;
+    b.wait_count("#queue tbody tr", 10).await;
+    b.screenshot(&shot("03-antrean")).await;
+    b.select("#filter-enumerator", "petugas2").await;
+    b.click(&b.wait("#filter-apply").await).await;
+    b.wait_count("#queue tbody tr", 3).await;
+    b.screenshot(&shot("04-antrean-petugas2")).await;
+
+    // Open a visit: baseline and findings side by side, members, GPS plot, photos.
+    let first = b.find_all("#queue .visit-link").await.remove(0);
+    b.click(&first).await;
+    b.wait("#compare").await;
+    b.wait("#members tbody tr").await;
+    b.wait("#gps").await;
+    b.wait("#photos").await;
+    b.screenshot(&shot("05-kunjungan")).await;
+
+    // Reject with a reason; the next visit of the queue opens.
+    let reason = "Foto rumah buram, mohon diulang";
+    b.type_into(&b.wait("#reason").await, reason).await;
+    b.click(&b.wait("#reject").await).await;
+    b.wait_text("#toast", "Dikembalikan").await;
+    assert_eq!(
+        server.count(&format!(
+            "SELECT count(*) FROM reviews WHERE decision = 'reject' AND reason = '{reason}'"
+        )),
+        1
+    );
+    // Approve the next from the keyboard: A.
+    b.wait("#approve").await;
+    b.execute(
+        "document.activeElement && document.activeElement.blur()",
+        json!([]),
+    )
+    .await;
+    b.keys("a").await;
+    b.wait_text("#toast", "Disetujui").await;
+    assert_eq!(
+        server.count("SELECT count(*) FROM reviews WHERE decision = 'approve'"),
+        1
+    );
+    b.screenshot(&shot("06-keputusan")).await;
+
+    // Batches: bulk-approve the first batch of waiting visits.
+    b.click(&b.wait("#nav-batches").await).await;
+    b.wait_count("#batches tbody tr", 3).await;
+    b.screenshot(&shot("07-kiriman")).await;
+    let before = server.count("SELECT count(*) FROM visits WHERE state = 'approved'");
+    let button = b.wait(".approve-batch").await;
+    b.click(&button).await;
+    let result = b.wait_text("#batch-result", "disetujui").await;
+    let after = server.count("SELECT count(*) FROM visits WHERE state = 'approved'");
+    assert!(after > before, "bulk approval approved visits: {result}");
+    assert!(
+        result.starts_with(&format!("{} disetujui", after - before)),
+        "{result}"
+    );
+    b.screenshot(&shot("08-kiriman-disetujui")).await;
+
+    // Export: the browser downloads the CSV with its session; one row per approved visit.
+    b.click(&b.wait("#nav-export").await).await;
+    let link = b.wait("#export-csv").await;
+    b.screenshot(&shot("09-ekspor")).await;
+    let csv = b
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch(arguments[0].href, {credentials: 'same-origin'}).then(r => r.text()).then(done, e => done('ERR ' + e));",
+            json!([link.arg()]),
+        )
+        .await;
+    let csv = csv.as_str().unwrap().to_string();
+    assert!(csv.starts_with("visit_id,id_dtsen,"), "{csv:.200}");
+    assert_eq!(csv.lines().count() as i64, 1 + after, "{csv:.300}");
+
+    // Sign out; an admin reads the audit log, which shows the export.
+    b.click(&b.wait("#signout").await).await;
+    b.type_into(&b.wait("#username").await, "admin").await;
+    b.type_into(&b.wait("#password").await, PASSWORD).await;
+    b.click(&b.wait("#signin-submit").await).await;
+    b.wait("#progress-desa").await;
+    b.click(&b.wait("#nav-audit").await).await;
+    b.wait_text("#audit tbody", "export.visits").await;
+    b.wait_text("#audit tbody", "review.decision").await;
+    b.screenshot(&shot("10-audit")).await;
+
+    // English.
+    b.click(&b.wait("#lang").await).await;
+    b.wait_text("#nav-queue", "Review queue").await;
+    b.wait_text("h1", "Audit log").await;
+    b.screenshot(&shot("11-english")).await;
+    b.quit().await;
+    eprintln!("screenshots: {}", shots.display());
+}
