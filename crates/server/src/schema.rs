@@ -206,17 +206,33 @@ CREATE INDEX reviews_visit_at ON reviews (visit_id, at);
 CREATE INDEX audit_action ON audit (action, seq);
 "#;
 
+/// Review decisions are immutable events: no role may change or remove one (a later decision,
+/// such as an admin's reopen, is a new row).
+const SQLITE_V2_TRIGGERS: &str = r#"
+CREATE TRIGGER reviews_no_update BEFORE UPDATE ON reviews BEGIN SELECT RAISE(ABORT, 'review decisions are immutable'); END;
+CREATE TRIGGER reviews_no_delete BEFORE DELETE ON reviews BEGIN SELECT RAISE(ABORT, 'review decisions are immutable'); END;
+"#;
+const POSTGRES_V2_TRIGGERS: &str = r#"
+CREATE FUNCTION reviews_immutable() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN RAISE EXCEPTION 'review decisions are immutable'; END $$;
+CREATE TRIGGER reviews_no_change BEFORE UPDATE OR DELETE ON reviews
+    FOR EACH ROW EXECUTE FUNCTION reviews_immutable();
+"#;
+
 /// SQLite steps.
 pub fn sqlite_steps() -> Vec<String> {
     vec![
         format!("{COMMON_V1}{SQLITE_V1}{SQLITE_V1_TRIGGERS}"),
-        COMMON_V2.to_string(),
+        format!("{COMMON_V2}{SQLITE_V2_TRIGGERS}"),
     ]
 }
 
 /// PostgreSQL steps.
 pub fn postgres_steps() -> Vec<String> {
-    vec![format!("{COMMON_V1}{POSTGRES_V1}"), COMMON_V2.to_string()]
+    vec![
+        format!("{COMMON_V1}{POSTGRES_V1}"),
+        format!("{COMMON_V2}{POSTGRES_V2_TRIGGERS}"),
+    ]
 }
 
 /// Migrates an SQLite database (`PRAGMA user_version` counts the applied steps).

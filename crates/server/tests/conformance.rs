@@ -610,11 +610,28 @@ async fn audit_log_is_append_only(b: Backend) {
         drop(tx);
         let mut tx = app.db.write().unwrap();
         let d = tx.execute("DELETE FROM audit", &[]).is_err();
-        (u, d)
+        drop(tx);
+        // Review decisions are immutable events too.
+        let mut tx = app.db.write().unwrap();
+        tx.execute(
+            "INSERT INTO reviews (id, visit_id, decision, reason, reviewer_id, at) VALUES ('r1', 'v1', 'reject', 'alasan', 'u1', '2026-01-01')",
+            &[],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        let mut tx = app.db.write().unwrap();
+        let ru = tx.execute("UPDATE reviews SET reason = 'lain'", &[]).is_err();
+        drop(tx);
+        let mut tx = app.db.write().unwrap();
+        let rd = tx.execute("DELETE FROM reviews", &[]).is_err();
+        (u && ru, d && rd)
     })
     .await
     .unwrap();
-    assert!(upd && del, "audit rows must not be updated or deleted");
+    assert!(
+        upd && del,
+        "audit rows and review decisions must not be updated or deleted"
+    );
     assert!(
         s.count("SELECT count(*) FROM audit WHERE action = 'session.create'")
             .await
