@@ -3,12 +3,80 @@
 //! people and dates. Members are listed in visit order in `nik_art` / `nama_art` / `status_art`,
 //! separated by `;` (one row per visit keeps the upload's key, `id_dtsen`, unique).
 
+use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 
-use crate::{Questionnaire, VisitRecord};
+use crate::Questionnaire;
 
 /// Separator inside list cells.
 pub const LIST_SEP: &str = ";";
+
+/// The parts of a stored visit record (`visit.record` JSON) the export needs, read without
+/// copying where the JSON has no escapes: exporting a million visits is mostly decoding them.
+#[derive(Debug, Deserialize)]
+pub struct ExportRecord<'a> {
+    #[serde(borrow)]
+    visit_id: Cow<'a, str>,
+    #[serde(borrow)]
+    household: FoundLite<'a>,
+    #[serde(borrow, default)]
+    members: Vec<MemberLite<'a>>,
+    #[serde(borrow)]
+    outcome: Cow<'a, str>,
+    #[serde(borrow, default)]
+    outcome_reason: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reference_household_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    answers: BTreeMap<Cow<'a, str>, Value>,
+    #[serde(default)]
+    gps: Option<GpsLite>,
+    #[serde(borrow)]
+    started_at: Cow<'a, str>,
+    #[serde(borrow, default)]
+    finished_at: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FoundLite<'a> {
+    #[serde(borrow, default)]
+    no_kk: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    nama_krt: Cow<'a, str>,
+    #[serde(borrow)]
+    alamat: Cow<'a, str>,
+    #[serde(borrow)]
+    rt: Cow<'a, str>,
+    #[serde(borrow)]
+    rw: Cow<'a, str>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MemberLite<'a> {
+    #[serde(borrow, default)]
+    nik: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    relationship: u8,
+    #[serde(borrow)]
+    status: Cow<'a, str>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GpsLite {
+    lat: f64,
+    lon: f64,
+    accuracy_m: f64,
+}
+
+impl<'a> ExportRecord<'a> {
+    /// Reads a stored record.
+    pub fn parse(json: &'a str) -> Result<ExportRecord<'a>, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+}
 
 /// What the server adds to a visit's record.
 #[derive(Debug, Clone, Default)]
@@ -77,34 +145,39 @@ impl ExportLayout {
     }
 
     /// One visit's cells, in header order.
-    pub fn row(&self, v: &VisitRecord, ctx: &ExportContext<'_>) -> Vec<String> {
-        let head = v.members.iter().find(|m| m.relationship.code() == 1);
-        let list = |f: &dyn Fn(&crate::Member) -> String| {
+    pub fn row(&self, v: &ExportRecord<'_>, ctx: &ExportContext<'_>) -> Vec<String> {
+        let head = v.members.iter().find(|m| m.relationship == 1);
+        let list = |f: &dyn for<'m> Fn(&'m MemberLite<'_>) -> &'m str| {
             v.members.iter().map(f).collect::<Vec<_>>().join(LIST_SEP)
         };
         let mut out = Vec::with_capacity(LEAD.len() + self.questions.len() + TAIL.len());
         out.push(v.visit_id.to_string());
         out.push(ctx.id_dtsen.unwrap_or_default().to_string());
         out.push(ctx.kode_desa.to_string());
-        out.push(v.household.no_kk.clone().unwrap_or_default());
-        out.push(head.and_then(|m| m.nik.clone()).unwrap_or_default());
-        out.push(v.household.nama_krt.clone());
-        out.push(v.household.alamat.clone());
-        out.push(v.household.rt.clone());
-        out.push(v.household.rw.clone());
+        out.push(v.household.no_kk.as_deref().unwrap_or_default().to_string());
+        out.push(
+            head.and_then(|m| m.nik.as_deref())
+                .unwrap_or_default()
+                .to_string(),
+        );
+        out.push(v.household.nama_krt.to_string());
+        out.push(v.household.alamat.to_string());
+        out.push(v.household.rt.to_string());
+        out.push(v.household.rw.to_string());
         out.push(v.members.len().to_string());
-        out.push(list(&|m| m.nik.clone().unwrap_or_default()));
-        out.push(list(&|m| m.name.clone()));
-        out.push(list(&|m| wire(&m.status)));
-        out.push(v.outcome.as_str().to_string());
-        out.push(v.outcome_reason.as_ref().map(wire).unwrap_or_default());
+        out.push(list(&|m| m.nik.as_deref().unwrap_or_default()));
+        out.push(list(&|m| &m.name));
+        out.push(list(&|m| &m.status));
+        out.push(v.outcome.to_string());
+        out.push(v.outcome_reason.as_deref().unwrap_or_default().to_string());
         for q in &self.questions {
-            out.push(v.answers.get(q).map(cell).unwrap_or_default());
+            out.push(v.answers.get(q.as_str()).map(cell).unwrap_or_default());
         }
         out.push(
             v.reference_household_id
-                .map(|r| r.to_string())
-                .unwrap_or_default(),
+                .as_deref()
+                .unwrap_or_default()
+                .to_string(),
         );
         match &v.gps {
             Some(g) => {
@@ -116,12 +189,9 @@ impl ExportLayout {
         }
         out.push(ctx.enumerator.to_string());
         out.push(ctx.reviewer.unwrap_or_default().to_string());
-        out.push(
-            v.finished_at
-                .unwrap_or(v.started_at)
-                .format("%Y-%m-%d")
-                .to_string(),
-        );
+        // Stored times are RFC 3339 in UTC: the date is their first ten characters.
+        let visited = v.finished_at.as_deref().unwrap_or(&v.started_at);
+        out.push(visited.get(..10).unwrap_or(visited).to_string());
         out.push(
             ctx.approved_at
                 .map(|a| a.get(..10).unwrap_or(a))
@@ -129,14 +199,6 @@ impl ExportLayout {
                 .to_string(),
         );
         out
-    }
-}
-
-/// The wire name of a unit enum (`"pindah"` → `pindah`).
-fn wire<T: serde::Serialize>(v: &T) -> String {
-    match serde_json::to_value(v) {
-        Ok(Value::String(s)) => s,
-        _ => String::new(),
     }
 }
 
@@ -165,6 +227,8 @@ mod tests {
         let at = chrono::Utc::now();
         let (hh, members) = sample::household(&mut seq, "3308010001", 1);
         let v = sample::visit(&mut seq, &hh, &members, at);
+        let json = serde_json::to_string(&v).unwrap();
+        let lite = ExportRecord::parse(&json).unwrap();
         let ctx = ExportContext {
             id_dtsen: Some("X1"),
             kode_desa: "3308010001",
@@ -172,7 +236,7 @@ mod tests {
             reviewer: Some("spv"),
             approved_at: Some("2026-11-20T08:00:00.000Z"),
         };
-        let row = layout.row(&v, &ctx);
+        let row = layout.row(&lite, &ctx);
         let header = layout.header();
         assert_eq!(row.len(), header.len());
         let col = |name: &str| &row[header.iter().position(|h| h == name).unwrap()];
@@ -187,6 +251,16 @@ mod tests {
         assert_eq!(col("nik_krt"), head.nik.as_deref().unwrap_or(""));
         assert_eq!(col("nama_art").split(LIST_SEP).count(), v.members.len());
         assert!(header.iter().any(|h| h.starts_with("q_")));
+        assert_eq!(col("hasil_kunjungan"), v.outcome.as_str());
+        assert_eq!(
+            col("tanggal_kunjungan"),
+            &v.finished_at
+                .unwrap_or(v.started_at)
+                .format("%Y-%m-%d")
+                .to_string()
+        );
+        let answered = v.answers.keys().next().unwrap();
+        assert_eq!(col(&format!("q_{answered}")), &cell(&v.answers[answered]));
     }
 
     #[test]

@@ -8,8 +8,8 @@
 use axum::http::StatusCode;
 use std::io::Write;
 use std::path::Path;
-use verivali_domain::export::{ExportContext, ExportLayout};
-use verivali_domain::{Areas, Lang, RegionCode, Role, VisitRecord, VisitState};
+use verivali_domain::export::{ExportContext, ExportLayout, ExportRecord};
+use verivali_domain::{Areas, Lang, RegionCode, Role, VisitState};
 
 use crate::app::{App, Caller};
 use crate::error::ApiError;
@@ -161,7 +161,7 @@ impl App {
             let mut n = 0u64;
             for page in recv {
                 for r in page? {
-                    let rec: VisitRecord = serde_json::from_str(&r.record)
+                    let rec = ExportRecord::parse(&r.record)
                         .map_err(|e| ExportError::Record(r.id.clone(), e.to_string()))?;
                     let (reviewer, approved_at) = match r.approval.as_deref() {
                         Some(a) => match a.split_once('|') {
