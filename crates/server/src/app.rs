@@ -112,6 +112,20 @@ pub struct Caller {
     pub lang: Lang,
 }
 
+impl Caller {
+    /// An audit entry of this caller (who, from which device and address) for `action`.
+    pub fn audit<'a>(&'a self, action: &'a str) -> repo::Audit<'a> {
+        repo::Audit {
+            user_id: Some(self.user.id),
+            username: Some(&self.user.username),
+            device_id: Some(self.device.id),
+            address: Some(&self.address),
+            action,
+            ..Default::default()
+        }
+    }
+}
+
 /// The server.
 pub struct App {
     /// Storage.

@@ -176,14 +176,10 @@ impl App {
         repo::audit(
             tx.as_mut(),
             &Audit {
-                user_id: Some(caller.user.id),
-                username: Some(&caller.user.username),
-                device_id: Some(caller.device.id),
-                address: Some(&caller.address),
-                action: "attachment.upload",
                 entity_kind: Some("attachment"),
                 entity_id: Some(sha.to_string()),
                 detail: Some(format!("{length} bytes")),
+                ..caller.audit("attachment.upload")
             },
             now,
         )?;

@@ -90,14 +90,10 @@ impl App {
             repo::audit(
                 tx,
                 &Audit {
-                    user_id: Some(caller.user.id),
-                    username: Some(&caller.user.username),
-                    device_id: Some(caller.device.id),
-                    address: Some(&caller.address),
-                    action,
                     entity_kind: kind,
                     entity_id: id.clone(),
                     detail: Some(detail.clone()),
+                    ..caller.audit(action)
                 },
                 now,
             )

@@ -193,14 +193,10 @@ impl App {
         repo::audit(
             tx,
             &Audit {
-                user_id: Some(caller.user.id),
-                username: Some(&caller.user.username),
-                device_id: Some(caller.device.id),
-                address: Some(&caller.address),
-                action: "review.decision",
                 entity_kind: Some("visit"),
                 entity_id: Some(visit_id.to_string()),
                 detail: Some(format!("{:?} -> {}", req.decision, next)),
+                ..caller.audit("review.decision")
             },
             now,
         )?;

@@ -62,18 +62,7 @@ impl App {
         let now = self.now();
         let mut tx = self.db.write()?;
         repo::revoke_token(tx.as_mut(), &auth::token_hash(token), now)?;
-        repo::audit(
-            tx.as_mut(),
-            &Audit {
-                user_id: Some(caller.user.id),
-                username: Some(&caller.user.username),
-                device_id: Some(caller.device.id),
-                address: Some(&caller.address),
-                action: "session.end",
-                ..Default::default()
-            },
-            now,
-        )?;
+        repo::audit(tx.as_mut(), &caller.audit("session.end"), now)?;
         tx.commit()?;
         Ok(())
     }

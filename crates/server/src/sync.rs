@@ -648,13 +648,9 @@ fn audit<'a>(
     detail: Option<String>,
 ) -> Audit<'a> {
     Audit {
-        user_id: Some(caller.user.id),
-        username: Some(&caller.user.username),
-        device_id: Some(caller.device.id),
-        address: Some(&caller.address),
-        action,
         entity_kind: Some(kind),
         entity_id: Some(id.to_string()),
         detail,
+        ..caller.audit(action)
     }
 }
