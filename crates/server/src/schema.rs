@@ -219,11 +219,17 @@ CREATE TRIGGER reviews_no_change BEFORE UPDATE OR DELETE ON reviews
     FOR EACH ROW EXECUTE FUNCTION reviews_immutable();
 "#;
 
+/// Step 3, both backends: the device whose push wrote a change. Pull leaves a device's own
+/// pushes out of its feed (it holds what it sent); later changes to the same visit (a review)
+/// are written without an origin and reach it.
+const COMMON_V3: &str = "ALTER TABLE changes ADD COLUMN origin_device TEXT;";
+
 /// SQLite steps.
 pub fn sqlite_steps() -> Vec<String> {
     vec![
         format!("{COMMON_V1}{SQLITE_V1}{SQLITE_V1_TRIGGERS}"),
         format!("{COMMON_V2}{SQLITE_V2_TRIGGERS}"),
+        COMMON_V3.to_string(),
     ]
 }
 
@@ -232,6 +238,7 @@ pub fn postgres_steps() -> Vec<String> {
     vec![
         format!("{COMMON_V1}{POSTGRES_V1}"),
         format!("{COMMON_V2}{POSTGRES_V2_TRIGGERS}"),
+        COMMON_V3.to_string(),
     ]
 }
 

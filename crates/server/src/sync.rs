@@ -428,7 +428,7 @@ impl App {
             batch_id: existing.and_then(|e| e.batch_id),
         };
         repo::save_visit_json(tx, &row, json, now)?;
-        visit_change(tx, &row, now)?;
+        pushed_visit_change(tx, &row, caller.device.id, now)?;
         loaded.visits.insert(row.record.visit_id, row);
         Ok(Ok(()))
     }
@@ -534,7 +534,7 @@ impl App {
         )?;
         for row in rows {
             repo::set_visit_state(tx, row.record.visit_id, row.state, row.batch_id, now)?;
-            visit_change(tx, &row, now)?;
+            pushed_visit_change(tx, &row, caller.device.id, now)?;
             loaded.visits.insert(row.record.visit_id, row);
         }
         Ok(Ok(()))
@@ -550,8 +550,13 @@ impl App {
         let limit = limit.unwrap_or(PULL_DEFAULT).clamp(1, PULL_MAX);
         let now = self.now();
         let mut tx = self.db.read()?;
-        let (rows, next_cursor, has_more) =
-            repo::pull(tx.as_mut(), &caller.user.scope(), cursor, limit)?;
+        let (rows, next_cursor, has_more) = repo::pull(
+            tx.as_mut(),
+            &caller.user.scope(),
+            caller.device.id,
+            cursor,
+            limit,
+        )?;
         drop(tx);
         let mut changes = Vec::with_capacity(rows.len());
         for r in rows {
@@ -626,6 +631,24 @@ pub(crate) fn visit_change(tx: &mut dyn Sql, row: &VisitRow, now: DateTime<Utc>)
         &row.kode_desa,
         Some(row.enumerator_id),
         "",
+        now,
+    )
+}
+
+/// A visit change written by its own device's push (left out of that device's pulls).
+fn pushed_visit_change(
+    tx: &mut dyn Sql,
+    row: &VisitRow,
+    origin: Uuid,
+    now: DateTime<Utc>,
+) -> DbResult<()> {
+    repo::append_pushed_visit_change(
+        tx,
+        row.record.visit_id,
+        i64::from(row.record.revision) * 10 + state_rank(row.state),
+        &row.kode_desa,
+        row.enumerator_id,
+        origin,
         now,
     )
 }

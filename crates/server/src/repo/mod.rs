@@ -751,6 +751,24 @@ pub fn append_change(
     Ok(())
 }
 
+/// Appends a visit change written by a device's own push: that device's pulls skip it.
+pub fn append_pushed_visit_change(
+    tx: &mut dyn Sql,
+    visit_id: Uuid,
+    version: i64,
+    area: &str,
+    owner: Uuid,
+    origin: Uuid,
+    now: DateTime<Utc>,
+) -> DbResult<()> {
+    tx.execute(
+        "INSERT INTO changes (kind, entity_id, version, deleted, area, owner, data, at, origin_device)
+         VALUES ('visit', $1, $2, 0, $3, $4, '', $5, $6)",
+        &[visit_id.into(), version.into(), area.into(), owner.into(), ts(now).into(), origin.into()],
+    )?;
+    Ok(())
+}
+
 /// Announces a household's current baseline version in the change feed.
 pub fn announce_household(tx: &mut dyn Sql, h: &Household, now: DateTime<Utc>) -> DbResult<()> {
     let data = to_json(h)?;
@@ -790,9 +808,11 @@ pub struct ChangeRow {
 /// later; there the feed is ordered by (transaction id, seq) and a page only contains changes of
 /// transactions older than every transaction still open (`pg_snapshot_xmin`), a prefix that can
 /// no longer grow. The cursor is `xid:seq`.
+/// Changes a device's own push wrote (`origin_device`) are left out of that device's feed.
 pub fn pull(
     tx: &mut dyn Sql,
     scope: &Scope,
+    device: Uuid,
     cursor: &str,
     limit: usize,
 ) -> DbResult<(Vec<ChangeRow>, String, bool)> {
@@ -805,7 +825,11 @@ pub fn pull(
         }
     };
     let (area, area_params) = scope.area_sql("area", 5);
-    let visible = visible.replace("{AREA}", &area);
+    let not_own = format!(
+        "(c.origin_device IS NULL OR c.origin_device <> ${})",
+        5 + area_params.len()
+    );
+    let visible = format!("{} AND {not_own}", visible.replace("{AREA}", &area));
     let fetch = (limit + 1) as i64;
     let (sql, mut params) = match tx.dialect() {
         Dialect::Sqlite => {
@@ -840,6 +864,7 @@ pub fn pull(
         }
     };
     params.extend(area_params);
+    params.push(device.into());
     let mut rows = tx.query(&sql, &params)?;
     let has_more = rows.len() > limit;
     rows.truncate(limit);
