@@ -20,9 +20,14 @@ impl LocalStore for StoreSync<'_> {
         self.0.device_id()
     }
 
-    fn pending_ops(&mut self, max_ops: usize, max_bytes: usize) -> Result<Vec<Op>, LocalError> {
+    fn pending_ops(
+        &mut self,
+        after_seq: u64,
+        max_ops: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Op>, LocalError> {
         self.0
-            .pending_ops(max_ops, max_bytes)?
+            .pending_ops_after(after_seq, max_ops, max_bytes)?
             .into_iter()
             .map(|o| {
                 Ok(Op {

@@ -145,10 +145,21 @@ impl Store {
     /// The oldest waiting ops, up to `max_ops` and about `max_bytes` of payload (always at least
     /// one op, however large, so a big op can never block the queue).
     pub fn pending_ops(&self, max_ops: usize, max_bytes: usize) -> Result<Vec<OutboxOp>> {
+        self.pending_ops_after(0, max_ops, max_bytes)
+    }
+
+    /// Like [`Store::pending_ops`], for the ops after `after_seq` only (the sync client prepares
+    /// its next push while the previous one is on the wire).
+    pub fn pending_ops_after(
+        &self,
+        after_seq: u64,
+        max_ops: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<OutboxOp>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, op_id, hlc, schema, type, entity_id, payload FROM outbox ORDER BY seq LIMIT ?1",
+            "SELECT seq, op_id, hlc, schema, type, entity_id, payload FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         )?;
-        let rows = stmt.query_map([max_ops as i64], row_to_op)?;
+        let rows = stmt.query_map([after_seq as i64, max_ops as i64], row_to_op)?;
         let mut out = Vec::new();
         let mut bytes = 0usize;
         for row in rows {

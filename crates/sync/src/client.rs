@@ -19,8 +19,14 @@ pub type LocalError = Box<dyn std::error::Error + Send + Sync>;
 pub trait LocalStore {
     /// The device id.
     fn device_id(&self) -> Uuid;
-    /// The oldest queued ops, up to `max_ops` and about `max_bytes` (at least one).
-    fn pending_ops(&mut self, max_ops: usize, max_bytes: usize) -> Result<Vec<Op>, LocalError>;
+    /// The oldest queued ops after `after_seq` (0: from the start), up to `max_ops` and about
+    /// `max_bytes` (at least one).
+    fn pending_ops(
+        &mut self,
+        after_seq: u64,
+        max_ops: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Op>, LocalError>;
     /// Stores a push answer (acknowledged ops leave the outbox; rejections are kept) durably.
     fn acknowledge(&mut self, answer: &PushResponse) -> Result<(), LocalError>;
     /// The cursor to pull from.
@@ -51,10 +57,17 @@ pub struct Retry {
 /// Tuning.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Largest push body before compression (payload bytes).
+    /// Size of the first push of a sync, before compression (payload bytes).
     pub max_push_bytes: usize,
-    /// Most ops per push.
+    /// Most ops in the first push of a sync.
     pub max_push_ops: usize,
+    /// Pushes grow (doubling) up to this many payload bytes while the link answers quickly.
+    pub push_bytes_ceiling: usize,
+    /// ... and up to this many ops.
+    pub push_ops_ceiling: usize,
+    /// A push answered within this time lets the next one double; one slower than four times
+    /// it halves the next (never below the first size's quarter).
+    pub push_fast: Duration,
     /// Pull page size.
     pub pull_limit: usize,
     /// Photo chunk size.
@@ -66,11 +79,15 @@ pub struct Config {
 }
 
 impl Default for Config {
-    /// About 100 visits per push: few round trips on a slow link, each small enough to finish.
+    /// About 100 visits in the first push: small enough to finish on a slow link. On a good link
+    /// pushes grow to ~1,000 visits, since each push costs a round trip and a commit on both sides.
     fn default() -> Config {
         Config {
             max_push_bytes: 384 * 1024,
             max_push_ops: 500,
+            push_bytes_ceiling: 2 * 1024 * 1024,
+            push_ops_ceiling: 1000,
+            push_fast: Duration::from_secs(1),
             pull_limit: 1000,
             chunk: 64 * 1024,
             retry: Retry {
@@ -262,34 +279,80 @@ impl<T: Transport> SyncClient<T> {
         Ok(report)
     }
 
+    /// The next push body after `after_seq`: (zstd body, last seq, raw JSON bytes), or none.
+    fn prepare_push(
+        &self,
+        store: &mut impl LocalStore,
+        after_seq: u64,
+        (max_ops, max_bytes): (usize, usize),
+    ) -> Result<Option<(Vec<u8>, u64, u64)>, SyncError> {
+        let ops = store
+            .pending_ops(after_seq, max_ops, max_bytes)
+            .map_err(local)?;
+        let Some(last_seq) = ops.last().map(|o| o.seq) else {
+            return Ok(None);
+        };
+        let json = serde_json::to_vec(&PushRequest {
+            device_id: store.device_id(),
+            ops,
+        })
+        .map_err(|e| SyncError::Protocol(e.to_string()))?;
+        let body =
+            zstd::encode_all(&json[..], 3).map_err(|e| SyncError::Protocol(e.to_string()))?;
+        Ok(Some((body, last_seq, json.len() as u64)))
+    }
+
+    /// The size of the next push after one of `size` took `took`: doubled on a fast link, halved
+    /// on a slow one, within [a quarter of the first size, the ceiling].
+    fn next_push_size(&self, (ops, bytes): (usize, usize), took: Duration) -> (usize, usize) {
+        let c = &self.config;
+        let floor = ((c.max_push_ops / 4).max(1), (c.max_push_bytes / 4).max(1));
+        if took <= c.push_fast {
+            (
+                (ops * 2).min(c.push_ops_ceiling.max(c.max_push_ops)),
+                (bytes * 2).min(c.push_bytes_ceiling.max(c.max_push_bytes)),
+            )
+        } else if took > c.push_fast * 4 {
+            ((ops / 2).max(floor.0), (bytes / 2).max(floor.1))
+        } else {
+            (ops, bytes)
+        }
+    }
+
+    /// Pushes the outbox in byte-sized batches, one request at a time (the server applies a
+    /// device's ops in seq order). While a push is on the wire the next one is read from the
+    /// store and compressed, so the device's work overlaps the server's. Batches start at the
+    /// configured size and adapt to the link ([`Config::push_fast`]): a slow link keeps them
+    /// small, so a cut costs little; a fast one makes them large, so round trips and commits
+    /// do not dominate.
     async fn push_all(
         &self,
         store: &mut impl LocalStore,
         report: &mut SyncReport,
         last: &mut Option<DateTime<Utc>>,
     ) -> Result<(), SyncError> {
-        loop {
-            let ops = store
-                .pending_ops(self.config.max_push_ops, self.config.max_push_bytes)
-                .map_err(local)?;
-            let Some(last_seq) = ops.last().map(|o| o.seq) else {
-                return Ok(());
-            };
-            let json = serde_json::to_vec(&PushRequest {
-                device_id: store.device_id(),
-                ops,
-            })
-            .map_err(|e| SyncError::Protocol(e.to_string()))?;
-            report.push_json_bytes += json.len() as u64;
-            let body =
-                zstd::encode_all(&json[..], 3).map_err(|e| SyncError::Protocol(e.to_string()))?;
+        let mut size = (self.config.max_push_ops, self.config.max_push_bytes);
+        let mut next = self.prepare_push(store, 0, size)?;
+        while let Some((body, last_seq, json_len)) = next.take() {
+            report.push_json_bytes += json_len;
             let headers = vec![
                 ("content-type", "application/json".to_string()),
                 ("content-encoding", "zstd".to_string()),
             ];
-            let resp = self
-                .request(Method::Post, "/api/v1/sync/push", headers, body)
-                .await?;
+            let send = async {
+                let started = std::time::Instant::now();
+                let r = self
+                    .request(Method::Post, "/api/v1/sync/push", headers, body)
+                    .await;
+                (r, started.elapsed())
+            };
+            let ((resp, took), prepared) = tokio::join!(send, async {
+                // Let the request leave before the store work starts.
+                tokio::task::yield_now().await;
+                self.prepare_push(store, last_seq, size)
+            });
+            size = self.next_push_size(size, took);
+            let resp = resp?;
             let answer: PushResponse = serde_json::from_slice(&resp.body)
                 .map_err(|e| SyncError::Protocol(e.to_string()))?;
             store.acknowledge(&answer).map_err(local)?;
@@ -304,7 +367,11 @@ impl<T: Transport> SyncClient<T> {
                     answer.acked_through
                 )));
             }
+            // The batch read during the push used the old size; a grown size applies from the
+            // next one (a shrunk one too: it is already read, and small enough to have been sent).
+            next = prepared?;
         }
+        Ok(())
     }
 
     async fn upload_photos(
@@ -479,5 +546,45 @@ impl<T: Transport> SyncClient<T> {
             }
         }
         Err(SyncError::Network(last_error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoTransport;
+
+    impl crate::transport::Transport for NoTransport {
+        async fn send(
+            &self,
+            _req: crate::transport::Request,
+        ) -> Result<crate::transport::Response, String> {
+            Err("offline".into())
+        }
+    }
+
+    #[test]
+    fn pushes_grow_on_a_fast_link_and_shrink_on_a_slow_one() {
+        let c = SyncClient::new(NoTransport, "t", Config::default());
+        let first = (500, 384 * 1024);
+        let mut size = first;
+        for _ in 0..10 {
+            size = c.next_push_size(size, Duration::from_millis(100));
+        }
+        assert_eq!(size, (1000, 2 * 1024 * 1024), "capped at the ceiling");
+        assert_eq!(
+            c.next_push_size(size, Duration::from_secs(2)),
+            size,
+            "steady"
+        );
+        for _ in 0..10 {
+            size = c.next_push_size(size, Duration::from_secs(30));
+        }
+        assert_eq!(
+            size,
+            (125, 96 * 1024),
+            "never below a quarter of the first size"
+        );
     }
 }
