@@ -7,9 +7,13 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # System packages: C toolchain and OpenSSL headers for the bundled SQLCipher, PostgreSQL for the
-# server's second backend and its tests, Chromium and its WebDriver for the dashboard's browser tests.
+# server's second backend and its tests, Chromium and its WebDriver for the dashboard's browser
+# tests, the WebKitGTK stack Tauri 2 builds against, and Xvfb, D-Bus and WebKitWebDriver for the
+# field app's end-to-end tests.
 PACKAGES=(build-essential pkg-config libssl-dev ca-certificates postgresql postgresql-client
-          chromium chromium-driver)
+          chromium chromium-driver
+          libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev file
+          xvfb xauth dbus webkit2gtk-driver)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -27,6 +31,26 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+# tauri-driver (2.x) drives the field app through WebKitWebDriver in the end-to-end tests.
+if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
+  echo "setup: installing tauri-driver"
+  cargo install tauri-driver --locked --version '^2'
+fi
+
+# The field app's UI (ui/): Node 20+ with npm (Debian's own when none is installed), its npm
+# packages, then ui/dist, which the Tauri build embeds.
+if ! command -v npm >/dev/null 2>&1; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm
+fi
+if command -v npm >/dev/null 2>&1; then
+  here="$(cd "$(dirname "$0")/.." && pwd)"
+  if [ ! -d "$here/ui/node_modules" ] || [ "$here/ui/package-lock.json" -nt "$here/ui/node_modules" ]; then
+    (cd "$here/ui" && npm ci --no-audit --no-fund --loglevel=error && touch node_modules)
+  fi
+  (cd "$here/ui" && npx --no-install vite build --logLevel warn)
+fi
 
 # PostgreSQL on 127.0.0.1:5432 with a database `test` (trust auth on this dev machine).
 if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then

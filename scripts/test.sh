@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, clippy with warnings as errors, all tests of every crate
 # (unit, integration, the 200-kill crash test, golden protocol examples, benchmark smoke runs) and
-# doc tests.
+# doc tests; the field app's UI type check and unit tests; the end-to-end tests of the dashboard
+# (Chromium) and of the field app (Tauri, tauri-driver, Xvfb).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 
+echo "== ui: typecheck and unit tests (vitest, happy-dom)"
+(cd ui && npx --no-install tsc --noEmit && npx --no-install vitest run)
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -1,6 +1,8 @@
 //! A small W3C WebDriver client over reqwest, enough to drive a real browser (Debian's
-//! `chromium` through `chromedriver`) in the end-to-end tests: sessions, navigation, elements,
-//! keyboard, scripts and screenshots. The driver process is killed when dropped.
+//! `chromium` through `chromedriver`) and the real field app (through `tauri-driver` and
+//! WebKitWebDriver, on an Xvfb display of its own) in the end-to-end tests: sessions,
+//! navigation, elements, keyboard, scripts and screenshots. Driver and display are killed when
+//! dropped.
 
 use base64::Engine;
 use serde_json::{Value, json};
@@ -16,6 +18,51 @@ pub struct Driver {
     url: String,
     http: reqwest::Client,
     _profile: tempfile::TempDir,
+    display: Option<Child>,
+}
+
+/// Starts `Xvfb` on a free display number; returns it and its `:N` name.
+fn xvfb() -> (Child, String) {
+    for _ in 0..50 {
+        let n = 90 + fastrand_u16() % 400;
+        if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+            continue;
+        }
+        let mut child = Command::new("Xvfb")
+            .args([
+                &format!(":{n}"),
+                "-screen",
+                "0",
+                "1024x900x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb (Debian package xvfb) must be installed: run scripts/setup.sh");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+                return (child, format!(":{n}"));
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("no free X display for Xvfb");
+}
+
+fn fastrand_u16() -> u16 {
+    (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+        ^ std::process::id()) as u16
 }
 
 fn free_port() -> u16 {
@@ -35,11 +82,56 @@ impl Driver {
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver (Debian package chromium-driver) must be installed: run scripts/setup.sh");
+        Driver::ready(child, port, None).await
+    }
+
+    /// Starts `tauri-driver` (with WebKitWebDriver) on its own ports and an Xvfb display of its
+    /// own; `env` goes to the app it launches.
+    pub async fn tauri(env: &[(&str, &str)]) -> Driver {
+        let (display, name) = xvfb();
+        let port = free_port();
+        let native = free_port();
+        let driver = std::env::var_os("HOME")
+            .map(|h| Path::new(&h).join(".cargo/bin/tauri-driver"))
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| "tauri-driver".into());
+        // A D-Bus session of its own: WebKitGTK's accessibility and portals talk over it, and
+        // without one a page with a live region (role=alert) stalls on D-Bus timeouts.
+        let mut cmd = Command::new("dbus-run-session");
+        // Its own process group: dropping the driver kills it with WebKitWebDriver and the app.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        cmd.arg("--")
+            .arg(driver)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native.to_string(),
+            ])
+            .env("DISPLAY", &name)
+            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect(
+            "tauri-driver must be installed (scripts/setup.sh runs cargo install tauri-driver)",
+        );
+        Driver::ready(child, port, Some(display)).await
+    }
+
+    async fn ready(child: Child, port: u16, display: Option<Child>) -> Driver {
         let d = Driver {
             child,
             url: format!("http://127.0.0.1:{port}"),
-            http: reqwest::Client::new(),
+            // A driver that stops answering fails the test instead of hanging it.
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
             _profile: tempfile::tempdir().unwrap(),
+            display,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -54,6 +146,15 @@ impl Driver {
         }
     }
 
+    /// A session of the Tauri app at `application` (the driver launches it).
+    pub async fn app_session(&self, application: &Path) -> Session {
+        self.new_session(json!({"capabilities": {"alwaysMatch": {
+            "browserName": "wry",
+            "tauri:options": {"application": application.display().to_string()}
+        }}}))
+        .await
+    }
+
     /// A new headless Chromium session with a fresh profile.
     pub async fn session(&self, width: u32, height: u32) -> Session {
         let caps = json!({"capabilities": {"alwaysMatch": {
@@ -66,6 +167,10 @@ impl Driver {
                          format!("--user-data-dir={}", self._profile.path().display())]
             }
         }}});
+        self.new_session(caps).await
+    }
+
+    async fn new_session(&self, caps: Value) -> Session {
         let r: Value = self
             .http
             .post(format!("{}/session", self.url))
@@ -83,14 +188,24 @@ impl Driver {
         Session {
             base: format!("{}/session/{id}", self.url),
             http: self.http.clone(),
+            frames: std::sync::atomic::AtomicU32::new(0),
         }
     }
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        if self.display.is_some() {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", self.child.id())])
+                .status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(mut d) = self.display.take() {
+            let _ = d.kill();
+            let _ = d.wait();
+        }
     }
 }
 
@@ -109,6 +224,7 @@ impl El {
 pub struct Session {
     base: String,
     http: reqwest::Client,
+    frames: std::sync::atomic::AtomicU32,
 }
 
 impl Session {
@@ -121,7 +237,10 @@ impl Session {
         } else if method == reqwest::Method::POST {
             rq = rq.json(&json!({}));
         }
-        let v: Value = rq.send().await.unwrap().json().await.unwrap();
+        let v: Value = match rq.send().await {
+            Ok(r) => r.json().await.unwrap_or(Value::Null),
+            Err(e) => panic!("WebDriver {method} {path}: {e}"),
+        };
         v["value"].clone()
     }
 
@@ -213,8 +332,16 @@ impl Session {
         }
     }
 
-    /// Clicks.
+    /// Clicks, as a person would tap: the element is brought to the middle of the view first
+    /// (WebDriver alone scrolls it to the bottom edge, under a fixed bottom bar).
     pub async fn click(&self, e: &El) {
+        let _ = self
+            .try_cmd(
+                reqwest::Method::POST,
+                "/execute/sync",
+                json!({"script": "arguments[0].scrollIntoView({block: 'center'});", "args": [e.arg()]}),
+            )
+            .await;
         self.try_cmd(
             reqwest::Method::POST,
             &format!("/element/{}/click", e.0),
@@ -222,6 +349,54 @@ impl Session {
         )
         .await
         .unwrap();
+    }
+
+    /// Finds `css` and clicks it; a screen re-rendered in between (stale element) is looked up
+    /// again.
+    pub async fn tap(&self, css: &str) {
+        for _ in 0..5 {
+            let e = self.wait(css).await;
+            let _ = self
+                .try_cmd(
+                    reqwest::Method::POST,
+                    "/execute/sync",
+                    json!({"script": "arguments[0].scrollIntoView({block: 'center'});", "args": [e.arg()]}),
+                )
+                .await;
+            match self
+                .try_cmd(
+                    reqwest::Method::POST,
+                    &format!("/element/{}/click", e.0),
+                    json!({}),
+                )
+                .await
+            {
+                Ok(_) => return,
+                Err(err) if err.contains("stale") => continue,
+                Err(err) => panic!("click {css}: {err}"),
+            }
+        }
+        panic!("{css} kept going stale");
+    }
+
+    /// Finds `css` and types into it (looked up again when stale).
+    pub async fn fill(&self, css: &str, text: &str) {
+        for _ in 0..5 {
+            let e = self.wait(css).await;
+            match self
+                .try_cmd(
+                    reqwest::Method::POST,
+                    &format!("/element/{}/value", e.0),
+                    json!({ "text": text }),
+                )
+                .await
+            {
+                Ok(_) => return,
+                Err(err) if err.contains("stale") => continue,
+                Err(err) => panic!("type into {css}: {err}"),
+            }
+        }
+        panic!("{css} kept going stale");
     }
 
     /// Types into an element.
@@ -292,17 +467,75 @@ impl Session {
         .unwrap()
     }
 
-    /// Saves a PNG screenshot of the page.
-    pub async fn screenshot(&self, path: &Path) {
-        let v = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(v.as_str().unwrap_or_default())
-            .unwrap();
-        assert!(png.starts_with(b"\x89PNG"), "screenshot is a PNG");
+    /// Saves a PNG screenshot of the page; false when the driver could not take one. WebKitGTK
+    /// under Xvfb sometimes waits for a frame that does not come, so the focus is taken off any
+    /// field, a repaint is forced, and a stalled screenshot is asked again (four times at most).
+    pub async fn try_screenshot(&self, path: &Path) -> bool {
+        let mut png = Vec::new();
+        for attempt in 0..4u32 {
+            // A one-pixel resize makes the window draw a new frame.
+            let rect = self.cmd(reqwest::Method::GET, "/window/rect", None).await;
+            if let (Some(w), Some(h)) = (rect["width"].as_i64(), rect["height"].as_i64()) {
+                let grow = self
+                    .frames
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    .is_multiple_of(2);
+                let w = if grow { w + 1 } else { w - 1 };
+                let _ = self
+                    .try_cmd(
+                        reqwest::Method::POST,
+                        "/window/rect",
+                        json!({"width": w, "height": h}),
+                    )
+                    .await;
+            }
+            let _ = self
+                .try_cmd(
+                    reqwest::Method::POST,
+                    "/execute/sync",
+                    json!({"script": "if (document.activeElement) document.activeElement.blur();
+                        const b = document.body; b.style.opacity = b.style.opacity === '0.999' ? '' : '0.999';",
+                        "args": []}),
+                )
+                .await;
+            let r = self
+                .http
+                .get(format!("{}/screenshot", self.base))
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await;
+            if let Ok(r) = r
+                && let Ok(v) = r.json::<Value>().await
+                && let Some(b64) = v["value"].as_str()
+            {
+                png = base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .unwrap_or_default();
+                break;
+            }
+            eprintln!(
+                "screenshot {} stalled (attempt {})",
+                path.display(),
+                attempt + 1
+            );
+        }
+        if !png.starts_with(b"\x89PNG") {
+            return false;
+        }
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).unwrap();
         }
         std::fs::write(path, png).unwrap();
+        true
+    }
+
+    /// Saves a PNG screenshot of the page (the test fails when none can be taken).
+    pub async fn screenshot(&self, path: &Path) {
+        assert!(
+            self.try_screenshot(path).await,
+            "no screenshot for {}",
+            path.display()
+        );
     }
 
     /// Ends the session (the browser quits).

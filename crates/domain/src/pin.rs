@@ -2,6 +2,20 @@
 
 use crate::issue::Invalid;
 
+/// Wrong PINs in a row before the app locks for a while.
+pub const PIN_ATTEMPTS: u32 = 5;
+
+/// How long the app stays locked after `failures` wrong PINs in a row: none until the fifth,
+/// then 5 minutes, doubling with every further five (10, 20…), at most 24 hours. A thief cannot
+/// try many PINs; an enumerator who mistypes waits minutes, not days.
+pub fn pin_lockout(failures: u32) -> Option<chrono::Duration> {
+    if failures == 0 || !failures.is_multiple_of(PIN_ATTEMPTS) {
+        return None;
+    }
+    let round = (failures / PIN_ATTEMPTS - 1).min(9);
+    Some(chrono::Duration::minutes((5i64 << round).min(24 * 60)))
+}
+
 /// Checks a PIN against the policy.
 pub fn validate_pin(pin: &str) -> Result<(), Invalid> {
     let d: Vec<i16> = pin
@@ -22,6 +36,15 @@ pub fn validate_pin(pin: &str) -> Result<(), Invalid> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn lockout_grows_with_every_five_wrong_pins() {
+        assert_eq!(pin_lockout(4), None);
+        assert_eq!(pin_lockout(5), Some(chrono::Duration::minutes(5)));
+        assert_eq!(pin_lockout(6), None);
+        assert_eq!(pin_lockout(10), Some(chrono::Duration::minutes(10)));
+        assert_eq!(pin_lockout(500), Some(chrono::Duration::hours(24)));
+    }
 
     #[test]
     fn policy() {

@@ -2,10 +2,13 @@
 //!
 //! The field app's service layer, used by `src-tauri`, the `verivali-field` command-line front end
 //! and the tests: first sign-in online and PIN unlock offline ([`Device`]), and the device store
-//! as the sync client's local side ([`StoreSync`]).
+//! as the sync client's local side ([`StoreSync`]), and [`FieldApp`], the whole app as the
+//! Tauri window calls it (every Tauri command is a one-line delegation to a `FieldApp` method).
 
+pub mod app;
 mod device;
 mod store_sync;
 
+pub use app::{AppError, FieldApp};
 pub use device::{APP_VERSION, Device, FieldError, Health, Returned};
 pub use store_sync::StoreSync;

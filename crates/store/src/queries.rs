@@ -327,3 +327,34 @@ impl Store {
         Ok(out)
     }
 }
+
+impl Store {
+    /// Finished visits not yet submitted (draft, or sent back and amended), oldest first:
+    /// (visit, household, head's name), for choosing a batch.
+    pub fn ready_to_submit(&self) -> Result<Vec<(Uuid, Uuid, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT v.id, v.household_id, h.nama_krt FROM visits v JOIN households h ON h.id = v.household_id
+             WHERE v.finished = 1 AND v.state IN ('draft', 'rejected') ORDER BY v.updated_at, v.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (v, h, name) = row?;
+            if let (Ok(v), Ok(h)) = (Uuid::parse_str(&v), Uuid::parse_str(&h)) {
+                out.push((v, h, name));
+            }
+        }
+        Ok(out)
+    }
+
+    /// A draft's validation, without saving it (the form's live messages).
+    pub fn check_draft(&self, record: &verivali_domain::VisitRecord) -> verivali_domain::Report {
+        record.validate_draft(self.ctx())
+    }
+}

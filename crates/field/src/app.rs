@@ -1,0 +1,601 @@
+//! The field app's service: everything the Tauri window calls, as plain methods over one
+//! [`FieldApp`] (the Tauri commands in `src-tauri` are one-line delegations to these). It owns
+//! the data folder (one encrypted store per device), the unlocked [`Device`], the PIN lockout
+//! and the language; answers are serialisable for the web view, and every failure is an
+//! [`AppError`] with a stable code and a message in the app's language.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use uuid::Uuid;
+use verivali_domain::clock::Clock;
+use verivali_domain::pin::{PIN_ATTEMPTS, pin_lockout};
+use verivali_domain::{Coded, Lang, Outcome, Questionnaire, Report, VisitRecord};
+use verivali_store::{
+    AttentionItem, HouseholdDetail, HouseholdQuery, KdfParams, OutboxCounts, RtGroup,
+};
+
+use crate::device::{Device, FieldError, Returned};
+
+/// The store file inside the data folder.
+const STORE_FILE: &str = "perangkat.db";
+/// The PIN-attempt counter beside it (survives restarts, so a lockout cannot be skipped).
+const ATTEMPTS_FILE: &str = "pin-attempts.json";
+
+/// An error for the window: a stable code and a message in the app's language.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct AppError {
+    /// Stable code (`store.wrong_pin`, `field.locked`, `visit.nik_format`…).
+    pub code: String,
+    /// For people.
+    pub message: String,
+    /// Validation issues, when the error is an invalid visit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub issues: Vec<Issue>,
+}
+
+/// One validation message for the form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Issue {
+    /// Stable code.
+    pub code: String,
+    /// Where (`household.alamat`, `members[2].nik`, `answers.luas_lantai`).
+    pub at: String,
+    /// For people.
+    pub message: String,
+    /// An error (blocks finishing) or a warning.
+    pub error: bool,
+}
+
+fn issues(report: &Report, lang: Lang) -> Vec<Issue> {
+    report
+        .errors
+        .iter()
+        .map(|a| Issue {
+            code: a.issue.code().into(),
+            at: a.field.clone(),
+            message: a.issue.message(lang),
+            error: true,
+        })
+        .chain(report.warnings.iter().map(|a| Issue {
+            code: a.issue.code().into(),
+            at: a.field.clone(),
+            message: a.issue.message(lang),
+            error: false,
+        }))
+        .collect()
+}
+
+impl AppError {
+    fn coded(e: &dyn Coded, lang: Lang) -> AppError {
+        AppError {
+            code: e.code().into(),
+            message: e.message(lang),
+            issues: vec![],
+        }
+    }
+
+    fn new(code: &str, lang: Lang, id: &str, en: &str) -> AppError {
+        AppError {
+            code: code.into(),
+            message: if lang == Lang::En { en } else { id }.into(),
+            issues: vec![],
+        }
+    }
+}
+
+/// Where the app stands, for the first screen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// A store exists (the device was signed in once).
+    pub signed_in: bool,
+    /// The store is unlocked.
+    pub unlocked: bool,
+    /// The signed-in user.
+    pub username: Option<String>,
+    /// Wrong PINs left before a lock.
+    pub attempts_left: u32,
+    /// Locked until (RFC 3339), after too many wrong PINs.
+    pub locked_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// `id` or `en`.
+    pub lang: String,
+}
+
+/// The sync screen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncState {
+    /// Queued work.
+    pub outbox: OutboxCounts,
+    /// Last complete sync.
+    pub last_sync: Option<chrono::DateTime<chrono::Utc>>,
+    /// Rejected ops with the server's reasons.
+    pub needs_attention: Vec<AttentionItem>,
+    /// Visits sent back by a supervisor.
+    pub inbox: Vec<InboxItem>,
+    /// Finished visits not yet submitted (to choose for a batch).
+    pub ready: Vec<ReadyVisit>,
+}
+
+/// A visit sent back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxItem {
+    /// Household.
+    pub household_id: Uuid,
+    /// Its head.
+    pub nama_krt: String,
+    /// The visit.
+    pub visit_id: Uuid,
+    /// The supervisor's reason.
+    pub reason: String,
+}
+
+/// A finished visit that can go into a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadyVisit {
+    /// The visit.
+    pub visit_id: Uuid,
+    /// Household.
+    pub household_id: Uuid,
+    /// Its head.
+    pub nama_krt: String,
+}
+
+/// A sync's outcome for the window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncDone {
+    /// Ops the server acknowledged.
+    pub acked: u64,
+    /// Of which rejected.
+    pub rejected: u64,
+    /// Photos uploaded.
+    pub photos: u64,
+    /// Changes pulled.
+    pub pulled: u64,
+}
+
+/// The form's live state after an edit: validation messages and which questions apply now
+/// (relevance rules of the questionnaire, evaluated by `verivali-domain`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DraftState {
+    /// Errors and warnings.
+    pub issues: Vec<Issue>,
+    /// Ids of the questions that apply to the answers so far.
+    pub relevant: Vec<String>,
+}
+
+/// A visit opened in the form, with where it stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenVisit {
+    /// The record as saved.
+    pub record: VisitRecord,
+    /// Review state.
+    pub state: verivali_domain::VisitState,
+    /// Finished (recorded) at least once.
+    pub finished: bool,
+    /// The draft's validation and relevant questions.
+    pub draft: DraftState,
+}
+
+fn draft_state(store: &verivali_store::Store, record: &VisitRecord, lang: Lang) -> DraftState {
+    let q = store.questionnaire();
+    DraftState {
+        issues: issues(&store.check_draft(record), lang),
+        relevant: q
+            .questions()
+            .filter(|x| q.is_relevant(x, &record.answers))
+            .map(|x| x.id.clone())
+            .collect(),
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Attempts {
+    failures: u32,
+    locked_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The app's state: one per window.
+pub struct FieldApp {
+    dir: PathBuf,
+    clock: Arc<dyn Clock>,
+    kdf: KdfParams,
+    device: Option<Device>,
+    lang: Lang,
+    /// The server address of a first sign-in, to show in the form.
+    pub default_server: String,
+}
+
+impl FieldApp {
+    /// The app over a data folder.
+    pub fn new(
+        dir: &Path,
+        clock: Arc<dyn Clock>,
+        kdf: KdfParams,
+        default_server: &str,
+    ) -> FieldApp {
+        FieldApp {
+            dir: dir.to_path_buf(),
+            clock,
+            kdf,
+            device: None,
+            lang: Lang::Id,
+            default_server: default_server.into(),
+        }
+    }
+
+    fn store_path(&self) -> PathBuf {
+        self.dir.join(STORE_FILE)
+    }
+
+    fn attempts(&self) -> Attempts {
+        std::fs::read(self.dir.join(ATTEMPTS_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    fn save_attempts(&self, a: &Attempts) -> Result<(), AppError> {
+        let bytes = serde_json::to_vec(a).map_err(|e| self.io(&e))?;
+        std::fs::write(self.dir.join(ATTEMPTS_FILE), bytes).map_err(|e| self.io(&e))
+    }
+
+    fn io(&self, e: &dyn std::fmt::Display) -> AppError {
+        AppError::new(
+            "field.io",
+            self.lang,
+            &format!("Gagal menulis data aplikasi: {e}"),
+            &format!("Could not write app data: {e}"),
+        )
+    }
+
+    fn err(&self, e: FieldError) -> AppError {
+        match &e {
+            FieldError::Store(verivali_store::StoreError::Invalid(report)) => AppError {
+                issues: issues(report, self.lang),
+                ..AppError::coded(&e, self.lang)
+            },
+            _ => AppError::coded(&e, self.lang),
+        }
+    }
+
+    fn device(&mut self) -> Result<&mut Device, AppError> {
+        let lang = self.lang;
+        self.device.as_mut().ok_or_else(|| {
+            AppError::new(
+                "field.locked",
+                lang,
+                "Aplikasi terkunci; masukkan PIN",
+                "The app is locked; enter your PIN",
+            )
+        })
+    }
+
+    /// Switches the language (`id` or `en`).
+    pub fn set_lang(&mut self, tag: &str) -> Status {
+        self.lang = Lang::from_tag(tag);
+        self.status()
+    }
+
+    /// Where the app stands.
+    pub fn status(&mut self) -> Status {
+        let a = self.attempts();
+        let now = self.clock.now();
+        let username = self
+            .device
+            .as_mut()
+            .and_then(|d| d.store().session().ok().flatten())
+            .map(|s| s.username);
+        Status {
+            signed_in: self.store_path().exists(),
+            unlocked: self.device.is_some(),
+            username,
+            attempts_left: PIN_ATTEMPTS.saturating_sub(a.failures % PIN_ATTEMPTS),
+            locked_until: a.locked_until.filter(|t| *t > now),
+            lang: if self.lang == Lang::En { "en" } else { "id" }.into(),
+        }
+    }
+
+    /// First sign-in (online): creates the encrypted store keyed by the new PIN and pulls the
+    /// assignment. Refused when this device already has a store.
+    pub async fn sign_in(
+        &mut self,
+        server: &str,
+        username: &str,
+        password: &str,
+        pin: &str,
+    ) -> Result<Status, AppError> {
+        if self.store_path().exists() {
+            return Err(AppError::new(
+                "field.already_signed_in",
+                self.lang,
+                "Perangkat ini sudah terdaftar; buka dengan PIN",
+                "This device is already signed in; unlock it with the PIN",
+            ));
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|e| self.io(&e))?;
+        let name = format!("Verivali {}", std::env::consts::OS);
+        let device = Device::sign_in_first(
+            &self.store_path(),
+            server.trim(),
+            username.trim(),
+            password,
+            pin,
+            &name,
+            self.kdf,
+            self.clock.clone(),
+        )
+        .await
+        .map_err(|e| self.err(e))?;
+        self.device = Some(device);
+        self.save_attempts(&Attempts::default())?;
+        Ok(self.status())
+    }
+
+    /// Unlocks offline with the PIN. After [`PIN_ATTEMPTS`] wrong PINs in a row the app locks for
+    /// a while ([`pin_lockout`]); the count survives restarts.
+    pub fn unlock(&mut self, pin: &str) -> Result<Status, AppError> {
+        let now = self.clock.now();
+        let mut a = self.attempts();
+        if let Some(until) = a.locked_until.filter(|t| *t > now) {
+            let mins = (until - now).num_minutes() + 1;
+            return Err(AppError::new(
+                "field.pin_locked",
+                self.lang,
+                &format!("Terlalu banyak PIN salah; coba lagi dalam {mins} menit"),
+                &format!("Too many wrong PINs; try again in {mins} minutes"),
+            ));
+        }
+        match Device::unlock(&self.store_path(), pin, self.clock.clone()) {
+            Ok(d) => {
+                self.device = Some(d);
+                self.save_attempts(&Attempts::default())?;
+                Ok(self.status())
+            }
+            Err(e) => {
+                let wrong = e.code() == "store.wrong_pin";
+                if wrong {
+                    a.failures += 1;
+                    a.locked_until = pin_lockout(a.failures).map(|d| now + d);
+                    self.save_attempts(&a)?;
+                }
+                let mut err = self.err(e);
+                if wrong {
+                    let left = PIN_ATTEMPTS - a.failures % PIN_ATTEMPTS;
+                    err.message = match (self.lang, a.locked_until.is_some()) {
+                        (Lang::En, true) => "Wrong PIN. The app is locked for a while.".into(),
+                        (_, true) => "PIN salah. Aplikasi dikunci sementara.".into(),
+                        (Lang::En, false) => format!("Wrong PIN; {left} attempts left"),
+                        (_, false) => format!("PIN salah; sisa {left} kali percobaan"),
+                    };
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Locks the app (the PIN is needed again).
+    pub fn lock(&mut self) -> Status {
+        self.device = None;
+        self.status()
+    }
+
+    /// Signs out: deletes this device's store. Refused while work is not yet on the server.
+    pub fn sign_out(&mut self) -> Result<Status, AppError> {
+        let counts = self
+            .device()?
+            .store()
+            .outbox_counts()
+            .map_err(|e| AppError::coded(&e, Lang::Id))?;
+        if counts.pending_ops > 0 {
+            return Err(AppError::new(
+                "field.unsynced_work",
+                self.lang,
+                &format!(
+                    "Masih ada {} perubahan yang belum terkirim; sinkronkan dulu sebelum keluar",
+                    counts.pending_ops
+                ),
+                &format!(
+                    "{} changes have not reached the server; sync before signing out",
+                    counts.pending_ops
+                ),
+            ));
+        }
+        self.device = None;
+        for f in [STORE_FILE, ATTEMPTS_FILE] {
+            let _ = std::fs::remove_file(self.dir.join(f));
+        }
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with(STORE_FILE) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        Ok(self.status())
+    }
+
+    /// The work list, grouped by desa, RW and RT.
+    pub fn assignments(&mut self, query: &HouseholdQuery) -> Result<Vec<RtGroup>, AppError> {
+        let lang = self.lang;
+        self.device()?
+            .assignments(query)
+            .map_err(|e| AppError::coded(&e, lang))
+    }
+
+    /// One household with members and earlier visits.
+    pub fn household(&mut self, id: Uuid) -> Result<HouseholdDetail, AppError> {
+        let lang = self.lang;
+        self.device()?
+            .household(id)
+            .map_err(|e| AppError::coded(&e, lang))
+    }
+
+    /// The questionnaire the form renders.
+    pub fn questionnaire(&mut self) -> Result<Questionnaire, AppError> {
+        Ok(self.device()?.store().questionnaire().clone())
+    }
+
+    /// Opens the household's current visit (a draft, or one sent back), or starts a new one
+    /// prefilled from the baseline.
+    pub fn open_visit(&mut self, household_id: Uuid) -> Result<OpenVisit, AppError> {
+        let lang = self.lang;
+        let now = self.clock.now();
+        let d = self.device()?;
+        let detail = d
+            .household(household_id)
+            .map_err(|e| AppError::coded(&e, lang))?;
+        let editable = detail.visits.iter().rev().find(|v| {
+            matches!(
+                v.state,
+                verivali_domain::VisitState::Draft | verivali_domain::VisitState::Rejected
+            )
+        });
+        if let Some(v) = editable {
+            let (record, state, finished) = d
+                .store()
+                .visit(v.visit_id)
+                .map_err(|e| AppError::coded(&e, lang))?;
+            return Ok(OpenVisit {
+                draft: draft_state(d.store(), &record, lang),
+                record,
+                state,
+                finished,
+            });
+        }
+        let h = &detail.household;
+        let record = VisitRecord {
+            visit_id: Uuid::now_v7(),
+            household_id,
+            baseline_version: h.version,
+            revision: 0,
+            outcome: Outcome::Ditemukan,
+            outcome_reason: None,
+            reference_household_id: None,
+            household: verivali_domain::HouseholdFound {
+                no_kk: h.no_kk.clone(),
+                nama_krt: h.nama_krt.clone(),
+                alamat: h.alamat.clone(),
+                rt: h.rt.clone(),
+                rw: h.rw.clone(),
+                kode_desa: h.kode_desa.clone(),
+            },
+            members: detail.members.clone(),
+            questionnaire_version: d.store().questionnaire().version,
+            answers: Default::default(),
+            gps: None,
+            photos: vec![],
+            started_at: now,
+            finished_at: None,
+        };
+        Ok(OpenVisit {
+            draft: draft_state(d.store(), &record, lang),
+            record,
+            state: verivali_domain::VisitState::Draft,
+            finished: false,
+        })
+    }
+
+    /// Saves what was typed (as often as the form likes); returns the form's live state.
+    pub fn save_draft(&mut self, visit: &VisitRecord) -> Result<DraftState, AppError> {
+        let lang = self.lang;
+        let d = self.device()?;
+        d.save_draft(visit).map_err(|e| AppError::coded(&e, lang))?;
+        Ok(draft_state(d.store(), visit, lang))
+    }
+
+    /// Finishes a visit: full validation, then recorded and queued for the server.
+    pub fn finish_visit(&mut self, mut visit: VisitRecord) -> Result<u32, AppError> {
+        if visit.finished_at.is_none() {
+            visit.finished_at = Some(self.clock.now());
+        }
+        let r = self.device()?.finish_visit(&visit);
+        r.map(|r| r.revision).map_err(|e| self.err(e))
+    }
+
+    /// Stores a photo (its bytes); returns its SHA-256 for the visit's `photos`.
+    pub fn add_photo(&mut self, bytes: &[u8], mime: &str) -> Result<String, AppError> {
+        let lang = self.lang;
+        self.device()?
+            .store()
+            .save_photo(bytes, mime)
+            .map_err(|e| AppError::coded(&e, lang))
+    }
+
+    /// Stores a photo sent by the window as base64 (a camera capture or a picked file).
+    pub fn add_photo_base64(&mut self, data: &str, mime: &str) -> Result<String, AppError> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .map_err(|_| {
+                AppError::new(
+                    "field.photo_unreadable",
+                    self.lang,
+                    "Foto tidak dapat dibaca",
+                    "The photo could not be read",
+                )
+            })?;
+        self.add_photo(&bytes, mime)
+    }
+
+    /// Submits finished visits as one batch; returns how many.
+    pub fn submit(&mut self, visit_ids: &[Uuid]) -> Result<usize, AppError> {
+        let lang = self.lang;
+        self.device()?
+            .submit(visit_ids)
+            .map(|_| visit_ids.len())
+            .map_err(|e| AppError::coded(&e, lang))
+    }
+
+    /// The sync screen: outbox, last sync, needs attention, inbox, visits ready to submit.
+    pub fn sync_state(&mut self) -> Result<SyncState, AppError> {
+        let lang = self.lang;
+        let d = self.device()?;
+        let health = d.health().map_err(|e| AppError::coded(&e, lang))?;
+        let inbox = d
+            .inbox()
+            .map_err(|e| AppError::coded(&e, lang))?
+            .into_iter()
+            .map(|r: Returned| InboxItem {
+                household_id: r.household_id,
+                nama_krt: r.nama_krt,
+                visit_id: r.visit_id,
+                reason: r.reason,
+            })
+            .collect();
+        let ready = d
+            .store()
+            .ready_to_submit()
+            .map_err(|e| AppError::coded(&e, lang))?
+            .into_iter()
+            .map(|(visit_id, household_id, nama_krt)| ReadyVisit {
+                visit_id,
+                household_id,
+                nama_krt,
+            })
+            .collect();
+        Ok(SyncState {
+            outbox: health.outbox,
+            last_sync: health.last_sync,
+            needs_attention: health.needs_attention,
+            inbox,
+            ready,
+        })
+    }
+
+    /// Syncs now.
+    pub async fn sync(&mut self) -> Result<SyncDone, AppError> {
+        let lang = self.lang;
+        let r = self
+            .device()?
+            .sync()
+            .await
+            .map_err(|e| AppError::coded(&e, lang))?;
+        Ok(SyncDone {
+            acked: r.ops_acked,
+            rejected: r.ops_rejected,
+            photos: r.photos_uploaded,
+            pulled: r.changes_pulled,
+        })
+    }
+}

@@ -1,0 +1,67 @@
+//! The app service the Tauri commands delegate to, on a real encrypted store: the PIN lockout
+//! (which survives a restart), and signing out refused while work is unsent.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use verivali_domain::clock::ManualClock;
+use verivali_domain::sample::{self, Seq};
+use verivali_field::FieldApp;
+use verivali_store::{KdfParams, Store};
+
+const PIN: &str = "270814";
+
+fn device_folder(clock: Arc<ManualClock>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    Store::create(
+        &dir.path().join("perangkat.db"),
+        PIN,
+        uuid::Uuid::now_v7(),
+        KdfParams::FAST_INSECURE,
+        clock,
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn five_wrong_pins_lock_the_app_even_across_a_restart() {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let dir = device_folder(clock.clone());
+    let mut app = FieldApp::new(dir.path(), clock.clone(), KdfParams::FAST_INSECURE, "");
+    assert!(app.status().signed_in && !app.status().unlocked);
+    for left in (1..=4).rev() {
+        let e = app.unlock("111111").unwrap_err();
+        assert_eq!(e.code, "store.wrong_pin");
+        assert!(e.message.contains(&format!("sisa {left}")), "{}", e.message);
+    }
+    assert_eq!(app.status().attempts_left, 1);
+    app.unlock("111111").unwrap_err();
+    assert!(app.status().locked_until.is_some());
+    // A restart does not reset the count; the right PIN waits for the lock to pass.
+    let mut app = FieldApp::new(dir.path(), clock.clone(), KdfParams::FAST_INSECURE, "");
+    assert_eq!(app.unlock(PIN).unwrap_err().code, "field.pin_locked");
+    clock.advance(chrono::Duration::minutes(6));
+    assert!(app.unlock(PIN).unwrap().unlocked);
+    assert_eq!(app.status().attempts_left, 5, "a good PIN resets the count");
+}
+
+#[test]
+fn signing_out_is_refused_while_work_is_unsent() {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let dir = device_folder(clock.clone());
+    let mut app = FieldApp::new(dir.path(), clock.clone(), KdfParams::FAST_INSECURE, "");
+    app.unlock(PIN).unwrap();
+    // Queue one op straight into the store (a proposed household).
+    {
+        let mut store = Store::open(&dir.path().join("perangkat.db"), PIN, clock.clone()).unwrap();
+        let (mut h, _) = sample::household(&mut Seq::new(3), "3308012001", 1);
+        h.version = 0;
+        store.propose_household(&h).unwrap();
+    }
+    let e = app.sign_out().unwrap_err();
+    assert_eq!(e.code, "field.unsynced_work");
+    assert!(e.message.contains("belum terkirim"), "{}", e.message);
+    assert!(dir.path().join("perangkat.db").exists(), "nothing deleted");
+    app.set_lang("en");
+    assert!(app.sign_out().unwrap_err().message.contains("sync before"));
+}

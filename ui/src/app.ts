@@ -1,0 +1,83 @@
+// The app shell: which screen shows, the bottom navigation, language. Screens are functions of a
+// context, so tests can mount any of them with a fake Api.
+import type { Api, Status } from "./api";
+import { errorMessage } from "./api";
+import { h, toast } from "./dom";
+import { setLang, t } from "./i18n";
+import { signInScreen, unlockScreen } from "./screens/signin";
+import { listScreen } from "./screens/list";
+import { householdScreen } from "./screens/household";
+import { visitScreen } from "./screens/visit";
+import { sendScreen } from "./screens/send";
+
+export type Screen = "signin" | "unlock" | "list" | "household" | "visit" | "send";
+
+export interface Ctx {
+  api: Api;
+  status: Status;
+  go(screen: Screen, param?: string): void;
+}
+
+export class App {
+  private status!: Status;
+  private screen: Screen = "list";
+  private param = "";
+
+  constructor(private api: Api, private root: HTMLElement) {}
+
+  async start(): Promise<void> {
+    this.status = await this.api.status();
+    setLang(this.status.lang);
+    await this.show(this.status.unlocked ? "list" : this.status.signed_in ? "unlock" : "signin");
+  }
+
+  async show(screen: Screen, param = ""): Promise<void> {
+    this.status = await this.api.status();
+    if (!this.status.unlocked && screen !== "signin") screen = this.status.signed_in ? "unlock" : "signin";
+    this.screen = screen;
+    this.param = param;
+    const ctx: Ctx = { api: this.api, status: this.status, go: (s, p) => void this.show(s, p) };
+    let body: HTMLElement;
+    try {
+      body = await {
+        signin: () => signInScreen(ctx),
+        unlock: () => unlockScreen(ctx),
+        list: () => listScreen(ctx),
+        household: () => householdScreen(ctx, param),
+        visit: () => visitScreen(ctx, param),
+        send: () => sendScreen(ctx),
+      }[screen]();
+    } catch (e) {
+      body = h("p", { class: "error", role: "alert" }, errorMessage(e));
+    }
+    this.root.replaceChildren(this.header(), body, this.nav());
+    this.root.dataset.screen = screen;
+    this.root.focus({ preventScroll: true });
+  }
+
+  private header(): HTMLElement {
+    return h("header", { class: "top" },
+      h("strong", {}, t("app.title")),
+      h("button", { type: "button", class: "quiet", id: "lang", onclick: () => void this.switchLang() }, t("lang.switch")));
+  }
+
+  private nav(): HTMLElement | string {
+    if (!this.status.unlocked) return "";
+    const item = (screen: Screen, label: string, id: string) =>
+      h("button", { type: "button", id, "aria-current": this.screen === screen ? "page" : null, onclick: () => void this.show(screen) }, label);
+    return h("nav", { class: "bottom" },
+      item("list", t("nav.list"), "nav-list"),
+      item("send", t("nav.send"), "nav-send"),
+      h("button", { type: "button", id: "nav-lock", onclick: () => void this.api.lock().then(() => this.show("unlock")) }, t("nav.lock")));
+  }
+
+  private async switchLang(): Promise<void> {
+    try {
+      const s = await this.api.setLang(this.status.lang === "en" ? "id" : "en");
+      setLang(s.lang);
+      await this.show(this.screen, this.param);
+    } catch (e) {
+      toast(errorMessage(e));
+    }
+  }
+}

@@ -1,0 +1,25 @@
+// One household: baseline, members, earlier visits with the supervisor's reasons.
+import type { Ctx } from "../app";
+import { h } from "../dom";
+import { t } from "../i18n";
+
+export async function householdScreen(ctx: Ctx, id: string): Promise<HTMLElement> {
+  const d = await ctx.api.household(id);
+  const hh = d.household;
+  const row = (label: string, value: string | number | null) => h("div", { class: "kv" }, h("dt", {}, label), h("dd", {}, value ?? "—"));
+  return h("section", { class: "screen", id: "household" },
+    h("button", { type: "button", class: "quiet", id: "back", onclick: () => ctx.go("list") }, `← ${t("hh.back")}`),
+    h("h1", {}, hh.nama_krt),
+    h("p", {}, h("span", { class: `badge ${d.status}` }, t(`status.${d.status}` as never))),
+    h("h2", {}, t("hh.baseline")),
+    h("dl", {}, row(t("field.no_kk"), hh.no_kk), row(t("field.alamat"), hh.alamat), row(t("field.rt"), hh.rt), row(t("field.rw"), hh.rw), row(t("field.desil"), hh.desil)),
+    h("h2", {}, t("hh.members")),
+    h("ul", { id: "members" }, d.members.map((m) => h("li", {}, h("strong", {}, m.name), ` · ${m.nik ?? "—"} · ${m.sex} · ${m.birth_date ?? ""}`))),
+    h("h2", {}, t("hh.visits")),
+    d.visits.length
+      ? h("ul", { id: "visits" }, d.visits.map((v) => h("li", {},
+          h("span", { class: `badge ${v.state}` }, t(`status.${v.state}` as never)), ` ${t(`outcome.${v.outcome}` as never)} · ${v.updated_at.slice(0, 16).replace("T", " ")}`,
+          v.reviews.filter((r) => r.reason).map((r) => h("p", { class: "reason" }, t("hh.reason", { r: r.reason ?? "" }))))))
+      : h("p", { class: "muted" }, t("hh.no_visits")),
+    h("button", { type: "button", class: "primary", id: "visit", onclick: () => ctx.go("visit", id) }, t("hh.visit")));
+}

@@ -1,0 +1,47 @@
+// The assignment list: households of the assigned desa grouped by RT, search, status filter,
+// progress counts.
+import type { HouseholdRow, WorkStatus } from "../api";
+import type { Ctx } from "../app";
+import { h } from "../dom";
+import { t } from "../i18n";
+
+export const STATUSES: WorkStatus[] = ["not_visited", "draft", "finished", "submitted", "approved", "rejected"];
+let lastQuery = { text: "", status: "" };
+
+/** Counts for the progress line: done means finished, submitted or approved. */
+export function progress(rows: HouseholdRow[]): { done: number; total: number } {
+  const done = rows.filter((r) => r.status === "finished" || r.status === "submitted" || r.status === "approved").length;
+  return { done, total: rows.length };
+}
+
+export async function listScreen(ctx: Ctx): Promise<HTMLElement> {
+  const all = (await ctx.api.assignments({})).flatMap((g) => g.households);
+  const p = progress(all);
+  const search = h("input", { type: "search", id: "search", placeholder: t("list.search"), "aria-label": t("list.search"), value: lastQuery.text }) as HTMLInputElement;
+  const status = h("select", { id: "status-filter", "aria-label": t("list.status") },
+    h("option", { value: "" }, t("list.all")),
+    STATUSES.map((s) => h("option", { value: s, selected: lastQuery.status === s }, t(`status.${s}` as never)))) as HTMLSelectElement;
+  const results = h("div", { id: "households" });
+  const load = async () => {
+    lastQuery = { text: search.value, status: status.value };
+    const groups = await ctx.api.assignments({ text: search.value || null, status: status.value || null });
+    results.replaceChildren(...(groups.length ? groups.map((g) =>
+      h("section", { class: "rt" },
+        h("h2", {}, t("list.rt", { rt: g.rt, rw: g.rw, desa: g.kode_desa })),
+        h("ul", { class: "cards" }, g.households.map((r) =>
+          h("li", {}, h("button", { type: "button", class: `card status-${r.status}`, "data-household": r.id, onclick: () => ctx.go("household", r.id) },
+            h("span", { class: "name" }, r.nama_krt),
+            h("span", { class: "muted" }, r.alamat),
+            h("span", { class: "meta" }, h("span", { class: `badge ${r.status}` }, t(`status.${r.status}` as never)), " ", t("list.members", { n: r.members }))))))))
+      : [h("p", { class: "muted", id: "list-empty" }, t("list.empty"))]));
+  };
+  let timer = 0;
+  search.addEventListener("input", () => { window.clearTimeout(timer); timer = window.setTimeout(() => void load(), 250); });
+  status.addEventListener("change", () => void load());
+  await load();
+  return h("section", { class: "screen" },
+    h("h1", {}, t("list.title")),
+    h("p", { id: "progress", class: "progress" }, t("progress", p)),
+    h("div", { class: "filters" }, search, status),
+    results);
+}

@@ -1,0 +1,57 @@
+// Send: choose finished visits for a batch, sync now, the supervisor's inbox (amend and
+// resubmit), what needs attention, and signing out (refused while work is unsent).
+import { errorMessage } from "../api";
+import type { Ctx } from "../app";
+import { h, toast } from "../dom";
+import { lang, t } from "../i18n";
+
+export async function sendScreen(ctx: Ctx): Promise<HTMLElement> {
+  const s = await ctx.api.syncState();
+  const result = h("p", { id: "sync-result", role: "status" });
+  const chosen = new Set(s.ready.map((r) => r.visit_id));
+  const submitBtn = h("button", { type: "button", class: "primary", id: "submit-batch", disabled: chosen.size === 0 }, t("send.submit", { n: chosen.size }));
+  const updateSubmit = () => { submitBtn.textContent = t("send.submit", { n: chosen.size }); (submitBtn as HTMLButtonElement).disabled = chosen.size === 0; };
+  submitBtn.addEventListener("click", async () => {
+    try {
+      const n = await ctx.api.submit([...chosen]);
+      toast(t("send.submitted", { n }));
+      ctx.go("send");
+    } catch (e) { result.textContent = errorMessage(e); }
+  });
+  const sync = h("button", { type: "button", class: "primary", id: "sync-now" }, t("send.sync"));
+  sync.addEventListener("click", async () => {
+    (sync as HTMLButtonElement).disabled = true;
+    result.textContent = t("send.syncing");
+    try {
+      const r = await ctx.api.syncNow();
+      toast(t("send.synced", { acked: r.acked, rejected: r.rejected, pulled: r.pulled }));
+      ctx.go("send");
+    } catch (e) {
+      result.textContent = errorMessage(e);
+      (sync as HTMLButtonElement).disabled = false;
+    }
+  });
+  const signOut = h("button", { type: "button", class: "quiet danger", id: "sign-out" }, t("send.sign_out"));
+  signOut.addEventListener("click", async () => {
+    try { await ctx.api.signOut(); ctx.go("signin"); } catch (e) { result.textContent = errorMessage(e); }
+  });
+  return h("section", { class: "screen", id: "send" },
+    h("h1", {}, t("send.title")),
+    h("p", { id: "pending", class: "big" }, t("send.pending", { n: s.outbox.pending_ops })),
+    h("p", { class: "muted", id: "last-sync" }, s.last_sync ? t("send.last", { t: new Date(s.last_sync).toLocaleString(lang() === "en" ? "en-GB" : "id-ID") }) : t("send.never")),
+    sync, result,
+    h("h2", {}, t("send.ready")),
+    s.ready.length
+      ? h("ul", { id: "ready", class: "checks" }, s.ready.map((r) => {
+          const box = h("input", { type: "checkbox", checked: true, value: r.visit_id }) as HTMLInputElement;
+          box.addEventListener("change", () => { if (box.checked) chosen.add(r.visit_id); else chosen.delete(r.visit_id); updateSubmit(); });
+          return h("li", {}, h("label", { class: "choice" }, box, r.nama_krt));
+        }))
+      : h("p", { class: "muted" }, t("send.none_ready")),
+    submitBtn,
+    s.inbox.length ? [h("h2", {}, t("send.inbox")), h("ul", { id: "inbox", class: "cards" }, s.inbox.map((r) =>
+      h("li", { class: "card status-rejected" }, h("strong", {}, r.nama_krt), h("p", { class: "reason" }, r.reason),
+        h("button", { type: "button", class: "amend", onclick: () => ctx.go("visit", r.household_id) }, t("send.amend")))))] : null,
+    s.needs_attention.length ? [h("h2", {}, t("send.attention")), h("ul", { id: "attention" }, s.needs_attention.map((a) => h("li", { class: "warn" }, `${a.op_type}: ${a.message}`)))] : null,
+    signOut);
+}

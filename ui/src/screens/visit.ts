@@ -1,0 +1,195 @@
+// The visit form: outcome, household, members (live NIK checks), the questionnaire rendered from
+// its schema (relevance and validation come back from Rust with every autosave), GPS, photo, and
+// finishing. Every change is saved as a draft within half a second: nothing typed is lost.
+import type { DraftState, Issue, Member, Question, VisitRecord } from "../api";
+import { errorMessage } from "../api";
+import type { Ctx } from "../app";
+import { h, toast } from "../dom";
+import { lang, t } from "../i18n";
+
+const OUTCOMES = ["ditemukan", "tidak_ditemukan", "menolak", "ganda", "bagian_ruta_lain", "usulan_baru"];
+const REASONS = ["pindah", "meninggal", "tidak_tahu", "alamat_tidak_ada"];
+const MEMBER_STATUS = ["tinggal", "meninggal", "pindah", "anggota_baru", "kesalahan_prelist", "tidak_ditemukan"];
+
+/** Issues whose path is `at` or lies under it (`members[1]` covers `members[1].nik`). */
+export function issuesAt(issues: Issue[], at: string): Issue[] {
+  return issues.filter((i) => i.at === at || i.at.startsWith(`${at}.`) || i.at.startsWith(`${at}[`));
+}
+
+/** A form value as the questionnaire type wants it. */
+export function answerValue(q: Question, raw: string | string[] | boolean): unknown {
+  if (q.type === "multi_choice") return Array.isArray(raw) ? raw : [raw];
+  if (q.type === "yes_no") return raw === true || raw === "true";
+  if (raw === "") return null;
+  if (q.type === "int") return Number.isInteger(Number(raw)) ? Number(raw) : raw;
+  if (q.type === "decimal") return Number.isFinite(Number(raw)) ? Number(raw) : raw;
+  return raw;
+}
+
+export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLElement> {
+  const [open, qn] = await Promise.all([ctx.api.openVisit(householdId), ctx.api.questionnaire()]);
+  const v: VisitRecord = open.record;
+  let draft: DraftState = open.draft;
+  const editable = open.state === "draft" || open.state === "rejected";
+  const status = h("p", { id: "save-status", class: "muted", role: "status" });
+  const summary = h("ul", { id: "issues", class: "issues" });
+  const slots = new Map<string, HTMLElement>();
+  const slot = (at: string) => { const el = h("p", { class: "field-issue", "data-at": at }); slots.set(at, el); return el; };
+  const questionRows = new Map<string, HTMLElement>();
+
+  const paint = () => {
+    summary.replaceChildren(...draft.issues.map((i) => h("li", { class: i.error ? "error" : "warn", "data-code": i.code }, i.message)));
+    for (const [at, el] of slots) el.textContent = issuesAt(draft.issues, at).map((i) => i.message).join(" · ");
+    for (const [id, row] of questionRows) row.hidden = !draft.relevant.includes(id);
+  };
+  let timer = 0;
+  let saving: Promise<void> = Promise.resolve();
+  const save = () => {
+    if (!editable) return;
+    status.textContent = t("visit.saving");
+    window.clearTimeout(timer);
+    timer = window.setTimeout(() => {
+      saving = ctx.api.saveDraft(v).then((d) => { draft = d; paint(); status.textContent = t("visit.saved"); },
+        (e) => { status.textContent = errorMessage(e); });
+    }, 400);
+  };
+  const field = (label: string, control: HTMLElement, at: string) => h("label", { class: "field" }, label, control, slot(at));
+  const text = (value: string | null, set: (s: string) => void, attrs: Record<string, string> = {}) => {
+    const el = h("input", { value: value ?? "", disabled: !editable, ...attrs }) as HTMLInputElement;
+    el.addEventListener("input", () => { set(el.value); save(); });
+    return el;
+  };
+  const select = (options: [string, string][], value: string | null, set: (s: string) => void, attrs: Record<string, string> = {}) => {
+    const el = h("select", { disabled: !editable, ...attrs }, options.map(([val, label]) => h("option", { value: val, selected: val === (value ?? "") }, label))) as HTMLSelectElement;
+    el.addEventListener("change", () => { set(el.value); save(); });
+    return el;
+  };
+
+  // Outcome and its reason or reference.
+  const outcomeExtra = h("div");
+  const paintOutcome = () => {
+    outcomeExtra.replaceChildren(
+      v.outcome === "tidak_ditemukan" ? field(t("visit.reason"), select([["", "—"], ...REASONS.map((r) => [r, t(`reason.${r}` as never)] as [string, string])], v.outcome_reason, (s) => { v.outcome_reason = s || null; }, { id: "outcome-reason" }), "outcome_reason") : "",
+      v.outcome === "ganda" || v.outcome === "bagian_ruta_lain" ? field(t("visit.reference"), text(v.reference_household_id, (s) => { v.reference_household_id = s || null; }, { id: "reference" }), "reference_household_id") : "");
+  };
+  paintOutcome();
+  const outcome = field(t("visit.outcome"), select(OUTCOMES.map((o) => [o, t(`outcome.${o}` as never)] as [string, string]), v.outcome, (s) => { v.outcome = s; v.outcome_reason = null; v.reference_household_id = null; paintOutcome(); }, { id: "outcome" }), "outcome");
+
+  // Household as found.
+  const hf = v.household;
+  const household = h("fieldset", {}, h("legend", {}, t("visit.household")),
+    field(t("field.no_kk"), text(hf.no_kk, (s) => { hf.no_kk = s || null; }, { id: "no_kk", inputmode: "numeric" }), "household.no_kk"),
+    field(t("field.nama_krt"), text(hf.nama_krt, (s) => { hf.nama_krt = s; }, { id: "nama_krt" }), "household.nama_krt"),
+    field(t("field.alamat"), text(hf.alamat, (s) => { hf.alamat = s; }, { id: "alamat" }), "household.alamat"),
+    h("div", { class: "row" },
+      field(t("field.rt"), text(hf.rt, (s) => { hf.rt = s; }, { id: "rt", inputmode: "numeric" }), "household.rt"),
+      field(t("field.rw"), text(hf.rw, (s) => { hf.rw = s; }, { id: "rw", inputmode: "numeric" }), "household.rw")));
+
+  // Members.
+  const memberList = h("div", { id: "member-list" });
+  const paintMembers = () => memberList.replaceChildren(...v.members.map((m, i) => memberCard(m, i)));
+  const memberCard = (m: Member, i: number) => h("fieldset", { class: "member", "data-member": i },
+    h("legend", {}, m.name || `#${i + 1}`),
+    field(t("visit.member_name"), text(m.name, (s) => { m.name = s; }, { class: "member-name" }), `members[${i}].name`),
+    field(t("visit.member_nik"), text(m.nik, (s) => { m.nik = s || null; }, { class: "member-nik", inputmode: "numeric", maxlength: "16" }), `members[${i}].nik`),
+    h("div", { class: "row" },
+      field(t("visit.member_sex"), select([["L", "L"], ["P", "P"]], m.sex, (s) => { m.sex = s as "L" | "P"; }), `members[${i}].sex`),
+      field(t("visit.member_birth"), text(m.birth_date, (s) => { m.birth_date = s || null; }, { type: "date" }), `members[${i}].birth_date`)),
+    h("div", { class: "row" },
+      field(t("visit.member_rel"), select(["1", "2", "3", "4", "5", "6", "7", "8"].map((c) => [c, c] as [string, string]), String(m.relationship), (s) => { m.relationship = Number(s); }), `members[${i}].relationship`),
+      field(t("visit.member_status"), select(MEMBER_STATUS.map((s) => [s, t(`mstatus.${s}` as never)] as [string, string]), m.status, (s) => { m.status = s; }, { class: "member-status" }), `members[${i}].status`)));
+  paintMembers();
+  const addMember = h("button", { type: "button", class: "quiet", id: "add-member", disabled: !editable, onclick: () => {
+    v.members.push({ member_id: crypto.randomUUID(), nik: null, name: "", sex: "L", birth_place: null, birth_date: null, relationship: 3, status: "anggota_baru" });
+    paintMembers();
+    save();
+  } }, `+ ${t("visit.add_member")}`);
+
+  // Questionnaire.
+  const label = (x: { id: string; en: string }) => (lang() === "en" ? x.en : x.id);
+  const questionControl = (q: Question): HTMLElement => {
+    const cur = v.answers[q.id];
+    const set = (raw: string | string[] | boolean) => { const val = answerValue(q, raw); if (val === null) delete v.answers[q.id]; else v.answers[q.id] = val; save(); };
+    const attrs = { "data-question": q.id, disabled: !editable };
+    if (q.type === "single_choice") {
+      const el = h("select", attrs, h("option", { value: "" }, "—"), (q.choices ?? []).map((c) => h("option", { value: c.code, selected: cur === c.code }, label(c.label)))) as HTMLSelectElement;
+      el.addEventListener("change", () => set(el.value));
+      return el;
+    }
+    if (q.type === "multi_choice") {
+      const chosen = new Set(Array.isArray(cur) ? (cur as string[]) : []);
+      return h("div", { class: "choices", ...attrs }, (q.choices ?? []).map((c) => {
+        const box = h("input", { type: "checkbox", value: c.code, checked: chosen.has(c.code), disabled: !editable }) as HTMLInputElement;
+        box.addEventListener("change", () => { if (box.checked) chosen.add(c.code); else chosen.delete(c.code); set([...chosen]); });
+        return h("label", { class: "choice" }, box, label(c.label));
+      }));
+    }
+    if (q.type === "yes_no") {
+      const el = h("select", attrs, h("option", { value: "" }, "—"), h("option", { value: "true", selected: cur === true }, t("visit.yes")), h("option", { value: "false", selected: cur === false }, t("visit.no"))) as HTMLSelectElement;
+      el.addEventListener("change", () => (el.value === "" ? set("") : set(el.value === "true")));
+      return el;
+    }
+    const type = q.type === "date" ? "date" : q.type === "int" || q.type === "decimal" ? "number" : "text";
+    const el = h("input", { ...attrs, type, value: cur === undefined || cur === null ? "" : String(cur), inputmode: type === "number" ? "decimal" : null }) as HTMLInputElement;
+    el.addEventListener("input", () => set(el.value));
+    return el;
+  };
+  const sections = qn.sections.map((s) => h("fieldset", { class: "section" }, h("legend", {}, label(s.title)), s.questions.map((q) => {
+    const row = h("label", { class: "field question", "data-row": q.id }, `${label(q.label)}${q.unit ? ` (${q.unit})` : ""}${q.required ? " *" : ""}`, questionControl(q), slot(q.id));
+    questionRows.set(q.id, row);
+    return row;
+  })));
+
+  // GPS and photo.
+  const gpsText = h("p", { id: "gps-value" }, v.gps ? t("visit.gps_value", { lat: v.gps.lat.toFixed(6), lon: v.gps.lon.toFixed(6), acc: Math.round(v.gps.accuracy_m) }) : t("visit.gps_none"));
+  const gps = h("button", { type: "button", class: "quiet", id: "gps", disabled: !editable, onclick: () => {
+    navigator.geolocation.getCurrentPosition((p) => {
+      v.gps = { lat: p.coords.latitude, lon: p.coords.longitude, accuracy_m: p.coords.accuracy, at: new Date(p.timestamp).toISOString() };
+      gpsText.textContent = t("visit.gps_value", { lat: v.gps.lat.toFixed(6), lon: v.gps.lon.toFixed(6), acc: Math.round(v.gps.accuracy_m) });
+      save();
+    }, (e) => { gpsText.textContent = t("visit.gps_failed", { e: e.message }); }, { enableHighAccuracy: true, timeout: 20000 });
+  } }, t("visit.gps_take"));
+  const photoCount = h("p", { id: "photo-count" }, t("visit.photo_count", { n: v.photos.length }));
+  const photo = h("input", { type: "file", id: "photo", accept: "image/*", capture: "environment", disabled: !editable }) as HTMLInputElement;
+  photo.addEventListener("change", () => {
+    const file = photo.files?.[0];
+    if (!file) return;
+    const reader = new FileReader();
+    reader.onload = async () => {
+      const data = String(reader.result).split(",")[1] ?? "";
+      try {
+        const sha = await ctx.api.addPhoto(data, file.type || "image/jpeg");
+        if (!v.photos.includes(sha)) v.photos.push(sha);
+        photoCount.textContent = t("visit.photo_count", { n: v.photos.length });
+        save();
+      } catch (e) { toast(errorMessage(e)); }
+    };
+    reader.readAsDataURL(file);
+  });
+
+  const finish = h("button", { type: "button", class: "primary", id: "finish", disabled: !editable, onclick: async () => {
+    window.clearTimeout(timer);
+    await saving;
+    try {
+      await ctx.api.finishVisit(v);
+      toast(t("visit.finished"));
+      ctx.go("household", householdId);
+    } catch (e) {
+      const issues = (e as { issues?: Issue[] }).issues;
+      if (issues?.length) { draft = { ...draft, issues }; paint(); toast(t("visit.fix")); }
+      else toast(errorMessage(e));
+    }
+  } }, t("visit.finish"));
+
+  paint();
+  return h("form", { class: "screen", id: "visit-form", onsubmit: (e: Event) => e.preventDefault() },
+    h("button", { type: "button", class: "quiet", id: "back", onclick: () => ctx.go("household", householdId) }, `← ${t("hh.back")}`),
+    h("h1", {}, `${t("visit.title")}: ${hf.nama_krt}`),
+    editable ? null : h("p", { class: "warn", id: "locked" }, t("visit.locked")),
+    summary, outcome, outcomeExtra, household,
+    h("h2", {}, t("visit.members")), memberList, addMember,
+    sections,
+    h("fieldset", {}, h("legend", {}, t("visit.gps")), gpsText, gps),
+    h("fieldset", {}, h("legend", {}, t("visit.photo")), photo, photoCount),
+    status, finish);
+}

@@ -1,0 +1,177 @@
+// Component tests with a fake Api (no Rust behind it): what each screen shows and calls.
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import type { Api, HouseholdRow, OpenVisit, Questionnaire, Status } from "../src/api";
+import type { Ctx } from "../src/app";
+import { messages, setLang, t } from "../src/i18n";
+import { listScreen, progress } from "../src/screens/list";
+import { unlockScreen } from "../src/screens/signin";
+import { answerValue, issuesAt, visitScreen } from "../src/screens/visit";
+import { sendScreen } from "../src/screens/send";
+
+const status: Status = { signed_in: true, unlocked: true, username: "petugas", attempts_left: 5, locked_until: null, lang: "id" };
+const row = (id: string, status: HouseholdRow["status"], nama = `KRT ${id}`): HouseholdRow =>
+  ({ id, id_dtsen: null, no_kk: null, nama_krt: nama, alamat: "Dusun Contoh", desil: 1, members: 3, status, proposed: false });
+
+function fakeApi(over: Partial<Api> = {}): Api {
+  const fail = () => Promise.reject(new Error("not in this test"));
+  return {
+    status: async () => status, defaultServer: async () => "http://127.0.0.1:8080", setLang: async () => status,
+    signIn: fail, unlock: fail, lock: async () => status, signOut: fail, assignments: async () => [],
+    household: fail, questionnaire: fail, openVisit: fail, saveDraft: fail, finishVisit: fail, addPhoto: fail,
+    submit: fail, syncState: fail, syncNow: fail, ...over,
+  } as Api;
+}
+
+function ctx(api: Api, go = vi.fn()): Ctx {
+  return { api, status, go };
+}
+
+beforeEach(() => setLang("id"));
+
+describe("messages", () => {
+  it("has every key in both languages, none empty", () => {
+    expect(Object.keys(messages.en).sort()).toEqual(Object.keys(messages.id).sort());
+    for (const table of [messages.id, messages.en]) for (const v of Object.values(table)) expect(v.trim()).not.toBe("");
+  });
+  it("switches to English and fills placeholders", () => {
+    setLang("en");
+    expect(t("progress", { done: 2, total: 5 })).toBe("2 of 5 done");
+    setLang("id");
+    expect(t("progress", { done: 2, total: 5 })).toBe("2 dari 5 selesai");
+  });
+});
+
+describe("rules the form relies on", () => {
+  it("counts finished, submitted and approved as done", () => {
+    expect(progress([row("a", "not_visited"), row("b", "finished"), row("c", "approved"), row("d", "rejected")])).toEqual({ done: 2, total: 4 });
+  });
+  it("finds issues under a path", () => {
+    const issues = [{ code: "nik.format", at: "members[1].nik", message: "x", error: true }, { code: "y", at: "members[10].nik", message: "y", error: true }];
+    expect(issuesAt(issues, "members[1]").map((i) => i.code)).toEqual(["nik.format"]);
+  });
+  it("turns form values into typed answers", () => {
+    expect(answerValue({ id: "a", type: "int", label: { id: "", en: "" } }, "12")).toBe(12);
+    expect(answerValue({ id: "a", type: "int", label: { id: "", en: "" } }, "")).toBeNull();
+    expect(answerValue({ id: "a", type: "yes_no", label: { id: "", en: "" } }, true)).toBe(true);
+    expect(answerValue({ id: "a", type: "multi_choice", label: { id: "", en: "" } }, ["1", "3"])).toEqual(["1", "3"]);
+  });
+});
+
+describe("unlock", () => {
+  it("shows the error in the app's language and clears the PIN", async () => {
+    const api = fakeApi({ unlock: () => Promise.reject({ code: "store.wrong_pin", message: "PIN salah; sisa 4 kali percobaan" }) });
+    const el = await unlockScreen(ctx(api));
+    document.body.replaceChildren(el);
+    const pin = el.querySelector<HTMLInputElement>("#pin")!;
+    pin.value = "111111";
+    el.dispatchEvent(new Event("submit"));
+    await vi.waitFor(() => expect(el.querySelector("#unlock-error")!.textContent).toContain("sisa 4"));
+    expect(pin.value).toBe("");
+  });
+});
+
+describe("assignment list", () => {
+  it("groups by RT, shows progress, and searches through the Api", async () => {
+    const calls: unknown[] = [];
+    const api = fakeApi({
+      assignments: async (q) => {
+        calls.push(q);
+        const all = [row("1", "finished", "Ani"), row("2", "not_visited", "Budi")];
+        const hits = q.text ? all.filter((r) => r.nama_krt.includes(q.text!)) : all;
+        return [{ kode_desa: "3308012001", rw: "001", rt: "002", households: hits }];
+      },
+    });
+    const go = vi.fn();
+    const el = await listScreen(ctx(api, go));
+    document.body.replaceChildren(el);
+    expect(el.querySelector("#progress")!.textContent).toBe("1 dari 2 selesai");
+    expect(el.querySelectorAll("[data-household]").length).toBe(2);
+    expect(el.querySelector("h2")!.textContent).toContain("RT 002 / RW 001");
+    const search = el.querySelector<HTMLInputElement>("#search")!;
+    search.value = "Budi";
+    search.dispatchEvent(new Event("input"));
+    await vi.waitFor(() => expect(el.querySelectorAll("[data-household]").length).toBe(1));
+    expect(calls[calls.length - 1]).toMatchObject({ text: "Budi" });
+    el.querySelector<HTMLButtonElement>("[data-household]")!.click();
+    expect(go).toHaveBeenCalledWith("household", "2");
+  });
+});
+
+const qn: Questionnaire = {
+  id: "q", version: 1, title: { id: "Q", en: "Q" },
+  sections: [{ id: "s", title: { id: "Bagian", en: "Section" }, questions: [
+    { id: "punya_ternak", type: "yes_no", label: { id: "Punya ternak?", en: "Livestock?" } },
+    { id: "jumlah_ternak", type: "int", label: { id: "Jumlah ternak", en: "How many" } },
+  ] }],
+};
+
+function openVisit(relevant: string[]): OpenVisit {
+  return {
+    state: "draft", finished: false, draft: { issues: [], relevant },
+    record: {
+      visit_id: "v1", household_id: "h1", baseline_version: 1, revision: 0, outcome: "ditemukan", outcome_reason: null, reference_household_id: null,
+      household: { no_kk: null, nama_krt: "Ani", alamat: "Dusun", rt: "001", rw: "002", kode_desa: "3308012001" },
+      members: [{ member_id: "m1", nik: "3308", name: "Ani", sex: "P", birth_place: null, birth_date: "1980-01-01", relationship: 1, status: "tinggal" }],
+      questionnaire_version: 1, answers: {}, gps: null, photos: [], started_at: "2026-11-22T00:00:00Z", finished_at: null,
+    },
+  };
+}
+
+describe("visit form", () => {
+  it("hides questions that do not apply and autosaves what is typed, showing the issues", async () => {
+    const saved: unknown[] = [];
+    const api = fakeApi({
+      openVisit: async () => openVisit(["punya_ternak"]),
+      questionnaire: async () => qn,
+      saveDraft: async (v) => {
+        saved.push(structuredClone(v));
+        return { relevant: ["punya_ternak", "jumlah_ternak"], issues: [{ code: "nik.format", at: "members[0].nik", message: "NIK harus 16 angka", error: true }] };
+      },
+    });
+    const el = await visitScreen(ctx(api), "h1");
+    document.body.replaceChildren(el);
+    expect((el.querySelector('[data-row="jumlah_ternak"]') as HTMLElement).hidden).toBe(true);
+    const yes = el.querySelector<HTMLSelectElement>('[data-question="punya_ternak"]')!;
+    yes.value = "true";
+    yes.dispatchEvent(new Event("change"));
+    await vi.waitFor(() => expect(saved.length).toBe(1), { timeout: 2000 });
+    expect((saved[0] as { answers: Record<string, unknown> }).answers.punya_ternak).toBe(true);
+    await vi.waitFor(() => expect((el.querySelector('[data-row="jumlah_ternak"]') as HTMLElement).hidden).toBe(false));
+    expect(el.querySelector('[data-at="members[0].nik"]')!.textContent).toBe("NIK harus 16 angka");
+    expect(el.querySelector("#issues")!.textContent).toContain("NIK harus 16 angka");
+  });
+
+  it("shows a sent visit read-only", async () => {
+    const api = fakeApi({ openVisit: async () => ({ ...openVisit([]), state: "submitted" }), questionnaire: async () => qn });
+    const el = await visitScreen(ctx(api), "h1");
+    expect(el.querySelector("#locked")).not.toBeNull();
+    expect(el.querySelector<HTMLButtonElement>("#finish")!.disabled).toBe(true);
+  });
+});
+
+describe("send", () => {
+  it("lists the inbox with the supervisor's reason and submits the chosen visits", async () => {
+    const submitted: string[][] = [];
+    const go = vi.fn();
+    const api = fakeApi({
+      syncState: async () => ({
+        outbox: { pending_ops: 2, pending_visits: 1, pending_batches: 0, acked_through: 4, needs_attention: 0 },
+        last_sync: null, needs_attention: [],
+        inbox: [{ household_id: "h9", nama_krt: "Budi", visit_id: "v9", reason: "Foto buram" }],
+        ready: [{ visit_id: "v1", household_id: "h1", nama_krt: "Ani" }, { visit_id: "v2", household_id: "h2", nama_krt: "Citra" }],
+      }),
+      submit: async (ids) => { submitted.push(ids); return ids.length; },
+    });
+    const el = await sendScreen(ctx(api, go));
+    document.body.replaceChildren(el);
+    expect(el.querySelector("#pending")!.textContent).toBe("2 perubahan menunggu dikirim");
+    expect(el.querySelector("#inbox .reason")!.textContent).toBe("Foto buram");
+    const boxes = el.querySelectorAll<HTMLInputElement>("#ready input");
+    boxes[1].checked = false;
+    boxes[1].dispatchEvent(new Event("change"));
+    el.querySelector<HTMLButtonElement>("#submit-batch")!.click();
+    await vi.waitFor(() => expect(submitted).toEqual([["v1"]]));
+    el.querySelector<HTMLButtonElement>(".amend")!.click();
+    expect(go).toHaveBeenCalledWith("visit", "h9");
+  });
+});
