@@ -67,13 +67,17 @@ fn device_killed_100_times_during_sync_loses_and_duplicates_nothing() {
         );
         assert!(ok, "{err}");
     };
-    record(999);
-    let t = std::time::Instant::now();
-    let (ok, out, err) = field(&store, &["sync"], "");
-    assert!(ok, "{out}{err}");
-    let sync_ms = t.elapsed().as_millis() as u64;
-    eprintln!("one sync of 6 visits with photos: {sync_ms} ms");
-    let mut total = 6;
+    // The shortest of three such syncs: a kill drawn within it lands while the sync runs.
+    let mut sync_ms = u64::MAX;
+    for seed in 997..1_000 {
+        record(seed);
+        let t = std::time::Instant::now();
+        let (ok, out, err) = field(&store, &["sync"], "");
+        assert!(ok, "{out}{err}");
+        sync_ms = sync_ms.min(t.elapsed().as_millis() as u64);
+    }
+    eprintln!("one sync of 6 visits with photos: {sync_ms} ms (shortest of 3)");
+    let mut total = 18;
     let mut rng = 0x9e37_79b9_u64;
     let mut landed = 0;
     for k in 0..100u64 {
@@ -94,8 +98,8 @@ fn device_killed_100_times_during_sync_loses_and_duplicates_nothing() {
     // The killed syncs made progress on their own (not only the final one below).
     let before_final = server.count("SELECT count(*) FROM visits");
     assert!(
-        before_final > 60,
-        "no killed sync got anything through (60 came from the timing sync)"
+        before_final > 18,
+        "no killed sync got anything through (18 came from the timing syncs)"
     );
     eprintln!("visits on the server before the final sync: {before_final}");
     // Let the last sync finish.
