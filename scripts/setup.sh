@@ -47,7 +47,9 @@ fi
 if command -v npm >/dev/null 2>&1; then
   here="$(cd "$(dirname "$0")/.." && pwd)"
   if [ ! -d "$here/ui/node_modules" ] || [ "$here/ui/package-lock.json" -nt "$here/ui/node_modules" ]; then
-    (cd "$here/ui" && npm ci --no-audit --no-fund --loglevel=error && touch node_modules)
+    # `npm install` rather than `npm ci`: npm 11 refuses `ci` over optional platform packages
+    # (rollup's) that its own lockfile leaves out; the lockfile's exact versions still hold.
+    (cd "$here/ui" && npm install --no-audit --no-fund --loglevel=error && touch node_modules)
   fi
   (cd "$here/ui" && npx --no-install vite build --logLevel warn)
 fi

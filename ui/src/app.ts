@@ -10,6 +10,9 @@ import { householdScreen } from "./screens/household";
 import { visitScreen } from "./screens/visit";
 import { sendScreen } from "./screens/send";
 
+/** How often the app syncs by itself when it can reach the server. */
+export const AUTO_SYNC_MS = 2 * 60 * 1000;
+
 export type Screen = "signin" | "unlock" | "list" | "household" | "visit" | "send";
 
 export interface Ctx {
@@ -22,6 +25,7 @@ export class App {
   private status!: Status;
   private screen: Screen = "list";
   private param = "";
+  private syncing = false;
 
   constructor(private api: Api, private root: HTMLElement) {}
 
@@ -29,6 +33,21 @@ export class App {
     this.status = await this.api.status();
     setLang(this.status.lang);
     await this.show(this.status.unlocked ? "list" : this.status.signed_in ? "unlock" : "signin");
+    window.setInterval(() => void this.autoSync(), AUTO_SYNC_MS);
+  }
+
+  /** Syncs in the background while unlocked; no signal is normal, so failures stay quiet. */
+  async autoSync(): Promise<void> {
+    if (!this.status?.unlocked || this.syncing) return;
+    this.syncing = true;
+    try {
+      await this.api.syncNow();
+      if (this.screen === "send") await this.show(this.screen, this.param);
+    } catch {
+      // Offline or the server is away: the next round tries again.
+    } finally {
+      this.syncing = false;
+    }
   }
 
   async show(screen: Screen, param = ""): Promise<void> {

@@ -175,3 +175,17 @@ describe("send", () => {
     expect(go).toHaveBeenCalledWith("visit", "h9");
   });
 });
+
+describe("automatic sync", () => {
+  it("syncs while unlocked and stays quiet without a signal", async () => {
+    const { App } = await import("../src/app");
+    let calls = 0;
+    const api = fakeApi({ syncNow: async () => { calls += 1; throw { code: "sync.network", message: "offline" }; } });
+    const root = document.createElement("main");
+    const app = new App(api, root);
+    await app.start();
+    await app.autoSync();
+    expect(calls).toBe(1);
+    expect(root.querySelector(".error")).toBeNull();
+  });
+});

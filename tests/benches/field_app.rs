@@ -1,0 +1,94 @@
+//! Field app benchmark (issue 5): time from starting the app to a usable list of 2,000
+//! households (launch, PIN unlock with the device's Argon2id cost, the list rendered), and the
+//! app's memory (its own process and WebKit's web process, resident). The real debug build with
+//! its embedded UI, driven through tauri-driver on Xvfb, against a real server process. Medians
+//! of 3 launches. `cargo bench -p verivali-e2e --bench field_app`; `cargo test --benches` runs a
+//! smoke version with 200 households.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Instant;
+use verivali_e2e::webdriver::Driver;
+use verivali_e2e::{PASSWORD, Server, workspace_bin};
+
+const DESA: &str = "3308012001";
+const PIN: &str = "270814";
+
+/// Resident memory (MiB) of the processes whose command line contains `needle`.
+fn rss_mib(needle: &str) -> f64 {
+    let mut kb = 0u64;
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        if !String::from_utf8_lossy(&cmd).contains(needle) {
+            continue;
+        }
+        let status = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
+        kb += status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    kb as f64 / 1024.0
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let households: u32 = if full { 2_000 } else { 200 };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Server::new(dir.path());
+        server.add_user("petugas", "enumerator", DESA);
+        server.import(DESA, households);
+        server.start(0);
+        let data = dir.path().join("app-data");
+        let app = workspace_bin("verivali-app");
+        let driver = Driver::tauri(&[
+            ("VERIVALI_DATA_DIR", data.to_str().unwrap()),
+            ("VERIVALI_SERVER", &server.url),
+        ])
+        .await;
+        let b = driver.app_session(&app).await;
+        b.fill("#username", "petugas").await;
+        b.fill("#password", PASSWORD).await;
+        b.fill("#pin", PIN).await;
+        b.fill("#pin2", PIN).await;
+        let t = Instant::now();
+        b.tap("#signin-submit").await;
+        b.wait_count("[data-household]", households as usize).await;
+        let first = t.elapsed().as_secs_f64();
+        b.quit().await;
+
+        let (mut start, mut app_mem, mut web_mem) = (vec![], vec![], vec![]);
+        for _ in 0..3 {
+            let t = Instant::now();
+            let b = driver.app_session(&app).await;
+            b.fill("#pin", PIN).await;
+            b.tap("#unlock-submit").await;
+            b.wait_count("[data-household]", households as usize).await;
+            start.push(t.elapsed().as_secs_f64());
+            app_mem.push(rss_mib("target/debug/verivali-app"));
+            web_mem.push(rss_mib("WebKitWebProcess"));
+            b.quit().await;
+        }
+        println!("\nverivali field app benchmark ({} mode)\n", if full { "full" } else { "smoke" });
+        println!("| measure | value |");
+        println!("|---|---|");
+        println!("| first sign-in: sign-in, pull of {households} households, list shown | {first:.2} s |");
+        println!(
+            "| app start → PIN → usable list of {households} households (median of 3) | {:.2} s (runs {:?}) |",
+            median(&mut start.clone()),
+            start.iter().map(|s| format!("{s:.2}")).collect::<Vec<_>>()
+        );
+        println!("| memory: app process (resident) | {:.0} MiB |", median(&mut app_mem));
+        println!("| memory: WebKit web process (resident) | {:.0} MiB |", median(&mut web_mem));
+    });
+}
