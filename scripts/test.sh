@@ -13,6 +13,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo build (the binaries the end-to-end tests run: server, field CLI, field app)"
+cargo build --workspace --bins --locked
 echo "== cargo test"
 cargo test --workspace --all-targets --locked --no-fail-fast
 cargo test --workspace --doc --locked

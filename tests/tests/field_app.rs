@@ -145,7 +145,6 @@ async fn an_enumerators_day_in_the_real_app() {
     // Lock; a wrong PIN is refused with the attempts left; the right one opens.
     b.tap("#nav-lock").await;
     b.wait("#unlock").await;
-    shot!(b, "03-pin");
     unlock(&b, "111111").await;
     b.wait_text("#unlock-error", "sisa 4").await;
     unlock(&b, PIN).await;
@@ -164,6 +163,8 @@ async fn an_enumerators_day_in_the_real_app() {
     // Restart the app: after the PIN, the draft is there as typed.
     b.quit().await;
     let b = driver.app_session(&app).await;
+    b.wait_text("h1", "Buka dengan PIN").await;
+    shot!(b, "03-pin");
     unlock(&b, PIN).await;
     open_first_visit(&b).await;
     let alamat = b.wait("#alamat").await;
