@@ -2,8 +2,9 @@
 //! households (launch, PIN unlock with the device's Argon2id cost, the list rendered), and the
 //! app's memory (its own process and WebKit's web process, resident). The real debug build with
 //! its embedded UI, driven through tauri-driver on Xvfb, against a real server process. Medians
-//! of 3 launches. `cargo bench -p verivali-e2e --bench field_app`; `cargo test --benches` runs a
-//! smoke version with 200 households.
+//! of 3 launches. Full run: `cargo build --workspace --bins && cargo test -p verivali-e2e --bench
+//! field_app -- --bench` (the debug app the tests use; a release app would be faster);
+//! `cargo test --benches` runs a smoke version with 200 households.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Instant;
