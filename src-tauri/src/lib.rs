@@ -13,7 +13,7 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 use verivali_domain::clock::SystemClock;
 use verivali_domain::{Questionnaire, VisitRecord};
-use verivali_field::app::{OpenVisit, Status, SyncDone, SyncState};
+use verivali_field::app::{OpenVisit, Progress, Status, SyncDone, SyncState};
 use verivali_field::{AppError, FieldApp};
 use verivali_store::{HouseholdDetail, HouseholdQuery, KdfParams, RtGroup};
 
@@ -67,6 +67,11 @@ async fn sign_out(app: State<'_, Shared>) -> Answer<Status> {
 #[tauri::command]
 async fn assignments(app: State<'_, Shared>, query: HouseholdQuery) -> Answer<Vec<RtGroup>> {
     app.lock().await.assignments(&query)
+}
+
+#[tauri::command]
+async fn progress(app: State<'_, Shared>) -> Answer<Progress> {
+    app.lock().await.progress()
 }
 
 #[tauri::command]
@@ -146,6 +151,7 @@ pub fn run() {
             lock,
             sign_out,
             assignments,
+            progress,
             household,
             questionnaire,
             open_visit,

@@ -45,6 +45,7 @@ export interface Api {
   lock(): Promise<Status>;
   signOut(): Promise<Status>;
   assignments(query: { area?: string | null; text?: string | null; status?: string | null }): Promise<RtGroup[]>;
+  progress(): Promise<{ done: number; total: number }>;
   household(id: string): Promise<HouseholdDetail>;
   questionnaire(): Promise<Questionnaire>;
   openVisit(householdId: string): Promise<OpenVisit>;
@@ -65,6 +66,7 @@ export const tauriApi: Api = {
   lock: () => invoke("lock"),
   signOut: () => invoke("sign_out"),
   assignments: (query) => invoke("assignments", { query: { area: null, text: null, status: null, ...query } }),
+  progress: () => invoke("progress"),
   household: (id) => invoke("household", { id }),
   questionnaire: () => invoke("questionnaire"),
   openVisit: (householdId) => invoke("open_visit", { householdId }),

@@ -261,6 +261,22 @@ mod tests {
     }
 
     #[test]
+    fn done_means_finished_submitted_or_approved() {
+        let done: Vec<WorkStatus> = WorkStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_done())
+            .collect();
+        assert_eq!(
+            done,
+            vec![
+                WorkStatus::Finished,
+                WorkStatus::Submitted,
+                WorkStatus::Approved
+            ]
+        );
+    }
+
+    #[test]
     fn the_happy_paths() {
         let s = transition(VisitState::Draft, &Action::Submit, Role::Enumerator).unwrap();
         let reject = Action::Reject {
@@ -359,6 +375,15 @@ impl WorkStatus {
         WorkStatus::Approved,
         WorkStatus::Rejected,
     ];
+
+    /// Whether the household counts as done in the progress line: its visit is finished,
+    /// submitted or approved (a draft or a sent-back visit still needs work).
+    pub fn is_done(self) -> bool {
+        matches!(
+            self,
+            WorkStatus::Finished | WorkStatus::Submitted | WorkStatus::Approved
+        )
+    }
 
     /// The status of a household whose latest visit is in `state` and, when `finished`, has been
     /// recorded since its last edit. A rejected visit stays `Rejected` until it is resubmitted.

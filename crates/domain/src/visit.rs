@@ -221,6 +221,41 @@ pub struct VisitContext<'a> {
 }
 
 impl VisitRecord {
+    /// A new visit of a baseline household: found as the baseline has it (outcome `ditemukan`,
+    /// its members), nothing answered yet. Revision 0: the store numbers revisions.
+    pub fn start(
+        visit_id: Uuid,
+        household: &crate::Household,
+        members: &[Member],
+        questionnaire_version: u32,
+        now: DateTime<Utc>,
+    ) -> VisitRecord {
+        VisitRecord {
+            visit_id,
+            household_id: household.id,
+            baseline_version: household.version,
+            revision: 0,
+            outcome: Outcome::Ditemukan,
+            outcome_reason: None,
+            reference_household_id: None,
+            household: HouseholdFound {
+                no_kk: household.no_kk.clone(),
+                nama_krt: household.nama_krt.clone(),
+                alamat: household.alamat.clone(),
+                rt: household.rt.clone(),
+                rw: household.rw.clone(),
+                kode_desa: household.kode_desa.clone(),
+            },
+            members: members.to_vec(),
+            questionnaire_version,
+            answers: BTreeMap::new(),
+            gps: None,
+            photos: vec![],
+            started_at: now,
+            finished_at: None,
+        }
+    }
+
     /// Full validation of a finished visit. Household, member and questionnaire rules apply only
     /// when the household was found or proposed: for the other outcomes nobody could confirm them,
     /// so baseline errors must not block reporting that.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 use verivali_domain::clock::Clock;
 use verivali_domain::pin::{PIN_ATTEMPTS, pin_lockout};
-use verivali_domain::{Coded, Lang, Outcome, Questionnaire, Report, VisitRecord};
+use verivali_domain::{Coded, Lang, Questionnaire, Report, VisitRecord, WorkStatus};
 use verivali_store::{
     AttentionItem, HouseholdDetail, HouseholdQuery, KdfParams, OutboxCounts, RtGroup,
 };
@@ -100,6 +100,15 @@ pub struct Status {
     pub locked_until: Option<chrono::DateTime<chrono::Utc>>,
     /// `id` or `en`.
     pub lang: String,
+}
+
+/// Households done of all assigned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Finished, submitted or approved.
+    pub done: u64,
+    /// Assigned.
+    pub total: u64,
 }
 
 /// The sync screen.
@@ -201,6 +210,8 @@ pub struct FieldApp {
     clock: Arc<dyn Clock>,
     kdf: KdfParams,
     device: Option<Device>,
+    /// The wrong-PIN count, read once at start and written through on every change.
+    attempts: Attempts,
     lang: Lang,
     /// The server address of a first sign-in, to show in the form.
     pub default_server: String,
@@ -214,11 +225,16 @@ impl FieldApp {
         kdf: KdfParams,
         default_server: &str,
     ) -> FieldApp {
+        let attempts = std::fs::read(dir.join(ATTEMPTS_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
         FieldApp {
             dir: dir.to_path_buf(),
             clock,
             kdf,
             device: None,
+            attempts,
             lang: Lang::Id,
             default_server: default_server.into(),
         }
@@ -228,16 +244,11 @@ impl FieldApp {
         self.dir.join(STORE_FILE)
     }
 
-    fn attempts(&self) -> Attempts {
-        std::fs::read(self.dir.join(ATTEMPTS_FILE))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
-    }
-
-    fn save_attempts(&self, a: &Attempts) -> Result<(), AppError> {
-        let bytes = serde_json::to_vec(a).map_err(|e| self.io(&e))?;
-        std::fs::write(self.dir.join(ATTEMPTS_FILE), bytes).map_err(|e| self.io(&e))
+    fn save_attempts(&mut self, a: Attempts) -> Result<(), AppError> {
+        let bytes = serde_json::to_vec(&a).map_err(|e| self.io(&e))?;
+        std::fs::write(self.dir.join(ATTEMPTS_FILE), bytes).map_err(|e| self.io(&e))?;
+        self.attempts = a;
+        Ok(())
     }
 
     fn io(&self, e: &dyn std::fmt::Display) -> AppError {
@@ -279,7 +290,7 @@ impl FieldApp {
 
     /// Where the app stands.
     pub fn status(&mut self) -> Status {
-        let a = self.attempts();
+        let a = &self.attempts;
         let now = self.clock.now();
         let username = self
             .device
@@ -328,7 +339,7 @@ impl FieldApp {
         .await
         .map_err(|e| self.err(e))?;
         self.device = Some(device);
-        self.save_attempts(&Attempts::default())?;
+        self.save_attempts(Attempts::default())?;
         Ok(self.status())
     }
 
@@ -336,8 +347,7 @@ impl FieldApp {
     /// a while ([`pin_lockout`]); the count survives restarts.
     pub fn unlock(&mut self, pin: &str) -> Result<Status, AppError> {
         let now = self.clock.now();
-        let mut a = self.attempts();
-        if let Some(until) = a.locked_until.filter(|t| *t > now) {
+        if let Some(until) = self.attempts.locked_until.filter(|t| *t > now) {
             let mins = (until - now).num_minutes() + 1;
             return Err(AppError::new(
                 "field.pin_locked",
@@ -349,20 +359,21 @@ impl FieldApp {
         match Device::unlock(&self.store_path(), pin, self.clock.clone()) {
             Ok(d) => {
                 self.device = Some(d);
-                self.save_attempts(&Attempts::default())?;
+                self.save_attempts(Attempts::default())?;
                 Ok(self.status())
             }
             Err(e) => {
                 let wrong = e.code() == "store.wrong_pin";
-                if wrong {
-                    a.failures += 1;
-                    a.locked_until = pin_lockout(a.failures).map(|d| now + d);
-                    self.save_attempts(&a)?;
-                }
                 let mut err = self.err(e);
                 if wrong {
-                    let left = PIN_ATTEMPTS - a.failures % PIN_ATTEMPTS;
-                    err.message = match (self.lang, a.locked_until.is_some()) {
+                    let failures = self.attempts.failures + 1;
+                    let locked_until = pin_lockout(failures).map(|d| now + d);
+                    self.save_attempts(Attempts {
+                        failures,
+                        locked_until,
+                    })?;
+                    let left = PIN_ATTEMPTS - failures % PIN_ATTEMPTS;
+                    err.message = match (self.lang, locked_until.is_some()) {
                         (Lang::En, true) => "Wrong PIN. The app is locked for a while.".into(),
                         (_, true) => "PIN salah. Aplikasi dikunci sementara.".into(),
                         (Lang::En, false) => format!("Wrong PIN; {left} attempts left"),
@@ -382,11 +393,12 @@ impl FieldApp {
 
     /// Signs out: deletes this device's store. Refused while work is not yet on the server.
     pub fn sign_out(&mut self) -> Result<Status, AppError> {
+        let lang = self.lang;
         let counts = self
             .device()?
             .store()
             .outbox_counts()
-            .map_err(|e| AppError::coded(&e, Lang::Id))?;
+            .map_err(|e| AppError::coded(&e, lang))?;
         if counts.pending_ops > 0 {
             return Err(AppError::new(
                 "field.unsynced_work",
@@ -402,16 +414,8 @@ impl FieldApp {
             ));
         }
         self.device = None;
-        for f in [STORE_FILE, ATTEMPTS_FILE] {
-            let _ = std::fs::remove_file(self.dir.join(f));
-        }
-        if let Ok(entries) = std::fs::read_dir(&self.dir) {
-            for e in entries.flatten() {
-                if e.file_name().to_string_lossy().starts_with(STORE_FILE) {
-                    let _ = std::fs::remove_file(e.path());
-                }
-            }
-        }
+        verivali_store::Store::delete_files(&self.store_path()).map_err(|e| self.io(&e))?;
+        self.save_attempts(Attempts::default())?;
         Ok(self.status())
     }
 
@@ -421,6 +425,25 @@ impl FieldApp {
         self.device()?
             .assignments(query)
             .map_err(|e| AppError::coded(&e, lang))
+    }
+
+    /// The progress line: households done (see [`WorkStatus::is_done`]) of all assigned.
+    pub fn progress(&mut self) -> Result<Progress, AppError> {
+        let lang = self.lang;
+        let counts = self
+            .device()?
+            .store()
+            .work_counts(None)
+            .map_err(|e| AppError::coded(&e, lang))?;
+        let done = counts
+            .iter()
+            .filter(|(s, _)| WorkStatus::parse(s).is_some_and(WorkStatus::is_done))
+            .map(|(_, n)| n)
+            .sum();
+        Ok(Progress {
+            done,
+            total: counts.values().sum(),
+        })
     }
 
     /// One household with members and earlier visits.
@@ -445,12 +468,7 @@ impl FieldApp {
         let detail = d
             .household(household_id)
             .map_err(|e| AppError::coded(&e, lang))?;
-        let editable = detail.visits.iter().rev().find(|v| {
-            matches!(
-                v.state,
-                verivali_domain::VisitState::Draft | verivali_domain::VisitState::Rejected
-            )
-        });
+        let editable = detail.visits.iter().rev().find(|v| v.state.editable());
         if let Some(v) = editable {
             let (record, state, finished) = d
                 .store()
@@ -463,31 +481,13 @@ impl FieldApp {
                 finished,
             });
         }
-        let h = &detail.household;
-        let record = VisitRecord {
-            visit_id: Uuid::now_v7(),
-            household_id,
-            baseline_version: h.version,
-            revision: 0,
-            outcome: Outcome::Ditemukan,
-            outcome_reason: None,
-            reference_household_id: None,
-            household: verivali_domain::HouseholdFound {
-                no_kk: h.no_kk.clone(),
-                nama_krt: h.nama_krt.clone(),
-                alamat: h.alamat.clone(),
-                rt: h.rt.clone(),
-                rw: h.rw.clone(),
-                kode_desa: h.kode_desa.clone(),
-            },
-            members: detail.members.clone(),
-            questionnaire_version: d.store().questionnaire().version,
-            answers: Default::default(),
-            gps: None,
-            photos: vec![],
-            started_at: now,
-            finished_at: None,
-        };
+        let record = VisitRecord::start(
+            Uuid::now_v7(),
+            &detail.household,
+            &detail.members,
+            d.store().questionnaire().version,
+            now,
+        );
         Ok(OpenVisit {
             draft: draft_state(d.store(), &record, lang),
             record,

@@ -58,6 +58,11 @@ fn signing_out_is_refused_while_work_is_unsent() {
         h.version = 0;
         store.propose_household(&h).unwrap();
     }
+    assert_eq!(
+        (app.progress().unwrap().done, app.progress().unwrap().total),
+        (0, 1),
+        "the proposed household is assigned, not done"
+    );
     let e = app.sign_out().unwrap_err();
     assert_eq!(e.code, "field.unsynced_work");
     assert!(e.message.contains("belum terkirim"), "{}", e.message);

@@ -190,6 +190,24 @@ impl Store {
         self.device_id
     }
 
+    /// Deletes a store's files (the database, its WAL and shared-memory files, the key
+    /// parameters). For signing a device out; the store must be closed.
+    pub fn delete_files(path: &Path) -> std::io::Result<()> {
+        let mut files = vec![path.to_path_buf(), key::key_file_path(path)];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_os_string();
+            name.push(suffix);
+            files.push(PathBuf::from(name));
+        }
+        for f in files {
+            match std::fs::remove_file(&f) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// The file path.
     pub fn path(&self) -> &Path {
         &self.path

@@ -1,6 +1,6 @@
 // The assignment list: households of the assigned desa grouped by RT, search, status filter,
-// progress counts.
-import type { HouseholdRow, WorkStatus } from "../api";
+// progress counts (from Rust).
+import type { WorkStatus } from "../api";
 import type { Ctx } from "../app";
 import { h } from "../dom";
 import { t } from "../i18n";
@@ -8,15 +8,9 @@ import { t } from "../i18n";
 export const STATUSES: WorkStatus[] = ["not_visited", "draft", "finished", "submitted", "approved", "rejected"];
 let lastQuery = { text: "", status: "" };
 
-/** Counts for the progress line: done means finished, submitted or approved. */
-export function progress(rows: HouseholdRow[]): { done: number; total: number } {
-  const done = rows.filter((r) => r.status === "finished" || r.status === "submitted" || r.status === "approved").length;
-  return { done, total: rows.length };
-}
-
 export async function listScreen(ctx: Ctx): Promise<HTMLElement> {
-  const all = (await ctx.api.assignments({})).flatMap((g) => g.households);
-  const p = progress(all);
+  // What counts as done is verivali-domain's rule (WorkStatus::is_done), counted by the store.
+  const p = await ctx.api.progress();
   const search = h("input", { type: "search", id: "search", placeholder: t("list.search"), "aria-label": t("list.search"), value: lastQuery.text }) as HTMLInputElement;
   const status = h("select", { id: "status-filter", "aria-label": t("list.status") },
     h("option", { value: "" }, t("list.all")),
