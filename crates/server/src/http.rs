@@ -100,6 +100,12 @@ fn bearer(headers: &HeaderMap, lang: Lang) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::unauthorized(lang, "auth.missing_token"))
 }
 
+/// Query parameters, or 400 in the caller's language.
+fn query<T>(q: Result<Query<T>, QueryRejection>, lang: Lang) -> Result<T, ApiError> {
+    q.map(|Query(q)| q)
+        .map_err(|e| ApiError::bad_request(lang, &e.body_text()))
+}
+
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8], lang: Lang) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         let detail: String = e.to_string().chars().take(200).collect();
@@ -114,6 +120,16 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::internal(&e))?
+}
+
+/// Authenticates the caller and runs `f` with them, off the async threads.
+async fn with_caller<T: Send + 'static>(
+    app: Arc<App>,
+    headers: HeaderMap,
+    addr: SocketAddr,
+    f: impl FnOnce(&App, &Caller) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    blocking(move || f(&app, &authed(&app, &headers, addr)?)).await
 }
 
 fn authed(app: &App, headers: &HeaderMap, addr: SocketAddr) -> Result<Caller, ApiError> {
@@ -158,9 +174,8 @@ async fn push(
     let lang = lang(&headers);
     bearer(&headers, lang)?;
     let req: PushRequest = parse(&body, lang)?;
-    blocking(move || {
-        let caller = authed(&app, &headers, addr)?;
-        app.push(&caller, &req)
+    with_caller(app, headers, addr, move |app, caller| {
+        app.push(caller, &req)
     })
     .await
     .map(Json)
@@ -179,10 +194,9 @@ async fn pull(
     q: Result<Query<PullParams>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let lang = lang(&headers);
-    let Query(q) = q.map_err(|e| ApiError::bad_request(lang, &e.body_text()))?;
-    blocking(move || {
-        let caller = authed(&app, &headers, addr)?;
-        app.pull(&caller, q.cursor.as_deref().unwrap_or(""), q.limit)
+    let q = query(q, lang)?;
+    with_caller(app, headers, addr, move |app, caller| {
+        app.pull(caller, q.cursor.as_deref().unwrap_or(""), q.limit)
     })
     .await
     .map(Json)
@@ -202,8 +216,7 @@ async fn attachment_head(
     headers: HeaderMap,
     Path(sha): Path<String>,
 ) -> Result<Response<Body>, ApiError> {
-    blocking(move || {
-        let caller = authed(&app, &headers, addr)?;
+    with_caller(app, headers, addr, move |app, caller| {
         let held = app.attachment_held(&sha, caller.lang)?;
         let (offset, complete) = match held {
             Held::Complete(n) => (n, true),
@@ -229,11 +242,10 @@ async fn attachment_patch(
     Path(sha): Path<String>,
     body: Bytes,
 ) -> Result<Response<Body>, ApiError> {
-    blocking(move || {
-        let caller = authed(&app, &headers, addr)?;
+    with_caller(app, headers.clone(), addr, move |app, caller| {
         let offset = offset_header(&headers, UPLOAD_OFFSET, caller.lang)?;
         let length = offset_header(&headers, UPLOAD_LENGTH, caller.lang)?;
-        let (status, st) = app.attachment_patch(&caller, &sha, offset, length, &body)?;
+        let (status, st) = app.attachment_patch(caller, &sha, offset, length, &body)?;
         let mut r = (status, Json(&st)).into_response();
         r.headers_mut()
             .insert(UPLOAD_OFFSET, HeaderValue::from(st.upload_offset));
@@ -248,10 +260,9 @@ async fn revoke_device(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    blocking(move || {
-        let caller = authed(&app, &headers, addr)?;
+    with_caller(app, headers, addr, move |app, caller| {
         let id = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::not_found(caller.lang))?;
-        app.revoke_device(Some(&caller), id)?;
+        app.revoke_device(Some(caller), id)?;
         Ok(StatusCode::NO_CONTENT)
     })
     .await
@@ -266,10 +277,9 @@ async fn decision(
 ) -> Result<impl IntoResponse, ApiError> {
     let lang = lang(&headers);
     let req: verivali_protocol::review::DecisionRequest = parse(&body, lang)?;
-    blocking(move || {
-        let caller = authed(&app, &headers, addr)?;
+    with_caller(app, headers, addr, move |app, caller| {
         let id = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::not_found(caller.lang))?;
-        app.decide(&caller, id, &req)
+        app.decide(caller, id, &req)
     })
     .await
     .map(Json)
@@ -282,8 +292,8 @@ async fn review_list(
     q: Result<Query<crate::queue::QueueQuery>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let lang = lang(&headers);
-    let Query(q) = q.map_err(|e| ApiError::bad_request(lang, &e.body_text()))?;
-    blocking(move || app.review_list(&authed(&app, &headers, addr)?, &q))
+    let q = query(q, lang)?;
+    with_caller(app, headers, addr, move |app, c| app.review_list(c, &q))
         .await
         .map(Json)
 }
@@ -298,9 +308,8 @@ async fn review_one(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    blocking(move || {
-        let caller = authed(&app, &headers, addr)?;
-        app.review_one(&caller, path_uuid(&id, caller.lang)?)
+    with_caller(app, headers, addr, move |app, caller| {
+        app.review_one(caller, path_uuid(&id, caller.lang)?)
     })
     .await
     .map(Json)
@@ -312,9 +321,8 @@ async fn review_photo(
     headers: HeaderMap,
     Path((id, sha)): Path<(String, String)>,
 ) -> Result<Response<Body>, ApiError> {
-    let bytes = blocking(move || {
-        let caller = authed(&app, &headers, addr)?;
-        let path = app.review_photo(&caller, path_uuid(&id, caller.lang)?, &sha)?;
+    let bytes = with_caller(app, headers, addr, move |app, caller| {
+        let path = app.review_photo(caller, path_uuid(&id, caller.lang)?, &sha)?;
         std::fs::read(path).map_err(|e| ApiError::internal(&e))
     })
     .await?;
@@ -343,10 +351,12 @@ async fn review_batches(
     q: Result<Query<AreaParams>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let lang = lang(&headers);
-    let Query(q) = q.map_err(|e| ApiError::bad_request(lang, &e.body_text()))?;
-    blocking(move || app.review_batches(&authed(&app, &headers, addr)?, q.area.as_deref()))
-        .await
-        .map(Json)
+    let q = query(q, lang)?;
+    with_caller(app, headers, addr, move |app, c| {
+        app.review_batches(c, q.area.as_deref())
+    })
+    .await
+    .map(Json)
 }
 
 async fn approve_batch(
@@ -355,9 +365,8 @@ async fn approve_batch(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    blocking(move || {
-        let caller = authed(&app, &headers, addr)?;
-        app.approve_batch(&caller, path_uuid(&id, caller.lang)?)
+    with_caller(app, headers, addr, move |app, caller| {
+        app.approve_batch(caller, path_uuid(&id, caller.lang)?)
     })
     .await
     .map(Json)
@@ -370,10 +379,12 @@ async fn progress(
     q: Result<Query<AreaParams>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let lang = lang(&headers);
-    let Query(q) = q.map_err(|e| ApiError::bad_request(lang, &e.body_text()))?;
-    blocking(move || app.progress(&authed(&app, &headers, addr)?, q.area.as_deref()))
-        .await
-        .map(Json)
+    let q = query(q, lang)?;
+    with_caller(app, headers, addr, move |app, c| {
+        app.progress(c, q.area.as_deref())
+    })
+    .await
+    .map(Json)
 }
 
 async fn questionnaire(
@@ -381,8 +392,7 @@ async fn questionnaire(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    blocking(move || {
-        let caller = authed(&app, &headers, addr)?;
+    with_caller(app, headers, addr, move |app, caller| {
         let mut tx = app.db.read()?;
         crate::repo::active_questionnaire(tx.as_mut())?
             .ok_or_else(|| ApiError::not_found(caller.lang))
@@ -406,7 +416,7 @@ async fn export(
         "visits.xlsx" => ExportFormat::Xlsx,
         _ => return Err(ApiError::not_found(lang)),
     };
-    let Query(q) = q.map_err(|e| ApiError::bad_request(lang, &e.body_text()))?;
+    let q = query(q, lang)?;
     let app2 = app.clone();
     let req = blocking(move || {
         let caller = authed(&app2, &headers, addr)?;
@@ -490,10 +500,9 @@ async fn audit_log(
     q: Result<Query<AuditParams>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let lang = lang(&headers);
-    let Query(q) = q.map_err(|e| ApiError::bad_request(lang, &e.body_text()))?;
-    blocking(move || {
-        let caller = authed(&app, &headers, addr)?;
-        app.audit_log(&caller, q.before, q.action.as_deref(), q.limit)
+    let q = query(q, lang)?;
+    with_caller(app, headers, addr, move |app, caller| {
+        app.audit_log(caller, q.before, q.action.as_deref(), q.limit)
     })
     .await
     .map(Json)
@@ -570,13 +579,7 @@ async fn web_me(
     blocking(move || {
         let c = authed(&app, &headers, addr)?;
         Ok(Json(serde_json::json!({
-            "user": {
-                "id": c.user.id,
-                "username": c.user.username,
-                "display_name": c.user.display_name,
-                "role": c.user.role,
-                "areas": c.user.areas.codes().iter().map(|a| a.as_str()).collect::<Vec<_>>(),
-            },
+            "user": c.user.info(),
             "csrf": crate::auth::csrf_token(&token),
         })))
     })

@@ -2,7 +2,7 @@
 
 use axum::http::{StatusCode, header};
 use verivali_domain::Lang;
-use verivali_protocol::{SessionRequest, SessionResponse, UserInfo};
+use verivali_protocol::{SessionRequest, SessionResponse};
 
 use crate::app::{App, MIN_APP_VERSION, Metrics, SCHEMAS, app_too_old, version_lt};
 use crate::auth;
@@ -189,18 +189,7 @@ impl App {
         Ok(SessionResponse {
             token,
             expires_at,
-            user: UserInfo {
-                id: user.id,
-                username: user.username.clone(),
-                display_name: user.display_name.clone(),
-                role: user.role,
-                areas: user
-                    .areas
-                    .codes()
-                    .iter()
-                    .map(|c| c.as_str().to_string())
-                    .collect(),
-            },
+            user: user.info(),
             server_time: now,
             schemas: SCHEMAS.to_vec(),
             min_app_version: MIN_APP_VERSION.to_string(),

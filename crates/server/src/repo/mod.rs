@@ -107,6 +107,22 @@ pub struct UserRow {
 }
 
 impl UserRow {
+    /// The user as sign-in answers show them.
+    pub fn info(&self) -> verivali_protocol::UserInfo {
+        verivali_protocol::UserInfo {
+            id: self.id,
+            username: self.username.clone(),
+            display_name: self.display_name.clone(),
+            role: self.role,
+            areas: self
+                .areas
+                .codes()
+                .iter()
+                .map(|c| c.as_str().to_string())
+                .collect(),
+        }
+    }
+
     /// The user's scope.
     pub fn scope(&self) -> Scope {
         Scope {
