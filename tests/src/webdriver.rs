@@ -351,52 +351,45 @@ impl Session {
         .unwrap();
     }
 
-    /// Finds `css` and clicks it; a screen re-rendered in between (stale element) is looked up
-    /// again.
-    pub async fn tap(&self, css: &str) {
+    /// Finds `css` and runs `command` on it (`click`, `value`…); an element replaced by a
+    /// re-render in between (stale) is looked up again.
+    async fn on_fresh(&self, css: &str, command: &str, body: Value, center: bool) {
         for _ in 0..5 {
             let e = self.wait(css).await;
-            let _ = self
-                .try_cmd(
-                    reqwest::Method::POST,
-                    "/execute/sync",
-                    json!({"script": "arguments[0].scrollIntoView({block: 'center'});", "args": [e.arg()]}),
-                )
-                .await;
+            if center {
+                let _ = self
+                    .try_cmd(
+                        reqwest::Method::POST,
+                        "/execute/sync",
+                        json!({"script": "arguments[0].scrollIntoView({block: 'center'});", "args": [e.arg()]}),
+                    )
+                    .await;
+            }
             match self
                 .try_cmd(
                     reqwest::Method::POST,
-                    &format!("/element/{}/click", e.0),
-                    json!({}),
+                    &format!("/element/{}/{command}", e.0),
+                    body.clone(),
                 )
                 .await
             {
                 Ok(_) => return,
                 Err(err) if err.contains("stale") => continue,
-                Err(err) => panic!("click {css}: {err}"),
+                Err(err) => panic!("{command} on {css}: {err}"),
             }
         }
         panic!("{css} kept going stale");
     }
 
-    /// Finds `css` and types into it (looked up again when stale).
+    /// Finds `css` and taps it, brought to the middle of the view first.
+    pub async fn tap(&self, css: &str) {
+        self.on_fresh(css, "click", json!({}), true).await;
+    }
+
+    /// Finds `css` and types into it.
     pub async fn fill(&self, css: &str, text: &str) {
-        for _ in 0..5 {
-            let e = self.wait(css).await;
-            match self
-                .try_cmd(
-                    reqwest::Method::POST,
-                    &format!("/element/{}/value", e.0),
-                    json!({ "text": text }),
-                )
-                .await
-            {
-                Ok(_) => return,
-                Err(err) if err.contains("stale") => continue,
-                Err(err) => panic!("type into {css}: {err}"),
-            }
-        }
-        panic!("{css} kept going stale");
+        self.on_fresh(css, "value", json!({ "text": text }), false)
+            .await;
     }
 
     /// Types into an element.
