@@ -10,6 +10,13 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+/// An HTTP client builder for the tests: reqwest has no TLS provider of its own (the device
+/// brings rustls with ring), so plain clients need ring installed as the default.
+pub fn http() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 /// Password of every test user.
 pub const PASSWORD: &str = "sandi-uji-yang-panjang";
 
@@ -69,6 +76,43 @@ pub fn field(store: &Path, args: &[&str], stdin: &str) -> (bool, String, String)
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The files of `verivali-server make-cert`.
+pub struct Certs {
+    /// CA certificate (PEM), for the devices.
+    pub ca: PathBuf,
+    /// Server certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Server key (PEM).
+    pub key: PathBuf,
+}
+
+/// A private CA and a certificate for 127.0.0.1 and localhost, made by the server's own
+/// `make-cert` under `dir`, as the README's Deploy section does.
+pub fn make_cert(dir: &Path) -> Certs {
+    let out = Command::new(server_bin())
+        .args([
+            "make-cert",
+            "--host",
+            "127.0.0.1",
+            "--host",
+            "localhost",
+            "--out",
+        ])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Certs {
+        ca: dir.join("ca.pem"),
+        cert: dir.join("server.pem"),
+        key: dir.join("server-key.pem"),
+    }
 }
 
 /// A server data folder, administered through the CLI, that can be started and killed.
@@ -154,6 +198,12 @@ impl Server {
 
     /// Starts `serve` on `port` (0: any) and waits until it listens.
     pub fn start(&mut self, port: u16) {
+        self.start_with(port, &[]);
+    }
+
+    /// Starts `serve` on `port` with more options (`--tls-cert …`) and waits until it listens;
+    /// [`Server::url`] is then `http://…` or `https://…`.
+    pub fn start_with(&mut self, port: u16, options: &[&str]) {
         let listen = format!("127.0.0.1:{port}");
         let mut child = Command::new(server_bin())
             .args([
@@ -165,6 +215,7 @@ impl Server {
                 "--listen",
                 &listen,
             ])
+            .args(options)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -178,6 +229,20 @@ impl Server {
         );
         self.url = line.trim().rsplit(' ').next().unwrap().to_string();
         self.child = Some(child);
+    }
+
+    /// Any admin command of the server's CLI on this server's data; its standard output.
+    pub fn admin(&self, args: &[&str], stdin: &str) -> String {
+        self.cli(args, stdin)
+    }
+
+    /// SIGTERM, then the exit status once it has drained.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let pid = c.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        c.wait().unwrap()
     }
 
     /// The port it listens on.

@@ -126,7 +126,7 @@ impl Driver {
             child,
             url: format!("http://127.0.0.1:{port}"),
             // A driver that stops answering fails the test instead of hanging it.
-            http: reqwest::Client::builder()
+            http: crate::http()
                 .timeout(Duration::from_secs(60))
                 .build()
                 .unwrap(),

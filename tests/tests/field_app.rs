@@ -22,7 +22,7 @@ struct Supervisor {
 
 impl Supervisor {
     async fn sign_in(url: &str) -> Supervisor {
-        let http = reqwest::Client::new();
+        let http = verivali_e2e::http().build().unwrap();
         let r: Value = http
             .post(format!("{url}/api/v1/session"))
             .json(&json!({"username": "spv", "password": PASSWORD,

@@ -195,7 +195,7 @@ async fn reject_amend_resubmit_approve_and_lock() {
     client.sync(&mut StoreSync(&mut store)).await.unwrap();
 
     // The supervisor rejects through the API.
-    let http = reqwest::Client::new();
+    let http = verivali_e2e::http().build().unwrap();
     let spv: verivali_protocol::SessionResponse = http
         .post(format!("{}/api/v1/session", server.url))
         .json(&serde_json::json!({"username": "pengawas", "password": PASSWORD, "device": {"id": Uuid::now_v7(), "name": "laptop", "app_version": "0.1.0"}}))

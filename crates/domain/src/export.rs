@@ -202,6 +202,34 @@ impl ExportLayout {
     }
 }
 
+/// A CSV cell as a spreadsheet will read it safely (OWASP, CSV injection): a cell that begins
+/// with `=`, `+`, `-`, `@`, a tab or a carriage return would start a formula in Excel, LibreOffice
+/// or Google Sheets, so it gets a leading `'`, which those show as text and do not display. Plain
+/// numbers (`-7.123456`, a negative latitude) stay numbers: they cannot be a formula. XLSX cells
+/// are written as strings and need none of this.
+pub fn csv_safe(cell: &str) -> Cow<'_, str> {
+    let risky = cell
+        .chars()
+        .next()
+        .is_some_and(|c| matches!(c, '=' | '+' | '-' | '@' | '\t' | '\r'));
+    if risky && !is_plain_number(cell) {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
+    }
+}
+
+/// `-12`, `+3.5`, `-0.000001`: an optional sign, digits, at most one decimal point.
+fn is_plain_number(s: &str) -> bool {
+    let body = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let mut parts = body.splitn(2, '.');
+    let int = parts.next().unwrap_or("");
+    let frac = parts.next();
+    !int.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// An answer as a cell: text as is, numbers and booleans (`1`/`0`) plainly, lists joined.
 fn cell(v: &Value) -> String {
     match v {
@@ -261,6 +289,38 @@ mod tests {
         );
         let answered = v.answers.keys().next().unwrap();
         assert_eq!(col(&format!("q_{answered}")), &cell(&v.answers[answered]));
+    }
+
+    #[test]
+    fn csv_cells_never_start_a_formula_but_numbers_stay_numbers() {
+        for bad in [
+            "=HYPERLINK(\"http://x\",\"klik\")",
+            "+1+1",
+            "-2+3",
+            "@SUM(A1)",
+            "\t=1",
+            "\r=1",
+            "-",
+            "=",
+        ] {
+            let safe = csv_safe(bad);
+            assert!(safe.starts_with('\''), "{bad:?} -> {safe:?}");
+            assert_eq!(&safe[1..], bad, "the text itself is kept");
+        }
+        for fine in [
+            "-7.123456",
+            "110.5",
+            "+62",
+            "-0",
+            "Siti",
+            "",
+            "3308012001",
+            "a=b",
+        ] {
+            assert_eq!(csv_safe(fine), fine);
+        }
+        assert!(csv_safe("-1.").starts_with('\''));
+        assert!(csv_safe("-1.2.3").starts_with('\''));
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod region;
 pub mod review;
 pub mod sample;
 pub mod state;
+pub mod text;
 pub mod visit;
 
 pub use household::{Household, HouseholdFound, Member, PresenceStatus, Relationship, Sex};
@@ -30,4 +31,5 @@ pub use questionnaire::Questionnaire;
 pub use region::{Areas, RegionCode};
 pub use review::{Batch, Decision, ReviewEvent};
 pub use state::{Action, Role, TransitionError, VisitState, WorkStatus, transition};
+pub use text::ControlChar;
 pub use visit::{Gps, NotFoundReason, Outcome, VisitContext, VisitRecord};

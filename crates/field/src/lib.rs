@@ -12,3 +12,10 @@ mod store_sync;
 pub use app::{AppError, FieldApp};
 pub use device::{APP_VERSION, Device, FieldError, Health, Returned};
 pub use store_sync::StoreSync;
+
+/// Trusts a private CA (PEM) for the server's HTTPS certificate in this process, besides the
+/// public roots; without a call, `VERIVALI_CA_CERT` is read. Call it before the first sign-in or
+/// sync.
+pub fn set_ca_cert(path: Option<std::path::PathBuf>) {
+    verivali_sync::tls::set_ca_cert(path);
+}

@@ -114,6 +114,7 @@ async fn pull_assignment(s: &TestServer) -> Pull {
     s.add_user("fresh", Role::Enumerator, &[DESA_A]).await;
     let d = s.sign_in("fresh").await;
     s.settle().await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .no_zstd()
         .no_gzip()

@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use verivali_domain::clock::Clock;
 use verivali_domain::{Lang, Questionnaire};
@@ -19,85 +18,7 @@ pub const SCHEMAS: &[u32] = &[1];
 /// Oldest app version served.
 pub const MIN_APP_VERSION: &str = "0.1.0";
 
-/// Counters for `/metrics`.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    /// Ops applied.
-    pub ops_applied: AtomicU64,
-    /// Ops answered as duplicates.
-    pub ops_duplicate: AtomicU64,
-    /// Ops rejected.
-    pub ops_rejected: AtomicU64,
-    /// Push requests.
-    pub pushes: AtomicU64,
-    /// Pull requests.
-    pub pulls: AtomicU64,
-    /// Sign-ins.
-    pub sessions: AtomicU64,
-    /// Failed sign-ins.
-    pub session_failures: AtomicU64,
-    /// Attachments stored.
-    pub attachments: AtomicU64,
-}
-
-impl Metrics {
-    /// Prometheus text format.
-    pub fn render(&self) -> String {
-        let c = |name: &str, help: &str, v: &AtomicU64| {
-            format!(
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
-                v.load(Ordering::Relaxed)
-            )
-        };
-        [
-            c(
-                "verivali_ops_applied_total",
-                "Ops applied.",
-                &self.ops_applied,
-            ),
-            c(
-                "verivali_ops_duplicate_total",
-                "Ops answered as duplicates.",
-                &self.ops_duplicate,
-            ),
-            c(
-                "verivali_ops_rejected_total",
-                "Ops rejected with a reason.",
-                &self.ops_rejected,
-            ),
-            c(
-                "verivali_push_requests_total",
-                "Push requests.",
-                &self.pushes,
-            ),
-            c(
-                "verivali_pull_requests_total",
-                "Pull requests.",
-                &self.pulls,
-            ),
-            c(
-                "verivali_sessions_total",
-                "Successful sign-ins.",
-                &self.sessions,
-            ),
-            c(
-                "verivali_session_failures_total",
-                "Failed sign-ins.",
-                &self.session_failures,
-            ),
-            c(
-                "verivali_attachments_total",
-                "Attachments stored.",
-                &self.attachments,
-            ),
-        ]
-        .concat()
-    }
-
-    pub(crate) fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-}
+pub use crate::ops::Metrics;
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -271,15 +192,27 @@ impl App {
     }
 }
 
-/// Compares dotted versions numerically (`0.10.0` > `0.9.3`); unparsable parts count as 0.
+/// Whether app version `a` is older than `b`, by semantic versioning (`0.10.0` > `0.9.3`,
+/// `0.2.0-rc.1` < `0.2.0`). A missing minor or patch counts as 0 (`0.1` is `0.1.0`); a version
+/// that is not one at all counts as older than any, so such an app is told to update.
 pub fn version_lt(a: &str, b: &str) -> bool {
-    let parse = |s: &str| -> Vec<u64> {
-        s.split(['.', '-', '+'])
-            .take(3)
-            .map(|p| p.parse().unwrap_or(0))
-            .collect()
-    };
-    parse(a) < parse(b)
+    fn lenient(s: &str) -> Option<semver::Version> {
+        let s = s.trim().trim_start_matches('v');
+        semver::Version::parse(s).ok().or_else(|| {
+            // `0.1` or `1`: pad the core to three parts, keep any pre-release or build.
+            let split = s.find(['-', '+']).unwrap_or(s.len());
+            let (core, rest) = s.split_at(split);
+            let parts = core.split('.').count();
+            (parts < 3)
+                .then(|| format!("{core}{}{rest}", ".0".repeat(3 - parts)))
+                .and_then(|p| semver::Version::parse(&p).ok())
+        })
+    }
+    match (lenient(a), lenient(b)) {
+        (Some(a), Some(b)) => a < b,
+        (None, Some(_)) => true,
+        _ => false,
+    }
 }
 
 /// 426: the app must be updated.
@@ -305,5 +238,9 @@ mod tests {
         assert!(super::version_lt("0.9.3", "0.10.0"));
         assert!(!super::version_lt("0.10.0", "0.10.0"));
         assert!(super::version_lt("garbage", "0.1.0"));
+        assert!(!super::version_lt("0.1", "0.1.0"), "0.1 is 0.1.0");
+        assert!(super::version_lt("0.1", "0.1.1"));
+        assert!(super::version_lt("0.2.0-rc.1", "0.2.0"));
+        assert!(!super::version_lt("1", "0.9.9"));
     }
 }

@@ -12,10 +12,18 @@ use std::sync::Mutex;
 /// How long a device token lives. Long enough for a week of offline work plus a margin, short
 /// enough that a lost phone's token dies on its own; admins revoke sooner.
 pub const TOKEN_TTL_DAYS: i64 = 14;
-/// Failures within [`THROTTLE_WINDOW_MIN`] after which sign-in answers 429.
+/// Failed sign-ins of one username within [`THROTTLE_WINDOW_MIN`] after which that username
+/// answers 429 until the window has passed.
 pub const MAX_FAILURES: u32 = 5;
 /// Throttle window and lock time, minutes.
 pub const THROTTLE_WINDOW_MIN: i64 = 15;
+/// Sign-in attempts (good or bad) one client address may make per [`ADDRESS_WINDOW_MIN`]. Generous
+/// on purpose: a kabupaten office, a training room or a carrier NAT puts dozens of honest people
+/// behind one address, and the per-username lock already stops guessing at one account. This only
+/// stops one address from spraying passwords over many accounts.
+pub const ADDRESS_MAX_ATTEMPTS: u32 = 120;
+/// Window of [`ADDRESS_MAX_ATTEMPTS`], minutes.
+pub const ADDRESS_WINDOW_MIN: i64 = 10;
 
 /// Hashes a password (Argon2id, random salt, PHC string).
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
@@ -78,46 +86,100 @@ pub fn expiry(now: DateTime<Utc>) -> DateTime<Utc> {
     now + Duration::days(TOKEN_TTL_DAYS)
 }
 
-/// Counts failed sign-ins per username and per address within a window. In memory: a restart
+/// Sign-in throttling: a lock per username after repeated failures, and a generous rate limit per
+/// client address (the address [`crate::net`] trusts, never a proxy's). In memory: a restart
 /// forgets it, which only shortens a lock.
 #[derive(Debug, Default)]
 pub struct Throttle {
-    failures: Mutex<HashMap<String, (u32, DateTime<Utc>)>>,
+    /// Per lowercased username: failures and when the window began.
+    users: Mutex<HashMap<String, (u32, DateTime<Utc>)>>,
+    /// Per address: attempts and when the window began.
+    addresses: Mutex<HashMap<String, (u32, DateTime<Utc>)>>,
+}
+
+/// Why a sign-in may not be tried now, and until when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The username had [`MAX_FAILURES`] failures in the window.
+    User(DateTime<Utc>),
+    /// The address made [`ADDRESS_MAX_ATTEMPTS`] attempts in its window.
+    Address(DateTime<Utc>),
+}
+
+/// Counts one event for `key` in a fixed window that starts at its first event.
+fn count(
+    map: &Mutex<HashMap<String, (u32, DateTime<Utc>)>>,
+    key: &str,
+    window: Duration,
+    now: DateTime<Utc>,
+) {
+    if let Ok(mut map) = map.lock() {
+        let e = map.entry(key.to_string()).or_insert((0, now));
+        if now - e.1 >= window {
+            *e = (0, now);
+        }
+        e.0 = e.0.saturating_add(1);
+        if map.len() > 100_000 {
+            map.retain(|_, (_, since)| now - *since < window);
+        }
+    }
+}
+
+/// When `key` has `max` events in its current window: the time the window ends.
+fn over(
+    map: &Mutex<HashMap<String, (u32, DateTime<Utc>)>>,
+    key: &str,
+    max: u32,
+    window: Duration,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let map = map.lock().ok()?;
+    map.get(key)
+        .filter(|(n, since)| *n >= max && now - *since < window)
+        .map(|(_, since)| *since + window)
 }
 
 impl Throttle {
-    /// When any of `keys` is locked, the time it opens again.
-    pub fn locked_until(&self, keys: &[String], now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let map = self.failures.lock().ok()?;
-        keys.iter()
-            .filter_map(|k| map.get(k))
-            .filter(|(n, since)| {
-                *n >= MAX_FAILURES && now - *since < Duration::minutes(THROTTLE_WINDOW_MIN)
-            })
-            .map(|(_, since)| *since + Duration::minutes(THROTTLE_WINDOW_MIN))
-            .max()
-    }
-
-    /// Counts a failure against every key.
-    pub fn fail(&self, keys: &[String], now: DateTime<Utc>) {
-        if let Ok(mut map) = self.failures.lock() {
-            for k in keys {
-                let e = map.entry(k.clone()).or_insert((0, now));
-                if now - e.1 >= Duration::minutes(THROTTLE_WINDOW_MIN) {
-                    *e = (0, now);
-                }
-                e.0 += 1;
-            }
-            if map.len() > 100_000 {
-                map.retain(|_, (_, since)| now - *since < Duration::minutes(THROTTLE_WINDOW_MIN));
-            }
+    /// Counts an attempt from `address` and says whether `username` may try now. The address is
+    /// counted first, so a sprayer is limited even while each username it tries is still open.
+    pub fn attempt(
+        &self,
+        username: &str,
+        address: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), Refusal> {
+        let window = Duration::minutes(ADDRESS_WINDOW_MIN);
+        if let Some(until) = over(&self.addresses, address, ADDRESS_MAX_ATTEMPTS, window, now) {
+            return Err(Refusal::Address(until));
+        }
+        count(&self.addresses, address, window, now);
+        let user = username.to_lowercase();
+        match over(
+            &self.users,
+            &user,
+            MAX_FAILURES,
+            Duration::minutes(THROTTLE_WINDOW_MIN),
+            now,
+        ) {
+            Some(until) => Err(Refusal::User(until)),
+            None => Ok(()),
         }
     }
 
+    /// Counts a failure against the username.
+    pub fn fail(&self, username: &str, now: DateTime<Utc>) {
+        count(
+            &self.users,
+            &username.to_lowercase(),
+            Duration::minutes(THROTTLE_WINDOW_MIN),
+            now,
+        );
+    }
+
     /// Clears the username's count after a success.
-    pub fn succeed(&self, key: &str) {
-        if let Ok(mut map) = self.failures.lock() {
-            map.remove(key);
+    pub fn succeed(&self, username: &str) {
+        if let Ok(mut map) = self.users.lock() {
+            map.remove(&username.to_lowercase());
         }
     }
 }
@@ -140,23 +202,40 @@ mod tests {
     }
 
     #[test]
-    fn throttle_locks_after_repeated_failures_and_opens_later() {
+    fn a_username_locks_after_repeated_failures_and_opens_later() {
         let th = Throttle::default();
         let now = Utc::now();
-        let keys = vec!["user:a".to_string(), "ip:1".to_string()];
         for _ in 0..MAX_FAILURES - 1 {
-            th.fail(&keys, now);
+            assert!(th.attempt("Petugas", "10.0.0.1", now).is_ok());
+            th.fail("Petugas", now);
         }
-        assert!(th.locked_until(&keys, now).is_none());
-        th.fail(&keys, now);
-        assert!(th.locked_until(&keys, now).is_some());
+        assert!(th.attempt("petugas", "10.0.0.1", now).is_ok());
+        th.fail("petugas", now);
+        assert!(matches!(
+            th.attempt("PETUGAS", "10.0.0.2", now),
+            Err(Refusal::User(_))
+        ));
         assert!(
-            th.locked_until(&["ip:1".to_string()], now).is_some(),
-            "the address is locked too"
+            th.attempt("pengawas", "10.0.0.1", now).is_ok(),
+            "one user's typos never lock a colleague behind the same address"
         );
-        assert!(
-            th.locked_until(&keys, now + Duration::minutes(THROTTLE_WINDOW_MIN + 1))
-                .is_none()
-        );
+        let later = now + Duration::minutes(THROTTLE_WINDOW_MIN + 1);
+        assert!(th.attempt("petugas", "10.0.0.1", later).is_ok());
+    }
+
+    #[test]
+    fn an_address_is_only_rate_limited() {
+        let th = Throttle::default();
+        let now = Utc::now();
+        for i in 0..ADDRESS_MAX_ATTEMPTS {
+            assert!(th.attempt(&format!("u{i}"), "10.0.0.9", now).is_ok());
+        }
+        assert!(matches!(
+            th.attempt("u-next", "10.0.0.9", now),
+            Err(Refusal::Address(_))
+        ));
+        assert!(th.attempt("u-next", "10.0.0.8", now).is_ok());
+        let later = now + Duration::minutes(ADDRESS_WINDOW_MIN);
+        assert!(th.attempt("u-next", "10.0.0.9", later).is_ok());
     }
 }

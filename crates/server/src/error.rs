@@ -96,6 +96,19 @@ impl ApiError {
         )
     }
 
+    /// 400 for a finding of the domain's text rule, naming the field.
+    pub fn unstorable_text(lang: Lang, e: &verivali_domain::ControlChar) -> ApiError {
+        use verivali_domain::Coded;
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "text.control_char",
+            title: "Unstorable text",
+            detail: e.message(lang),
+            extra: vec![("field", Value::String(e.field.clone()))],
+            headers: vec![],
+        }
+    }
+
     /// 404.
     pub fn not_found(lang: Lang) -> ApiError {
         ApiError::new(
@@ -110,7 +123,11 @@ impl ApiError {
 
     /// 500 for storage failures (details go to the log, not to the caller).
     pub fn internal(e: &dyn std::fmt::Display) -> ApiError {
-        eprintln!("verivali-server: internal error: {e}");
+        tracing::error!(
+            request_id = crate::ops::current_request_id().unwrap_or_default(),
+            error = %e,
+            "internal error"
+        );
         ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             code: "server.internal",
@@ -133,6 +150,9 @@ impl IntoResponse for ApiError {
         let mut p = Problem::new(self.status.as_u16(), self.code, self.title, self.detail);
         for (k, v) in self.extra {
             p = p.with(k, v);
+        }
+        if let Some(id) = crate::ops::current_request_id() {
+            p = p.with("request_id", Value::String(id));
         }
         let body = serde_json::to_vec(&p).unwrap_or_default();
         let mut resp = (self.status, body).into_response();

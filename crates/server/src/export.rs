@@ -189,8 +189,13 @@ impl App {
     pub fn export_csv(&self, req: &ExportRequest, out: impl Write) -> Result<u64, ExportError> {
         let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(256 * 1024, out));
         let n = self.export_walk(req, &mut |cells| {
-            w.write_record(cells)
-                .map_err(|e| ExportError::Io(std::io::Error::other(e)))
+            let io = |e: csv::Error| ExportError::Io(std::io::Error::other(e));
+            // Field by field, so a neutralised cell costs an allocation only when it is risky.
+            for c in cells {
+                w.write_field(verivali_domain::export::csv_safe(c).as_bytes())
+                    .map_err(io)?;
+            }
+            w.write_record(None::<&[u8]>).map_err(io)
         })?;
         w.flush()?;
         Ok(n)

@@ -20,6 +20,7 @@ use verivali_protocol::{PushRequest, SessionRequest, UPLOAD_OFFSET};
 
 use crate::app::{App, Caller};
 use crate::attachments::Held;
+use crate::edge::Edge;
 use crate::error::ApiError;
 
 /// Largest request body after decompression (a push of a few thousand visits fits easily).
@@ -27,8 +28,13 @@ pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
 type Shared = State<Arc<App>>;
 
-/// The router.
+/// The router, as served directly on a trusted network (tests, benches).
 pub fn router(app: Arc<App>) -> Router {
+    router_with(app, Edge::default())
+}
+
+/// The router behind `edge` (trusted proxies, HTTPS).
+pub fn router_with(app: Arc<App>, edge: Edge) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -62,20 +68,88 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(RequestDecompressionLayer::new().gzip(true).zstd(true))
         .layer(CompressionLayer::new().gzip(true).zstd(true))
         .layer(axum::middleware::from_fn(crate::web::csrf_guard))
+        .layer(axum::middleware::from_fn(text_in_uri))
         .layer(axum::middleware::map_response(problem_for_plain_errors))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal(&"handler panicked").into_response()
         }))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(edge),
+            crate::edge::layer,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            crate::ops::request,
+        ))
         .with_state(app)
 }
 
-/// Serves until the listener fails.
+/// Serves on a plain TCP listener until it fails.
 pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    serve_with(app, listener, Edge::default(), std::future::pending()).await
+}
+
+/// Serves on `listener` (TCP or [`crate::edge::TlsListener`]) until `shutdown` resolves, then
+/// stops accepting and waits for the requests in flight to finish.
+pub async fn serve_with<L>(
+    app: Arc<App>,
+    listener: L,
+    edge: Edge,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
+    use axum::serve::ListenerExt;
+    // `tap_io` makes the peer address available to `ConnectInfo` for any listener.
     axum::serve(
-        listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+        listener.tap_io(|_| {}),
+        router_with(app, edge).into_make_service_with_connect_info::<SocketAddr>(),
     )
+    .with_graceful_shutdown(shutdown)
     .await
+}
+
+/// Refuses a path or query whose decoded text holds a character no backend can store
+/// ([`verivali_domain::text`]): `?area=%00` would otherwise reach PostgreSQL and fail there.
+async fn text_in_uri(
+    req: axum::http::Request<Body>,
+    next: axum::middleware::Next,
+) -> Response<Body> {
+    let uri = req.uri();
+    let decoded = percent_decode(uri.path().as_bytes())
+        .chain(
+            uri.query()
+                .map(|q| percent_decode(q.as_bytes()))
+                .into_iter()
+                .flatten(),
+        )
+        .collect::<Vec<u8>>();
+    let text = String::from_utf8_lossy(&decoded);
+    if let Err(e) = verivali_domain::text::check("uri", &text) {
+        return ApiError::unstorable_text(lang(req.headers()), &e).into_response();
+    }
+    next.run(req).await
+}
+
+/// `%XX` decoded (and `+` as a space, as in a query); malformed escapes stay as they are.
+fn percent_decode(s: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let b = *s.get(i)?;
+        i += 1;
+        if b == b'%'
+            && let (Some(h), Some(l)) = (
+                s.get(i).and_then(|b| hex(*b)),
+                s.get(i + 1).and_then(|b| hex(*b)),
+            )
+        {
+            i += 2;
+            return Some(h << 4 | l);
+        }
+        Some(if b == b'+' { b' ' } else { b })
+    })
 }
 
 /// The caller's language from `Accept-Language` (Indonesian unless English comes first).
@@ -90,14 +164,14 @@ pub fn lang(headers: &HeaderMap) -> Lang {
 /// The caller's token: `Authorization: Bearer`, else the dashboard's session cookie (whose
 /// writes [`crate::web::csrf_guard`] has already checked).
 fn bearer(headers: &HeaderMap, lang: Lang) -> Result<String, ApiError> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty() && t.len() < 200)
-        .or_else(|| crate::web::cookie_token(headers))
-        .ok_or_else(|| ApiError::unauthorized(lang, "auth.missing_token"))
+    use crate::web::Credential;
+    match crate::web::credential(headers) {
+        Some(Credential::Bearer(t) | Credential::Cookie(t)) if !t.is_empty() && t.len() < 200 => {
+            Ok(t)
+        }
+        Some(_) => Err(ApiError::unauthorized(lang, "auth.invalid_token")),
+        None => Err(ApiError::unauthorized(lang, "auth.missing_token")),
+    }
 }
 
 /// Query parameters, or 400 in the caller's language.
@@ -106,8 +180,22 @@ fn query<T>(q: Result<Query<T>, QueryRejection>, lang: Lang) -> Result<T, ApiErr
         .map_err(|e| ApiError::bad_request(lang, &e.body_text()))
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8], lang: Lang) -> Result<T, ApiError> {
+/// A JSON body as `T`, or 400. Only for the push, whose strings are checked op by op.
+fn decode<T: serde::de::DeserializeOwned>(body: &[u8], lang: Lang) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
+        let detail: String = verivali_domain::text::scrub(&e.to_string())
+            .chars()
+            .take(200)
+            .collect();
+        ApiError::bad_request(lang, &detail)
+    })
+}
+
+/// A JSON body as `T` whose every string can be stored ([`verivali_domain::text`]), or 400.
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8], lang: Lang) -> Result<T, ApiError> {
+    let v: serde_json::Value = decode(body, lang)?;
+    verivali_domain::text::check_json("", &v).map_err(|e| ApiError::unstorable_text(lang, &e))?;
+    serde_json::from_value(v).map_err(|e| {
         let detail: String = e.to_string().chars().take(200).collect();
         ApiError::bad_request(lang, &detail)
     })
@@ -147,7 +235,10 @@ async fn healthz(State(app): Shared) -> Result<&'static str, ApiError> {
 
 async fn metrics(State(app): Shared) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         app.metrics.render(),
     )
 }
@@ -173,7 +264,7 @@ async fn push(
 ) -> Result<impl IntoResponse, ApiError> {
     let lang = lang(&headers);
     bearer(&headers, lang)?;
-    let req: PushRequest = parse(&body, lang)?;
+    let req: PushRequest = decode(&body, lang)?;
     with_caller(app, headers, addr, move |app, caller| {
         app.push(caller, &req)
     })
@@ -544,11 +635,13 @@ async fn web_sign_in(
         ));
     }
     let req: WebSignIn = parse(&body, lang)?;
-    let agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let agent = verivali_domain::text::scrub(
+        headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+    )
+    .into_owned();
     let s = blocking(move || {
         app.sign_in_web(
             &req.username,

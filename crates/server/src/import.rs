@@ -261,6 +261,14 @@ impl App {
                 ));
                 continue;
             }
+            let unstorable = HEADER
+                .iter()
+                .zip(rec.iter())
+                .find_map(|(col, v)| verivali_domain::text::check(col, v).err());
+            if let Some(e) = unstorable {
+                report.bad_rows.push(issue(line, e.code(), e.message(lang)));
+                continue;
+            }
             match parse_row(line, &rec, lang, &mut report.warnings) {
                 Ok(p) => {
                     if !groups.contains_key(&p.id_dtsen) {

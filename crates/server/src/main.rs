@@ -12,17 +12,52 @@ use verivali_server::App;
 #[derive(Parser)]
 #[command(name = "verivali-server", version, about = "Verivali central server")]
 struct Cli {
-    /// sqlite://PATH (default sqlite://verivali-data/server.db) or postgres://URL
-    #[arg(long, global = true)]
+    /// sqlite://PATH (default sqlite://verivali-data/server.db) or postgres://URL (add
+    /// `sslmode=require` for TLS). From the environment, a password never shows in `ps`.
+    #[arg(long, global = true, env = "VERIVALI_DATABASE", hide_env_values = true)]
     database: Option<String>,
-    /// Address to listen on (serve)
-    #[arg(long, global = true)]
+    /// Address to listen on (serve, demo)
+    #[arg(long, global = true, env = "VERIVALI_LISTEN")]
     listen: Option<String>,
     /// Folder for attachments and other files
-    #[arg(long, global = true, default_value = "verivali-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "VERIVALI_DATA_DIR",
+        default_value = "verivali-data"
+    )]
     data_dir: PathBuf,
+    /// Log format: text for a terminal, json for a log collector (level from RUST_LOG)
+    #[arg(long, global = true, env = "VERIVALI_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    #[command(flatten)]
+    edge: EdgeArgs,
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+/// How `serve` and `demo` meet the network (DESIGN.md §13).
+#[derive(clap::Args)]
+struct EdgeArgs {
+    /// PEM certificate chain: serve HTTPS itself (with --tls-key)
+    #[arg(long, global = true, env = "VERIVALI_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert
+    #[arg(long, global = true, env = "VERIVALI_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// A reverse proxy (CIDR or address) whose X-Forwarded-For names the client; repeat for
+    /// several, or separate with commas in the environment
+    #[arg(
+        long = "trusted-proxy",
+        global = true,
+        env = "VERIVALI_TRUSTED_PROXY",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<verivali_server::edge::Cidr>,
+    /// The proxy in front terminates HTTPS: secure cookies and HSTS although this process
+    /// serves plain HTTP
+    #[arg(long, global = true, env = "VERIVALI_BEHIND_HTTPS")]
+    behind_https: bool,
 }
 
 #[derive(Subcommand)]
@@ -49,6 +84,39 @@ enum Cmd {
     Device {
         #[command(subcommand)]
         cmd: DeviceCmd,
+    },
+    /// Make a private CA and an HTTPS certificate signed by it (for a server without a
+    /// certificate from a public CA); prints the files to pass to --tls-cert, --tls-key and the
+    /// devices' --ca-cert
+    MakeCert {
+        /// A name or IP address the server is reached at (repeat for several)
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        /// Organisation named in the certificates
+        #[arg(long, default_value = "Dinas Sosial")]
+        org: String,
+        /// Folder to write ca.pem, ca-key.pem, server.pem and server-key.pem to
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Take a consistent snapshot of an SQLite server (also while it serves): database and
+    /// photos in one file
+    Backup {
+        /// The backup file to write
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Unpack a backup into a new --database path and --data-dir
+    Restore {
+        /// The backup file to read
+        #[arg(long)]
+        input: PathBuf,
+    },
+    /// Copy this SQLite server's whole state into an empty PostgreSQL database
+    Migrate {
+        /// postgres://… of the new, empty database
+        #[arg(long, env = "VERIVALI_MIGRATE_TO", hide_env_values = true)]
+        to: String,
     },
     /// Export data
     Export {
@@ -107,17 +175,42 @@ enum DeviceCmd {
     Revoke { id: uuid::Uuid },
 }
 
-fn open(cli: &Cli) -> anyhow::Result<App> {
-    let url = cli
-        .database
+/// `--database`, or the SQLite file in the data folder.
+fn database_url(cli: &Cli) -> String {
+    cli.database
         .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", cli.data_dir.join("server.db").display()));
+        .unwrap_or_else(|| format!("sqlite://{}", cli.data_dir.join("server.db").display()))
+}
+
+fn print_copied(c: &verivali_server::backup::Copied) {
+    for (table, n) in &c.rows {
+        println!("  {table:<20} {n:>10}");
+    }
+    println!("  {:<20} {:>10}", "photos", c.photos);
+}
+
+fn open(cli: &Cli) -> anyhow::Result<App> {
+    let url = database_url(cli);
     let db = verivali_server::db::open(&url).with_context(|| format!("opening {url}"))?;
     App::new(db, Arc::new(SystemClock), cli.data_dir.clone())
 }
 
-/// Serves `app` on `listen` until Ctrl-C, printing `banner` lines and the address first.
-fn run_server(app: Arc<App>, listen: &str, banner: &[String]) -> anyhow::Result<()> {
+/// Serves `app` on `listen` until SIGTERM or Ctrl-C, then drains the requests in flight;
+/// prints `banner` lines and the address first.
+fn run_server(
+    app: Arc<App>,
+    listen: &str,
+    edge: &EdgeArgs,
+    banner: &[String],
+) -> anyhow::Result<()> {
+    let tls = match (&edge.tls_cert, &edge.tls_key) {
+        (Some(cert), Some(key)) => Some(Arc::new(verivali_server::edge::server_tls(cert, key)?)),
+        _ => None,
+    };
+    let settings = verivali_server::edge::Edge {
+        trusted_proxies: edge.trusted_proxies.clone(),
+        https: tls.is_some() || edge.behind_https,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -125,22 +218,65 @@ fn run_server(app: Arc<App>, listen: &str, banner: &[String]) -> anyhow::Result<
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
+        let addr = listener.local_addr()?;
         for line in banner {
             println!("{line}");
         }
-        println!(
-            "verivali-server listening on http://{}",
-            listener.local_addr()?
-        );
-        tokio::select! {
-            r = verivali_server::http::serve(app, listener) => r.context("server failed"),
-            _ = tokio::signal::ctrl_c() => { println!("stopping"); Ok(()) }
-        }
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        println!("verivali-server listening on {scheme}://{addr}");
+        tracing::info!(%addr, scheme, "listening");
+        let served = match tls {
+            Some(config) => {
+                let tls = verivali_server::edge::TlsListener::new(listener, config)?;
+                verivali_server::http::serve_with(app, tls, settings, stop_signal()).await
+            }
+            None => verivali_server::http::serve_with(app, listener, settings, stop_signal()).await,
+        };
+        served.context("server failed")?;
+        tracing::info!("stopped");
+        Ok(())
     })
+}
+
+/// SIGTERM (systemd, a container runtime) or Ctrl-C.
+async fn stop_signal() {
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    // Logged, not printed: whoever started the server may have closed its standard output, and a
+    // failed print would panic in the middle of draining.
+    tracing::info!("stopping: draining requests in flight");
+}
+
+/// Logs to standard error: `RUST_LOG` (default `info`), as text or JSON lines.
+fn init_logs(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    init_logs(&cli.log_format);
     match &cli.cmd {
         Cmd::Serve => {
             let app = Arc::new(open(&cli)?);
@@ -148,7 +284,7 @@ fn main() -> anyhow::Result<()> {
                 .listen
                 .clone()
                 .unwrap_or_else(|| "127.0.0.1:8080".into());
-            run_server(app, &listen, &[])
+            run_server(app, &listen, &cli.edge, &[])
         }
         Cmd::User {
             cmd:
@@ -238,7 +374,7 @@ fn main() -> anyhow::Result<()> {
                     a.area
                 ));
             }
-            run_server(app, &listen, &banner)
+            run_server(app, &listen, &cli.edge, &banner)
         }
         Cmd::Export {
             cmd:
@@ -252,6 +388,60 @@ fn main() -> anyhow::Result<()> {
             let app = open(&cli)?;
             let n = app.export_visits_cli(state, area.as_deref(), format, output)?;
             println!("{n} visits exported to {}", output.display());
+            Ok(())
+        }
+        Cmd::Backup { output } => {
+            let url = database_url(&cli);
+            let c = verivali_server::backup::backup(&url, &cli.data_dir, output)?;
+            print_copied(&c);
+            println!("backup written to {}", output.display());
+            Ok(())
+        }
+        Cmd::Restore { input } => {
+            let url = database_url(&cli);
+            let photos = verivali_server::backup::restore(input, &url, &cli.data_dir)?;
+            println!(
+                "restored into {url} with {photos} photos in {}",
+                cli.data_dir.display()
+            );
+            Ok(())
+        }
+        Cmd::Migrate { to } => {
+            let url = database_url(&cli);
+            anyhow::ensure!(
+                to.starts_with("postgres://") || to.starts_with("postgresql://"),
+                "--to must be a postgres:// URL"
+            );
+            let from = verivali_server::db::open(&url).with_context(|| format!("opening {url}"))?;
+            let target =
+                verivali_server::db::open(to).context("opening the PostgreSQL database")?;
+            let c = verivali_server::backup::migrate(from.as_ref(), target.as_ref())?;
+            print_copied(&c);
+            println!(
+                "migrated; serve with --database set to the PostgreSQL URL (photos stay in {})",
+                cli.data_dir.display()
+            );
+            Ok(())
+        }
+        Cmd::MakeCert { hosts, org, out } => {
+            let today = chrono::Utc::now().date_naive();
+            let f = verivali_server::certs::make(out, org, hosts, today)?;
+            println!(
+                "CA certificate (for devices, --ca-cert): {}",
+                f.ca_cert.display()
+            );
+            println!(
+                "CA key (keep offline):                 {}",
+                f.ca_key.display()
+            );
+            println!(
+                "server certificate (--tls-cert):        {}",
+                f.cert.display()
+            );
+            println!(
+                "server key (--tls-key):                 {}",
+                f.key.display()
+            );
             Ok(())
         }
         Cmd::Device {

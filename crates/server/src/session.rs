@@ -20,9 +20,41 @@ fn invalid_credentials(lang: Lang) -> ApiError {
     )
 }
 
+/// 429 with `Retry-After`: the username is locked (`auth.throttled`) or the address sent too
+/// many sign-ins (`auth.rate_limited`).
+fn throttled(refusal: auth::Refusal, now: chrono::DateTime<chrono::Utc>, lang: Lang) -> ApiError {
+    let (code, until, id, en) = match refusal {
+        auth::Refusal::User(until) => (
+            "auth.throttled",
+            until,
+            "Terlalu banyak percobaan masuk untuk akun ini",
+            "Too many sign-in attempts for this account",
+        ),
+        auth::Refusal::Address(until) => (
+            "auth.rate_limited",
+            until,
+            "Terlalu banyak percobaan masuk dari alamat ini",
+            "Too many sign-in attempts from this address",
+        ),
+    };
+    let secs = (until - now).num_seconds().max(1);
+    let minutes = secs / 60 + 1;
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        code,
+        "Too many attempts",
+        lang,
+        &format!("{id}; coba lagi dalam {minutes} menit"),
+        &format!("{en}; try again in {minutes} minutes"),
+    );
+    e.headers.push((header::RETRY_AFTER, secs.to_string()));
+    e
+}
+
 impl App {
     /// Signs a user in on a device. Unknown user and wrong password get the same answer (and take
-    /// the same time); repeated failures for a username or an address answer 429 for a while.
+    /// the same time); repeated failures for a username, or very many attempts from one address,
+    /// answer 429 for a while ([`auth::Throttle`]).
     pub fn sign_in(
         &self,
         req: &SessionRequest,
@@ -75,28 +107,8 @@ impl App {
         web: bool,
     ) -> Result<SessionResponse, ApiError> {
         let now = self.now();
-        let keys = vec![
-            format!("user:{}", req.username.to_lowercase()),
-            format!("ip:{address}"),
-        ];
-        if let Some(until) = self.throttle.locked_until(&keys, now) {
-            let secs = (until - now).num_seconds().max(1);
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "auth.throttled",
-                "Too many attempts",
-                lang,
-                &format!(
-                    "Terlalu banyak percobaan masuk; coba lagi dalam {} menit",
-                    secs / 60 + 1
-                ),
-                &format!(
-                    "Too many sign-in attempts; try again in {} minutes",
-                    secs / 60 + 1
-                ),
-            );
-            e.headers.push((header::RETRY_AFTER, secs.to_string()));
-            return Err(e);
+        if let Err(refusal) = self.throttle.attempt(&req.username, address, now) {
+            return Err(throttled(refusal, now, lang));
         }
         if version_lt(&req.device.app_version, MIN_APP_VERSION) {
             return Err(app_too_old(lang));
@@ -112,7 +124,7 @@ impl App {
         let password_ok = auth::verify_password(&req.password, hash);
         let mut tx = self.db.write()?;
         let Some(user) = user.filter(|u| password_ok && !u.disabled) else {
-            self.throttle.fail(&keys, now);
+            self.throttle.fail(&req.username, now);
             Metrics::add(&self.metrics.session_failures, 1);
             repo::audit(
                 tx.as_mut(),
@@ -184,7 +196,7 @@ impl App {
             now,
         )?;
         tx.commit()?;
-        self.throttle.succeed(&keys[0]);
+        self.throttle.succeed(&req.username);
         Metrics::add(&self.metrics.sessions, 1);
         Ok(SessionResponse {
             token,

@@ -240,7 +240,7 @@ impl App {
                     op.op_id,
                     caller.device.id,
                     op.seq,
-                    &op.op_type,
+                    &verivali_domain::text::scrub(&op.op_type),
                     &hlc,
                     now,
                 )?
@@ -282,7 +282,12 @@ impl App {
                     }
                 }
                 Err(r) => {
-                    repo::mark_op_rejected(tx, op.op_id, &r.code, &r.message)?;
+                    repo::mark_op_rejected(
+                        tx,
+                        op.op_id,
+                        &r.code,
+                        &verivali_domain::text::scrub(&r.message),
+                    )?;
                     results.push(OpResult {
                         op_id: op.op_id,
                         status: OpStatus::Rejected,
@@ -331,6 +336,17 @@ impl App {
                 &format!("Versi skema {} tidak dikenal server", op.schema),
                 &format!("Schema version {} is unknown to the server", op.schema),
             )));
+        }
+        // Before anything is decoded or stored: a string no backend can store is this op's
+        // fault alone, never the whole push's.
+        if let Err(e) = verivali_domain::text::check("type", &op.op_type)
+            .and_then(|()| verivali_domain::text::check_json("payload", &op.payload))
+        {
+            return Ok(Prepared::Rejected(Reject {
+                code: e.code().into(),
+                message: e.message(lang),
+                field: Some(e.field),
+            }));
         }
         let body = match op.body() {
             Ok(b) => b,

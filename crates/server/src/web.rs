@@ -6,7 +6,8 @@
 //! state-changing request authenticated by that cookie must also carry `X-CSRF-Token`, a value
 //! derived from the token ([`crate::auth::csrf_token`]) that the page learns from the sign-in
 //! answer or `GET /api/v1/web/me`. Calls with `Authorization: Bearer` (devices, scripts) need no
-//! CSRF token: a browser never adds that header on its own. Sessions last
+//! CSRF token: a browser never adds that header on its own. Any other `Authorization` scheme is
+//! ignored (see [`Credential`]). Over HTTPS the cookie is `__Host-verivali_session; Secure`. Sessions last
 //! [`crate::auth::WEB_SESSION_HOURS`] hours and end at sign-out.
 
 use axum::body::Body;
@@ -71,8 +72,40 @@ pub async fn asset(
     }
 }
 
+/// How a request authenticates. The token lookup and the CSRF guard both ask this one function,
+/// so they cannot disagree about which credential a request uses: an `Authorization` header
+/// counts only when its scheme is `Bearer` (a browser behind a Basic-auth proxy adds `Basic` on
+/// its own, and that must not exempt a cookie-authenticated write from CSRF).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// `Authorization: Bearer TOKEN` (devices, scripts): a browser never adds it by itself.
+    Bearer(String),
+    /// The dashboard's session cookie: its writes need `X-CSRF-Token`.
+    Cookie(String),
+}
+
+/// The request's credential, if any; see [`Credential`].
+pub fn credential(headers: &HeaderMap) -> Option<Credential> {
+    let bearer = headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| token.trim().to_string())
+        });
+    match bearer {
+        // A Bearer header decides even when its token is empty or too long: it then fails
+        // authentication rather than falling back to a cookie.
+        Some(t) => Some(Credential::Bearer(t)),
+        None => cookie_token(headers).map(Credential::Cookie),
+    }
+}
+
 /// The session token from the cookie, if any.
-pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -117,8 +150,7 @@ pub async fn csrf_guard(req: Request<Body>, next: Next) -> Response<Body> {
     let headers = req.headers();
     if !safe
         && !sign_in
-        && !headers.contains_key(header::AUTHORIZATION)
-        && let Some(token) = cookie_token(headers)
+        && let Some(Credential::Cookie(token)) = credential(headers)
     {
         let given = headers
             .get(CSRF_HEADER)

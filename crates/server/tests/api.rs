@@ -277,11 +277,7 @@ async fn bad_input_gets_coded_problems_and_the_server_keeps_running(b: Backend) 
         1
     );
     // Answers are compressed as asked.
-    let raw = reqwest::Client::builder()
-        .no_gzip()
-        .no_zstd()
-        .build()
-        .unwrap();
+    let raw = http().no_gzip().no_zstd().build().unwrap();
     for enc in ["zstd", "gzip"] {
         let r = raw
             .get(format!("{}/api/v1/sync/pull?limit=200", s.url))

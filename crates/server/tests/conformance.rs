@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod hardening;
 
 use chrono::Duration;
 use common::*;
@@ -28,8 +29,13 @@ async fn sign_in_answers_and_refusals(b: Backend) {
             .send()
     };
     // Unknown user and wrong password: the same answer.
-    let (st1, p1) = problem(attempt("tidak-ada", PASSWORD, "0.1.0").await.unwrap()).await;
-    let (st2, p2) = problem(attempt("petugas", "salah-sandi", "0.1.0").await.unwrap()).await;
+    let (st1, mut p1) = problem(attempt("tidak-ada", PASSWORD, "0.1.0").await.unwrap()).await;
+    let (st2, mut p2) = problem(attempt("petugas", "salah-sandi", "0.1.0").await.unwrap()).await;
+    // Each answer has its own request id; the rest must be the same.
+    for p in [&mut p1, &mut p2] {
+        assert!(p["request_id"].is_string());
+        p.as_object_mut().unwrap().remove("request_id");
+    }
     assert_eq!(
         (st1, st2),
         (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
@@ -39,8 +45,8 @@ async fn sign_in_answers_and_refusals(b: Backend) {
         "unknown user and wrong password must be indistinguishable"
     );
     assert_eq!(p1["code"], "auth.invalid_credentials");
-    // Repeated failures: 429 with Retry-After, even with the right password.
-    for _ in 0..3 {
+    // Repeated failures of one username: 429 with Retry-After, even with the right password.
+    for _ in 0..4 {
         attempt("petugas", "salah-sandi", "0.1.0").await.unwrap();
     }
     let r = attempt("petugas", PASSWORD, "0.1.0").await.unwrap();

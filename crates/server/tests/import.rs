@@ -299,7 +299,7 @@ async fn cli_forms_and_a_real_server_process() {
     ]);
     let url = server.url.clone();
 
-    let client = reqwest::Client::new();
+    let client = http().build().unwrap();
     let device = uuid::Uuid::now_v7();
     let s: verivali_protocol::SessionResponse = client
         .post(format!("{url}/api/v1/session"))
@@ -365,7 +365,7 @@ async fn demo_prints_accounts_that_work() {
         .get("petugas.demo1")
         .expect("enumerator account printed");
     let device = uuid::Uuid::now_v7();
-    let r = reqwest::Client::new()
+    let r = http().build().unwrap()
         .post(format!("{url}/api/v1/session"))
         .json(&serde_json::json!({"username": "petugas.demo1", "password": password, "device": {"id": device, "name": "HP", "app_version": "0.1.0"}}))
         .send()
@@ -379,7 +379,7 @@ async fn demo_prints_accounts_that_work() {
         user_id: s.user.id,
         seq: 0,
         url,
-        client: reqwest::Client::new(),
+        client: http().build().unwrap(),
     };
     let households = d
         .pull_all()

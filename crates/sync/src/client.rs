@@ -10,7 +10,7 @@ use verivali_protocol::{
     SessionRequest, SessionResponse,
 };
 
-use crate::transport::{Method, Request, Response, Transport};
+use crate::transport::{Method, Request, Response, SendError, Transport};
 
 /// An error of the local side, passed through.
 pub type LocalError = Box<dyn std::error::Error + Send + Sync>;
@@ -106,6 +106,10 @@ pub enum SyncError {
     /// The server could not be reached (after retries).
     #[error("server unreachable: {0}")]
     Network(String),
+    /// The server's certificate is not trusted: wrong or missing private CA, expired
+    /// certificate, wrong name, or someone in the middle. Not retried.
+    #[error("the server's certificate is not trusted: {0}")]
+    Certificate(String),
     /// The token is missing, expired or revoked: sign in again.
     #[error("sign in again ({code})")]
     Unauthorized {
@@ -137,6 +141,7 @@ impl Coded for SyncError {
     fn code(&self) -> &'static str {
         match self {
             SyncError::Network(_) => "sync.network",
+            SyncError::Certificate(_) => "sync.tls_untrusted",
             SyncError::Unauthorized { .. } => "sync.unauthorized",
             SyncError::AppTooOld => "sync.app_too_old",
             SyncError::Refused { .. } => "sync.refused",
@@ -153,6 +158,10 @@ impl Coded for SyncError {
             SyncError::Network(_) => {
                 "Server tidak terjangkau; data aman di perangkat dan akan dikirim nanti".into()
             }
+            SyncError::Certificate(_) => "Sertifikat server tidak dipercaya; data aman di \
+                                           perangkat. Hubungi admin: alamat server atau sertifikat \
+                                           CA di perangkat mungkin salah"
+                .into(),
             SyncError::Unauthorized { .. } => {
                 "Sesi habis atau perangkat dicabut; silakan masuk lagi".into()
             }
@@ -542,7 +551,8 @@ impl<T: Transport> SyncClient<T> {
                     last_error = format!("HTTP {}", r.status)
                 }
                 Ok(r) => return Ok(r),
-                Err(e) => last_error = e,
+                Err(SendError::Certificate(e)) => return Err(SyncError::Certificate(e)),
+                Err(SendError::Network(e)) => last_error = e,
             }
         }
         Err(SyncError::Network(last_error))
@@ -559,8 +569,8 @@ mod tests {
         async fn send(
             &self,
             _req: crate::transport::Request,
-        ) -> Result<crate::transport::Response, String> {
-            Err("offline".into())
+        ) -> Result<crate::transport::Response, crate::transport::SendError> {
+            Err(crate::transport::SendError::Network("offline".into()))
         }
     }
 

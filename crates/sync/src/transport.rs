@@ -50,10 +50,20 @@ impl Response {
     }
 }
 
-/// Sends one request. `Err` is a failure to exchange (connection refused, cut, timeout).
+/// Why an exchange failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// Connection refused, cut or timed out: worth a retry.
+    Network(String),
+    /// The server's certificate is not trusted (unknown CA, expired, wrong name): a retry cannot
+    /// help, and it may be someone in the middle.
+    Certificate(String),
+}
+
+/// Sends one request. `Err` is a failure to exchange.
 pub trait Transport: Send + Sync {
     /// Sends.
-    fn send(&self, req: Request) -> impl Future<Output = Result<Response, String>> + Send;
+    fn send(&self, req: Request) -> impl Future<Output = Result<Response, SendError>> + Send;
 }
 
 /// The real transport: reqwest, answers decompressed (zstd, gzip) transparently.
@@ -64,10 +74,21 @@ pub struct HttpTransport {
 }
 
 impl HttpTransport {
-    /// A transport to `base` (`http://host:port`), with a connect timeout of 10 s and a request
-    /// timeout of `timeout`.
+    /// A transport to `base` (`https://host` or `http://host:port`), with a connect timeout of
+    /// 10 s and a request timeout of `timeout`, trusting the process's private CA
+    /// ([`crate::tls::ca_cert`]).
     pub fn new(base: &str, timeout: Duration) -> Result<HttpTransport, String> {
+        HttpTransport::with_ca(base, timeout, crate::tls::ca_cert())
+    }
+
+    /// As [`HttpTransport::new`], trusting `ca_cert` (PEM) besides the public roots.
+    pub fn with_ca(
+        base: &str,
+        timeout: Duration,
+        ca_cert: Option<&std::path::Path>,
+    ) -> Result<HttpTransport, String> {
         let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(crate::tls::client_config(ca_cert)?)
             .connect_timeout(Duration::from_secs(10))
             .timeout(timeout)
             .build()
@@ -79,8 +100,24 @@ impl HttpTransport {
     }
 }
 
+fn send_error(e: &reqwest::Error) -> SendError {
+    if crate::tls::is_certificate_error(e) {
+        SendError::Certificate(e.to_string())
+    } else {
+        // reqwest's own text is "error sending request": its cause says what happened.
+        let mut text = e.to_string();
+        let mut cur = std::error::Error::source(e);
+        while let Some(c) = cur {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cur = c.source();
+        }
+        SendError::Network(text)
+    }
+}
+
 impl Transport for HttpTransport {
-    async fn send(&self, req: Request) -> Result<Response, String> {
+    async fn send(&self, req: Request) -> Result<Response, SendError> {
         let url = format!("{}{}", self.base, req.path);
         let mut rb = match req.method {
             Method::Get => self.client.get(&url),
@@ -94,14 +131,14 @@ impl Transport for HttpTransport {
         if !req.body.is_empty() {
             rb = rb.body(req.body);
         }
-        let resp = rb.send().await.map_err(|e| e.to_string())?;
+        let resp = rb.send().await.map_err(|e| send_error(&e))?;
         let status = resp.status().as_u16();
         let headers = resp
             .headers()
             .iter()
             .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
             .collect();
-        let body = resp.bytes().await.map_err(|e| e.to_string())?.to_vec();
+        let body = resp.bytes().await.map_err(|e| send_error(&e))?.to_vec();
         Ok(Response {
             status,
             headers,
@@ -111,7 +148,7 @@ impl Transport for HttpTransport {
 }
 
 impl<T: Transport> Transport for &T {
-    fn send(&self, req: Request) -> impl Future<Output = Result<Response, String>> + Send {
+    fn send(&self, req: Request) -> impl Future<Output = Result<Response, SendError>> + Send {
         (**self).send(req)
     }
 }

@@ -7,6 +7,7 @@
 //! verivali-field --store PATH status
 //! ```
 //! Every command but `sign-in` reads the PIN from `VERIVALI_PIN` or the first line of stdin.
+//! `--ca-cert FILE` (or `VERIVALI_CA_CERT`) trusts a private CA for an `https://` server.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -29,6 +30,9 @@ struct Cli {
     /// The device store file
     #[arg(long, global = true, default_value = "verivali-data/device.db")]
     store: PathBuf,
+    /// A private CA (PEM) to trust for the server's HTTPS certificate, besides the public roots
+    #[arg(long, global = true, env = "VERIVALI_CA_CERT")]
+    ca_cert: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -88,6 +92,7 @@ fn pin() -> anyhow::Result<String> {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    verivali_field::set_ca_cert(cli.ca_cert.clone());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

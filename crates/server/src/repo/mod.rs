@@ -865,7 +865,14 @@ pub fn pull(
             )
         }
         Dialect::Postgres => {
-            let (xid, seq) = cursor.split_once(':').unwrap_or(("0", "0"));
+            // A bare number is a cursor of the SQLite server this one was migrated from: its
+            // changes carry `MIGRATED_XID` here, so the device goes on right after change N.
+            let migrated = crate::backup::MIGRATED_XID.to_string();
+            let (xid, seq) = match cursor.split_once(':') {
+                Some(parts) => parts,
+                None if cursor.parse::<i64>().is_ok_and(|n| n > 0) => (migrated.as_str(), cursor),
+                None => ("0", "0"),
+            };
             let xid: i64 = xid.parse().unwrap_or(0);
             let seq: i64 = seq.parse().unwrap_or(0);
             (

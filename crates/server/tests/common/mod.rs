@@ -25,6 +25,13 @@ pub enum Backend {
     Postgres,
 }
 
+/// An HTTP client builder for the tests. reqwest is built without a TLS provider of its own
+/// (the device brings rustls with ring), so plain clients need ring installed as the default.
+pub fn http() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 /// PostgreSQL admin URL (database `test`, trust auth on this machine).
 pub fn pg_admin_url() -> String {
     std::env::var("VERIVALI_TEST_PG")
@@ -47,6 +54,11 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(backend: Backend) -> TestServer {
+        TestServer::start_with(backend, verivali_server::edge::Edge::default()).await
+    }
+
+    /// A server behind `edge` (trusted proxies, HTTPS settings).
+    pub async fn start_with(backend: Backend, edge: verivali_server::edge::Edge) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let (url, pg_db) = match backend {
             Backend::Sqlite => (
@@ -85,10 +97,10 @@ impl TestServer {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let a2 = app.clone();
         tokio::spawn(async move {
-            tokio::select! {
-                _ = verivali_server::http::serve(a2, listener) => {}
-                _ = rx => {}
-            }
+            let _ = verivali_server::http::serve_with(a2, listener, edge, async {
+                let _ = rx.await;
+            })
+            .await;
         });
         TestServer {
             app,
@@ -96,7 +108,7 @@ impl TestServer {
             db_url,
             data_dir,
             clock,
-            client: reqwest::Client::builder().build().unwrap(),
+            client: http().build().unwrap(),
             _dir: dir,
             pg_db,
             shutdown: Some(tx),
