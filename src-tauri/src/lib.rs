@@ -4,7 +4,9 @@
 //! [`verivali_field::FieldApp`], which holds every rule and all state; the web view (`ui/`) only
 //! renders. The data folder is the platform's app-data folder (`VERIVALI_DATA_DIR` overrides it,
 //! for tests and for running two devices on one machine); the server address offered at first
-//! sign-in is `VERIVALI_SERVER` or `http://127.0.0.1:8080`. The window may call these commands
+//! sign-in is `VERIVALI_SERVER` or `http://127.0.0.1:8080`; an `https://` server whose certificate
+//! a private CA signed is trusted when `VERIVALI_CA_CERT` names that CA (PEM), besides the public
+//! roots (`verivali_sync::tls`). The window may call these commands
 //! and nothing else (`capabilities/default.json` grants no plugin permission).
 
 use std::sync::Arc;

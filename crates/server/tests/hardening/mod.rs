@@ -4,6 +4,8 @@
 //! formula, a sign-in throttle per username that never locks colleagues behind one address, and
 //! the client address only from a trusted proxy.
 
+mod fuzz;
+
 use super::*;
 use serde_json::Value;
 use verivali_domain::VisitRecord;
@@ -345,4 +347,36 @@ async fn the_client_address_comes_only_from_a_trusted_proxy() {
             "trusted: {trusted}"
         );
     }
+}
+
+#[tokio::test]
+async fn postgres_with_sslmode_require_speaks_verified_tls() {
+    // This machine's PostgreSQL has Debian's self-signed "snakeoil" certificate (or no TLS at
+    // all): with sslmode=require the server refuses to go on in plain text, and a certificate
+    // that nobody vouches for is not accepted either. The same server without sslmode works.
+    let admin = pg_admin_url();
+    let sep = if admin.contains('?') { '&' } else { '?' };
+    let url = format!("{admin}{sep}sslmode=require");
+    let plain = admin.clone();
+    let (tls, plain) = tokio::task::spawn_blocking(move || {
+        (
+            verivali_server::db::open(&url).map(|_| ()),
+            postgres::Client::connect(&plain, postgres::NoTls).map(|_| ()),
+        )
+    })
+    .await
+    .unwrap();
+    let e = format!(
+        "{:#}",
+        tls.expect_err("an untrusted certificate is refused")
+    );
+    println!("sslmode=require: {e}");
+    assert!(
+        e.contains("certificate")
+            || e.contains("UnknownIssuer")
+            || e.contains("TLS")
+            || e.contains("tls"),
+        "{e}"
+    );
+    assert!(plain.is_ok(), "{plain:?}");
 }
