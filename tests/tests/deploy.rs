@@ -398,8 +398,17 @@ async fn an_sqlite_server_migrated_to_postgres_answers_the_same() {
     .await
     .unwrap();
     let pg = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    // A NUL that an older server accepted (PostgreSQL refuses NUL) is carried over as U+FFFD
+    // and reported, not a failed move.
+    {
+        let path = server.db.strip_prefix("sqlite://").unwrap();
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute("UPDATE devices SET name = 'hp' || char(0) || 'lama'", [])
+            .unwrap();
+    }
     let out = server.admin(&["migrate", "--to", &pg], "");
     assert!(out.contains("migrated"), "{out}");
+    assert!(out.contains("note: devices row"), "{out}");
     // Migrating again into the now full database is refused.
     let again = std::process::Command::new(verivali_e2e::server_bin())
         .args([
@@ -451,4 +460,92 @@ async fn an_sqlite_server_migrated_to_postgres_answers_the_same() {
         c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
     })
     .await;
+}
+
+#[test]
+fn sigterm_lets_a_request_in_flight_finish_and_options_come_from_the_environment() {
+    use std::io::{BufRead, Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::new(dir.path());
+    server.add_user("petugas", "enumerator", DESA);
+    // Everything from the environment, nothing on the command line but the subcommand.
+    let mut child = std::process::Command::new(verivali_e2e::server_bin())
+        .arg("serve")
+        .env("VERIVALI_DATABASE", &server.db)
+        .env("VERIVALI_DATA_DIR", &server.data)
+        .env("VERIVALI_LISTEN", "127.0.0.1:0")
+        .env("VERIVALI_LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    let addr = url.trim_start_matches("http://").to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let http = verivali_e2e::http().build().unwrap();
+    let token = rt.block_on(token(&http, &url, "petugas"));
+
+    // A photo upload that has sent half its body when SIGTERM arrives.
+    let photo = vec![7u8; 20_000];
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&photo))
+    };
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        conn,
+        "PATCH /api/v1/attachments/{sha} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Upload-Offset: 0\r\nUpload-Length: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        photo.len(),
+        photo.len()
+    )
+    .unwrap();
+    conn.write_all(&photo[..10_000]).unwrap();
+    conn.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    conn.write_all(&photo[10_000..]).unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    // The log is JSON lines with the request id of each answer.
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    let answered: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &serde_json::Value| v["fields"]["message"] == "answer")
+        .collect();
+    assert!(
+        answered
+            .iter()
+            .any(|v| v["fields"]["route"] == "/api/v1/attachments/{sha}"
+                && v["fields"]["status"] == 201
+                && v["fields"]["request_id"].is_string()),
+        "{log}"
+    );
+    // The photo is stored whole.
+    assert_eq!(
+        std::fs::read(server.data.join("attachments").join(&sha)).unwrap(),
+        photo
+    );
 }

@@ -19,7 +19,7 @@ impl App {
         password: &str,
     ) -> anyhow::Result<Uuid> {
         anyhow::ensure!(
-            !username.trim().is_empty() && username.len() <= 64,
+            !username.trim().is_empty() && username.len() <= crate::auth::MAX_USERNAME,
             "username must be 1-64 characters"
         );
         anyhow::ensure!(

@@ -106,74 +106,94 @@ pub enum Refusal {
     Address(DateTime<Utc>),
 }
 
-/// Counts one event for `key` in a fixed window that starts at its first event.
-fn count(
-    map: &Mutex<HashMap<String, (u32, DateTime<Utc>)>>,
-    key: &str,
-    window: Duration,
-    now: DateTime<Utc>,
-) {
-    if let Ok(mut map) = map.lock() {
-        let e = map.entry(key.to_string()).or_insert((0, now));
-        if now - e.1 >= window {
-            *e = (0, now);
-        }
-        e.0 = e.0.saturating_add(1);
-        if map.len() > 100_000 {
-            map.retain(|_, (_, since)| now - *since < window);
-        }
-    }
-}
+/// Most keys a throttle map holds. Usernames are at most [`MAX_USERNAME`] bytes, so a full map
+/// of usernames is a few megabytes.
+const MAX_KEYS: usize = 100_000;
+/// Longest username that can exist (`user add` refuses longer ones); longer sign-ins are refused
+/// before they are counted or logged.
+pub const MAX_USERNAME: usize = 64;
 
-/// When `key` has `max` events in its current window: the time the window ends.
-fn over(
-    map: &Mutex<HashMap<String, (u32, DateTime<Utc>)>>,
+type Counts = Mutex<HashMap<String, (u32, DateTime<Utc>)>>;
+
+/// Checks `key` against `max` events per window and counts this one, in one step under the
+/// lock (so parallel requests cannot all pass before any is counted). `Err(until)` when `key`
+/// already had `max` events in its current window.
+fn check_and_count(
+    map: &Counts,
     key: &str,
     max: u32,
     window: Duration,
     now: DateTime<Utc>,
-) -> Option<DateTime<Utc>> {
-    let map = map.lock().ok()?;
-    map.get(key)
-        .filter(|(n, since)| *n >= max && now - *since < window)
-        .map(|(_, since)| *since + window)
+    keep_when_full: fn(u32) -> bool,
+) -> Result<(), DateTime<Utc>> {
+    let Ok(mut map) = map.lock() else {
+        return Ok(());
+    };
+    if let Some((n, since)) = map.get(key)
+        && *n >= max
+        && now - *since < window
+    {
+        return Err(*since + window);
+    }
+    if map.len() >= MAX_KEYS && !map.contains_key(key) {
+        // Full: forget what has expired, then whatever the caller can spare.
+        map.retain(|_, (n, since)| now - *since < window && keep_when_full(*n));
+        if map.len() >= MAX_KEYS {
+            map.clear();
+        }
+    }
+    let e = map.entry(key.to_string()).or_insert((0, now));
+    if now - e.1 >= window {
+        *e = (0, now);
+    }
+    e.0 = e.0.saturating_add(1);
+    Ok(())
+}
+
+/// The rate-limit key of an address: an IPv6 client is its /64 (one subscriber's prefix holds
+/// billions of addresses), an IPv4 client its address.
+fn address_key(address: &str) -> String {
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        _ => address.to_string(),
+    }
 }
 
 impl Throttle {
-    /// Counts an attempt from `address` and says whether `username` may try now. The address is
-    /// counted first, so a sprayer is limited even while each username it tries is still open.
+    /// Counts an attempt from `address` and one against `username`, and says whether the
+    /// attempt may go on. The attempt counts against the username as a failure until
+    /// [`Throttle::succeed`] clears it, so a burst of parallel guesses is limited like a
+    /// sequence of them. The address is counted first, so a sprayer is limited even while each
+    /// username it tries is still open.
     pub fn attempt(
         &self,
         username: &str,
         address: &str,
         now: DateTime<Utc>,
     ) -> Result<(), Refusal> {
-        let window = Duration::minutes(ADDRESS_WINDOW_MIN);
-        if let Some(until) = over(&self.addresses, address, ADDRESS_MAX_ATTEMPTS, window, now) {
-            return Err(Refusal::Address(until));
-        }
-        count(&self.addresses, address, window, now);
-        let user = username.to_lowercase();
-        match over(
+        check_and_count(
+            &self.addresses,
+            &address_key(address),
+            ADDRESS_MAX_ATTEMPTS,
+            Duration::minutes(ADDRESS_WINDOW_MIN),
+            now,
+            // Addresses under the limit can be forgotten when full.
+            |n| n >= ADDRESS_MAX_ATTEMPTS,
+        )
+        .map_err(Refusal::Address)?;
+        check_and_count(
             &self.users,
-            &user,
+            &username.to_lowercase(),
             MAX_FAILURES,
             Duration::minutes(THROTTLE_WINDOW_MIN),
             now,
-        ) {
-            Some(until) => Err(Refusal::User(until)),
-            None => Ok(()),
-        }
-    }
-
-    /// Counts a failure against the username.
-    pub fn fail(&self, username: &str, now: DateTime<Utc>) {
-        count(
-            &self.users,
-            &username.to_lowercase(),
-            Duration::minutes(THROTTLE_WINDOW_MIN),
-            now,
-        );
+            // Locked usernames stay locked however many others are tried.
+            |n| n >= MAX_FAILURES,
+        )
+        .map_err(Refusal::User)
     }
 
     /// Clears the username's count after a success.
@@ -207,10 +227,8 @@ mod tests {
         let now = Utc::now();
         for _ in 0..MAX_FAILURES - 1 {
             assert!(th.attempt("Petugas", "10.0.0.1", now).is_ok());
-            th.fail("Petugas", now);
         }
         assert!(th.attempt("petugas", "10.0.0.1", now).is_ok());
-        th.fail("petugas", now);
         assert!(matches!(
             th.attempt("PETUGAS", "10.0.0.2", now),
             Err(Refusal::User(_))
@@ -221,6 +239,27 @@ mod tests {
         );
         let later = now + Duration::minutes(THROTTLE_WINDOW_MIN + 1);
         assert!(th.attempt("petugas", "10.0.0.1", later).is_ok());
+        th.succeed("petugas");
+        for _ in 0..MAX_FAILURES {
+            assert!(
+                th.attempt("petugas", "10.0.0.1", later).is_ok(),
+                "a success clears"
+            );
+            th.succeed("petugas");
+        }
+    }
+
+    #[test]
+    fn an_ipv6_client_is_limited_by_its_prefix() {
+        assert_eq!(
+            address_key("2001:db8:1:2:aaaa::1"),
+            address_key("2001:db8:1:2:bbbb::9")
+        );
+        assert_ne!(
+            address_key("2001:db8:1:2::1"),
+            address_key("2001:db8:1:3::1")
+        );
+        assert_eq!(address_key("10.1.2.3"), "10.1.2.3");
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub struct Copied {
     pub rows: Vec<(&'static str, u64)>,
     /// Photos.
     pub photos: u64,
+    /// Rows (table, SQLite rowid) whose NUL characters became U+FFFD on the way to PostgreSQL.
+    pub scrubbed: Vec<(String, i64)>,
 }
 
 fn sqlite_path(url: &str) -> anyhow::Result<&Path> {
@@ -131,6 +133,12 @@ pub fn restore(input: &Path, db_url: &str, data_dir: &Path) -> anyhow::Result<u6
     let mut had_db = false;
     for entry in archive.entries()? {
         let mut entry = entry?;
+        // Regular files only: a link in a crafted archive could point anywhere.
+        ensure!(
+            entry.header().entry_type().is_file(),
+            "unexpected {:?} entry in the backup",
+            entry.header().entry_type()
+        );
         let path = entry.path()?.into_owned();
         let name = path.to_string_lossy().to_string();
         if name == "server.db" {
@@ -171,7 +179,7 @@ pub fn migrate(from: &dyn Database, to: &dyn Database) -> anyhow::Result<Copied>
     }
     let mut copied = Copied::default();
     for t in TABLES {
-        let n = copy_table(src.as_mut(), dst.as_mut(), t)?;
+        let n = copy_table(src.as_mut(), dst.as_mut(), t, &mut copied.scrubbed)?;
         copied.rows.push((t, n));
     }
     // Sequences go on after the copied numbers.
@@ -192,7 +200,12 @@ fn rows_per_insert(columns: usize) -> usize {
     (60_000 / columns.max(1)).clamp(1, 500)
 }
 
-fn copy_table(src: &mut dyn Sql, dst: &mut dyn Sql, table: &str) -> anyhow::Result<u64> {
+fn copy_table(
+    src: &mut dyn Sql,
+    dst: &mut dyn Sql,
+    table: &str,
+    scrubbed: &mut Vec<(String, i64)>,
+) -> anyhow::Result<u64> {
     let columns: Vec<String> = src
         .query(
             &format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid"),
@@ -225,7 +238,17 @@ fn copy_table(src: &mut dyn Sql, dst: &mut dyn Sql, table: &str) -> anyhow::Resu
             let mut tuples = Vec::with_capacity(chunk.len());
             for row in chunk {
                 let start = params.len();
-                params.extend(row.0.iter().skip(1).cloned());
+                for v in row.0.iter().skip(1) {
+                    params.push(match v {
+                        // PostgreSQL cannot store NUL, which servers before the text rule
+                        // accepted; it becomes U+FFFD and the row is reported.
+                        Value::Text(t) if t.contains('\0') => {
+                            scrubbed.push((table.to_string(), row.i64(0)));
+                            Value::Text(t.replace('\0', "\u{FFFD}"))
+                        }
+                        other => other.clone(),
+                    });
+                }
                 if table == "changes" {
                     params.push(Value::Text(MIGRATED_XID.to_string()));
                 }
@@ -257,6 +280,24 @@ fn copy_table(src: &mut dyn Sql, dst: &mut dyn Sql, table: &str) -> anyhow::Resu
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_backup_with_a_link_in_it_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("jahat.tar");
+        let mut tar = tar::Builder::new(std::fs::File::create(&file).unwrap());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        tar.append_link(&mut h, "attachments/ab", "/etc/passwd")
+            .unwrap();
+        tar.finish().unwrap();
+        drop(tar);
+        let db = format!("sqlite://{}", dir.path().join("new.db").display());
+        let e = super::restore(&file, &db, &dir.path().join("data")).unwrap_err();
+        assert!(e.to_string().contains("unexpected"), "{e}");
+        assert!(!dir.path().join("data/attachments/ab").exists());
+    }
+
     #[test]
     fn inserts_stay_under_the_parameter_limit() {
         for cols in [1, 9, 14, 200] {

@@ -52,6 +52,16 @@ impl std::str::FromStr for Cidr {
                 .filter(|b| *b <= max)
                 .ok_or_else(|| format!("{s:?}: prefix length must be 0-{max}"))?,
         };
+        // `::ffff:10.0.0.1/128` is the IPv4 network it maps, as incoming addresses are.
+        if let IpAddr::V6(v6) = net
+            && let Some(v4) = v6.to_ipv4_mapped()
+            && bits >= 96
+        {
+            return Ok(Cidr {
+                net: IpAddr::V4(v4),
+                bits: bits - 96,
+            });
+        }
         Ok(Cidr { net, bits })
     }
 }
@@ -104,21 +114,26 @@ impl Edge {
         if !self.trusted(peer) {
             return peer;
         }
-        let hops: Vec<IpAddr> = headers
+        let hops: Vec<&str> = headers
             .get_all("x-forwarded-for")
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .map_while(|a| a.trim().parse::<IpAddr>().ok())
+            .map(str::trim)
             .collect();
-        // Right to left: the nearest hop that is not one of ours is the client. When every hop is
-        // ours (a health check from inside), the left-most is the best we know.
-        hops.iter()
-            .rev()
-            .find(|ip| !self.trusted(**ip))
-            .or(hops.first())
-            .copied()
-            .unwrap_or(peer)
+        // Right to left, as the proxies appended: the nearest hop that is not one of ours is the
+        // client. Everything left of it is what the client itself claimed, so an entry that does
+        // not parse ends the walk at the last hop we trust; when every hop is ours (a health check
+        // from inside), the left-most is the best we know.
+        let mut client = peer;
+        for hop in hops.iter().rev() {
+            match hop.parse::<IpAddr>() {
+                Ok(ip) if self.trusted(ip) => client = ip,
+                Ok(ip) => return ip,
+                Err(_) => return client,
+            }
+        }
+        client
     }
 }
 
@@ -189,6 +204,9 @@ fn secure_response_cookie(headers: &mut HeaderMap) {
     }
 }
 
+/// TLS handshakes in progress at once.
+const MAX_HANDSHAKES: usize = 512;
+
 /// A TLS listener for [`axum::serve`]: TCP connections are accepted and their handshakes run in
 /// their own tasks (at most 10 s each), so a slow or hostile client never holds up the next one.
 pub struct TlsListener {
@@ -208,9 +226,20 @@ impl TlsListener {
         let local = tcp.local_addr()?;
         let (tx, ready) = tokio::sync::mpsc::channel(64);
         let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        // Handshakes in progress at once: a flood of connections that never finish theirs holds
+        // at most this many sockets for 10 s; the others wait to be accepted.
+        let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
         tokio::spawn(async move {
-            while !tx.is_closed() {
-                let (stream, addr) = match tcp.accept().await {
+            loop {
+                let Ok(permit) = handshakes.clone().acquire_owned().await else {
+                    return;
+                };
+                let accepted = tokio::select! {
+                    a = tcp.accept() => a,
+                    // The server stopped: close the port now, not at the next connection.
+                    () = tx.closed() => return,
+                };
+                let (stream, addr) = match accepted {
                     Ok(c) => c,
                     Err(e) => {
                         // Out of file descriptors and the like: wait instead of spinning.
@@ -221,6 +250,7 @@ impl TlsListener {
                 };
                 let (tx, acceptor) = (tx.clone(), acceptor.clone());
                 tokio::spawn(async move {
+                    let _permit = permit;
                     let hs = tokio::time::timeout(
                         std::time::Duration::from_secs(10),
                         acceptor.accept(stream),
@@ -338,6 +368,8 @@ mod tests {
         let odd: Cidr = "172.16.0.0/12".parse().unwrap();
         assert!(odd.contains("172.31.255.1".parse().unwrap()));
         assert!(!odd.contains("172.32.0.1".parse().unwrap()));
+        let mapped: Cidr = "::ffff:10.0.0.1".parse().unwrap();
+        assert!(mapped.contains("10.0.0.1".parse().unwrap()));
         let v6: Cidr = "fd00::/8".parse().unwrap();
         assert!(v6.contains("fd12::1".parse().unwrap()));
         assert!("10.0.0.0/33".parse::<Cidr>().is_err());
@@ -358,6 +390,13 @@ mod tests {
             edge.client_ip(proxy, &h),
             "203.0.113.5".parse::<IpAddr>().unwrap()
         );
+        // Garbage on the client's side of the header cannot hide the real client.
+        let h = headers("1.2.3.4, x, 203.0.113.5");
+        let real: IpAddr = "203.0.113.5".parse().unwrap();
+        assert_eq!(edge.client_ip(proxy, &h), real);
+        let h = headers("1.2.3.4, x, 10.0.0.2");
+        let hop: IpAddr = "10.0.0.2".parse().unwrap();
+        assert_eq!(edge.client_ip(proxy, &h), hop);
         assert_eq!(
             edge.client_ip(stranger, &h),
             stranger,

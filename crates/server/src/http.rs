@@ -205,7 +205,8 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8], lang: Lang) -> Result<T, A
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
+    let id = crate::ops::current_request_id();
+    tokio::task::spawn_blocking(move || crate::ops::with_request_id(id, f))
         .await
         .map_err(|e| ApiError::internal(&e))?
 }

@@ -187,6 +187,9 @@ fn print_copied(c: &verivali_server::backup::Copied) {
         println!("  {table:<20} {n:>10}");
     }
     println!("  {:<20} {:>10}", "photos", c.photos);
+    for (table, rowid) in &c.scrubbed {
+        println!("  note: {table} row {rowid} held a NUL character, stored as U+FFFD");
+    }
 }
 
 fn open(cli: &Cli) -> anyhow::Result<App> {

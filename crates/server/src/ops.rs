@@ -36,6 +36,15 @@ pub fn current_request_id() -> Option<String> {
     CURRENT.try_with(Clone::clone).ok()
 }
 
+/// Runs `f` (on a blocking thread) with the request id of the task that handed it over, so that
+/// what it logs names the request.
+pub fn with_request_id<T>(id: Option<String>, f: impl FnOnce() -> T) -> T {
+    match id {
+        Some(id) => CURRENT.sync_scope(id, f),
+        None => f(),
+    }
+}
+
 /// A sent id is kept when it is short and plain (a proxy's UUID or hex); anything else could
 /// forge log lines, so a new one is made.
 fn request_id(sent: Option<&HeaderValue>) -> String {
@@ -47,6 +56,22 @@ fn request_id(sent: Option<&HeaderValue>) -> String {
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         })
         .map_or_else(|| uuid::Uuid::now_v7().simple().to_string(), str::to_string)
+}
+
+/// The method as a label: one of the standard ones, else `OTHER` (a client may send any token,
+/// and every label value is a new series in memory).
+fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method as M;
+    match *m {
+        M::GET => "GET",
+        M::HEAD => "HEAD",
+        M::POST => "POST",
+        M::PUT => "PUT",
+        M::PATCH => "PATCH",
+        M::DELETE => "DELETE",
+        M::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
 }
 
 /// Labels of an answer: route pattern, method and status.
@@ -78,7 +103,7 @@ pub async fn request(
         .answers
         .get_or_create(&vec![
             ("route".to_string(), route.clone()),
-            ("method".to_string(), method.to_string()),
+            ("method".to_string(), method_label(&method).to_string()),
             ("status".to_string(), status.to_string()),
         ])
         .observe(seconds);

@@ -107,6 +107,10 @@ impl App {
         web: bool,
     ) -> Result<SessionResponse, ApiError> {
         let now = self.now();
+        if req.username.len() > auth::MAX_USERNAME {
+            // No such user can exist: answered like any unknown one, never counted or logged.
+            return Err(invalid_credentials(lang));
+        }
         if let Err(refusal) = self.throttle.attempt(&req.username, address, now) {
             return Err(throttled(refusal, now, lang));
         }
@@ -124,7 +128,6 @@ impl App {
         let password_ok = auth::verify_password(&req.password, hash);
         let mut tx = self.db.write()?;
         let Some(user) = user.filter(|u| password_ok && !u.disabled) else {
-            self.throttle.fail(&req.username, now);
             Metrics::add(&self.metrics.session_failures, 1);
             repo::audit(
                 tx.as_mut(),
@@ -139,6 +142,8 @@ impl App {
             tx.commit()?;
             return Err(invalid_credentials(lang));
         };
+        // The password was right: whatever refuses the session below is no guess.
+        self.throttle.succeed(&req.username);
         if web && user.role == verivali_domain::Role::Enumerator {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -196,7 +201,6 @@ impl App {
             now,
         )?;
         tx.commit()?;
-        self.throttle.succeed(&req.username);
         Metrics::add(&self.metrics.sessions, 1);
         Ok(SessionResponse {
             token,

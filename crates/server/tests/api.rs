@@ -338,6 +338,18 @@ async fn bad_input_gets_coded_problems_and_the_server_keeps_running(b: Backend) 
         metrics.contains("verivali_ops_applied_total 2"),
         "{metrics}"
     );
+    // Latency per route pattern (never the raw path with its ids) and status.
+    assert!(
+        metrics.contains(
+            "verivali_http_request_duration_seconds_count{route=\"/api/v1/sync/push\",method=\"POST\",status=\"200\"}"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("verivali_session_failures_total"),
+        "{metrics}"
+    );
+    assert!(metrics.trim_end().ends_with("# EOF"), "OpenMetrics text");
 }
 both_backends!(
     bad_input,
