@@ -38,6 +38,12 @@ if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-d
   cargo install tauri-driver --locked --version '^2'
 fi
 
+# cargo-deny checks licences, duplicate versions and sources in the test command.
+if ! command -v cargo-deny >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo-deny" ]; then
+  echo "setup: installing cargo-deny"
+  cargo install cargo-deny --locked --version '^0.20'
+fi
+
 # The field app's UI (ui/): Node 20+ with npm (Debian's own when none is installed), its npm
 # packages, then ui/dist, which the Tauri build embeds.
 if ! command -v npm >/dev/null 2>&1; then
