@@ -17,7 +17,7 @@ use verivali_domain::clock::SystemClock;
 use verivali_domain::{Questionnaire, VisitRecord};
 use verivali_field::app::{OpenVisit, Progress, Status, SyncDone, SyncState};
 use verivali_field::{AppError, FieldApp};
-use verivali_store::{HouseholdDetail, HouseholdQuery, KdfParams, RtGroup};
+use verivali_field::{HouseholdDetail, HouseholdQuery, KdfParams, RtGroup};
 
 type Shared = Mutex<FieldApp>;
 type Answer<T> = Result<T, AppError>;

@@ -63,12 +63,43 @@ pub fn check(field: &str, s: &str) -> Result<(), ControlChar> {
 /// Checks every string of a JSON value, keys included; the first finding names its path under
 /// `root`. Depth-first in document order, so the same input always names the same field.
 pub fn check_json(root: &str, v: &Value) -> Result<(), ControlChar> {
+    // Nearly every payload is clean: one pass without building any path, and the walk that names
+    // the field only when something was found (a push checks thousands of strings).
+    if !json_has_refused(v) {
+        return Ok(());
+    }
+    name_refused(root, v)
+}
+
+/// Whether every character of `s` is [`allowed`], by bytes: C0 controls and DEL are single bytes
+/// in UTF-8, the C1 controls are `C2 80`–`C2 9F`.
+fn clean(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.iter().enumerate().any(|(i, &c)| {
+        (c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r'))
+            || c == 0x7f
+            || (c == 0xc2 && b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
+    })
+}
+
+fn json_has_refused(v: &Value) -> bool {
+    match v {
+        Value::String(s) => !clean(s),
+        Value::Array(items) => items.iter().any(json_has_refused),
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, item)| !clean(k) || json_has_refused(item)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
+fn name_refused(root: &str, v: &Value) -> Result<(), ControlChar> {
     match v {
         Value::String(s) => check(root, s),
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .try_for_each(|(i, item)| check_json(&format!("{root}[{i}]"), item)),
+            .try_for_each(|(i, item)| name_refused(&format!("{root}[{i}]"), item)),
         Value::Object(map) => map.iter().try_for_each(|(k, item)| {
             // A refused key is named scrubbed: the path is echoed back and may be stored.
             let key = scrub(k);
@@ -78,7 +109,7 @@ pub fn check_json(root: &str, v: &Value) -> Result<(), ControlChar> {
                 format!("{root}.{key}")
             };
             check(&path, k)?;
-            check_json(&path, item)
+            name_refused(&path, item)
         }),
         Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
     }
@@ -128,6 +159,14 @@ mod tests {
             "a key is checked too"
         );
         assert!(check_json("", &json!({"n": 1, "b": true, "z": null})).is_ok());
+    }
+
+    #[test]
+    fn the_byte_scan_agrees_with_the_character_rule() {
+        for c in (0..0x3000u32).filter_map(char::from_u32) {
+            let s = format!("a{c}b");
+            assert_eq!(clean(&s), s.chars().all(allowed), "U+{:04X}", u32::from(c));
+        }
     }
 
     #[test]

@@ -12,6 +12,9 @@ mod store_sync;
 pub use app::{AppError, FieldApp};
 pub use device::{APP_VERSION, Device, FieldError, Health, Returned};
 pub use store_sync::StoreSync;
+/// The device-store types the Tauri shell passes through, so that it depends on this crate alone
+/// (DESIGN.md §2: `src-tauri -> field`).
+pub use verivali_store::{HouseholdDetail, HouseholdQuery, KdfParams, RtGroup};
 
 /// Trusts a private CA (PEM) for the server's HTTPS certificate in this process, besides the
 /// public roots; without a call, `VERIVALI_CA_CERT` is read. Call it before the first sign-in or

@@ -4,7 +4,9 @@
 //! runs a small smoke version.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/common/mod.rs"]
+// The bench uses a few of the test helpers.
+#[allow(dead_code)]
+#[path = "../tests/server/common/mod.rs"]
 mod common;
 
 use common::*;

@@ -18,10 +18,11 @@ pub const MAX_FAILURES: u32 = 5;
 /// Throttle window and lock time, minutes.
 pub const THROTTLE_WINDOW_MIN: i64 = 15;
 /// Sign-in attempts (good or bad) one client address may make per [`ADDRESS_WINDOW_MIN`]. Generous
-/// on purpose: a kabupaten office, a training room or a carrier NAT puts dozens of honest people
-/// behind one address, and the per-username lock already stops guessing at one account. This only
-/// stops one address from spraying passwords over many accounts.
-pub const ADDRESS_MAX_ATTEMPTS: u32 = 120;
+/// on purpose: a kabupaten office, a training room of 200 petugas signing in on the first day, or
+/// a carrier NAT puts many honest people behind one address, and the per-username lock already
+/// stops guessing at one account. This only stops one address from spraying passwords over many
+/// accounts (at most 100 a minute).
+pub const ADDRESS_MAX_ATTEMPTS: u32 = 1_000;
 /// Window of [`ADDRESS_MAX_ATTEMPTS`], minutes.
 pub const ADDRESS_WINDOW_MIN: i64 = 10;
 

@@ -2,7 +2,6 @@
 //! `make-cert`, the server on HTTPS, the field CLI syncing over it with the private CA (and
 //! refused with a coded error without it), the dashboard cookie and HSTS over HTTPS, and a
 //! SIGTERM that drains.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use verivali_e2e::{PASSWORD, Server, field, make_cert};
 

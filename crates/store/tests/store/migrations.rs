@@ -3,11 +3,8 @@
 //!
 //! The fixture was made by `make_fixture` below with the v1 SQL frozen in it; it is only rewritten
 //! when missing and `VERIVALI_BLESS=1` is set, never by a normal run.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use rusqlite::params;
 use std::path::{Path, PathBuf};
 use uuid::Uuid;

@@ -4,11 +4,8 @@
 //! each recorded revision has exactly one op.
 //!
 //! `VERIVALI_CRASH_KILLS` raises the number of kills (never below 200).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::HashMap;
 use std::io::Read;
 use std::process::{Command, Stdio};

@@ -1,6 +1,5 @@
 //! The app service the Tauri commands delegate to, on a real encrypted store: the PIN lockout
 //! (which survives a restart), and signing out refused while work is unsent.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use verivali_domain::clock::ManualClock;

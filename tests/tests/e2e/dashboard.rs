@@ -4,7 +4,6 @@
 //! next from the keyboard, bulk-approves a batch and exports; an admin reads the audit log; the
 //! language switches to English. A screenshot of each page is saved under
 //! `screenshots/dashboard/`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::json;
 use verivali_e2e::webdriver::Driver;

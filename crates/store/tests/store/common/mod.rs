@@ -1,5 +1,5 @@
 //! Helpers shared by the store tests.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, Utc};
 use std::path::Path;

@@ -1,5 +1,4 @@
 //! Device ⇄ server with a real server process and a real encrypted device store.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use sha2::Digest;
 use std::sync::Arc;

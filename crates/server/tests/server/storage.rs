@@ -1,11 +1,8 @@
 //! Storage-level guarantees of `Database::write_job` on both backends: concurrent jobs are all
 //! committed (SQLite commits them in groups), and a failing job leaves no trace while the jobs
 //! sharing its group are kept.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use verivali_server::db::{DbError, Sql, Value};
 
 async fn concurrent_jobs_commit_and_failures_vanish(b: Backend) {

@@ -3,7 +3,6 @@
 //! a wrong PIN, recording a visit while the server is down, a restart that finds the draft
 //! intact, sync, a supervisor's rejection (through the API) seen in the app, amend, resubmit,
 //! approval. A screenshot of each main screen is saved under `screenshots/field-app/`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{Value, json};
 use std::time::Duration;

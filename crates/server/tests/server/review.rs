@@ -1,9 +1,6 @@
 //! The decision call (DESIGN.md §5), on both backends.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;

@@ -1,10 +1,7 @@
 //! The review queue, batches and bulk approval, progress, photos, exports (API and CLI), the
 //! audit viewer, and the dashboard's browser session with CSRF, on both backends.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::io::Read;

@@ -1,9 +1,6 @@
 //! Baseline CSV import on both backends, and the admin CLI as real processes.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use verivali_protocol::{ChangeKind, OpBody, OpStatus};
@@ -308,7 +305,6 @@ async fn cli_forms_and_a_real_server_process() {
     let mut d = Device {
         id: device,
         token: s.token,
-        user_id: s.user.id,
         seq: 0,
         url: url.clone(),
         client,
@@ -376,7 +372,6 @@ async fn demo_prints_accounts_that_work() {
     let d = Device {
         id: device,
         token: s.token,
-        user_id: s.user.id,
         seq: 0,
         url,
         client: http().build().unwrap(),

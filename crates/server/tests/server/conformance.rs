@@ -1,12 +1,8 @@
 //! The protocol and storage conformance suite, run against both backends (SQLite and
 //! PostgreSQL) through a real server on a real port.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-mod hardening;
-
+use crate::common::*;
 use chrono::Duration;
-use common::*;
 use reqwest::StatusCode;
 use serde_json::json;
 use std::collections::HashSet;

@@ -6,9 +6,13 @@
 
 mod fuzz;
 
-use super::*;
-use serde_json::Value;
+use crate::common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
 use verivali_domain::VisitRecord;
+use verivali_domain::{Batch, Role};
+use verivali_protocol::{HouseholdProposal, OpBody, OpStatus};
 
 fn nul_visit(h: &verivali_domain::Household, m: &[verivali_domain::Member]) -> VisitRecord {
     let mut v = visit(h, m, 41);

@@ -2,7 +2,6 @@
 //! cut at 10 %, 50 % and 90 %, device clocks a day behind and ten years ahead, two enumerators at
 //! one household. After each: every visit on the server exactly once, photos intact, nothing
 //! acknowledged re-sent.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use sha2::Digest;
 use std::sync::Arc;

@@ -1,13 +1,13 @@
 //! A real server on a real port over a real database (SQLite file or a fresh PostgreSQL
 //! database), with helpers to make synthetic users, baselines and ops.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use uuid::Uuid;
-use verivali_domain::clock::{Clock, ManualClock};
+use verivali_domain::clock::ManualClock;
 use verivali_domain::hlc::Hlc;
 use verivali_domain::sample::{self, Seq};
 use verivali_domain::{Household, Member, Role, VisitRecord};
@@ -115,10 +115,6 @@ impl TestServer {
         }
     }
 
-    pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
-    }
-
     pub async fn add_user(&self, username: &str, role: Role, areas: &[&str]) -> Uuid {
         let app = self.app.clone();
         let (u, a): (String, Vec<String>) = (
@@ -188,7 +184,6 @@ impl TestServer {
         Device {
             id: device_id,
             token: s.token,
-            user_id: s.user.id,
             seq: 0,
             url: self.url.clone(),
             client: self.client.clone(),
@@ -269,7 +264,6 @@ impl Drop for TestServer {
 pub struct Device {
     pub id: Uuid,
     pub token: String,
-    pub user_id: Uuid,
     pub seq: u64,
     pub url: String,
     pub client: reqwest::Client,

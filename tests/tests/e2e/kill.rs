@@ -1,7 +1,6 @@
 //! Real processes killed mid-sync: the device (`verivali-field sync`) 100 times, and the server
 //! during pushes. Afterwards every visit is on the server exactly once with its photo intact,
 //! and nothing acknowledged is re-sent.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,9 +1,6 @@
 //! The role × area × call matrix and bad input, against both backends.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::json;
 use std::io::Write;

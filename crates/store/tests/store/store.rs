@@ -1,9 +1,5 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
+use crate::common::*;
 use chrono::Duration;
-use common::*;
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;

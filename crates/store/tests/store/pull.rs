@@ -1,9 +1,6 @@
 //! Applying pulled pages: baseline arrives with its cursor, local changes are never overwritten.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use uuid::Uuid;
 use verivali_domain::sample::{self, Seq};
 use verivali_domain::{Coded, Decision, Questionnaire, ReviewEvent, VisitState, WorkStatus};

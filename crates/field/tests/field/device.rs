@@ -1,6 +1,5 @@
 //! The device service over a real store: unlock offline with the PIN, the inbox of visits sent
 //! back (as a pull delivers them), and sync health.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, Utc};
 use std::sync::Arc;

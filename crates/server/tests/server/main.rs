@@ -1,0 +1,14 @@
+//! The server's integration tests in one binary (one link on a 2-core machine instead of one
+//! per file): real servers on real ports over SQLite files and fresh PostgreSQL databases.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod common;
+
+mod api;
+mod conformance;
+mod hardening;
+mod import;
+mod review;
+mod review_queue;
+mod storage;
