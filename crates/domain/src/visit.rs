@@ -56,6 +56,12 @@ impl Outcome {
         matches!(self, Outcome::Ganda | Outcome::BagianRutaLain)
     }
 
+    /// Whether approving the visit applies what was found to the registry baseline: only a
+    /// household found at the door has verified values; the other outcomes are reports about it.
+    pub fn updates_baseline(self) -> bool {
+        self == Outcome::Ditemukan
+    }
+
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -104,6 +110,12 @@ pub struct Gps {
 
 /// Above this accuracy radius (metres) a fix only earns a warning.
 pub const GPS_GOOD_ACCURACY_M: f64 = 50.0;
+
+/// Validation's "today": the date in Indonesia's easternmost zone (WIT, UTC+9), so that a child
+/// born today anywhere in Indonesia is never "in the future". Device and server both use it.
+pub fn validation_date(now: DateTime<Utc>) -> NaiveDate {
+    (now + chrono::Duration::hours(9)).date_naive()
+}
 
 /// Checks that the outcome comes with exactly the reason or reference it needs.
 pub fn validate_outcome(
@@ -324,6 +336,29 @@ impl VisitRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_found_household_updates_the_baseline() {
+        let updating: Vec<_> = Outcome::ALL
+            .into_iter()
+            .filter(|o| o.updates_baseline())
+            .collect();
+        assert_eq!(updating, [Outcome::Ditemukan]);
+    }
+
+    #[test]
+    fn the_validation_date_is_the_date_in_wit() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
+        assert_eq!(
+            validation_date(at("2026-12-01T14:59:59Z")),
+            day("2026-12-01")
+        );
+        assert_eq!(
+            validation_date(at("2026-12-01T15:00:00Z")),
+            day("2026-12-02")
+        );
+    }
 
     #[test]
     fn outcome_combinations() {

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
 use verivali_domain::{
-    Action, Coded, Decision, Household, Outcome, ReviewEvent, TransitionError, transition,
+    Action, Coded, Decision, Household, ReviewEvent, TransitionError, transition,
 };
 use verivali_protocol::pull::MemberChange;
 use verivali_protocol::review::{DecisionRequest, DecisionResponse, FieldConflict};
@@ -154,7 +154,7 @@ impl App {
                 )
                 .with("photos", json!(missing))));
             }
-            if matches!(visit.record.outcome, Outcome::Ditemukan)
+            if visit.record.outcome.updates_baseline()
                 && let Err(e) = self.apply_to_baseline(tx, caller, &visit, req, now)?
             {
                 return Ok(Err(e));

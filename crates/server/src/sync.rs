@@ -7,7 +7,7 @@
 //! blocks the ops behind it. Every op's result is remembered by op id.
 
 use axum::http::StatusCode;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -27,7 +27,7 @@ use crate::repo::{self, Audit, VisitRow};
 
 /// Most ops one push may carry.
 pub const MAX_OPS_PER_PUSH: usize = 5_000;
-/// Default and largest pull page.
+/// Pull page when the caller names no limit.
 pub const PULL_DEFAULT: usize = 500;
 /// Largest pull page.
 pub const PULL_MAX: usize = 2_000;
@@ -91,11 +91,6 @@ impl Reject {
             None => Reject::new("op.invalid", lang, "Data tidak valid", "Invalid data"),
         }
     }
-}
-
-/// Validation's "today": the date in Indonesia's easternmost zone (as on the device).
-fn today(now: DateTime<Utc>) -> chrono::NaiveDate {
-    (now + Duration::hours(9)).date_naive()
 }
 
 fn area_forbidden(lang: Lang) -> Reject {
@@ -371,7 +366,7 @@ impl App {
                 };
                 let report = v.validate(VisitContext {
                     questionnaire: &q,
-                    today: today(now),
+                    today: verivali_domain::visit::validation_date(now),
                     regions: None,
                 });
                 if !report.is_ok() {

@@ -225,10 +225,9 @@ impl Store {
             .query_row("PRAGMA user_version", [], |r| r.get(0))?)
     }
 
-    /// Today's date for validation: the date in Indonesia's easternmost zone (WIT, UTC+9), so a
-    /// child born today anywhere in Indonesia is never "in the future".
+    /// Today's date for validation ([`verivali_domain::visit::validation_date`]).
     pub(crate) fn today(&self) -> NaiveDate {
-        (self.clock.now() + chrono::Duration::hours(9)).date_naive()
+        verivali_domain::visit::validation_date(self.clock.now())
     }
 
     pub(crate) fn ctx(&self) -> VisitContext<'_> {

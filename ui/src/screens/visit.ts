@@ -1,6 +1,7 @@
 // The visit form: outcome, household, members (live NIK checks), the questionnaire rendered from
 // its schema (relevance and validation come back from Rust with every autosave), GPS, photo, and
-// finishing. Every change is saved as a draft within half a second: nothing typed is lost.
+// finishing. Every change is saved as a draft within half a second, so a crash or a closed app
+// loses at most that half second (while a sync holds the app, typing waits for it).
 import type { DraftState, Issue, Member, Question, VisitRecord } from "../api";
 import { errorMessage } from "../api";
 import type { Ctx } from "../app";
