@@ -7,6 +7,7 @@ import { listScreen } from "../src/screens/list";
 import { unlockScreen } from "../src/screens/signin";
 import { answerValue, issuesAt, visitScreen } from "../src/screens/visit";
 import { sendScreen } from "../src/screens/send";
+import { outcomeTerm, vocab } from "../src/vocabulary";
 
 const status: Status = { signed_in: true, unlocked: true, username: "petugas", attempts_left: 5, locked_until: null, lang: "id" };
 const row = (id: string, status: HouseholdRow["status"], nama = `KRT ${id}`): HouseholdRow =>
@@ -137,6 +138,22 @@ describe("visit form", () => {
     await vi.waitFor(() => expect((el.querySelector('[data-row="jumlah_ternak"]') as HTMLElement).hidden).toBe(false));
     expect(el.querySelector('[data-at="members[0].nik"]')!.textContent).toBe("NIK harus 16 angka");
     expect(el.querySelector("#issues")!.textContent).toContain("NIK harus 16 angka");
+  });
+
+  it("asks for a reason or a reference exactly when the outcome's flags say so", async () => {
+    const api = fakeApi({ openVisit: async () => openVisit([]), questionnaire: async () => qn, saveDraft: async () => ({ relevant: [], issues: [] }) });
+    const el = await visitScreen(ctx(api), "h1");
+    document.body.replaceChildren(el);
+    const outcome = el.querySelector<HTMLSelectElement>("#outcome")!;
+    const offered = [...outcome.options].map((o) => o.value);
+    expect(offered).toEqual(vocab.outcomes.map((o) => o.code));
+    for (const o of vocab.outcomes) {
+      outcome.value = String(o.code);
+      outcome.dispatchEvent(new Event("change"));
+      expect(el.querySelector("#outcome-reason") !== null).toBe(o.needs_reason);
+      expect(el.querySelector("#reference") !== null).toBe(o.needs_reference);
+    }
+    expect(outcomeTerm("tidak_ditemukan")!.needs_reason).toBe(true);
   });
 
   it("shows a sent visit read-only", async () => {

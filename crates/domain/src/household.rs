@@ -20,6 +20,11 @@ pub enum Sex {
     P,
 }
 
+impl Sex {
+    /// Both.
+    pub const ALL: [Sex; 2] = [Sex::L, Sex::P];
+}
+
 impl fmt::Display for Sex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -114,6 +119,16 @@ pub enum PresenceStatus {
 }
 
 impl PresenceStatus {
+    /// All statuses.
+    pub const ALL: [PresenceStatus; 6] = [
+        PresenceStatus::Tinggal,
+        PresenceStatus::Meninggal,
+        PresenceStatus::Pindah,
+        PresenceStatus::AnggotaBaru,
+        PresenceStatus::KesalahanPrelist,
+        PresenceStatus::TidakDitemukan,
+    ];
+
     /// Whether the member counts as living in the household now.
     pub fn is_present(self) -> bool {
         matches!(self, PresenceStatus::Tinggal | PresenceStatus::AnggotaBaru)

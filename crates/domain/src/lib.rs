@@ -23,6 +23,7 @@ pub mod sample;
 pub mod state;
 pub mod text;
 pub mod visit;
+pub mod vocabulary;
 
 pub use household::{Household, HouseholdFound, Member, PresenceStatus, Relationship, Sex};
 pub use i18n::{Coded, Lang, Text};

@@ -20,6 +20,9 @@ pub enum Role {
 }
 
 impl Role {
+    /// All roles.
+    pub const ALL: [Role; 3] = [Role::Enumerator, Role::Supervisor, Role::Admin];
+
     /// Wire name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -31,9 +34,7 @@ impl Role {
 
     /// Parses the wire name.
     pub fn parse(s: &str) -> Option<Role> {
-        [Role::Enumerator, Role::Supervisor, Role::Admin]
-            .into_iter()
-            .find(|r| r.as_str() == s)
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
     }
 }
 

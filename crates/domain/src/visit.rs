@@ -95,6 +95,16 @@ pub enum NotFoundReason {
     AlamatTidakAda,
 }
 
+impl NotFoundReason {
+    /// All reasons.
+    pub const ALL: [NotFoundReason; 4] = [
+        NotFoundReason::Pindah,
+        NotFoundReason::Meninggal,
+        NotFoundReason::TidakTahu,
+        NotFoundReason::AlamatTidakAda,
+    ];
+}
+
 /// A GPS fix.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Gps {

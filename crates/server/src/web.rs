@@ -27,6 +27,8 @@ const INDEX: &str = include_str!("../web/index.html");
 const APP_JS: &str = include_str!("../web/app.js");
 const APP_CSS: &str = include_str!("../web/app.css");
 const MESSAGES: &str = include_str!("../web/messages.json");
+/// The vocabularies of verivali-domain (generated; see `verivali_domain::vocabulary`).
+const VOCABULARY: &str = include_str!("../../domain/vocabulary.json");
 
 /// Content-Security-Policy of the dashboard: only its own files; photos and the GPS plot are
 /// same-origin or inline SVG; no frames.
@@ -68,6 +70,7 @@ pub async fn asset(
         "app.js" => page("text/javascript; charset=utf-8", APP_JS),
         "app.css" => page("text/css; charset=utf-8", APP_CSS),
         "messages.json" => page("application/json", MESSAGES),
+        "vocabulary.json" => page("application/json", VOCABULARY),
         _ => ApiError::not_found(crate::http::lang(&headers)).into_response(),
     }
 }

@@ -2,6 +2,7 @@
 import type { Ctx } from "../app";
 import { h } from "../dom";
 import { t } from "../i18n";
+import { label, vocab } from "../vocabulary";
 
 export async function householdScreen(ctx: Ctx, id: string): Promise<HTMLElement> {
   const d = await ctx.api.household(id);
@@ -18,7 +19,7 @@ export async function householdScreen(ctx: Ctx, id: string): Promise<HTMLElement
     h("h2", {}, t("hh.visits")),
     d.visits.length
       ? h("ul", { id: "visits" }, d.visits.map((v) => h("li", {},
-          h("span", { class: `badge ${v.state}` }, t(`status.${v.state}` as never)), ` ${t(`outcome.${v.outcome}` as never)} · ${v.updated_at.slice(0, 16).replace("T", " ")}`,
+          h("span", { class: `badge ${v.state}` }, t(`status.${v.state}` as never)), ` ${label(vocab.outcomes, v.outcome)} · ${v.updated_at.slice(0, 16).replace("T", " ")}`,
           v.reviews.filter((r) => r.reason).map((r) => h("p", { class: "reason" }, t("hh.reason", { r: r.reason ?? "" }))))))
       : h("p", { class: "muted" }, t("hh.no_visits")),
     h("button", { type: "button", class: "primary", id: "visit", onclick: () => ctx.go("visit", id) }, t("hh.visit")));

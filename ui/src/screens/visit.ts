@@ -7,10 +7,7 @@ import { errorMessage } from "../api";
 import type { Ctx } from "../app";
 import { h, toast } from "../dom";
 import { lang, t } from "../i18n";
-
-const OUTCOMES = ["ditemukan", "tidak_ditemukan", "menolak", "ganda", "bagian_ruta_lain", "usulan_baru"];
-const REASONS = ["pindah", "meninggal", "tidak_tahu", "alamat_tidak_ada"];
-const MEMBER_STATUS = ["tinggal", "meninggal", "pindah", "anggota_baru", "kesalahan_prelist", "tidak_ditemukan"];
+import { options, outcomeTerm, vocab } from "../vocabulary";
 
 /** Issues whose path is `at` or lies under it (`members[1]` covers `members[1].nik`). */
 export function issuesAt(issues: Issue[], at: string): Issue[] {
@@ -70,11 +67,11 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
   const outcomeExtra = h("div");
   const paintOutcome = () => {
     outcomeExtra.replaceChildren(
-      v.outcome === "tidak_ditemukan" ? field(t("visit.reason"), select([["", "—"], ...REASONS.map((r) => [r, t(`reason.${r}` as never)] as [string, string])], v.outcome_reason, (s) => { v.outcome_reason = s || null; }, { id: "outcome-reason" }), "outcome_reason") : "",
-      v.outcome === "ganda" || v.outcome === "bagian_ruta_lain" ? field(t("visit.reference"), text(v.reference_household_id, (s) => { v.reference_household_id = s || null; }, { id: "reference" }), "reference_household_id") : "");
+      outcomeTerm(v.outcome)?.needs_reason ? field(t("visit.reason"), select([["", "—"], ...options(vocab.outcome_reasons)], v.outcome_reason, (s) => { v.outcome_reason = s || null; }, { id: "outcome-reason" }), "outcome_reason") : "",
+      outcomeTerm(v.outcome)?.needs_reference ? field(t("visit.reference"), text(v.reference_household_id, (s) => { v.reference_household_id = s || null; }, { id: "reference" }), "reference_household_id") : "");
   };
   paintOutcome();
-  const outcome = field(t("visit.outcome"), select(OUTCOMES.map((o) => [o, t(`outcome.${o}` as never)] as [string, string]), v.outcome, (s) => { v.outcome = s; v.outcome_reason = null; v.reference_household_id = null; paintOutcome(); }, { id: "outcome" }), "outcome");
+  const outcome = field(t("visit.outcome"), select(options(vocab.outcomes), v.outcome, (s) => { v.outcome = s; v.outcome_reason = null; v.reference_household_id = null; paintOutcome(); }, { id: "outcome" }), "outcome");
 
   // Household as found.
   const hf = v.household;
@@ -94,11 +91,11 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
     field(t("visit.member_name"), text(m.name, (s) => { m.name = s; }, { class: "member-name" }), `members[${i}].name`),
     field(t("visit.member_nik"), text(m.nik, (s) => { m.nik = s || null; }, { class: "member-nik", inputmode: "numeric", maxlength: "16" }), `members[${i}].nik`),
     h("div", { class: "row" },
-      field(t("visit.member_sex"), select([["L", "L"], ["P", "P"]], m.sex, (s) => { m.sex = s as "L" | "P"; }), `members[${i}].sex`),
+      field(t("visit.member_sex"), select(options(vocab.sexes), m.sex, (s) => { m.sex = s as "L" | "P"; }), `members[${i}].sex`),
       field(t("visit.member_birth"), text(m.birth_date, (s) => { m.birth_date = s || null; }, { type: "date" }), `members[${i}].birth_date`)),
     h("div", { class: "row" },
-      field(t("visit.member_rel"), select(["1", "2", "3", "4", "5", "6", "7", "8"].map((c) => [c, c] as [string, string]), String(m.relationship), (s) => { m.relationship = Number(s); }), `members[${i}].relationship`),
-      field(t("visit.member_status"), select(MEMBER_STATUS.map((s) => [s, t(`mstatus.${s}` as never)] as [string, string]), m.status, (s) => { m.status = s; }, { class: "member-status" }), `members[${i}].status`)));
+      field(t("visit.member_rel"), select(options(vocab.relationships), String(m.relationship), (s) => { m.relationship = Number(s); }), `members[${i}].relationship`),
+      field(t("visit.member_status"), select(options(vocab.member_statuses), m.status, (s) => { m.status = s; }, { class: "member-status" }), `members[${i}].status`)));
   paintMembers();
   const addMember = h("button", { type: "button", class: "quiet", id: "add-member", disabled: !editable, onclick: () => {
     v.members.push({ member_id: crypto.randomUUID(), nik: null, name: "", sex: "L", birth_place: null, birth_date: null, relationship: 3, status: "anggota_baru" });

@@ -485,7 +485,7 @@ async fn the_dashboard_session_is_a_cookie_with_csrf_for_writes() {
         .to_string();
     assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"));
     assert!(r.text().await.unwrap().contains("/assets/app.js"));
-    for asset in ["app.js", "app.css", "messages.json"] {
+    for asset in ["app.js", "app.css", "messages.json", "vocabulary.json"] {
         let r = s
             .client
             .get(format!("{}/assets/{asset}", s.url))

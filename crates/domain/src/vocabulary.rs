@@ -1,0 +1,170 @@
+//! The vocabularies of Verivali, once: outcomes with the flags that shape the visit form, the
+//! reasons a household is not found, member presence statuses, relationships 1–8, sexes, work
+//! states, review states and roles, each with its wire code and its label in Bahasa Indonesia and
+//! English.
+//!
+//! [`vocabulary`] is written to `crates/domain/vocabulary.json` (checked in; a test fails when it
+//! is stale, `VERIVALI_BLESS=1 cargo test -p verivali-domain vocabulary` rewrites it). The field
+//! app imports that file at build time and the dashboard loads it from `/assets/vocabulary.json`,
+//! so a new outcome is one change here and a bless, never a copied list in JavaScript. Every label
+//! function is an exhaustive `match`: a new variant does not compile until it has its labels.
+//! Quality-flag codes join `flags` with the rules that raise them (DESIGN.md §11).
+
+use serde_json::{Value, json};
+
+use crate::household::{PresenceStatus, Relationship, Sex};
+use crate::i18n::Lang;
+use crate::state::{Role, VisitState, WorkStatus};
+use crate::visit::{NotFoundReason, Outcome};
+
+/// A label in both languages.
+type Label = (&'static str, &'static str);
+
+fn outcome_label(o: Outcome) -> Label {
+    match o {
+        Outcome::Ditemukan => ("Ditemukan", "Found"),
+        Outcome::TidakDitemukan => ("Tidak ditemukan", "Not found"),
+        Outcome::Menolak => ("Menolak", "Refused"),
+        Outcome::Ganda => ("Ganda", "Duplicate"),
+        Outcome::BagianRutaLain => ("Bagian rumah tangga lain", "Part of another household"),
+        Outcome::UsulanBaru => ("Usulan baru", "New proposal"),
+    }
+}
+
+fn reason_label(r: NotFoundReason) -> Label {
+    match r {
+        NotFoundReason::Pindah => ("Pindah", "Moved away"),
+        NotFoundReason::Meninggal => ("Meninggal semua", "All died"),
+        NotFoundReason::TidakTahu => ("Tidak ada yang mengenal", "Nobody knows them"),
+        NotFoundReason::AlamatTidakAda => ("Alamat tidak ada", "Address does not exist"),
+    }
+}
+
+fn presence_label(p: PresenceStatus) -> Label {
+    match p {
+        PresenceStatus::Tinggal => ("Tinggal", "Lives here"),
+        PresenceStatus::Meninggal => ("Meninggal", "Died"),
+        PresenceStatus::Pindah => ("Pindah", "Moved out"),
+        PresenceStatus::AnggotaBaru => ("Anggota baru", "New member"),
+        PresenceStatus::KesalahanPrelist => ("Salah catat", "Listing error"),
+        PresenceStatus::TidakDitemukan => ("Tidak ditemukan", "Not found"),
+    }
+}
+
+fn relationship_label(r: Relationship) -> Label {
+    match r {
+        Relationship::Kepala => ("Kepala rumah tangga", "Head of household"),
+        Relationship::Pasangan => ("Istri/suami", "Wife/husband"),
+        Relationship::Anak => ("Anak", "Child"),
+        Relationship::Menantu => ("Menantu", "Child-in-law"),
+        Relationship::Cucu => ("Cucu", "Grandchild"),
+        Relationship::OrangTua => ("Orang tua/mertua", "Parent/parent-in-law"),
+        Relationship::Pembantu => ("Pembantu rumah tangga", "Domestic worker"),
+        Relationship::Lainnya => ("Lainnya", "Other"),
+    }
+}
+
+fn sex_label(s: Sex) -> Label {
+    match s {
+        Sex::L => ("Laki-laki", "Male"),
+        Sex::P => ("Perempuan", "Female"),
+    }
+}
+
+fn review_state_label(s: VisitState) -> Label {
+    match s {
+        VisitState::Draft => ("Draf", "Draft"),
+        VisitState::Submitted => ("Menunggu pemeriksaan", "Waiting for review"),
+        VisitState::Approved => ("Disetujui", "Approved"),
+        VisitState::Rejected => ("Dikembalikan", "Sent back"),
+    }
+}
+
+fn role_label(r: Role) -> Label {
+    match r {
+        Role::Enumerator => ("Petugas", "Enumerator"),
+        Role::Supervisor => ("Pengawas", "Supervisor"),
+        Role::Admin => ("Admin dinas", "Admin"),
+    }
+}
+
+/// One entry: the wire code (as serde writes it, so it cannot drift from the wire) and labels.
+fn entry(code: impl serde::Serialize, (id, en): Label) -> Value {
+    json!({"code": serde_json::to_value(code).unwrap_or(Value::Null), "id": id, "en": en})
+}
+
+fn with(mut v: Value, extra: Value) -> Value {
+    if let (Value::Object(m), Value::Object(e)) = (&mut v, extra) {
+        m.extend(e);
+    }
+    v
+}
+
+/// Every vocabulary, as written to `vocabulary.json`.
+pub fn vocabulary() -> Value {
+    json!({
+        "outcomes": Outcome::ALL.map(|o| with(entry(o, outcome_label(o)), json!({
+            "needs_reason": o.needs_reason(),
+            "needs_reference": o.needs_reference(),
+            "needs_answers": o.needs_answers(),
+            "updates_baseline": o.updates_baseline(),
+        }))),
+        "outcome_reasons": NotFoundReason::ALL.map(|r| entry(r, reason_label(r))),
+        "member_statuses": PresenceStatus::ALL.map(|p| with(entry(p, presence_label(p)), json!({
+            "present": p.is_present(),
+        }))),
+        "relationships": Relationship::ALL.map(|r| entry(r.code(), relationship_label(r))),
+        "sexes": Sex::ALL.map(|s| entry(s, sex_label(s))),
+        "work_states": WorkStatus::ALL.map(|w| json!({
+            "code": w.as_str(), "id": w.label(Lang::Id), "en": w.label(Lang::En), "done": w.is_done(),
+        })),
+        "review_states": VisitState::ALL.map(|s| entry(s, review_state_label(s))),
+        "roles": Role::ALL.map(|r| entry(r, role_label(r))),
+        "flags": Vec::<Value>::new(),
+    })
+}
+
+/// The file's text: pretty JSON with a final newline.
+pub fn vocabulary_json() -> String {
+    let mut s = serde_json::to_string_pretty(&vocabulary()).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vocabulary_json_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("vocabulary.json");
+        let now = vocabulary_json();
+        if std::env::var_os("VERIVALI_BLESS").is_some() {
+            std::fs::write(&path, &now).unwrap();
+        }
+        let stored = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            stored == now,
+            "{} is stale: VERIVALI_BLESS=1 cargo test -p verivali-domain vocabulary",
+            path.display()
+        );
+    }
+
+    #[test]
+    fn every_code_is_the_wire_name_and_labels_are_set() {
+        let v = vocabulary();
+        let outcomes = v["outcomes"].as_array().unwrap();
+        assert_eq!(outcomes.len(), Outcome::ALL.len());
+        assert_eq!(outcomes[1]["code"], "tidak_ditemukan");
+        assert_eq!(outcomes[1]["needs_reason"], true);
+        assert_eq!(v["relationships"][0]["code"], 1);
+        assert_eq!(v["sexes"][1]["code"], "P");
+        for (name, list) in v.as_object().unwrap() {
+            for e in list.as_array().unwrap() {
+                for lang in ["id", "en"] {
+                    assert!(!e[lang].as_str().unwrap_or("").is_empty(), "{name}: {e}");
+                }
+            }
+        }
+    }
+}
