@@ -19,11 +19,12 @@ struct Cli {
     /// Address to listen on (serve, demo)
     #[arg(long, global = true, env = "VERIVALI_LISTEN")]
     listen: Option<String>,
-    /// Folder for attachments and other files
+    /// Folder for attachments and other files (its variable is not VERIVALI_DATA_DIR, which is
+    /// the field app's own data folder and may be set in the same shell)
     #[arg(
         long,
         global = true,
-        env = "VERIVALI_DATA_DIR",
+        env = "VERIVALI_SERVER_DATA_DIR",
         default_value = "verivali-data"
     )]
     data_dir: PathBuf,

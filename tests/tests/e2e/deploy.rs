@@ -471,7 +471,7 @@ fn sigterm_lets_a_request_in_flight_finish_and_options_come_from_the_environment
     let mut child = std::process::Command::new(verivali_e2e::server_bin())
         .arg("serve")
         .env("VERIVALI_DATABASE", &server.db)
-        .env("VERIVALI_DATA_DIR", &server.data)
+        .env("VERIVALI_SERVER_DATA_DIR", &server.data)
         .env("VERIVALI_LISTEN", "127.0.0.1:0")
         .env("VERIVALI_LOG_FORMAT", "json")
         .stdout(std::process::Stdio::piped())
