@@ -199,6 +199,52 @@ pub struct HouseholdFound {
     pub kode_desa: String,
 }
 
+impl Household {
+    /// The fields an enumerator may correct, by wire name, in form order: what a visit carries in
+    /// [`HouseholdFound`] and what review compares field by field.
+    pub const EDITABLE: [&'static str; 5] = ["no_kk", "nama_krt", "alamat", "rt", "rw"];
+
+    /// An editable field's value by wire name; `None` for a name that is not one.
+    pub fn field(&self, name: &str) -> Option<serde_json::Value> {
+        use serde_json::json;
+        Some(match name {
+            "no_kk" => json!(self.no_kk),
+            "nama_krt" => json!(self.nama_krt),
+            "alamat" => json!(self.alamat),
+            "rt" => json!(self.rt),
+            "rw" => json!(self.rw),
+            _ => return None,
+        })
+    }
+
+    /// Sets an editable field by wire name from a JSON string (or null for No. KK); `false` for a
+    /// name that is not one or a value of the wrong type, which changes nothing.
+    pub fn set_field(&mut self, name: &str, v: &serde_json::Value) -> bool {
+        let text = v.as_str().map(str::to_string);
+        match (name, text) {
+            ("no_kk", t) if t.is_some() || v.is_null() => self.no_kk = t,
+            ("nama_krt", Some(t)) => self.nama_krt = t,
+            ("alamat", Some(t)) => self.alamat = t,
+            ("rt", Some(t)) => self.rt = t,
+            ("rw", Some(t)) => self.rw = t,
+            _ => return false,
+        }
+        true
+    }
+
+    /// This baseline with the editable fields as an enumerator found them.
+    pub fn with_found(&self, found: &HouseholdFound) -> Household {
+        Household {
+            no_kk: found.no_kk.clone(),
+            nama_krt: found.nama_krt.clone(),
+            alamat: found.alamat.clone(),
+            rt: found.rt.clone(),
+            rw: found.rw.clone(),
+            ..self.clone()
+        }
+    }
+}
+
 /// Upper bound for names.
 pub const MAX_NAME: usize = 100;
 
@@ -298,6 +344,36 @@ pub fn validate_members(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn editable_fields_read_and_write_by_name_and_nothing_else() {
+        let mut h = Household {
+            id: Uuid::nil(),
+            id_dtsen: None,
+            no_kk: None,
+            nama_krt: "Ani".into(),
+            alamat: "Dusun".into(),
+            rt: "001".into(),
+            rw: "002".into(),
+            kode_desa: "3308012001".into(),
+            desil: Some(1),
+            version: 1,
+        };
+        for name in Household::EDITABLE {
+            let v = h.field(name).unwrap();
+            assert!(h.set_field(name, &v), "{name}");
+        }
+        assert!(h.set_field("rt", &serde_json::json!("009")));
+        assert_eq!(h.field("rt").unwrap(), "009");
+        assert_eq!(h.field("desil"), None, "read-only fields are not editable");
+        let before = h.clone();
+        assert!(
+            !h.set_field("rw_baru", &serde_json::json!("x")),
+            "an unknown name writes nothing"
+        );
+        assert!(!h.set_field("rw", &serde_json::json!(3)));
+        assert_eq!(h, before);
+    }
     use crate::i18n::Coded;
 
     fn today() -> NaiveDate {

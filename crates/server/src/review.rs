@@ -22,30 +22,6 @@ use crate::db::{DbError, DbResult, Sql};
 use crate::error::ApiError;
 use crate::repo::{self, Audit, VisitRow};
 
-/// Household fields an approval can change, with how to read them.
-const FIELDS: [&str; 5] = ["no_kk", "nama_krt", "alamat", "rt", "rw"];
-
-fn field(h: &Household, name: &str) -> Value {
-    match name {
-        "no_kk" => json!(h.no_kk),
-        "nama_krt" => json!(h.nama_krt),
-        "alamat" => json!(h.alamat),
-        "rt" => json!(h.rt),
-        _ => json!(h.rw),
-    }
-}
-
-fn set_field(h: &mut Household, name: &str, v: &Value) {
-    let s = v.as_str().map(str::to_string);
-    match name {
-        "no_kk" => h.no_kk = s,
-        "nama_krt" => h.nama_krt = s.unwrap_or_default(),
-        "alamat" => h.alamat = s.unwrap_or_default(),
-        "rt" => h.rt = s.unwrap_or_default(),
-        _ => h.rw = s.unwrap_or_default(),
-    }
-}
-
 /// What the enumerator found, laid over the current baseline, and the fields that changed on both
 /// sides since the baseline version the enumerator saw (none when the baseline did not move).
 pub(crate) fn baseline_conflicts(
@@ -53,19 +29,14 @@ pub(crate) fn baseline_conflicts(
     visit: &VisitRow,
     current: &Household,
 ) -> DbResult<(Household, Vec<FieldConflict>)> {
-    let found = &visit.record.household;
-    let mut found_h = current.clone();
-    found_h.no_kk = found.no_kk.clone();
-    found_h.nama_krt = found.nama_krt.clone();
-    found_h.alamat = found.alamat.clone();
-    found_h.rt = found.rt.clone();
-    found_h.rw = found.rw.clone();
+    let found_h = current.with_found(&visit.record.household);
     let mut conflicts = Vec::new();
     if current.version != visit.record.baseline_version {
         let seen = repo::household_version(tx, current.id, visit.record.baseline_version)?;
-        for f in FIELDS {
-            let (cur, fnd) = (field(current, f), field(&found_h, f));
-            let seen_v = seen.as_ref().map_or(Value::Null, |s| field(s, f));
+        for f in Household::EDITABLE {
+            let field = |h: &Household| h.field(f).unwrap_or(Value::Null);
+            let (cur, fnd) = (field(current), field(&found_h));
+            let seen_v = seen.as_ref().map_or(Value::Null, field);
             if cur != seen_v && fnd != cur {
                 conflicts.push(FieldConflict {
                     field: format!("household.{f}"),
@@ -229,7 +200,7 @@ impl App {
                 Some("found") => {}
                 Some("current") => {
                     let name = c.field.trim_start_matches("household.");
-                    set_field(&mut next, name, &c.current);
+                    next.set_field(name, &c.current);
                 }
                 _ => unsettled.push(c),
             }
