@@ -26,6 +26,7 @@ export const vocab = vocabulary as {
   work_states: Term[];
   review_states: Term[];
   roles: Term[];
+  household_fields: (Term & { editable: boolean })[];
 };
 
 /** The label of `code` in `list` in the current language (the code itself when unknown). */

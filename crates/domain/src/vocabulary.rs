@@ -1,6 +1,6 @@
 //! The vocabularies of Verivali, once: outcomes with the flags that shape the visit form, the
 //! reasons a household is not found, member presence statuses, relationships 1–8, sexes, work
-//! states, review states and roles, each with its wire code and its label in Bahasa Indonesia and
+//! states, review states, roles and the household fields a person sees, each with its wire code and its label in Bahasa Indonesia and
 //! English.
 //!
 //! [`vocabulary`] is written to `crates/domain/vocabulary.json` (checked in; a test fails when it
@@ -12,7 +12,7 @@
 
 use serde_json::{Value, json};
 
-use crate::household::{PresenceStatus, Relationship, Sex};
+use crate::household::{Household, PresenceStatus, Relationship, Sex};
 use crate::i18n::Lang;
 use crate::state::{Role, VisitState, WorkStatus};
 use crate::visit::{NotFoundReason, Outcome};
@@ -88,6 +88,32 @@ fn role_label(r: Role) -> Label {
     }
 }
 
+/// Labels of the household fields a person sees: the editable ones ([`Household::EDITABLE`])
+/// and the read-only desil. `None` for any other name (a test checks every editable one has one).
+fn household_field_label(name: &str) -> Option<Label> {
+    Some(match name {
+        "no_kk" => ("No. KK", "Family card no."),
+        "nama_krt" => ("Nama kepala rumah tangga", "Head of household"),
+        "alamat" => ("Alamat", "Address"),
+        "rt" => ("RT", "RT"),
+        "rw" => ("RW", "RW"),
+        "desil" => ("Desil", "Decile"),
+        _ => return None,
+    })
+}
+
+/// The household fields in form order, editable first, then the read-only desil.
+fn household_fields() -> Vec<Value> {
+    Household::EDITABLE
+        .iter()
+        .map(|f| (*f, true))
+        .chain([("desil", false)])
+        .filter_map(|(f, editable)| {
+            household_field_label(f).map(|l| with(entry(f, l), json!({"editable": editable})))
+        })
+        .collect()
+}
+
 /// One entry: the wire code (as serde writes it, so it cannot drift from the wire) and labels.
 fn entry(code: impl serde::Serialize, (id, en): Label) -> Value {
     json!({"code": serde_json::to_value(code).unwrap_or(Value::Null), "id": id, "en": en})
@@ -120,6 +146,7 @@ pub fn vocabulary() -> Value {
         })),
         "review_states": VisitState::ALL.map(|s| entry(s, review_state_label(s))),
         "roles": Role::ALL.map(|r| entry(r, role_label(r))),
+        "household_fields": household_fields(),
         "flags": Vec::<Value>::new(),
     })
 }
@@ -148,6 +175,14 @@ mod tests {
             "{} is stale: VERIVALI_BLESS=1 cargo test -p verivali-domain vocabulary",
             path.display()
         );
+    }
+
+    #[test]
+    fn every_editable_household_field_has_a_label() {
+        for f in Household::EDITABLE {
+            assert!(household_field_label(f).is_some(), "{f}");
+        }
+        assert_eq!(household_fields().len(), Household::EDITABLE.len() + 1);
     }
 
     #[test]

@@ -13,7 +13,7 @@ export async function householdScreen(ctx: Ctx, id: string): Promise<HTMLElement
     h("h1", {}, hh.nama_krt),
     h("p", {}, h("span", { class: `badge ${d.status}` }, t(`status.${d.status}` as never))),
     h("h2", {}, t("hh.baseline")),
-    h("dl", {}, row(t("field.no_kk"), hh.no_kk), row(t("field.alamat"), hh.alamat), row(t("field.rt"), hh.rt), row(t("field.rw"), hh.rw), row(t("field.desil"), hh.desil)),
+    h("dl", {}, row(label(vocab.household_fields, "no_kk"), hh.no_kk), row(label(vocab.household_fields, "alamat"), hh.alamat), row(label(vocab.household_fields, "rt"), hh.rt), row(label(vocab.household_fields, "rw"), hh.rw), row(label(vocab.household_fields, "desil"), hh.desil)),
     h("h2", {}, t("hh.members")),
     h("ul", { id: "members" }, d.members.map((m) => h("li", {}, h("strong", {}, m.name), ` · ${m.nik ?? "—"} · ${m.sex} · ${m.birth_date ?? ""}`))),
     h("h2", {}, t("hh.visits")),

@@ -7,7 +7,7 @@ import { errorMessage } from "../api";
 import type { Ctx } from "../app";
 import { h, toast } from "../dom";
 import { lang, t } from "../i18n";
-import { options, outcomeTerm, vocab } from "../vocabulary";
+import { label as termLabel, options, outcomeTerm, vocab } from "../vocabulary";
 
 /** Issues whose path is `at` or lies under it (`members[1]` covers `members[1].nik`). */
 export function issuesAt(issues: Issue[], at: string): Issue[] {
@@ -76,12 +76,12 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
   // Household as found.
   const hf = v.household;
   const household = h("fieldset", {}, h("legend", {}, t("visit.household")),
-    field(t("field.no_kk"), text(hf.no_kk, (s) => { hf.no_kk = s || null; }, { id: "no_kk", inputmode: "numeric" }), "household.no_kk"),
-    field(t("field.nama_krt"), text(hf.nama_krt, (s) => { hf.nama_krt = s; }, { id: "nama_krt" }), "household.nama_krt"),
-    field(t("field.alamat"), text(hf.alamat, (s) => { hf.alamat = s; }, { id: "alamat" }), "household.alamat"),
+    field(termLabel(vocab.household_fields, "no_kk"), text(hf.no_kk, (s) => { hf.no_kk = s || null; }, { id: "no_kk", inputmode: "numeric" }), "household.no_kk"),
+    field(termLabel(vocab.household_fields, "nama_krt"), text(hf.nama_krt, (s) => { hf.nama_krt = s; }, { id: "nama_krt" }), "household.nama_krt"),
+    field(termLabel(vocab.household_fields, "alamat"), text(hf.alamat, (s) => { hf.alamat = s; }, { id: "alamat" }), "household.alamat"),
     h("div", { class: "row" },
-      field(t("field.rt"), text(hf.rt, (s) => { hf.rt = s; }, { id: "rt", inputmode: "numeric" }), "household.rt"),
-      field(t("field.rw"), text(hf.rw, (s) => { hf.rw = s; }, { id: "rw", inputmode: "numeric" }), "household.rw")));
+      field(termLabel(vocab.household_fields, "rt"), text(hf.rt, (s) => { hf.rt = s; }, { id: "rt", inputmode: "numeric" }), "household.rt"),
+      field(termLabel(vocab.household_fields, "rw"), text(hf.rw, (s) => { hf.rw = s; }, { id: "rw", inputmode: "numeric" }), "household.rw")));
 
   // Members.
   const memberList = h("div", { id: "member-list" });
