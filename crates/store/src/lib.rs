@@ -271,6 +271,30 @@ impl Store {
     }
 }
 
+/// Runs SQLite's (and so SQLCipher's) one-time initialisation on one thread, before the first
+/// connection opens.
+///
+/// Why: SQLite 3.53 marks itself initialised *before* it runs `SQLITE_EXTRA_INIT`, which is where
+/// SQLCipher registers its crypto provider. A second thread opening a connection in that window
+/// skips initialisation, and its `PRAGMA key` fails with "PRAGMA key requires a key of one or more
+/// characters". Seen about once in 1,200 fresh processes that open eight stores at once
+/// (`sqlcipher_init_race` in the store tests); `Once` makes every other caller wait for the end.
+fn sqlite_initialised() -> Result<()> {
+    static INIT: std::sync::OnceLock<std::result::Result<(), String>> = std::sync::OnceLock::new();
+    // Opening any connection runs sqlite3_initialize to its end (extra init included) on this
+    // thread; OnceLock holds every other caller until it has.
+    INIT.get_or_init(|| {
+        Connection::open_in_memory()
+            .map(drop)
+            .map_err(|e| e.to_string())
+    })
+    .clone()
+    .map_err(|msg| {
+        let code = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR);
+        rusqlite::Error::SqliteFailure(code, Some(msg)).into()
+    })
+}
+
 fn keyed_connection(
     path: &Path,
     pin: &str,
@@ -279,6 +303,7 @@ fn keyed_connection(
     flags: OpenFlags,
 ) -> Result<Connection> {
     let key = key::derive_key_literal(pin, salt, params)?;
+    sqlite_initialised()?;
     let conn = Connection::open_with_flags(path, flags)?;
     // A wrong PIN is an answer, not an error worth SQLCipher's stderr log.
     let _ = conn.pragma_update(None, "cipher_log_level", "NONE");

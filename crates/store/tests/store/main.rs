@@ -8,4 +8,5 @@ mod common;
 mod crash;
 mod migrations;
 mod pull;
+mod sqlcipher_init_race;
 mod store;
