@@ -121,6 +121,27 @@ impl Areas {
         self.0.iter().any(|a| a.contains(area))
     }
 
+    /// Whether `code` (of any level) and the areas share ground: it lies inside one of them, or
+    /// one of them lies inside it (a kecamatan enumerator seen by a desa-level supervisor).
+    pub fn overlaps(&self, code: &str) -> bool {
+        self.contains(code) || self.0.iter().any(|a| a.as_str().starts_with(code))
+    }
+
+    /// The areas narrowed to one region (a reviewer's `area=` filter): the parts of the areas
+    /// inside `area`, or `area` itself where it lies inside one of them. Outside them all the
+    /// result is empty, and an empty set sees nothing.
+    pub fn narrowed_to(&self, area: &RegionCode) -> Areas {
+        let mut codes = Vec::new();
+        for a in &self.0 {
+            if a.contains(area) {
+                codes.push(area.clone());
+            } else if area.contains(a) {
+                codes.push(a.clone());
+            }
+        }
+        Areas::new(codes)
+    }
+
     /// The prefixes.
     pub fn codes(&self) -> &[RegionCode] {
         &self.0
@@ -143,6 +164,21 @@ pub trait RegionDirectory {
 mod tests {
     use super::*;
     use crate::i18n::Coded;
+
+    #[test]
+    fn areas_overlap_and_narrow_both_ways() {
+        let code = |c: &str| RegionCode::parse(c).unwrap();
+        let kec = Areas::new([code("330801")]);
+        assert!(kec.overlaps("3308012001"), "a desa inside");
+        assert!(kec.overlaps("3308"), "a kabupaten around it");
+        assert!(!kec.overlaps("330802"), "a neighbouring kecamatan");
+        assert_eq!(
+            kec.narrowed_to(&code("3308012001")).codes(),
+            [code("3308012001")]
+        );
+        assert_eq!(kec.narrowed_to(&code("3308")).codes(), [code("330801")]);
+        assert!(kec.narrowed_to(&code("330802")).is_empty());
+    }
 
     #[test]
     fn parses_levels_and_dots() {

@@ -1,11 +1,10 @@
 //! Admin jobs shared by the CLI and the API: users and device revocation.
 
-use axum::http::StatusCode;
 use uuid::Uuid;
 use verivali_domain::{Areas, RegionCode, Role};
 
 use crate::app::{App, Caller};
-use crate::error::ApiError;
+use crate::error::{ApiError, Refusal};
 use crate::repo::{self, Audit, UserRow};
 
 impl App {
@@ -72,7 +71,7 @@ impl App {
         let mut tx = self.db.write()?;
         if !repo::revoke_device(tx.as_mut(), device, now)? {
             return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
+                Refusal::NotFound,
                 "device.not_found",
                 "No such device",
                 lang,

@@ -123,6 +123,12 @@ impl App {
         Ok(q)
     }
 
+    /// `GET /api/v1/questionnaire`: the active questionnaire, for any signed-in caller.
+    pub fn active_questionnaire(&self, caller: &Caller) -> Result<Questionnaire, ApiError> {
+        let mut tx = self.db.read()?;
+        repo::active_questionnaire(tx.as_mut())?.ok_or_else(|| ApiError::not_found(caller.lang))
+    }
+
     /// Runs a write job that may refuse with an [`ApiError`]: a refusal undoes the job's writes
     /// (its savepoint or transaction rolls back) and is returned; success returns once committed.
     pub(crate) fn run_write<T>(
@@ -218,7 +224,7 @@ pub fn version_lt(a: &str, b: &str) -> bool {
 /// 426: the app must be updated.
 pub fn app_too_old(lang: Lang) -> ApiError {
     ApiError::new(
-        axum::http::StatusCode::UPGRADE_REQUIRED,
+        crate::error::Refusal::UpgradeRequired,
         "session.app_too_old",
         "App too old",
         lang,

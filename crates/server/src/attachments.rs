@@ -3,7 +3,6 @@
 //! (the `Upload-Length` header says how many there are) the SHA-256 is checked: a match moves the
 //! file to `attachments/<sha256>` and records it, a mismatch discards it (422).
 
-use axum::http::StatusCode;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -12,7 +11,7 @@ use verivali_domain::visit::is_sha256_hex;
 use verivali_protocol::AttachmentStatus;
 
 use crate::app::{App, Caller, Metrics};
-use crate::error::ApiError;
+use crate::error::{ApiError, Refusal};
 use crate::repo::{self, Audit};
 
 /// Largest attachment accepted.
@@ -29,9 +28,18 @@ pub enum Held {
     None,
 }
 
+/// What a `PATCH` did: took bytes (or found the file already whole), or completed and stored it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Patched {
+    /// Bytes appended, or the file was already complete (a retried last chunk).
+    Progress,
+    /// This request completed the file and its hash matched.
+    Created,
+}
+
 fn bad_hash(lang: Lang) -> ApiError {
     ApiError::new(
-        StatusCode::BAD_REQUEST,
+        Refusal::BadRequest,
         "attachment.bad_hash",
         "Bad hash",
         lang,
@@ -73,7 +81,7 @@ impl App {
         offset: u64,
         length: u64,
         bytes: &[u8],
-    ) -> Result<(StatusCode, AttachmentStatus), ApiError> {
+    ) -> Result<(Patched, AttachmentStatus), ApiError> {
         let lang = caller.lang;
         if caller.user.role != verivali_domain::Role::Enumerator {
             return Err(ApiError::forbidden(lang));
@@ -83,7 +91,7 @@ impl App {
         }
         if length == 0 || length > MAX_ATTACHMENT {
             return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
+                Refusal::TooLarge,
                 "attachment.too_large",
                 "Attachment too large",
                 lang,
@@ -107,13 +115,13 @@ impl App {
             complete,
         };
         let current = match self.attachment_held(sha, lang)? {
-            Held::Complete(size) => return Ok((StatusCode::OK, status(size, true))),
+            Held::Complete(size) => return Ok((Patched::Progress, status(size, true))),
             Held::Partial(n) => n,
             Held::None => 0,
         };
         if offset != current {
             return Err(ApiError::new(
-                StatusCode::CONFLICT,
+                Refusal::Conflict,
                 "attachment.offset_mismatch",
                 "Offset mismatch",
                 lang,
@@ -127,7 +135,7 @@ impl App {
         if new_len > length {
             let _ = std::fs::remove_file(&path);
             return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
+                Refusal::Unprocessable,
                 "attachment.too_long",
                 "Longer than announced",
                 lang,
@@ -146,7 +154,7 @@ impl App {
             f.sync_data().map_err(io)?;
         }
         if new_len < length {
-            return Ok((StatusCode::OK, status(new_len, false)));
+            return Ok((Patched::Progress, status(new_len, false)));
         }
         let mut hasher = Sha256::new();
         let mut f = std::fs::File::open(&path).map_err(io)?;
@@ -161,7 +169,7 @@ impl App {
         if hex::encode(hasher.finalize()) != sha {
             let _ = std::fs::remove_file(&path);
             return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
+                Refusal::Unprocessable,
                 "attachment.hash_mismatch",
                 "Hash mismatch",
                 lang,
@@ -185,6 +193,6 @@ impl App {
         )?;
         tx.commit()?;
         Metrics::add(&self.metrics.attachments, 1);
-        Ok((StatusCode::CREATED, status(length, true)))
+        Ok((Patched::Created, status(length, true)))
     }
 }

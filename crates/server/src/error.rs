@@ -9,11 +9,83 @@ use verivali_protocol::problem::CONTENT_TYPE;
 
 use crate::db::DbError;
 
-/// An error answer.
+/// Why a request is refused. Services name the refusal; only [`Refusal::status`] turns it into an
+/// HTTP status, so the mapping to HTTP lives in this one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The request is malformed (bad JSON, unknown filter, unstorable text).
+    BadRequest,
+    /// No valid credential.
+    Unauthorized,
+    /// The caller's role may not do this.
+    Forbidden,
+    /// Nothing there, or nothing the caller may see (the two are not told apart).
+    NotFound,
+    /// The state of the thing forbids it now (a decided visit, an offset that moved on).
+    Conflict,
+    /// More bytes than allowed.
+    TooLarge,
+    /// Not in a format the server reads.
+    UnsupportedMediaType,
+    /// Well-formed but against a rule (a rejection with no reason, a hash mismatch).
+    Unprocessable,
+    /// Throttled; `Retry-After` says when to come back.
+    TooManyRequests,
+    /// The app is older than the server accepts.
+    UpgradeRequired,
+    /// The framework's own refusal of the method.
+    MethodNotAllowed,
+    /// The server failed; the caller may retry.
+    Internal,
+}
+
+impl Refusal {
+    /// The HTTP status of the refusal.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Refusal::BadRequest => StatusCode::BAD_REQUEST,
+            Refusal::Unauthorized => StatusCode::UNAUTHORIZED,
+            Refusal::Forbidden => StatusCode::FORBIDDEN,
+            Refusal::NotFound => StatusCode::NOT_FOUND,
+            Refusal::Conflict => StatusCode::CONFLICT,
+            Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Refusal::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+            Refusal::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Refusal::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
+            Refusal::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Refusal::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The refusal the framework meant by a plain-text error status.
+    pub fn from_status(status: StatusCode) -> Refusal {
+        match status {
+            StatusCode::METHOD_NOT_ALLOWED => Refusal::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => Refusal::TooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Refusal::UnsupportedMediaType,
+            StatusCode::NOT_FOUND => Refusal::NotFound,
+            s if s.is_server_error() => Refusal::Internal,
+            _ => Refusal::BadRequest,
+        }
+    }
+}
+
+impl From<&verivali_domain::TransitionError> for Refusal {
+    fn from(e: &verivali_domain::TransitionError) -> Refusal {
+        use verivali_domain::TransitionError as T;
+        match e {
+            T::NotAllowed { .. } => Refusal::Conflict,
+            T::ReasonRequired => Refusal::Unprocessable,
+            T::Forbidden { .. } => Refusal::Forbidden,
+        }
+    }
+}
+
+/// An error answer: a refusal with a stable code and a detail in the caller's language.
 #[derive(Debug)]
 pub struct ApiError {
-    /// HTTP status.
-    pub status: StatusCode,
+    pub refusal: Refusal,
     /// Stable code.
     pub code: &'static str,
     /// Short English title.
@@ -29,7 +101,7 @@ pub struct ApiError {
 impl ApiError {
     /// A new error with a detail in both languages.
     pub fn new(
-        status: StatusCode,
+        refusal: Refusal,
         code: &'static str,
         title: &'static str,
         lang: Lang,
@@ -37,7 +109,7 @@ impl ApiError {
         en: &str,
     ) -> ApiError {
         ApiError {
-            status,
+            refusal,
             code,
             title,
             detail: if lang == Lang::En {
@@ -45,6 +117,24 @@ impl ApiError {
             } else {
                 id.to_string()
             },
+            extra: vec![],
+            headers: vec![],
+        }
+    }
+
+    /// A domain refusal (anything [`verivali_domain::Coded`]) as an answer: its code, and its
+    /// message in the caller's language.
+    pub fn coded(
+        refusal: Refusal,
+        title: &'static str,
+        e: &dyn verivali_domain::Coded,
+        lang: Lang,
+    ) -> ApiError {
+        ApiError {
+            refusal,
+            code: e.code(),
+            title,
+            detail: e.message(lang),
             extra: vec![],
             headers: vec![],
         }
@@ -69,13 +159,13 @@ impl ApiError {
             ),
             _ => ("Perlu masuk terlebih dahulu", "Sign-in required"),
         };
-        ApiError::new(StatusCode::UNAUTHORIZED, code, "Unauthorized", lang, id, en)
+        ApiError::new(Refusal::Unauthorized, code, "Unauthorized", lang, id, en)
     }
 
     /// 403 for a role that may not make the call.
     pub fn forbidden(lang: Lang) -> ApiError {
         ApiError::new(
-            StatusCode::FORBIDDEN,
+            Refusal::Forbidden,
             "auth.forbidden",
             "Forbidden",
             lang,
@@ -87,7 +177,7 @@ impl ApiError {
     /// 400 for a body that is not the expected JSON.
     pub fn bad_request(lang: Lang, detail: &str) -> ApiError {
         ApiError::new(
-            StatusCode::BAD_REQUEST,
+            Refusal::BadRequest,
             "request.invalid",
             "Invalid request",
             lang,
@@ -100,7 +190,7 @@ impl ApiError {
     pub fn unstorable_text(lang: Lang, e: &verivali_domain::ControlChar) -> ApiError {
         use verivali_domain::Coded;
         ApiError {
-            status: StatusCode::BAD_REQUEST,
+            refusal: Refusal::BadRequest,
             code: "text.control_char",
             title: "Unstorable text",
             detail: e.message(lang),
@@ -112,7 +202,7 @@ impl ApiError {
     /// 404.
     pub fn not_found(lang: Lang) -> ApiError {
         ApiError::new(
-            StatusCode::NOT_FOUND,
+            Refusal::NotFound,
             "not_found",
             "Not found",
             lang,
@@ -129,7 +219,7 @@ impl ApiError {
             "internal error"
         );
         ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
+            refusal: Refusal::Internal,
             code: "server.internal",
             title: "Internal error",
             detail: "Kesalahan server; coba lagi nanti / Server error; try again later".into(),
@@ -147,7 +237,12 @@ impl From<DbError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut p = Problem::new(self.status.as_u16(), self.code, self.title, self.detail);
+        let mut p = Problem::new(
+            self.refusal.status().as_u16(),
+            self.code,
+            self.title,
+            self.detail,
+        );
         for (k, v) in self.extra {
             p = p.with(k, v);
         }
@@ -155,7 +250,7 @@ impl IntoResponse for ApiError {
             p = p.with("request_id", Value::String(id));
         }
         let body = serde_json::to_vec(&p).unwrap_or_default();
-        let mut resp = (self.status, body).into_response();
+        let mut resp = (self.refusal.status(), body).into_response();
         resp.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
         for (name, value) in self.headers {

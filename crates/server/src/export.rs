@@ -5,16 +5,18 @@
 //! size; CSV streams as it is written, XLSX is built in constant-memory mode in a temporary file
 //! (at most 1,048,575 rows, the sheet's limit) and then streamed.
 
-use axum::http::StatusCode;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderValue, Response, header};
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 use verivali_domain::export::{ExportContext, ExportLayout, ExportRecord};
 use verivali_domain::{Areas, Lang, RegionCode, Role, VisitState};
 
 use crate::app::{App, Caller};
-use crate::error::ApiError;
-use crate::repo::queue::{self, ExportRow};
-use crate::repo::{self, Scope};
+use crate::error::{ApiError, Refusal};
+
+use crate::repo::{self, ExportRow, Scope};
 
 /// Visits per page of the walk.
 const PAGE: usize = 2_000;
@@ -93,7 +95,7 @@ impl ExportError {
     pub fn api(&self, lang: Lang) -> ApiError {
         match self {
             ExportError::TooManyRows => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
+                Refusal::Unprocessable,
                 "export.too_many_rows",
                 "Too many rows",
                 lang,
@@ -144,7 +146,7 @@ impl App {
                 };
                 let mut after = String::new();
                 loop {
-                    let page = queue::export_page(tx.as_mut(), &req.scope, req.state, &after, PAGE);
+                    let page = repo::export_page(tx.as_mut(), &req.scope, req.state, &after, PAGE);
                     let (last, full) = match &page {
                         Ok(p) => (p.last().map(|r| r.id.clone()), p.len() == PAGE),
                         Err(_) => (None, false),
@@ -297,16 +299,8 @@ impl App {
     ) -> Result<ExportRequest, ApiError> {
         Self::reviewer(caller)?;
         let state_name = state.unwrap_or("approved");
-        let state = VisitState::parse(state_name).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "review.bad_filter",
-                "Bad filter",
-                caller.lang,
-                &format!("Saringan state tidak dikenal: {state_name}"),
-                &format!("Unknown state filter: {state_name}"),
-            )
-        })?;
+        let state = VisitState::parse(state_name)
+            .ok_or_else(|| crate::review::bad_filter(caller.lang, "state", state_name))?;
         let scope = Self::review_scope(caller, area)?;
         self.audit_read(
             caller,
@@ -320,5 +314,82 @@ impl App {
             ),
         )?;
         Ok(ExportRequest { state, scope })
+    }
+}
+
+/// `GET /api/v1/export/visits.csv|visits.xlsx?state=approved&area=CODE`, streamed: the rows are
+/// written on a blocking thread into a channel of 64 KiB chunks, so memory stays flat however
+/// many visits there are. An error after the first byte ends the body with an error, so the
+/// download fails visibly instead of looking complete.
+pub async fn download(
+    app: Arc<App>,
+    caller: Caller,
+    file: &str,
+    q: crate::http::AreaParams,
+) -> Result<Response<Body>, ApiError> {
+    let format = match file {
+        "visits.csv" => ExportFormat::Csv,
+        "visits.xlsx" => ExportFormat::Xlsx,
+        _ => return Err(ApiError::not_found(caller.lang)),
+    };
+    let app2 = app.clone();
+    let req = crate::http::blocking(move || {
+        app2.export_request(&caller, q.state.as_deref(), q.area.as_deref(), format)
+    })
+    .await?;
+    let stamp = app.now().format("%Y%m%d-%H%M");
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
+    tokio::task::spawn_blocking(move || {
+        let mut out = ChannelWriter(tx.clone());
+        let done = match format {
+            ExportFormat::Csv => app.export_csv(&req, &mut out).map(|_| ()),
+            ExportFormat::Xlsx => xlsx_into(&app, &req, &mut out),
+        };
+        if let Err(e) = done {
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    // poll_fn keeps answering `None` once the channel is done (compression polls again).
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let mut r = Response::new(Body::from_stream(stream));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    let name = format!(
+        "attachment; filename=\"kunjungan-{stamp}.{}\"",
+        format.ext()
+    );
+    if let Ok(v) = HeaderValue::from_str(&name) {
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(r)
+}
+
+/// The workbook is built in a temporary file (the XLSX writer needs to seek), then copied out.
+fn xlsx_into(app: &App, req: &ExportRequest, out: &mut ChannelWriter) -> Result<(), ExportError> {
+    let dir = tempfile::tempdir_in(&app.attachments_dir)?;
+    let path = dir.path().join("export.xlsx");
+    app.export_xlsx(req, &path)?;
+    let mut f = std::fs::File::open(&path)?;
+    std::io::copy(&mut f, out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// A blocking writer that hands 64 KiB chunks to the response body.
+struct ChannelWriter(tokio::sync::mpsc::Sender<std::io::Result<Bytes>>);
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for chunk in buf.chunks(64 * 1024) {
+            self.0
+                .blocking_send(Ok(Bytes::copy_from_slice(chunk)))
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

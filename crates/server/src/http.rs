@@ -1,9 +1,11 @@
 //! The HTTP surface (axum): routing, parsing, authentication, compression, size limits, and
 //! problem+json for every error, including those raised by the framework itself.
 
-use axum::body::{Body, Bytes};
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
+use axum::body::Bytes;
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State,
+};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, head, post};
@@ -19,9 +21,9 @@ use verivali_protocol::attachment::UPLOAD_LENGTH;
 use verivali_protocol::{PushRequest, SessionRequest, UPLOAD_OFFSET};
 
 use crate::app::{App, Caller};
-use crate::attachments::Held;
+use crate::attachments::{Held, Patched};
 use crate::edge::Edge;
-use crate::error::ApiError;
+use crate::error::{ApiError, Refusal};
 
 /// Largest request body after decompression (a push of a few thousand visits fits easily).
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -58,9 +60,9 @@ pub fn router_with(app: Arc<App>, edge: Edge) -> Router {
         .route("/api/v1/questionnaire", get(questionnaire))
         .route(
             "/api/v1/web/session",
-            post(web_sign_in).delete(web_sign_out),
+            post(crate::web::sign_in).delete(crate::web::sign_out),
         )
-        .route("/api/v1/web/me", get(web_me))
+        .route("/api/v1/web/me", get(crate::web::me))
         .route("/", get(crate::web::index))
         .route("/assets/{file}", get(crate::web::asset))
         .fallback(fallback)
@@ -113,9 +115,9 @@ where
 /// Refuses a path or query whose decoded text holds a character no backend can store
 /// ([`verivali_domain::text`]): `?area=%00` would otherwise reach PostgreSQL and fail there.
 async fn text_in_uri(
-    req: axum::http::Request<Body>,
+    req: axum::http::Request<axum::body::Body>,
     next: axum::middleware::Next,
-) -> Response<Body> {
+) -> Response<axum::body::Body> {
     let uri = req.uri();
     let decoded = percent_decode(uri.path().as_bytes())
         .chain(
@@ -163,7 +165,7 @@ pub fn lang(headers: &HeaderMap) -> Lang {
 
 /// The caller's token: `Authorization: Bearer`, else the dashboard's session cookie (whose
 /// writes [`crate::web::csrf_guard`] has already checked).
-fn bearer(headers: &HeaderMap, lang: Lang) -> Result<String, ApiError> {
+pub(crate) fn bearer(headers: &HeaderMap, lang: Lang) -> Result<String, ApiError> {
     use crate::web::Credential;
     match crate::web::credential(headers) {
         Some(Credential::Bearer(t) | Credential::Cookie(t)) if !t.is_empty() && t.len() < 200 => {
@@ -174,13 +176,119 @@ fn bearer(headers: &HeaderMap, lang: Lang) -> Result<String, ApiError> {
     }
 }
 
-/// Query parameters, or 400 in the caller's language.
-fn query<T>(q: Result<Query<T>, QueryRejection>, lang: Lang) -> Result<T, ApiError> {
-    q.map(|Query(q)| q)
-        .map_err(|e| ApiError::bad_request(lang, &e.body_text()))
+/// The caller's language, from `Accept-Language`; never refuses.
+pub struct Language(pub Lang);
+
+impl<S: Send + Sync> FromRequestParts<S> for Language {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Language(lang(&parts.headers)))
+    }
 }
 
-/// A JSON body as `T`, or 400. Only for the push, whose strings are checked op by op.
+/// The caller's network address as the edge layer settled it (a trusted proxy's client, or the
+/// peer).
+pub struct Address(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Address {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let addr = parts.extensions.get::<ConnectInfo<SocketAddr>>();
+        Ok(Address(
+            addr.map(|c| c.0.ip().to_string()).unwrap_or_default(),
+        ))
+    }
+}
+
+/// The caller's session token as sent (bearer or cookie), 401 without one.
+pub struct Token(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Token {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        bearer(&parts.headers, lang(&parts.headers)).map(Token)
+    }
+}
+
+/// Authentication as an extractor: the token lookup (a database read) runs off the async threads,
+/// and a handler that takes a [`Caller`] is never reached without one.
+impl FromRequestParts<Arc<App>> for Caller {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let lang = lang(&parts.headers);
+        let token = bearer(&parts.headers, lang)?;
+        let Ok(Address(address)) = Address::from_request_parts(parts, app).await;
+        let app = app.clone();
+        blocking(move || app.authenticate(&token, &address, lang)).await
+    }
+}
+
+/// Query parameters, or 400 in the caller's language.
+pub struct Q<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Q<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| Q(q))
+            .map_err(|e| ApiError::bad_request(lang(&parts.headers), &e.body_text()))
+    }
+}
+
+/// A path segment that names a record by UUID; anything else is 404 (as an unknown id is).
+pub struct Id(pub uuid::Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let not_found = ApiError::not_found(lang(&parts.headers));
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => uuid::Uuid::parse_str(&id).map(Id).map_err(|_| not_found),
+            Err(_) => Err(not_found),
+        }
+    }
+}
+
+/// A JSON body whose every string can be stored ([`verivali_domain::text`]), or 400.
+pub struct Body<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let lang = lang(req.headers());
+        let bytes = body_bytes(req, state, lang).await?;
+        parse(&bytes, lang).map(Body)
+    }
+}
+
+/// A JSON body as `T` with no text check: only for the push, whose strings are checked op by op
+/// so that one bad visit never blocks the others.
+pub struct Pushed<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Pushed<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let lang = lang(req.headers());
+        let bytes = body_bytes(req, state, lang).await?;
+        decode(&bytes, lang).map(Pushed)
+    }
+}
+
+async fn body_bytes<S: Send + Sync>(
+    req: Request,
+    state: &S,
+    lang: Lang,
+) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state)
+        .await
+        .map_err(|e| match e.status() {
+            StatusCode::BAD_REQUEST => ApiError::bad_request(lang, &e.body_text()),
+            status => framework_error(status, lang),
+        })
+}
+
+/// A JSON body as `T`, or 400.
 fn decode<T: serde::de::DeserializeOwned>(body: &[u8], lang: Lang) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         let detail: String = verivali_domain::text::scrub(&e.to_string())
@@ -191,8 +299,11 @@ fn decode<T: serde::de::DeserializeOwned>(body: &[u8], lang: Lang) -> Result<T, 
     })
 }
 
-/// A JSON body as `T` whose every string can be stored ([`verivali_domain::text`]), or 400.
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8], lang: Lang) -> Result<T, ApiError> {
+/// A JSON body as `T` whose every string can be stored, or 400.
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    lang: Lang,
+) -> Result<T, ApiError> {
     let v: serde_json::Value = decode(body, lang)?;
     verivali_domain::text::check_json("", &v).map_err(|e| ApiError::unstorable_text(lang, &e))?;
     serde_json::from_value(v).map_err(|e| {
@@ -201,8 +312,8 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8], lang: Lang) -> Result<T, A
     })
 }
 
-/// Runs blocking storage work off the async threads.
-async fn blocking<T: Send + 'static>(
+/// Runs blocking storage work off the async threads, keeping the request id for the log.
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let id = crate::ops::current_request_id();
@@ -211,66 +322,32 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(&e))?
 }
 
-/// Authenticates the caller and runs `f` with them, off the async threads.
-async fn with_caller<T: Send + 'static>(
-    app: Arc<App>,
-    headers: HeaderMap,
-    addr: SocketAddr,
-    f: impl FnOnce(&App, &Caller) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    blocking(move || f(&app, &authed(&app, &headers, addr)?)).await
-}
-
-fn authed(app: &App, headers: &HeaderMap, addr: SocketAddr) -> Result<Caller, ApiError> {
-    let lang = lang(headers);
-    app.authenticate(&bearer(headers, lang)?, &addr.ip().to_string(), lang)
-}
-
 async fn healthz(State(app): Shared) -> Result<&'static str, ApiError> {
-    blocking(move || {
-        app.db.read()?;
-        Ok("ok")
-    })
-    .await
+    blocking(move || app.db.read().map(|_| "ok").map_err(ApiError::from)).await
 }
 
 async fn metrics(State(app): Shared) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        app.metrics.render(),
-    )
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    ([(header::CONTENT_TYPE, content_type)], app.metrics.render())
 }
 
 async fn session(
     State(app): Shared,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
+    Address(addr): Address,
+    Language(lang): Language,
+    Body(req): Body<SessionRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let lang = lang(&headers);
-    let req: SessionRequest = parse(&body, lang)?;
-    blocking(move || app.sign_in(&req, &addr.ip().to_string(), lang))
+    blocking(move || app.sign_in(&req, &addr, lang))
         .await
         .map(Json)
 }
 
 async fn push(
     State(app): Shared,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
+    caller: Caller,
+    Pushed(req): Pushed<PushRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let lang = lang(&headers);
-    bearer(&headers, lang)?;
-    let req: PushRequest = decode(&body, lang)?;
-    with_caller(app, headers, addr, move |app, caller| {
-        app.push(caller, &req)
-    })
-    .await
-    .map(Json)
+    blocking(move || app.push(&caller, &req)).await.map(Json)
 }
 
 #[derive(Deserialize)]
@@ -281,17 +358,13 @@ struct PullParams {
 
 async fn pull(
     State(app): Shared,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    q: Result<Query<PullParams>, QueryRejection>,
+    caller: Caller,
+    Q(q): Q<PullParams>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let lang = lang(&headers);
-    let q = query(q, lang)?;
-    with_caller(app, headers, addr, move |app, caller| {
-        app.pull(caller, q.cursor.as_deref().unwrap_or(""), q.limit)
-    })
-    .await
-    .map(Json)
+    let cursor = q.cursor.unwrap_or_default();
+    blocking(move || app.pull(&caller, &cursor, q.limit))
+        .await
+        .map(Json)
 }
 
 fn offset_header(headers: &HeaderMap, name: &str, lang: Lang) -> Result<u64, ApiError> {
@@ -302,280 +375,154 @@ fn offset_header(headers: &HeaderMap, name: &str, lang: Lang) -> Result<u64, Api
         .ok_or_else(|| ApiError::bad_request(lang, &format!("header {name} is required (bytes)")))
 }
 
+fn with_offset(mut r: Response<axum::body::Body>, offset: u64) -> Response<axum::body::Body> {
+    r.headers_mut()
+        .insert(UPLOAD_OFFSET, HeaderValue::from(offset));
+    r
+}
+
 async fn attachment_head(
     State(app): Shared,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(sha): Path<String>,
-) -> Result<Response<Body>, ApiError> {
-    with_caller(app, headers, addr, move |app, caller| {
-        let held = app.attachment_held(&sha, caller.lang)?;
-        let (offset, complete) = match held {
-            Held::Complete(n) => (n, true),
-            Held::Partial(n) => (n, false),
-            Held::None => return Err(ApiError::not_found(caller.lang)),
-        };
-        let mut r = Response::new(Body::empty());
-        r.headers_mut()
-            .insert(UPLOAD_OFFSET, HeaderValue::from(offset));
-        r.headers_mut().insert(
-            "Upload-Complete",
-            HeaderValue::from_static(if complete { "?1" } else { "?0" }),
-        );
-        Ok(r)
-    })
-    .await
+) -> Result<Response<axum::body::Body>, ApiError> {
+    let lang = caller.lang;
+    let (offset, complete) = match blocking(move || app.attachment_held(&sha, lang)).await? {
+        Held::Complete(n) => (n, "?1"),
+        Held::Partial(n) => (n, "?0"),
+        Held::None => return Err(ApiError::not_found(lang)),
+    };
+    let r = ([("Upload-Complete", complete)], ()).into_response();
+    Ok(with_offset(r, offset))
 }
 
 async fn attachment_patch(
     State(app): Shared,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(sha): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
-) -> Result<Response<Body>, ApiError> {
-    with_caller(app, headers.clone(), addr, move |app, caller| {
-        let offset = offset_header(&headers, UPLOAD_OFFSET, caller.lang)?;
-        let length = offset_header(&headers, UPLOAD_LENGTH, caller.lang)?;
-        let (status, st) = app.attachment_patch(caller, &sha, offset, length, &body)?;
-        let mut r = (status, Json(&st)).into_response();
-        r.headers_mut()
-            .insert(UPLOAD_OFFSET, HeaderValue::from(st.upload_offset));
-        Ok(r)
-    })
-    .await
+) -> Result<Response<axum::body::Body>, ApiError> {
+    let offset = offset_header(&headers, UPLOAD_OFFSET, caller.lang)?;
+    let length = offset_header(&headers, UPLOAD_LENGTH, caller.lang)?;
+    let (done, st) =
+        blocking(move || app.attachment_patch(&caller, &sha, offset, length, &body)).await?;
+    let status = match done {
+        Patched::Created => StatusCode::CREATED,
+        Patched::Progress => StatusCode::OK,
+    };
+    Ok(with_offset(
+        (status, Json(&st)).into_response(),
+        st.upload_offset,
+    ))
 }
 
 async fn revoke_device(
     State(app): Shared,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
-    with_caller(app, headers, addr, move |app, caller| {
-        let id = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::not_found(caller.lang))?;
-        app.revoke_device(Some(caller), id)?;
-        Ok(StatusCode::NO_CONTENT)
-    })
-    .await
+    caller: Caller,
+    Id(id): Id,
+) -> Result<StatusCode, ApiError> {
+    blocking(move || app.revoke_device(Some(&caller), id)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn decision(
     State(app): Shared,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
+    caller: Caller,
+    Id(id): Id,
+    Body(req): Body<verivali_protocol::review::DecisionRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let lang = lang(&headers);
-    let req: verivali_protocol::review::DecisionRequest = parse(&body, lang)?;
-    with_caller(app, headers, addr, move |app, caller| {
-        let id = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::not_found(caller.lang))?;
-        app.decide(caller, id, &req)
-    })
-    .await
-    .map(Json)
-}
-
-async fn review_list(
-    State(app): Shared,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    q: Result<Query<crate::queue::QueueQuery>, QueryRejection>,
-) -> Result<impl IntoResponse, ApiError> {
-    let lang = lang(&headers);
-    let q = query(q, lang)?;
-    with_caller(app, headers, addr, move |app, c| app.review_list(c, &q))
+    blocking(move || app.decide(&caller, id, &req))
         .await
         .map(Json)
 }
 
-fn path_uuid(id: &str, lang: Lang) -> Result<uuid::Uuid, ApiError> {
-    uuid::Uuid::parse_str(id).map_err(|_| ApiError::not_found(lang))
+async fn review_list(
+    State(app): Shared,
+    caller: Caller,
+    Q(q): Q<crate::review::reads::QueueQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || app.review_list(&caller, &q))
+        .await
+        .map(Json)
 }
 
 async fn review_one(
     State(app): Shared,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
+    caller: Caller,
+    Id(id): Id,
 ) -> Result<impl IntoResponse, ApiError> {
-    with_caller(app, headers, addr, move |app, caller| {
-        app.review_one(caller, path_uuid(&id, caller.lang)?)
-    })
-    .await
-    .map(Json)
+    blocking(move || app.review_one(&caller, id))
+        .await
+        .map(Json)
 }
 
 async fn review_photo(
     State(app): Shared,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    caller: Caller,
     Path((id, sha)): Path<(String, String)>,
-) -> Result<Response<Body>, ApiError> {
-    let bytes = with_caller(app, headers, addr, move |app, caller| {
-        let path = app.review_photo(caller, path_uuid(&id, caller.lang)?, &sha)?;
-        std::fs::read(path).map_err(|e| ApiError::internal(&e))
-    })
-    .await?;
-    let mut r = Response::new(Body::from(bytes));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    r.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, max-age=3600"),
-    );
-    Ok(r)
+) -> Result<impl IntoResponse, ApiError> {
+    let id = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::not_found(caller.lang))?;
+    let bytes = blocking(move || app.review_photo(&caller, id, &sha)).await?;
+    let headers = [
+        (header::CONTENT_TYPE, "application/octet-stream"),
+        (header::CACHE_CONTROL, "private, max-age=3600"),
+    ];
+    Ok((headers, bytes))
 }
 
+/// `?area=CODE&state=NAME` of the reviewer's lists and the export.
 #[derive(Deserialize)]
-struct AreaParams {
-    area: Option<String>,
-    state: Option<String>,
+pub struct AreaParams {
+    /// A region inside the caller's areas.
+    pub area: Option<String>,
+    /// A review state by wire name.
+    pub state: Option<String>,
 }
 
 async fn review_batches(
     State(app): Shared,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    q: Result<Query<AreaParams>, QueryRejection>,
+    caller: Caller,
+    Q(q): Q<AreaParams>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let lang = lang(&headers);
-    let q = query(q, lang)?;
-    with_caller(app, headers, addr, move |app, c| {
-        app.review_batches(c, q.area.as_deref())
-    })
-    .await
-    .map(Json)
+    blocking(move || app.review_batches(&caller, q.area.as_deref()))
+        .await
+        .map(Json)
 }
 
 async fn approve_batch(
     State(app): Shared,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
+    caller: Caller,
+    Id(id): Id,
 ) -> Result<impl IntoResponse, ApiError> {
-    with_caller(app, headers, addr, move |app, caller| {
-        app.approve_batch(caller, path_uuid(&id, caller.lang)?)
-    })
-    .await
-    .map(Json)
+    blocking(move || app.approve_batch(&caller, id))
+        .await
+        .map(Json)
 }
 
 async fn progress(
     State(app): Shared,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    q: Result<Query<AreaParams>, QueryRejection>,
+    caller: Caller,
+    Q(q): Q<AreaParams>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let lang = lang(&headers);
-    let q = query(q, lang)?;
-    with_caller(app, headers, addr, move |app, c| {
-        app.progress(c, q.area.as_deref())
-    })
-    .await
-    .map(Json)
+    blocking(move || app.progress(&caller, q.area.as_deref()))
+        .await
+        .map(Json)
 }
 
-async fn questionnaire(
-    State(app): Shared,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Result<impl IntoResponse, ApiError> {
-    with_caller(app, headers, addr, move |app, caller| {
-        let mut tx = app.db.read()?;
-        crate::repo::active_questionnaire(tx.as_mut())?
-            .ok_or_else(|| ApiError::not_found(caller.lang))
-    })
-    .await
-    .map(Json)
+async fn questionnaire(State(app): Shared, caller: Caller) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || app.active_questionnaire(&caller))
+        .await
+        .map(Json)
 }
 
-/// `GET /api/v1/export/visits.csv|visits.xlsx?state=approved&area=CODE`: streamed.
 async fn export(
     State(app): Shared,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(file): Path<String>,
-    q: Result<Query<AreaParams>, QueryRejection>,
-) -> Result<Response<Body>, ApiError> {
-    use crate::export::ExportFormat;
-    let lang = lang(&headers);
-    let format = match file.as_str() {
-        "visits.csv" => ExportFormat::Csv,
-        "visits.xlsx" => ExportFormat::Xlsx,
-        _ => return Err(ApiError::not_found(lang)),
-    };
-    let q = query(q, lang)?;
-    let app2 = app.clone();
-    let req = blocking(move || {
-        let caller = authed(&app2, &headers, addr)?;
-        app2.export_request(&caller, q.state.as_deref(), q.area.as_deref(), format)
-    })
-    .await?;
-    let stamp = app.now().format("%Y%m%d-%H%M");
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
-    tokio::task::spawn_blocking(move || {
-        let mut out = ChannelWriter(tx.clone());
-        let done = match format {
-            ExportFormat::Csv => app.export_csv(&req, &mut out).map(|_| ()),
-            ExportFormat::Xlsx => export_xlsx_stream(&app, &req, &mut out),
-        };
-        if let Err(e) = done {
-            // The status line is gone: end the body with an error so the download fails
-            // visibly rather than looking complete.
-            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-        }
-    });
-    let mut rx = rx;
-    // poll_fn keeps answering `None` once the channel is done (compression polls again).
-    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    let mut r = Response::new(Body::from_stream(stream));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(format.content_type()),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"kunjungan-{stamp}.{}\"",
-        format.ext()
-    )) {
-        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok(r)
-}
-
-fn export_xlsx_stream(
-    app: &App,
-    req: &crate::export::ExportRequest,
-    out: &mut ChannelWriter,
-) -> Result<(), crate::export::ExportError> {
-    use std::io::Write;
-    let dir = tempfile::tempdir_in(&app.attachments_dir)?;
-    let path = dir.path().join("export.xlsx");
-    app.export_xlsx(req, &path)?;
-    let mut f = std::fs::File::open(&path)?;
-    std::io::copy(&mut f, out)?;
-    out.flush()?;
-    Ok(())
-}
-
-/// A blocking writer that hands 64 KiB chunks to the response body.
-struct ChannelWriter(tokio::sync::mpsc::Sender<std::io::Result<Bytes>>);
-
-impl std::io::Write for ChannelWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        for chunk in buf.chunks(64 * 1024) {
-            self.0
-                .blocking_send(Ok(Bytes::copy_from_slice(chunk)))
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))?;
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    Q(q): Q<AreaParams>,
+) -> Result<Response<axum::body::Body>, ApiError> {
+    crate::export::download(app, caller, &file, q).await
 }
 
 #[derive(Deserialize)]
@@ -587,114 +534,13 @@ struct AuditParams {
 
 async fn audit_log(
     State(app): Shared,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    q: Result<Query<AuditParams>, QueryRejection>,
+    caller: Caller,
+    Q(q): Q<AuditParams>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let lang = lang(&headers);
-    let q = query(q, lang)?;
-    with_caller(app, headers, addr, move |app, caller| {
-        app.audit_log(caller, q.before, q.action.as_deref(), q.limit)
-    })
-    .await
-    .map(Json)
-}
-
-#[derive(Deserialize)]
-struct WebSignIn {
-    username: String,
-    password: String,
-}
-
-/// What the dashboard keeps of its session: who, and the CSRF token for its writes.
-#[derive(serde::Serialize)]
-struct WebSession {
-    user: verivali_protocol::UserInfo,
-    csrf: String,
-    expires_at: chrono::DateTime<chrono::Utc>,
-}
-
-async fn web_sign_in(
-    State(app): Shared,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response<Body>, ApiError> {
-    let lang = lang(&headers);
-    let json_body = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !json_body {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "request.content_type",
-            "JSON required",
-            lang,
-            "Kirim data masuk sebagai JSON",
-            "Send the sign-in as JSON",
-        ));
-    }
-    let req: WebSignIn = parse(&body, lang)?;
-    let agent = verivali_domain::text::scrub(
-        headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or(""),
-    )
-    .into_owned();
-    let s = blocking(move || {
-        app.sign_in_web(
-            &req.username,
-            &req.password,
-            &agent,
-            &addr.ip().to_string(),
-            lang,
-        )
-    })
-    .await?;
-    let mut r = Json(WebSession {
-        csrf: crate::auth::csrf_token(&s.token),
-        user: s.user,
-        expires_at: s.expires_at,
-    })
-    .into_response();
-    r.headers_mut()
-        .insert(header::SET_COOKIE, crate::web::set_cookie(Some(&s.token)));
-    Ok(r)
-}
-
-async fn web_me(
-    State(app): Shared,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Result<impl IntoResponse, ApiError> {
-    let token = bearer(&headers, lang(&headers))?;
-    blocking(move || {
-        let c = authed(&app, &headers, addr)?;
-        Ok(Json(serde_json::json!({
-            "user": c.user.info(),
-            "csrf": crate::auth::csrf_token(&token),
-        })))
-    })
-    .await
-}
-
-async fn web_sign_out(
-    State(app): Shared,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Result<Response<Body>, ApiError> {
-    let token = bearer(&headers, lang(&headers))?;
-    blocking(move || {
-        let c = authed(&app, &headers, addr)?;
-        app.sign_out(&c, &token)
-    })
-    .await?;
-    let mut r = StatusCode::NO_CONTENT.into_response();
-    r.headers_mut()
-        .insert(header::SET_COOKIE, crate::web::set_cookie(None));
-    Ok(r)
+    let action = q.action.filter(|a| !a.is_empty());
+    blocking(move || app.audit_log(&caller, q.before, action.as_deref(), q.limit))
+        .await
+        .map(Json)
 }
 
 async fn fallback(headers: HeaderMap) -> ApiError {
@@ -705,8 +551,8 @@ async fn fallback(headers: HeaderMap) -> ApiError {
 async fn problem_for_plain_errors(
     method: Method,
     headers: HeaderMap,
-    resp: Response<Body>,
-) -> Response<Body> {
+    resp: Response<axum::body::Body>,
+) -> Response<axum::body::Body> {
     let status = resp.status();
     let is_problem = resp
         .headers()
@@ -715,7 +561,11 @@ async fn problem_for_plain_errors(
     if status.as_u16() < 400 || is_problem || method == Method::HEAD {
         return resp;
     }
-    let lang = lang(&headers);
+    framework_error(status, lang(&headers)).into_response()
+}
+
+/// The framework's own refusal (405, 413, 415…) as problem+json with a stable code.
+fn framework_error(status: StatusCode, lang: Lang) -> ApiError {
     let (code, title, id, en) = match status {
         StatusCode::METHOD_NOT_ALLOWED => (
             "http.method_not_allowed",
@@ -737,5 +587,5 @@ async fn problem_for_plain_errors(
         ),
         _ => ("http.error", "Error", "Permintaan gagal", "Request failed"),
     };
-    ApiError::new(status, code, title, lang, id, en).into_response()
+    ApiError::new(Refusal::from_status(status), code, title, lang, id, en)
 }

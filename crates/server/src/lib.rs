@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod app;
 pub mod attachments;
+pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod certs;
@@ -23,10 +24,8 @@ pub mod export;
 pub mod http;
 pub mod import;
 pub mod ops;
-pub mod queue;
 pub mod repo;
 pub mod review;
-pub mod schema;
 pub mod session;
 pub mod sync;
 pub mod web;

@@ -1,17 +1,17 @@
 //! `POST /api/v1/session`: sign-in of a user on a device.
 
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use verivali_domain::Lang;
 use verivali_protocol::{SessionRequest, SessionResponse};
 
 use crate::app::{App, MIN_APP_VERSION, Metrics, SCHEMAS, app_too_old, version_lt};
 use crate::auth;
-use crate::error::ApiError;
+use crate::error::{ApiError, Refusal};
 use crate::repo::{self, Audit};
 
 fn invalid_credentials(lang: Lang) -> ApiError {
     ApiError::new(
-        StatusCode::UNAUTHORIZED,
+        Refusal::Unauthorized,
         "auth.invalid_credentials",
         "Invalid credentials",
         lang,
@@ -40,7 +40,7 @@ fn throttled(refusal: auth::Refusal, now: chrono::DateTime<chrono::Utc>, lang: L
     let secs = (until - now).num_seconds().max(1);
     let minutes = secs / 60 + 1;
     let mut e = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
+        Refusal::TooManyRequests,
         code,
         "Too many attempts",
         lang,
@@ -146,7 +146,7 @@ impl App {
         self.throttle.succeed(&req.username);
         if web && user.role == verivali_domain::Role::Enumerator {
             return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
+                Refusal::Forbidden,
                 "auth.dashboard_role",
                 "Not a reviewer",
                 lang,
@@ -160,7 +160,7 @@ impl App {
             }
             if existing.user_id != user.id {
                 return Err(ApiError::new(
-                    StatusCode::CONFLICT,
+                    Refusal::Conflict,
                     "session.device_taken",
                     "Device belongs to another user",
                     lang,

@@ -6,7 +6,6 @@
 //! rejected with a coded reason. A rejected op is acknowledged like an applied one, so it never
 //! blocks the ops behind it. Every op's result is remembered by op id.
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use std::collections::HashMap;
@@ -22,7 +21,7 @@ use verivali_protocol::{
 
 use crate::app::{App, Caller, Metrics, SCHEMAS};
 use crate::db::{DbError, DbResult, Sql};
-use crate::error::ApiError;
+use crate::error::{ApiError, Refusal};
 use crate::repo::{self, Audit, VisitRow};
 
 /// Most ops one push may carry.
@@ -108,7 +107,7 @@ impl App {
         let lang = caller.lang;
         if req.device_id != caller.device.id {
             return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
+                Refusal::Forbidden,
                 "sync.device_mismatch",
                 "Device mismatch",
                 lang,
@@ -179,7 +178,7 @@ impl App {
         for (expected, op) in (acked + 1..).zip(req.ops.iter().filter(|o| o.seq > acked)) {
             if op.seq != expected {
                 return Ok(Err(ApiError::new(
-                    StatusCode::CONFLICT,
+                    Refusal::Conflict,
                     "sync.seq_gap",
                     "Sequence gap",
                     lang,

@@ -15,8 +15,14 @@ use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, 
 use axum::middleware::Next;
 use axum::response::IntoResponse;
 
+use axum::Json;
+use axum::extract::State;
+use std::sync::Arc;
+
+use crate::app::{App, Caller};
 use crate::auth;
-use crate::error::ApiError;
+use crate::error::{ApiError, Refusal};
+use crate::http::{Address, Language, Token, blocking};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "verivali_session";
@@ -134,7 +140,7 @@ pub fn set_cookie(token: Option<&str>) -> HeaderValue {
 
 fn csrf_refused(headers: &HeaderMap) -> Response<Body> {
     ApiError::new(
-        StatusCode::FORBIDDEN,
+        Refusal::Forbidden,
         "auth.csrf",
         "CSRF check failed",
         crate::http::lang(headers),
@@ -170,4 +176,80 @@ pub async fn csrf_guard(req: Request<Body>, next: Next) -> Response<Body> {
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     resp
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct SignIn {
+    username: String,
+    password: String,
+}
+
+/// What the dashboard keeps of its session: who, and the CSRF token for its writes.
+#[derive(serde::Serialize)]
+struct WebSession {
+    user: verivali_protocol::UserInfo,
+    csrf: String,
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// `POST /api/v1/web/session`: signs a browser in (JSON only, so a cross-site form cannot) and
+/// sets the session cookie.
+pub(crate) async fn sign_in(
+    State(app): State<Arc<App>>,
+    Address(addr): Address,
+    Language(lang): Language,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response<Body>, ApiError> {
+    let json_body = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json_body {
+        return Err(ApiError::new(
+            Refusal::UnsupportedMediaType,
+            "request.content_type",
+            "JSON required",
+            lang,
+            "Kirim data masuk sebagai JSON",
+            "Send the sign-in as JSON",
+        ));
+    }
+    let req: SignIn = crate::http::parse(&body, lang)?;
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let agent = verivali_domain::text::scrub(agent).into_owned();
+    let s = blocking(move || app.sign_in_web(&req.username, &req.password, &agent, &addr, lang))
+        .await?;
+    let mut r = Json(WebSession {
+        csrf: auth::csrf_token(&s.token),
+        user: s.user,
+        expires_at: s.expires_at,
+    })
+    .into_response();
+    r.headers_mut()
+        .insert(header::SET_COOKIE, set_cookie(Some(&s.token)));
+    Ok(r)
+}
+
+/// `GET /api/v1/web/me`: who is signed in, and the CSRF token again (after a reload).
+pub(crate) async fn me(caller: Caller, Token(token): Token) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "user": caller.user.info(),
+        "csrf": auth::csrf_token(&token),
+    }))
+}
+
+/// `DELETE /api/v1/web/session`: ends the session and clears the cookie.
+pub(crate) async fn sign_out(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Token(token): Token,
+) -> Result<Response<Body>, ApiError> {
+    blocking(move || app.sign_out(&caller, &token)).await?;
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    r.headers_mut().insert(header::SET_COOKIE, set_cookie(None));
+    Ok(r)
 }

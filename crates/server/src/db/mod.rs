@@ -8,6 +8,7 @@
 
 pub mod pool;
 pub mod postgres;
+pub mod schema;
 pub mod sqlite;
 
 use std::fmt;

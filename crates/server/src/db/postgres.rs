@@ -110,7 +110,7 @@ impl PgDb {
     /// Connects and migrates.
     pub fn open(url: &str) -> DbResult<PgDb> {
         let mut first = PgConn::connect(url)?;
-        crate::schema::migrate_postgres(&mut first.client)?;
+        crate::db::schema::migrate_postgres(&mut first.client)?;
         let mut conns = vec![first];
         for _ in 1..POOL_SIZE {
             conns.push(PgConn::connect(url)?);

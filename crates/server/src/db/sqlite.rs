@@ -77,7 +77,7 @@ impl SqliteDb {
             std::fs::create_dir_all(dir).map_err(|e| DbError::Connection(e.to_string()))?;
         }
         let mut writer = connect(path)?;
-        crate::schema::migrate_sqlite(&mut writer)?;
+        crate::db::schema::migrate_sqlite(&mut writer)?;
         let readers = (0..4)
             .map(|_| connect(path))
             .collect::<DbResult<Vec<_>>>()?;

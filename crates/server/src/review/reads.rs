@@ -1,25 +1,22 @@
-//! The review queue for supervisors and admins: visits to review (list and one), batches and the
-//! bulk approval of a batch, progress counts, and the photos of a visit. Enumerators get 403 on
-//! all of it; everything is limited to the caller's areas (narrowed further by `area=`); every
-//! read of personal data is audited.
+//! Reads for reviewers: one page of the queue, one visit with its history and conflicts, batches,
+//! progress counts per desa and enumerator, and the photos of a visit.
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use uuid::Uuid;
-use verivali_domain::{Decision, Lang, Outcome, RegionCode, Role, VisitState};
-use verivali_protocol::OpError;
+use verivali_domain::{Outcome, VisitState};
 use verivali_protocol::review::{
-    AreaProgress, AuditEntry, AuditPage, BatchList, BatchSummary, BulkResponse, BulkResult,
-    DecisionRequest, EnumeratorProgress, PhotoStatus, Progress, ReviewEntry, ReviewList,
-    ReviewVisit, UserRef,
+    AreaProgress, BatchList, BatchSummary, EnumeratorProgress, PhotoStatus, Progress, ReviewEntry,
+    ReviewList, ReviewVisit, UserRef,
 };
 
 use crate::app::{App, Caller};
 use crate::db::{DbResult, Sql};
 use crate::error::ApiError;
-use crate::repo::queue::{self, ListedVisit, VisitFilter};
-use crate::repo::{self, Audit, Scope};
+
+use crate::repo::{self, ListedVisit, Scope, VisitFilter};
+
+use super::bad_filter;
 
 /// Query parameters of the queue (all optional).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -40,67 +37,11 @@ pub struct QueueQuery {
     pub limit: Option<usize>,
 }
 
-fn bad_filter(lang: Lang, what: &str, value: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "review.bad_filter",
-        "Bad filter",
-        lang,
-        &format!("Saringan {what} tidak dikenal: {value}"),
-        &format!("Unknown {what} filter: {value}"),
-    )
-}
-
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     s.parse::<DateTime<Utc>>().ok()
 }
 
 impl App {
-    /// 403 unless the caller reviews (supervisor or admin).
-    pub(crate) fn reviewer(caller: &Caller) -> Result<(), ApiError> {
-        match caller.user.role {
-            Role::Supervisor | Role::Admin => Ok(()),
-            Role::Enumerator => Err(ApiError::forbidden(caller.lang)),
-        }
-    }
-
-    /// The caller's scope, narrowed by an `area=` filter.
-    pub(crate) fn review_scope(caller: &Caller, area: Option<&str>) -> Result<Scope, ApiError> {
-        let scope = caller.user.scope();
-        match area.map(str::trim).filter(|a| !a.is_empty()) {
-            None => Ok(scope),
-            Some(a) => {
-                let code = RegionCode::parse(a).map_err(|_| bad_filter(caller.lang, "area", a))?;
-                Ok(scope.narrow(&code))
-            }
-        }
-    }
-
-    /// Appends one audit entry for a read (its own small write job, committed with others).
-    pub(crate) fn audit_read(
-        &self,
-        caller: &Caller,
-        action: &str,
-        entity: Option<(&str, String)>,
-        detail: String,
-    ) -> Result<(), ApiError> {
-        let now = self.now();
-        let (kind, id) = entity.map_or((None, None), |(k, i)| (Some(k), Some(i)));
-        self.db.write_job(&mut |tx: &mut dyn Sql| {
-            repo::audit(
-                tx,
-                &Audit {
-                    entity_kind: kind,
-                    entity_id: id.clone(),
-                    detail: Some(detail.clone()),
-                    ..caller.audit(action)
-                },
-                now,
-            )
-        })?;
-        Ok(())
-    }
-
     /// `GET /api/v1/review/visits`: one page of visits to review.
     pub fn review_list(&self, caller: &Caller, q: &QueueQuery) -> Result<ReviewList, ApiError> {
         Self::reviewer(caller)?;
@@ -132,7 +73,7 @@ impl App {
             ..Default::default()
         };
         let mut tx = self.db.read()?;
-        let listed = queue::review_visits(tx.as_mut(), &scope, &filter)?;
+        let listed = repo::review_visits(tx.as_mut(), &scope, &filter)?;
         let visits = listed
             .iter()
             .map(|v| self.review_visit(tx.as_mut(), &scope, v))
@@ -167,7 +108,7 @@ impl App {
             limit: 1,
             ..Default::default()
         };
-        let Some(listed) = queue::review_visits(tx.as_mut(), &scope, &filter)?
+        let Some(listed) = repo::review_visits(tx.as_mut(), &scope, &filter)?
             .into_iter()
             .next()
         else {
@@ -196,7 +137,7 @@ impl App {
         let (baseline_members, conflicts) = match &baseline {
             Some(h) => (
                 repo::members(tx, h.id)?,
-                crate::review::baseline_conflicts(tx, &v.row, h)?.1,
+                crate::review::decisions::baseline_conflicts(tx, &v.row, h)?.1,
             ),
             None => (vec![], vec![]),
         };
@@ -207,7 +148,7 @@ impl App {
                 present: repo::attachment(tx, sha)?.is_some(),
             });
         }
-        let reviews = queue::reviews_of(tx, rec.visit_id)?
+        let reviews = repo::reviews_of(tx, rec.visit_id)?
             .into_iter()
             .filter_map(|(decision, reason, reviewer, at)| {
                 Some(ReviewEntry {
@@ -232,7 +173,7 @@ impl App {
             found: rec.clone(),
             photos,
             conflicts,
-            other_visits: queue::other_visits(tx, rec.household_id, rec.visit_id)?,
+            other_visits: repo::other_visits(tx, rec.household_id, rec.visit_id)?,
             kode_desa: v.row.kode_desa.clone(),
             reviews,
         })
@@ -247,7 +188,7 @@ impl App {
         Self::reviewer(caller)?;
         let scope = Self::review_scope(caller, area)?;
         let mut tx = self.db.read()?;
-        let rows = queue::batches(tx.as_mut(), &scope, 200)?;
+        let rows = repo::batches(tx.as_mut(), &scope, 200)?;
         let batches = rows
             .into_iter()
             .map(|b| {
@@ -268,74 +209,12 @@ impl App {
         Ok(BatchList { batches })
     }
 
-    /// `POST /api/v1/review/batches/{id}/approve`: approves every submitted visit of a batch in
-    /// the caller's areas, each as its own decision; a visit that cannot be approved (photos
-    /// missing, conflicts to settle) is reported and never blocks the others.
-    pub fn approve_batch(&self, caller: &Caller, batch: Uuid) -> Result<BulkResponse, ApiError> {
-        Self::reviewer(caller)?;
-        let scope = caller.user.scope();
-        let mut ids = Vec::new();
-        {
-            let mut tx = self.db.read()?;
-            let mut filter = VisitFilter {
-                state: Some(VisitState::Submitted),
-                batch: Some(batch),
-                limit: 500,
-                ..Default::default()
-            };
-            loop {
-                let page = queue::review_visits(tx.as_mut(), &scope, &filter)?;
-                let full = page.len() == filter.limit;
-                ids.extend(page.iter().map(|v| v.row.record.visit_id));
-                match (full, ids.last()) {
-                    (true, Some(last)) => filter.after = Some(*last),
-                    _ => break,
-                }
-            }
-        }
-        if ids.is_empty() {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "review.batch_empty",
-                "Nothing to approve",
-                caller.lang,
-                "Tidak ada kunjungan menunggu pemeriksaan dalam kiriman ini",
-                "No visit in this batch is waiting for review",
-            ));
-        }
-        let req = DecisionRequest {
-            decision: Decision::Approve,
-            reason: None,
-            resolutions: BTreeMap::new(),
-        };
-        let results = ids
-            .into_iter()
-            .map(|id| match self.decide(caller, id, &req) {
-                Ok(r) => BulkResult {
-                    visit_id: id,
-                    state: Some(r.state),
-                    error: None,
-                },
-                Err(e) => BulkResult {
-                    visit_id: id,
-                    state: None,
-                    error: Some(OpError {
-                        code: e.code.to_string(),
-                        message: e.detail,
-                        field: None,
-                    }),
-                },
-            })
-            .collect();
-        Ok(BulkResponse { results })
-    }
-
     /// `GET /api/v1/review/progress`: counts per desa and per enumerator.
     pub fn progress(&self, caller: &Caller, area: Option<&str>) -> Result<Progress, ApiError> {
         Self::reviewer(caller)?;
         let scope = Self::review_scope(caller, area)?;
         let mut tx = self.db.read()?;
-        let p = queue::progress(tx.as_mut(), &scope)?;
+        let p = repo::progress(tx.as_mut(), &scope)?;
         drop(tx);
         let count = |m: &std::collections::HashMap<(String, String), u64>, d: &str, s: &str| {
             m.get(&(d.to_string(), s.to_string())).copied().unwrap_or(0)
@@ -385,17 +264,18 @@ impl App {
         Ok(Progress { areas, enumerators })
     }
 
-    /// `GET /api/v1/review/visits/{id}/photos/{sha}`: a photo of a visit the caller may review.
+    /// `GET /api/v1/review/visits/{id}/photos/{sha}`: the bytes of a photo of a visit the caller
+    /// may review.
     pub fn review_photo(
         &self,
         caller: &Caller,
         visit: Uuid,
         sha: &str,
-    ) -> Result<std::path::PathBuf, ApiError> {
+    ) -> Result<Vec<u8>, ApiError> {
         Self::reviewer(caller)?;
         let visible = {
             let mut tx = self.db.read()?;
-            queue::photo_visible(tx.as_mut(), &caller.user.scope(), visit, sha)?
+            repo::photo_visible(tx.as_mut(), &caller.user.scope(), visit, sha)?
                 && repo::attachment(tx.as_mut(), sha)?.is_some()
         };
         let path = self.attachment_path(sha);
@@ -408,44 +288,6 @@ impl App {
             Some(("visit", visit.to_string())),
             sha.to_string(),
         )?;
-        Ok(path)
-    }
-
-    /// `GET /api/v1/admin/audit`: the audit log, newest first (admins only).
-    pub fn audit_log(
-        &self,
-        caller: &Caller,
-        before: Option<i64>,
-        action: Option<&str>,
-        limit: Option<usize>,
-    ) -> Result<AuditPage, ApiError> {
-        if caller.user.role != Role::Admin {
-            return Err(ApiError::forbidden(caller.lang));
-        }
-        let limit = limit.unwrap_or(100).clamp(1, 1000);
-        let mut tx = self.db.read()?;
-        let rows = queue::audit_page(tx.as_mut(), before, action.filter(|a| !a.is_empty()), limit)?;
-        drop(tx);
-        let entries: Vec<AuditEntry> = rows
-            .iter()
-            .map(|r| AuditEntry {
-                seq: r.i64(0),
-                at: r.text(1),
-                username: r.opt_text(2),
-                device_id: r.opt_text(3),
-                address: r.opt_text(4),
-                action: r.text(5),
-                entity_kind: r.opt_text(6),
-                entity_id: r.opt_text(7),
-                detail: r.opt_text(8),
-            })
-            .collect();
-        let next_before = (entries.len() == limit)
-            .then(|| entries.last().map(|e| e.seq))
-            .flatten();
-        Ok(AuditPage {
-            entries,
-            next_before,
-        })
+        std::fs::read(path).map_err(|e| ApiError::internal(&e))
     }
 }

@@ -1,4 +1,5 @@
-//! `POST /api/v1/review/visits/{id}/decision`: a supervisor's (or admin's) decision on a visit.
+//! `POST /api/v1/review/visits/{id}/decision`: a supervisor's (or admin's) decision on a visit;
+//! `POST /api/v1/review/batches/{id}/approve`: the same decision for each visit of a batch.
 //!
 //! The state machine of `verivali-domain` decides what is allowed (409 when the visit is not
 //! `submitted`, 422 when a rejection has no reason, 403 for other roles). Approval needs every
@@ -7,20 +8,22 @@
 //! changed on both sides must be settled (`resolutions`: `found` or `current`), else 409 with the
 //! conflicts. Every decision is an immutable review event, announced to the enumerator's device.
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use uuid::Uuid;
-use verivali_domain::{
-    Action, Coded, Decision, Household, ReviewEvent, TransitionError, transition,
-};
+use verivali_domain::{Action, Decision, Household, ReviewEvent, transition};
+use verivali_protocol::OpError;
 use verivali_protocol::pull::MemberChange;
-use verivali_protocol::review::{DecisionRequest, DecisionResponse, FieldConflict};
+use verivali_protocol::review::{
+    BulkResponse, BulkResult, DecisionRequest, DecisionResponse, FieldConflict,
+};
 
 use crate::app::{App, Caller};
 use crate::db::{DbError, DbResult, Sql};
-use crate::error::ApiError;
-use crate::repo::{self, Audit, VisitRow};
+use crate::error::{ApiError, Refusal};
+use crate::repo::{self, Audit, VisitFilter, VisitRow};
+use verivali_domain::VisitState;
 
 /// What the enumerator found, laid over the current baseline, and the fields that changed on both
 /// sides since the baseline version the enumerator saw (none when the baseline did not move).
@@ -92,19 +95,8 @@ impl App {
         let next = match transition(visit.state, action, caller.user.role) {
             Ok(s) => s,
             Err(e) => {
-                let status = match e {
-                    TransitionError::NotAllowed { .. } => StatusCode::CONFLICT,
-                    TransitionError::ReasonRequired => StatusCode::UNPROCESSABLE_ENTITY,
-                    TransitionError::Forbidden { .. } => StatusCode::FORBIDDEN,
-                };
-                return Ok(Err(ApiError {
-                    status,
-                    code: e.code(),
-                    title: "Decision refused",
-                    detail: e.message(lang),
-                    extra: vec![],
-                    headers: vec![],
-                }));
+                let refusal = Refusal::from(&e);
+                return Ok(Err(ApiError::coded(refusal, "Decision refused", &e, lang)));
             }
         };
         if req.decision == Decision::Approve {
@@ -116,7 +108,7 @@ impl App {
             }
             if !missing.is_empty() {
                 return Ok(Err(ApiError::new(
-                    StatusCode::CONFLICT,
+                    Refusal::Conflict,
                     "review.photos_missing",
                     "Photos missing",
                     lang,
@@ -207,7 +199,7 @@ impl App {
         }
         if !unsettled.is_empty() {
             return Ok(Err(ApiError::new(
-                StatusCode::CONFLICT,
+                Refusal::Conflict,
                 "review.conflicts",
                 "Baseline changed",
                 caller.lang,
@@ -243,5 +235,67 @@ impl App {
             )?;
         }
         Ok(Ok(()))
+    }
+
+    /// `POST /api/v1/review/batches/{id}/approve`: approves every submitted visit of a batch in
+    /// the caller's areas, each as its own decision; a visit that cannot be approved (photos
+    /// missing, conflicts to settle) is reported and never blocks the others.
+    pub fn approve_batch(&self, caller: &Caller, batch: Uuid) -> Result<BulkResponse, ApiError> {
+        Self::reviewer(caller)?;
+        let scope = caller.user.scope();
+        let mut ids = Vec::new();
+        {
+            let mut tx = self.db.read()?;
+            let mut filter = VisitFilter {
+                state: Some(VisitState::Submitted),
+                batch: Some(batch),
+                limit: 500,
+                ..Default::default()
+            };
+            loop {
+                let page = repo::review_visits(tx.as_mut(), &scope, &filter)?;
+                let full = page.len() == filter.limit;
+                ids.extend(page.iter().map(|v| v.row.record.visit_id));
+                match (full, ids.last()) {
+                    (true, Some(last)) => filter.after = Some(*last),
+                    _ => break,
+                }
+            }
+        }
+        if ids.is_empty() {
+            return Err(ApiError::new(
+                Refusal::NotFound,
+                "review.batch_empty",
+                "Nothing to approve",
+                caller.lang,
+                "Tidak ada kunjungan menunggu pemeriksaan dalam kiriman ini",
+                "No visit in this batch is waiting for review",
+            ));
+        }
+        let req = DecisionRequest {
+            decision: Decision::Approve,
+            reason: None,
+            resolutions: BTreeMap::new(),
+        };
+        let results = ids
+            .into_iter()
+            .map(|id| match self.decide(caller, id, &req) {
+                Ok(r) => BulkResult {
+                    visit_id: id,
+                    state: Some(r.state),
+                    error: None,
+                },
+                Err(e) => BulkResult {
+                    visit_id: id,
+                    state: None,
+                    error: Some(OpError {
+                        code: e.code.to_string(),
+                        message: e.detail,
+                        field: None,
+                    }),
+                },
+            })
+            .collect();
+        Ok(BulkResponse { results })
     }
 }

@@ -1,42 +1,12 @@
-//! Reads for reviewers and admins: the review queue, batches, progress counts, the export walk and
-//! the audit log. Each takes the caller's [`Scope`] where personal data is involved.
+//! Reads for reviewers: the review queue, a visit's review history, batches and progress counts,
+//! each limited to the caller's [`Scope`].
 
+use crate::db::{DbResult, Sql};
 use std::collections::HashMap;
 use uuid::Uuid;
 use verivali_domain::VisitState;
 
-use super::{Scope, VisitRow, json, uuid};
-use crate::db::{DbResult, Row, Sql, Value};
-
-/// A `WHERE` clause built from optional filters, numbering its own placeholders.
-#[derive(Default)]
-struct Where {
-    parts: Vec<String>,
-    params: Vec<Value>,
-}
-
-impl Where {
-    /// Adds `sql`, whose one placeholder is written `?`.
-    fn eq(&mut self, sql: &str, v: impl Into<Value>) {
-        self.params.push(v.into());
-        self.parts
-            .push(sql.replace('?', &format!("${}", self.params.len())));
-    }
-
-    fn scope(&mut self, scope: &Scope, column: &str) {
-        let (sql, params) = scope.area_sql(column, self.params.len() + 1);
-        self.parts.push(sql);
-        self.params.extend(params);
-    }
-
-    fn sql(&self) -> String {
-        if self.parts.is_empty() {
-            "1 = 1".into()
-        } else {
-            self.parts.join(" AND ")
-        }
-    }
-}
+use super::{Scope, VisitRow, Where, json, uuid};
 
 /// Which visits a reviewer asks for.
 #[derive(Debug, Clone, Default)]
@@ -249,119 +219,10 @@ pub fn progress(tx: &mut dyn Sql, scope: &Scope) -> DbResult<ProgressCounts> {
     )? {
         let areas: Vec<String> = json(&r.text(3))?;
         // Enumerators working inside the caller's areas (or covering part of them).
-        let relevant = areas.iter().any(|a| {
-            scope.areas.contains(a)
-                || scope
-                    .areas
-                    .codes()
-                    .iter()
-                    .any(|c| c.as_str().starts_with(a.as_str()))
-        });
-        if relevant {
+        if areas.iter().any(|a| scope.areas.overlaps(a)) {
             p.enumerators
                 .push((uuid(&r.text(0))?, r.text(1), r.text(2), areas));
         }
     }
     Ok(p)
-}
-
-/// One approved (or otherwise chosen) visit as the export needs it.
-#[derive(Debug, Clone)]
-pub struct ExportRow {
-    /// Visit id.
-    pub id: String,
-    /// The record as stored (JSON).
-    pub record: String,
-    /// Desa.
-    pub kode_desa: String,
-    /// Registry id of the household (none for proposals).
-    pub id_dtsen: Option<String>,
-    /// Enumerator's username.
-    pub enumerator: String,
-    /// Last approval: `reviewer|at`.
-    pub approval: Option<String>,
-}
-
-/// One page of the export walk: visits in `state` in the caller's areas with an id after `after`.
-pub fn export_page(
-    tx: &mut dyn Sql,
-    scope: &Scope,
-    state: VisitState,
-    after: &str,
-    limit: usize,
-) -> DbResult<Vec<ExportRow>> {
-    let mut w = Where::default();
-    w.eq("v.state = ?", state.as_str());
-    w.eq("v.id > ?", after);
-    w.scope(scope, "v.kode_desa");
-    let sql = format!(
-        "SELECT v.id, v.record, v.kode_desa, h.id_dtsen, u.username,
-                (SELECT coalesce(ru.username, r.reviewer_id) || '|' || r.at FROM reviews r
-                   LEFT JOIN users ru ON ru.id = r.reviewer_id
-                  WHERE r.visit_id = v.id AND r.decision = 'approve' ORDER BY r.at DESC LIMIT 1)
-         FROM visits v JOIN users u ON u.id = v.enumerator_id
-              LEFT JOIN households h ON h.id = v.household_id
-         WHERE {} ORDER BY v.id LIMIT {}",
-        w.sql(),
-        limit.max(1)
-    );
-    Ok(tx
-        .query(&sql, &w.params)?
-        .into_iter()
-        .map(|r| {
-            let mut cols = r.0.into_iter();
-            let mut next = || match cols.next() {
-                Some(Value::Text(s)) => Some(s),
-                Some(Value::I64(n)) => Some(n.to_string()),
-                _ => None,
-            };
-            ExportRow {
-                id: next().unwrap_or_default(),
-                record: next().unwrap_or_default(),
-                kode_desa: next().unwrap_or_default(),
-                id_dtsen: next(),
-                enumerator: next().unwrap_or_default(),
-                approval: next(),
-            }
-        })
-        .collect())
-}
-
-/// Audit entries, newest first, before `before` (a `seq`), optionally of one action.
-pub fn audit_page(
-    tx: &mut dyn Sql,
-    before: Option<i64>,
-    action: Option<&str>,
-    limit: usize,
-) -> DbResult<Vec<Row>> {
-    let mut w = Where::default();
-    if let Some(b) = before {
-        w.eq("seq < ?", b);
-    }
-    if let Some(a) = action {
-        w.eq("action = ?", a);
-    }
-    let sql = format!(
-        "SELECT seq, at, username, device_id, address, action, entity_kind, entity_id, detail
-         FROM audit WHERE {} ORDER BY seq DESC LIMIT {}",
-        w.sql(),
-        limit.clamp(1, 1000)
-    );
-    tx.query(&sql, &w.params)
-}
-
-/// Whether a visit in the caller's areas refers to a photo (so the caller may see it).
-pub fn photo_visible(tx: &mut dyn Sql, scope: &Scope, visit: Uuid, sha: &str) -> DbResult<bool> {
-    let found = review_visits(
-        tx,
-        scope,
-        &VisitFilter {
-            id: Some(visit),
-            limit: 1,
-            ..Default::default()
-        },
-    )?;
-    Ok(found
-        .first()
-        .is_some_and(|v| v.row.record.photos.iter().any(|p| p == sha)))
 }

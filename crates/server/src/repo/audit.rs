@@ -1,0 +1,73 @@
+//! The audit log of personal-data reads and every write, appended in the same transaction as the
+//! act it records, and read page by page by admins.
+
+use crate::db::{DbResult, Row, Sql};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{Where, ts};
+
+/// One audit entry: who did what to which personal data, from where.
+#[derive(Debug, Clone, Default)]
+pub struct Audit<'a> {
+    /// Acting user.
+    pub user_id: Option<Uuid>,
+    /// Their username (kept even if the user is later renamed).
+    pub username: Option<&'a str>,
+    /// Device.
+    pub device_id: Option<Uuid>,
+    /// Network address.
+    pub address: Option<&'a str>,
+    /// What (`sync.pull`, `visit.record`, `session.create`, `import.households`…).
+    pub action: &'a str,
+    /// Kind of thing.
+    pub entity_kind: Option<&'a str>,
+    /// Which one.
+    pub entity_id: Option<String>,
+    /// More (counts, outcome, reason).
+    pub detail: Option<String>,
+}
+
+/// Appends to the audit log (in the caller's transaction, so it commits with the action).
+pub fn audit(tx: &mut dyn Sql, a: &Audit<'_>, now: DateTime<Utc>) -> DbResult<()> {
+    tx.execute(
+        "INSERT INTO audit (at, user_id, username, device_id, address, action, entity_kind, entity_id, detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        &[ts(now).into(), a.user_id.into(), a.username.into(), a.device_id.into(), a.address.into(), a.action.into(),
+          a.entity_kind.into(), a.entity_id.clone().into(), a.detail.clone().into()],
+    )?;
+    Ok(())
+}
+
+/// Counts audit entries of an action (for tests and the admin view).
+pub fn audit_count(tx: &mut dyn Sql, action: &str) -> DbResult<i64> {
+    Ok(tx
+        .query_opt(
+            "SELECT count(*) FROM audit WHERE action = $1",
+            &[action.into()],
+        )?
+        .map_or(0, |r| r.i64(0)))
+}
+
+/// Audit entries, newest first, before `before` (a `seq`), optionally of one action.
+pub fn audit_page(
+    tx: &mut dyn Sql,
+    before: Option<i64>,
+    action: Option<&str>,
+    limit: usize,
+) -> DbResult<Vec<Row>> {
+    let mut w = Where::default();
+    if let Some(b) = before {
+        w.eq("seq < ?", b);
+    }
+    if let Some(a) = action {
+        w.eq("action = ?", a);
+    }
+    let sql = format!(
+        "SELECT seq, at, username, device_id, address, action, entity_kind, entity_id, detail
+         FROM audit WHERE {} ORDER BY seq DESC LIMIT {}",
+        w.sql(),
+        limit.clamp(1, 1000)
+    );
+    tx.query(&sql, &w.params)
+}

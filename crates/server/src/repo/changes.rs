@@ -1,0 +1,185 @@
+//! The change feed devices pull: appended in commit order, read by cursor and scoped to areas.
+
+use crate::db::{DbResult, Dialect, Sql, Value};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+use verivali_domain::{Household, Role};
+
+use super::{Scope, to_json, ts};
+
+/// Appends a change to the feed. `area` is the desa code it belongs to ("" for everyone),
+/// `owner` the enumerator it belongs to (visits and reviews).
+#[allow(clippy::too_many_arguments)]
+pub fn append_change(
+    tx: &mut dyn Sql,
+    kind: &str,
+    entity_id: &str,
+    version: i64,
+    deleted: bool,
+    area: &str,
+    owner: Option<Uuid>,
+    data: &str,
+    now: DateTime<Utc>,
+) -> DbResult<()> {
+    tx.execute(
+        "INSERT INTO changes (kind, entity_id, version, deleted, area, owner, data, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[kind.into(), entity_id.into(), version.into(), deleted.into(), area.into(), owner.into(), data.into(), ts(now).into()],
+    )?;
+    Ok(())
+}
+
+/// Appends a visit change written by a device's own push: that device's pulls skip it.
+pub fn append_pushed_visit_change(
+    tx: &mut dyn Sql,
+    visit_id: Uuid,
+    version: i64,
+    area: &str,
+    owner: Uuid,
+    origin: Uuid,
+    now: DateTime<Utc>,
+) -> DbResult<()> {
+    tx.execute(
+        "INSERT INTO changes (kind, entity_id, version, deleted, area, owner, data, at, origin_device)
+         VALUES ('visit', $1, $2, 0, $3, $4, '', $5, $6)",
+        &[visit_id.into(), version.into(), area.into(), owner.into(), ts(now).into(), origin.into()],
+    )?;
+    Ok(())
+}
+
+/// Announces a household's current baseline version in the change feed.
+pub fn announce_household(tx: &mut dyn Sql, h: &Household, now: DateTime<Utc>) -> DbResult<()> {
+    let data = to_json(h)?;
+    append_change(
+        tx,
+        "household",
+        &h.id.to_string(),
+        h.version,
+        false,
+        &h.kode_desa,
+        None,
+        &data,
+        now,
+    )
+}
+
+/// A change read from the feed.
+#[derive(Debug, Clone)]
+pub struct ChangeRow {
+    /// Kind.
+    pub kind: String,
+    /// Entity id.
+    pub entity_id: String,
+    /// Version.
+    pub version: i64,
+    /// Deleted.
+    pub deleted: bool,
+    /// Data (JSON text).
+    pub data: String,
+}
+
+/// A page of the change feed visible to `scope`, after `cursor`.
+///
+/// The cursor follows commit order. SQLite has one writer, so its sequence numbers are handed
+/// out in commit order and the cursor is the last seq. On PostgreSQL sequence numbers are taken
+/// before commit, so a reader could see seq 11 while seq 10 is still uncommitted and skip it
+/// later; there the feed is ordered by (transaction id, seq) and a page only contains changes of
+/// transactions older than every transaction still open (`pg_snapshot_xmin`), a prefix that can
+/// no longer grow. The cursor is `xid:seq`.
+/// Changes a device's own push wrote (`origin_device`) are left out of that device's feed.
+pub fn pull(
+    tx: &mut dyn Sql,
+    scope: &Scope,
+    device: Uuid,
+    cursor: &str,
+    limit: usize,
+) -> DbResult<(Vec<ChangeRow>, String, bool)> {
+    let visible = match scope.role {
+        Role::Enumerator => {
+            "((kind IN ('household', 'member') AND {AREA}) OR (kind IN ('visit', 'review') AND owner = $3) OR kind = 'questionnaire')"
+        }
+        Role::Supervisor | Role::Admin => {
+            "(({AREA} OR kind = 'questionnaire') AND CAST($3 AS TEXT) IS NOT NULL)"
+        }
+    };
+    let (area, area_params) = scope.area_sql("area", 5);
+    let not_own = format!(
+        "(c.origin_device IS NULL OR c.origin_device <> ${})",
+        5 + area_params.len()
+    );
+    let visible = format!("{} AND {not_own}", visible.replace("{AREA}", &area));
+    let fetch = (limit + 1) as i64;
+    let (sql, mut params) = match tx.dialect() {
+        Dialect::Sqlite => {
+            let after: i64 = cursor.parse().unwrap_or(0);
+            (
+                format!(
+                    "SELECT c.seq, '', c.kind, c.entity_id, c.version, c.deleted, c.data, v.state, v.record
+                     FROM changes c LEFT JOIN visits v ON c.kind = 'visit' AND v.id = c.entity_id
+                     WHERE c.seq > $1 AND $2 = $2 AND {visible} ORDER BY c.seq LIMIT $4"
+                ),
+                vec![
+                    after.into(),
+                    Value::I64(0),
+                    scope.user_id.into(),
+                    fetch.into(),
+                ],
+            )
+        }
+        Dialect::Postgres => {
+            // A bare number is a cursor of the SQLite server this one was migrated from: its
+            // changes carry `MIGRATED_XID` here, so the device goes on right after change N.
+            let migrated = crate::backup::MIGRATED_XID.to_string();
+            let (xid, seq) = match cursor.split_once(':') {
+                Some(parts) => parts,
+                None if cursor.parse::<i64>().is_ok_and(|n| n > 0) => (migrated.as_str(), cursor),
+                None => ("0", "0"),
+            };
+            let xid: i64 = xid.parse().unwrap_or(0);
+            let seq: i64 = seq.parse().unwrap_or(0);
+            (
+                format!(
+                    "SELECT c.seq, c.xid::text, c.kind, c.entity_id, c.version, c.deleted, c.data, v.state, v.record
+                     FROM changes c LEFT JOIN visits v ON c.kind = 'visit' AND v.id = c.entity_id
+                     WHERE (c.xid, c.seq) > ($1::text::xid8, $2) AND c.xid < pg_snapshot_xmin(pg_current_snapshot())
+                       AND {visible} ORDER BY c.xid, c.seq LIMIT $4"
+                ),
+                vec![xid.to_string().into(), seq.into(), scope.user_id.into(), fetch.into()],
+            )
+        }
+    };
+    params.extend(area_params);
+    params.push(device.into());
+    let mut rows = tx.query(&sql, &params)?;
+    let has_more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = match rows.last() {
+        None => cursor.to_string(),
+        Some(r) => match tx.dialect() {
+            Dialect::Sqlite => r.i64(0).to_string(),
+            Dialect::Postgres => format!("{}:{}", r.text(1), r.i64(0)),
+        },
+    };
+    let changes = rows
+        .iter()
+        .map(|r| {
+            // Visit changes carry no copy: the visit's latest state and record are joined in.
+            let data = match (r.text(2).as_str(), r.opt_text(7), r.opt_text(8)) {
+                ("visit", Some(state), Some(record)) => {
+                    format!(
+                        "{{\"state\":\"{state}\",{}",
+                        record.strip_prefix('{').unwrap_or(&record)
+                    )
+                }
+                _ => r.text(6),
+            };
+            ChangeRow {
+                kind: r.text(2),
+                entity_id: r.text(3),
+                version: r.i64(4),
+                deleted: r.i64(5) != 0,
+                data,
+            }
+        })
+        .collect();
+    Ok((changes, next, has_more))
+}

@@ -1,0 +1,242 @@
+//! Users, their devices and their tokens: sign-in, the device's acknowledged sequence, revocation.
+
+use crate::db::{DbError, DbResult, Row, Sql};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+use verivali_domain::{Areas, RegionCode, Role};
+
+use super::{Scope, json, lock, to_json, ts, uuid};
+
+/// A user.
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    /// Id.
+    pub id: Uuid,
+    /// Username.
+    pub username: String,
+    /// Display name.
+    pub display_name: String,
+    /// Role.
+    pub role: Role,
+    /// Areas.
+    pub areas: Areas,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Disabled users cannot sign in.
+    pub disabled: bool,
+}
+
+impl UserRow {
+    /// The user as sign-in answers show them.
+    pub fn info(&self) -> verivali_protocol::UserInfo {
+        verivali_protocol::UserInfo {
+            id: self.id,
+            username: self.username.clone(),
+            display_name: self.display_name.clone(),
+            role: self.role,
+            areas: self
+                .areas
+                .codes()
+                .iter()
+                .map(|c| c.as_str().to_string())
+                .collect(),
+        }
+    }
+
+    /// The user's scope.
+    pub fn scope(&self) -> Scope {
+        Scope {
+            user_id: self.id,
+            role: self.role,
+            areas: self.areas.clone(),
+        }
+    }
+}
+
+const USER_COLS: &str = "id, username, display_name, role, areas, password_hash, disabled";
+
+fn user_row(r: &Row) -> DbResult<UserRow> {
+    let codes: Vec<String> = json(&r.text(4))?;
+    let areas = codes
+        .iter()
+        .map(|c| RegionCode::parse(c))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| DbError::Corrupt(e.to_string()))?;
+    Ok(UserRow {
+        id: uuid(&r.text(0))?,
+        username: r.text(1),
+        display_name: r.text(2),
+        role: Role::parse(&r.text(3)).ok_or_else(|| DbError::Corrupt("role".into()))?,
+        areas: Areas::new(areas),
+        password_hash: r.text(5),
+        disabled: r.i64(6) != 0,
+    })
+}
+
+/// Inserts a user; [`DbError::Duplicate`] when the username is taken.
+pub fn insert_user(tx: &mut dyn Sql, u: &UserRow, now: DateTime<Utc>) -> DbResult<()> {
+    let areas: Vec<&str> = u.areas.codes().iter().map(|c| c.as_str()).collect();
+    tx.execute(
+        "INSERT INTO users (id, username, display_name, role, areas, password_hash, disabled, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[u.id.into(), (&u.username).into(), (&u.display_name).into(), u.role.as_str().into(), to_json(&areas)?.into(),
+          (&u.password_hash).into(), u.disabled.into(), ts(now).into()],
+    )?;
+    Ok(())
+}
+
+/// A user by username.
+pub fn user_by_username(tx: &mut dyn Sql, username: &str) -> DbResult<Option<UserRow>> {
+    tx.query_opt(
+        &format!("SELECT {USER_COLS} FROM users WHERE username = $1"),
+        &[username.into()],
+    )?
+    .map(|r| user_row(&r))
+    .transpose()
+}
+
+/// A device.
+#[derive(Debug, Clone)]
+pub struct DeviceRow {
+    /// Id.
+    pub id: Uuid,
+    /// Owner.
+    pub user_id: Uuid,
+    /// Name.
+    pub name: String,
+    /// App version at the last sign-in.
+    pub app_version: String,
+    /// Highest seq acknowledged.
+    pub acked_seq: u64,
+    /// When an admin revoked it.
+    pub revoked_at: Option<String>,
+}
+
+const DEVICE_COLS: &str = "id, user_id, name, app_version, acked_seq, revoked_at";
+
+fn device_row(r: &Row) -> DbResult<DeviceRow> {
+    Ok(DeviceRow {
+        id: uuid(&r.text(0))?,
+        user_id: uuid(&r.text(1))?,
+        name: r.text(2),
+        app_version: r.text(3),
+        acked_seq: r.i64(4) as u64,
+        revoked_at: r.opt_text(5),
+    })
+}
+
+/// A device, locked for update.
+pub fn device_for_update(tx: &mut dyn Sql, id: Uuid) -> DbResult<Option<DeviceRow>> {
+    let sql = format!(
+        "SELECT {DEVICE_COLS} FROM devices WHERE id = $1{}",
+        lock(tx)
+    );
+    tx.query_opt(&sql, &[id.into()])?
+        .map(|r| device_row(&r))
+        .transpose()
+}
+
+/// Registers a device at sign-in, or refreshes its name, version and last-seen time.
+pub fn upsert_device(
+    tx: &mut dyn Sql,
+    id: Uuid,
+    user: Uuid,
+    name: &str,
+    app_version: &str,
+    now: DateTime<Utc>,
+) -> DbResult<()> {
+    let n = tx.execute(
+        "UPDATE devices SET name = $1, app_version = $2, last_seen = $3 WHERE id = $4",
+        &[name.into(), app_version.into(), ts(now).into(), id.into()],
+    )?;
+    if n == 0 {
+        tx.execute(
+            "INSERT INTO devices (id, user_id, name, app_version, acked_seq, revoked_at, first_seen, last_seen)
+             VALUES ($1, $2, $3, $4, 0, NULL, $5, $5)",
+            &[id.into(), user.into(), name.into(), app_version.into(), ts(now).into()],
+        )?;
+    }
+    Ok(())
+}
+
+/// Records the device's new acknowledged seq.
+pub fn set_device_acked(tx: &mut dyn Sql, id: Uuid, seq: u64, now: DateTime<Utc>) -> DbResult<()> {
+    tx.execute(
+        "UPDATE devices SET acked_seq = $1, last_seen = $2 WHERE id = $3",
+        &[seq.into(), ts(now).into(), id.into()],
+    )?;
+    Ok(())
+}
+
+/// Revokes a device and every token it holds. Returns false when there is no such device.
+pub fn revoke_device(tx: &mut dyn Sql, id: Uuid, now: DateTime<Utc>) -> DbResult<bool> {
+    let n = tx.execute(
+        "UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        &[ts(now).into(), id.into()],
+    )?;
+    tx.execute(
+        "UPDATE tokens SET revoked_at = $1 WHERE device_id = $2 AND revoked_at IS NULL",
+        &[ts(now).into(), id.into()],
+    )?;
+    Ok(n > 0
+        || tx
+            .query_opt("SELECT 1 FROM devices WHERE id = $1", &[id.into()])?
+            .is_some())
+}
+
+/// Revokes one token (a dashboard sign-out).
+pub fn revoke_token(tx: &mut dyn Sql, hash: &str, now: DateTime<Utc>) -> DbResult<()> {
+    tx.execute(
+        "UPDATE tokens SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL",
+        &[ts(now).into(), hash.into()],
+    )?;
+    Ok(())
+}
+
+/// Stores a token (by its SHA-256, never the token itself).
+pub fn insert_token(
+    tx: &mut dyn Sql,
+    hash: &str,
+    user: Uuid,
+    device: Uuid,
+    now: DateTime<Utc>,
+    expires: DateTime<Utc>,
+) -> DbResult<()> {
+    tx.execute(
+        "INSERT INTO tokens (hash, user_id, device_id, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, NULL)",
+        &[hash.into(), user.into(), device.into(), ts(now).into(), ts(expires).into()],
+    )?;
+    Ok(())
+}
+
+/// What a token stands for.
+#[derive(Debug, Clone)]
+pub struct TokenRow {
+    /// The user.
+    pub user: UserRow,
+    /// The device.
+    pub device: DeviceRow,
+    /// Expiry.
+    pub expires_at: String,
+    /// Revocation of the token.
+    pub revoked_at: Option<String>,
+}
+
+/// Looks a token up by hash.
+pub fn token(tx: &mut dyn Sql, hash: &str) -> DbResult<Option<TokenRow>> {
+    let sql = "SELECT u.id, u.username, u.display_name, u.role, u.areas, u.password_hash, u.disabled,
+                      d.id, d.user_id, d.name, d.app_version, d.acked_seq, d.revoked_at, t.expires_at, t.revoked_at
+               FROM tokens t JOIN users u ON u.id = t.user_id JOIN devices d ON d.id = t.device_id
+               WHERE t.hash = $1";
+    let Some(r) = tx.query_opt(sql, &[hash.into()])? else {
+        return Ok(None);
+    };
+    let user = user_row(&r)?;
+    let device = device_row(&Row(r.0[7..13].to_vec()))?;
+    Ok(Some(TokenRow {
+        user,
+        device,
+        expires_at: r.text(13),
+        revoked_at: r.opt_text(14),
+    }))
+}

@@ -1,0 +1,190 @@
+//! Visits as pushed and decided, their review events, and the push's batches and claimed ops
+//! (which make a retried push exactly-once).
+
+use crate::db::{DbError, DbResult, Row, Sql, Value};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use uuid::Uuid;
+use verivali_domain::{Household, VisitRecord, VisitState};
+
+use super::{json, lock, to_json, ts, uuid};
+
+/// A visit as stored.
+#[derive(Debug, Clone)]
+pub struct VisitRow {
+    /// The latest record.
+    pub record: VisitRecord,
+    /// Enumerator.
+    pub enumerator_id: Uuid,
+    /// Device.
+    pub device_id: Uuid,
+    /// Desa of the household (for scoping).
+    pub kode_desa: String,
+    /// State.
+    pub state: VisitState,
+    /// Batch it was submitted in.
+    pub batch_id: Option<Uuid>,
+}
+
+/// Visits by id, locked for update, in one query (absent ids are missing from the map).
+pub fn visits_for_update(tx: &mut dyn Sql, ids: &[Uuid]) -> DbResult<HashMap<Uuid, VisitRow>> {
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(500) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT record, enumerator_id, device_id, kode_desa, state, batch_id FROM visits WHERE id IN ({}){}",
+            marks.join(", "),
+            lock(tx)
+        );
+        let params: Vec<Value> = chunk.iter().map(|id| (*id).into()).collect();
+        for r in tx.query(&sql, &params)? {
+            let v = visit_row(&r)?;
+            out.insert(v.record.visit_id, v);
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn visit_row(r: &Row) -> DbResult<VisitRow> {
+    Ok(VisitRow {
+        record: json(&r.text(0))?,
+        enumerator_id: uuid(&r.text(1))?,
+        device_id: uuid(&r.text(2))?,
+        kode_desa: r.text(3),
+        state: VisitState::parse(&r.text(4)).ok_or_else(|| DbError::Corrupt("state".into()))?,
+        batch_id: r.opt_text(5).map(|b| uuid(&b)).transpose()?,
+    })
+}
+
+/// A visit, locked for update.
+pub fn visit_for_update(tx: &mut dyn Sql, id: Uuid) -> DbResult<Option<VisitRow>> {
+    let sql = format!(
+        "SELECT record, enumerator_id, device_id, kode_desa, state, batch_id FROM visits WHERE id = $1{}",
+        lock(tx)
+    );
+    let Some(r) = tx.query_opt(&sql, &[id.into()])? else {
+        return Ok(None);
+    };
+    Ok(Some(VisitRow {
+        record: json(&r.text(0))?,
+        enumerator_id: uuid(&r.text(1))?,
+        device_id: uuid(&r.text(2))?,
+        kode_desa: r.text(3),
+        state: VisitState::parse(&r.text(4)).ok_or_else(|| DbError::Corrupt("state".into()))?,
+        batch_id: r.opt_text(5).map(|b| uuid(&b)).transpose()?,
+    }))
+}
+
+/// Inserts or updates a visit whose record is already serialised (one upsert statement).
+pub fn save_visit_json(
+    tx: &mut dyn Sql,
+    v: &VisitRow,
+    record: &str,
+    now: DateTime<Utc>,
+) -> DbResult<()> {
+    let submitted = if v.state == VisitState::Submitted {
+        Some(ts(now))
+    } else {
+        None
+    };
+    tx.execute(
+        "INSERT INTO visits (id, household_id, enumerator_id, device_id, kode_desa, revision, state, outcome,
+                             baseline_version, record, batch_id, submitted_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+         ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, state = excluded.state, outcome = excluded.outcome,
+             baseline_version = excluded.baseline_version, record = excluded.record, batch_id = excluded.batch_id,
+             submitted_at = coalesce(excluded.submitted_at, visits.submitted_at), updated_at = excluded.updated_at",
+        &[v.record.visit_id.into(), v.record.household_id.into(), v.enumerator_id.into(), v.device_id.into(),
+          (&v.kode_desa).into(), v.record.revision.into(), v.state.as_str().into(), v.record.outcome.as_str().into(),
+          v.record.baseline_version.into(), record.into(), v.batch_id.into(), submitted.into(), ts(now).into()],
+    )?;
+    Ok(())
+}
+
+/// Changes only a visit's review state (and batch), leaving its record as it is.
+pub fn set_visit_state(
+    tx: &mut dyn Sql,
+    id: Uuid,
+    state: VisitState,
+    batch: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> DbResult<()> {
+    let submitted = if state == VisitState::Submitted {
+        Some(ts(now))
+    } else {
+        None
+    };
+    tx.execute(
+        "UPDATE visits SET state = $1, batch_id = $2, submitted_at = coalesce($3, submitted_at), updated_at = $4 WHERE id = $5",
+        &[state.as_str().into(), batch.into(), submitted.into(), ts(now).into(), id.into()],
+    )?;
+    Ok(())
+}
+
+/// A review decision (immutable; one row per decision).
+pub fn insert_review(tx: &mut dyn Sql, id: Uuid, e: &verivali_domain::ReviewEvent) -> DbResult<()> {
+    let decision = to_json(&e.decision)?;
+    tx.execute(
+        "INSERT INTO reviews (id, visit_id, decision, reason, reviewer_id, at) VALUES ($1, $2, $3, $4, $5, $6)",
+        &[id.into(), e.visit_id.into(), decision.trim_matches('"').into(), e.reason.clone().into(), e.reviewer.into(), ts(e.at).into()],
+    )?;
+    Ok(())
+}
+
+/// The household as it was at a baseline version.
+pub fn household_version(tx: &mut dyn Sql, id: Uuid, version: i64) -> DbResult<Option<Household>> {
+    let Some(r) = tx.query_opt(
+        "SELECT data FROM household_versions WHERE household_id = $1 AND version = $2",
+        &[id.into(), version.into()],
+    )?
+    else {
+        return Ok(None);
+    };
+    let v: serde_json::Value = json(&r.text(0))?;
+    Ok(serde_json::from_value(v["household"].clone()).ok())
+}
+
+/// Records a batch.
+pub fn insert_batch(
+    tx: &mut dyn Sql,
+    id: Uuid,
+    enumerator: Uuid,
+    device: Uuid,
+    count: usize,
+    now: DateTime<Utc>,
+) -> DbResult<()> {
+    tx.execute(
+        "INSERT INTO batches (id, enumerator_id, device_id, visit_count, created_at) VALUES ($1, $2, $3, $4, $5)",
+        &[id.into(), enumerator.into(), device.into(), (count as i64).into(), ts(now).into()],
+    )?;
+    Ok(())
+}
+
+/// Claims an op id for this device as applied; false when the op id was seen before (then
+/// nothing is written). A rejection is recorded afterwards with [`mark_op_rejected`].
+#[allow(clippy::too_many_arguments)]
+pub fn claim_op(
+    tx: &mut dyn Sql,
+    op_id: Uuid,
+    device: Uuid,
+    seq: u64,
+    op_type: &str,
+    hlc: &str,
+    now: DateTime<Utc>,
+) -> DbResult<bool> {
+    let n = tx.execute(
+        "INSERT INTO applied_ops (op_id, device_id, seq, type, status, error_code, error_message, hlc, applied_at)
+         VALUES ($1, $2, $3, $4, 'applied', NULL, NULL, $5, $6) ON CONFLICT (op_id) DO NOTHING",
+        &[op_id.into(), device.into(), seq.into(), op_type.into(), hlc.into(), ts(now).into()],
+    )?;
+    Ok(n == 1)
+}
+
+/// Records why a claimed op was rejected.
+pub fn mark_op_rejected(tx: &mut dyn Sql, op_id: Uuid, code: &str, message: &str) -> DbResult<()> {
+    tx.execute(
+        "UPDATE applied_ops SET status = 'rejected', error_code = $1, error_message = $2 WHERE op_id = $3",
+        &[code.into(), message.into(), op_id.into()],
+    )?;
+    Ok(())
+}
