@@ -15,8 +15,7 @@ use verivali_domain::{
     VisitState, transition,
 };
 use verivali_protocol::{
-    Change, ChangeKind, HouseholdProposal, OpBody, OpError, OpResult, OpStatus, PullResponse,
-    PushRequest, PushResponse,
+    HouseholdProposal, OpBody, OpError, OpResult, OpStatus, PushRequest, PushResponse,
 };
 
 use crate::app::{App, Caller, Metrics, SCHEMAS};
@@ -24,12 +23,7 @@ use crate::db::{DbError, DbResult, Sql};
 use crate::error::{ApiError, Refusal};
 use crate::repo::{self, Audit, VisitRow};
 
-/// Most ops one push may carry.
-pub const MAX_OPS_PER_PUSH: usize = 5_000;
-/// Pull page when the caller names no limit.
-pub const PULL_DEFAULT: usize = 500;
-/// Largest pull page.
-pub const PULL_MAX: usize = 2_000;
+use super::{MAX_OPS_PER_PUSH, audit, pushed_visit_change};
 
 /// What the transactional part of a push produced: the new acknowledged seq, the per-op results,
 /// and counts of applied, duplicate and rejected ops.
@@ -549,66 +543,6 @@ impl App {
         }
         Ok(Ok(()))
     }
-
-    /// A page of changes the caller may see.
-    pub fn pull(
-        &self,
-        caller: &Caller,
-        cursor: &str,
-        limit: Option<usize>,
-    ) -> Result<PullResponse, ApiError> {
-        let limit = limit.unwrap_or(PULL_DEFAULT).clamp(1, PULL_MAX);
-        let now = self.now();
-        let mut tx = self.db.read()?;
-        let (rows, next_cursor, has_more) = repo::pull(
-            tx.as_mut(),
-            &caller.user.scope(),
-            caller.device.id,
-            cursor,
-            limit,
-        )?;
-        drop(tx);
-        let mut changes = Vec::with_capacity(rows.len());
-        for r in rows {
-            let kind: ChangeKind =
-                serde_json::from_value(json!(r.kind)).map_err(|e| ApiError::internal(&e))?;
-            let data = if r.deleted {
-                serde_json::Value::Null
-            } else {
-                serde_json::from_str(&r.data).map_err(|e| ApiError::internal(&e))?
-            };
-            changes.push(Change {
-                kind,
-                id: r.entity_id,
-                version: r.version,
-                deleted: r.deleted,
-                data,
-            });
-        }
-        if !changes.is_empty() {
-            let mut tx = self.db.write()?;
-            let detail = format!(
-                "{} changes, cursor {cursor:?} -> {next_cursor:?}",
-                changes.len()
-            );
-            repo::audit(
-                tx.as_mut(),
-                &Audit {
-                    detail: Some(detail),
-                    ..audit(caller, "sync.pull", "changes", caller.device.id, None)
-                },
-                now,
-            )?;
-            tx.commit()?;
-        }
-        Metrics::add(&self.metrics.pulls, 1);
-        Ok(PullResponse {
-            changes,
-            next_cursor,
-            has_more,
-            server_time: now,
-        })
-    }
 }
 
 fn locked(state: VisitState, lang: Lang) -> Reject {
@@ -625,65 +559,5 @@ fn locked(state: VisitState, lang: Lang) -> Reject {
             "Kunjungan sedang diperiksa pengawas; tunggu hasilnya",
             "The visit is waiting for review; wait for the decision",
         ),
-    }
-}
-
-/// Announces a visit in the change feed. The row carries no copy of the record: pull joins the
-/// visit, so a device always receives the visit's latest revision and state.
-pub(crate) fn visit_change(tx: &mut dyn Sql, row: &VisitRow, now: DateTime<Utc>) -> DbResult<()> {
-    let version = i64::from(row.record.revision) * 10 + state_rank(row.state);
-    repo::append_change(
-        tx,
-        "visit",
-        &row.record.visit_id.to_string(),
-        version,
-        false,
-        &row.kode_desa,
-        Some(row.enumerator_id),
-        "",
-        now,
-    )
-}
-
-/// A visit change written by its own device's push (left out of that device's pulls).
-fn pushed_visit_change(
-    tx: &mut dyn Sql,
-    row: &VisitRow,
-    origin: Uuid,
-    now: DateTime<Utc>,
-) -> DbResult<()> {
-    repo::append_pushed_visit_change(
-        tx,
-        row.record.visit_id,
-        i64::from(row.record.revision) * 10 + state_rank(row.state),
-        &row.kode_desa,
-        row.enumerator_id,
-        origin,
-        now,
-    )
-}
-
-/// Orders state changes within one revision in the visit's change version.
-fn state_rank(s: VisitState) -> i64 {
-    match s {
-        VisitState::Draft => 0,
-        VisitState::Submitted => 1,
-        VisitState::Rejected => 2,
-        VisitState::Approved => 3,
-    }
-}
-
-fn audit<'a>(
-    caller: &'a Caller,
-    action: &'a str,
-    kind: &'a str,
-    id: Uuid,
-    detail: Option<String>,
-) -> Audit<'a> {
-    Audit {
-        entity_kind: Some(kind),
-        entity_id: Some(id.to_string()),
-        detail,
-        ..caller.audit(action)
     }
 }

@@ -1,0 +1,73 @@
+//! `GET /api/v1/sync/pull`: one page of the change feed in commit order, limited to the caller's
+//! areas and leaving out what the caller's own device pushed; a non-empty page is audited.
+
+use serde_json::json;
+use verivali_protocol::{Change, ChangeKind, PullResponse};
+
+use crate::app::{App, Caller, Metrics};
+use crate::error::ApiError;
+use crate::repo::{self, Audit};
+
+use super::{PULL_DEFAULT, PULL_MAX, audit};
+
+impl App {
+    /// A page of changes the caller may see.
+    pub fn pull(
+        &self,
+        caller: &Caller,
+        cursor: &str,
+        limit: Option<usize>,
+    ) -> Result<PullResponse, ApiError> {
+        let limit = limit.unwrap_or(PULL_DEFAULT).clamp(1, PULL_MAX);
+        let now = self.now();
+        let mut tx = self.db.read()?;
+        let (rows, next_cursor, has_more) = repo::pull(
+            tx.as_mut(),
+            &caller.user.scope(),
+            caller.device.id,
+            cursor,
+            limit,
+        )?;
+        drop(tx);
+        let mut changes = Vec::with_capacity(rows.len());
+        for r in rows {
+            let kind: ChangeKind =
+                serde_json::from_value(json!(r.kind)).map_err(|e| ApiError::internal(&e))?;
+            let data = if r.deleted {
+                serde_json::Value::Null
+            } else {
+                serde_json::from_str(&r.data).map_err(|e| ApiError::internal(&e))?
+            };
+            changes.push(Change {
+                kind,
+                id: r.entity_id,
+                version: r.version,
+                deleted: r.deleted,
+                data,
+            });
+        }
+        if !changes.is_empty() {
+            let mut tx = self.db.write()?;
+            let detail = format!(
+                "{} changes, cursor {cursor:?} -> {next_cursor:?}",
+                changes.len()
+            );
+            repo::audit(
+                tx.as_mut(),
+                &Audit {
+                    detail: Some(detail),
+                    ..audit(caller, "sync.pull", "changes", caller.device.id, None)
+                },
+                now,
+            )?;
+            tx.commit()?;
+        }
+        Metrics::add(&self.metrics.pulls, 1);
+        Ok(PullResponse {
+            changes,
+            next_cursor,
+            has_more,
+            server_time: now,
+        })
+    }
+}
