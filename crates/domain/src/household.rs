@@ -142,16 +142,9 @@ pub struct Household {
     pub id: Uuid,
     /// Registry id, data not a key; absent for new proposals.
     pub id_dtsen: Option<String>,
-    /// No. KK; changes on moves, deaths and splits.
-    pub no_kk: Option<String>,
-    /// Name of the head of household.
-    pub nama_krt: String,
-    /// Address.
-    pub alamat: String,
-    /// RT.
-    pub rt: String,
-    /// RW.
-    pub rw: String,
+    /// What an enumerator may correct (flattened: on the wire these are the household's own keys).
+    #[serde(flatten)]
+    pub fields: HouseholdFields,
     /// 10-digit desa/kelurahan code.
     pub kode_desa: String,
     /// Welfare decile from BPS (1 poorest – 10); read-only.
@@ -182,30 +175,36 @@ pub struct Member {
     pub status: PresenceStatus,
 }
 
-/// The household fields as the enumerator found them at the door.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HouseholdFound {
-    /// No. KK, when shown.
+/// The household fields an enumerator may correct, defined once: the baseline [`Household`], what
+/// a visit found ([`HouseholdFound`]) and a proposed household (`verivali_protocol`'s
+/// `HouseholdProposal`) all flatten this struct, and review compares and settles conflicts
+/// through [`HouseholdFields::NAMES`], [`get`](HouseholdFields::get) and
+/// [`set`](HouseholdFields::set). A new field is added here (and in the store's and server's
+/// household columns).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HouseholdFields {
+    /// No. KK; changes on moves, deaths and splits. `None` when not shown.
+    #[serde(default)]
     pub no_kk: Option<String>,
-    /// Name of the head.
+    /// Name of the head of household. A proposal may leave it out (or send `null`): it reads as
+    /// empty.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub nama_krt: String,
-    /// Address.
     pub alamat: String,
-    /// RT.
     pub rt: String,
-    /// RW.
     pub rw: String,
-    /// 10-digit desa code.
-    pub kode_desa: String,
 }
 
-impl Household {
-    /// The fields an enumerator may correct, by wire name, in form order: what a visit carries in
-    /// [`HouseholdFound`] and what review compares field by field.
-    pub const EDITABLE: [&'static str; 5] = ["no_kk", "nama_krt", "alamat", "rt", "rw"];
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
+}
 
-    /// An editable field's value by wire name; `None` for a name that is not one.
-    pub fn field(&self, name: &str) -> Option<serde_json::Value> {
+impl HouseholdFields {
+    /// The editable fields by wire name, in form order.
+    pub const NAMES: [&'static str; 5] = ["no_kk", "nama_krt", "alamat", "rt", "rw"];
+
+    /// A field's value by wire name; `None` for a name that is not one.
+    pub fn get(&self, name: &str) -> Option<serde_json::Value> {
         use serde_json::json;
         Some(match name {
             "no_kk" => json!(self.no_kk),
@@ -217,9 +216,9 @@ impl Household {
         })
     }
 
-    /// Sets an editable field by wire name from a JSON string (or null for No. KK); `false` for a
-    /// name that is not one or a value of the wrong type, which changes nothing.
-    pub fn set_field(&mut self, name: &str, v: &serde_json::Value) -> bool {
+    /// Sets a field by wire name from a JSON string (or null for No. KK); `false` for a name that
+    /// is not one or a value of the wrong type, which changes nothing.
+    pub fn set(&mut self, name: &str, v: &serde_json::Value) -> bool {
         let text = v.as_str().map(str::to_string);
         match (name, text) {
             ("no_kk", t) if t.is_some() || v.is_null() => self.no_kk = t,
@@ -231,17 +230,52 @@ impl Household {
         }
         true
     }
+}
 
+/// The household fields as the enumerator found them at the door.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HouseholdFound {
+    #[serde(flatten)]
+    pub fields: HouseholdFields,
+    /// 10-digit desa code.
+    pub kode_desa: String,
+}
+
+impl Household {
     /// This baseline with the editable fields as an enumerator found them.
     pub fn with_found(&self, found: &HouseholdFound) -> Household {
         Household {
-            no_kk: found.no_kk.clone(),
-            nama_krt: found.nama_krt.clone(),
-            alamat: found.alamat.clone(),
-            rt: found.rt.clone(),
-            rw: found.rw.clone(),
+            fields: found.fields.clone(),
             ..self.clone()
         }
+    }
+}
+
+/// The household reads its editable fields as its own (`h.nama_krt`): they are its fields, kept
+/// in one struct so that the list is written once. Writes go through `fields` or `DerefMut`.
+impl std::ops::Deref for Household {
+    type Target = HouseholdFields;
+    fn deref(&self) -> &HouseholdFields {
+        &self.fields
+    }
+}
+
+impl std::ops::DerefMut for Household {
+    fn deref_mut(&mut self) -> &mut HouseholdFields {
+        &mut self.fields
+    }
+}
+
+impl std::ops::Deref for HouseholdFound {
+    type Target = HouseholdFields;
+    fn deref(&self) -> &HouseholdFields {
+        &self.fields
+    }
+}
+
+impl std::ops::DerefMut for HouseholdFound {
+    fn deref_mut(&mut self) -> &mut HouseholdFields {
+        &mut self.fields
     }
 }
 
@@ -350,28 +384,30 @@ mod tests {
         let mut h = Household {
             id: Uuid::nil(),
             id_dtsen: None,
-            no_kk: None,
-            nama_krt: "Ani".into(),
-            alamat: "Dusun".into(),
-            rt: "001".into(),
-            rw: "002".into(),
+            fields: HouseholdFields {
+                no_kk: None,
+                nama_krt: "Ani".into(),
+                alamat: "Dusun".into(),
+                rt: "001".into(),
+                rw: "002".into(),
+            },
             kode_desa: "3308012001".into(),
             desil: Some(1),
             version: 1,
         };
-        for name in Household::EDITABLE {
-            let v = h.field(name).unwrap();
-            assert!(h.set_field(name, &v), "{name}");
+        for name in HouseholdFields::NAMES {
+            let v = h.get(name).unwrap();
+            assert!(h.fields.set(name, &v), "{name}");
         }
-        assert!(h.set_field("rt", &serde_json::json!("009")));
-        assert_eq!(h.field("rt").unwrap(), "009");
-        assert_eq!(h.field("desil"), None, "read-only fields are not editable");
+        assert!(h.fields.set("rt", &serde_json::json!("009")));
+        assert_eq!(h.get("rt").unwrap(), "009");
+        assert_eq!(h.get("desil"), None, "read-only fields are not editable");
         let before = h.clone();
         assert!(
-            !h.set_field("rw_baru", &serde_json::json!("x")),
+            !h.fields.set("rw_baru", &serde_json::json!("x")),
             "an unknown name writes nothing"
         );
-        assert!(!h.set_field("rw", &serde_json::json!(3)));
+        assert!(!h.fields.set("rw", &serde_json::json!(3)));
         assert_eq!(h, before);
     }
     use crate::i18n::Coded;
@@ -464,20 +500,24 @@ mod tests {
     #[test]
     fn household_found_rules() {
         let ok = HouseholdFound {
-            no_kk: Some("3308010101200001".into()),
-            nama_krt: "Contoh".into(),
-            alamat: "Dusun Krajan".into(),
-            rt: "001".into(),
-            rw: "02".into(),
+            fields: HouseholdFields {
+                no_kk: Some("3308010101200001".into()),
+                nama_krt: "Contoh".into(),
+                alamat: "Dusun Krajan".into(),
+                rt: "001".into(),
+                rw: "02".into(),
+            },
             kode_desa: "3308012001".into(),
         };
         assert!(ok.validate(None).is_ok());
         let bad = HouseholdFound {
-            no_kk: Some("12".into()),
-            alamat: "".into(),
-            rt: "1a".into(),
+            fields: HouseholdFields {
+                no_kk: Some("12".into()),
+                alamat: "".into(),
+                rt: "1a".into(),
+                ..ok.fields.clone()
+            },
             kode_desa: "330801".into(),
-            ..ok
         };
         assert_eq!(
             bad.validate(None).error_codes(),

@@ -25,7 +25,9 @@ pub mod text;
 pub mod visit;
 pub mod vocabulary;
 
-pub use household::{Household, HouseholdFound, Member, PresenceStatus, Relationship, Sex};
+pub use household::{
+    Household, HouseholdFields, HouseholdFound, Member, PresenceStatus, Relationship, Sex,
+};
 pub use i18n::{Coded, Lang, Text};
 pub use issue::{At, Invalid, Report, Warning};
 pub use questionnaire::Questionnaire;

@@ -6,7 +6,9 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-use crate::household::{Household, HouseholdFound, Member, PresenceStatus, Relationship, Sex};
+use crate::household::{
+    Household, HouseholdFields, HouseholdFound, Member, PresenceStatus, Relationship, Sex,
+};
 use crate::visit::{Gps, Outcome, VisitRecord};
 
 const GIVEN_L: &[&str] = &[
@@ -126,17 +128,19 @@ pub fn household(seq: &mut Seq, kode_desa: &str, index: u32) -> (Household, Vec<
     let hh = Household {
         id: seq.uuid(),
         id_dtsen: Some(format!("DTSEN{:010}", seq.below(10_000_000_000))),
-        no_kk: Some(format!(
-            "{kec}{:02}{:02}{:02}{:04}",
-            1 + seq.below(28),
-            1 + seq.below(12),
-            10 + seq.below(15),
-            1 + index % 9999
-        )),
-        nama_krt: members[0].name.clone(),
-        alamat: format!("Dusun {} No. {}", seq.pick(DUSUN), 1 + seq.below(200)),
-        rt: format!("{:03}", 1 + index % 12),
-        rw: format!("{:03}", 1 + index % 4),
+        fields: HouseholdFields {
+            no_kk: Some(format!(
+                "{kec}{:02}{:02}{:02}{:04}",
+                1 + seq.below(28),
+                1 + seq.below(12),
+                10 + seq.below(15),
+                1 + index % 9999
+            )),
+            nama_krt: members[0].name.clone(),
+            alamat: format!("Dusun {} No. {}", seq.pick(DUSUN), 1 + seq.below(200)),
+            rt: format!("{:03}", 1 + index % 12),
+            rw: format!("{:03}", 1 + index % 4),
+        },
         kode_desa: kode_desa.to_string(),
         desil: Some(1 + seq.below(10) as u8),
         version: 1,
@@ -193,11 +197,13 @@ pub fn visit(seq: &mut Seq, hh: &Household, members: &[Member], at: DateTime<Utc
         outcome_reason: None,
         reference_household_id: None,
         household: HouseholdFound {
-            no_kk: hh.no_kk.clone(),
-            nama_krt: hh.nama_krt.clone(),
-            alamat: hh.alamat.clone(),
-            rt: hh.rt.clone(),
-            rw: hh.rw.clone(),
+            fields: HouseholdFields {
+                no_kk: hh.no_kk.clone(),
+                nama_krt: hh.nama_krt.clone(),
+                alamat: hh.alamat.clone(),
+                rt: hh.rt.clone(),
+                rw: hh.rw.clone(),
+            },
             kode_desa: hh.kode_desa.clone(),
         },
         members: members.to_vec(),

@@ -12,7 +12,7 @@
 
 use serde_json::{Value, json};
 
-use crate::household::{Household, PresenceStatus, Relationship, Sex};
+use crate::household::{HouseholdFields, PresenceStatus, Relationship, Sex};
 use crate::i18n::Lang;
 use crate::state::{Role, VisitState, WorkStatus};
 use crate::visit::{NotFoundReason, Outcome};
@@ -88,7 +88,7 @@ fn role_label(r: Role) -> Label {
     }
 }
 
-/// Labels of the household fields a person sees: the editable ones ([`Household::EDITABLE`])
+/// Labels of the household fields a person sees: the editable ones ([`HouseholdFields::NAMES`])
 /// and the read-only desil. `None` for any other name (a test checks every editable one has one).
 fn household_field_label(name: &str) -> Option<Label> {
     Some(match name {
@@ -104,7 +104,7 @@ fn household_field_label(name: &str) -> Option<Label> {
 
 /// The household fields in form order, editable first, then the read-only desil.
 fn household_fields() -> Vec<Value> {
-    Household::EDITABLE
+    HouseholdFields::NAMES
         .iter()
         .map(|f| (*f, true))
         .chain([("desil", false)])
@@ -179,10 +179,10 @@ mod tests {
 
     #[test]
     fn every_editable_household_field_has_a_label() {
-        for f in Household::EDITABLE {
+        for f in HouseholdFields::NAMES {
             assert!(household_field_label(f).is_some(), "{f}");
         }
-        assert_eq!(household_fields().len(), Household::EDITABLE.len() + 1);
+        assert_eq!(household_fields().len(), HouseholdFields::NAMES.len() + 1);
     }
 
     #[test]

@@ -35,18 +35,17 @@ pub struct HouseholdProposal {
     pub household_id: Uuid,
     /// 10-digit desa code.
     pub kode_desa: String,
-    /// Address.
-    pub alamat: String,
-    /// RT.
-    pub rt: String,
-    /// RW.
-    pub rw: String,
-    /// No. KK when known.
-    #[serde(default)]
-    pub no_kk: Option<String>,
-    /// Name of the head, when known.
-    #[serde(default)]
-    pub nama_krt: Option<String>,
+    /// The household's editable fields, as for a baseline household (a name not yet known is
+    /// empty; `null` and a missing `nama_krt` read as empty too, as older apps sent them).
+    #[serde(flatten)]
+    pub fields: verivali_domain::HouseholdFields,
+}
+
+impl std::ops::Deref for HouseholdProposal {
+    type Target = verivali_domain::HouseholdFields;
+    fn deref(&self) -> &verivali_domain::HouseholdFields {
+        &self.fields
+    }
 }
 
 /// The typed payloads of v1.

@@ -146,11 +146,13 @@ fn push_messages_cover_every_op_type() {
     let proposal = HouseholdProposal {
         household_id: w.seq.uuid(),
         kode_desa: "3308012001".into(),
-        alamat: "Dusun Krajan No. 7".into(),
-        rt: "003".into(),
-        rw: "001".into(),
-        no_kk: None,
-        nama_krt: Some("Slamet Contoh".into()),
+        fields: verivali_domain::HouseholdFields {
+            alamat: "Dusun Krajan No. 7".into(),
+            rt: "003".into(),
+            rw: "001".into(),
+            no_kk: None,
+            nama_krt: "Slamet Contoh".into(),
+        },
     };
     let bodies = [
         OpBody::VisitRecord(Box::new(visit.clone())),

@@ -379,11 +379,13 @@ impl App {
         let mut h = Household {
             id: existing.as_ref().map_or_else(Uuid::now_v7, |e| e.id),
             id_dtsen: Some(head.id_dtsen.clone()),
-            no_kk: Some(head.no_kk.clone()),
-            nama_krt: head.member.name.clone(),
-            alamat: head.alamat.clone(),
-            rt: head.rt.clone(),
-            rw: head.rw.clone(),
+            fields: verivali_domain::HouseholdFields {
+                no_kk: Some(head.no_kk.clone()),
+                nama_krt: head.member.name.clone(),
+                alamat: head.alamat.clone(),
+                rt: head.rt.clone(),
+                rw: head.rw.clone(),
+            },
             kode_desa: head.kode_desa.clone(),
             desil: head.desil,
             version: existing.as_ref().map_or(1, |e| e.version),

@@ -9,6 +9,58 @@ use verivali_domain::{Household, Member, Questionnaire, VisitState, WorkStatus};
 use crate::Store;
 use crate::error::Result;
 
+/// Where a household row comes from, which decides its `proposed` flag: every writer says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// The registry baseline as loaded in bulk: never a proposal, even where the device had
+    /// proposed the same id.
+    Baseline,
+    /// A household as the server's change feed sends it: new rows are baseline ones; a row the
+    /// device proposed keeps its mark until the baseline load says otherwise.
+    Pulled,
+    /// The enumerator's own proposal (usulan baru), version 0 with no registry id or decile.
+    Proposal,
+}
+
+/// Writes one household row, inserting or replacing it: the one place the household columns are
+/// listed on the device.
+pub(crate) fn upsert_household(conn: &Connection, h: &Household, origin: Origin) -> Result<()> {
+    let (id_dtsen, desil, version) = match origin {
+        Origin::Proposal => (None, None, 0),
+        Origin::Baseline | Origin::Pulled => (h.id_dtsen.as_deref(), h.desil, h.version),
+    };
+    // `proposed` on insert, and on update (NULL keeps what the row had).
+    let (insert, update) = match origin {
+        Origin::Baseline => (0, Some(0)),
+        Origin::Pulled => (0, None),
+        Origin::Proposal => (1, Some(1)),
+    };
+    let f = &h.fields;
+    conn.exec_cached(
+        "INSERT INTO households (id, id_dtsen, no_kk, nama_krt, alamat, rt, rw, kode_desa, desil, version, proposed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (id) DO UPDATE SET id_dtsen = excluded.id_dtsen, no_kk = excluded.no_kk,
+             nama_krt = excluded.nama_krt, alamat = excluded.alamat, rt = excluded.rt, rw = excluded.rw,
+             kode_desa = excluded.kode_desa, desil = excluded.desil, version = excluded.version,
+             proposed = coalesce(?12, proposed)",
+        params![
+            h.id.to_string(),
+            id_dtsen,
+            f.no_kk,
+            f.nama_krt,
+            f.alamat,
+            f.rt,
+            f.rw,
+            h.kode_desa,
+            desil,
+            version,
+            insert,
+            update
+        ],
+    )?;
+    Ok(())
+}
+
 /// Recomputes a household's search text: head's name, address, No. KK, id DTSEN and the members'
 /// names and NIKs, lowercased.
 pub(crate) fn refresh_search(conn: &Connection, household_id: Uuid) -> Result<()> {
@@ -71,14 +123,7 @@ impl Store {
         let tx = self.write_tx()?;
         for (h, members) in items {
             let id = h.id.to_string();
-            tx.exec_cached(
-                "INSERT INTO households (id, id_dtsen, no_kk, nama_krt, alamat, rt, rw, kode_desa, desil, version, proposed)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0)
-                 ON CONFLICT (id) DO UPDATE SET id_dtsen = excluded.id_dtsen, no_kk = excluded.no_kk,
-                     nama_krt = excluded.nama_krt, alamat = excluded.alamat, rt = excluded.rt, rw = excluded.rw,
-                     kode_desa = excluded.kode_desa, desil = excluded.desil, version = excluded.version, proposed = 0",
-                params![id, h.id_dtsen, h.no_kk, h.nama_krt, h.alamat, h.rt, h.rw, h.kode_desa, h.desil, h.version],
-            )?;
+            upsert_household(&tx, h, Origin::Baseline)?;
             tx.exec_cached("DELETE FROM members WHERE household_id = ?1", [&id])?;
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO members (id, household_id, nik, name, sex, birth_place, birth_date, relationship, status)

@@ -9,7 +9,7 @@ use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 use verivali_domain::{Household, Member, Questionnaire, ReviewEvent, VisitRecord, VisitState};
 
-use crate::baseline::{refresh_search, refresh_status};
+use crate::baseline::{Origin, refresh_search, refresh_status, upsert_household};
 use crate::error::Result;
 use crate::visits::{has_pending_change, insert_review};
 use crate::{Store, ts};
@@ -86,14 +86,7 @@ impl Store {
         for item in items {
             match item {
                 Pulled::Household(h) => {
-                    tx.exec_cached(
-                        "INSERT INTO households (id, id_dtsen, no_kk, nama_krt, alamat, rt, rw, kode_desa, desil, version, proposed)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0)
-                         ON CONFLICT (id) DO UPDATE SET id_dtsen = excluded.id_dtsen, no_kk = excluded.no_kk,
-                             nama_krt = excluded.nama_krt, alamat = excluded.alamat, rt = excluded.rt, rw = excluded.rw,
-                             kode_desa = excluded.kode_desa, desil = excluded.desil, version = excluded.version",
-                        params![h.id.to_string(), h.id_dtsen, h.no_kk, h.nama_krt, h.alamat, h.rt, h.rw, h.kode_desa, h.desil, h.version],
-                    )?;
+                    upsert_household(&tx, h, Origin::Pulled)?;
                     touched.push(h.id);
                 }
                 Pulled::HouseholdGone(id) => {

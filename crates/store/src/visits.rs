@@ -263,11 +263,7 @@ impl Store {
     pub fn propose_household(&mut self, household: &Household) -> Result<(u64, Uuid)> {
         let mut report = Report::default();
         let found = verivali_domain::HouseholdFound {
-            no_kk: household.no_kk.clone(),
-            nama_krt: household.nama_krt.clone(),
-            alamat: household.alamat.clone(),
-            rt: household.rt.clone(),
-            rw: household.rw.clone(),
+            fields: household.fields.clone(),
             kode_desa: household.kode_desa.clone(),
         };
         let found_report = found.validate(None);
@@ -277,29 +273,12 @@ impl Store {
         }
         let now = self.clock.now();
         let tx = self.write_tx()?;
-        tx.exec_cached(
-            "INSERT INTO households (id, id_dtsen, no_kk, nama_krt, alamat, rt, rw, kode_desa, desil, version, proposed)
-             VALUES (?1, NULL, ?2, ?3, ?4, ?5, ?6, ?7, NULL, 0, 1)",
-            params![
-                household.id.to_string(),
-                household.no_kk,
-                household.nama_krt,
-                household.alamat,
-                household.rt,
-                household.rw,
-                household.kode_desa
-            ],
-        )?;
+        crate::baseline::upsert_household(&tx, household, crate::baseline::Origin::Proposal)?;
         refresh_search(&tx, household.id)?;
-        let payload = serde_json::json!({
-            "household_id": household.id,
-            "kode_desa": household.kode_desa,
-            "alamat": household.alamat,
-            "rt": household.rt,
-            "rw": household.rw,
-            "no_kk": household.no_kk,
-            "nama_krt": household.nama_krt,
-        });
+        // The wire's `household.propose` payload: the editable fields plus id and desa.
+        let mut payload = serde_json::to_value(&household.fields)?;
+        payload["household_id"] = serde_json::json!(household.id);
+        payload["kode_desa"] = serde_json::json!(household.kode_desa);
         let queued = enqueue(
             &tx,
             now,

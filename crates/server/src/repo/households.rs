@@ -12,11 +12,13 @@ fn household_row(r: &Row) -> DbResult<Household> {
     Ok(Household {
         id: uuid(&r.text(0))?,
         id_dtsen: r.opt_text(1),
-        no_kk: r.opt_text(2),
-        nama_krt: r.text(3),
-        alamat: r.text(4),
-        rt: r.text(5),
-        rw: r.text(6),
+        fields: verivali_domain::HouseholdFields {
+            no_kk: r.opt_text(2),
+            nama_krt: r.text(3),
+            alamat: r.text(4),
+            rt: r.text(5),
+            rw: r.text(6),
+        },
         kode_desa: r.text(7),
         desil: r.opt_i64(8).map(|d| d as u8),
         version: r.i64(9),

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use uuid::Uuid;
-use verivali_domain::{Action, Decision, Household, ReviewEvent, transition};
+use verivali_domain::{Action, Decision, Household, HouseholdFields, ReviewEvent, transition};
 use verivali_protocol::OpError;
 use verivali_protocol::pull::MemberChange;
 use verivali_protocol::review::{
@@ -36,8 +36,8 @@ pub(crate) fn baseline_conflicts(
     let mut conflicts = Vec::new();
     if current.version != visit.record.baseline_version {
         let seen = repo::household_version(tx, current.id, visit.record.baseline_version)?;
-        for f in Household::EDITABLE {
-            let field = |h: &Household| h.field(f).unwrap_or(Value::Null);
+        for f in HouseholdFields::NAMES {
+            let field = |h: &Household| h.get(f).unwrap_or(Value::Null);
             let (cur, fnd) = (field(current), field(&found_h));
             let seen_v = seen.as_ref().map_or(Value::Null, field);
             if cur != seen_v && fnd != cur {
@@ -192,7 +192,7 @@ impl App {
                 Some("found") => {}
                 Some("current") => {
                     let name = c.field.trim_start_matches("household.");
-                    next.set_field(name, &c.current);
+                    next.fields.set(name, &c.current);
                 }
                 _ => unsettled.push(c),
             }

@@ -456,12 +456,13 @@ impl App {
                 "A household with this id exists",
             )));
         }
+        // A head not yet known (the field left empty) gets a placeholder the review will see.
+        let mut fields = p.fields.clone();
+        if fields.nama_krt.trim().is_empty() {
+            fields.nama_krt = "(usulan baru)".into();
+        }
         let found = HouseholdFound {
-            no_kk: p.no_kk.clone(),
-            nama_krt: p.nama_krt.clone().unwrap_or_else(|| "(usulan baru)".into()),
-            alamat: p.alamat.clone(),
-            rt: p.rt.clone(),
-            rw: p.rw.clone(),
+            fields,
             kode_desa: p.kode_desa.clone(),
         };
         let report = found.validate(None);
@@ -471,11 +472,7 @@ impl App {
         let h = Household {
             id: p.household_id,
             id_dtsen: None,
-            no_kk: found.no_kk,
-            nama_krt: found.nama_krt,
-            alamat: found.alamat,
-            rt: found.rt,
-            rw: found.rw,
+            fields: found.fields,
             kode_desa: found.kode_desa,
             desil: None,
             version: 1,

@@ -483,11 +483,13 @@ async fn proposals_and_attachments(b: Backend) {
     let p = HouseholdProposal {
         household_id: Uuid::now_v7(),
         kode_desa: DESA_A.into(),
-        alamat: "Dusun Krajan No. 9".into(),
-        rt: "002".into(),
-        rw: "001".into(),
-        no_kk: None,
-        nama_krt: Some("Sri Contoh".into()),
+        fields: verivali_domain::HouseholdFields {
+            alamat: "Dusun Krajan No. 9".into(),
+            rt: "002".into(),
+            rw: "001".into(),
+            no_kk: None,
+            nama_krt: "Sri Contoh".into(),
+        },
     };
     let outside = HouseholdProposal {
         household_id: Uuid::now_v7(),

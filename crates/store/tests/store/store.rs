@@ -474,6 +474,41 @@ fn proposed_household_is_listed_and_queued() {
 }
 
 #[test]
+fn the_proposed_mark_follows_who_wrote_the_household() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = store_with(&dir.path().join("d.db"), 1, clock());
+    let mut h = baseline(99, 1).remove(0).0;
+    h.id = Uuid::now_v7();
+    h.id_dtsen = Some("DTSEN-ASLI".into());
+    store.propose_household(&h).unwrap();
+    let detail = store.household_detail(h.id).unwrap();
+    assert!(detail.proposed);
+    assert_eq!(detail.household.id_dtsen, None, "a proposal has no registry id");
+    assert_eq!(detail.household.version, 0);
+    // The feed sends the household back (the server accepted the proposal): still the device's
+    // proposal until the baseline says so.
+    let mut accepted = h.clone();
+    accepted.version = 1;
+    accepted.fields.nama_krt = "Nama dari server".into();
+    store
+        .apply_pulled(&[verivali_store::Pulled::Household(accepted.clone())], "7", at())
+        .unwrap();
+    let detail = store.household_detail(h.id).unwrap();
+    assert!(detail.proposed);
+    assert_eq!(detail.household.nama_krt, "Nama dari server");
+    // The baseline load makes it a registry household.
+    store.upsert_households(&[(accepted, vec![])]).unwrap();
+    assert!(!store.household_detail(h.id).unwrap().proposed);
+    // A household first seen in the feed is a baseline one.
+    let mut fresh = baseline(98, 1).remove(0).0;
+    fresh.id = Uuid::now_v7();
+    store
+        .apply_pulled(&[verivali_store::Pulled::Household(fresh.clone())], "8", at())
+        .unwrap();
+    assert!(!store.household_detail(fresh.id).unwrap().proposed);
+}
+
+#[test]
 fn clock_stays_close_to_the_server_when_the_device_is_wrong() {
     for skew in [Duration::days(-1), Duration::days(3650)] {
         let dir = tempfile::tempdir().unwrap();

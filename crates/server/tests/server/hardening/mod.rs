@@ -37,11 +37,13 @@ async fn control_characters_are_refused_per_op_and_never_a_5xx(b: Backend) {
     let proposal = HouseholdProposal {
         household_id: Uuid::now_v7(),
         kode_desa: DESA_A.into(),
-        alamat: "Jl. Mawar\u{0} 3".into(),
-        rt: "001".into(),
-        rw: "002".into(),
-        no_kk: None,
-        nama_krt: None,
+        fields: verivali_domain::HouseholdFields {
+            alamat: "Jl. Mawar\u{0} 3".into(),
+            rt: "001".into(),
+            rw: "002".into(),
+            no_kk: None,
+            nama_krt: String::new(),
+        },
     };
     let ops = vec![
         first,
