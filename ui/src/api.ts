@@ -2,39 +2,13 @@
 // Screens receive an `Api`, so unit tests give them a fake one.
 import { invoke } from "@tauri-apps/api/core";
 
-export type WorkStatus = "not_visited" | "draft" | "finished" | "submitted" | "approved" | "rejected";
-
-export interface Status { signed_in: boolean; unlocked: boolean; username: string | null; attempts_left: number; locked_until: string | null; lang: string }
-export interface HouseholdRow { id: string; id_dtsen: string | null; no_kk: string | null; nama_krt: string; alamat: string; desil: number | null; members: number; status: WorkStatus; proposed: boolean }
-export interface RtGroup { kode_desa: string; rw: string; rt: string; households: HouseholdRow[] }
-export interface Member { member_id: string; nik: string | null; name: string; sex: "L" | "P"; birth_place: string | null; birth_date: string | null; relationship: number; status: string }
-export interface Household { id: string; id_dtsen: string | null; no_kk: string | null; nama_krt: string; alamat: string; rt: string; rw: string; kode_desa: string; desil: number | null; version: number }
-export interface Review { visit_id: string; decision: string; reason: string | null; at: string }
-export interface VisitSummary { visit_id: string; revision: number; outcome: string; state: string; finished: boolean; started_at: string; updated_at: string; reviews: Review[] }
-export interface HouseholdDetail { household: Household; proposed: boolean; status: WorkStatus; members: Member[]; visits: VisitSummary[] }
-export interface Gps { lat: number; lon: number; accuracy_m: number; at: string }
-export interface VisitRecord {
-  visit_id: string; household_id: string; baseline_version: number; revision: number; outcome: string;
-  outcome_reason: string | null; reference_household_id: string | null;
-  household: { no_kk: string | null; nama_krt: string; alamat: string; rt: string; rw: string; kode_desa: string };
-  members: Member[]; questionnaire_version: number; answers: Record<string, unknown>; gps: Gps | null;
-  photos: string[]; started_at: string; finished_at: string | null;
-}
-export interface Issue { code: string; at: string; message: string; error: boolean }
-export interface DraftState { issues: Issue[]; relevant: string[] }
-export interface OpenVisit { record: VisitRecord; state: string; finished: boolean; draft: DraftState }
-export interface Text { id: string; en: string }
-export interface Question { id: string; type: string; label: Text; required?: boolean; min?: number; max?: number; unit?: string; choices?: { code: string; label: Text }[] }
-export interface Questionnaire { id: string; version: number; title: Text; sections: { id: string; title: Text; questions: Question[] }[] }
-export interface AttentionItem { op_id: string; seq: number; op_type: string; entity_id: string; code: string; message: string }
-export interface SyncState {
-  outbox: { pending_ops: number; pending_visits: number; pending_batches: number; acked_through: number; needs_attention: number };
-  last_sync: string | null; needs_attention: AttentionItem[];
-  inbox: { household_id: string; nama_krt: string; visit_id: string; reason: string }[];
-  ready: { visit_id: string; household_id: string; nama_krt: string }[];
-}
-export interface SyncDone { acked: number; rejected: number; photos: number; pulled: number }
-export interface AppError { code: string; message: string; issues?: Issue[] }
+// The data types are generated from the Rust ones (ts-rs): a field renamed in Rust fails
+// `tsc` here instead of drifting. See crates/field/tests/field/ts_types.rs.
+export type * from "./generated/types";
+import type {
+  DraftState, HouseholdDetail, OpenVisit, Questionnaire, RtGroup, Status, SyncDone, SyncState,
+  VisitRecord, AppError,
+} from "./generated/types";
 
 export interface Api {
   status(): Promise<Status>;

@@ -48,10 +48,10 @@ describe("rules the form relies on", () => {
     expect(issuesAt(issues, "members[1]").map((i) => i.code)).toEqual(["nik.format"]);
   });
   it("turns form values into typed answers", () => {
-    expect(answerValue({ id: "a", type: "int", label: { id: "", en: "" } }, "12")).toBe(12);
-    expect(answerValue({ id: "a", type: "int", label: { id: "", en: "" } }, "")).toBeNull();
-    expect(answerValue({ id: "a", type: "yes_no", label: { id: "", en: "" } }, true)).toBe(true);
-    expect(answerValue({ id: "a", type: "multi_choice", label: { id: "", en: "" } }, ["1", "3"])).toEqual(["1", "3"]);
+    expect(answerValue({ id: "a", type: "int", label: { id: "", en: "" }, required: false }, "12")).toBe(12);
+    expect(answerValue({ id: "a", type: "int", label: { id: "", en: "" }, required: false }, "")).toBeNull();
+    expect(answerValue({ id: "a", type: "yes_no", label: { id: "", en: "" }, required: false }, true)).toBe(true);
+    expect(answerValue({ id: "a", type: "multi_choice", label: { id: "", en: "" }, required: false }, ["1", "3"])).toEqual(["1", "3"]);
   });
 });
 
@@ -99,8 +99,8 @@ describe("assignment list", () => {
 const qn: Questionnaire = {
   id: "q", version: 1, title: { id: "Q", en: "Q" },
   sections: [{ id: "s", title: { id: "Bagian", en: "Section" }, questions: [
-    { id: "punya_ternak", type: "yes_no", label: { id: "Punya ternak?", en: "Livestock?" } },
-    { id: "jumlah_ternak", type: "int", label: { id: "Jumlah ternak", en: "How many" } },
+    { id: "punya_ternak", type: "yes_no", label: { id: "Punya ternak?", en: "Livestock?" }, required: false },
+    { id: "jumlah_ternak", type: "int", label: { id: "Jumlah ternak", en: "How many" }, required: false },
   ] }],
 };
 

@@ -12,7 +12,7 @@ use crate::nik::{validate_nik, validate_no_kk};
 use crate::region::RegionDirectory;
 
 /// Sex as recorded by Dukcapil: `L` (laki-laki) or `P` (perempuan).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Sex {
     /// Laki-laki (male).
     L,
@@ -101,7 +101,7 @@ impl From<Relationship> for u8 {
 }
 
 /// Whether a member is still part of the household, as the enumerator found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PresenceStatus {
     /// Still lives here.
@@ -136,7 +136,7 @@ impl PresenceStatus {
 }
 
 /// A household of the registry baseline (server-owned; devices never write it).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Household {
     /// UUIDv7, made by the server at import (or by the device for a proposal).
     pub id: Uuid,
@@ -150,11 +150,12 @@ pub struct Household {
     /// Welfare decile from BPS (1 poorest – 10); read-only.
     pub desil: Option<u8>,
     /// Baseline version, raised by the server whenever an approved visit changes it.
+    #[ts(type = "number")]
     pub version: i64,
 }
 
 /// A member of a household.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     /// Member id (UUIDv7).
     pub member_id: Uuid,
@@ -170,6 +171,7 @@ pub struct Member {
     /// Birth date.
     pub birth_date: Option<NaiveDate>,
     /// Relationship to the head.
+    #[ts(type = "number")]
     pub relationship: Relationship,
     /// Presence status.
     pub status: PresenceStatus,
@@ -181,7 +183,7 @@ pub struct Member {
 /// through [`HouseholdFields::NAMES`], [`get`](HouseholdFields::get) and
 /// [`set`](HouseholdFields::set). A new field is added here (and in the store's and server's
 /// household columns).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HouseholdFields {
     /// No. KK; changes on moves, deaths and splits. `None` when not shown.
     #[serde(default)]
@@ -233,7 +235,7 @@ impl HouseholdFields {
 }
 
 /// The household fields as the enumerator found them at the door.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HouseholdFound {
     #[serde(flatten)]
     pub fields: HouseholdFields,

@@ -25,7 +25,7 @@ impl Lang {
 }
 
 /// A text in both languages, as used in data files such as the questionnaire.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Text {
     /// Bahasa Indonesia.
     pub id: String,

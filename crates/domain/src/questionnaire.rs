@@ -18,7 +18,7 @@ use crate::issue::{Invalid, Report};
 pub const DEFAULT_DTSEN_JSON: &str = include_str!("../questionnaire/dtsen-ruta-v1.json");
 
 /// Type of a question's answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QuestionType {
     /// Whole number.
@@ -52,7 +52,7 @@ impl QuestionType {
 }
 
 /// One choice of a choice question.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Choice {
     /// Code stored in answers.
     pub code: String,
@@ -62,7 +62,7 @@ pub struct Choice {
 
 /// When a question applies: another (earlier) question's answer equals one of `any_of`
 /// (for multi-choice sources: contains one of them). Booleans and numbers compare by JSON value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Relevance {
     /// The question whose answer decides.
     pub question: String,
@@ -71,7 +71,7 @@ pub struct Relevance {
 }
 
 /// One question.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Question {
     /// Stable id (answers key).
     pub id: String,
@@ -104,7 +104,7 @@ pub struct Question {
 }
 
 /// A section of questions.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Section {
     /// Section id.
     pub id: String,
@@ -115,7 +115,7 @@ pub struct Section {
 }
 
 /// A versioned questionnaire.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Questionnaire {
     /// Questionnaire id (`dtsen-ruta`).
     pub id: String,

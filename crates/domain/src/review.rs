@@ -40,7 +40,7 @@ impl Batch {
 }
 
 /// A review decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// Accept the visit.
@@ -52,7 +52,7 @@ pub enum Decision {
 }
 
 /// One immutable review event; the latest event decides a visit's state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReviewEvent {
     /// The visit decided on.
     pub visit_id: Uuid,

@@ -39,7 +39,7 @@ impl Role {
 }
 
 /// Review state of a visit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VisitState {
     /// Being worked on by the enumerator.
@@ -349,7 +349,7 @@ mod tests {
 }
 
 /// Where a household stands in an enumerator's work list, derived from its latest visit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkStatus {
     /// No visit yet.

@@ -13,7 +13,7 @@ use crate::questionnaire::Questionnaire;
 use crate::region::RegionDirectory;
 
 /// What the enumerator found at the door.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The household was found.
@@ -82,7 +82,7 @@ impl fmt::Display for Outcome {
 }
 
 /// Why a household was not found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NotFoundReason {
     /// Moved away.
@@ -106,7 +106,7 @@ impl NotFoundReason {
 }
 
 /// A GPS fix.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Gps {
     /// Latitude, degrees.
     pub lat: f64,
@@ -197,13 +197,14 @@ pub fn is_sha256_hex(s: &str) -> bool {
 }
 
 /// One revision of a visit, as recorded on the device and carried by the `visit.record` op.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VisitRecord {
     /// Visit id (UUIDv7 made on the device).
     pub visit_id: Uuid,
     /// The household visited (or proposed, for `usulan_baru`).
     pub household_id: Uuid,
     /// Baseline version the enumerator saw (0 for a proposed household).
+    #[ts(type = "number")]
     pub baseline_version: i64,
     /// Revision, from 1, raised on every re-record of the visit.
     pub revision: u32,

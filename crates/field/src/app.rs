@@ -23,7 +23,7 @@ const STORE_FILE: &str = "perangkat.db";
 const ATTEMPTS_FILE: &str = "pin-attempts.json";
 
 /// An error for the window: a stable code and a message in the app's language.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct AppError {
     /// Stable code (`store.wrong_pin`, `field.locked`, `visit.nik_format`…).
@@ -36,7 +36,7 @@ pub struct AppError {
 }
 
 /// One validation message for the form.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Issue {
     /// Stable code.
     pub code: String,
@@ -86,7 +86,7 @@ impl AppError {
 }
 
 /// Where the app stands, for the first screen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
     /// A store exists (the device was signed in once).
     pub signed_in: bool,
@@ -112,7 +112,7 @@ pub struct Progress {
 }
 
 /// The sync screen.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyncState {
     /// Queued work.
     pub outbox: OutboxCounts,
@@ -127,7 +127,7 @@ pub struct SyncState {
 }
 
 /// A visit sent back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InboxItem {
     /// Household.
     pub household_id: Uuid,
@@ -140,7 +140,7 @@ pub struct InboxItem {
 }
 
 /// A finished visit that can go into a batch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadyVisit {
     /// The visit.
     pub visit_id: Uuid,
@@ -151,21 +151,25 @@ pub struct ReadyVisit {
 }
 
 /// A sync's outcome for the window.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncDone {
     /// Ops the server acknowledged.
+    #[ts(type = "number")]
     pub acked: u64,
     /// Of which rejected.
+    #[ts(type = "number")]
     pub rejected: u64,
     /// Photos uploaded.
+    #[ts(type = "number")]
     pub photos: u64,
     /// Changes pulled.
+    #[ts(type = "number")]
     pub pulled: u64,
 }
 
 /// The form's live state after an edit: validation messages and which questions apply now
 /// (relevance rules of the questionnaire, evaluated by `verivali-domain`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DraftState {
     /// Errors and warnings.
     pub issues: Vec<Issue>,
@@ -174,7 +178,7 @@ pub struct DraftState {
 }
 
 /// A visit opened in the form, with where it stands.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OpenVisit {
     /// The record as saved.
     pub record: VisitRecord,

@@ -43,11 +43,12 @@ pub struct Rejection {
 }
 
 /// An op the server rejected, shown to the enumerator as "needs attention".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttentionItem {
     /// The op.
     pub op_id: Uuid,
     /// Its seq.
+    #[ts(type = "number")]
     pub seq: u64,
     /// Its type.
     pub op_type: String,
@@ -64,17 +65,22 @@ pub struct AttentionItem {
 }
 
 /// Counts for the sync screen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct OutboxCounts {
     /// Ops waiting.
+    #[ts(type = "number")]
     pub pending_ops: u64,
     /// Distinct visits with a waiting `visit.record`.
+    #[ts(type = "number")]
     pub pending_visits: u64,
     /// Waiting `batch.submit` ops.
+    #[ts(type = "number")]
     pub pending_batches: u64,
     /// Highest seq the server acknowledged.
+    #[ts(type = "number")]
     pub acked_through: u64,
     /// Rejected ops not yet dealt with.
+    #[ts(type = "number")]
     pub needs_attention: u64,
 }
 

@@ -15,7 +15,7 @@ use crate::outbox::AttentionItem;
 
 /// Filters of the work list. Text matches every word against name, NIK, No. KK, id DTSEN and
 /// address (of the head and of every member).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HouseholdQuery {
     /// Region-code prefix (desa or larger); all when absent.
     pub area: Option<String>,
@@ -26,7 +26,7 @@ pub struct HouseholdQuery {
 }
 
 /// One line of the work list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HouseholdRow {
     /// Household id.
     pub id: Uuid,
@@ -50,7 +50,7 @@ pub struct HouseholdRow {
 
 /// Households of one RT (within its RW and desa), as the list groups them. RT numbers repeat
 /// across RWs, so the group key is (desa, RW, RT).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RtGroup {
     /// Desa code.
     pub kode_desa: String,
@@ -63,7 +63,7 @@ pub struct RtGroup {
 }
 
 /// A visit in a household's history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VisitSummary {
     /// Visit id.
     pub visit_id: Uuid,
@@ -86,7 +86,7 @@ pub struct VisitSummary {
 }
 
 /// One household with everything the detail screen shows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HouseholdDetail {
     /// Baseline data.
     pub household: Household,

@@ -2,7 +2,7 @@
 // its schema (relevance and validation come back from Rust with every autosave), GPS, photo, and
 // finishing. Every change is saved as a draft within half a second, so a crash or a closed app
 // loses at most that half second (while a sync holds the app, typing waits for it).
-import type { DraftState, Issue, Member, Question, VisitRecord } from "../api";
+import type { DraftState, Issue, Member, NotFoundReason, Outcome, PresenceStatus, Question, VisitRecord } from "../api";
 import { errorMessage } from "../api";
 import type { Ctx } from "../app";
 import { h, toast } from "../dom";
@@ -67,11 +67,11 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
   const outcomeExtra = h("div");
   const paintOutcome = () => {
     outcomeExtra.replaceChildren(
-      outcomeTerm(v.outcome)?.needs_reason ? field(t("visit.reason"), select([["", "—"], ...options(vocab.outcome_reasons)], v.outcome_reason, (s) => { v.outcome_reason = s || null; }, { id: "outcome-reason" }), "outcome_reason") : "",
+      outcomeTerm(v.outcome)?.needs_reason ? field(t("visit.reason"), select([["", "—"], ...options(vocab.outcome_reasons)], v.outcome_reason, (s) => { v.outcome_reason = (s || null) as NotFoundReason | null; }, { id: "outcome-reason" }), "outcome_reason") : "",
       outcomeTerm(v.outcome)?.needs_reference ? field(t("visit.reference"), text(v.reference_household_id, (s) => { v.reference_household_id = s || null; }, { id: "reference" }), "reference_household_id") : "");
   };
   paintOutcome();
-  const outcome = field(t("visit.outcome"), select(options(vocab.outcomes), v.outcome, (s) => { v.outcome = s; v.outcome_reason = null; v.reference_household_id = null; paintOutcome(); }, { id: "outcome" }), "outcome");
+  const outcome = field(t("visit.outcome"), select(options(vocab.outcomes), v.outcome, (s) => { v.outcome = s as Outcome; v.outcome_reason = null; v.reference_household_id = null; paintOutcome(); }, { id: "outcome" }), "outcome");
 
   // Household as found.
   const hf = v.household;
@@ -95,7 +95,7 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
       field(t("visit.member_birth"), text(m.birth_date, (s) => { m.birth_date = s || null; }, { type: "date" }), `members[${i}].birth_date`)),
     h("div", { class: "row" },
       field(t("visit.member_rel"), select(options(vocab.relationships), String(m.relationship), (s) => { m.relationship = Number(s); }), `members[${i}].relationship`),
-      field(t("visit.member_status"), select(options(vocab.member_statuses), m.status, (s) => { m.status = s; }, { class: "member-status" }), `members[${i}].status`)));
+      field(t("visit.member_status"), select(options(vocab.member_statuses), m.status, (s) => { m.status = s as PresenceStatus; }, { class: "member-status" }), `members[${i}].status`)));
   paintMembers();
   const addMember = h("button", { type: "button", class: "quiet", id: "add-member", disabled: !editable, onclick: () => {
     v.members.push({ member_id: crypto.randomUUID(), nik: null, name: "", sex: "L", birth_place: null, birth_date: null, relationship: 3, status: "anggota_baru" });

@@ -4,3 +4,4 @@
 
 mod app;
 mod device;
+mod ts_types;

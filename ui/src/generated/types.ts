@@ -1,0 +1,661 @@
+// Generated from the Rust types by crates/field/tests/field/ts_types.rs; do not edit.
+// VERIVALI_BLESS=1 cargo test -p verivali-field --test field ts_types rewrites it.
+
+export type Household = { 
+/**
+ * UUIDv7, made by the server at import (or by the device for a proposal).
+ */
+id: string, 
+/**
+ * Registry id, data not a key; absent for new proposals.
+ */
+id_dtsen: string | null, 
+/**
+ * 10-digit desa/kelurahan code.
+ */
+kode_desa: string, 
+/**
+ * Welfare decile from BPS (1 poorest – 10); read-only.
+ */
+desil: number | null, 
+/**
+ * Baseline version, raised by the server whenever an approved visit changes it.
+ */
+version: number, 
+/**
+ * No. KK; changes on moves, deaths and splits. `None` when not shown.
+ */
+no_kk: string | null, 
+/**
+ * Name of the head of household. A proposal may leave it out (or send `null`): it reads as
+ * empty.
+ */
+nama_krt: string, alamat: string, rt: string, rw: string, };
+
+export type HouseholdFields = { 
+/**
+ * No. KK; changes on moves, deaths and splits. `None` when not shown.
+ */
+no_kk: string | null, 
+/**
+ * Name of the head of household. A proposal may leave it out (or send `null`): it reads as
+ * empty.
+ */
+nama_krt: string, alamat: string, rt: string, rw: string, };
+
+export type HouseholdFound = { 
+/**
+ * 10-digit desa code.
+ */
+kode_desa: string, 
+/**
+ * No. KK; changes on moves, deaths and splits. `None` when not shown.
+ */
+no_kk: string | null, 
+/**
+ * Name of the head of household. A proposal may leave it out (or send `null`): it reads as
+ * empty.
+ */
+nama_krt: string, alamat: string, rt: string, rw: string, };
+
+export type Member = { 
+/**
+ * Member id (UUIDv7).
+ */
+member_id: string, 
+/**
+ * NIK, when known.
+ */
+nik: string | null, 
+/**
+ * Full name.
+ */
+name: string, 
+/**
+ * Sex.
+ */
+sex: Sex, 
+/**
+ * Birth place.
+ */
+birth_place?: string | null, 
+/**
+ * Birth date.
+ */
+birth_date: string | null, 
+/**
+ * Relationship to the head.
+ */
+relationship: number, 
+/**
+ * Presence status.
+ */
+status: PresenceStatus, };
+
+export type Sex = "L" | "P";
+
+export type PresenceStatus = "tinggal" | "meninggal" | "pindah" | "anggota_baru" | "kesalahan_prelist" | "tidak_ditemukan";
+
+export type VisitRecord = { 
+/**
+ * Visit id (UUIDv7 made on the device).
+ */
+visit_id: string, 
+/**
+ * The household visited (or proposed, for `usulan_baru`).
+ */
+household_id: string, 
+/**
+ * Baseline version the enumerator saw (0 for a proposed household).
+ */
+baseline_version: number, 
+/**
+ * Revision, from 1, raised on every re-record of the visit.
+ */
+revision: number, 
+/**
+ * Outcome.
+ */
+outcome: Outcome, 
+/**
+ * Reason, for `tidak_ditemukan`.
+ */
+outcome_reason: NotFoundReason | null, 
+/**
+ * Referenced household, for `ganda` and `bagian_ruta_lain`.
+ */
+reference_household_id: string | null, 
+/**
+ * Household fields as found.
+ */
+household: HouseholdFound, 
+/**
+ * Members as found.
+ */
+members: Array<Member>, 
+/**
+ * Questionnaire version the answers follow.
+ */
+questionnaire_version: number, 
+/**
+ * Answers, question id -> value.
+ */
+answers: { [key in string]?: JsonValue }, 
+/**
+ * GPS fix, when one was taken.
+ */
+gps: Gps | null, 
+/**
+ * SHA-256 of each photo.
+ */
+photos: Array<string>, 
+/**
+ * When the visit started.
+ */
+started_at: string, 
+/**
+ * When it was finished; `None` while it is a draft.
+ */
+finished_at: string | null, };
+
+export type Outcome = "ditemukan" | "tidak_ditemukan" | "menolak" | "ganda" | "bagian_ruta_lain" | "usulan_baru";
+
+export type NotFoundReason = "pindah" | "meninggal" | "tidak_tahu" | "alamat_tidak_ada";
+
+export type Gps = { 
+/**
+ * Latitude, degrees.
+ */
+lat: number, 
+/**
+ * Longitude, degrees.
+ */
+lon: number, 
+/**
+ * Accuracy radius, metres.
+ */
+accuracy_m: number, 
+/**
+ * When the fix was taken.
+ */
+at: string, };
+
+export type VisitState = "draft" | "submitted" | "approved" | "rejected";
+
+export type WorkStatus = "not_visited" | "draft" | "finished" | "submitted" | "approved" | "rejected";
+
+export type Decision = "approve" | "reject" | "reopen";
+
+export type ReviewEvent = { 
+/**
+ * The visit decided on.
+ */
+visit_id: string, 
+/**
+ * The decision.
+ */
+decision: Decision, 
+/**
+ * Why (required for reject and reopen).
+ */
+reason: string | null, 
+/**
+ * Who decided (user id).
+ */
+reviewer: string, 
+/**
+ * When.
+ */
+at: string, };
+
+export type Questionnaire = { 
+/**
+ * Questionnaire id (`dtsen-ruta`).
+ */
+id: string, 
+/**
+ * Version; visits name the version they followed.
+ */
+version: number, 
+/**
+ * Title.
+ */
+title: Text, 
+/**
+ * Sections in order.
+ */
+sections: Array<Section>, };
+
+export type Section = { 
+/**
+ * Section id.
+ */
+id: string, 
+/**
+ * Title.
+ */
+title: Text, 
+/**
+ * Questions in order.
+ */
+questions: Array<Question>, };
+
+export type Question = { 
+/**
+ * Stable id (answers key).
+ */
+id: string, 
+/**
+ * Answer type.
+ */
+type: QuestionType, 
+/**
+ * The question as asked.
+ */
+label: Text, 
+/**
+ * Must be answered (when relevant and the outcome needs answers).
+ */
+required: boolean, 
+/**
+ * Lower bound for numbers, or earliest date (`YYYY-MM-DD`) for dates.
+ */
+min?: JsonValue | null, 
+/**
+ * Upper bound, as `min`.
+ */
+max?: JsonValue | null, 
+/**
+ * Maximum text length in characters.
+ */
+max_length?: number | null, 
+/**
+ * Unit shown after the input (m², VA…).
+ */
+unit?: string | null, 
+/**
+ * Choices, for choice questions.
+ */
+choices?: Array<Choice>, 
+/**
+ * Relevance rule; always relevant when absent.
+ */
+relevant?: Relevance | null, };
+
+export type QuestionType = "int" | "decimal" | "text" | "single_choice" | "multi_choice" | "date" | "yes_no";
+
+export type Choice = { 
+/**
+ * Code stored in answers.
+ */
+code: string, 
+/**
+ * Label.
+ */
+label: Text, };
+
+export type Relevance = { 
+/**
+ * The question whose answer decides.
+ */
+question: string, 
+/**
+ * Answers that make this question apply.
+ */
+any_of: Array<JsonValue>, };
+
+export type Text = { 
+/**
+ * Bahasa Indonesia.
+ */
+id: string, 
+/**
+ * English.
+ */
+en: string, };
+
+export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in string]?: JsonValue } | null;
+
+export type HouseholdQuery = { 
+/**
+ * Region-code prefix (desa or larger); all when absent.
+ */
+area: string | null, 
+/**
+ * Search words.
+ */
+text: string | null, 
+/**
+ * Only households in this status.
+ */
+status: WorkStatus | null, };
+
+export type HouseholdRow = { 
+/**
+ * Household id.
+ */
+id: string, 
+/**
+ * Registry id.
+ */
+id_dtsen: string | null, 
+/**
+ * No. KK.
+ */
+no_kk: string | null, 
+/**
+ * Head's name.
+ */
+nama_krt: string, 
+/**
+ * Address.
+ */
+alamat: string, 
+/**
+ * Desil.
+ */
+desil: number | null, 
+/**
+ * Number of members in the baseline.
+ */
+members: number, 
+/**
+ * Work status.
+ */
+status: WorkStatus, 
+/**
+ * Proposed on this device (usulan baru).
+ */
+proposed: boolean, };
+
+export type RtGroup = { 
+/**
+ * Desa code.
+ */
+kode_desa: string, 
+/**
+ * RW.
+ */
+rw: string, 
+/**
+ * RT.
+ */
+rt: string, 
+/**
+ * Households, by head's name.
+ */
+households: Array<HouseholdRow>, };
+
+export type HouseholdDetail = { 
+/**
+ * Baseline data.
+ */
+household: Household, 
+/**
+ * Proposed on this device.
+ */
+proposed: boolean, 
+/**
+ * Work status.
+ */
+status: WorkStatus, 
+/**
+ * Baseline members (head first).
+ */
+members: Array<Member>, 
+/**
+ * Visits, newest first.
+ */
+visits: Array<VisitSummary>, };
+
+export type VisitSummary = { 
+/**
+ * Visit id.
+ */
+visit_id: string, 
+/**
+ * Last recorded revision (0: never recorded).
+ */
+revision: number, 
+/**
+ * Outcome.
+ */
+outcome: Outcome, 
+/**
+ * Review state.
+ */
+state: VisitState, 
+/**
+ * Recorded since its last edit.
+ */
+finished: boolean, 
+/**
+ * Started.
+ */
+started_at: string, 
+/**
+ * Last change on the device.
+ */
+updated_at: string, 
+/**
+ * Review decisions, oldest first.
+ */
+reviews: Array<ReviewEvent>, 
+/**
+ * Server rejections of its ops.
+ */
+attention: Array<AttentionItem>, };
+
+export type OutboxCounts = { 
+/**
+ * Ops waiting.
+ */
+pending_ops: number, 
+/**
+ * Distinct visits with a waiting `visit.record`.
+ */
+pending_visits: number, 
+/**
+ * Waiting `batch.submit` ops.
+ */
+pending_batches: number, 
+/**
+ * Highest seq the server acknowledged.
+ */
+acked_through: number, 
+/**
+ * Rejected ops not yet dealt with.
+ */
+needs_attention: number, };
+
+export type AttentionItem = { 
+/**
+ * The op.
+ */
+op_id: string, 
+/**
+ * Its seq.
+ */
+seq: number, 
+/**
+ * Its type.
+ */
+op_type: string, 
+/**
+ * The visit, household or batch.
+ */
+entity_id: string, 
+/**
+ * Server's code.
+ */
+code: string, 
+/**
+ * Server's message.
+ */
+message: string, 
+/**
+ * Field, when given.
+ */
+field: string | null, 
+/**
+ * When the rejection arrived.
+ */
+at: string, };
+
+export type Status = { 
+/**
+ * A store exists (the device was signed in once).
+ */
+signed_in: boolean, 
+/**
+ * The store is unlocked.
+ */
+unlocked: boolean, 
+/**
+ * The signed-in user.
+ */
+username: string | null, 
+/**
+ * Wrong PINs left before a lock.
+ */
+attempts_left: number, 
+/**
+ * Locked until (RFC 3339), after too many wrong PINs.
+ */
+locked_until: string | null, 
+/**
+ * `id` or `en`.
+ */
+lang: string, };
+
+export type AppError = { 
+/**
+ * Stable code (`store.wrong_pin`, `field.locked`, `visit.nik_format`…).
+ */
+code: string, 
+/**
+ * For people.
+ */
+message: string, 
+/**
+ * Validation issues, when the error is an invalid visit.
+ */
+issues?: Array<Issue>, };
+
+export type Issue = { 
+/**
+ * Stable code.
+ */
+code: string, 
+/**
+ * Where (`household.alamat`, `members[2].nik`, `answers.luas_lantai`).
+ */
+at: string, 
+/**
+ * For people.
+ */
+message: string, 
+/**
+ * An error (blocks finishing) or a warning.
+ */
+error: boolean, };
+
+export type DraftState = { 
+/**
+ * Errors and warnings.
+ */
+issues: Array<Issue>, 
+/**
+ * Ids of the questions that apply to the answers so far.
+ */
+relevant: Array<string>, };
+
+export type OpenVisit = { 
+/**
+ * The record as saved.
+ */
+record: VisitRecord, 
+/**
+ * Review state.
+ */
+state: VisitState, 
+/**
+ * Finished (recorded) at least once.
+ */
+finished: boolean, 
+/**
+ * The draft's validation and relevant questions.
+ */
+draft: DraftState, };
+
+export type SyncState = { 
+/**
+ * Queued work.
+ */
+outbox: OutboxCounts, 
+/**
+ * Last complete sync.
+ */
+last_sync: string | null, 
+/**
+ * Rejected ops with the server's reasons.
+ */
+needs_attention: Array<AttentionItem>, 
+/**
+ * Visits sent back by a supervisor.
+ */
+inbox: Array<InboxItem>, 
+/**
+ * Finished visits not yet submitted (to choose for a batch).
+ */
+ready: Array<ReadyVisit>, };
+
+export type InboxItem = { 
+/**
+ * Household.
+ */
+household_id: string, 
+/**
+ * Its head.
+ */
+nama_krt: string, 
+/**
+ * The visit.
+ */
+visit_id: string, 
+/**
+ * The supervisor's reason.
+ */
+reason: string, };
+
+export type ReadyVisit = { 
+/**
+ * The visit.
+ */
+visit_id: string, 
+/**
+ * Household.
+ */
+household_id: string, 
+/**
+ * Its head.
+ */
+nama_krt: string, };
+
+export type SyncDone = { 
+/**
+ * Ops the server acknowledged.
+ */
+acked: number, 
+/**
+ * Of which rejected.
+ */
+rejected: number, 
+/**
+ * Photos uploaded.
+ */
+photos: number, 
+/**
+ * Changes pulled.
+ */
+pulled: number, };
