@@ -6,7 +6,6 @@ use std::sync::Mutex;
 
 /// A source of the current time.
 pub trait Clock: Send + Sync {
-    /// Now.
     fn now(&self) -> DateTime<Utc>;
 }
 

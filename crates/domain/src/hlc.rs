@@ -93,7 +93,6 @@ impl From<Hlc> for String {
 /// The persisted state of a device's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClockState {
-    /// The device.
     pub device: Uuid,
     /// Wall part of the last timestamp issued or merged.
     pub wall_ms: i64,

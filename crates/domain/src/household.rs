@@ -163,12 +163,9 @@ pub struct Member {
     pub nik: Option<String>,
     /// Full name.
     pub name: String,
-    /// Sex.
     pub sex: Sex,
-    /// Birth place.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub birth_place: Option<String>,
-    /// Birth date.
     pub birth_date: Option<NaiveDate>,
     /// Relationship to the head.
     #[ts(type = "number")]

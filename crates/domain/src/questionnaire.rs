@@ -56,7 +56,6 @@ impl QuestionType {
 pub struct Choice {
     /// Code stored in answers.
     pub code: String,
-    /// Label.
     pub label: Text,
 }
 
@@ -108,7 +107,6 @@ pub struct Question {
 pub struct Section {
     /// Section id.
     pub id: String,
-    /// Title.
     pub title: Text,
     /// Questions in order.
     pub questions: Vec<Question>,
@@ -121,7 +119,6 @@ pub struct Questionnaire {
     pub id: String,
     /// Version; visits name the version they followed.
     pub version: u32,
-    /// Title.
     pub title: Text,
     /// Sections in order.
     pub sections: Vec<Section>,

@@ -56,7 +56,6 @@ pub enum Decision {
 pub struct ReviewEvent {
     /// The visit decided on.
     pub visit_id: Uuid,
-    /// The decision.
     pub decision: Decision,
     /// Why (required for reject and reopen).
     pub reason: Option<String>,

@@ -360,7 +360,6 @@ pub enum WorkStatus {
     Finished,
     /// Submitted, waiting for review.
     Submitted,
-    /// Approved.
     Approved,
     /// Sent back: needs amending and resubmitting.
     Rejected,

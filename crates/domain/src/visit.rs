@@ -208,7 +208,6 @@ pub struct VisitRecord {
     pub baseline_version: i64,
     /// Revision, from 1, raised on every re-record of the visit.
     pub revision: u32,
-    /// Outcome.
     pub outcome: Outcome,
     /// Reason, for `tidak_ditemukan`.
     pub outcome_reason: Option<NotFoundReason>,

@@ -129,7 +129,6 @@ pub struct SyncState {
 /// A visit sent back.
 #[derive(ts_rs::TS, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InboxItem {
-    /// Household.
     pub household_id: Uuid,
     /// Its head.
     pub nama_krt: String,
@@ -144,7 +143,6 @@ pub struct InboxItem {
 pub struct ReadyVisit {
     /// The visit.
     pub visit_id: Uuid,
-    /// Household.
     pub household_id: Uuid,
     /// Its head.
     pub nama_krt: String,

@@ -37,7 +37,6 @@ pub enum ProtocolError {
     /// The payload does not have the fields the type needs.
     #[error("payload of {op_type} is invalid: {detail}")]
     Payload {
-        /// The op type.
         op_type: String,
         /// What serde said.
         detail: String,

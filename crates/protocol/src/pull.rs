@@ -27,7 +27,6 @@ pub enum ChangeKind {
 /// One change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
-    /// Kind.
     pub kind: ChangeKind,
     /// Id of the thing (a UUID, or `questionnaire-id@version`).
     pub id: String,
@@ -44,7 +43,6 @@ pub struct Change {
 pub struct MemberChange {
     /// The household.
     pub household_id: Uuid,
-    /// The member.
     #[serde(flatten)]
     pub member: Member,
 }
@@ -62,15 +60,11 @@ pub struct VisitChange {
 /// The typed data of a change.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChangeData {
-    /// Household.
     Household(Box<Household>),
-    /// Member.
     Member(Box<MemberChange>),
-    /// Visit.
     Visit(Box<VisitChange>),
     /// Review decision.
     Review(ReviewEvent),
-    /// Questionnaire.
     Questionnaire(Box<Questionnaire>),
 }
 

@@ -13,7 +13,6 @@ use verivali_domain::{Decision, Household, Member, VisitRecord, VisitState};
 pub struct UserRef {
     /// User id.
     pub id: Uuid,
-    /// Username.
     pub username: String,
     /// Name to show.
     pub display_name: String,
@@ -46,7 +45,6 @@ pub struct FieldConflict {
 pub struct ReviewVisit {
     /// Review state.
     pub state: VisitState,
-    /// The enumerator.
     pub enumerator: UserRef,
     /// Batch it was submitted in.
     pub batch_id: Option<Uuid>,
@@ -98,7 +96,6 @@ pub struct ReviewList {
 /// A submitted batch and where its visits stand.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchSummary {
-    /// Batch id.
     pub batch_id: Uuid,
     /// Who submitted it.
     pub enumerator: UserRef,
@@ -150,7 +147,6 @@ pub struct AreaProgress {
     pub draft: u64,
     /// Waiting for review.
     pub submitted: u64,
-    /// Approved.
     pub approved: u64,
     /// Sent back.
     pub rejected: u64,
@@ -159,7 +155,6 @@ pub struct AreaProgress {
 /// Progress counts of one enumerator (inside the caller's areas).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnumeratorProgress {
-    /// The enumerator.
     pub enumerator: UserRef,
     /// Their areas.
     pub areas: Vec<String>,
@@ -171,7 +166,6 @@ pub struct EnumeratorProgress {
     pub draft: u64,
     /// Waiting for review.
     pub submitted: u64,
-    /// Approved.
     pub approved: u64,
     /// Sent back.
     pub rejected: u64,
@@ -212,7 +206,6 @@ pub struct AuditEntry {
 /// `GET /api/v1/admin/audit`: newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditPage {
-    /// Entries.
     pub entries: Vec<AuditEntry>,
     /// Pass as `before` for older entries; absent at the start of the log.
     #[serde(default)]

@@ -19,11 +19,9 @@ pub struct DeviceInfo {
 /// Sign-in request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRequest {
-    /// Username.
     pub username: String,
     /// Password (only ever sent over TLS in production).
     pub password: String,
-    /// The device.
     pub device: DeviceInfo,
 }
 
@@ -32,11 +30,9 @@ pub struct SessionRequest {
 pub struct UserInfo {
     /// User id.
     pub id: Uuid,
-    /// Username.
     pub username: String,
     /// Name to show.
     pub display_name: String,
-    /// Role.
     pub role: Role,
     /// Region-code prefixes the user works in.
     pub areas: Vec<String>,
@@ -49,7 +45,6 @@ pub struct SessionResponse {
     pub token: String,
     /// When the token stops working.
     pub expires_at: DateTime<Utc>,
-    /// The user.
     pub user: UserInfo,
     /// The server's clock, for the device's HLC.
     pub server_time: DateTime<Utc>,

@@ -23,7 +23,6 @@ pub use crate::ops::Metrics;
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    /// The user.
     pub user: UserRow,
     /// Their device.
     pub device: DeviceRow,
@@ -51,7 +50,6 @@ impl Caller {
 pub struct App {
     /// Storage.
     pub db: Box<dyn Database>,
-    /// Clock.
     pub clock: Arc<dyn Clock>,
     /// Sign-in throttle.
     pub throttle: Throttle,
@@ -99,7 +97,6 @@ impl App {
         Ok(app)
     }
 
-    /// Now.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }

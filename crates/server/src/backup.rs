@@ -45,7 +45,6 @@ pub const TABLES: [&str; 14] = [
 pub struct Copied {
     /// Rows per table, in [`TABLES`] order.
     pub rows: Vec<(&'static str, u64)>,
-    /// Photos.
     pub photos: u64,
     /// Rows (table, SQLite rowid) whose NUL characters became U+FFFD on the way to PostgreSQL.
     pub scrubbed: Vec<(String, i64)>,

@@ -13,13 +13,10 @@ pub const DEMO_DESA: &str = "3308012001";
 /// A demo account.
 #[derive(Debug, Clone)]
 pub struct DemoAccount {
-    /// Username.
     pub username: String,
     /// Password (random, printed once).
     pub password: String,
-    /// Role.
     pub role: Role,
-    /// Area.
     pub area: String,
 }
 

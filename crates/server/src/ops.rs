@@ -120,7 +120,6 @@ pub async fn request(
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    /// Ops applied.
     pub ops_applied: Counter,
     /// Ops answered as duplicates.
     pub ops_duplicate: Counter,

@@ -185,7 +185,6 @@ impl Store {
         Ok(())
     }
 
-    /// The device id.
     pub fn device_id(&self) -> Uuid {
         self.device_id
     }

@@ -15,7 +15,6 @@ use crate::{Store, tick, ts};
 pub struct OutboxOp {
     /// Per-device sequence, gap-free.
     pub seq: u64,
-    /// Op id.
     pub op_id: Uuid,
     /// When it was made (HLC).
     pub hlc: Hlc,

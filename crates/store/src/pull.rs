@@ -25,7 +25,6 @@ pub enum Pulled {
     Member {
         /// The household.
         household_id: Uuid,
-        /// The member.
         member: Member,
     },
     /// A member that left the household or the view.

@@ -32,13 +32,11 @@ pub struct HouseholdRow {
     pub id: Uuid,
     /// Registry id.
     pub id_dtsen: Option<String>,
-    /// No. KK.
     pub no_kk: Option<String>,
     /// Head's name.
     pub nama_krt: String,
     /// Address.
     pub alamat: String,
-    /// Desil.
     pub desil: Option<u8>,
     /// Number of members in the baseline.
     pub members: u32,
@@ -54,9 +52,7 @@ pub struct HouseholdRow {
 pub struct RtGroup {
     /// Desa code.
     pub kode_desa: String,
-    /// RW.
     pub rw: String,
-    /// RT.
     pub rt: String,
     /// Households, by head's name.
     pub households: Vec<HouseholdRow>,
@@ -65,17 +61,14 @@ pub struct RtGroup {
 /// A visit in a household's history.
 #[derive(ts_rs::TS, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VisitSummary {
-    /// Visit id.
     pub visit_id: Uuid,
     /// Last recorded revision (0: never recorded).
     pub revision: u32,
-    /// Outcome.
     pub outcome: Outcome,
     /// Review state.
     pub state: VisitState,
     /// Recorded since its last edit.
     pub finished: bool,
-    /// Started.
     pub started_at: String,
     /// Last change on the device.
     pub updated_at: String,

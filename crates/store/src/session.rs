@@ -15,9 +15,7 @@ use crate::error::Result;
 pub struct Session {
     /// Server base URL.
     pub server_url: String,
-    /// Username.
     pub username: String,
-    /// User id.
     pub user_id: Uuid,
     /// Bearer token.
     pub token: String,

@@ -23,7 +23,6 @@ pub struct Recorded {
     pub revision: u32,
     /// Outbox seq of its op.
     pub seq: u64,
-    /// Op id.
     pub op_id: Uuid,
 }
 
@@ -34,7 +33,6 @@ pub struct SubmittedBatch {
     pub batch_id: Uuid,
     /// Outbox seq of its op.
     pub seq: u64,
-    /// Op id.
     pub op_id: Uuid,
 }
 

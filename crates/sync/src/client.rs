@@ -17,7 +17,6 @@ pub type LocalError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What the sync client needs from the device.
 pub trait LocalStore {
-    /// The device id.
     fn device_id(&self) -> Uuid;
     /// The oldest queued ops after `after_seq` (0: from the start), up to `max_ops` and about
     /// `max_bytes` (at least one).
@@ -184,9 +183,7 @@ pub struct SyncReport {
     pub ops_rejected: u64,
     /// Highest acknowledged seq.
     pub acked_through: u64,
-    /// Changes pulled.
     pub changes_pulled: u64,
-    /// Photos uploaded.
     pub photos_uploaded: u64,
     /// Bytes sent (bodies, compressed).
     pub bytes_sent: u64,

@@ -6,37 +6,28 @@ use std::time::Duration;
 /// HTTP method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
-    /// GET.
     Get,
-    /// POST.
     Post,
-    /// HEAD.
     Head,
-    /// PATCH.
     Patch,
 }
 
 /// A request, path relative to the server's base URL.
 #[derive(Debug, Clone)]
 pub struct Request {
-    /// Method.
     pub method: Method,
     /// Path and query (`/api/v1/sync/pull?cursor=…`).
     pub path: String,
-    /// Headers.
     pub headers: Vec<(&'static str, String)>,
-    /// Body.
     pub body: Vec<u8>,
 }
 
 /// A response with its body (already decompressed).
 #[derive(Debug, Clone)]
 pub struct Response {
-    /// Status.
     pub status: u16,
     /// Headers, names lowercase.
     pub headers: Vec<(String, String)>,
-    /// Body.
     pub body: Vec<u8>,
 }
 
@@ -62,7 +53,6 @@ pub enum SendError {
 
 /// Sends one request. `Err` is a failure to exchange.
 pub trait Transport: Send + Sync {
-    /// Sends.
     fn send(&self, req: Request) -> impl Future<Output = Result<Response, SendError>> + Send;
 }
 

@@ -70,19 +70,7 @@ nik: string | null,
 /**
  * Full name.
  */
-name: string, 
-/**
- * Sex.
- */
-sex: Sex, 
-/**
- * Birth place.
- */
-birth_place?: string | null, 
-/**
- * Birth date.
- */
-birth_date: string | null, 
+name: string, sex: Sex, birth_place?: string | null, birth_date: string | null, 
 /**
  * Relationship to the head.
  */
@@ -112,11 +100,7 @@ baseline_version: number,
 /**
  * Revision, from 1, raised on every re-record of the visit.
  */
-revision: number, 
-/**
- * Outcome.
- */
-outcome: Outcome, 
+revision: number, outcome: Outcome, 
 /**
  * Reason, for `tidak_ditemukan`.
  */
@@ -190,11 +174,7 @@ export type ReviewEvent = {
 /**
  * The visit decided on.
  */
-visit_id: string, 
-/**
- * The decision.
- */
-decision: Decision, 
+visit_id: string, decision: Decision, 
 /**
  * Why (required for reject and reopen).
  */
@@ -216,11 +196,7 @@ id: string,
 /**
  * Version; visits name the version they followed.
  */
-version: number, 
-/**
- * Title.
- */
-title: Text, 
+version: number, title: Text, 
 /**
  * Sections in order.
  */
@@ -230,11 +206,7 @@ export type Section = {
 /**
  * Section id.
  */
-id: string, 
-/**
- * Title.
- */
-title: Text, 
+id: string, title: Text, 
 /**
  * Questions in order.
  */
@@ -288,11 +260,7 @@ export type Choice = {
 /**
  * Code stored in answers.
  */
-code: string, 
-/**
- * Label.
- */
-label: Text, };
+code: string, label: Text, };
 
 export type Relevance = { 
 /**
@@ -338,11 +306,7 @@ id: string,
 /**
  * Registry id.
  */
-id_dtsen: string | null, 
-/**
- * No. KK.
- */
-no_kk: string | null, 
+id_dtsen: string | null, no_kk: string | null, 
 /**
  * Head's name.
  */
@@ -350,11 +314,7 @@ nama_krt: string,
 /**
  * Address.
  */
-alamat: string, 
-/**
- * Desil.
- */
-desil: number | null, 
+alamat: string, desil: number | null, 
 /**
  * Number of members in the baseline.
  */
@@ -372,15 +332,7 @@ export type RtGroup = {
 /**
  * Desa code.
  */
-kode_desa: string, 
-/**
- * RW.
- */
-rw: string, 
-/**
- * RT.
- */
-rt: string, 
+kode_desa: string, rw: string, rt: string, 
 /**
  * Households, by head's name.
  */
@@ -408,19 +360,11 @@ members: Array<Member>,
  */
 visits: Array<VisitSummary>, };
 
-export type VisitSummary = { 
-/**
- * Visit id.
- */
-visit_id: string, 
+export type VisitSummary = { visit_id: string, 
 /**
  * Last recorded revision (0: never recorded).
  */
-revision: number, 
-/**
- * Outcome.
- */
-outcome: Outcome, 
+revision: number, outcome: Outcome, 
 /**
  * Review state.
  */
@@ -428,11 +372,7 @@ state: VisitState,
 /**
  * Recorded since its last edit.
  */
-finished: boolean, 
-/**
- * Started.
- */
-started_at: string, 
+finished: boolean, started_at: string, 
 /**
  * Last change on the device.
  */
@@ -610,11 +550,7 @@ inbox: Array<InboxItem>,
  */
 ready: Array<ReadyVisit>, };
 
-export type InboxItem = { 
-/**
- * Household.
- */
-household_id: string, 
+export type InboxItem = { household_id: string, 
 /**
  * Its head.
  */
@@ -632,11 +568,7 @@ export type ReadyVisit = {
 /**
  * The visit.
  */
-visit_id: string, 
-/**
- * Household.
- */
-household_id: string, 
+visit_id: string, household_id: string, 
 /**
  * Its head.
  */

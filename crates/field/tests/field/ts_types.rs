@@ -77,8 +77,8 @@ fn types_ts() -> String {
 
 #[test]
 fn ui_types_are_generated_from_the_rust_ones() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../ui/src/generated/types.ts");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/src/generated/types.ts");
     let now = types_ts();
     if std::env::var_os("VERIVALI_BLESS").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -16,7 +16,6 @@ use std::fmt;
 /// A value passed to or read from SQL.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
-    /// NULL.
     Null,
     /// Integer (BIGINT / INTEGER).
     I64(i64),
@@ -141,7 +140,6 @@ pub type DbResult<T> = Result<T, DbError>;
 /// Which dialect a connection speaks (for the few statements that differ).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
-    /// SQLite.
     Sqlite,
     /// PostgreSQL.
     Postgres,
@@ -153,7 +151,6 @@ pub trait Sql {
     fn execute(&mut self, sql: &str, params: &[Value]) -> DbResult<u64>;
     /// Runs a query.
     fn query(&mut self, sql: &str, params: &[Value]) -> DbResult<Vec<Row>>;
-    /// The dialect.
     fn dialect(&self) -> Dialect;
 
     /// The first row of a query, if any.
@@ -175,13 +172,11 @@ pub trait Database: Send + Sync + fmt::Debug {
         job(tx.as_mut())?;
         tx.commit()
     }
-    /// The dialect.
     fn dialect(&self) -> Dialect;
 }
 
 /// A transaction: [`Sql`] plus commit. Dropped without commit, it rolls back.
 pub trait Tx: Sql {
-    /// Commits.
     fn commit(self: Box<Self>) -> DbResult<()>;
 }
 

@@ -224,7 +224,6 @@ CREATE TRIGGER reviews_no_change BEFORE UPDATE OR DELETE ON reviews
 /// are written without an origin and reach it.
 const COMMON_V3: &str = "ALTER TABLE changes ADD COLUMN origin_device TEXT;";
 
-/// SQLite steps.
 pub fn sqlite_steps() -> Vec<String> {
     vec![
         format!("{COMMON_V1}{SQLITE_V1}{SQLITE_V1_TRIGGERS}"),

@@ -14,7 +14,6 @@ pub struct Audit<'a> {
     pub user_id: Option<Uuid>,
     /// Their username (kept even if the user is later renamed).
     pub username: Option<&'a str>,
-    /// Device.
     pub device_id: Option<Uuid>,
     /// Network address.
     pub address: Option<&'a str>,

@@ -65,13 +65,9 @@ pub fn announce_household(tx: &mut dyn Sql, h: &Household, now: DateTime<Utc>) -
 /// A change read from the feed.
 #[derive(Debug, Clone)]
 pub struct ChangeRow {
-    /// Kind.
     pub kind: String,
-    /// Entity id.
     pub entity_id: String,
-    /// Version.
     pub version: i64,
-    /// Deleted.
     pub deleted: bool,
     /// Data (JSON text).
     pub data: String,

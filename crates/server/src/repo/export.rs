@@ -12,7 +12,6 @@ pub struct ExportRow {
     pub id: String,
     /// The record as stored (JSON).
     pub record: String,
-    /// Desa.
     pub kode_desa: String,
     /// Registry id of the household (none for proposals).
     pub id_dtsen: Option<String>,

@@ -6,7 +6,6 @@ use verivali_domain::Questionnaire;
 
 use super::{append_change, json, to_json, ts};
 
-/// The active questionnaire.
 pub fn active_questionnaire(tx: &mut dyn Sql) -> DbResult<Option<Questionnaire>> {
     tx.query_opt(
         "SELECT json FROM questionnaires WHERE active = 1 ORDER BY version DESC LIMIT 1",

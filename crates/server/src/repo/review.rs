@@ -19,7 +19,6 @@ pub struct VisitFilter {
     pub enumerator: Option<String>,
     /// Outcome wire name.
     pub outcome: Option<String>,
-    /// Batch.
     pub batch: Option<Uuid>,
     /// Only visits with an id after this one (paging).
     pub after: Option<Uuid>,

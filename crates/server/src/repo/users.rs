@@ -10,15 +10,10 @@ use super::{Scope, json, lock, to_json, ts, uuid};
 /// A user.
 #[derive(Debug, Clone)]
 pub struct UserRow {
-    /// Id.
     pub id: Uuid,
-    /// Username.
     pub username: String,
-    /// Display name.
     pub display_name: String,
-    /// Role.
     pub role: Role,
-    /// Areas.
     pub areas: Areas,
     /// Argon2id PHC string.
     pub password_hash: String,
@@ -98,11 +93,9 @@ pub fn user_by_username(tx: &mut dyn Sql, username: &str) -> DbResult<Option<Use
 /// A device.
 #[derive(Debug, Clone)]
 pub struct DeviceRow {
-    /// Id.
     pub id: Uuid,
     /// Owner.
     pub user_id: Uuid,
-    /// Name.
     pub name: String,
     /// App version at the last sign-in.
     pub app_version: String,
@@ -212,9 +205,7 @@ pub fn insert_token(
 /// What a token stands for.
 #[derive(Debug, Clone)]
 pub struct TokenRow {
-    /// The user.
     pub user: UserRow,
-    /// The device.
     pub device: DeviceRow,
     /// Expiry.
     pub expires_at: String,

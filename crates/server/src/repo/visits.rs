@@ -14,13 +14,10 @@ use super::{json, lock, to_json, ts, uuid};
 pub struct VisitRow {
     /// The latest record.
     pub record: VisitRecord,
-    /// Enumerator.
     pub enumerator_id: Uuid,
-    /// Device.
     pub device_id: Uuid,
     /// Desa of the household (for scoping).
     pub kode_desa: String,
-    /// State.
     pub state: VisitState,
     /// Batch it was submitted in.
     pub batch_id: Option<Uuid>,

@@ -483,7 +483,10 @@ fn the_proposed_mark_follows_who_wrote_the_household() {
     store.propose_household(&h).unwrap();
     let detail = store.household_detail(h.id).unwrap();
     assert!(detail.proposed);
-    assert_eq!(detail.household.id_dtsen, None, "a proposal has no registry id");
+    assert_eq!(
+        detail.household.id_dtsen, None,
+        "a proposal has no registry id"
+    );
     assert_eq!(detail.household.version, 0);
     // The feed sends the household back (the server accepted the proposal): still the device's
     // proposal until the baseline says so.
@@ -491,7 +494,11 @@ fn the_proposed_mark_follows_who_wrote_the_household() {
     accepted.version = 1;
     accepted.fields.nama_krt = "Nama dari server".into();
     store
-        .apply_pulled(&[verivali_store::Pulled::Household(accepted.clone())], "7", at())
+        .apply_pulled(
+            &[verivali_store::Pulled::Household(accepted.clone())],
+            "7",
+            at(),
+        )
         .unwrap();
     let detail = store.household_detail(h.id).unwrap();
     assert!(detail.proposed);
@@ -503,7 +510,11 @@ fn the_proposed_mark_follows_who_wrote_the_household() {
     let mut fresh = baseline(98, 1).remove(0).0;
     fresh.id = Uuid::now_v7();
     store
-        .apply_pulled(&[verivali_store::Pulled::Household(fresh.clone())], "8", at())
+        .apply_pulled(
+            &[verivali_store::Pulled::Household(fresh.clone())],
+            "8",
+            at(),
+        )
         .unwrap();
     assert!(!store.household_detail(fresh.id).unwrap().proposed);
 }
