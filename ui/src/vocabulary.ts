@@ -27,6 +27,7 @@ export const vocab = vocabulary as {
   review_states: Term[];
   roles: Term[];
   household_fields: (Term & { editable: boolean })[];
+  member_fields: Term[];
 };
 
 /** The label of `code` in `list` in the current language (the code itself when unknown). */

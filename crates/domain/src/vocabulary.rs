@@ -114,6 +114,21 @@ fn household_fields() -> Vec<Value> {
         .collect()
 }
 
+/// A member's fields by wire name, in form order, with their labels (the keys of
+/// [`crate::Member`] a person fills in; `member_id` is the app's).
+const MEMBER_FIELDS: [(&str, Label); 7] = [
+    ("name", ("Nama", "Name")),
+    ("nik", ("NIK", "NIK")),
+    ("sex", ("Jenis kelamin", "Sex")),
+    ("birth_place", ("Tempat lahir", "Place of birth")),
+    ("birth_date", ("Tanggal lahir", "Date of birth")),
+    (
+        "relationship",
+        ("Hubungan dengan KRT", "Relationship to head"),
+    ),
+    ("status", ("Keberadaan", "Presence")),
+];
+
 /// One entry: the wire code (as serde writes it, so it cannot drift from the wire) and labels.
 fn entry(code: impl serde::Serialize, (id, en): Label) -> Value {
     json!({"code": serde_json::to_value(code).unwrap_or(Value::Null), "id": id, "en": en})
@@ -147,6 +162,7 @@ pub fn vocabulary() -> Value {
         "review_states": VisitState::ALL.map(|s| entry(s, review_state_label(s))),
         "roles": Role::ALL.map(|r| entry(r, role_label(r))),
         "household_fields": household_fields(),
+        "member_fields": MEMBER_FIELDS.map(|(f, l)| entry(f, l)),
         "flags": Vec::<Value>::new(),
     })
 }
@@ -183,6 +199,15 @@ mod tests {
             assert!(household_field_label(f).is_some(), "{f}");
         }
         assert_eq!(household_fields().len(), HouseholdFields::NAMES.len() + 1);
+        let (_, members) =
+            crate::sample::household(&mut crate::sample::Seq::new(1), "3308012001", 1);
+        let keys = serde_json::to_value(&members[0]).unwrap();
+        for (f, _) in MEMBER_FIELDS {
+            assert!(
+                keys.get(f).is_some(),
+                "member field {f} is not a key of Member"
+            );
+        }
     }
 
     #[test]

@@ -290,7 +290,7 @@ async function visit(id) {
   }
   const baseById = new Map((v.baseline_members || []).map((m) => [m.member_id, m]));
   const members = h("table", { id: "members" },
-    h("thead", {}, h("tr", {}, ["member.nik", "member.name", "member.sex", "member.birth", "member.relationship", "member.status"].map((k) => h("th", {}, t(k))))),
+    h("thead", {}, h("tr", {}, ["nik", "name", "sex", "birth_date", "relationship", "status"].map((k) => h("th", {}, term("member_fields", k))))),
     h("tbody", {}, f.members.map((m) => {
       const old = baseById.get(m.member_id);
       // A member stands out when new, renamed, re-numbered, or no longer living here.

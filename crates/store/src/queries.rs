@@ -200,10 +200,17 @@ impl Store {
                         Household {
                             id,
                             id_dtsen: r.get(0)?,
-fields: verivali_domain::HouseholdFields { no_kk: r.get(1)?, nama_krt: r.get(2)?, alamat: r.get(3)?, rt: r.get(4)?, rw: r.get(5)? },
+                            fields: verivali_domain::HouseholdFields {
+                                no_kk: r.get(1)?,
+                                nama_krt: r.get(2)?,
+                                alamat: r.get(3)?,
+                                rt: r.get(4)?,
+                                rw: r.get(5)?,
+                            },
                             kode_desa: r.get(6)?,
                             desil: r.get(7)?,
-                            version: r.get(8)?,},
+                            version: r.get(8)?,
+                        },
                         r.get::<_, bool>(9)?,
                         r.get::<_, String>(10)?,
                     ))

@@ -88,14 +88,14 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
   const paintMembers = () => memberList.replaceChildren(...v.members.map((m, i) => memberCard(m, i)));
   const memberCard = (m: Member, i: number) => h("fieldset", { class: "member", "data-member": i },
     h("legend", {}, m.name || `#${i + 1}`),
-    field(t("visit.member_name"), text(m.name, (s) => { m.name = s; }, { class: "member-name" }), `members[${i}].name`),
-    field(t("visit.member_nik"), text(m.nik, (s) => { m.nik = s || null; }, { class: "member-nik", inputmode: "numeric", maxlength: "16" }), `members[${i}].nik`),
+    field(termLabel(vocab.member_fields, "name"), text(m.name, (s) => { m.name = s; }, { class: "member-name" }), `members[${i}].name`),
+    field(termLabel(vocab.member_fields, "nik"), text(m.nik, (s) => { m.nik = s || null; }, { class: "member-nik", inputmode: "numeric", maxlength: "16" }), `members[${i}].nik`),
     h("div", { class: "row" },
-      field(t("visit.member_sex"), select(options(vocab.sexes), m.sex, (s) => { m.sex = s as "L" | "P"; }), `members[${i}].sex`),
-      field(t("visit.member_birth"), text(m.birth_date, (s) => { m.birth_date = s || null; }, { type: "date" }), `members[${i}].birth_date`)),
+      field(termLabel(vocab.member_fields, "sex"), select(options(vocab.sexes), m.sex, (s) => { m.sex = s as "L" | "P"; }), `members[${i}].sex`),
+      field(termLabel(vocab.member_fields, "birth_date"), text(m.birth_date, (s) => { m.birth_date = s || null; }, { type: "date" }), `members[${i}].birth_date`)),
     h("div", { class: "row" },
-      field(t("visit.member_rel"), select(options(vocab.relationships), String(m.relationship), (s) => { m.relationship = Number(s); }), `members[${i}].relationship`),
-      field(t("visit.member_status"), select(options(vocab.member_statuses), m.status, (s) => { m.status = s as PresenceStatus; }, { class: "member-status" }), `members[${i}].status`)));
+      field(termLabel(vocab.member_fields, "relationship"), select(options(vocab.relationships), String(m.relationship), (s) => { m.relationship = Number(s); }), `members[${i}].relationship`),
+      field(termLabel(vocab.member_fields, "status"), select(options(vocab.member_statuses), m.status, (s) => { m.status = s as PresenceStatus; }, { class: "member-status" }), `members[${i}].status`)));
   paintMembers();
   const addMember = h("button", { type: "button", class: "quiet", id: "add-member", disabled: !editable, onclick: () => {
     v.members.push({ member_id: crypto.randomUUID(), nik: null, name: "", sex: "L", birth_place: null, birth_date: null, relationship: 3, status: "anggota_baru" });
