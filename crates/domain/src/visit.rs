@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use uuid::Uuid;
 
-use crate::household::{HouseholdFields, HouseholdFound, Member, validate_members};
+use crate::household::{HouseholdFound, Member, validate_members};
 use crate::issue::{Invalid, Report, Warning};
 use crate::questionnaire::Questionnaire;
 use crate::region::RegionDirectory;
@@ -261,13 +261,7 @@ impl VisitRecord {
             outcome_reason: None,
             reference_household_id: None,
             household: HouseholdFound {
-                fields: HouseholdFields {
-                    no_kk: household.no_kk.clone(),
-                    nama_krt: household.nama_krt.clone(),
-                    alamat: household.alamat.clone(),
-                    rt: household.rt.clone(),
-                    rw: household.rw.clone(),
-                },
+                fields: household.fields.clone(),
                 kode_desa: household.kode_desa.clone(),
             },
             members: members.to_vec(),
