@@ -13,11 +13,10 @@ use std::sync::Arc;
 use tauri::{Manager, State};
 use tokio::sync::Mutex;
 use uuid::Uuid;
-use verivali_domain::clock::SystemClock;
-use verivali_domain::{Questionnaire, VisitRecord};
 use verivali_field::app::{OpenVisit, Progress, Status, SyncDone, SyncState};
 use verivali_field::{AppError, FieldApp};
 use verivali_field::{HouseholdDetail, HouseholdQuery, KdfParams, RtGroup};
+use verivali_field::{Questionnaire, SystemClock, VisitRecord};
 
 type Shared = Mutex<FieldApp>;
 type Answer<T> = Result<T, AppError>;

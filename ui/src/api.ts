@@ -6,8 +6,8 @@ import { invoke } from "@tauri-apps/api/core";
 // `tsc` here instead of drifting. See crates/field/tests/field/ts_types.rs.
 export type * from "./generated/types";
 import type {
-  DraftState, HouseholdDetail, OpenVisit, Questionnaire, RtGroup, Status, SyncDone, SyncState,
-  VisitRecord, AppError,
+  DraftState, HouseholdDetail, HouseholdQuery, OpenVisit, Progress, Questionnaire, RtGroup, Status,
+  SyncDone, SyncState, VisitRecord, AppError,
 } from "./generated/types";
 
 export interface Api {
@@ -18,8 +18,8 @@ export interface Api {
   unlock(pin: string): Promise<Status>;
   lock(): Promise<Status>;
   signOut(): Promise<Status>;
-  assignments(query: { area?: string | null; text?: string | null; status?: string | null }): Promise<RtGroup[]>;
-  progress(): Promise<{ done: number; total: number }>;
+  assignments(query: Partial<HouseholdQuery>): Promise<RtGroup[]>;
+  progress(): Promise<Progress>;
   household(id: string): Promise<HouseholdDetail>;
   questionnaire(): Promise<Questionnaire>;
   openVisit(householdId: string): Promise<OpenVisit>;

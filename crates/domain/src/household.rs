@@ -379,6 +379,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_names_are_exactly_the_struct_s_fields() {
+        // A field added to HouseholdFields but not to NAMES, get and set fails here.
+        let f = HouseholdFields {
+            no_kk: Some("1".into()),
+            nama_krt: "2".into(),
+            alamat: "3".into(),
+            rt: "4".into(),
+            rw: "5".into(),
+        };
+        let json = serde_json::to_value(&f).unwrap();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut names = HouseholdFields::NAMES.to_vec();
+        names.sort_unstable();
+        assert_eq!(keys, names);
+        let mut copy = HouseholdFields::default();
+        for name in HouseholdFields::NAMES {
+            assert_eq!(f.get(name).as_ref(), json.get(name), "{name}");
+            assert!(copy.set(name, &json[name]), "{name}");
+        }
+        assert_eq!(copy, f, "set writes back what get read, field by field");
+    }
+
+    #[test]
     fn editable_fields_read_and_write_by_name_and_nothing_else() {
         let mut h = Household {
             id: Uuid::nil(),

@@ -103,11 +103,13 @@ pub struct Status {
 }
 
 /// Households done of all assigned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
     /// Finished, submitted or approved.
+    #[ts(type = "number")]
     pub done: u64,
     /// Assigned.
+    #[ts(type = "number")]
     pub total: u64,
 }
 

@@ -88,7 +88,7 @@ pub fn expiry(now: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// Sign-in throttling: a lock per username after repeated failures, and a generous rate limit per
-/// client address (the address [`crate::net`] trusts, never a proxy's). In memory: a restart
+/// client address (the address [`crate::edge`] trusts, never a proxy's). In memory: a restart
 /// forgets it, which only shortens a lock.
 #[derive(Debug, Default)]
 pub struct Throttle {
@@ -100,7 +100,7 @@ pub struct Throttle {
 
 /// Why a sign-in may not be tried now, and until when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub enum Throttled {
     /// The username had [`MAX_FAILURES`] failures in the window.
     User(DateTime<Utc>),
     /// The address made [`ADDRESS_MAX_ATTEMPTS`] attempts in its window.
@@ -174,7 +174,7 @@ impl Throttle {
         username: &str,
         address: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), Refusal> {
+    ) -> Result<(), Throttled> {
         check_and_count(
             &self.addresses,
             &address_key(address),
@@ -184,7 +184,7 @@ impl Throttle {
             // Addresses under the limit can be forgotten when full.
             |n| n >= ADDRESS_MAX_ATTEMPTS,
         )
-        .map_err(Refusal::Address)?;
+        .map_err(Throttled::Address)?;
         check_and_count(
             &self.users,
             &username.to_lowercase(),
@@ -194,7 +194,7 @@ impl Throttle {
             // Locked usernames stay locked however many others are tried.
             |n| n >= MAX_FAILURES,
         )
-        .map_err(Refusal::User)
+        .map_err(Throttled::User)
     }
 
     /// Clears the username's count after a success.
@@ -232,7 +232,7 @@ mod tests {
         assert!(th.attempt("petugas", "10.0.0.1", now).is_ok());
         assert!(matches!(
             th.attempt("PETUGAS", "10.0.0.2", now),
-            Err(Refusal::User(_))
+            Err(Throttled::User(_))
         ));
         assert!(
             th.attempt("pengawas", "10.0.0.1", now).is_ok(),
@@ -272,7 +272,7 @@ mod tests {
         }
         assert!(matches!(
             th.attempt("u-next", "10.0.0.9", now),
-            Err(Refusal::Address(_))
+            Err(Throttled::Address(_))
         ));
         assert!(th.attempt("u-next", "10.0.0.8", now).is_ok());
         let later = now + Duration::minutes(ADDRESS_WINDOW_MIN);

@@ -37,6 +37,8 @@ pub enum Refusal {
     MethodNotAllowed,
     /// The server failed; the caller may retry.
     Internal,
+    /// Another status the framework chose itself (408, 411, 414…), kept as it was.
+    Framework(StatusCode),
 }
 
 impl Refusal {
@@ -55,6 +57,7 @@ impl Refusal {
             Refusal::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             Refusal::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Refusal::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Refusal::Framework(status) => status,
         }
     }
 
@@ -65,8 +68,8 @@ impl Refusal {
             StatusCode::PAYLOAD_TOO_LARGE => Refusal::TooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Refusal::UnsupportedMediaType,
             StatusCode::NOT_FOUND => Refusal::NotFound,
-            s if s.is_server_error() => Refusal::Internal,
-            _ => Refusal::BadRequest,
+            StatusCode::BAD_REQUEST => Refusal::BadRequest,
+            other => Refusal::Framework(other),
         }
     }
 }

@@ -210,6 +210,36 @@ impl<S: Send + Sync> FromRequestParts<S> for Token {
     }
 }
 
+/// The caller's credential, not yet checked: for handlers with a body, which read the whole body
+/// before the token lookup (as a device expects: a refused token on a 2 MiB push must still answer
+/// 401, not reset a half-sent request).
+pub struct Unverified {
+    token: String,
+    address: String,
+    lang: Lang,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Unverified {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let lang = lang(&parts.headers);
+        let token = bearer(&parts.headers, lang)?;
+        let Ok(Address(address)) = Address::from_request_parts(parts, state).await;
+        Ok(Unverified {
+            token,
+            address,
+            lang,
+        })
+    }
+}
+
+impl Unverified {
+    /// The caller, on a blocking thread (the lookup reads the database).
+    fn verify(&self, app: &App) -> Result<Caller, ApiError> {
+        app.authenticate(&self.token, &self.address, self.lang)
+    }
+}
+
 /// Authentication as an extractor: the token lookup (a database read) runs off the async threads,
 /// and a handler that takes a [`Caller`] is never reached without one.
 impl FromRequestParts<Arc<App>> for Caller {
@@ -262,6 +292,51 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> 
     }
 }
 
+/// A JSON body that also says so (`Content-Type: application/json`), else 415: a cross-site HTML
+/// form cannot send one, which keeps the browser sign-in safe from login CSRF.
+pub struct JsonOnly<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonOnly<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let lang = lang(req.headers());
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !json {
+            return Err(ApiError::new(
+                Refusal::UnsupportedMediaType,
+                "request.content_type",
+                "JSON required",
+                lang,
+                "Kirim data masuk sebagai JSON",
+                "Send the sign-in as JSON",
+            ));
+        }
+        Body::from_request(req, state)
+            .await
+            .map(|Body(v)| JsonOnly(v))
+    }
+}
+
+/// The `User-Agent`, scrubbed of control characters (it is stored with the session).
+pub struct UserAgent(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for UserAgent {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok());
+        Ok(UserAgent(
+            verivali_domain::text::scrub(agent.unwrap_or("")).into_owned(),
+        ))
+    }
+}
+
 /// A JSON body as `T` with no text check: only for the push, whose strings are checked op by op
 /// so that one bad visit never blocks the others.
 pub struct Pushed<T>(pub T);
@@ -283,7 +358,9 @@ async fn body_bytes<S: Send + Sync>(
     Bytes::from_request(req, state)
         .await
         .map_err(|e| match e.status() {
-            StatusCode::BAD_REQUEST => ApiError::bad_request(lang, &e.body_text()),
+            StatusCode::BAD_REQUEST => {
+                ApiError::bad_request(lang, &verivali_domain::text::scrub(&e.body_text()))
+            }
             status => framework_error(status, lang),
         })
 }
@@ -344,10 +421,12 @@ async fn session(
 
 async fn push(
     State(app): Shared,
-    caller: Caller,
+    who: Unverified,
     Pushed(req): Pushed<PushRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    blocking(move || app.push(&caller, &req)).await.map(Json)
+    blocking(move || app.push(&who.verify(&app)?, &req))
+        .await
+        .map(Json)
 }
 
 #[derive(Deserialize)]
@@ -398,15 +477,18 @@ async fn attachment_head(
 
 async fn attachment_patch(
     State(app): Shared,
-    caller: Caller,
+    who: Unverified,
     Path(sha): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response<axum::body::Body>, ApiError> {
-    let offset = offset_header(&headers, UPLOAD_OFFSET, caller.lang)?;
-    let length = offset_header(&headers, UPLOAD_LENGTH, caller.lang)?;
-    let (done, st) =
-        blocking(move || app.attachment_patch(&caller, &sha, offset, length, &body)).await?;
+    let (done, st) = blocking(move || {
+        let caller = who.verify(&app)?;
+        let offset = offset_header(&headers, UPLOAD_OFFSET, caller.lang)?;
+        let length = offset_header(&headers, UPLOAD_LENGTH, caller.lang)?;
+        app.attachment_patch(&caller, &sha, offset, length, &body)
+    })
+    .await?;
     let status = match done {
         Patched::Created => StatusCode::CREATED,
         Patched::Progress => StatusCode::OK,

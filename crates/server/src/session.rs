@@ -22,15 +22,15 @@ fn invalid_credentials(lang: Lang) -> ApiError {
 
 /// 429 with `Retry-After`: the username is locked (`auth.throttled`) or the address sent too
 /// many sign-ins (`auth.rate_limited`).
-fn throttled(refusal: auth::Refusal, now: chrono::DateTime<chrono::Utc>, lang: Lang) -> ApiError {
+fn throttled(refusal: auth::Throttled, now: chrono::DateTime<chrono::Utc>, lang: Lang) -> ApiError {
     let (code, until, id, en) = match refusal {
-        auth::Refusal::User(until) => (
+        auth::Throttled::User(until) => (
             "auth.throttled",
             until,
             "Terlalu banyak percobaan masuk untuk akun ini",
             "Too many sign-in attempts for this account",
         ),
-        auth::Refusal::Address(until) => (
+        auth::Throttled::Address(until) => (
             "auth.rate_limited",
             until,
             "Terlalu banyak percobaan masuk dari alamat ini",

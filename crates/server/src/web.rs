@@ -22,7 +22,7 @@ use std::sync::Arc;
 use crate::app::{App, Caller};
 use crate::auth;
 use crate::error::{ApiError, Refusal};
-use crate::http::{Address, Language, Token, blocking};
+use crate::http::{Address, JsonOnly, Language, Token, UserAgent, blocking};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "verivali_session";
@@ -198,40 +198,19 @@ pub(crate) async fn sign_in(
     State(app): State<Arc<App>>,
     Address(addr): Address,
     Language(lang): Language,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
+    UserAgent(agent): UserAgent,
+    JsonOnly(req): JsonOnly<SignIn>,
 ) -> Result<Response<Body>, ApiError> {
-    let json_body = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !json_body {
-        return Err(ApiError::new(
-            Refusal::UnsupportedMediaType,
-            "request.content_type",
-            "JSON required",
-            lang,
-            "Kirim data masuk sebagai JSON",
-            "Send the sign-in as JSON",
-        ));
-    }
-    let req: SignIn = crate::http::parse(&body, lang)?;
-    let agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let agent = verivali_domain::text::scrub(agent).into_owned();
     let s = blocking(move || app.sign_in_web(&req.username, &req.password, &agent, &addr, lang))
         .await?;
-    let mut r = Json(WebSession {
-        csrf: auth::csrf_token(&s.token),
+    let cookie = set_cookie(Some(&s.token));
+    let csrf = auth::csrf_token(&s.token);
+    let session = WebSession {
+        csrf,
         user: s.user,
         expires_at: s.expires_at,
-    })
-    .into_response();
-    r.headers_mut()
-        .insert(header::SET_COOKIE, set_cookie(Some(&s.token)));
-    Ok(r)
+    };
+    Ok(([(header::SET_COOKIE, cookie)], Json(session)).into_response())
 }
 
 /// `GET /api/v1/web/me`: who is signed in, and the CSRF token again (after a reload).

@@ -125,7 +125,7 @@ function frame(active) {
   for (const [path, key] of links) {
     nav.append(h("a", { href: `#${path}`, "aria-current": active === path ? "page" : null, id: `nav-${path.slice(1)}` }, t(key)));
   }
-  document.getElementById("who").textContent = `${state.me.display_name} (${state.me.role})`;
+  document.getElementById("who").textContent = `${state.me.display_name} (${term("roles", state.me.role)})`;
   document.getElementById("signout").textContent = t("signout");
   document.getElementById("lang").textContent = t("lang.switch");
 }
@@ -167,11 +167,13 @@ async function progress() {
   const p = await api("/api/v1/review/progress");
   state.progress = p;
   const cols = ["assigned", "visited", "draft", "submitted", "approved", "rejected"];
+  // Counts by review state are labelled from the vocabulary; the two others are this page's.
+  const head = (c) => (state.vocab.review_states.some((s) => s.code === c) ? term("review_states", c) : t(`progress.${c}`));
   const desaTable = h("table", { id: "progress-desa" },
-    h("thead", {}, h("tr", {}, h("th", {}, t("progress.desa")), cols.map((c) => h("th", { class: "num" }, t(`progress.${c}`))))),
+    h("thead", {}, h("tr", {}, h("th", {}, t("progress.desa")), cols.map((c) => h("th", { class: "num" }, head(c))))),
     h("tbody", {}, p.areas.map((a) => h("tr", {}, h("td", {}, a.kode_desa), cols.map((c) => h("td", { class: "num" }, a[c]))))));
   const enumTable = h("table", { id: "progress-enumerators" },
-    h("thead", {}, h("tr", {}, h("th", {}, t("progress.enumerator")), cols.map((c) => h("th", { class: "num" }, t(`progress.${c}`))))),
+    h("thead", {}, h("tr", {}, h("th", {}, t("progress.enumerator")), cols.map((c) => h("th", { class: "num" }, head(c))))),
     h("tbody", {}, p.enumerators.map((e) => h("tr", {},
       h("td", {}, h("a", { href: `#/queue?enumerator=${encodeURIComponent(e.enumerator.username)}` }, `${e.enumerator.display_name} (${e.enumerator.username})`)),
       cols.map((c) => h("td", { class: "num" }, e[c]))))));

@@ -54,6 +54,9 @@ pub enum StoreError {
     /// No such visit on this device.
     #[error("visit {0} is not on this device")]
     UnknownVisit(Uuid),
+    /// A proposed household's id is already on the device (nothing was written or queued).
+    #[error("household {0} is already on this device")]
+    HouseholdExists(Uuid),
     /// A visit id is used by another household's visit.
     #[error("visit {0} belongs to another household")]
     VisitHouseholdMismatch(Uuid),
@@ -82,6 +85,7 @@ impl Coded for StoreError {
             StoreError::NotFinished(_) => "visit.unfinished",
             StoreError::Transition(t) => t.code(),
             StoreError::UnknownHousehold(_) => "store.unknown_household",
+            StoreError::HouseholdExists(_) => "household.exists",
             StoreError::UnknownVisit(_) => "store.unknown_visit",
             StoreError::VisitHouseholdMismatch(_) => "store.visit_household_mismatch",
             StoreError::Sqlite(_) => "store.sqlite",
@@ -123,6 +127,7 @@ impl Coded for StoreError {
             StoreError::NotFinished(_) => "Kunjungan belum diselesaikan".into(),
             StoreError::Transition(t) => t.message(lang),
             StoreError::UnknownHousehold(_) => "Rumah tangga tidak ada di perangkat ini".into(),
+            StoreError::HouseholdExists(_) => "Rumah tangga dengan id ini sudah ada".into(),
             StoreError::UnknownVisit(_) => "Kunjungan tidak ada di perangkat ini".into(),
             StoreError::VisitHouseholdMismatch(_) => "Kunjungan ini milik rumah tangga lain".into(),
             StoreError::Sqlite(e) => format!("Kesalahan basis data: {e}"),

@@ -271,6 +271,15 @@ impl Store {
         }
         let now = self.clock.now();
         let tx = self.write_tx()?;
+        // A proposal never replaces a row (a retried tap, or an id the baseline holds).
+        let known: bool = tx.query_row(
+            "SELECT count(*) > 0 FROM households WHERE id = ?1",
+            [household.id.to_string()],
+            |r| r.get(0),
+        )?;
+        if known {
+            return Err(StoreError::HouseholdExists(household.id));
+        }
         crate::baseline::upsert_household(&tx, household, crate::baseline::Origin::Proposal)?;
         refresh_search(&tx, household.id)?;
         // The wire's `household.propose` payload: the editable fields plus id and desa.

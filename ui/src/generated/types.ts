@@ -591,3 +591,13 @@ photos: number,
  * Changes pulled.
  */
 pulled: number, };
+
+export type Progress = { 
+/**
+ * Finished, submitted or approved.
+ */
+done: number, 
+/**
+ * Assigned.
+ */
+total: number, };

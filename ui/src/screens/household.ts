@@ -11,7 +11,7 @@ export async function householdScreen(ctx: Ctx, id: string): Promise<HTMLElement
   return h("section", { class: "screen", id: "household" },
     h("button", { type: "button", class: "quiet", id: "back", onclick: () => ctx.go("list") }, `← ${t("hh.back")}`),
     h("h1", {}, hh.nama_krt),
-    h("p", {}, h("span", { class: `badge ${d.status}` }, t(`status.${d.status}` as never))),
+    h("p", {}, h("span", { class: `badge ${d.status}` }, label(vocab.work_states, d.status))),
     h("h2", {}, t("hh.baseline")),
     h("dl", {}, row(label(vocab.household_fields, "no_kk"), hh.no_kk), row(label(vocab.household_fields, "alamat"), hh.alamat), row(label(vocab.household_fields, "rt"), hh.rt), row(label(vocab.household_fields, "rw"), hh.rw), row(label(vocab.household_fields, "desil"), hh.desil)),
     h("h2", {}, t("hh.members")),
@@ -19,7 +19,7 @@ export async function householdScreen(ctx: Ctx, id: string): Promise<HTMLElement
     h("h2", {}, t("hh.visits")),
     d.visits.length
       ? h("ul", { id: "visits" }, d.visits.map((v) => h("li", {},
-          h("span", { class: `badge ${v.state}` }, t(`status.${v.state}` as never)), ` ${label(vocab.outcomes, v.outcome)} · ${v.updated_at.slice(0, 16).replace("T", " ")}`,
+          h("span", { class: `badge ${v.state}` }, label(vocab.review_states, v.state)), ` ${label(vocab.outcomes, v.outcome)} · ${v.updated_at.slice(0, 16).replace("T", " ")}`,
           v.reviews.filter((r) => r.reason).map((r) => h("p", { class: "reason" }, t("hh.reason", { r: r.reason ?? "" }))))))
       : h("p", { class: "muted" }, t("hh.no_visits")),
     h("button", { type: "button", class: "primary", id: "visit", onclick: () => ctx.go("visit", id) }, t("hh.visit")));

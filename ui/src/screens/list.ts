@@ -4,8 +4,10 @@ import type { WorkStatus } from "../api";
 import type { Ctx } from "../app";
 import { h } from "../dom";
 import { t } from "../i18n";
+import { label, vocab } from "../vocabulary";
 
-export const STATUSES: WorkStatus[] = ["not_visited", "draft", "finished", "submitted", "approved", "rejected"];
+/** The work states in their vocabulary order (verivali-domain's WorkStatus). */
+export const STATUSES = vocab.work_states.map((s) => s.code as WorkStatus);
 let lastQuery = { text: "", status: "" };
 
 export async function listScreen(ctx: Ctx): Promise<HTMLElement> {
@@ -14,11 +16,11 @@ export async function listScreen(ctx: Ctx): Promise<HTMLElement> {
   const search = h("input", { type: "search", id: "search", placeholder: t("list.search"), "aria-label": t("list.search"), value: lastQuery.text }) as HTMLInputElement;
   const status = h("select", { id: "status-filter", "aria-label": t("list.status") },
     h("option", { value: "" }, t("list.all")),
-    STATUSES.map((s) => h("option", { value: s, selected: lastQuery.status === s }, t(`status.${s}` as never)))) as HTMLSelectElement;
+    STATUSES.map((s) => h("option", { value: s, selected: lastQuery.status === s }, label(vocab.work_states, s)))) as HTMLSelectElement;
   const results = h("div", { id: "households" });
   const load = async () => {
     lastQuery = { text: search.value, status: status.value };
-    const groups = await ctx.api.assignments({ text: search.value || null, status: status.value || null });
+    const groups = await ctx.api.assignments({ text: search.value || null, status: (status.value || null) as WorkStatus | null });
     results.replaceChildren(...(groups.length ? groups.map((g) =>
       h("section", { class: "rt" },
         h("h2", {}, t("list.rt", { rt: g.rt, rw: g.rw, desa: g.kode_desa })),
@@ -26,7 +28,7 @@ export async function listScreen(ctx: Ctx): Promise<HTMLElement> {
           h("li", {}, h("button", { type: "button", class: `card status-${r.status}`, "data-household": r.id, onclick: () => ctx.go("household", r.id) },
             h("span", { class: "name" }, r.nama_krt),
             h("span", { class: "muted" }, r.alamat),
-            h("span", { class: "meta" }, h("span", { class: `badge ${r.status}` }, t(`status.${r.status}` as never)), " ", t("list.members", { n: r.members }))))))))
+            h("span", { class: "meta" }, h("span", { class: `badge ${r.status}` }, label(vocab.work_states, r.status)), " ", t("list.members", { n: r.members }))))))))
       : [h("p", { class: "muted", id: "list-empty" }, t("list.empty"))]));
   };
   let timer = 0;

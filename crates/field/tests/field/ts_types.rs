@@ -57,6 +57,7 @@ fn declarations() -> Vec<String> {
         InboxItem::decl(),
         ReadyVisit::decl(),
         SyncDone::decl(),
+        Progress::decl(),
     ]
 }
 

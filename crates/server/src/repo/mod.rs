@@ -1,7 +1,8 @@
 //! Every query of the server, written once over [`Sql`] for both backends, one file per entity
 //! (as the device store is). Reads of personal data take a [`Scope`] and filter in SQL, so nothing
-//! outside the caller's areas can leak from a forgotten check in a handler. Filters are built with
-//! [`Where`], the one SQL-building helper, so placeholders are numbered in one place.
+//! outside the caller's areas can leak from a forgotten check in a handler. Optional filters are
+//! built with [`Where`], which numbers its placeholders itself; the area rule is always
+//! [`Scope::area_sql`] (inside `Where` or, in fixed-shape queries, directly).
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;

@@ -241,24 +241,27 @@ impl App {
         let enumerators = p
             .enumerators
             .iter()
-            .map(|(id, username, display_name, codes)| EnumeratorProgress {
-                enumerator: UserRef {
-                    id: *id,
-                    username: username.clone(),
-                    display_name: display_name.clone(),
-                },
-                areas: codes.clone(),
-                assigned: p
-                    .households
-                    .iter()
-                    .filter(|(d, _)| codes.iter().any(|c| d.starts_with(c.as_str())))
-                    .map(|(_, n)| n)
-                    .sum(),
-                visited: p.visited_by.get(id).copied().unwrap_or(0),
-                draft: by(*id, "draft"),
-                submitted: by(*id, "submitted"),
-                approved: by(*id, "approved"),
-                rejected: by(*id, "rejected"),
+            .map(|(id, username, display_name, codes)| {
+                let theirs = enumerator_areas(codes);
+                EnumeratorProgress {
+                    enumerator: UserRef {
+                        id: *id,
+                        username: username.clone(),
+                        display_name: display_name.clone(),
+                    },
+                    areas: codes.clone(),
+                    assigned: p
+                        .households
+                        .iter()
+                        .filter(|(d, _)| theirs.contains(d))
+                        .map(|(_, n)| n)
+                        .sum(),
+                    visited: p.visited_by.get(id).copied().unwrap_or(0),
+                    draft: by(*id, "draft"),
+                    submitted: by(*id, "submitted"),
+                    approved: by(*id, "approved"),
+                    rejected: by(*id, "rejected"),
+                }
             })
             .collect();
         Ok(Progress { areas, enumerators })
@@ -290,4 +293,13 @@ impl App {
         )?;
         std::fs::read(path).map_err(|e| ApiError::internal(&e))
     }
+}
+
+/// An enumerator's areas as stored (region codes as text); codes that do not parse see nothing.
+fn enumerator_areas(codes: &[String]) -> verivali_domain::Areas {
+    verivali_domain::Areas::new(
+        codes
+            .iter()
+            .filter_map(|c| verivali_domain::RegionCode::parse(c).ok()),
+    )
 }

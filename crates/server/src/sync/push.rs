@@ -1,4 +1,4 @@
-//! `POST /api/v1/sync/push` and `GET /api/v1/sync/pull`.
+//! `POST /api/v1/sync/push`.
 //!
 //! A push is one transaction: the device row is locked, duplicates (a known op id, or a seq at or
 //! below the acknowledged one) answer `duplicate`, the rest must continue the device's sequence

@@ -185,6 +185,28 @@ async fn bad_input_gets_coded_problems_and_the_server_keeps_running(b: Backend) 
             "{body:?}"
         );
     }
+    // A large push with a token the server does not know: the body is read before the token is
+    // checked, so the device gets a clean 401 (and signs in again) rather than a reset
+    // connection it would retry forever.
+    let big = format!(
+        "{{\"device_id\": \"{}\", \"ops\": [], \"pad\": \"{}\"}}",
+        d.id,
+        "x".repeat(2 * 1024 * 1024)
+    );
+    let r = s
+        .client
+        .post(&push_url)
+        .bearer_auth("not-a-token")
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    let (st, p) = problem(r).await;
+    assert_eq!(
+        (st, p["code"].as_str().unwrap()),
+        (StatusCode::UNAUTHORIZED, "auth.invalid_token")
+    );
     // Oversized after decompression: a few kilobytes on the wire that inflate past the 16 MiB
     // limit (a compression bomb). The whole request is sent before the server answers, so the
     // answer is never raced by a connection the server closes while the client still writes.

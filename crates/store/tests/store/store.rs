@@ -488,6 +488,12 @@ fn the_proposed_mark_follows_who_wrote_the_household() {
         "a proposal has no registry id"
     );
     assert_eq!(detail.household.version, 0);
+    assert_eq!(
+        store.propose_household(&h).unwrap_err().code(),
+        "household.exists",
+        "a second proposal of the same id replaces nothing"
+    );
+    assert_eq!(store.pending_ops(10, usize::MAX).unwrap().len(), 1);
     // The feed sends the household back (the server accepted the proposal): still the device's
     // proposal until the baseline says so.
     let mut accepted = h.clone();
