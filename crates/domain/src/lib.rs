@@ -8,6 +8,7 @@
 //! No I/O and no clock: callers pass "today" in. Every finding has a stable code and a message in
 //! Bahasa Indonesia and English ([`Coded`]); errors refuse input, warnings only inform.
 
+pub mod assignment;
 pub mod clock;
 pub mod export;
 pub mod hlc;
@@ -25,6 +26,7 @@ pub mod text;
 pub mod visit;
 pub mod vocabulary;
 
+pub use assignment::{AssignError, AssignmentSource};
 pub use household::{
     Household, HouseholdFields, HouseholdFound, Member, PresenceStatus, Relationship, Sex,
 };

@@ -12,6 +12,7 @@
 
 use serde_json::{Value, json};
 
+use crate::assignment::AssignmentSource;
 use crate::household::{HouseholdFields, PresenceStatus, Relationship, Sex};
 use crate::i18n::Lang;
 use crate::state::{Role, VisitState, WorkStatus};
@@ -129,6 +130,17 @@ const MEMBER_FIELDS: [(&str, Label); 7] = [
     ("status", ("Keberadaan", "Presence")),
 ];
 
+fn assignment_source_label(s: AssignmentSource) -> Label {
+    match s {
+        AssignmentSource::Baseline => ("Data dasar", "Baseline"),
+        AssignmentSource::Groundcheck => ("Pemeriksaan lapangan", "Ground check"),
+        AssignmentSource::Usulan => ("Usulan", "Proposal"),
+        AssignmentSource::Sanggah => ("Sanggah", "Objection"),
+        AssignmentSource::LaporanKematian => ("Laporan kematian", "Reported death"),
+        AssignmentSource::Lainnya => ("Lainnya", "Other"),
+    }
+}
+
 /// One entry: the wire code (as serde writes it, so it cannot drift from the wire) and labels.
 fn entry(code: impl serde::Serialize, (id, en): Label) -> Value {
     json!({"code": serde_json::to_value(code).unwrap_or(Value::Null), "id": id, "en": en})
@@ -163,6 +175,7 @@ pub fn vocabulary() -> Value {
         "roles": Role::ALL.map(|r| entry(r, role_label(r))),
         "household_fields": household_fields(),
         "member_fields": MEMBER_FIELDS.map(|(f, l)| entry(f, l)),
+        "assignment_sources": AssignmentSource::ALL.map(|s| entry(s, assignment_source_label(s))),
         "flags": Vec::<Value>::new(),
     })
 }

@@ -23,7 +23,7 @@ use crate::db::{Database, Dialect, Sql, Value};
 pub const MIGRATED_XID: i64 = 1;
 
 /// Tables in an order that satisfies their foreign keys.
-pub const TABLES: [&str; 14] = [
+pub const TABLES: [&str; 16] = [
     "users",
     "devices",
     "tokens",
@@ -38,6 +38,8 @@ pub const TABLES: [&str; 14] = [
     "questionnaires",
     "changes",
     "audit",
+    "assignments",
+    "assignment_events",
 ];
 
 /// What a backup or migration copied.

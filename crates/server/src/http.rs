@@ -57,6 +57,8 @@ pub fn router_with(app: Arc<App>, edge: Edge) -> Router {
         .route("/api/v1/review/progress", get(progress))
         .route("/api/v1/export/{file}", get(export))
         .route("/api/v1/admin/audit", get(audit_log))
+        .route("/api/v1/assignments", post(assign).get(assignments))
+        .route("/api/v1/assignments/{id}", axum::routing::delete(unassign))
         .route("/api/v1/questionnaire", get(questionnaire))
         .route(
             "/api/v1/web/session",
@@ -605,6 +607,38 @@ async fn export(
     Q(q): Q<AreaParams>,
 ) -> Result<Response<axum::body::Body>, ApiError> {
     crate::export::download(app, caller, &file, q).await
+}
+
+async fn assign(
+    State(app): Shared,
+    who: Unverified,
+    Body(req): Body<verivali_protocol::assignment::AssignRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || app.assign(&who.verify(&app)?, &req))
+        .await
+        .map(Json)
+}
+
+#[derive(Deserialize)]
+struct AssignmentParams {
+    area: Option<String>,
+    enumerator: Option<String>,
+}
+
+async fn assignments(
+    State(app): Shared,
+    caller: Caller,
+    Q(q): Q<AssignmentParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    let (area, enumerator) = (q.area, q.enumerator);
+    blocking(move || app.assignments(&caller, area.as_deref(), enumerator.as_deref()))
+        .await
+        .map(Json)
+}
+
+async fn unassign(State(app): Shared, caller: Caller, Id(id): Id) -> Result<StatusCode, ApiError> {
+    blocking(move || app.unassign(&caller, id)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]

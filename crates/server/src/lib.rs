@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod assignments;
 pub mod attachments;
 pub mod audit;
 pub mod auth;

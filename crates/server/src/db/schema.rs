@@ -224,11 +224,40 @@ CREATE TRIGGER reviews_no_change BEFORE UPDATE OR DELETE ON reviews
 /// are written without an origin and reach it.
 const COMMON_V3: &str = "ALTER TABLE changes ADD COLUMN origin_device TEXT;";
 
+/// Step 4, both backends: assignments (DESIGN.md §9). One row per assigned household (a household
+/// with none is shared by its area's enumerators), and every change of it kept as an event
+/// (`enumerator_id` NULL when the household was shared again).
+const COMMON_V4: &str = r#"
+CREATE TABLE assignments (
+    household_id TEXT PRIMARY KEY REFERENCES households (id),
+    enumerator_id TEXT NOT NULL REFERENCES users (id),
+    due_date TEXT,
+    source TEXT NOT NULL,
+    note TEXT,
+    assigned_by TEXT NOT NULL,
+    assigned_at TEXT NOT NULL,
+    received_at TEXT
+);
+CREATE INDEX assignments_enumerator ON assignments (enumerator_id);
+CREATE TABLE assignment_events (
+    id TEXT PRIMARY KEY,
+    household_id TEXT NOT NULL,
+    enumerator_id TEXT,
+    due_date TEXT,
+    source TEXT,
+    note TEXT,
+    by_user TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX assignment_events_household ON assignment_events (household_id, at);
+"#;
+
 pub fn sqlite_steps() -> Vec<String> {
     vec![
         format!("{COMMON_V1}{SQLITE_V1}{SQLITE_V1_TRIGGERS}"),
         format!("{COMMON_V2}{SQLITE_V2_TRIGGERS}"),
         COMMON_V3.to_string(),
+        COMMON_V4.to_string(),
     ]
 }
 
@@ -238,6 +267,7 @@ pub fn postgres_steps() -> Vec<String> {
         format!("{COMMON_V1}{POSTGRES_V1}"),
         format!("{COMMON_V2}{POSTGRES_V2_TRIGGERS}"),
         COMMON_V3.to_string(),
+        COMMON_V4.to_string(),
     ]
 }
 

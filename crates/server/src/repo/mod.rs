@@ -10,6 +10,7 @@ use verivali_domain::{Areas, RegionCode, Role};
 
 use crate::db::{DbError, DbResult, Dialect, Sql, Value};
 
+mod assignments;
 mod attachments;
 mod audit;
 mod changes;
@@ -20,6 +21,7 @@ mod review;
 mod users;
 mod visits;
 
+pub use assignments::*;
 pub use attachments::*;
 pub use audit::*;
 pub use changes::*;

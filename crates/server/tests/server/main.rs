@@ -6,6 +6,7 @@
 mod common;
 
 mod api;
+mod assignments;
 mod conformance;
 mod hardening;
 mod import;

@@ -1,0 +1,226 @@
+//! Assignments (DESIGN.md §9): supervisors and admins give households of their areas to an
+//! enumerator of those areas, list them, and share them again. The rules are
+//! [`verivali_domain::assignment`]'s; a call is one transaction, so one household outside the rules
+//! refuses the whole call and nothing changes. Every call is audited and every change of a
+//! household's assignment is kept as an event.
+//!
+//! Not yet here (issue 12 continues): the pull that carries only an enumerator's own and the
+//! shared households, `received_at` set by that pull, the CSV import and the CLI.
+
+use uuid::Uuid;
+use verivali_domain::assignment::{AssignError, may_assign, note};
+use verivali_domain::{AssignmentSource, Lang, RegionCode, Role};
+use verivali_protocol::assignment::{
+    AssignRequest, AssignResponse, AssignmentEntry, AssignmentList,
+};
+
+use crate::app::{App, Caller};
+use crate::db::{DbError, Sql};
+use crate::error::{ApiError, Refusal};
+use crate::repo::{self, AssignmentRow, Audit};
+
+/// A domain refusal as an answer: 403 for a role that may not assign, 404 for households the
+/// caller cannot see, 422 for the rest.
+fn refused(e: &AssignError, lang: Lang) -> ApiError {
+    let refusal = match e {
+        AssignError::NotAssigner => Refusal::Forbidden,
+        AssignError::OutsideAssigner => Refusal::NotFound,
+        _ => Refusal::Unprocessable,
+    };
+    ApiError::coded(refusal, "Assignment refused", e, lang)
+}
+
+fn time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
+    s.parse()
+        .map_err(|e| ApiError::internal(&DbError::Corrupt(format!("{s:?}: {e}"))))
+}
+
+impl App {
+    /// `POST /api/v1/assignments`.
+    pub fn assign(&self, caller: &Caller, req: &AssignRequest) -> Result<AssignResponse, ApiError> {
+        let lang = caller.lang;
+        let me = (caller.user.role, &caller.user.areas);
+        if !matches!(caller.user.role, Role::Supervisor | Role::Admin) {
+            return Err(refused(&AssignError::NotAssigner, lang));
+        }
+        let note = note(req.note.as_deref()).map_err(|e| refused(&e, lang))?;
+        let source = req.source.unwrap_or(AssignmentSource::Baseline);
+        let due_date = req.due_date.map(|d| d.to_string());
+        let now = self.now();
+        self.run_write(|tx: &mut dyn Sql| {
+            let Some(enumerator) = repo::user_by_username(tx, &req.enumerator)? else {
+                let e = AssignError::UnknownEnumerator(req.enumerator.clone());
+                return Ok(Err(refused(&e, lang)));
+            };
+            let them = (
+                enumerator.username.as_str(),
+                enumerator.role,
+                &enumerator.areas,
+                !enumerator.disabled,
+            );
+            let targets = match self.targets(tx, caller, req)? {
+                Ok(t) => t,
+                Err(e) => return Ok(Err(e)),
+            };
+            for (_, kode_desa) in &targets {
+                if let Err(e) = may_assign(me, them, kode_desa) {
+                    return Ok(Err(refused(&e, lang)));
+                }
+            }
+            let ids: Vec<Uuid> = targets.iter().map(|(id, _)| *id).collect();
+            let current = repo::assignments_of(tx, &ids)?;
+            let mut answer = AssignResponse {
+                assigned: 0,
+                reassigned: 0,
+                updated: 0,
+            };
+            for id in ids {
+                let mut row = AssignmentRow {
+                    household_id: id,
+                    enumerator_id: enumerator.id,
+                    due_date: due_date.clone(),
+                    source: source.as_str().to_string(),
+                    note: note.clone(),
+                    assigned_by: caller.user.id,
+                    assigned_at: repo::ts(now),
+                    received_at: None,
+                };
+                match current.get(&id) {
+                    None => answer.assigned += 1,
+                    Some(old) if old.enumerator_id != enumerator.id => answer.reassigned += 1,
+                    Some(old) => {
+                        let same = (&old.due_date, &old.source, &old.note)
+                            == (&row.due_date, &row.source, &row.note);
+                        if same {
+                            continue;
+                        }
+                        // Still theirs: it was given (and perhaps received) when it was.
+                        row.assigned_at = old.assigned_at.clone();
+                        row.received_at = old.received_at.clone();
+                        answer.updated += 1;
+                    }
+                }
+                repo::put_assignment(tx, &row, now)?;
+            }
+            let detail = format!(
+                "to {} ({}): {} assigned, {} reassigned, {} updated",
+                enumerator.username,
+                source.as_str(),
+                answer.assigned,
+                answer.reassigned,
+                answer.updated
+            );
+            let audit = Audit {
+                entity_kind: Some("user"),
+                entity_id: Some(enumerator.id.to_string()),
+                detail: Some(detail),
+                ..caller.audit("assignment.assign")
+            };
+            repo::audit(tx, &audit, now)?;
+            Ok(Ok(answer))
+        })
+    }
+
+    /// The households a call names, with their desa: listed ids (each must be one the caller
+    /// can see, else 404) or every household inside an area (404 outside the caller's areas).
+    fn targets(
+        &self,
+        tx: &mut dyn Sql,
+        caller: &Caller,
+        req: &AssignRequest,
+    ) -> crate::db::DbResult<Result<Vec<(Uuid, String)>, ApiError>> {
+        let lang = caller.lang;
+        let scope = caller.user.scope();
+        match (&req.household_ids, req.area.as_deref()) {
+            (Some(ids), None) if !ids.is_empty() => {
+                let found = repo::households_scoped(tx, &scope, ids)?;
+                let mut out = Vec::with_capacity(ids.len());
+                for id in ids {
+                    match found.get(id) {
+                        Some(h) => out.push((*id, h.kode_desa.clone())),
+                        None => return Ok(Err(refused(&AssignError::OutsideAssigner, lang))),
+                    }
+                }
+                out.sort();
+                out.dedup();
+                Ok(Ok(out))
+            }
+            (None, Some(area)) => {
+                let Ok(code) = RegionCode::parse(area.trim()) else {
+                    return Ok(Err(crate::review::bad_filter(lang, "area", area)));
+                };
+                let narrowed = scope.narrow(&code);
+                if narrowed.areas.is_empty() {
+                    return Ok(Err(refused(&AssignError::OutsideAssigner, lang)));
+                }
+                Ok(Ok(repo::household_ids_scoped(tx, &narrowed)?))
+            }
+            _ => Ok(Err(ApiError::bad_request(
+                lang,
+                "give either household_ids (not empty) or area",
+            ))),
+        }
+    }
+
+    /// `GET /api/v1/assignments?area=CODE&enumerator=USERNAME`.
+    pub fn assignments(
+        &self,
+        caller: &Caller,
+        area: Option<&str>,
+        enumerator: Option<&str>,
+    ) -> Result<AssignmentList, ApiError> {
+        Self::reviewer(caller)?;
+        let scope = Self::review_scope(caller, area)?;
+        let mut tx = self.db.read()?;
+        let enumerator_id = match enumerator.map(str::trim).filter(|e| !e.is_empty()) {
+            None => None,
+            Some(name) => match repo::user_by_username(tx.as_mut(), name)? {
+                Some(u) => Some(u.id),
+                None => {
+                    return Ok(AssignmentList {
+                        assignments: vec![],
+                    });
+                }
+            },
+        };
+        let rows = repo::assignments_scoped(tx.as_mut(), &scope, enumerator_id)?;
+        drop(tx);
+        let mut assignments = Vec::with_capacity(rows.len());
+        for (a, username) in rows {
+            assignments.push(AssignmentEntry {
+                household_id: a.household_id,
+                enumerator: username,
+                due_date: a.due_date.as_deref().and_then(|d| d.parse().ok()),
+                source: AssignmentSource::parse(&a.source).unwrap_or(AssignmentSource::Lainnya),
+                note: a.note,
+                assigned_at: time(&a.assigned_at)?,
+                received_at: a.received_at.as_deref().map(time).transpose()?,
+            });
+        }
+        Ok(AssignmentList { assignments })
+    }
+
+    /// `DELETE /api/v1/assignments/{household_id}`: the household is shared again. 404 when the
+    /// caller cannot see it; sharing a household that was not assigned changes nothing.
+    pub fn unassign(&self, caller: &Caller, household: Uuid) -> Result<(), ApiError> {
+        let lang = caller.lang;
+        if !matches!(caller.user.role, Role::Supervisor | Role::Admin) {
+            return Err(refused(&AssignError::NotAssigner, lang));
+        }
+        let now = self.now();
+        self.run_write(|tx: &mut dyn Sql| {
+            if repo::household_scoped(tx, &caller.user.scope(), household)?.is_none() {
+                return Ok(Err(refused(&AssignError::OutsideAssigner, lang)));
+            }
+            if repo::delete_assignment(tx, household, caller.user.id, now)? {
+                let audit = Audit {
+                    entity_kind: Some("household"),
+                    entity_id: Some(household.to_string()),
+                    ..caller.audit("assignment.unassign")
+                };
+                repo::audit(tx, &audit, now)?;
+            }
+            Ok(Ok(()))
+        })
+    }
+}

@@ -1,0 +1,235 @@
+//! Assignments over HTTP on both backends (DESIGN.md §9): giving households by id and by area,
+//! reassigning, repeating a call, the refusals (role, areas, enumerator, bad input) that change
+//! nothing, listing, sharing again, and the audit and history they leave.
+
+use crate::common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
+use verivali_domain::Role;
+
+async fn assign(d: &Device, body: Value) -> reqwest::Response {
+    d.client
+        .post(format!("{}/api/v1/assignments", d.url))
+        .bearer_auth(&d.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn ok(r: reqwest::Response) -> Value {
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
+async fn listed(d: &Device, query: &str) -> Vec<Value> {
+    let v = ok(d.get(&format!("/api/v1/assignments?{query}")).await).await;
+    v["assignments"].as_array().unwrap().clone()
+}
+
+both_backends!(
+    rules,
+    assignments_follow_the_rules_and_refusals_change_nothing
+);
+async fn assignments_follow_the_rules_and_refusals_change_nothing(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.add_user("pengawas", Role::Supervisor, &["330801"]).await;
+    s.add_user("pengawas_lain", Role::Supervisor, &[DESA_B])
+        .await;
+    s.add_user("ani", Role::Enumerator, &[DESA_A]).await;
+    s.add_user("budi", Role::Enumerator, &[DESA_A]).await;
+    s.add_user("citra", Role::Enumerator, &[DESA_B]).await;
+    let a: Vec<Uuid> = s
+        .import(DESA_A, 10, 1)
+        .await
+        .iter()
+        .map(|(h, _)| h.id)
+        .collect();
+    let other: Vec<Uuid> = s
+        .import(DESA_B, 3, 2)
+        .await
+        .iter()
+        .map(|(h, _)| h.id)
+        .collect();
+    let sup = s.sign_in("pengawas").await;
+
+    // Five by id to ani; the same call again changes nothing.
+    let first = json!({"enumerator": "ani", "household_ids": a[..5]});
+    let r = ok(assign(&sup, first.clone()).await).await;
+    assert_eq!(r, json!({"assigned": 5, "reassigned": 0, "updated": 0}));
+    let r = ok(assign(&sup, first).await).await;
+    assert_eq!(r, json!({"assigned": 0, "reassigned": 0, "updated": 0}));
+    // The whole desa to budi: ani's five move, the other five were shared.
+    let r = ok(assign(&sup, json!({"enumerator": "budi", "area": DESA_A})).await).await;
+    assert_eq!(r, json!({"assigned": 5, "reassigned": 5, "updated": 0}));
+    // New terms on two of budi's.
+    let terms = json!({"enumerator": "budi", "household_ids": a[..2], "due_date": "2026-12-20",
+                       "source": "laporan_kematian", "note": "  meninggal Nov  "});
+    let r = ok(assign(&sup, terms).await).await;
+    assert_eq!(r, json!({"assigned": 0, "reassigned": 0, "updated": 2}));
+
+    let all = listed(&sup, &format!("area={DESA_A}")).await;
+    assert_eq!(all.len(), 10);
+    assert!(all.iter().all(|e| e["enumerator"] == "budi"));
+    let termed: Vec<&Value> = all
+        .iter()
+        .filter(|e| e["due_date"] == "2026-12-20")
+        .collect();
+    assert_eq!(termed.len(), 2);
+    assert_eq!(termed[0]["source"], "laporan_kematian");
+    assert_eq!(termed[0]["note"], "meninggal Nov");
+    assert!(termed[0]["received_at"].is_null());
+    assert!(listed(&sup, "enumerator=ani").await.is_empty());
+    let before = listed(&sup, "").await;
+
+    // Refusals, each with its code, and none changes anything.
+    let cases: Vec<(&Device, Value, StatusCode, &str)> = vec![
+        (
+            &sup,
+            json!({"enumerator": "citra", "household_ids": a[..1]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "assignment.enumerator_outside",
+        ),
+        (
+            &sup,
+            json!({"enumerator": "pengawas_lain", "household_ids": a[..1]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "assignment.not_enumerator",
+        ),
+        (
+            &sup,
+            json!({"enumerator": "tidak_ada", "household_ids": a[..1]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "assignment.unknown_enumerator",
+        ),
+        // One household the supervisor cannot see spoils the call for the others.
+        (
+            &sup,
+            json!({"enumerator": "ani", "household_ids": [a[3], other[0]]}),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            &sup,
+            json!({"enumerator": "ani", "household_ids": [Uuid::now_v7()]}),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            &sup,
+            json!({"enumerator": "ani", "area": DESA_B}),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            &sup,
+            json!({"enumerator": "ani", "area": "33x"}),
+            StatusCode::BAD_REQUEST,
+            "review.bad_filter",
+        ),
+        (
+            &sup,
+            json!({"enumerator": "ani", "area": DESA_A, "household_ids": a[..1]}),
+            StatusCode::BAD_REQUEST,
+            "request.invalid",
+        ),
+        (
+            &sup,
+            json!({"enumerator": "ani", "household_ids": []}),
+            StatusCode::BAD_REQUEST,
+            "request.invalid",
+        ),
+        (
+            &sup,
+            json!({"enumerator": "ani", "household_ids": a[..1], "due_date": "2026-13-01"}),
+            StatusCode::BAD_REQUEST,
+            "request.invalid",
+        ),
+        (
+            &sup,
+            json!({"enumerator": "ani", "household_ids": a[..1], "source": "gosip"}),
+            StatusCode::BAD_REQUEST,
+            "request.invalid",
+        ),
+        (
+            &sup,
+            json!({"enumerator": "ani", "household_ids": a[..1], "note": "x".repeat(501)}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "assignment.note_too_long",
+        ),
+    ];
+    for (who, body, status, code) in cases {
+        let (st, p) = problem(assign(who, body.clone()).await).await;
+        assert_eq!((st, p["code"].as_str().unwrap()), (status, code), "{body}");
+    }
+    let elsewhere = s.sign_in("pengawas_lain").await;
+    let (st, _) =
+        problem(assign(&elsewhere, json!({"enumerator": "ani", "area": DESA_A})).await).await;
+    assert_eq!(
+        st,
+        StatusCode::NOT_FOUND,
+        "another area's supervisor sees no such households"
+    );
+    assert!(
+        listed(&elsewhere, "").await.is_empty(),
+        "nor their assignments"
+    );
+    let enumerator = s.sign_in("ani").await;
+    let (st, p) =
+        problem(assign(&enumerator, json!({"enumerator": "ani", "area": DESA_A})).await).await;
+    assert_eq!(
+        (st, p["code"].as_str().unwrap()),
+        (StatusCode::FORBIDDEN, "auth.forbidden")
+    );
+    let (st, _) = problem(enumerator.get("/api/v1/assignments").await).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    assert_eq!(
+        listed(&sup, "").await,
+        before,
+        "no refusal changed an assignment"
+    );
+
+    // Shared again.
+    let del = |d: &Device, id: Uuid| {
+        d.client
+            .delete(format!("{}/api/v1/assignments/{id}", d.url))
+            .bearer_auth(&d.token)
+            .send()
+    };
+    assert_eq!(
+        del(&sup, a[9]).await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        del(&sup, a[9]).await.unwrap().status(),
+        StatusCode::NO_CONTENT,
+        "idempotent"
+    );
+    let (st, _) = problem(del(&elsewhere, a[8]).await.unwrap()).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert_eq!(listed(&sup, "").await.len(), 9);
+
+    // Audit and history: three calls that changed something (the repeat changed nothing but is
+    // still an act), one unassign; household a[0] went ani -> budi -> new terms.
+    assert_eq!(
+        s.count("SELECT count(*) FROM audit WHERE action = 'assignment.assign'")
+            .await,
+        4
+    );
+    assert_eq!(
+        s.count("SELECT count(*) FROM audit WHERE action = 'assignment.unassign'")
+            .await,
+        1
+    );
+    let events = format!(
+        "SELECT count(*) FROM assignment_events WHERE household_id = '{}'",
+        a[0]
+    );
+    assert_eq!(s.count(&events).await, 3);
+    let events = format!(
+        "SELECT count(*) FROM assignment_events WHERE household_id = '{}'",
+        a[9]
+    );
+    assert_eq!(s.count(&events).await, 2, "given, then shared again");
+}
