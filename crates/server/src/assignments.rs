@@ -4,8 +4,13 @@
 //! refuses the whole call and nothing changes. Every call is audited and every change of a
 //! household's assignment is kept as an event.
 //!
-//! Not yet here (issue 12 continues): the pull that carries only an enumerator's own and the
-//! shared households, `received_at` set by that pull, the CSV import and the CLI.
+//! A household newly given to an enumerator is withdrawn from every other device of its area
+//! (a deleted change everyone but the assignee receives; a device keeps a household it holds
+//! visits of) and announced to the assignee's; the pull then carries an enumerator their own and
+//! the shared households only ([`crate::repo::pull`]) and marks assignments received.
+//!
+//! Not yet here (issue 12 continues): the CSV import, the CLI, the `quality.reassigned` flag on a
+//! visit from a previous assignee, and releasing a kept household once its visits are synced.
 
 use uuid::Uuid;
 use verivali_domain::assignment::{AssignError, may_assign, note};
@@ -69,6 +74,7 @@ impl App {
             }
             let ids: Vec<Uuid> = targets.iter().map(|(id, _)| *id).collect();
             let current = repo::assignments_of(tx, &ids)?;
+            let mut moved = Vec::new();
             let mut answer = AssignResponse {
                 assigned: 0,
                 reassigned: 0,
@@ -101,6 +107,18 @@ impl App {
                     }
                 }
                 repo::put_assignment(tx, &row, now)?;
+                if row.received_at.is_none() {
+                    moved.push(id);
+                }
+            }
+            // Newly theirs: off every other device of the area at its next sync, onto theirs.
+            let households = repo::households_scoped(tx, &caller.user.scope(), &moved)?;
+            for id in &moved {
+                if let Some(h) = households.get(id) {
+                    let members = repo::members(tx, *id)?;
+                    repo::withdraw_household(tx, h, enumerator.id, now)?;
+                    repo::announce_household_to(tx, h, &members, enumerator.id, now)?;
+                }
             }
             let detail = format!(
                 "to {} ({}): {} assigned, {} reassigned, {} updated",
@@ -213,6 +231,11 @@ impl App {
                 return Ok(Err(refused(&AssignError::OutsideAssigner, lang)));
             }
             if repo::delete_assignment(tx, household, caller.user.id, now)? {
+                // Shared again: back onto every device of the area.
+                if let Some(h) = repo::household_scoped(tx, &caller.user.scope(), household)? {
+                    let members = repo::members(tx, household)?;
+                    repo::announce_household_shared(tx, &h, &members, now)?;
+                }
                 let audit = Audit {
                     entity_kind: Some("household"),
                     entity_id: Some(household.to_string()),

@@ -173,3 +173,25 @@ pub fn household_ids_scoped(tx: &mut dyn Sql, scope: &Scope) -> DbResult<Vec<(Uu
         .map(|r| Ok((uuid(&r.text(0))?, r.text(1))))
         .collect()
 }
+
+/// Marks these households received by `enumerator` where they are assigned to them and were not
+/// received yet (the first pull that carried them).
+pub fn mark_received(
+    tx: &mut dyn Sql,
+    enumerator: Uuid,
+    households: &[Uuid],
+    now: DateTime<Utc>,
+) -> DbResult<()> {
+    for chunk in households.chunks(500) {
+        let marks: Vec<String> = (3..chunk.len() + 3).map(|i| format!("${i}")).collect();
+        let mut params: Vec<Value> = vec![ts(now).into(), enumerator.into()];
+        params.extend(chunk.iter().map(|id| Value::from(*id)));
+        let sql = format!(
+            "UPDATE assignments SET received_at = $1
+             WHERE enumerator_id = $2 AND received_at IS NULL AND household_id IN ({})",
+            marks.join(", ")
+        );
+        tx.execute(&sql, &params)?;
+    }
+    Ok(())
+}

@@ -3,7 +3,8 @@
 use crate::db::{DbResult, Dialect, Sql, Value};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
-use verivali_domain::{Household, Role};
+use verivali_domain::{Household, Member, Role};
+use verivali_protocol::pull::MemberChange;
 
 use super::{Scope, to_json, ts};
 
@@ -62,6 +63,92 @@ pub fn announce_household(tx: &mut dyn Sql, h: &Household, now: DateTime<Utc>) -
     )
 }
 
+/// Announces a household and its members to one enumerator only (an assignment to them): their
+/// device may never have held it, since the feed hid it while a colleague had it.
+pub fn announce_household_to(
+    tx: &mut dyn Sql,
+    h: &Household,
+    members: &[Member],
+    enumerator: Uuid,
+    now: DateTime<Utc>,
+) -> DbResult<()> {
+    announce_with_members(tx, h, members, Some(enumerator), now)
+}
+
+/// Announces a household and its members to every device of its area again (it is shared again
+/// after an assignment ended).
+pub fn announce_household_shared(
+    tx: &mut dyn Sql,
+    h: &Household,
+    members: &[Member],
+    now: DateTime<Utc>,
+) -> DbResult<()> {
+    announce_with_members(tx, h, members, None, now)
+}
+
+fn announce_with_members(
+    tx: &mut dyn Sql,
+    h: &Household,
+    members: &[Member],
+    owner: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> DbResult<()> {
+    let id = h.id.to_string();
+    append_change(
+        tx,
+        "household",
+        &id,
+        h.version,
+        false,
+        &h.kode_desa,
+        owner,
+        &to_json(h)?,
+        now,
+    )?;
+    for m in members {
+        let data = to_json(&MemberChange {
+            household_id: h.id,
+            member: m.clone(),
+        })?;
+        let member = m.member_id.to_string();
+        append_change(
+            tx,
+            "member",
+            &member,
+            h.version,
+            false,
+            &h.kode_desa,
+            owner,
+            &data,
+            now,
+        )?;
+    }
+    Ok(())
+}
+
+/// Takes a household off every device of its area except its new assignee's (`keeper`): a
+/// deleted household change that everyone but the keeper receives. A device keeps a household
+/// it holds visits of (the device store's rule), so recorded work is never dropped.
+pub fn withdraw_household(
+    tx: &mut dyn Sql,
+    h: &Household,
+    keeper: Uuid,
+    now: DateTime<Utc>,
+) -> DbResult<()> {
+    let id = h.id.to_string();
+    append_change(
+        tx,
+        "household",
+        &id,
+        h.version,
+        true,
+        &h.kode_desa,
+        Some(keeper),
+        "null",
+        now,
+    )
+}
+
 /// A change read from the feed.
 #[derive(Debug, Clone)]
 pub struct ChangeRow {
@@ -89,12 +176,24 @@ pub fn pull(
     cursor: &str,
     limit: usize,
 ) -> DbResult<(Vec<ChangeRow>, String, bool)> {
+    // Households and members (DESIGN.md §9): an enumerator receives the area's broadcast changes
+    // of households shared or assigned to them, the changes addressed to them (`owner`, written
+    // when a household is assigned to them), and the withdrawals written when a household went
+    // to a colleague (`deleted` with the colleague as `owner`). Reviewers see the broadcasts.
     let visible = match scope.role {
         Role::Enumerator => {
-            "((kind IN ('household', 'member') AND {AREA}) OR (kind IN ('visit', 'review') AND owner = $3) OR kind = 'questionnaire')"
+            "((kind IN ('household', 'member') AND {AREA} AND (
+                 (owner IS NULL AND NOT EXISTS (SELECT 1 FROM assignments a
+                     WHERE a.household_id = CASE WHEN c.kind = 'household' THEN c.entity_id
+                           ELSE (SELECT m.household_id FROM members m WHERE m.id = c.entity_id) END
+                       AND a.enumerator_id <> $3))
+                 OR (owner = $3 AND deleted = 0)
+                 OR (owner <> $3 AND deleted = 1 AND kind = 'household')))
+              OR (kind IN ('visit', 'review') AND owner = $3) OR kind = 'questionnaire')"
         }
         Role::Supervisor | Role::Admin => {
-            "(({AREA} OR kind = 'questionnaire') AND CAST($3 AS TEXT) IS NOT NULL)"
+            "((({AREA} AND (kind NOT IN ('household', 'member') OR owner IS NULL)) OR kind = 'questionnaire')
+              AND CAST($3 AS TEXT) IS NOT NULL)"
         }
     };
     let (area, area_params) = scope.area_sql("area", 5);

@@ -47,7 +47,17 @@ impl App {
             });
         }
         if !changes.is_empty() {
+            // The households this page gave an enumerator's device: their assignments (if any)
+            // are now received.
+            let received: Vec<uuid::Uuid> = changes
+                .iter()
+                .filter(|c| c.kind == ChangeKind::Household && !c.deleted)
+                .filter_map(|c| c.id.parse().ok())
+                .collect();
             let mut tx = self.db.write()?;
+            if caller.user.role == verivali_domain::Role::Enumerator && !received.is_empty() {
+                repo::mark_received(tx.as_mut(), caller.user.id, &received, now)?;
+            }
             let detail = format!(
                 "{} changes, cursor {cursor:?} -> {next_cursor:?}",
                 changes.len()

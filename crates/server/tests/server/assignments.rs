@@ -233,3 +233,123 @@ async fn assignments_follow_the_rules_and_refusals_change_nothing(b: Backend) {
     );
     assert_eq!(s.count(&events).await, 2, "given, then shared again");
 }
+
+/// The households a device holds after applying `changes` in order (what its store does, leaving
+/// out the rule that keeps households it has visits of).
+fn held(changes: &[verivali_protocol::Change]) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for c in changes
+        .iter()
+        .filter(|c| c.kind == verivali_protocol::ChangeKind::Household)
+    {
+        if c.deleted {
+            out.remove(&c.id);
+        } else {
+            out.insert(c.id.clone());
+        }
+    }
+    out
+}
+
+fn ids(hs: &[Uuid]) -> std::collections::BTreeSet<String> {
+    hs.iter().map(Uuid::to_string).collect()
+}
+
+/// Pulls every page after `cursor` and moves it on, as a device does at each sync.
+async fn sync(d: &Device, cursor: &mut String, feed: &mut Vec<verivali_protocol::Change>) {
+    loop {
+        let page = d.pull(cursor, 500).await;
+        feed.extend(page.changes);
+        *cursor = page.next_cursor;
+        if !page.has_more {
+            return;
+        }
+    }
+}
+
+fn union(x: &[Uuid], y: &[Uuid]) -> std::collections::BTreeSet<String> {
+    ids(x).union(&ids(y)).cloned().collect()
+}
+
+both_backends!(pull, each_device_holds_its_own_and_the_shared_households);
+async fn each_device_holds_its_own_and_the_shared_households(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.add_user("pengawas", Role::Supervisor, &[DESA_A]).await;
+    s.add_user("ani", Role::Enumerator, &[DESA_A]).await;
+    s.add_user("budi", Role::Enumerator, &[DESA_A]).await;
+    let a: Vec<Uuid> = s
+        .import(DESA_A, 12, 3)
+        .await
+        .iter()
+        .map(|(h, _)| h.id)
+        .collect();
+    let shared = &a[8..];
+    let sup = s.sign_in("pengawas").await;
+    let ani = s.sign_in("ani").await;
+    let budi = s.sign_in("budi").await;
+    let (mut ani_cursor, mut ani_feed) = (String::new(), vec![]);
+    let (mut budi_cursor, mut budi_feed) = (String::new(), vec![]);
+    // Ani's device has pulled the whole (shared) desa before anything is assigned.
+    s.settle().await;
+    sync(&ani, &mut ani_cursor, &mut ani_feed).await;
+    assert_eq!(held(&ani_feed), ids(&a));
+    ok(assign(&sup, json!({"enumerator": "ani", "household_ids": a[..4]})).await).await;
+    ok(assign(
+        &sup,
+        json!({"enumerator": "budi", "household_ids": a[4..8]}),
+    )
+    .await)
+    .await;
+    s.settle().await;
+
+    // Ani's device goes on from its cursor: budi's four leave it.
+    sync(&ani, &mut ani_cursor, &mut ani_feed).await;
+    assert_eq!(held(&ani_feed), union(&a[..4], shared));
+    // Budi's first pull: his own and the shared ones, never ani's (nor their members).
+    sync(&budi, &mut budi_cursor, &mut budi_feed).await;
+    assert_eq!(held(&budi_feed), union(&a[4..8], shared));
+    let anis = ids(&a[..4]);
+    for c in budi_feed
+        .iter()
+        .filter(|c| c.kind == verivali_protocol::ChangeKind::Member)
+    {
+        let hh = c.data["household_id"].as_str().unwrap_or_default();
+        assert!(
+            !anis.contains(hh),
+            "a member of ani's household {hh} reached budi"
+        );
+    }
+    // Received when the assignee's device pulled them after the assignment.
+    let list = listed(&sup, "enumerator=budi").await;
+    assert!(list.iter().all(|e| !e["received_at"].is_null()), "{list:?}");
+
+    // Two of ani's go to budi: they leave ani's device at its next sync and reach budi's.
+    ok(assign(&sup, json!({"enumerator": "budi", "household_ids": a[..2]})).await).await;
+    s.settle().await;
+    sync(&ani, &mut ani_cursor, &mut ani_feed).await;
+    sync(&budi, &mut budi_cursor, &mut budi_feed).await;
+    assert_eq!(held(&ani_feed), union(&a[2..4], shared));
+    assert_eq!(
+        held(&budi_feed),
+        union(&a[..8], shared)
+            .difference(&ids(&a[2..4]))
+            .cloned()
+            .collect()
+    );
+    // A new device of ani's, pulling from the start, holds the same as her old one.
+    let ani2 = s.sign_in("ani").await;
+    assert_eq!(held(&ani2.pull_all().await), held(&ani_feed));
+
+    // Shared again: back on ani's device.
+    let r = sup
+        .client
+        .delete(format!("{}/api/v1/assignments/{}", sup.url, a[0]))
+        .bearer_auth(&sup.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    s.settle().await;
+    sync(&ani, &mut ani_cursor, &mut ani_feed).await;
+    assert!(held(&ani_feed).contains(&a[0].to_string()));
+}
