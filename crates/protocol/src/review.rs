@@ -139,8 +139,17 @@ pub struct BulkResponse {
 pub struct AreaProgress {
     /// Desa code.
     pub kode_desa: String,
-    /// Households in the baseline (assigned for visiting).
+    /// Households in the baseline (all to be visited, whoever visits them).
     pub assigned: u64,
+    /// Of them, given to one enumerator by name; the rest are shared by the area's enumerators.
+    #[serde(default)]
+    pub given: u64,
+    /// Given households the assignee's device has pulled.
+    #[serde(default)]
+    pub received: u64,
+    /// Given households past their due date with no visit submitted or approved.
+    #[serde(default)]
+    pub overdue: u64,
     /// Households with at least one visit on the server.
     pub visited: u64,
     /// Visits per state.
@@ -158,8 +167,17 @@ pub struct EnumeratorProgress {
     pub enumerator: UserRef,
     /// Their areas.
     pub areas: Vec<String>,
-    /// Households in their areas.
+    /// Households given to them by name.
     pub assigned: u64,
+    /// Households of their areas nobody was given, which they may visit too.
+    #[serde(default)]
+    pub shared: u64,
+    /// Of their assigned households, those their device has pulled.
+    #[serde(default)]
+    pub received: u64,
+    /// Of their assigned households, those past the due date with no visit submitted or approved.
+    #[serde(default)]
+    pub overdue: u64,
     /// Households they visited.
     pub visited: u64,
     /// Visits per state.

@@ -166,17 +166,25 @@ function signIn() {
 async function progress() {
   const p = await api("/api/v1/review/progress");
   state.progress = p;
-  const cols = ["assigned", "visited", "draft", "submitted", "approved", "rejected"];
-  // Counts by review state are labelled from the vocabulary; the two others are this page's.
-  const head = (c) => (state.vocab.review_states.some((s) => s.code === c) ? term("review_states", c) : t(`progress.${c}`));
+  // Counts by review state are labelled from the vocabulary; the others are this page's. A desa
+  // counts its households and how many were given by name; an enumerator their own and the
+  // shared ones of their areas (DESIGN.md §9).
+  const states = ["draft", "submitted", "approved", "rejected"];
+  const desaCols = ["households", "given", "received", "overdue", "visited", ...states];
+  const enumCols = ["assigned", "shared", "received", "overdue", "visited", ...states];
+  const head = (c) => (states.includes(c) ? term("review_states", c) : t(`progress.${c}`));
+  const cell = (row, c) => {
+    const n = c === "households" ? row.assigned : row[c];
+    return h("td", { class: c === "overdue" && n > 0 ? "num overdue" : "num" }, n);
+  };
   const desaTable = h("table", { id: "progress-desa" },
-    h("thead", {}, h("tr", {}, h("th", {}, t("progress.desa")), cols.map((c) => h("th", { class: "num" }, head(c))))),
-    h("tbody", {}, p.areas.map((a) => h("tr", {}, h("td", {}, a.kode_desa), cols.map((c) => h("td", { class: "num" }, a[c]))))));
+    h("thead", {}, h("tr", {}, h("th", {}, t("progress.desa")), desaCols.map((c) => h("th", { class: "num" }, head(c))))),
+    h("tbody", {}, p.areas.map((a) => h("tr", {}, h("td", {}, a.kode_desa), desaCols.map((c) => cell(a, c))))));
   const enumTable = h("table", { id: "progress-enumerators" },
-    h("thead", {}, h("tr", {}, h("th", {}, t("progress.enumerator")), cols.map((c) => h("th", { class: "num" }, head(c))))),
+    h("thead", {}, h("tr", {}, h("th", {}, t("progress.enumerator")), enumCols.map((c) => h("th", { class: "num" }, head(c))))),
     h("tbody", {}, p.enumerators.map((e) => h("tr", {},
       h("td", {}, h("a", { href: `#/queue?enumerator=${encodeURIComponent(e.enumerator.username)}` }, `${e.enumerator.display_name} (${e.enumerator.username})`)),
-      cols.map((c) => h("td", { class: "num" }, e[c]))))));
+      enumCols.map((c) => cell(e, c))))));
   page(t("progress.title"), chart(p.areas), h("div", { class: "tablewrap" }, desaTable), h("h2", {}, t("progress.enumerator")), h("div", { class: "tablewrap" }, enumTable));
 }
 

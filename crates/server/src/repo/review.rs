@@ -175,10 +175,15 @@ pub struct ProgressCounts {
     pub visited_by: HashMap<Uuid, u64>,
     /// Enumerators: id, username, display name, area codes.
     pub enumerators: Vec<(Uuid, String, String, Vec<String>)>,
+    /// Assignments per desa: given, received, overdue.
+    pub given_by_desa: HashMap<String, [u64; 3]>,
+    /// Assignments per enumerator: given, received, overdue.
+    pub given_to: HashMap<Uuid, [u64; 3]>,
 }
 
-/// Reads the progress counts in four grouped queries.
-pub fn progress(tx: &mut dyn Sql, scope: &Scope) -> DbResult<ProgressCounts> {
+/// Reads the progress counts in grouped queries. `today` (`YYYY-MM-DD`, the field's date) decides
+/// which assignments are overdue: due before today with no visit submitted or approved.
+pub fn progress(tx: &mut dyn Sql, scope: &Scope, today: &str) -> DbResult<ProgressCounts> {
     let mut p = ProgressCounts::default();
     let (area, params) = scope.area_sql("kode_desa", 1);
     for r in tx.query(
@@ -211,6 +216,25 @@ pub fn progress(tx: &mut dyn Sql, scope: &Scope) -> DbResult<ProgressCounts> {
         &params,
     )? {
         p.visited_by.insert(uuid(&r.text(0))?, r.i64(1).max(0) as u64);
+    }
+    let (area_h, mut given_params) = scope.area_sql("h.kode_desa", 1);
+    given_params.push(today.into());
+    let due = format!("${}", given_params.len());
+    for r in tx.query(
+        &format!(
+            "SELECT h.kode_desa, a.enumerator_id, count(*), count(a.received_at),
+                    sum(CASE WHEN a.due_date < {due} AND NOT EXISTS (SELECT 1 FROM visits v
+                        WHERE v.household_id = a.household_id AND v.state IN ('submitted', 'approved'))
+                        THEN 1 ELSE 0 END)
+             FROM assignments a JOIN households h ON h.id = a.household_id
+             WHERE {area_h} GROUP BY h.kode_desa, a.enumerator_id"
+        ),
+        &given_params,
+    )? {
+        let n = [2, 3, 4].map(|i| r.i64(i).max(0) as u64);
+        let add = |slot: &mut [u64; 3]| slot.iter_mut().zip(n).for_each(|(t, v)| *t += v);
+        add(p.given_by_desa.entry(r.text(0)).or_default());
+        add(p.given_to.entry(uuid(&r.text(1))?).or_default());
     }
     for r in tx.query(
         "SELECT id, username, display_name, areas FROM users WHERE role = 'enumerator' AND disabled = 0 ORDER BY username",

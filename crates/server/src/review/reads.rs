@@ -214,8 +214,14 @@ impl App {
         Self::reviewer(caller)?;
         let scope = Self::review_scope(caller, area)?;
         let mut tx = self.db.read()?;
-        let p = repo::progress(tx.as_mut(), &scope)?;
+        let today = verivali_domain::visit::validation_date(self.now()).to_string();
+        let p = repo::progress(tx.as_mut(), &scope, &today)?;
         drop(tx);
+        let given = |m: &std::collections::HashMap<String, [u64; 3]>, d: &str| {
+            m.get(d).copied().unwrap_or_default()
+        };
+        // Households of a desa nobody was given: every enumerator of the desa may visit them.
+        let shared_in = |d: &str, n: u64| n.saturating_sub(given(&p.given_by_desa, d)[0]);
         let count = |m: &std::collections::HashMap<(String, String), u64>, d: &str, s: &str| {
             m.get(&(d.to_string(), s.to_string())).copied().unwrap_or(0)
         };
@@ -225,6 +231,9 @@ impl App {
             .map(|(d, n)| AreaProgress {
                 kode_desa: d.clone(),
                 assigned: *n,
+                given: given(&p.given_by_desa, d)[0],
+                received: given(&p.given_by_desa, d)[1],
+                overdue: given(&p.given_by_desa, d)[2],
                 visited: p.visited.get(d).copied().unwrap_or(0),
                 draft: count(&p.by_desa, d, "draft"),
                 submitted: count(&p.by_desa, d, "submitted"),
@@ -243,6 +252,7 @@ impl App {
             .iter()
             .map(|(id, username, display_name, codes)| {
                 let theirs = enumerator_areas(codes);
+                let own = p.given_to.get(id).copied().unwrap_or_default();
                 EnumeratorProgress {
                     enumerator: UserRef {
                         id: *id,
@@ -250,12 +260,15 @@ impl App {
                         display_name: display_name.clone(),
                     },
                     areas: codes.clone(),
-                    assigned: p
+                    assigned: own[0],
+                    shared: p
                         .households
                         .iter()
                         .filter(|(d, _)| theirs.contains(d))
-                        .map(|(_, n)| n)
+                        .map(|(d, n)| shared_in(d, *n))
                         .sum(),
+                    received: own[1],
+                    overdue: own[2],
                     visited: p.visited_by.get(id).copied().unwrap_or(0),
                     draft: by(*id, "draft"),
                     submitted: by(*id, "submitted"),

@@ -352,4 +352,32 @@ async fn each_device_holds_its_own_and_the_shared_households(b: Backend) {
     s.settle().await;
     sync(&ani, &mut ani_cursor, &mut ani_feed).await;
     assert!(held(&ani_feed).contains(&a[0].to_string()));
+
+    // Progress counts assignments: ani has a[2..4], budi a[1] and a[4..8]; the other five are
+    // shared. One of ani's is overdue.
+    let past = json!({"enumerator": "ani", "household_ids": [a[2]], "due_date": "2020-01-01"});
+    ok(assign(&sup, past).await).await;
+    let p = ok(sup.get("/api/v1/review/progress").await).await;
+    let d = &p["areas"][0];
+    let counts = |v: &Value, keys: &[&str]| {
+        keys.iter()
+            .map(|k| v[*k].as_u64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        counts(d, &["assigned", "given", "received", "overdue"]),
+        [12, 7, 7, 1]
+    );
+    let by_name = |n: &str| {
+        p["enumerators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["enumerator"]["username"] == n)
+            .unwrap()
+            .clone()
+    };
+    let keys = ["assigned", "shared", "received", "overdue"];
+    assert_eq!(counts(&by_name("ani"), &keys), [2, 5, 2, 1]);
+    assert_eq!(counts(&by_name("budi"), &keys), [5, 5, 5, 0]);
 }

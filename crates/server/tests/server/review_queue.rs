@@ -292,13 +292,15 @@ async fn queue_batches_progress_photos_exports_and_audit(b: Backend) {
         .map(|e| e.enumerator.username.as_str())
         .collect();
     assert_eq!(names, vec!["petugas", "petugas2"]);
+    // Nothing was assigned by name: the desa's four are shared by its enumerators.
     assert_eq!(
         (
             p.enumerators[0].assigned,
+            p.enumerators[0].shared,
             p.enumerators[0].approved,
             p.enumerators[0].submitted
         ),
-        (4, 2, 1)
+        (0, 4, 2, 1)
     );
 
     // An admin may reopen an approved visit (with a reason); a supervisor may not.
