@@ -84,6 +84,18 @@ pub enum AssignError {
         /// The household's desa.
         kode_desa: String,
     },
+    /// No household with this registry id in the caller's areas (an import row).
+    #[error("no household with id_dtsen {0} in your areas")]
+    UnknownHousehold(String),
+    /// The same household already came on an earlier line of the same file.
+    #[error("the household is already on line {0} of this file")]
+    DuplicateRow(u64),
+    /// A due date that is not `YYYY-MM-DD`.
+    #[error("due date {0:?} is not YYYY-MM-DD")]
+    BadDate(String),
+    /// A source that is none of [`AssignmentSource::ALL`].
+    #[error("unknown source {0:?}")]
+    BadSource(String),
     /// The note is longer than [`MAX_NOTE`].
     #[error("note longer than {MAX_NOTE} characters")]
     NoteTooLong,
@@ -97,6 +109,10 @@ impl Coded for AssignError {
             AssignError::UnknownEnumerator(_) => "assignment.unknown_enumerator",
             AssignError::NotEnumerator(_) => "assignment.not_enumerator",
             AssignError::OutsideEnumerator { .. } => "assignment.enumerator_outside",
+            AssignError::UnknownHousehold(_) => "assignment.unknown_household",
+            AssignError::DuplicateRow(_) => "assignment.duplicate_row",
+            AssignError::BadDate(_) => "assignment.bad_date",
+            AssignError::BadSource(_) => "assignment.bad_source",
             AssignError::NoteTooLong => "assignment.note_too_long",
         }
     }
@@ -114,6 +130,14 @@ impl Coded for AssignError {
                 enumerator,
                 kode_desa,
             } => format!("Petugas {enumerator} tidak bertugas di desa {kode_desa}"),
+            AssignError::UnknownHousehold(id) => {
+                format!("Tidak ada rumah tangga dengan id_dtsen {id} di wilayah Anda")
+            }
+            AssignError::DuplicateRow(line) => {
+                format!("Rumah tangga ini sudah ada di baris {line} berkas ini")
+            }
+            AssignError::BadDate(d) => format!("Tanggal tenggat {d:?} bukan TTTT-BB-HH"),
+            AssignError::BadSource(s) => format!("Sumber {s:?} tidak dikenal"),
             AssignError::NoteTooLong => format!("Catatan lebih dari {MAX_NOTE} karakter"),
         }
     }
@@ -145,6 +169,24 @@ pub fn may_assign(
         });
     }
     Ok(())
+}
+
+/// A due date from text: empty is none, else `YYYY-MM-DD`.
+pub fn due_date(text: &str) -> Result<Option<chrono::NaiveDate>, AssignError> {
+    match text.trim() {
+        "" => Ok(None),
+        t => chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|_| AssignError::BadDate(t.to_string())),
+    }
+}
+
+/// A source from text: empty is [`AssignmentSource::Baseline`].
+pub fn source(text: &str) -> Result<AssignmentSource, AssignError> {
+    match text.trim() {
+        "" => Ok(AssignmentSource::Baseline),
+        t => AssignmentSource::parse(t).ok_or_else(|| AssignError::BadSource(t.to_string())),
+    }
 }
 
 /// A note as stored: trimmed, `None` when empty, refused when too long.
@@ -205,6 +247,21 @@ mod tests {
             let e = may_assign((Role::Supervisor, &kec), bad, hh).unwrap_err();
             assert_eq!(e.code(), "assignment.not_enumerator");
         }
+    }
+
+    #[test]
+    fn import_fields_parse_or_say_why() {
+        assert_eq!(due_date(" "), Ok(None));
+        assert_eq!(
+            due_date("2026-12-20").unwrap().unwrap().to_string(),
+            "2026-12-20"
+        );
+        for bad in ["20-12-2026", "2026-13-01", "besok"] {
+            assert_eq!(due_date(bad).unwrap_err().code(), "assignment.bad_date");
+        }
+        assert_eq!(source(""), Ok(AssignmentSource::Baseline));
+        assert_eq!(source(" sanggah "), Ok(AssignmentSource::Sanggah));
+        assert_eq!(source("gosip").unwrap_err().code(), "assignment.bad_source");
     }
 
     #[test]

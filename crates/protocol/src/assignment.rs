@@ -59,3 +59,24 @@ pub struct AssignmentEntry {
 pub struct AssignmentList {
     pub assignments: Vec<AssignmentEntry>,
 }
+
+/// A row of an assignment import that was not applied, with why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowProblem {
+    /// The row as a spreadsheet numbers it: 1 is the header, and a line break inside a quoted
+    /// cell does not start a new row.
+    pub line: u64,
+    pub code: String,
+    /// In the caller's language.
+    pub message: String,
+}
+
+/// `POST /api/v1/assignments/import` (CSV `id_dtsen,enumerator,due_date,source,note`): the good
+/// rows are applied, each bad one is reported and changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignImportResponse {
+    pub assigned: u64,
+    pub reassigned: u64,
+    pub updated: u64,
+    pub rejected: Vec<RowProblem>,
+}

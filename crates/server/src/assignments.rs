@@ -40,6 +40,70 @@ fn time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
         .map_err(|e| ApiError::internal(&DbError::Corrupt(format!("{s:?}: {e}"))))
 }
 
+/// What an assignment says besides who: the due date (`YYYY-MM-DD`), source and note.
+struct Terms {
+    due_date: Option<String>,
+    source: AssignmentSource,
+    note: Option<String>,
+}
+
+/// Gives `ids` (already checked against the rules) to `enumerator` on `terms`, counting into
+/// `answer`: a household already theirs on the same terms is left as it is, so repeating a call or
+/// an import changes nothing. Newly theirs, a household is withdrawn from every other device of
+/// its area at its next sync and announced to theirs.
+fn give(
+    tx: &mut dyn Sql,
+    caller: &Caller,
+    enumerator: Uuid,
+    ids: &[Uuid],
+    terms: &Terms,
+    now: chrono::DateTime<chrono::Utc>,
+    answer: &mut AssignResponse,
+) -> crate::db::DbResult<()> {
+    let current = repo::assignments_of(tx, ids)?;
+    let mut moved = Vec::new();
+    for &id in ids {
+        let mut row = AssignmentRow {
+            household_id: id,
+            enumerator_id: enumerator,
+            due_date: terms.due_date.clone(),
+            source: terms.source.as_str().to_string(),
+            note: terms.note.clone(),
+            assigned_by: caller.user.id,
+            assigned_at: repo::ts(now),
+            received_at: None,
+        };
+        match current.get(&id) {
+            None => answer.assigned += 1,
+            Some(old) if old.enumerator_id != enumerator => answer.reassigned += 1,
+            Some(old) => {
+                let same = (&old.due_date, &old.source, &old.note)
+                    == (&row.due_date, &row.source, &row.note);
+                if same {
+                    continue;
+                }
+                // Still theirs: it was given (and perhaps received) when it was.
+                row.assigned_at = old.assigned_at.clone();
+                row.received_at = old.received_at.clone();
+                answer.updated += 1;
+            }
+        }
+        repo::put_assignment(tx, &row, now)?;
+        if row.received_at.is_none() {
+            moved.push(id);
+        }
+    }
+    let households = repo::households_scoped(tx, &caller.user.scope(), &moved)?;
+    for id in &moved {
+        if let Some(h) = households.get(id) {
+            let members = repo::members(tx, *id)?;
+            repo::withdraw_household(tx, h, enumerator, now)?;
+            repo::announce_household_to(tx, h, &members, enumerator, now)?;
+        }
+    }
+    Ok(())
+}
+
 impl App {
     /// `POST /api/v1/assignments`.
     pub fn assign(&self, caller: &Caller, req: &AssignRequest) -> Result<AssignResponse, ApiError> {
@@ -73,53 +137,17 @@ impl App {
                 }
             }
             let ids: Vec<Uuid> = targets.iter().map(|(id, _)| *id).collect();
-            let current = repo::assignments_of(tx, &ids)?;
-            let mut moved = Vec::new();
             let mut answer = AssignResponse {
                 assigned: 0,
                 reassigned: 0,
                 updated: 0,
             };
-            for id in ids {
-                let mut row = AssignmentRow {
-                    household_id: id,
-                    enumerator_id: enumerator.id,
-                    due_date: due_date.clone(),
-                    source: source.as_str().to_string(),
-                    note: note.clone(),
-                    assigned_by: caller.user.id,
-                    assigned_at: repo::ts(now),
-                    received_at: None,
-                };
-                match current.get(&id) {
-                    None => answer.assigned += 1,
-                    Some(old) if old.enumerator_id != enumerator.id => answer.reassigned += 1,
-                    Some(old) => {
-                        let same = (&old.due_date, &old.source, &old.note)
-                            == (&row.due_date, &row.source, &row.note);
-                        if same {
-                            continue;
-                        }
-                        // Still theirs: it was given (and perhaps received) when it was.
-                        row.assigned_at = old.assigned_at.clone();
-                        row.received_at = old.received_at.clone();
-                        answer.updated += 1;
-                    }
-                }
-                repo::put_assignment(tx, &row, now)?;
-                if row.received_at.is_none() {
-                    moved.push(id);
-                }
-            }
-            // Newly theirs: off every other device of the area at its next sync, onto theirs.
-            let households = repo::households_scoped(tx, &caller.user.scope(), &moved)?;
-            for id in &moved {
-                if let Some(h) = households.get(id) {
-                    let members = repo::members(tx, *id)?;
-                    repo::withdraw_household(tx, h, enumerator.id, now)?;
-                    repo::announce_household_to(tx, h, &members, enumerator.id, now)?;
-                }
-            }
+            let terms = Terms {
+                due_date: due_date.clone(),
+                source,
+                note: note.clone(),
+            };
+            give(tx, caller, enumerator.id, &ids, &terms, now, &mut answer)?;
             let detail = format!(
                 "to {} ({}): {} assigned, {} reassigned, {} updated",
                 enumerator.username,
@@ -244,6 +272,153 @@ impl App {
                 repo::audit(tx, &audit, now)?;
             }
             Ok(Ok(()))
+        })
+    }
+}
+
+/// The columns of an assignment import, in this order (`due_date`, `source` and `note` may be
+/// empty or left out).
+pub const IMPORT_HEADER: [&str; 5] = ["id_dtsen", "enumerator", "due_date", "source", "note"];
+
+impl App {
+    /// `POST /api/v1/assignments/import`: a CSV of `id_dtsen,enumerator,due_date,source,note`
+    /// (a BOM, CRLF and quoted newlines are fine). Each row is checked on its own (the rules of
+    /// [`may_assign`], the household once per file); good rows are applied in one transaction,
+    /// bad ones are reported with their line. Importing the same file again changes nothing.
+    pub fn import_assignments(
+        &self,
+        caller: &Caller,
+        csv_bytes: &[u8],
+    ) -> Result<verivali_protocol::assignment::AssignImportResponse, ApiError> {
+        use verivali_domain::assignment::{due_date, source};
+        use verivali_protocol::assignment::{AssignImportResponse, RowProblem};
+        let lang = caller.lang;
+        if !matches!(caller.user.role, Role::Supervisor | Role::Admin) {
+            return Err(refused(&AssignError::NotAssigner, lang));
+        }
+        let text = std::str::from_utf8(csv_bytes)
+            .map_err(|_| ApiError::bad_request(lang, "the file is not UTF-8 text"))?;
+        let text = text.trim_start_matches('\u{feff}');
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(true)
+            .from_reader(text.as_bytes());
+        let header: Vec<String> = reader
+            .headers()
+            .map_err(|e| ApiError::bad_request(lang, &e.to_string()))?
+            .iter()
+            .map(|h| h.trim().to_string())
+            .collect();
+        if header.len() < 2 || header.iter().zip(IMPORT_HEADER).any(|(h, want)| h != want) {
+            return Err(ApiError::bad_request(
+                lang,
+                &format!("the header must be {}", IMPORT_HEADER.join(",")),
+            ));
+        }
+        let now = self.now();
+        let me = (caller.user.role, &caller.user.areas);
+        self.run_write(|tx: &mut dyn Sql| {
+            let mut answer = AssignResponse {
+                assigned: 0,
+                reassigned: 0,
+                updated: 0,
+            };
+            let mut rejected = Vec::new();
+            let mut seen: std::collections::HashMap<Uuid, u64> = Default::default();
+            let mut users: std::collections::HashMap<String, Option<repo::UserRow>> =
+                Default::default();
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(true)
+                .flexible(true)
+                .from_reader(text.as_bytes());
+            for (i, rec) in reader.records().enumerate() {
+                // The row as a spreadsheet numbers it: the header is row 1.
+                let line = i as u64 + 2;
+                let row = match rec {
+                    Ok(r) => r,
+                    Err(e) => {
+                        rejected.push(RowProblem {
+                            line,
+                            code: "import.csv".into(),
+                            message: e.to_string(),
+                        });
+                        continue;
+                    }
+                };
+                let field = |i: usize| row.get(i).unwrap_or("").trim().to_string();
+                let outcome: Result<(Uuid, Uuid, Terms), ApiError> = (|| {
+                    for i in 0..row.len() {
+                        verivali_domain::text::check(
+                            IMPORT_HEADER.get(i).unwrap_or(&""),
+                            &field(i),
+                        )
+                        .map_err(|e| ApiError::unstorable_text(lang, &e))?;
+                    }
+                    let bad = |e: AssignError| refused(&e, lang);
+                    let terms = Terms {
+                        due_date: due_date(&field(2)).map_err(bad)?.map(|d| d.to_string()),
+                        source: source(&field(3)).map_err(bad)?,
+                        note: note(Some(&field(4))).map_err(bad)?,
+                    };
+                    let id_dtsen = field(0);
+                    let h = repo::household_by_dtsen(tx, &id_dtsen)
+                        .map_err(ApiError::from)?
+                        .filter(|h| caller.user.areas.contains(&h.kode_desa))
+                        .ok_or_else(|| bad(AssignError::UnknownHousehold(id_dtsen.clone())))?;
+                    let name = field(1);
+                    if !users.contains_key(&name) {
+                        let u = repo::user_by_username(tx, &name).map_err(ApiError::from)?;
+                        users.insert(name.clone(), u);
+                    }
+                    let u = users[&name]
+                        .as_ref()
+                        .ok_or_else(|| bad(AssignError::UnknownEnumerator(name.clone())))?;
+                    let them = (u.username.as_str(), u.role, &u.areas, !u.disabled);
+                    may_assign(me, them, &h.kode_desa).map_err(bad)?;
+                    if let Some(first) = seen.get(&h.id) {
+                        return Err(bad(AssignError::DuplicateRow(*first)));
+                    }
+                    Ok((h.id, u.id, terms))
+                })();
+                match outcome {
+                    Ok((household, enumerator, terms)) => {
+                        seen.insert(household, line);
+                        give(
+                            tx,
+                            caller,
+                            enumerator,
+                            &[household],
+                            &terms,
+                            now,
+                            &mut answer,
+                        )?;
+                    }
+                    Err(e) if e.refusal == Refusal::Internal => return Ok(Err(e)),
+                    Err(e) => rejected.push(RowProblem {
+                        line,
+                        code: e.code.to_string(),
+                        message: e.detail,
+                    }),
+                }
+            }
+            let detail = format!(
+                "import: {} assigned, {} reassigned, {} updated, {} rows refused",
+                answer.assigned,
+                answer.reassigned,
+                answer.updated,
+                rejected.len()
+            );
+            let audit = Audit {
+                detail: Some(detail),
+                ..caller.audit("assignment.import")
+            };
+            repo::audit(tx, &audit, now)?;
+            Ok(Ok(AssignImportResponse {
+                assigned: answer.assigned,
+                reassigned: answer.reassigned,
+                updated: answer.updated,
+                rejected,
+            }))
         })
     }
 }

@@ -58,6 +58,7 @@ pub fn router_with(app: Arc<App>, edge: Edge) -> Router {
         .route("/api/v1/export/{file}", get(export))
         .route("/api/v1/admin/audit", get(audit_log))
         .route("/api/v1/assignments", post(assign).get(assignments))
+        .route("/api/v1/assignments/import", post(import_assignments))
         .route("/api/v1/assignments/{id}", axum::routing::delete(unassign))
         .route("/api/v1/questionnaire", get(questionnaire))
         .route(
@@ -615,6 +616,16 @@ async fn assign(
     Body(req): Body<verivali_protocol::assignment::AssignRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     blocking(move || app.assign(&who.verify(&app)?, &req))
+        .await
+        .map(Json)
+}
+
+async fn import_assignments(
+    State(app): Shared,
+    who: Unverified,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || app.import_assignments(&who.verify(&app)?, &body))
         .await
         .map(Json)
 }

@@ -381,3 +381,104 @@ async fn each_device_holds_its_own_and_the_shared_households(b: Backend) {
     assert_eq!(counts(&by_name("ani"), &keys), [2, 5, 2, 1]);
     assert_eq!(counts(&by_name("budi"), &keys), [5, 5, 5, 0]);
 }
+
+both_backends!(
+    import,
+    a_target_list_applies_its_good_rows_and_reports_the_bad_ones
+);
+async fn a_target_list_applies_its_good_rows_and_reports_the_bad_ones(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.add_user("pengawas", Role::Supervisor, &[DESA_A]).await;
+    s.add_user("ani", Role::Enumerator, &[DESA_A]).await;
+    s.add_user("budi", Role::Enumerator, &[DESA_A]).await;
+    s.add_user("citra", Role::Enumerator, &[DESA_B]).await;
+    let h: Vec<String> = s
+        .import(DESA_A, 6, 4)
+        .await
+        .iter()
+        .map(|(h, _)| h.id_dtsen.clone().unwrap())
+        .collect();
+    let far = s.import(DESA_B, 1, 5).await[0].0.id_dtsen.clone().unwrap();
+    let sup = s.sign_in("pengawas").await;
+    // A BOM, CRLF line ends and a note with a line break inside quotes. Problems name the row as a
+    // spreadsheet numbers it (the header is 1; the break inside a cell does not count).
+    let csv = format!(
+        "\u{feff}id_dtsen,enumerator,due_date,source,note\r\n\
+         {},ani,2026-12-20,sanggah,\"sanggah warga\r\nRT 3\"\r\n\
+         {},budi,,,\r\n\
+         {},budi,,,\r\n\
+         {far},ani,,,\r\n\
+         {},citra,,,\r\n\
+         {},ani,20-12-2026,,\r\n\
+         {},ani,,gosip,\r\n\
+         TIDAK-ADA,ani,,,\r\n\
+         {},tidak_ada,,,\r\n",
+        h[0], h[1], h[0], h[2], h[3], h[4], h[5]
+    );
+    let send = |d: &Device, body: String| {
+        d.client
+            .post(format!("{}/api/v1/assignments/import", d.url))
+            .bearer_auth(&d.token)
+            .header("content-type", "text/csv")
+            .body(body)
+            .send()
+    };
+    let first = ok(send(&sup, csv.clone()).await.unwrap()).await;
+    assert_eq!(
+        (&first["assigned"], &first["reassigned"]),
+        (&json!(2), &json!(0))
+    );
+    let problems: Vec<(u64, &str)> = first["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["line"].as_u64().unwrap(), p["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            (4, "assignment.duplicate_row"),
+            (5, "assignment.unknown_household"),
+            (6, "assignment.enumerator_outside"),
+            (7, "assignment.bad_date"),
+            (8, "assignment.bad_source"),
+            (9, "assignment.unknown_household"),
+            (10, "assignment.unknown_enumerator"),
+        ]
+    );
+    let said = first["rejected"][0]["message"].as_str().unwrap();
+    assert!(
+        said.contains("baris 2") || said.contains("line 2"),
+        "{said}"
+    );
+    let list = listed(&sup, "").await;
+    assert_eq!(list.len(), 2);
+    let ani = list.iter().find(|e| e["enumerator"] == "ani").unwrap();
+    assert_eq!(
+        (&ani["source"], &ani["due_date"]),
+        (&json!("sanggah"), &json!("2026-12-20"))
+    );
+    assert_eq!(ani["note"], "sanggah warga\r\nRT 3");
+    // The same file again changes nothing and says the same about the bad rows.
+    let again = ok(send(&sup, csv).await.unwrap()).await;
+    assert_eq!(
+        (&again["assigned"], &again["reassigned"], &again["updated"]),
+        (&json!(0), &json!(0), &json!(0))
+    );
+    assert_eq!(again["rejected"], first["rejected"]);
+    assert_eq!(listed(&sup, "").await, list);
+    // A file without the header, and an enumerator sending one.
+    let (st, p) = problem(send(&sup, format!("{},ani\n", h[5])).await.unwrap()).await;
+    assert_eq!(
+        (st, p["code"].as_str().unwrap()),
+        (StatusCode::BAD_REQUEST, "request.invalid")
+    );
+    let ani_device = s.sign_in("ani").await;
+    let (st, _) = problem(
+        send(&ani_device, "id_dtsen,enumerator\n".into())
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+}
