@@ -33,6 +33,34 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The server's operator on the command line (`verivali-server assign …`): an admin of every
+    /// area, audited as `cli`. Only the CLI, which already holds the database, makes one.
+    pub fn operator() -> Caller {
+        let codes =
+            (10..=99).filter_map(|p| verivali_domain::RegionCode::parse(&p.to_string()).ok());
+        Caller {
+            user: repo::UserRow {
+                id: uuid::Uuid::nil(),
+                username: "cli".into(),
+                display_name: "command line".into(),
+                role: verivali_domain::Role::Admin,
+                areas: verivali_domain::Areas::new(codes),
+                password_hash: String::new(),
+                disabled: false,
+            },
+            device: repo::DeviceRow {
+                id: uuid::Uuid::nil(),
+                user_id: uuid::Uuid::nil(),
+                name: "cli".into(),
+                app_version: String::new(),
+                acked_seq: 0,
+                revoked_at: None,
+            },
+            address: "cli".into(),
+            lang: Lang::Id,
+        }
+    }
+
     /// An audit entry of this caller (who, from which device and address) for `action`.
     pub fn audit<'a>(&'a self, action: &'a str) -> repo::Audit<'a> {
         repo::Audit {

@@ -119,6 +119,26 @@ enum Cmd {
         #[arg(long, env = "VERIVALI_MIGRATE_TO", hide_env_values = true)]
         to: String,
     },
+    /// Give households to an enumerator, as the operator: every household of --area, or those
+    /// whose id_dtsen is in the first column of --file (a CSV with a header). Rows that cannot be
+    /// given are listed, with the reason, and the exit status is then 2.
+    Assign {
+        /// The enumerator's username
+        #[arg(long)]
+        enumerator: String,
+        /// A region code (desa or kecamatan): every household inside
+        #[arg(long, required_unless_present = "file", conflicts_with = "file")]
+        area: Option<String>,
+        /// A CSV whose first column is id_dtsen (a target list)
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Due date, YYYY-MM-DD
+        #[arg(long)]
+        due: Option<String>,
+        /// Why: baseline, groundcheck, usulan, sanggah, laporan_kematian or lainnya
+        #[arg(long)]
+        source: Option<String>,
+    },
     /// Export data
     Export {
         #[command(subcommand)]
@@ -446,6 +466,81 @@ fn main() -> anyhow::Result<()> {
                 "server key (--tls-key):                 {}",
                 f.key.display()
             );
+            Ok(())
+        }
+        Cmd::Assign {
+            enumerator,
+            area,
+            file,
+            due,
+            source,
+        } => {
+            let app = open(&cli)?;
+            let caller = verivali_server::app::Caller::operator();
+            let coded =
+                |e: verivali_server::error::ApiError| anyhow::anyhow!("{}: {}", e.code, e.detail);
+            if let Some(area) = area {
+                let req = verivali_protocol::assignment::AssignRequest {
+                    enumerator: enumerator.clone(),
+                    household_ids: None,
+                    area: Some(area.clone()),
+                    due_date: due
+                        .as_deref()
+                        .map(|d| verivali_domain::assignment::due_date(d))
+                        .transpose()
+                        .map_err(|e| anyhow::anyhow!("--due: {e}"))?
+                        .flatten(),
+                    source: source
+                        .as_deref()
+                        .map(verivali_domain::assignment::source)
+                        .transpose()
+                        .map_err(|e| anyhow::anyhow!("--source: {e}"))?,
+                    note: None,
+                };
+                let r = app.assign(&caller, &req).map_err(coded)?;
+                println!(
+                    "{} assigned, {} reassigned, {} updated",
+                    r.assigned, r.reassigned, r.updated
+                );
+                return Ok(());
+            }
+            let path = file
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("--area or --file is required"))?;
+            let text = std::fs::read_to_string(path)?;
+            // The target list's first column, with this call's enumerator and terms, as an import.
+            let mut reader = csv::ReaderBuilder::new()
+                .flexible(true)
+                .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+            let mut import = csv::Writer::from_writer(Vec::new());
+            import.write_record(verivali_server::assignments::IMPORT_HEADER)?;
+            for rec in reader.records() {
+                let rec = rec?;
+                let id = rec.get(0).unwrap_or("");
+                import.write_record([
+                    id,
+                    enumerator.as_str(),
+                    due.as_deref().unwrap_or(""),
+                    source.as_deref().unwrap_or(""),
+                    "",
+                ])?;
+            }
+            let r = app
+                .import_assignments(&caller, &import.into_inner()?)
+                .map_err(coded)?;
+            println!(
+                "{} assigned, {} reassigned, {} updated, {} rows refused",
+                r.assigned,
+                r.reassigned,
+                r.updated,
+                r.rejected.len()
+            );
+            for p in &r.rejected {
+                eprintln!("row {}: {} ({})", p.line, p.message, p.code);
+            }
+            if !r.rejected.is_empty() {
+                std::process::exit(2);
+            }
             Ok(())
         }
         Cmd::Device {

@@ -482,3 +482,88 @@ async fn a_target_list_applies_its_good_rows_and_reports_the_bad_ones(b: Backend
     .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
 }
+
+/// The operator's command line: a whole desa, then a target list with one unknown row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_assigns_an_area_and_a_target_list() {
+    use crate::import::run;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("server.db").display());
+    let data = dir.path().join("data");
+    let base = [
+        "--database",
+        db.as_str(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ];
+    let cli = |args: &[&str], stdin: &str| run(&[&base[..], args].concat(), stdin);
+    for name in ["ani", "budi"] {
+        let add = [
+            "user",
+            "add",
+            "--username",
+            name,
+            "--role",
+            "enumerator",
+            "--area",
+            DESA_A,
+        ];
+        let (ok, _, err) = cli(&[&add[..], &["--password-stdin"]].concat(), PASSWORD);
+        assert!(ok, "{err}");
+    }
+    let (csv, households) = baseline_csv(DESA_A, 5, 6);
+    let file = dir.path().join("baseline.csv");
+    std::fs::write(&file, csv).unwrap();
+    let (ok, _, err) = cli(&["import", "households", file.to_str().unwrap()], "");
+    assert!(ok, "{err}");
+
+    let (ok, out, err) = cli(
+        &[
+            "assign",
+            "--enumerator",
+            "ani",
+            "--area",
+            DESA_A,
+            "--due",
+            "2026-12-31",
+        ],
+        "",
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("5 assigned, 0 reassigned, 0 updated"), "{out}");
+    let targets = dir.path().join("target.csv");
+    let first = households[0].0.id_dtsen.clone().unwrap();
+    std::fs::write(&targets, format!("id_dtsen\n{first}\nTIDAK-ADA\n")).unwrap();
+    let args = [
+        "assign",
+        "--enumerator",
+        "budi",
+        "--file",
+        targets.to_str().unwrap(),
+        "--source",
+        "sanggah",
+    ];
+    let (ok, out, err) = cli(&args, "");
+    assert!(!ok, "a refused row makes the exit status 2");
+    assert!(
+        out.contains("0 assigned, 1 reassigned, 0 updated, 1 rows refused"),
+        "{out}"
+    );
+    assert!(
+        err.contains("row 3") && err.contains("assignment.unknown_household"),
+        "{err}"
+    );
+    let (ok, _, err) = cli(
+        &[
+            "assign",
+            "--enumerator",
+            "ani",
+            "--area",
+            DESA_A,
+            "--source",
+            "gosip",
+        ],
+        "",
+    );
+    assert!(!ok && err.contains("--source"), "{err}");
+}

@@ -117,7 +117,7 @@ fn server_bin() -> &'static str {
     env!("CARGO_BIN_EXE_verivali-server")
 }
 
-fn run(args: &[&str], stdin: &str) -> (bool, String, String) {
+pub(crate) fn run(args: &[&str], stdin: &str) -> (bool, String, String) {
     let mut child = Command::new(server_bin())
         .args(args)
         .stdin(Stdio::piped())
