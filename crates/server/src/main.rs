@@ -486,7 +486,7 @@ fn main() -> anyhow::Result<()> {
                     area: Some(area.clone()),
                     due_date: due
                         .as_deref()
-                        .map(|d| verivali_domain::assignment::due_date(d))
+                        .map(verivali_domain::assignment::due_date)
                         .transpose()
                         .map_err(|e| anyhow::anyhow!("--due: {e}"))?
                         .flatten(),
