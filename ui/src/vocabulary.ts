@@ -28,6 +28,7 @@ export const vocab = vocabulary as {
   roles: Term[];
   household_fields: (Term & { editable: boolean })[];
   member_fields: Term[];
+  assignment_sources: Term[];
 };
 
 /** The label of `code` in `list` in the current language (the code itself when unknown). */

@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import type { Api, HouseholdRow, OpenVisit, Questionnaire, Status } from "../src/api";
 import type { Ctx } from "../src/app";
 import { messages, setLang, t } from "../src/i18n";
-import { listScreen } from "../src/screens/list";
+import { assignmentLine, listScreen } from "../src/screens/list";
 import { unlockScreen } from "../src/screens/signin";
 import { answerValue, issuesAt, visitScreen } from "../src/screens/visit";
 import { sendScreen } from "../src/screens/send";
@@ -11,7 +11,7 @@ import { outcomeTerm, vocab } from "../src/vocabulary";
 
 const status: Status = { signed_in: true, unlocked: true, username: "petugas", attempts_left: 5, locked_until: null, lang: "id" };
 const row = (id: string, status: HouseholdRow["status"], nama = `KRT ${id}`): HouseholdRow =>
-  ({ id, id_dtsen: null, no_kk: null, nama_krt: nama, alamat: "Dusun Contoh", desil: 1, members: 3, status, proposed: false });
+  ({ id, id_dtsen: null, no_kk: null, nama_krt: nama, alamat: "Dusun Contoh", desil: 1, members: 3, status, proposed: false, assignment: null });
 
 function fakeApi(over: Partial<Api> = {}): Api {
   const fail = () => Promise.reject(new Error("not in this test"));
@@ -28,6 +28,28 @@ function ctx(api: Api, go = vi.fn()): Ctx {
 }
 
 beforeEach(() => setLang("id"));
+
+describe("assignments in the list", () => {
+  it("say why and by when, and mark overdue work that is not sent", () => {
+    const mine = { ...row("a", "not_visited"), assignment: { due_date: "2026-12-05", source: "laporan_kematian" as const, note: null } };
+    expect(assignmentLine(mine, "2026-12-01")?.textContent).toBe("Laporan kematian · tenggat 2026-12-05");
+    const late = assignmentLine(mine, "2026-12-06");
+    expect(late?.className).toBe("assignment overdue");
+    expect(late?.textContent).toContain("lewat tenggat 2026-12-05");
+    expect(assignmentLine({ ...mine, status: "submitted" }, "2026-12-06")?.className).toBe("assignment");
+    expect(assignmentLine(row("b", "not_visited"))).toBeNull();
+  });
+  it("filter by source through the Rust query", async () => {
+    const assignments = vi.fn(async () => []);
+    const el = await listScreen(ctx(fakeApi({ assignments })));
+    const select = el.querySelector("#source-filter") as HTMLSelectElement;
+    expect(select.options.length).toBe(vocab.assignment_sources.length + 1);
+    select.value = "sanggah";
+    select.dispatchEvent(new Event("change"));
+    await new Promise((r) => setTimeout(r, 0));
+    expect(assignments).toHaveBeenLastCalledWith(expect.objectContaining({ source: "sanggah" }));
+  });
+});
 
 describe("messages", () => {
   it("has every key in both languages, none empty", () => {

@@ -58,6 +58,17 @@ impl AssignmentSource {
     }
 }
 
+/// What an assignment tells the enumerator besides that the household is theirs: when it is due,
+/// why it is on their list, and a note. Carried to their device with the household.
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Terms {
+    /// `YYYY-MM-DD`.
+    #[ts(type = "string | null")]
+    pub due_date: Option<chrono::NaiveDate>,
+    pub source: AssignmentSource,
+    pub note: Option<String>,
+}
+
 /// Longest note on an assignment, in characters.
 pub const MAX_NOTE: usize = 500;
 

@@ -77,7 +77,17 @@ impl LocalStore for StoreSync<'_> {
                 (ChangeKind::Household, None) => Pulled::HouseholdGone(parse_id(&c.id)?),
                 (ChangeKind::Member, None) => Pulled::MemberGone(parse_id(&c.id)?),
                 (_, None) => continue,
-                (_, Some(ChangeData::Household(h))) => Pulled::Household(*h),
+                (_, Some(ChangeData::Household(h))) => {
+                    let household_id = h.id;
+                    items.push(Pulled::Household(*h));
+                    match c.assignment() {
+                        Some(terms) => Pulled::Assignment {
+                            household_id,
+                            terms,
+                        },
+                        None => continue,
+                    }
+                }
                 (_, Some(ChangeData::Member(m))) => Pulled::Member {
                     household_id: m.household_id,
                     member: m.member,

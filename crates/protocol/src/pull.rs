@@ -69,6 +69,18 @@ pub enum ChangeData {
 }
 
 impl Change {
+    /// What a household change says of the caller's assignment (DESIGN.md §9): `None` when it
+    /// says nothing (a baseline update; what the device knew stands), `Some(None)` when the
+    /// household is shared, `Some(Some(terms))` when it is the caller's. Older apps ignore the
+    /// `assignment` key, as every unknown key.
+    pub fn assignment(&self) -> Option<Option<verivali_domain::assignment::Terms>> {
+        if self.kind != ChangeKind::Household || self.deleted {
+            return None;
+        }
+        let v = self.data.get("assignment")?;
+        Some(serde_json::from_value(v.clone()).ok())
+    }
+
     /// Decodes the data by kind (`None` for deletions).
     pub fn decode(&self) -> Result<Option<ChangeData>, ProtocolError> {
         if self.deleted {

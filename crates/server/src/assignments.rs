@@ -13,7 +13,7 @@
 //! visit from a previous assignee, and releasing a kept household once its visits are synced.
 
 use uuid::Uuid;
-use verivali_domain::assignment::{AssignError, may_assign, note};
+use verivali_domain::assignment::{AssignError, Terms, may_assign, note};
 use verivali_domain::{AssignmentSource, Lang, RegionCode, Role};
 use verivali_protocol::assignment::{
     AssignRequest, AssignResponse, AssignmentEntry, AssignmentList,
@@ -40,13 +40,6 @@ fn time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
         .map_err(|e| ApiError::internal(&DbError::Corrupt(format!("{s:?}: {e}"))))
 }
 
-/// What an assignment says besides who: the due date (`YYYY-MM-DD`), source and note.
-struct Terms {
-    due_date: Option<String>,
-    source: AssignmentSource,
-    note: Option<String>,
-}
-
 /// Gives `ids` (already checked against the rules) to `enumerator` on `terms`, counting into
 /// `answer`: a household already theirs on the same terms is left as it is, so repeating a call or
 /// an import changes nothing. Newly theirs, a household is withdrawn from every other device of
@@ -61,12 +54,12 @@ fn give(
     answer: &mut AssignResponse,
 ) -> crate::db::DbResult<()> {
     let current = repo::assignments_of(tx, ids)?;
-    let mut moved = Vec::new();
+    let mut changed = Vec::new();
     for &id in ids {
         let mut row = AssignmentRow {
             household_id: id,
             enumerator_id: enumerator,
-            due_date: terms.due_date.clone(),
+            due_date: terms.due_date.map(|d| d.to_string()),
             source: terms.source.as_str().to_string(),
             note: terms.note.clone(),
             assigned_by: caller.user.id,
@@ -89,16 +82,23 @@ fn give(
             }
         }
         repo::put_assignment(tx, &row, now)?;
-        if row.received_at.is_none() {
-            moved.push(id);
-        }
+        // Newly theirs (withdrawn from the others' devices), or theirs on new terms.
+        changed.push((
+            id,
+            current
+                .get(&id)
+                .is_none_or(|o| o.enumerator_id != enumerator),
+        ));
     }
-    let households = repo::households_scoped(tx, &caller.user.scope(), &moved)?;
-    for id in &moved {
+    let ids: Vec<Uuid> = changed.iter().map(|(id, _)| *id).collect();
+    let households = repo::households_scoped(tx, &caller.user.scope(), &ids)?;
+    for (id, newly) in &changed {
         if let Some(h) = households.get(id) {
             let members = repo::members(tx, *id)?;
-            repo::withdraw_household(tx, h, enumerator, now)?;
-            repo::announce_household_to(tx, h, &members, enumerator, now)?;
+            if *newly {
+                repo::withdraw_household(tx, h, enumerator, now)?;
+            }
+            repo::announce_household_to(tx, h, &members, enumerator, terms, now)?;
         }
     }
     Ok(())
@@ -114,7 +114,6 @@ impl App {
         }
         let note = note(req.note.as_deref()).map_err(|e| refused(&e, lang))?;
         let source = req.source.unwrap_or(AssignmentSource::Baseline);
-        let due_date = req.due_date.map(|d| d.to_string());
         let now = self.now();
         self.run_write(|tx: &mut dyn Sql| {
             let Some(enumerator) = repo::user_by_username(tx, &req.enumerator)? else {
@@ -143,7 +142,7 @@ impl App {
                 updated: 0,
             };
             let terms = Terms {
-                due_date: due_date.clone(),
+                due_date: req.due_date,
                 source,
                 note: note.clone(),
             };
@@ -356,7 +355,7 @@ impl App {
                     }
                     let bad = |e: AssignError| refused(&e, lang);
                     let terms = Terms {
-                        due_date: due_date(&field(2)).map_err(bad)?.map(|d| d.to_string()),
+                        due_date: due_date(&field(2)).map_err(bad)?,
                         source: source(&field(3)).map_err(bad)?,
                         note: note(Some(&field(4))).map_err(bad)?,
                     };

@@ -7,6 +7,7 @@ use crate::ExecCached;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
+use verivali_domain::assignment::Terms;
 use verivali_domain::{Household, Member, Questionnaire, ReviewEvent, VisitRecord, VisitState};
 
 use crate::baseline::{Origin, refresh_search, refresh_status, upsert_household};
@@ -21,6 +22,11 @@ pub enum Pulled {
     Household(Household),
     /// A household that left the caller's view.
     HouseholdGone(Uuid),
+    /// The user's assignment of a household: theirs on these terms, or shared (`None`).
+    Assignment {
+        household_id: Uuid,
+        terms: Option<Terms>,
+    },
     /// A member of a household.
     Member {
         /// The household.
@@ -87,6 +93,22 @@ impl Store {
                 Pulled::Household(h) => {
                     upsert_household(&tx, h, Origin::Pulled)?;
                     touched.push(h.id);
+                }
+                Pulled::Assignment {
+                    household_id,
+                    terms,
+                } => {
+                    let t = terms.as_ref();
+                    tx.exec_cached(
+                        "UPDATE households SET assignment_source = ?1, due_date = ?2, assignment_note = ?3
+                         WHERE id = ?4",
+                        params![
+                            t.map(|t| t.source.as_str()),
+                            t.and_then(|t| t.due_date).map(|d| d.to_string()),
+                            t.and_then(|t| t.note.clone()),
+                            household_id.to_string()
+                        ],
+                    )?;
                 }
                 Pulled::HouseholdGone(id) => {
                     // Kept while the device has visits to it: they must still sync.

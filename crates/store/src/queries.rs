@@ -12,6 +12,8 @@ use verivali_domain::{
 use crate::Store;
 use crate::error::{Result, StoreError};
 use crate::outbox::AttentionItem;
+use verivali_domain::AssignmentSource;
+use verivali_domain::assignment::Terms;
 
 /// Filters of the work list. Text matches every word against name, NIK, No. KK, id DTSEN and
 /// address (of the head and of every member).
@@ -23,6 +25,9 @@ pub struct HouseholdQuery {
     pub text: Option<String>,
     /// Only households in this status.
     pub status: Option<WorkStatus>,
+    /// Only households given to the enumerator for this reason (`Laporan kematian`, `Sanggah`…).
+    #[serde(default)]
+    pub source: Option<AssignmentSource>,
 }
 
 /// One line of the work list.
@@ -44,6 +49,8 @@ pub struct HouseholdRow {
     pub status: WorkStatus,
     /// Proposed on this device (usulan baru).
     pub proposed: bool,
+    /// Given to this enumerator by name, with when it is due and why; `None` when shared.
+    pub assignment: Option<Terms>,
 }
 
 /// Households of one RT (within its RW and desa), as the list groups them. RT numbers repeat
@@ -54,7 +61,7 @@ pub struct RtGroup {
     pub kode_desa: String,
     pub rw: String,
     pub rt: String,
-    /// Households, by head's name.
+    /// Households, soonest due first (then the rest), then by head's name.
     pub households: Vec<HouseholdRow>,
 }
 
@@ -106,6 +113,15 @@ fn like_escape(word: &str) -> String {
     out
 }
 
+/// The assignment columns as terms: none without a (known) source.
+fn terms(source: Option<String>, due: Option<String>, note: Option<String>) -> Option<Terms> {
+    Some(Terms {
+        source: AssignmentSource::parse(source.as_deref()?)?,
+        due_date: due.and_then(|d| d.parse().ok()),
+        note,
+    })
+}
+
 fn bad(e: impl std::fmt::Display) -> StoreError {
     StoreError::Json(serde_json::Error::io(std::io::Error::other(e.to_string())))
 }
@@ -115,7 +131,8 @@ impl Store {
     pub fn list_households(&self, q: &HouseholdQuery) -> Result<Vec<RtGroup>> {
         let mut sql = String::from(
             "SELECT h.id, h.id_dtsen, h.no_kk, h.nama_krt, h.alamat, h.rt, h.rw, h.kode_desa, h.desil,
-                    (SELECT count(*) FROM members m WHERE m.household_id = h.id), h.status, h.proposed
+                    (SELECT count(*) FROM members m WHERE m.household_id = h.id), h.status, h.proposed,
+                    h.assignment_source, h.due_date, h.assignment_note
              FROM households h WHERE 1 = 1",
         );
         let mut args: Vec<String> = Vec::new();
@@ -127,13 +144,19 @@ impl Store {
             sql.push_str(" AND h.status = ?");
             args.push(status.as_str().to_string());
         }
+        if let Some(source) = q.source {
+            sql.push_str(" AND h.assignment_source = ?");
+            args.push(source.as_str().to_string());
+        }
         if let Some(text) = &q.text {
             for word in text.to_lowercase().split_whitespace().take(8) {
                 sql.push_str(" AND h.search LIKE ? ESCAPE '\\'");
                 args.push(like_escape(word));
             }
         }
-        sql.push_str(" ORDER BY h.kode_desa, h.rw, h.rt, h.nama_krt, h.id");
+        sql.push_str(
+            " ORDER BY h.kode_desa, h.rw, h.rt, h.due_date IS NULL, h.due_date, h.nama_krt, h.id",
+        );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(params_from_iter(args.iter()))?;
         let mut groups: Vec<RtGroup> = Vec::new();
@@ -150,6 +173,7 @@ impl Store {
                 status: WorkStatus::parse(&r.get::<_, String>(10)?)
                     .unwrap_or(WorkStatus::NotVisited),
                 proposed: r.get(11)?,
+                assignment: terms(r.get(12)?, r.get(13)?, r.get(14)?),
             };
             let (rt, rw, desa): (String, String, String) = (r.get(5)?, r.get(6)?, r.get(7)?);
             match groups.last_mut() {

@@ -107,6 +107,12 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE photos ADD COLUMN uploaded INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 4: the enumerator's assignment of a household (DESIGN.md §9); no source means shared.
+    r#"
+    ALTER TABLE households ADD COLUMN assignment_source TEXT;
+    ALTER TABLE households ADD COLUMN due_date TEXT;
+    ALTER TABLE households ADD COLUMN assignment_note TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

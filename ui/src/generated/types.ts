@@ -282,6 +282,14 @@ id: string,
  */
 en: string, };
 
+export type AssignmentSource = "baseline" | "groundcheck" | "usulan" | "sanggah" | "laporan_kematian" | "lainnya";
+
+export type Terms = { 
+/**
+ * `YYYY-MM-DD`.
+ */
+due_date: string | null, source: AssignmentSource, note: string | null, };
+
 export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in string]?: JsonValue } | null;
 
 export type HouseholdQuery = { 
@@ -296,7 +304,11 @@ text: string | null,
 /**
  * Only households in this status.
  */
-status: WorkStatus | null, };
+status: WorkStatus | null, 
+/**
+ * Only households given to the enumerator for this reason (`Laporan kematian`, `Sanggah`…).
+ */
+source: AssignmentSource | null, };
 
 export type HouseholdRow = { 
 /**
@@ -326,7 +338,11 @@ status: WorkStatus,
 /**
  * Proposed on this device (usulan baru).
  */
-proposed: boolean, };
+proposed: boolean, 
+/**
+ * Given to this enumerator by name, with when it is due and why; `None` when shared.
+ */
+assignment: Terms | null, };
 
 export type RtGroup = { 
 /**
@@ -334,7 +350,7 @@ export type RtGroup = {
  */
 kode_desa: string, rw: string, rt: string, 
 /**
- * Households, by head's name.
+ * Households, soonest due first (then the rest), then by head's name.
  */
 households: Array<HouseholdRow>, };
 

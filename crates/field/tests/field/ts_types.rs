@@ -38,6 +38,8 @@ fn declarations() -> Vec<String> {
         Choice::decl(),
         Relevance::decl(),
         Text::decl(),
+        AssignmentSource::decl(),
+        verivali_domain::assignment::Terms::decl(),
         serde_json::Value::decl(),
         // The device store's reads (verivali-store).
         HouseholdQuery::decl(),

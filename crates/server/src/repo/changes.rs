@@ -1,8 +1,9 @@
 //! The change feed devices pull: appended in commit order, read by cursor and scoped to areas.
 
-use crate::db::{DbResult, Dialect, Sql, Value};
+use crate::db::{DbError, DbResult, Dialect, Sql, Value};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
+use verivali_domain::assignment::Terms;
 use verivali_domain::{Household, Member, Role};
 use verivali_protocol::pull::MemberChange;
 
@@ -63,27 +64,30 @@ pub fn announce_household(tx: &mut dyn Sql, h: &Household, now: DateTime<Utc>) -
     )
 }
 
-/// Announces a household and its members to one enumerator only (an assignment to them): their
-/// device may never have held it, since the feed hid it while a colleague had it.
+/// Announces a household and its members to one enumerator only (an assignment to them, or new
+/// terms of one), with the terms under `assignment`: their device may never have held it, since
+/// the feed hid it while a colleague had it.
 pub fn announce_household_to(
     tx: &mut dyn Sql,
     h: &Household,
     members: &[Member],
     enumerator: Uuid,
+    terms: &Terms,
     now: DateTime<Utc>,
 ) -> DbResult<()> {
-    announce_with_members(tx, h, members, Some(enumerator), now)
+    let assignment = serde_json::to_value(terms).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    announce_with_members(tx, h, members, Some(enumerator), assignment, now)
 }
 
-/// Announces a household and its members to every device of its area again (it is shared again
-/// after an assignment ended).
+/// Announces a household and its members to every device of its area again, with
+/// `"assignment": null`: it is shared again after an assignment ended.
 pub fn announce_household_shared(
     tx: &mut dyn Sql,
     h: &Household,
     members: &[Member],
     now: DateTime<Utc>,
 ) -> DbResult<()> {
-    announce_with_members(tx, h, members, None, now)
+    announce_with_members(tx, h, members, None, serde_json::Value::Null, now)
 }
 
 fn announce_with_members(
@@ -91,9 +95,13 @@ fn announce_with_members(
     h: &Household,
     members: &[Member],
     owner: Option<Uuid>,
+    assignment: serde_json::Value,
     now: DateTime<Utc>,
 ) -> DbResult<()> {
     let id = h.id.to_string();
+    let mut data = serde_json::to_value(h).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    data["assignment"] = assignment;
+    let data = data.to_string();
     append_change(
         tx,
         "household",
@@ -102,7 +110,7 @@ fn announce_with_members(
         false,
         &h.kode_desa,
         owner,
-        &to_json(h)?,
+        &data,
         now,
     )?;
     for m in members {

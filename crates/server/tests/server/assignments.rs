@@ -319,6 +319,16 @@ async fn each_device_holds_its_own_and_the_shared_households(b: Backend) {
             "a member of ani's household {hh} reached budi"
         );
     }
+    // The assignee's device learns the terms with the household.
+    let change = budi_feed
+        .iter()
+        .rev()
+        .find(|c| c.kind == verivali_protocol::ChangeKind::Household && c.id == a[4].to_string())
+        .unwrap();
+    assert_eq!(
+        change.assignment().unwrap().unwrap().source,
+        verivali_domain::AssignmentSource::Baseline
+    );
     // Received when the assignee's device pulled them after the assignment.
     let list = listed(&sup, "enumerator=budi").await;
     assert!(list.iter().all(|e| !e["received_at"].is_null()), "{list:?}");
@@ -352,6 +362,12 @@ async fn each_device_holds_its_own_and_the_shared_households(b: Backend) {
     s.settle().await;
     sync(&ani, &mut ani_cursor, &mut ani_feed).await;
     assert!(held(&ani_feed).contains(&a[0].to_string()));
+    let back = ani_feed
+        .iter()
+        .rev()
+        .find(|c| c.id == a[0].to_string())
+        .unwrap();
+    assert_eq!(back.assignment(), Some(None), "it comes back as shared");
 
     // Progress counts assignments: ani has a[2..4], budi a[1] and a[4..8]; the other five are
     // shared. One of ani's is overdue.

@@ -526,6 +526,87 @@ fn the_proposed_mark_follows_who_wrote_the_household() {
 }
 
 #[test]
+fn assigned_households_show_their_terms_come_first_in_their_rt_and_filter_by_source() {
+    use verivali_domain::AssignmentSource;
+    use verivali_domain::assignment::Terms;
+    use verivali_store::Pulled;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, hh) = store_with(&dir.path().join("d.db"), 60, clock());
+    // The RT with the most households, and three of them: two given with due dates, one shared.
+    let all = store.list_households(&HouseholdQuery::default()).unwrap();
+    let g = all.iter().max_by_key(|g| g.households.len()).unwrap();
+    assert!(g.households.len() >= 3);
+    let by_name: Vec<Uuid> = g.households.iter().map(|r| r.id).collect();
+    let (late, soon) = (by_name[0], by_name[1]);
+    let terms = |due: &str, source| Terms {
+        due_date: Some(due.parse().unwrap()),
+        source,
+        note: Some("dari Cek Bansos".into()),
+    };
+    let page = [
+        Pulled::Assignment {
+            household_id: late,
+            terms: Some(terms("2026-12-30", AssignmentSource::Sanggah)),
+        },
+        Pulled::Assignment {
+            household_id: soon,
+            terms: Some(terms("2026-12-05", AssignmentSource::LaporanKematian)),
+        },
+    ];
+    store.apply_pulled(&page, "5", at()).unwrap();
+    let rows = |store: &Store, q: &HouseholdQuery| -> Vec<verivali_store::HouseholdRow> {
+        store
+            .list_households(q)
+            .unwrap()
+            .into_iter()
+            .flat_map(|g| g.households)
+            .collect()
+    };
+    let same_rt = HouseholdQuery {
+        area: Some(g.kode_desa.clone()),
+        ..Default::default()
+    };
+    let in_rt: Vec<_> = rows(&store, &same_rt)
+        .into_iter()
+        .filter(|r| by_name.contains(&r.id))
+        .collect();
+    assert_eq!(in_rt[0].id, soon, "soonest due first within the RT");
+    assert_eq!(in_rt[1].id, late);
+    assert_eq!(
+        in_rt[0].assignment.as_ref().unwrap().source,
+        AssignmentSource::LaporanKematian
+    );
+    assert!(
+        in_rt[2].assignment.is_none(),
+        "shared households have no terms"
+    );
+    let deaths = HouseholdQuery {
+        source: Some(AssignmentSource::LaporanKematian),
+        ..Default::default()
+    };
+    assert_eq!(
+        rows(&store, &deaths)
+            .iter()
+            .map(|r| r.id)
+            .collect::<Vec<_>>(),
+        [soon]
+    );
+    // Shared again: the terms go, and the household is back in name order.
+    store
+        .apply_pulled(
+            &[Pulled::Assignment {
+                household_id: soon,
+                terms: None,
+            }],
+            "6",
+            at(),
+        )
+        .unwrap();
+    assert!(rows(&store, &deaths).is_empty());
+    assert_eq!(hh.len(), 60);
+}
+
+#[test]
 fn clock_stays_close_to_the_server_when_the_device_is_wrong() {
     for skew in [Duration::days(-1), Duration::days(3650)] {
         let dir = tempfile::tempdir().unwrap();
