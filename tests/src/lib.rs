@@ -274,4 +274,13 @@ impl Server {
                 .unwrap();
         conn.query_row(sql, [], |r| r.get(0)).unwrap()
     }
+
+    /// A text from the server's own database (read-only, while it runs).
+    pub fn text(&self, sql: &str) -> String {
+        let path = self.db.strip_prefix("sqlite://").unwrap();
+        let conn =
+            rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .unwrap();
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
 }

@@ -80,3 +80,27 @@ pub struct AssignImportResponse {
     pub updated: u64,
     pub rejected: Vec<RowProblem>,
 }
+
+/// One household on the assignment page, with its assignment (`None`: shared by the area).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoardHousehold {
+    pub household_id: Uuid,
+    pub id_dtsen: Option<String>,
+    pub nama_krt: String,
+    pub kode_desa: String,
+    pub rw: String,
+    pub rt: String,
+    pub assignment: Option<AssignmentEntry>,
+}
+
+/// `GET /api/v1/assignments/board?area=CODE`: every household of an area (at most
+/// [`BOARD_MAX`]) by RW, RT and name, for the supervisor's assignment page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignmentBoard {
+    pub households: Vec<BoardHousehold>,
+    /// More households than [`BOARD_MAX`] are in the area: narrow it.
+    pub truncated: bool,
+}
+
+/// Most households one board shows (a large desa has about 3,000).
+pub const BOARD_MAX: usize = 5_000;

@@ -71,14 +71,18 @@ pub enum ChangeData {
 impl Change {
     /// What a household change says of the caller's assignment (DESIGN.md §9): `None` when it
     /// says nothing (a baseline update; what the device knew stands), `Some(None)` when the
-    /// household is shared, `Some(Some(terms))` when it is the caller's. Older apps ignore the
-    /// `assignment` key, as every unknown key.
+    /// household is shared, `Some(Some(terms))` when it is the caller's; terms this build cannot
+    /// read count as saying nothing. Older apps ignore the `assignment` key, as every unknown key.
     pub fn assignment(&self) -> Option<Option<verivali_domain::assignment::Terms>> {
         if self.kind != ChangeKind::Household || self.deleted {
             return None;
         }
         let v = self.data.get("assignment")?;
-        Some(serde_json::from_value(v.clone()).ok())
+        if v.is_null() {
+            return Some(None);
+        }
+        // Terms this app cannot read (a newer source) leave what the device knew.
+        serde_json::from_value(v.clone()).ok().map(Some)
     }
 
     /// Decodes the data by kind (`None` for deletions).

@@ -421,3 +421,59 @@ impl App {
         })
     }
 }
+
+impl App {
+    /// `GET /api/v1/assignments/board?area=CODE`: the assignment page of an area (required, and
+    /// inside the caller's areas). A read of names, so it is audited.
+    pub fn assignment_board(
+        &self,
+        caller: &Caller,
+        area: Option<&str>,
+    ) -> Result<verivali_protocol::assignment::AssignmentBoard, ApiError> {
+        use verivali_protocol::assignment::{AssignmentBoard, BOARD_MAX, BoardHousehold};
+        Self::reviewer(caller)?;
+        let Some(area) = area.map(str::trim).filter(|a| !a.is_empty()) else {
+            return Err(ApiError::bad_request(caller.lang, "area is required"));
+        };
+        let scope = Self::review_scope(caller, Some(area))?;
+        let mut tx = self.db.read()?;
+        let mut rows = repo::board(tx.as_mut(), &scope, BOARD_MAX + 1)?;
+        drop(tx);
+        let truncated = rows.len() > BOARD_MAX;
+        rows.truncate(BOARD_MAX);
+        self.audit_read(
+            caller,
+            "assignment.board",
+            None,
+            format!("area={area} rows={}", rows.len()),
+        )?;
+        let mut households = Vec::with_capacity(rows.len());
+        for (household_id, id_dtsen, nama_krt, kode_desa, rw, rt, a) in rows {
+            let assignment = match a {
+                None => None,
+                Some((a, username)) => Some(AssignmentEntry {
+                    household_id,
+                    enumerator: username,
+                    due_date: a.due_date.as_deref().and_then(|d| d.parse().ok()),
+                    source: AssignmentSource::parse(&a.source).unwrap_or(AssignmentSource::Lainnya),
+                    note: a.note,
+                    assigned_at: time(&a.assigned_at)?,
+                    received_at: a.received_at.as_deref().map(time).transpose()?,
+                }),
+            };
+            households.push(BoardHousehold {
+                household_id,
+                id_dtsen,
+                nama_krt,
+                kode_desa,
+                rw,
+                rt,
+                assignment,
+            });
+        }
+        Ok(AssignmentBoard {
+            households,
+            truncated,
+        })
+    }
+}

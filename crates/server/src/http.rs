@@ -59,6 +59,7 @@ pub fn router_with(app: Arc<App>, edge: Edge) -> Router {
         .route("/api/v1/admin/audit", get(audit_log))
         .route("/api/v1/assignments", post(assign).get(assignments))
         .route("/api/v1/assignments/import", post(import_assignments))
+        .route("/api/v1/assignments/board", get(assignment_board))
         .route("/api/v1/assignments/{id}", axum::routing::delete(unassign))
         .route("/api/v1/questionnaire", get(questionnaire))
         .route(
@@ -643,6 +644,16 @@ async fn assignments(
 ) -> Result<impl IntoResponse, ApiError> {
     let (area, enumerator) = (q.area, q.enumerator);
     blocking(move || app.assignments(&caller, area.as_deref(), enumerator.as_deref()))
+        .await
+        .map(Json)
+}
+
+async fn assignment_board(
+    State(app): Shared,
+    caller: Caller,
+    Q(q): Q<AreaParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || app.assignment_board(&caller, q.area.as_deref()))
         .await
         .map(Json)
 }

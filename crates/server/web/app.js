@@ -120,7 +120,7 @@ function frame(active) {
   const nav = document.getElementById("nav");
   nav.replaceChildren();
   if (!state.me) return;
-  const links = [["/progress", "nav.progress"], ["/queue", "nav.queue"], ["/batches", "nav.batches"], ["/export", "nav.export"]];
+  const links = [["/progress", "nav.progress"], ["/queue", "nav.queue"], ["/batches", "nav.batches"], ["/assignments", "nav.assignments"], ["/export", "nav.export"]];
   if (state.me.role === "admin") links.push(["/audit", "nav.audit"]);
   for (const [path, key] of links) {
     nav.append(h("a", { href: `#${path}`, "aria-current": active === path ? "page" : null, id: `nav-${path.slice(1)}` }, t(key)));
@@ -486,6 +486,136 @@ async function audit() {
   page(t("audit.title"), form, h("div", { class: "tablewrap" }, table), older);
 }
 
+// ------------------------------------------------------------------ assignments
+
+/** Today in the field's calendar (WIT, UTC+9), as verivali-domain decides due dates. */
+function fieldToday() {
+  return new Date(Date.now() + 9 * 3600_000).toISOString().slice(0, 10);
+}
+
+/** POSTs text with the session's CSRF token, reporting upload progress (0..1). */
+function upload(path, text, onProgress) {
+  return new Promise((resolve, reject) => {
+    const x = new XMLHttpRequest();
+    x.open("POST", path);
+    x.setRequestHeader("Content-Type", "text/csv");
+    x.setRequestHeader("Accept-Language", state.lang);
+    x.setRequestHeader("X-CSRF-Token", state.csrf);
+    x.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
+    x.onload = () => {
+      const body = (() => { try { return JSON.parse(x.responseText); } catch { return null; } })();
+      if (x.status >= 200 && x.status < 300) resolve(body);
+      else reject(new ApiError(x.status, body));
+    };
+    x.onerror = () => reject(new ApiError(0, { detail: t("error.network") }));
+    x.send(text);
+  });
+}
+
+/** Households of a desa by RW and RT with their assignee, due date and received mark; tick a
+ * whole RT or single households, then give them to an enumerator or share them again; or import
+ * a target list (CSV) with a progress bar and its bad-row report. */
+async function assignments() {
+  const { query } = params();
+  state.progress = await api("/api/v1/review/progress").catch(() => ({ areas: [], enumerators: [] }));
+  const area = query.get("area") || state.progress.areas[0]?.kode_desa || "";
+  const pick = h("select", { id: "assign-area", "aria-label": t("queue.area") },
+    state.progress.areas.map((a) => h("option", { value: a.kode_desa, selected: a.kode_desa === area }, a.kode_desa)));
+  pick.addEventListener("change", () => go(`#/assignments?area=${encodeURIComponent(pick.value)}`));
+  if (!area) return page(t("assign.title"), h("p", { class: "muted" }, t("assign.no_area")));
+  const board = await api(`/api/v1/assignments/board?area=${encodeURIComponent(area)}`);
+  const today = fieldToday();
+  const chosen = new Set();
+  const count = h("span", { id: "assign-count", class: "muted", "aria-live": "polite" }, t("assign.chosen", { n: 0 }));
+  const boxes = [];
+  const toggle = (box) => {
+    if (box.checked) chosen.add(box.dataset.household); else chosen.delete(box.dataset.household);
+    count.textContent = t("assign.chosen", { n: chosen.size });
+  };
+  const groups = new Map();
+  for (const hh of board.households) {
+    const key = `${hh.rw}/${hh.rt}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(hh);
+  }
+  const body = [];
+  for (const [key, list] of groups) {
+    const [rw, rt] = key.split("/");
+    const mine = list.map((hh) => {
+      const box = h("input", { type: "checkbox", class: "pick", "data-household": hh.household_id, "aria-label": hh.nama_krt });
+      box.addEventListener("change", () => toggle(box));
+      boxes.push(box);
+      return box;
+    });
+    const all = h("input", { type: "checkbox", class: "pick-rt", "data-rt": key, "aria-label": t("assign.pick_rt", { rt, rw }) });
+    all.addEventListener("change", () => mine.forEach((b) => { b.checked = all.checked; toggle(b); }));
+    body.push(h("tr", { class: "rt-head" }, h("th", { colspan: 7, scope: "rowgroup" }, h("label", {}, all, " ", t("assign.rt", { rt, rw })))));
+    list.forEach((hh, i) => {
+      const a = hh.assignment;
+      const overdue = a && a.due_date && a.due_date < today;
+      body.push(h("tr", { "data-row": hh.household_id },
+        h("td", {}, mine[i]), h("td", {}, hh.nama_krt), h("td", {}, hh.id_dtsen || "—"),
+        h("td", { class: "assignee" }, a ? a.enumerator : h("span", { class: "muted" }, t("assign.shared"))),
+        h("td", { class: overdue ? "overdue" : null }, a?.due_date || ""),
+        h("td", {}, a ? term("assignment_sources", a.source) : ""),
+        h("td", {}, a ? (a.received_at ? "✓" : "—") : "")));
+    });
+  }
+  const table = h("table", { id: "assign-table" },
+    h("thead", {}, h("tr", {}, h("th", {}, ""), ["assign.household", "assign.id_dtsen", "assign.assignee", "assign.due", "assign.source", "assign.received"].map((k) => h("th", {}, t(k))))),
+    h("tbody", {}, body));
+  const who = h("select", { id: "assign-enumerator", "aria-label": t("assign.enumerator") },
+    state.progress.enumerators.map((e) => h("option", { value: e.enumerator.username }, `${e.enumerator.display_name} (${e.enumerator.username})`)));
+  const due = h("input", { type: "date", id: "assign-due", "aria-label": t("assign.due") });
+  const source = h("select", { id: "assign-source", "aria-label": t("assign.source") },
+    state.vocab.assignment_sources.map((x) => h("option", { value: x.code }, term("assignment_sources", x.code))));
+  const give = h("button", { type: "button", class: "primary", id: "assign-submit" }, t("assign.submit"));
+  give.addEventListener("click", async () => {
+    if (!chosen.size) return toast(t("assign.none"));
+    try {
+      const r = await api("/api/v1/assignments", { method: "POST", body: {
+        enumerator: who.value, household_ids: [...chosen], source: source.value, ...(due.value ? { due_date: due.value } : {}) } });
+      toast(t("assign.done", r));
+      await assignments();
+    } catch (x) { toast(x.message); }
+  });
+  const share = h("button", { type: "button", id: "assign-share" }, t("assign.share"));
+  share.addEventListener("click", async () => {
+    if (!chosen.size) return toast(t("assign.none"));
+    try {
+      for (const id of chosen) await api(`/api/v1/assignments/${id}`, { method: "DELETE" });
+      toast(t("assign.shared_done", { n: chosen.size }));
+      await assignments();
+    } catch (x) { toast(x.message); }
+  });
+  const file = h("input", { type: "file", id: "assign-file", accept: ".csv,text/csv", "aria-label": t("assign.import") });
+  const bar = h("progress", { id: "assign-progress", max: 1, value: 0, hidden: true });
+  const report = h("div", { id: "assign-report" });
+  const importIt = h("button", { type: "button", id: "assign-import" }, t("assign.import"));
+  importIt.addEventListener("click", async () => {
+    const f = file.files?.[0];
+    if (!f) return toast(t("assign.no_file"));
+    bar.hidden = false;
+    bar.value = 0;
+    try {
+      const r = await upload("/api/v1/assignments/import", await f.text(), (p) => { bar.value = p; });
+      bar.value = 1;
+      report.replaceChildren(h("p", { role: "status" }, t("assign.import_done", { ...r, rejected: r.rejected.length })),
+        r.rejected.length ? h("table", { id: "assign-rejected" },
+          h("thead", {}, h("tr", {}, h("th", {}, t("assign.row")), h("th", {}, t("assign.reason")))),
+          h("tbody", {}, r.rejected.map((p) => h("tr", {}, h("td", { class: "num" }, p.line), h("td", {}, p.message))))) : "");
+      toast(t("assign.import_done", { ...r, rejected: r.rejected.length }));
+    } catch (x) { toast(x.message); }
+  });
+  page(t("assign.title"),
+    h("div", { class: "filters" }, h("label", {}, t("queue.area"), pick)),
+    board.truncated ? h("p", { class: "error" }, t("assign.truncated")) : "",
+    h("div", { class: "actions sticky", id: "assign-actions" }, count, h("label", {}, t("assign.enumerator"), who), h("label", {}, t("assign.due"), due), h("label", {}, t("assign.source"), source), give, share),
+    h("div", { class: "tablewrap" }, table),
+    h("h2", {}, t("assign.import_title")), h("p", { class: "muted" }, t("assign.import_help")),
+    h("div", { class: "actions" }, file, importIt, bar), report);
+}
+
 // ------------------------------------------------------------------ router
 
 async function render() {
@@ -500,6 +630,7 @@ async function render() {
     else if (screen === "batches") await batches();
     else if (screen === "export") await exportPage();
     else if (screen === "audit") await audit();
+    else if (screen === "assignments") await assignments();
     else await progress();
     document.getElementById("main").focus({ preventScroll: true });
   } catch (x) {

@@ -123,6 +123,13 @@ impl Store {
                             [id.to_string()],
                         )?;
                         tx.exec_cached("DELETE FROM households WHERE id = ?1", [id.to_string()])?;
+                    } else {
+                        // No longer the user's: the terms go, the visits stay until they sync.
+                        tx.exec_cached(
+                            "UPDATE households SET assignment_source = NULL, due_date = NULL,
+                                 assignment_note = NULL WHERE id = ?1",
+                            [id.to_string()],
+                        )?;
                     }
                 }
                 Pulled::Member {

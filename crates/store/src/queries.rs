@@ -61,7 +61,8 @@ pub struct RtGroup {
     pub kode_desa: String,
     pub rw: String,
     pub rt: String,
-    /// Households, soonest due first (then the rest), then by head's name.
+    /// Households: the enumerator's own first (soonest due first, then those without a date),
+    /// then the shared ones, each by head's name.
     pub households: Vec<HouseholdRow>,
 }
 
@@ -155,7 +156,8 @@ impl Store {
             }
         }
         sql.push_str(
-            " ORDER BY h.kode_desa, h.rw, h.rt, h.due_date IS NULL, h.due_date, h.nama_krt, h.id",
+            " ORDER BY h.kode_desa, h.rw, h.rt, h.assignment_source IS NULL, h.due_date IS NULL, \
+             h.due_date, h.nama_krt, h.id",
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(params_from_iter(args.iter()))?;

@@ -195,3 +195,77 @@ async fn a_supervisor_reviews_in_a_real_browser() {
     b.quit().await;
     eprintln!("screenshots: {}", shots.display());
 }
+
+/// The assignment page in a real browser: a supervisor gives a whole RT to one enumerator with a
+/// due date, then moves one household of it to a colleague, and imports a target list with a bad
+/// row. Screenshots under `screenshots/assignments/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_assigns_an_rt_and_reassigns_in_the_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(dir.path());
+    server.add_user("ani", "enumerator", DESA);
+    server.add_user("budi", "enumerator", DESA);
+    server.add_user("spv", "supervisor", "330801");
+    server.import(DESA, 30);
+    server.start(0);
+    let shots = screenshot_dir("assignments");
+    let shot = |name: &str| shots.join(format!("{name}.png"));
+    let driver = Driver::chromium().await;
+    let b = driver.session(1280, 900).await;
+    b.goto(&format!("{}/", server.url)).await;
+    b.type_into(&b.wait("#username").await, "spv").await;
+    b.type_into(&b.wait("#password").await, PASSWORD).await;
+    b.click(&b.wait("#signin-submit").await).await;
+    b.wait("#progress-desa").await;
+    b.click(&b.wait("#nav-assignments").await).await;
+    b.wait("#assign-table tbody tr[data-row]").await;
+    b.screenshot(&shot("01-penugasan")).await;
+
+    // The first RT, whole, to ani, due on a date.
+    let rt = b.find_all(".pick-rt").await.remove(0);
+    b.click(&rt).await;
+    let chosen = b.wait_text("#assign-count", "dipilih").await;
+    let n: i64 = chosen.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(n > 0, "{chosen}");
+    b.select("#assign-enumerator", "ani").await;
+    b.execute(
+        "document.getElementById('assign-due').value = '2026-12-24'; return null;",
+        json!([]),
+    )
+    .await;
+    b.select("#assign-source", "groundcheck").await;
+    b.click(&b.wait("#assign-submit").await).await;
+    b.wait_text("#toast", &format!("{n} ditugaskan")).await;
+    b.wait_text("#assign-table tbody tr[data-row] .assignee", "ani")
+        .await;
+    assert_eq!(server.count("SELECT count(*) FROM assignments WHERE due_date = '2026-12-24' AND source = 'groundcheck'"), n);
+    b.screenshot(&shot("02-rt-ditugaskan")).await;
+
+    // One of them moves to budi.
+    let first = b.find_all("#assign-table input.pick").await.remove(0);
+    b.click(&first).await;
+    b.select("#assign-enumerator", "budi").await;
+    b.click(&b.wait("#assign-submit").await).await;
+    b.wait_text("#toast", "1 dipindahkan").await;
+    b.wait_text("#assign-table tbody tr[data-row] .assignee", "budi")
+        .await;
+    let budi = "SELECT count(*) FROM assignments a JOIN users u ON u.id = a.enumerator_id WHERE u.username = 'budi'";
+    assert_eq!(server.count(budi), 1);
+    assert_eq!(server.count("SELECT count(*) FROM assignments"), n);
+    b.screenshot(&shot("03-dipindahkan")).await;
+
+    // A target list with one unknown household: the good row applies, the bad one is reported.
+    let id_dtsen = server.text("SELECT id_dtsen FROM households ORDER BY id_dtsen DESC LIMIT 1");
+    let csv = format!(
+        "id_dtsen,enumerator,due_date,source,note\n{id_dtsen},budi,,sanggah,\nTIDAK-ADA,budi,,,\n"
+    );
+    let file = dir.path().join("sasaran.csv");
+    std::fs::write(&file, csv).unwrap();
+    let input = b.wait("#assign-file").await;
+    b.type_into(&input, file.to_str().unwrap()).await;
+    b.click(&b.wait("#assign-import").await).await;
+    b.wait_text("#assign-report", "1 baris ditolak").await;
+    b.wait_text("#assign-rejected tbody", "TIDAK-ADA").await;
+    b.screenshot(&shot("04-impor")).await;
+    b.quit().await;
+}

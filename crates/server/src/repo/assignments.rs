@@ -195,3 +195,52 @@ pub fn mark_received(
     }
     Ok(())
 }
+
+/// A household of the assignment page: id, registry id, head, desa, RW, RT, and its assignment
+/// with the assignee's username.
+pub type BoardRow = (
+    Uuid,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    Option<(AssignmentRow, String)>,
+);
+
+/// Every household inside the scope with its assignment, by desa, RW, RT and head's name; at most
+/// `limit`.
+pub fn board(tx: &mut dyn Sql, scope: &Scope, limit: usize) -> DbResult<Vec<BoardRow>> {
+    let mut w = Where::default();
+    w.scope(scope, "h.kode_desa");
+    let sql = format!(
+        "SELECT h.id, h.id_dtsen, h.nama_krt, h.kode_desa, h.rw, h.rt, {COLS}, u.username
+         FROM households h LEFT JOIN assignments a ON a.household_id = h.id
+              LEFT JOIN users u ON u.id = a.enumerator_id
+         WHERE {} ORDER BY h.kode_desa, h.rw, h.rt, h.nama_krt, h.id LIMIT {}",
+        w.sql(),
+        limit
+    );
+    tx.query(&sql, &w.params)?
+        .iter()
+        .map(|r| {
+            let assignment = match r.opt_text(6) {
+                None => None,
+                Some(_) => {
+                    let cols: Vec<Value> = r.0[6..].to_vec();
+                    let sub = Row(cols);
+                    Some((row(&sub)?, sub.text(8)))
+                }
+            };
+            Ok((
+                uuid(&r.text(0))?,
+                r.opt_text(1),
+                r.text(2),
+                r.text(3),
+                r.text(4),
+                r.text(5),
+                assignment,
+            ))
+        })
+        .collect()
+}

@@ -186,16 +186,16 @@ pub fn pull(
 ) -> DbResult<(Vec<ChangeRow>, String, bool)> {
     // Households and members (DESIGN.md §9): an enumerator receives the area's broadcast changes
     // of households shared or assigned to them, the changes addressed to them (`owner`, written
-    // when a household is assigned to them), and the withdrawals written when a household went
-    // to a colleague (`deleted` with the colleague as `owner`). Reviewers see the broadcasts.
+    // when a household is assigned to them) while it is still theirs, and the withdrawals written
+    // when a household went to a colleague (`deleted` with the colleague as `owner`). Reviewers
+    // see the broadcasts.
     let visible = match scope.role {
         Role::Enumerator => {
             "((kind IN ('household', 'member') AND {AREA} AND (
-                 (owner IS NULL AND NOT EXISTS (SELECT 1 FROM assignments a
-                     WHERE a.household_id = CASE WHEN c.kind = 'household' THEN c.entity_id
-                           ELSE (SELECT m.household_id FROM members m WHERE m.id = c.entity_id) END
-                       AND a.enumerator_id <> $3))
-                 OR (owner = $3 AND deleted = 0)
+                 (owner IS NULL AND (deleted = 1 OR {HH} IS NOT NULL) AND NOT EXISTS (
+                     SELECT 1 FROM assignments a WHERE a.household_id = {HH} AND a.enumerator_id <> $3))
+                 OR (owner = $3 AND deleted = 0 AND EXISTS (
+                     SELECT 1 FROM assignments a WHERE a.household_id = {HH} AND a.enumerator_id = $3))
                  OR (owner <> $3 AND deleted = 1 AND kind = 'household')))
               OR (kind IN ('visit', 'review') AND owner = $3) OR kind = 'questionnaire')"
         }
@@ -209,7 +209,14 @@ pub fn pull(
         "(c.origin_device IS NULL OR c.origin_device <> ${})",
         5 + area_params.len()
     );
-    let visible = format!("{} AND {not_own}", visible.replace("{AREA}", &area));
+    // The household a household or member change is about; NULL for a member no longer in the
+    // baseline, whose old details then reach nobody (only its deletion does).
+    let household = "(CASE WHEN c.kind = 'household' THEN c.entity_id \
+                     ELSE (SELECT m.household_id FROM members m WHERE m.id = c.entity_id) END)";
+    let visible = format!(
+        "{} AND {not_own}",
+        visible.replace("{AREA}", &area).replace("{HH}", household)
+    );
     let fetch = (limit + 1) as i64;
     let (sql, mut params) = match tx.dialect() {
         Dialect::Sqlite => {

@@ -348,7 +348,44 @@ async fn each_device_holds_its_own_and_the_shared_households(b: Backend) {
     );
     // A new device of ani's, pulling from the start, holds the same as her old one.
     let ani2 = s.sign_in("ani").await;
-    assert_eq!(held(&ani2.pull_all().await), held(&ani_feed));
+    let fresh = ani2.pull_all().await;
+    assert_eq!(held(&fresh), held(&ani_feed));
+    let budis: std::collections::BTreeSet<String> =
+        ids(&a[..2]).union(&ids(&a[4..8])).cloned().collect();
+    for c in &fresh {
+        let hh = match c.kind {
+            verivali_protocol::ChangeKind::Household => c.id.clone(),
+            verivali_protocol::ChangeKind::Member => c.data["household_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            _ => continue,
+        };
+        assert!(
+            c.deleted || !budis.contains(&hh),
+            "a new device of ani's got {:?} of budi's {hh}",
+            c.kind
+        );
+    }
+    // New terms on one of budi's reach his device with the household.
+    let terms = json!({"enumerator": "budi", "household_ids": [a[5]], "due_date": "2026-12-15", "source": "sanggah"});
+    assert_eq!(ok(assign(&sup, terms).await).await["updated"], 1);
+    s.settle().await;
+    let before = budi_feed.len();
+    sync(&budi, &mut budi_cursor, &mut budi_feed).await;
+    let got = budi_feed[before..]
+        .iter()
+        .find(|c| c.kind == verivali_protocol::ChangeKind::Household && c.id == a[5].to_string())
+        .and_then(|c| c.assignment())
+        .flatten()
+        .unwrap();
+    assert_eq!(
+        (got.source, got.due_date.unwrap().to_string()),
+        (
+            verivali_domain::AssignmentSource::Sanggah,
+            "2026-12-15".into()
+        )
+    );
 
     // Shared again: back on ani's device.
     let r = sup
@@ -475,8 +512,10 @@ async fn a_target_list_applies_its_good_rows_and_reports_the_bad_ones(b: Backend
         (&json!("sanggah"), &json!("2026-12-20"))
     );
     assert_eq!(ani["note"], "sanggah warga\r\nRT 3");
-    // The same file again changes nothing and says the same about the bad rows.
+    // The same file again changes nothing (not even the feed) and says the same about the bad rows.
+    let feed = s.count("SELECT count(*) FROM changes").await;
     let again = ok(send(&sup, csv).await.unwrap()).await;
+    assert_eq!(s.count("SELECT count(*) FROM changes").await, feed);
     assert_eq!(
         (&again["assigned"], &again["reassigned"], &again["updated"]),
         (&json!(0), &json!(0), &json!(0))

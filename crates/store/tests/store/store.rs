@@ -603,6 +603,31 @@ fn assigned_households_show_their_terms_come_first_in_their_rt_and_filter_by_sou
         )
         .unwrap();
     assert!(rows(&store, &deaths).is_empty());
+    let in_rt: Vec<Uuid> = rows(&store, &same_rt)
+        .into_iter()
+        .filter(|r| by_name.contains(&r.id))
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(in_rt[0], late, "the one still given comes first");
+    let names = |ids: &[Uuid]| -> Vec<String> {
+        ids.iter()
+            .map(|id| {
+                hh.iter()
+                    .find(|(h, _)| h.id == *id)
+                    .unwrap()
+                    .0
+                    .nama_krt
+                    .clone()
+            })
+            .collect()
+    };
+    let listed_names = names(&in_rt[1..]);
+    let mut sorted = listed_names.clone();
+    sorted.sort();
+    assert_eq!(
+        listed_names, sorted,
+        "the shared ones by name, the returned one among them"
+    );
     assert_eq!(hh.len(), 60);
 }
 
