@@ -69,6 +69,11 @@ pub struct Terms {
     pub note: Option<String>,
 }
 
+/// The quality flag on a visit whose household is assigned to another enumerator than the one who
+/// made it (a reassignment while the work was on their phone): the visit is kept and shown to the
+/// reviewer with this flag.
+pub const FLAG_REASSIGNED: &str = "quality.reassigned";
+
 /// Longest note on an assignment, in characters.
 pub const MAX_NOTE: usize = 500;
 

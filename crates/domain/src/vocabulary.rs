@@ -176,7 +176,10 @@ pub fn vocabulary() -> Value {
         "household_fields": household_fields(),
         "member_fields": MEMBER_FIELDS.map(|(f, l)| entry(f, l)),
         "assignment_sources": AssignmentSource::ALL.map(|s| entry(s, assignment_source_label(s))),
-        "flags": Vec::<Value>::new(),
+        "flags": [entry(
+            crate::assignment::FLAG_REASSIGNED,
+            ("Rumah tangga sudah dialihkan ke petugas lain", "Household reassigned to another enumerator"),
+        )],
     })
 }
 

@@ -68,6 +68,11 @@ pub struct ReviewVisit {
     /// Earlier decisions on this visit, oldest first (decisions are immutable events).
     #[serde(default)]
     pub reviews: Vec<ReviewEntry>,
+    /// Quality flags for the reviewer (codes of `flags` in the vocabulary, e.g.
+    /// `quality.reassigned`: the household is assigned to someone else than the visit's
+    /// enumerator).
+    #[serde(default)]
+    pub flags: Vec<String>,
 }
 
 /// One decision taken on a visit.

@@ -376,6 +376,7 @@ fn attachment_review_and_problem_messages() {
                 }],
                 other_visits: vec![],
                 kode_desa: hh.kode_desa.clone(),
+                flags: vec!["quality.reassigned".into()],
                 reviews: vec![ReviewEntry {
                     decision: Decision::Reject,
                     reason: Some("Foto rumah buram".into()),

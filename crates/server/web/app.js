@@ -257,6 +257,7 @@ async function queue() {
       if (v.other_visits.length) flags.push(t("flag.two_visits"));
       if (v.photos.some((p) => !p.present)) flags.push(t("flag.photo_missing"));
       if (v.conflicts.length) flags.push(t("flag.conflicts"));
+      for (const f of v.flags || []) flags.push(term("flags", f));
       tbody.append(h("tr", { "data-visit": v.found.visit_id },
         h("td", {}, h("a", { href: `#/visit/${v.found.visit_id}`, class: "visit-link" }, v.found.household.nama_krt || "—"), h("div", { class: "muted" }, v.found.household.alamat)),
         h("td", {}, v.kode_desa),

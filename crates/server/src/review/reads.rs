@@ -159,7 +159,18 @@ impl App {
                 })
             })
             .collect();
+        // A visit by someone the household is no longer (or never was) assigned to: accepted,
+        // so that no work is lost, and flagged for the reviewer.
+        let mut flags = Vec::new();
+        let assigned = repo::assignments_of(tx, &[rec.household_id])?;
+        if assigned
+            .get(&rec.household_id)
+            .is_some_and(|a| a.enumerator_id != v.row.enumerator_id)
+        {
+            flags.push(verivali_domain::assignment::FLAG_REASSIGNED.to_string());
+        }
         Ok(ReviewVisit {
+            flags,
             state: v.row.state,
             enumerator: UserRef {
                 id: v.row.enumerator_id,

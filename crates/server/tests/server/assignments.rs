@@ -622,3 +622,67 @@ async fn the_cli_assigns_an_area_and_a_target_list() {
     );
     assert!(!ok && err.contains("--source"), "{err}");
 }
+
+both_backends!(
+    reassigned,
+    a_visit_from_the_previous_assignee_is_kept_and_flagged
+);
+async fn a_visit_from_the_previous_assignee_is_kept_and_flagged(b: Backend) {
+    use verivali_protocol::{OpBody, OpStatus};
+    let s = TestServer::start(b).await;
+    s.add_user("pengawas", Role::Supervisor, &[DESA_A]).await;
+    s.add_user("ani", Role::Enumerator, &[DESA_A]).await;
+    s.add_user("budi", Role::Enumerator, &[DESA_A]).await;
+    let hh = s.import(DESA_A, 2, 7).await;
+    let sup = s.sign_in("pengawas").await;
+    let mut ani = s.sign_in("ani").await;
+    ok(assign(
+        &sup,
+        json!({"enumerator": "ani", "household_ids": [hh[0].0.id, hh[1].0.id]}),
+    )
+    .await)
+    .await;
+    // Ani recorded both at the door; before her phone syncs, one goes to budi.
+    ok(assign(
+        &sup,
+        json!({"enumerator": "budi", "household_ids": [hh[0].0.id]}),
+    )
+    .await)
+    .await;
+    let visits: Vec<_> = hh
+        .iter()
+        .enumerate()
+        .map(|(i, (h, m))| visit(h, m, 40 + i as u64))
+        .collect();
+    let mut ops: Vec<_> = visits
+        .iter()
+        .map(|v| ani.op(&OpBody::VisitRecord(Box::new(v.clone()))))
+        .collect();
+    ops.push(ani.op(&OpBody::BatchSubmit(verivali_domain::Batch {
+        batch_id: Uuid::now_v7(),
+        visit_ids: visits.iter().map(|v| v.visit_id).collect(),
+    })));
+    let r = ani.push(&ops).await;
+    assert!(
+        r.results.iter().all(|r| r.status == OpStatus::Applied),
+        "{:?}",
+        r.results
+    );
+    assert_eq!(
+        s.count("SELECT count(*) FROM visits").await,
+        2,
+        "both kept, once each"
+    );
+    let list = ok(sup.get("/api/v1/review/visits").await).await;
+    let flags = |id: Uuid| {
+        list["visits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["found"]["visit_id"] == id.to_string())
+            .unwrap()["flags"]
+            .clone()
+    };
+    assert_eq!(flags(visits[0].visit_id), json!(["quality.reassigned"]));
+    assert_eq!(flags(visits[1].visit_id), json!([]), "still hers: no flag");
+}
