@@ -226,7 +226,8 @@ const COMMON_V3: &str = "ALTER TABLE changes ADD COLUMN origin_device TEXT;";
 
 /// Step 4, both backends: assignments (DESIGN.md §9). One row per assigned household (a household
 /// with none is shared by its area's enumerators), and every change of it kept as an event
-/// (`enumerator_id` NULL when the household was shared again).
+/// (`enumerator_id` NULL when the household was shared again); and when each device last began
+/// pulling from the start (`feed_start`), before which withdrawals do not concern it.
 const COMMON_V4: &str = r#"
 CREATE TABLE assignments (
     household_id TEXT PRIMARY KEY REFERENCES households (id),
@@ -250,6 +251,7 @@ CREATE TABLE assignment_events (
     at TEXT NOT NULL
 );
 CREATE INDEX assignment_events_household ON assignment_events (household_id, at);
+ALTER TABLE devices ADD COLUMN feed_start TEXT;
 "#;
 
 pub fn sqlite_steps() -> Vec<String> {

@@ -177,12 +177,17 @@ pub struct ChangeRow {
 /// transactions older than every transaction still open (`pg_snapshot_xmin`), a prefix that can
 /// no longer grow. The cursor is `xid:seq`.
 /// Changes a device's own push wrote (`origin_device`) are left out of that device's feed.
+///
+/// `withdrawn_after` (RFC 3339, "" for all) leaves out the withdrawals written before the device
+/// began pulling from the start: it never received those households, since the feed already hid
+/// them from it.
 pub fn pull(
     tx: &mut dyn Sql,
     scope: &Scope,
     device: Uuid,
     cursor: &str,
     limit: usize,
+    withdrawn_after: &str,
 ) -> DbResult<(Vec<ChangeRow>, String, bool)> {
     // Households and members (DESIGN.md §9): an enumerator receives the area's broadcast changes
     // of households shared or assigned to them, the changes addressed to them (`owner`, written
@@ -201,7 +206,7 @@ pub fn pull(
         }
         Role::Supervisor | Role::Admin => {
             "((({AREA} AND (kind NOT IN ('household', 'member') OR owner IS NULL)) OR kind = 'questionnaire')
-              AND CAST($3 AS TEXT) IS NOT NULL)"
+              AND CAST($3 AS TEXT) IS NOT NULL AND CAST({AFTER} AS TEXT) IS NOT NULL)"
         }
     };
     let (area, area_params) = scope.area_sql("area", 5);
@@ -213,20 +218,14 @@ pub fn pull(
     // baseline, whose old details then reach nobody (only its deletion does).
     let household = "(CASE WHEN c.kind = 'household' THEN c.entity_id \
                      ELSE (SELECT m.household_id FROM members m WHERE m.id = c.entity_id) END)";
-    // A device pulling from the start holds nothing yet, so the withdrawals (one per household
-    // given to a colleague: 49,500 of a 50,000-household kecamatan) would only cost it bandwidth.
-    let fresh = cursor.is_empty() || cursor == "0";
-    let withdrawn = if fresh {
-        ""
-    } else {
-        "OR (owner <> $3 AND deleted = 1 AND kind = 'household')"
-    };
+    let withdrawn = "OR (owner <> $3 AND deleted = 1 AND kind = 'household' AND c.at > {AFTER})";
     let visible = format!(
         "{} AND {not_own}",
         visible
             .replace("{AREA}", &area)
             .replace("{HH}", household)
             .replace("{WITHDRAWN}", withdrawn)
+            .replace("{AFTER}", &format!("${}", 6 + area_params.len()))
     );
     let fetch = (limit + 1) as i64;
     let (sql, mut params) = match tx.dialect() {
@@ -270,6 +269,7 @@ pub fn pull(
     };
     params.extend(area_params);
     params.push(device.into());
+    params.push(withdrawn_after.into());
     let mut rows = tx.query(&sql, &params)?;
     let has_more = rows.len() > limit;
     rows.truncate(limit);

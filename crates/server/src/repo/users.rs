@@ -231,3 +231,23 @@ pub fn token(tx: &mut dyn Sql, hash: &str) -> DbResult<Option<TokenRow>> {
         revoked_at: r.opt_text(14),
     }))
 }
+
+/// Records that a device begins pulling from the start, at `at` (RFC 3339).
+pub fn set_feed_start(tx: &mut dyn Sql, device: Uuid, at: &str) -> DbResult<()> {
+    tx.execute(
+        "UPDATE devices SET feed_start = $1 WHERE id = $2",
+        &[at.into(), device.into()],
+    )?;
+    Ok(())
+}
+
+/// When the device last began pulling from the start ("" when never recorded).
+pub fn feed_start(tx: &mut dyn Sql, device: Uuid) -> DbResult<String> {
+    Ok(tx
+        .query_opt(
+            "SELECT feed_start FROM devices WHERE id = $1",
+            &[device.into()],
+        )?
+        .and_then(|r| r.opt_text(0))
+        .unwrap_or_default())
+}

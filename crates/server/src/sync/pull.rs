@@ -20,13 +20,23 @@ impl App {
     ) -> Result<PullResponse, ApiError> {
         let limit = limit.unwrap_or(PULL_DEFAULT).clamp(1, PULL_MAX);
         let now = self.now();
+        if cursor.is_empty() || cursor == "0" {
+            // From the start: withdrawals written before now concern households this device
+            // never received. A minute of margin covers an assignment committing meanwhile.
+            let start = repo::ts(now - chrono::Duration::minutes(1));
+            let mut tx = self.db.write()?;
+            repo::set_feed_start(tx.as_mut(), caller.device.id, &start)?;
+            tx.commit()?;
+        }
         let mut tx = self.db.read()?;
+        let withdrawn_after = repo::feed_start(tx.as_mut(), caller.device.id)?;
         let (rows, next_cursor, has_more) = repo::pull(
             tx.as_mut(),
             &caller.user.scope(),
             caller.device.id,
             cursor,
             limit,
+            &withdrawn_after,
         )?;
         drop(tx);
         let mut changes = Vec::with_capacity(rows.len());
