@@ -350,7 +350,8 @@ export type RtGroup = {
  */
 kode_desa: string, rw: string, rt: string, 
 /**
- * Households, soonest due first (then the rest), then by head's name.
+ * Households: the enumerator's own first (soonest due first, then those without a date),
+ * then the shared ones, each by head's name.
  */
 households: Array<HouseholdRow>, };
 
