@@ -41,8 +41,10 @@ export class App {
     if (!this.status?.unlocked || this.syncing) return;
     this.syncing = true;
     try {
-      await this.api.syncNow();
-      if (this.screen === "send") await this.show(this.screen, this.param);
+      const r = await this.api.syncNow();
+      // Households given to a colleague leave the list: say so in one line, and redraw the list.
+      if (r.removed) toast(t("send.removed", { n: r.removed }));
+      if (this.screen === "send" || (r.removed && this.screen === "list")) await this.show(this.screen, this.param);
     } catch {
       // Offline or the server is away: the next round tries again.
     } finally {

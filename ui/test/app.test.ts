@@ -225,4 +225,13 @@ describe("automatic sync", () => {
     expect(calls).toBe(1);
     expect(root.querySelector(".error")).toBeNull();
   });
+  it("says in one line when households were given to a colleague", async () => {
+    const { App } = await import("../src/app");
+    document.body.innerHTML = '<div id="toast"></div>';
+    const api = fakeApi({ syncNow: async () => ({ acked: 0, rejected: 0, photos: 0, pulled: 4, removed: 2 }) });
+    const app = new App(api, document.createElement("main"));
+    await app.start();
+    await app.autoSync();
+    expect(document.getElementById("toast")?.textContent).toBe("2 rumah tangga dialihkan ke petugas lain");
+  });
 });

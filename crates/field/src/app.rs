@@ -165,6 +165,11 @@ pub struct SyncDone {
     /// Changes pulled.
     #[ts(type = "number")]
     pub pulled: u64,
+    /// Households that left this phone (given to a colleague); the phone keeps any it holds
+    /// visits of, so they are not counted.
+    #[serde(default)]
+    #[ts(type = "number")]
+    pub removed: u64,
 }
 
 /// The form's live state after an edit: validation messages and which questions apply now
@@ -590,16 +595,28 @@ impl FieldApp {
     /// Syncs now.
     pub async fn sync(&mut self) -> Result<SyncDone, AppError> {
         let lang = self.lang;
+        let before = self.held_households()?;
         let r = self
             .device()?
             .sync()
             .await
             .map_err(|e| AppError::coded(&e, lang))?;
+        let removed = before.difference(&self.held_households()?).count() as u64;
         Ok(SyncDone {
             acked: r.ops_acked,
             rejected: r.ops_rejected,
             photos: r.photos_uploaded,
             pulled: r.changes_pulled,
+            removed,
         })
+    }
+
+    /// The ids of the households on this phone.
+    fn held_households(&mut self) -> Result<std::collections::BTreeSet<uuid::Uuid>, AppError> {
+        Ok(self
+            .assignments(&HouseholdQuery::default())?
+            .into_iter()
+            .flat_map(|g| g.households.into_iter().map(|h| h.id))
+            .collect())
     }
 }

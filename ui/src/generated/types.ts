@@ -607,7 +607,12 @@ photos: number,
 /**
  * Changes pulled.
  */
-pulled: number, };
+pulled: number, 
+/**
+ * Households that left this phone (given to a colleague); the phone keeps any it holds
+ * visits of, so they are not counted.
+ */
+removed: number, };
 
 export type Progress = { 
 /**

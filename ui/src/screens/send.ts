@@ -24,7 +24,8 @@ export async function sendScreen(ctx: Ctx): Promise<HTMLElement> {
     result.textContent = t("send.syncing");
     try {
       const r = await ctx.api.syncNow();
-      toast(t("send.synced", { acked: r.acked, rejected: r.rejected, pulled: r.pulled }));
+      toast(t("send.synced", { acked: r.acked, rejected: r.rejected, pulled: r.pulled }) +
+        (r.removed ? ` · ${t("send.removed", { n: r.removed })}` : ""));
       ctx.go("send");
     } catch (e) {
       result.textContent = errorMessage(e);
