@@ -35,6 +35,19 @@ fn refused(e: &AssignError, lang: Lang) -> ApiError {
     ApiError::coded(refusal, "Assignment refused", e, lang)
 }
 
+/// A stored assignment as the reviewer's answers show it.
+fn entry(a: AssignmentRow, enumerator: String) -> Result<AssignmentEntry, ApiError> {
+    Ok(AssignmentEntry {
+        household_id: a.household_id,
+        enumerator,
+        due_date: a.due_date.as_deref().and_then(|d| d.parse().ok()),
+        source: AssignmentSource::parse(&a.source).unwrap_or(AssignmentSource::Lainnya),
+        note: a.note,
+        assigned_at: time(&a.assigned_at)?,
+        received_at: a.received_at.as_deref().map(time).transpose()?,
+    })
+}
+
 fn time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
     s.parse()
         .map_err(|e| ApiError::internal(&DbError::Corrupt(format!("{s:?}: {e}"))))
@@ -232,15 +245,7 @@ impl App {
         drop(tx);
         let mut assignments = Vec::with_capacity(rows.len());
         for (a, username) in rows {
-            assignments.push(AssignmentEntry {
-                household_id: a.household_id,
-                enumerator: username,
-                due_date: a.due_date.as_deref().and_then(|d| d.parse().ok()),
-                source: AssignmentSource::parse(&a.source).unwrap_or(AssignmentSource::Lainnya),
-                note: a.note,
-                assigned_at: time(&a.assigned_at)?,
-                received_at: a.received_at.as_deref().map(time).transpose()?,
-            });
+            assignments.push(entry(a, username)?);
         }
         Ok(AssignmentList { assignments })
     }
@@ -449,18 +454,7 @@ impl App {
         )?;
         let mut households = Vec::with_capacity(rows.len());
         for (household_id, id_dtsen, nama_krt, kode_desa, rw, rt, a) in rows {
-            let assignment = match a {
-                None => None,
-                Some((a, username)) => Some(AssignmentEntry {
-                    household_id,
-                    enumerator: username,
-                    due_date: a.due_date.as_deref().and_then(|d| d.parse().ok()),
-                    source: AssignmentSource::parse(&a.source).unwrap_or(AssignmentSource::Lainnya),
-                    note: a.note,
-                    assigned_at: time(&a.assigned_at)?,
-                    received_at: a.received_at.as_deref().map(time).transpose()?,
-                }),
-            };
+            let assignment = a.map(|(a, username)| entry(a, username)).transpose()?;
             households.push(BoardHousehold {
                 household_id,
                 id_dtsen,
