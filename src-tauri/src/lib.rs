@@ -99,6 +99,11 @@ async fn save_draft(
 }
 
 #[tauri::command]
+async fn discard_draft(app: State<'_, Shared>, visit_id: Uuid) -> Answer<bool> {
+    app.lock().await.discard_draft(visit_id)
+}
+
+#[tauri::command]
 async fn finish_visit(app: State<'_, Shared>, visit: VisitRecord) -> Answer<u32> {
     app.lock().await.finish_visit(visit)
 }
@@ -157,6 +162,7 @@ pub fn run() {
             questionnaire,
             open_visit,
             save_draft,
+            discard_draft,
             finish_visit,
             add_photo,
             submit,

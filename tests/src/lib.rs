@@ -115,15 +115,33 @@ pub fn make_cert(dir: &Path) -> Certs {
     }
 }
 
+/// The database a [`Server`] keeps its data in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A file in the server's folder.
+    Sqlite,
+    /// A fresh database on the machine's PostgreSQL (`VERIVALI_TEST_PG`, else
+    /// `postgres://postgres@127.0.0.1:5432/test`), dropped with the [`Server`].
+    Postgres,
+}
+
+/// The PostgreSQL URL the tests administer databases through.
+pub fn pg_admin_url() -> String {
+    std::env::var("VERIVALI_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
 /// A server data folder, administered through the CLI, that can be started and killed.
 pub struct Server {
-    /// `sqlite://…`
+    /// `sqlite://…` or `postgres://…`
     pub db: String,
     /// Data folder (attachments).
     pub data: PathBuf,
     child: Option<Child>,
     /// Base URL while running.
     pub url: String,
+    /// The PostgreSQL database this server created, dropped with it.
+    pg_database: Option<String>,
 }
 
 impl Server {
@@ -134,7 +152,28 @@ impl Server {
             data: dir.join("data"),
             child: None,
             url: String::new(),
+            pg_database: None,
         }
+    }
+
+    /// A fresh server folder under `dir` on `backend`.
+    pub fn on(dir: &Path, backend: Backend) -> Server {
+        let mut s = Server::new(dir);
+        if backend == Backend::Postgres {
+            let name = format!("vv_e2e_{}", uuid::Uuid::now_v7().simple());
+            let admin = pg_admin_url();
+            // On a thread of its own: the blocking client cannot run inside an async runtime.
+            let (a, n) = (admin.clone(), name.clone());
+            std::thread::spawn(move || {
+                let mut c = postgres::Client::connect(&a, postgres::NoTls).unwrap();
+                c.batch_execute(&format!("CREATE DATABASE {n}")).unwrap();
+            })
+            .join()
+            .unwrap();
+            s.db = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+            s.pg_database = Some(name);
+        }
+        s
     }
 
     fn cli(&self, args: &[&str], stdin: &str) -> String {
@@ -262,6 +301,14 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
+        if let Some(name) = self.pg_database.take() {
+            // Off any async runtime the test may be inside.
+            let _ = std::thread::spawn(move || {
+                let mut c = postgres::Client::connect(&pg_admin_url(), postgres::NoTls)?;
+                c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            })
+            .join();
+        }
     }
 }
 

@@ -24,6 +24,8 @@ export interface Api {
   questionnaire(): Promise<Questionnaire>;
   openVisit(householdId: string): Promise<OpenVisit>;
   saveDraft(visit: VisitRecord): Promise<DraftState>;
+  /** Throws away a draft never sent; true when its household (given away) left the phone. */
+  discardDraft(visitId: string): Promise<boolean>;
   finishVisit(visit: VisitRecord): Promise<number>;
   addPhoto(base64: string, mime: string): Promise<string>;
   submit(visitIds: string[]): Promise<number>;
@@ -45,6 +47,7 @@ export const tauriApi: Api = {
   questionnaire: () => invoke("questionnaire"),
   openVisit: (householdId) => invoke("open_visit", { householdId }),
   saveDraft: (visit) => invoke("save_draft", { visit }),
+  discardDraft: (visitId) => invoke("discard_draft", { visitId }),
   finishVisit: (visit) => invoke("finish_visit", { visit }),
   addPhoto: (base64, mime) => invoke("add_photo", { base64, mime }),
   submit: (visitIds) => invoke("submit", { visitIds }),

@@ -1,24 +1,25 @@
 // Component tests with a fake Api (no Rust behind it): what each screen shows and calls.
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import type { Api, HouseholdRow, OpenVisit, Questionnaire, Status } from "../src/api";
+import type { Api, HouseholdDetail, HouseholdRow, OpenVisit, Questionnaire, Status } from "../src/api";
 import type { Ctx } from "../src/app";
 import { messages, setLang, t } from "../src/i18n";
 import { assignmentLine, listScreen } from "../src/screens/list";
 import { unlockScreen } from "../src/screens/signin";
 import { answerValue, issuesAt, visitScreen } from "../src/screens/visit";
 import { sendScreen } from "../src/screens/send";
+import { householdScreen } from "../src/screens/household";
 import { outcomeTerm, vocab } from "../src/vocabulary";
 
 const status: Status = { signed_in: true, unlocked: true, username: "petugas", attempts_left: 5, locked_until: null, lang: "id" };
 const row = (id: string, status: HouseholdRow["status"], nama = `KRT ${id}`): HouseholdRow =>
-  ({ id, id_dtsen: null, no_kk: null, nama_krt: nama, alamat: "Dusun Contoh", desil: 1, members: 3, status, proposed: false, assignment: null });
+  ({ id, id_dtsen: null, no_kk: null, nama_krt: nama, alamat: "Dusun Contoh", desil: 1, members: 3, status, proposed: false, assignment: null, withdrawn: false });
 
 function fakeApi(over: Partial<Api> = {}): Api {
   const fail = () => Promise.reject(new Error("not in this test"));
   return {
     status: async () => status, defaultServer: async () => "http://127.0.0.1:8080", setLang: async () => status,
     signIn: fail, unlock: fail, lock: async () => status, signOut: fail, assignments: async () => [], progress: async () => ({ done: 0, total: 0 }),
-    household: fail, questionnaire: fail, openVisit: fail, saveDraft: fail, finishVisit: fail, addPhoto: fail,
+    household: fail, questionnaire: fail, openVisit: fail, saveDraft: fail, discardDraft: fail, finishVisit: fail, addPhoto: fail,
     submit: fail, syncState: fail, syncNow: fail, ...over,
   } as Api;
 }
@@ -233,5 +234,37 @@ describe("automatic sync", () => {
     await app.start();
     await app.autoSync();
     expect(document.getElementById("toast")?.textContent).toBe("2 rumah tangga dialihkan ke petugas lain");
+  });
+});
+
+describe("a household given to a colleague", () => {
+  const detail = (visits: HouseholdDetail["visits"], withdrawn = true): HouseholdDetail => ({
+    household: { id: "h1", id_dtsen: "D1", no_kk: null, nama_krt: "Ani", alamat: "Dusun", rt: "001", rw: "002", kode_desa: "3308012001", desil: 1, version: 1 },
+    proposed: false, withdrawn, status: "draft", members: [], visits,
+  });
+  const draft = { visit_id: "v1", revision: 0, outcome: "ditemukan" as const, state: "draft" as const, finished: false, started_at: "2026-12-01T01:00:00Z", updated_at: "2026-12-01T01:00:00Z", reviews: [], attention: [] };
+  it("says why, lets the draft be finished, and discards it only on the second tap", async () => {
+    document.body.innerHTML = '<div id="toast"></div>';
+    const discardDraft = vi.fn(async () => true);
+    const go = vi.fn();
+    const el = await householdScreen(ctx(fakeApi({ household: async () => detail([draft]), discardDraft }), go), "h1");
+    expect(el.querySelector("#withdrawn")?.textContent).toContain("dialihkan ke petugas lain");
+    expect(el.querySelector("#visit")).not.toBeNull();
+    el.querySelector<HTMLButtonElement>("#discard")!.click();
+    expect(discardDraft).not.toHaveBeenCalled();
+    el.querySelector<HTMLButtonElement>("#discard-sure")!.click();
+    await vi.waitFor(() => expect(go).toHaveBeenCalledWith("list"));
+    expect(discardDraft).toHaveBeenCalledWith("v1");
+  });
+  it("starts nothing new once the work on it is done", async () => {
+    const el = await householdScreen(ctx(fakeApi({ household: async () => detail([{ ...draft, finished: true, revision: 1, state: "submitted" }]) })), "h1");
+    expect(el.querySelector("#withdrawn")?.textContent).toContain("menunggu dikirim");
+    expect(el.querySelector("#visit")).toBeNull();
+    expect(el.querySelector("#discard")).toBeNull();
+  });
+  it("is an ordinary household when it is still the user's", async () => {
+    const el = await householdScreen(ctx(fakeApi({ household: async () => detail([draft], false) })), "h1");
+    expect(el.querySelector("#withdrawn")).toBeNull();
+    expect(el.querySelector("#discard")).toBeNull();
   });
 });

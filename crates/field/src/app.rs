@@ -478,6 +478,12 @@ impl FieldApp {
             .household(household_id)
             .map_err(|e| AppError::coded(&e, lang))?;
         let editable = detail.visits.iter().rev().find(|v| v.state.editable());
+        if editable.is_none() && detail.withdrawn {
+            return Err(AppError::coded(
+                &verivali_store::StoreError::Withdrawn(household_id),
+                lang,
+            ));
+        }
         if let Some(v) = editable {
             let (record, state, finished) = d
                 .store()
@@ -511,6 +517,13 @@ impl FieldApp {
         let d = self.device()?;
         d.save_draft(visit).map_err(|e| AppError::coded(&e, lang))?;
         Ok(draft_state(d.store(), visit, lang))
+    }
+
+    /// Throws away a draft never sent; true when its household, given to another enumerator,
+    /// left the phone with it.
+    pub fn discard_draft(&mut self, visit_id: Uuid) -> Result<bool, AppError> {
+        let r = self.device()?.discard_draft(visit_id);
+        r.map_err(|e| self.err(e))
     }
 
     /// Finishes a visit: full validation, then recorded and queued for the server.

@@ -155,6 +155,12 @@ impl Device {
         Ok(self.store.record_visit(visit)?)
     }
 
+    /// Throws away a draft the server never received; answers whether the household, given to
+    /// another enumerator, left the device with it.
+    pub fn discard_draft(&mut self, visit_id: Uuid) -> Result<bool, FieldError> {
+        Ok(self.store.discard_draft(visit_id)?)
+    }
+
     /// Submits finished visits as one batch.
     pub fn submit(&mut self, visit_ids: &[Uuid]) -> Result<SubmittedBatch, FieldError> {
         Ok(self.store.submit_batch(visit_ids)?)

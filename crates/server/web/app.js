@@ -565,8 +565,11 @@ async function assignments() {
   const table = h("table", { id: "assign-table" },
     h("thead", {}, h("tr", {}, h("th", {}, ""), ["assign.household", "assign.id_dtsen", "assign.assignee", "assign.due", "assign.source", "assign.received"].map((k) => h("th", {}, t(k))))),
     h("tbody", {}, body));
+  // Only the enumerators who work in this desa can be given its households (verivali-domain's
+  // may_assign; the server refuses the others with assignment.enumerator_outside).
+  const here = state.progress.enumerators.filter((e) => e.areas.some((code) => area.startsWith(code)));
   const who = h("select", { id: "assign-enumerator", "aria-label": t("assign.enumerator") },
-    state.progress.enumerators.map((e) => h("option", { value: e.enumerator.username }, `${e.enumerator.display_name} (${e.enumerator.username})`)));
+    here.map((e) => h("option", { value: e.enumerator.username }, `${e.enumerator.display_name} (${e.enumerator.username})`)));
   const due = h("input", { type: "date", id: "assign-due", "aria-label": t("assign.due") });
   const source = h("select", { id: "assign-source", "aria-label": t("assign.source") },
     state.vocab.assignment_sources.map((x) => h("option", { value: x.code }, term("assignment_sources", x.code))));

@@ -42,7 +42,7 @@ pub(crate) fn upsert_household(conn: &Connection, h: &Household, origin: Origin)
          ON CONFLICT (id) DO UPDATE SET id_dtsen = excluded.id_dtsen, no_kk = excluded.no_kk,
              nama_krt = excluded.nama_krt, alamat = excluded.alamat, rt = excluded.rt, rw = excluded.rw,
              kode_desa = excluded.kode_desa, desil = excluded.desil, version = excluded.version,
-             proposed = coalesce(?12, proposed)",
+             proposed = coalesce(?12, proposed), withdrawn = 0",
         params![
             h.id.to_string(),
             id_dtsen,

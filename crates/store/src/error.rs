@@ -57,6 +57,13 @@ pub enum StoreError {
     /// A proposed household's id is already on the device (nothing was written or queued).
     #[error("household {0} is already on this device")]
     HouseholdExists(Uuid),
+    /// The household was given to another enumerator: its open draft may be finished or
+    /// discarded, but no new visit is started here.
+    #[error("household {0} was given to another enumerator")]
+    Withdrawn(Uuid),
+    /// Only a draft the server never received can be discarded.
+    #[error("visit {0} is not a draft that can be discarded")]
+    NotDiscardable(Uuid),
     /// A visit id is used by another household's visit.
     #[error("visit {0} belongs to another household")]
     VisitHouseholdMismatch(Uuid),
@@ -88,6 +95,8 @@ impl Coded for StoreError {
             StoreError::HouseholdExists(_) => "household.exists",
             StoreError::UnknownVisit(_) => "store.unknown_visit",
             StoreError::VisitHouseholdMismatch(_) => "store.visit_household_mismatch",
+            StoreError::Withdrawn(_) => "household.withdrawn",
+            StoreError::NotDiscardable(_) => "visit.not_discardable",
             StoreError::Sqlite(_) => "store.sqlite",
             StoreError::Io(_) => "store.io",
             StoreError::Json(_) => "store.json",
@@ -130,6 +139,13 @@ impl Coded for StoreError {
             StoreError::HouseholdExists(_) => "Rumah tangga dengan id ini sudah ada".into(),
             StoreError::UnknownVisit(_) => "Kunjungan tidak ada di perangkat ini".into(),
             StoreError::VisitHouseholdMismatch(_) => "Kunjungan ini milik rumah tangga lain".into(),
+            StoreError::Withdrawn(_) => {
+                "Rumah tangga ini sudah dialihkan ke petugas lain; kunjungan baru tidak bisa dimulai"
+                    .into()
+            }
+            StoreError::NotDiscardable(_) => {
+                "Hanya draf yang belum pernah dikirim yang bisa dibuang".into()
+            }
             StoreError::Sqlite(e) => format!("Kesalahan basis data: {e}"),
             StoreError::Io(e) => format!("Kesalahan berkas: {e}"),
             StoreError::Json(e) => format!("Data tersimpan tidak terbaca: {e}"),

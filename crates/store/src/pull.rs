@@ -111,26 +111,13 @@ impl Store {
                     )?;
                 }
                 Pulled::HouseholdGone(id) => {
-                    // Kept while the device has visits to it: they must still sync.
-                    let visits: i64 = tx.query_row(
-                        "SELECT count(*) FROM visits WHERE household_id = ?1",
+                    // No longer the user's: the terms go at once, the household when nothing of
+                    // it is left to finish or send (`release_withdrawn`, below).
+                    tx.exec_cached(
+                        "UPDATE households SET withdrawn = 1, assignment_source = NULL,
+                             due_date = NULL, assignment_note = NULL WHERE id = ?1",
                         [id.to_string()],
-                        |r| r.get(0),
                     )?;
-                    if visits == 0 {
-                        tx.exec_cached(
-                            "DELETE FROM members WHERE household_id = ?1",
-                            [id.to_string()],
-                        )?;
-                        tx.exec_cached("DELETE FROM households WHERE id = ?1", [id.to_string()])?;
-                    } else {
-                        // No longer the user's: the terms go, the visits stay until they sync.
-                        tx.exec_cached(
-                            "UPDATE households SET assignment_source = NULL, due_date = NULL,
-                                 assignment_note = NULL WHERE id = ?1",
-                            [id.to_string()],
-                        )?;
-                    }
                 }
                 Pulled::Member {
                     household_id,
@@ -247,6 +234,7 @@ impl Store {
             refresh_search(&tx, h)?;
             refresh_status(&tx, h)?;
         }
+        release_withdrawn(&tx)?;
         tx.exec_cached(
             "INSERT OR REPLACE INTO sync_state (key, value) VALUES ('pull_cursor', ?1)",
             [cursor],
@@ -267,4 +255,69 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// Whether the server took the household away from this user.
+pub(crate) fn is_withdrawn(conn: &rusqlite::Connection, id: Uuid) -> Result<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT withdrawn FROM households WHERE id = ?1",
+            [id.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(false))
+}
+
+/// Deletes the withdrawn households that hold nothing the enumerator must still finish or
+/// send: every visit submitted or approved, no op of theirs queued, no rejection waiting to be
+/// read. A draft, a recorded-but-unsubmitted visit or a sent-back one keeps the household (with
+/// its members) on the device, so no work begun here is lost by a reassignment. Photos go with
+/// the last visit that names them once the server holds them. Answers the deleted ids.
+pub(crate) fn release_withdrawn(conn: &rusqlite::Connection) -> Result<Vec<Uuid>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT h.id FROM households h WHERE h.withdrawn = 1
+           AND NOT EXISTS (SELECT 1 FROM visits v WHERE v.household_id = h.id
+                           AND v.state NOT IN ('submitted', 'approved'))
+           AND NOT EXISTS (SELECT 1 FROM visits v JOIN outbox o
+                           ON (o.type = 'visit.record' AND o.entity_id = v.id)
+                           OR (o.type = 'batch.submit' AND instr(o.payload, v.id) > 0)
+                           WHERE v.household_id = h.id)
+           AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.entity_id = h.id)
+           AND NOT EXISTS (SELECT 1 FROM visits v JOIN attention a ON a.entity_id = v.id
+                           WHERE v.household_id = h.id)",
+    )?;
+    let ids: Vec<String> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let records: Vec<String> = conn
+            .prepare_cached("SELECT record FROM visits WHERE household_id = ?1")?
+            .query_map([&id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        conn.exec_cached(
+            "DELETE FROM reviews WHERE visit_id IN (SELECT id FROM visits WHERE household_id = ?1)",
+            [&id],
+        )?;
+        conn.exec_cached("DELETE FROM visits WHERE household_id = ?1", [&id])?;
+        conn.exec_cached("DELETE FROM members WHERE household_id = ?1", [&id])?;
+        conn.exec_cached("DELETE FROM households WHERE id = ?1", [&id])?;
+        for record in records {
+            let Ok(v) = serde_json::from_str::<VisitRecord>(&record) else {
+                continue;
+            };
+            for sha in &v.photos {
+                conn.exec_cached(
+                    "DELETE FROM photos WHERE sha256 = ?1 AND uploaded = 1
+                       AND NOT EXISTS (SELECT 1 FROM visits WHERE instr(record, ?1) > 0)",
+                    [sha],
+                )?;
+            }
+        }
+        if let Ok(id) = Uuid::parse_str(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
 }

@@ -51,6 +51,9 @@ pub struct HouseholdRow {
     pub proposed: bool,
     /// Given to this enumerator by name, with when it is due and why; `None` when shared.
     pub assignment: Option<Terms>,
+    /// Given to another enumerator: kept here only until the work begun on it is finished and
+    /// sent (or its draft discarded).
+    pub withdrawn: bool,
 }
 
 /// Households of one RT (within its RW and desa), as the list groups them. RT numbers repeat
@@ -93,6 +96,8 @@ pub struct HouseholdDetail {
     pub household: Household,
     /// Proposed on this device.
     pub proposed: bool,
+    /// Given to another enumerator; see [`HouseholdRow::withdrawn`].
+    pub withdrawn: bool,
     /// Work status.
     pub status: WorkStatus,
     /// Baseline members (head first).
@@ -133,7 +138,7 @@ impl Store {
         let mut sql = String::from(
             "SELECT h.id, h.id_dtsen, h.no_kk, h.nama_krt, h.alamat, h.rt, h.rw, h.kode_desa, h.desil,
                     (SELECT count(*) FROM members m WHERE m.household_id = h.id), h.status, h.proposed,
-                    h.assignment_source, h.due_date, h.assignment_note
+                    h.assignment_source, h.due_date, h.assignment_note, h.withdrawn
              FROM households h WHERE 1 = 1",
         );
         let mut args: Vec<String> = Vec::new();
@@ -176,6 +181,7 @@ impl Store {
                     .unwrap_or(WorkStatus::NotVisited),
                 proposed: r.get(11)?,
                 assignment: terms(r.get(12)?, r.get(13)?, r.get(14)?),
+                withdrawn: r.get(15)?,
             };
             let (rt, rw, desa): (String, String, String) = (r.get(5)?, r.get(6)?, r.get(7)?);
             match groups.last_mut() {
@@ -218,7 +224,8 @@ impl Store {
         let head = self
             .conn
             .query_row(
-                "SELECT id_dtsen, no_kk, nama_krt, alamat, rt, rw, kode_desa, desil, version, proposed, status
+                "SELECT id_dtsen, no_kk, nama_krt, alamat, rt, rw, kode_desa, desil, version, proposed, status,
+                        withdrawn
                  FROM households WHERE id = ?1",
                 [&key],
                 |r| {
@@ -239,11 +246,13 @@ impl Store {
                         },
                         r.get::<_, bool>(9)?,
                         r.get::<_, String>(10)?,
+                        r.get::<_, bool>(11)?,
                     ))
                 },
             )
             .optional()?;
-        let (household, proposed, status) = head.ok_or(StoreError::UnknownHousehold(id))?;
+        let (household, proposed, status, withdrawn) =
+            head.ok_or(StoreError::UnknownHousehold(id))?;
         let members = self.members(&key)?;
         let mut visits = Vec::new();
         let mut stmt = self.conn.prepare_cached(
@@ -279,6 +288,7 @@ impl Store {
         Ok(HouseholdDetail {
             household,
             proposed,
+            withdrawn,
             status: WorkStatus::parse(&status).unwrap_or(WorkStatus::NotVisited),
             members,
             visits,

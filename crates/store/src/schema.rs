@@ -113,6 +113,11 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE households ADD COLUMN due_date TEXT;
     ALTER TABLE households ADD COLUMN assignment_note TEXT;
     "#,
+    // 5: a household the server took away (reassigned, or out of the user's areas) that stays
+    // while the device holds a draft or unsent visit of it (DESIGN.md §9).
+    r#"
+    ALTER TABLE households ADD COLUMN withdrawn INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version this build writes.

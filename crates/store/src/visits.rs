@@ -74,11 +74,15 @@ fn household_exists(tx: &Transaction<'_>, id: Uuid) -> Result<bool> {
 
 /// Checks that `record` may be written: the household is here, and an existing visit belongs to
 /// it and is still editable.
+/// A household given to someone else keeps only the visits already begun on it.
 fn check_writable(tx: &Transaction<'_>, record: &VisitRecord) -> Result<Option<Existing>> {
     if !household_exists(tx, record.household_id)? {
         return Err(StoreError::UnknownHousehold(record.household_id));
     }
     let old = existing(tx, record.visit_id)?;
+    if old.is_none() && crate::pull::is_withdrawn(tx, record.household_id)? {
+        return Err(StoreError::Withdrawn(record.household_id));
+    }
     if let Some(old) = &old {
         if old.household_id != record.household_id {
             return Err(StoreError::VisitHouseholdMismatch(record.visit_id));
@@ -200,6 +204,31 @@ impl Store {
             seq,
             op_id,
         })
+    }
+
+    /// Throws away a draft the server never received (never recorded, nothing queued). A
+    /// household given to another enumerator that this draft was keeping leaves the device with
+    /// it; answers whether it did.
+    pub fn discard_draft(&mut self, visit_id: Uuid) -> Result<bool> {
+        let tx = self.write_tx()?;
+        let old = existing(&tx, visit_id)?.ok_or(StoreError::UnknownVisit(visit_id))?;
+        let finished: bool = tx.query_row(
+            "SELECT finished FROM visits WHERE id = ?1",
+            [visit_id.to_string()],
+            |r| r.get(0),
+        )?;
+        if finished
+            || old.revision > 0
+            || old.state != VisitState::Draft
+            || has_pending_change(&tx, visit_id)?
+        {
+            return Err(StoreError::NotDiscardable(visit_id));
+        }
+        tx.exec_cached("DELETE FROM visits WHERE id = ?1", [visit_id.to_string()])?;
+        refresh_status(&tx, old.household_id)?;
+        let released = crate::pull::release_withdrawn(&tx)?;
+        tx.commit()?;
+        Ok(released.contains(&old.household_id))
     }
 
     /// Submits recorded visits as one batch (`batch.submit`): each must be finished and in a state

@@ -2,6 +2,7 @@
 //! and deployment, the dashboard in headless Chromium and the field app through tauri-driver.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod assignments;
 mod dashboard;
 mod deploy;
 mod faults;

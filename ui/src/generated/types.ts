@@ -342,7 +342,12 @@ proposed: boolean,
 /**
  * Given to this enumerator by name, with when it is due and why; `None` when shared.
  */
-assignment: Terms | null, };
+assignment: Terms | null, 
+/**
+ * Given to another enumerator: kept here only until the work begun on it is finished and
+ * sent (or its draft discarded).
+ */
+withdrawn: boolean, };
 
 export type RtGroup = { 
 /**
@@ -364,6 +369,10 @@ household: Household,
  * Proposed on this device.
  */
 proposed: boolean, 
+/**
+ * Given to another enumerator; see [`HouseholdRow::withdrawn`].
+ */
+withdrawn: boolean, 
 /**
  * Work status.
  */

@@ -1,6 +1,8 @@
 // One household: baseline, members, earlier visits with the supervisor's reasons.
+import type { HouseholdDetail } from "../api";
+import { errorMessage } from "../api";
 import type { Ctx } from "../app";
-import { h } from "../dom";
+import { h, toast } from "../dom";
 import { t } from "../i18n";
 import { label, vocab } from "../vocabulary";
 
@@ -22,5 +24,32 @@ export async function householdScreen(ctx: Ctx, id: string): Promise<HTMLElement
           h("span", { class: `badge ${v.state}` }, label(vocab.review_states, v.state)), ` ${label(vocab.outcomes, v.outcome)} · ${v.updated_at.slice(0, 16).replace("T", " ")}`,
           v.reviews.filter((r) => r.reason).map((r) => h("p", { class: "reason" }, t("hh.reason", { r: r.reason ?? "" }))))))
       : h("p", { class: "muted" }, t("hh.no_visits")),
-    h("button", { type: "button", class: "primary", id: "visit", onclick: () => ctx.go("visit", id) }, t("hh.visit")));
+    ...actions(ctx, d));
+}
+
+/** What the enumerator may do here. A household given to a colleague keeps only the work begun
+ * on it: its open draft may be finished or discarded (two taps), nothing new is started. */
+function actions(ctx: Ctx, d: HouseholdDetail): HTMLElement[] {
+  const open = d.visits.find((v) => v.state === "draft" || v.state === "rejected");
+  const visit = h("button", { type: "button", class: "primary", id: "visit", onclick: () => ctx.go("visit", d.household.id) }, t("hh.visit"));
+  if (!d.withdrawn) return [visit];
+  const draft = d.visits.find((v) => !v.finished && v.state === "draft" && v.revision === 0);
+  const out: HTMLElement[] = [h("p", { class: "notice", id: "withdrawn", role: "status" }, t(open ? "hh.withdrawn" : "hh.withdrawn_done"))];
+  if (open) out.push(visit);
+  if (draft) {
+    const slot = h("div", { class: "confirm" });
+    const ask = () => slot.replaceChildren(
+      h("button", { type: "button", class: "danger", id: "discard-sure", onclick: async () => {
+        try {
+          const gone = await ctx.api.discardDraft(draft.visit_id);
+          toast(t("hh.discarded"));
+          if (gone) ctx.go("list"); else ctx.go("household", d.household.id);
+        } catch (e) { toast(errorMessage(e)); }
+      } }, t("hh.discard_sure")),
+      h("button", { type: "button", class: "quiet", id: "discard-cancel", onclick: () => rest() }, t("hh.cancel")));
+    const rest = () => slot.replaceChildren(h("button", { type: "button", class: "quiet", id: "discard", onclick: ask }, t("hh.discard")));
+    rest();
+    out.push(slot);
+  }
+  return out;
 }

@@ -50,7 +50,7 @@ export async function listScreen(ctx: Ctx): Promise<HTMLElement> {
           h("li", {}, h("button", { type: "button", class: `card status-${r.status}`, "data-household": r.id, onclick: () => ctx.go("household", r.id) },
             h("span", { class: "name" }, r.nama_krt),
             h("span", { class: "muted" }, r.alamat),
-            assignmentLine(r),
+            r.withdrawn ? h("span", { class: "assignment withdrawn" }, t("list.withdrawn")) : assignmentLine(r),
             h("span", { class: "meta" }, h("span", { class: `badge ${r.status}` }, label(vocab.work_states, r.status)), " ", t("list.members", { n: r.members }))))))))
       : [h("p", { class: "muted", id: "list-empty" }, t("list.empty"))]));
   };

@@ -3,9 +3,14 @@
 //! ```text
 //! verivali-field --store PATH sign-in --server URL --username NAME   (stdin: password, then PIN)
 //! verivali-field --store PATH record --count N [--photo-bytes B] [--submit]
+//! verivali-field --store PATH record --household ID_DTSEN… [--draft | --submit]
+//! verivali-field --store PATH discard --household ID_DTSEN
+//! verivali-field --store PATH households
 //! verivali-field --store PATH sync
 //! verivali-field --store PATH status
 //! ```
+//! `record --household` finishes the household's open draft when it has one (as the app's
+//! "continue" does), else starts a new visit.
 //! Every command but `sign-in` reads the PIN from `VERIVALI_PIN` or the first line of stdin.
 //! `--ca-cert FILE` (or `VERIVALI_CA_CERT`) trusts a private CA for an `https://` server.
 
@@ -60,10 +65,24 @@ enum Cmd {
         /// Start at this household of the list (so that runs can visit different households)
         #[arg(long, default_value_t = 0)]
         offset: usize,
+        /// Visit these households (id DTSEN) instead of `--count` from the list
+        #[arg(long, num_args = 1..)]
+        household: Vec<String>,
+        /// Leave them as drafts (not finished, nothing queued)
+        #[arg(long, conflicts_with = "submit")]
+        draft: bool,
         /// Submit them as one batch
         #[arg(long)]
         submit: bool,
     },
+    /// Throw away the open draft of a household (id DTSEN)
+    Discard {
+        #[arg(long)]
+        household: String,
+    },
+    /// The households on this device, one per line: id DTSEN, assignment source (or "shared"),
+    /// due date (or "-"), and "withdrawn" for one given to a colleague that is still kept here
+    Households,
     /// Sync now
     Sync,
     /// Outbox and sync status
@@ -139,6 +158,8 @@ fn main() -> anyhow::Result<()> {
             photo_bytes,
             seed,
             offset,
+            household,
+            draft,
             submit,
         } => {
             let mut d =
@@ -153,29 +174,96 @@ fn main() -> anyhow::Result<()> {
                 !households.is_empty(),
                 "no households on this device: sync first"
             );
+            let targets: Vec<uuid::Uuid> = if household.is_empty() {
+                (0..count)
+                    .map(|i| households[(offset + i) % households.len()].id)
+                    .collect()
+            } else {
+                household
+                    .iter()
+                    .map(|want| {
+                        households
+                            .iter()
+                            .find(|h| h.id_dtsen.as_deref() == Some(want))
+                            .map(|h| h.id)
+                            .with_context(|| format!("household {want} is not on this device"))
+                    })
+                    .collect::<anyhow::Result<_>>()?
+            };
             let mut s = Seq::new(seed);
             let mut ids = Vec::new();
-            for i in 0..count {
-                let detail =
-                    store.household_detail(households[(offset + i) % households.len()].id)?;
+            for id in &targets {
+                let detail = store.household_detail(*id)?;
                 let mut v = sample::visit(
                     &mut s,
                     &detail.household,
                     &detail.members,
                     chrono::Utc::now(),
                 );
+                // Named households: the open draft goes on, else a visit of its own (the seed's
+                // ids would repeat across runs).
+                if !household.is_empty() {
+                    v.visit_id = detail
+                        .visits
+                        .iter()
+                        .find(|v| v.state.editable())
+                        .map_or_else(uuid::Uuid::now_v7, |open| open.visit_id);
+                }
                 v.photos.clear();
                 if photo_bytes > 0 {
                     let bytes: Vec<u8> = (0..photo_bytes).map(|_| s.next_u64() as u8).collect();
                     v.photos.push(store.save_photo(&bytes, "image/jpeg")?);
                 }
-                store.record_visit(&v)?;
+                if draft {
+                    store.save_draft(&v).map_err(|e| coded(e.into()))?;
+                } else {
+                    store.record_visit(&v).map_err(|e| coded(e.into()))?;
+                }
                 ids.push(v.visit_id);
             }
             if submit && !ids.is_empty() {
                 store.submit_batch(&ids)?;
             }
-            println!("recorded {count} visits");
+            let what = if draft { "drafts saved" } else { "visits" };
+            println!("recorded {} {what}", ids.len());
+        }
+        Cmd::Discard { household } => {
+            let mut d =
+                Device::unlock(&cli.store, &pin()?, Arc::new(SystemClock)).map_err(coded)?;
+            let row = d
+                .store()
+                .list_households(&HouseholdQuery::default())?
+                .into_iter()
+                .flat_map(|g| g.households)
+                .find(|h| h.id_dtsen.as_deref() == Some(household.as_str()))
+                .with_context(|| format!("household {household} is not on this device"))?;
+            let detail = d.store().household_detail(row.id)?;
+            let open = detail
+                .visits
+                .iter()
+                .find(|v| !v.finished)
+                .with_context(|| format!("household {household} has no open draft"))?;
+            let gone = d.discard_draft(open.visit_id).map_err(coded)?;
+            println!(
+                "draft discarded{}",
+                if gone { "; household left this device" } else { "" }
+            );
+        }
+        Cmd::Households => {
+            let d = Device::unlock(&cli.store, &pin()?, Arc::new(SystemClock)).map_err(coded)?;
+            for g in d.assignments(&HouseholdQuery::default()).map_err(coded)? {
+                for h in g.households {
+                    let a = h.assignment.as_ref();
+                    println!(
+                        "{} {} {}{}",
+                        h.id_dtsen.unwrap_or_else(|| h.id.to_string()),
+                        a.map_or("shared", |a| a.source.as_str()),
+                        a.and_then(|a| a.due_date)
+                            .map_or("-".to_string(), |d| d.to_string()),
+                        if h.withdrawn { " withdrawn" } else { "" }
+                    );
+                }
+            }
         }
         Cmd::Sync => {
             let mut d =

@@ -254,12 +254,18 @@ CREATE INDEX assignment_events_household ON assignment_events (household_id, at)
 ALTER TABLE devices ADD COLUMN feed_start TEXT;
 "#;
 
+/// Step 5, both backends: the changes addressed to one enumerator, by entity, so a pull can skip
+/// a broadcast that a later addressed change of the same entity repeats.
+const COMMON_V5: &str =
+    "CREATE INDEX changes_addressed ON changes (entity_id, owner) WHERE owner IS NOT NULL;";
+
 pub fn sqlite_steps() -> Vec<String> {
     vec![
         format!("{COMMON_V1}{SQLITE_V1}{SQLITE_V1_TRIGGERS}"),
         format!("{COMMON_V2}{SQLITE_V2_TRIGGERS}"),
         COMMON_V3.to_string(),
         COMMON_V4.to_string(),
+        COMMON_V5.to_string(),
     ]
 }
 
@@ -270,6 +276,7 @@ pub fn postgres_steps() -> Vec<String> {
         format!("{COMMON_V2}{POSTGRES_V2_TRIGGERS}"),
         COMMON_V3.to_string(),
         COMMON_V4.to_string(),
+        COMMON_V5.to_string(),
     ]
 }
 

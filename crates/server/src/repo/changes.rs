@@ -192,13 +192,19 @@ pub fn pull(
     // Households and members (DESIGN.md §9): an enumerator receives the area's broadcast changes
     // of households shared or assigned to them, the changes addressed to them (`owner`, written
     // when a household is assigned to them) while it is still theirs, and the withdrawals written
-    // when a household went to a colleague (`deleted` with the colleague as `owner`). Reviewers
+    // when a household went to a colleague (`deleted` with the colleague as `owner`). A broadcast
+    // of a household now theirs is skipped when a later change addressed to them carries the same
+    // or a newer version of it, so a first pull does not carry their households twice. Reviewers
     // see the broadcasts.
     let visible = match scope.role {
         Role::Enumerator => {
             "((kind IN ('household', 'member') AND {AREA} AND (
                  (owner IS NULL AND (deleted = 1 OR {HH} IS NOT NULL) AND NOT EXISTS (
-                     SELECT 1 FROM assignments a WHERE a.household_id = {HH} AND a.enumerator_id <> $3))
+                     SELECT 1 FROM assignments a WHERE a.household_id = {HH} AND a.enumerator_id <> $3)
+                  AND NOT (deleted = 0 AND EXISTS (
+                     SELECT 1 FROM assignments a WHERE a.household_id = {HH} AND a.enumerator_id = $3)
+                   AND EXISTS (SELECT 1 FROM changes t WHERE t.entity_id = c.entity_id AND t.owner = $3
+                     AND t.kind = c.kind AND t.deleted = 0 AND t.version >= c.version AND t.seq > c.seq)))
                  OR (owner = $3 AND deleted = 0 AND EXISTS (
                      SELECT 1 FROM assignments a WHERE a.household_id = {HH} AND a.enumerator_id = $3))
                  {WITHDRAWN}))

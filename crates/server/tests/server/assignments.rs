@@ -308,6 +308,13 @@ async fn each_device_holds_its_own_and_the_shared_households(b: Backend) {
     // Budi's first pull: his own and the shared ones, never ani's (nor their members).
     sync(&budi, &mut budi_cursor, &mut budi_feed).await;
     assert_eq!(held(&budi_feed), union(&a[4..8], shared));
+    // Each household and member once: the baseline's broadcast of his own is skipped, since
+    // the change addressed to him repeats it with the terms.
+    let mut times = std::collections::BTreeMap::<(String, String), usize>::new();
+    for c in &budi_feed {
+        *times.entry((format!("{:?}", c.kind), c.id.clone())).or_default() += 1;
+    }
+    assert!(times.values().all(|n| *n == 1), "{times:?}");
     let anis = ids(&a[..4]);
     for c in budi_feed
         .iter()

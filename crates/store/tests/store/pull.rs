@@ -163,3 +163,83 @@ fn questionnaire_from_the_server_replaces_the_default() {
         2
     );
 }
+
+/// The ids of the households on the device.
+fn held(store: &Store) -> Vec<Uuid> {
+    store
+        .list_households(&HouseholdQuery::default())
+        .unwrap()
+        .into_iter()
+        .flat_map(|g| g.households.into_iter().map(|h| h.id))
+        .collect()
+}
+
+#[test]
+fn a_household_given_away_stays_until_the_work_begun_on_it_is_finished_and_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, hh) = store_with(&dir.path().join("d.db"), 6, clock());
+    let mut s = Seq::new(5);
+    let visit = |s: &mut Seq, i: usize| sample::visit(s, &hh[i].0, &hh[i].1, at());
+    // 0: untouched. 1: a draft. 2: recorded, not submitted. 3: submitted and acknowledged.
+    // 4: submitted, still queued. 5: a draft, stays the user's.
+    let draft = visit(&mut s, 1);
+    store.save_draft(&draft).unwrap();
+    let recorded = visit(&mut s, 2);
+    store.record_visit(&recorded).unwrap();
+    let sent = visit(&mut s, 3);
+    store.record_visit(&sent).unwrap();
+    store.submit_batch(&[sent.visit_id]).unwrap();
+    let seq = store.pending_ops(100, usize::MAX).unwrap().last().unwrap().seq;
+    store.acknowledge(seq, &[], at()).unwrap();
+    let queued = visit(&mut s, 4);
+    store.record_visit(&queued).unwrap();
+    store.submit_batch(&[queued.visit_id]).unwrap();
+    store.save_draft(&visit(&mut s, 5)).unwrap();
+
+    let gone: Vec<Pulled> = (0..5).map(|i| Pulled::HouseholdGone(hh[i].0.id)).collect();
+    store.apply_pulled(&gone, "1", at()).unwrap();
+    let ids = |is: &[usize]| is.iter().map(|&i| hh[i].0.id).collect::<Vec<_>>();
+    let mut now = held(&store);
+    now.sort();
+    let mut want = ids(&[1, 2, 4, 5]);
+    want.sort();
+    assert_eq!(now, want, "untouched and fully sent households leave at once");
+    assert!(store.household_detail(hh[1].0.id).unwrap().withdrawn);
+    assert!(!store.household_detail(hh[5].0.id).unwrap().withdrawn);
+    assert!(store.household_detail(hh[3].0.id).is_err());
+    assert!(store.visit(sent.visit_id).is_err(), "its visits went with it");
+
+    // The draft may still be finished, but no new visit starts on a household given away.
+    let e = store.save_draft(&visit(&mut s, 1)).unwrap_err();
+    assert_eq!(e.code(), "household.withdrawn");
+    store.save_draft(&draft).unwrap();
+    // Only a draft the server never received can be thrown away.
+    assert_eq!(
+        store.discard_draft(recorded.visit_id).unwrap_err().code(),
+        "visit.not_discardable"
+    );
+    assert!(store.discard_draft(draft.visit_id).unwrap(), "released");
+    assert!(!held(&store).contains(&hh[1].0.id));
+
+    // Sent and acknowledged: the queued submission leaves at the next page; the recorded visit
+    // waits for its submission.
+    let seq = store.pending_ops(100, usize::MAX).unwrap().last().unwrap().seq;
+    store.acknowledge(seq, &[], at()).unwrap();
+    store.apply_pulled(&[], "2", at()).unwrap();
+    let now = held(&store);
+    assert!(!now.contains(&hh[4].0.id));
+    assert!(now.contains(&hh[2].0.id), "recorded but not submitted");
+    store.submit_batch(&[recorded.visit_id]).unwrap();
+    let seq = store.pending_ops(100, usize::MAX).unwrap().last().unwrap().seq;
+    store.acknowledge(seq, &[], at()).unwrap();
+    // Given back before the page that would release it: it stays, the user's again.
+    store
+        .apply_pulled(&[Pulled::Household(hh[2].0.clone())], "3", at())
+        .unwrap();
+    assert!(!store.household_detail(hh[2].0.id).unwrap().withdrawn);
+    assert!(store.visit(recorded.visit_id).is_ok());
+    store
+        .apply_pulled(&[Pulled::HouseholdGone(hh[2].0.id)], "4", at())
+        .unwrap();
+    assert_eq!(held(&store), ids(&[5]));
+}
