@@ -23,6 +23,7 @@ pub mod review;
 pub mod sample;
 pub mod state;
 pub mod text;
+pub mod user;
 pub mod visit;
 pub mod vocabulary;
 
@@ -37,4 +38,5 @@ pub use region::{Areas, RegionCode};
 pub use review::{Batch, Decision, ReviewEvent};
 pub use state::{Action, Role, TransitionError, VisitState, WorkStatus, transition};
 pub use text::ControlChar;
+pub use user::UserError;
 pub use visit::{Gps, NotFoundReason, Outcome, VisitContext, VisitRecord};

@@ -7,6 +7,7 @@
 //! `golden/` folder holds one JSON example of every message, checked by the tests, so that another
 //! client can be written from them.
 
+pub mod admin;
 pub mod assignment;
 pub mod attachment;
 pub mod op;

@@ -23,6 +23,11 @@ pub struct SessionRequest {
     /// Password (only ever sent over TLS in production).
     pub password: String,
     pub device: DeviceInfo,
+    /// A new password, for a user whose password an admin reset: the sign-in answers
+    /// `auth.password_change_required` (403) without it, and with it (checked by the password
+    /// policy) sets it and signs in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_password: Option<String>,
 }
 
 /// The signed-in user.

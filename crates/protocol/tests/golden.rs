@@ -112,6 +112,7 @@ fn session_messages() {
                 name: "HP Petugas 01".into(),
                 app_version: "0.1.0".into(),
             },
+            new_password: None,
         },
     );
     golden(

@@ -47,6 +47,7 @@ impl Caller {
                 areas: verivali_domain::Areas::new(codes),
                 password_hash: String::new(),
                 disabled: false,
+                must_change_password: false,
             },
             device: repo::DeviceRow {
                 id: uuid::Uuid::nil(),
@@ -198,8 +199,12 @@ impl App {
         let row = repo::token(tx.as_mut(), &crate::auth::token_hash(token))?
             .ok_or_else(|| ApiError::unauthorized(lang, "auth.invalid_token"))?;
         drop(tx);
-        if row.revoked_at.is_some() || row.device.revoked_at.is_some() {
+        if row.device.revoked_at.is_some() {
             return Err(ApiError::unauthorized(lang, "auth.device_revoked"));
+        }
+        // The token alone: a sign-out, a disabled account or a password reset.
+        if row.revoked_at.is_some() {
+            return Err(ApiError::unauthorized(lang, "auth.token_revoked"));
         }
         if row.user.disabled {
             return Err(ApiError::unauthorized(lang, "auth.invalid_token"));

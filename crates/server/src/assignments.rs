@@ -9,8 +9,9 @@
 //! visits of) and announced to the assignee's; the pull then carries an enumerator their own and
 //! the shared households only ([`crate::repo::pull`]) and marks assignments received.
 //!
-//! Not yet here (issue 12 continues): the CSV import, the CLI, the `quality.reassigned` flag on a
-//! visit from a previous assignee, and releasing a kept household once its visits are synced.
+//! When a user stops being an active enumerator of a household's desa (disabled, another role,
+//! other areas), their assignments there end ([`end_assignments_of`]): the households are shared
+//! again, so no household waits on someone who can no longer visit it.
 
 use uuid::Uuid;
 use verivali_domain::assignment::{AssignError, Terms, may_assign, note};
@@ -278,6 +279,32 @@ impl App {
             Ok(Ok(()))
         })
     }
+}
+
+/// Ends the assignments of `user` whose households lie outside `keep` (every one when `keep` is
+/// `None`: the user is disabled or no longer an enumerator). Each household is shared again,
+/// announced to every device of its area, with an event by `by`. Answers how many ended.
+pub(crate) fn end_assignments_of(
+    tx: &mut dyn Sql,
+    user: Uuid,
+    keep: Option<&verivali_domain::Areas>,
+    by: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, DbError> {
+    let mut ended = 0;
+    for (household, kode_desa) in repo::assigned_to(tx, user)? {
+        if keep.is_some_and(|areas| areas.contains(&kode_desa)) {
+            continue;
+        }
+        if repo::delete_assignment(tx, household, by, now)? {
+            if let Some(h) = repo::household_any(tx, household)? {
+                let members = repo::members(tx, household)?;
+                repo::announce_household_shared(tx, &h, &members, now)?;
+            }
+            ended += 1;
+        }
+    }
+    Ok(ended)
 }
 
 /// The columns of an assignment import, in this order (`due_date`, `source` and `note` may be

@@ -59,6 +59,24 @@ pub fn new_token() -> anyhow::Result<(String, String)> {
     Ok((token, hash))
 }
 
+/// A one-time password from a reset: 12 letters and digits people do not confuse (no 0/O, 1/l/I),
+/// in three groups to read aloud over the phone ("k7mq-3wzp-h9xe", about 62 bits).
+pub fn one_time_password() -> anyhow::Result<String> {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let chars: Vec<char> = bytes
+        .iter()
+        // 256 % 31 leaves a bias of under 1 %: harmless for a password changed at first use.
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect();
+    Ok(chars
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-"))
+}
+
 /// SHA-256 of a token, as stored.
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))

@@ -160,6 +160,10 @@ impl ApiError {
                 "Perangkat ini sudah dicabut oleh admin",
                 "This device was revoked by an admin",
             ),
+            "auth.token_revoked" => (
+                "Sesi ini sudah diakhiri (akun dinonaktifkan, kata sandi diatur ulang, atau keluar); silakan masuk lagi",
+                "This session was ended (account disabled, password reset, or signed out); sign in again",
+            ),
             _ => ("Perlu masuk terlebih dahulu", "Sign-in required"),
         };
         ApiError::new(Refusal::Unauthorized, code, "Unauthorized", lang, id, en)

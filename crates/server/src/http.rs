@@ -57,6 +57,11 @@ pub fn router_with(app: Arc<App>, edge: Edge) -> Router {
         .route("/api/v1/review/progress", get(progress))
         .route("/api/v1/export/{file}", get(export))
         .route("/api/v1/admin/audit", get(audit_log))
+        .route("/api/v1/admin/users", get(list_users).post(create_user))
+        .route(
+            "/api/v1/admin/users/{id}",
+            axum::routing::patch(change_user),
+        )
         .route("/api/v1/assignments", post(assign).get(assignments))
         .route("/api/v1/assignments/import", post(import_assignments))
         .route("/api/v1/assignments/board", get(assignment_board))
@@ -661,6 +666,53 @@ async fn assignment_board(
 async fn unassign(State(app): Shared, caller: Caller, Id(id): Id) -> Result<StatusCode, ApiError> {
     blocking(move || app.unassign(&caller, id)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct UserParams {
+    role: Option<String>,
+    area: Option<String>,
+    disabled: Option<bool>,
+    q: Option<String>,
+}
+
+async fn list_users(
+    State(app): Shared,
+    caller: Caller,
+    Q(q): Q<UserParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || {
+        app.list_users(
+            &caller,
+            q.role.as_deref(),
+            q.area.as_deref().filter(|a| !a.is_empty()),
+            q.disabled,
+            q.q.as_deref(),
+        )
+    })
+    .await
+    .map(Json)
+}
+
+async fn create_user(
+    State(app): Shared,
+    who: Unverified,
+    Body(req): Body<verivali_protocol::admin::CreateUser>,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || app.create_user(&who.verify(&app)?, &req))
+        .await
+        .map(|c| (StatusCode::CREATED, Json(c)))
+}
+
+async fn change_user(
+    State(app): Shared,
+    who: Unverified,
+    Id(id): Id,
+    Body(req): Body<verivali_protocol::admin::UserPatch>,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || app.change_user(&who.verify(&app)?, id, &req))
+        .await
+        .map(Json)
 }
 
 #[derive(Deserialize)]

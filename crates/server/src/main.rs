@@ -182,6 +182,38 @@ enum UserCmd {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// List users: username, role, areas, state
+    List {
+        #[arg(long, value_parser = ["enumerator", "supervisor", "admin"])]
+        role: Option<String>,
+        /// Only users working in or covering this region code
+        #[arg(long)]
+        area: Option<String>,
+        /// Only disabled users
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Change a user: name, role, areas, disable or enable, or reset the password (a one-time
+    /// password is printed once; the user sets a new one at the next sign-in)
+    Set {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long, value_parser = ["enumerator", "supervisor", "admin"])]
+        role: Option<String>,
+        /// New areas (repeat for several; replaces the old ones)
+        #[arg(long = "area")]
+        areas: Vec<String>,
+        /// Disable the account (every token dies at once)
+        #[arg(long, conflicts_with = "enable")]
+        disable: bool,
+        /// Enable a disabled account
+        #[arg(long)]
+        enable: bool,
+        #[arg(long)]
+        reset_password: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -333,6 +365,98 @@ fn main() -> anyhow::Result<()> {
                 password,
             )?;
             println!("user {username} ({}) added: {id}", role.as_str());
+            Ok(())
+        }
+        Cmd::User {
+            cmd:
+                UserCmd::List {
+                    role,
+                    area,
+                    disabled,
+                },
+        } => {
+            let app = open(&cli)?;
+            let caller = verivali_server::app::Caller::operator();
+            let list = app
+                .list_users(
+                    &caller,
+                    role.as_deref(),
+                    area.as_deref(),
+                    disabled.then_some(true),
+                    None,
+                )
+                .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.detail))?;
+            for u in list.users {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}{}",
+                    u.username,
+                    u.role.as_str(),
+                    u.areas.join(","),
+                    u.display_name,
+                    if u.disabled { "disabled" } else { "active" },
+                    if u.must_change_password {
+                        " (one-time password)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            Ok(())
+        }
+        Cmd::User {
+            cmd:
+                UserCmd::Set {
+                    username,
+                    display_name,
+                    role,
+                    areas,
+                    disable,
+                    enable,
+                    reset_password,
+                },
+        } => {
+            let app = open(&cli)?;
+            let caller = verivali_server::app::Caller::operator();
+            let coded =
+                |e: verivali_server::error::ApiError| anyhow::anyhow!("{}: {}", e.code, e.detail);
+            let user = app
+                .list_users(&caller, None, None, None, None)
+                .map_err(coded)?
+                .users
+                .into_iter()
+                .find(|u| &u.username == username)
+                .with_context(|| format!("no user {username}"))?;
+            let patch = verivali_protocol::admin::UserPatch {
+                display_name: display_name.clone(),
+                role: role.clone(),
+                areas: (!areas.is_empty()).then(|| areas.clone()),
+                disabled: if *disable {
+                    Some(true)
+                } else if *enable {
+                    Some(false)
+                } else {
+                    None
+                },
+                reset_password: *reset_password,
+            };
+            let changed = app.change_user(&caller, user.id, &patch).map_err(coded)?;
+            let u = &changed.user;
+            println!(
+                "user {} ({}, {}): {}",
+                u.username,
+                u.role.as_str(),
+                u.areas.join(","),
+                if u.disabled { "disabled" } else { "active" }
+            );
+            if changed.assignments_ended > 0 {
+                println!(
+                    "{} assigned households are shared again",
+                    changed.assignments_ended
+                );
+            }
+            if let Some(p) = changed.one_time_password {
+                println!("one-time password (shown once): {p}");
+            }
             Ok(())
         }
         Cmd::Import {

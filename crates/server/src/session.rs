@@ -70,6 +70,7 @@ impl App {
         &self,
         username: &str,
         password: &str,
+        new_password: Option<&str>,
         user_agent: &str,
         address: &str,
         lang: Lang,
@@ -85,6 +86,7 @@ impl App {
                 ),
                 app_version: env!("CARGO_PKG_VERSION").to_string(),
             },
+            new_password: new_password.map(str::to_string),
         };
         self.sign_in_as(&req, address, lang, true)
     }
@@ -126,6 +128,25 @@ impl App {
             .as_ref()
             .map_or(self.dummy_hash.as_str(), |u| u.password_hash.as_str());
         let password_ok = auth::verify_password(&req.password, hash);
+        // A user with a one-time password sets a new one with this sign-in: checked and hashed
+        // here, outside the transaction, once the old one proved right.
+        let new_hash = match (&user, &req.new_password) {
+            (Some(u), Some(new)) if password_ok && u.must_change_password && !u.disabled => {
+                self.throttle.succeed(&req.username);
+                verivali_domain::user::new_password(new, &req.password, &u.username).map_err(
+                    |w| {
+                        ApiError::coded(
+                            Refusal::Unprocessable,
+                            "Password not accepted",
+                            &verivali_domain::UserError::WeakPassword(w),
+                            lang,
+                        )
+                    },
+                )?;
+                Some(auth::hash_password(new).map_err(|e| ApiError::internal(&e))?)
+            }
+            _ => None,
+        };
         let mut tx = self.db.write()?;
         let Some(user) = user.filter(|u| password_ok && !u.disabled) else {
             Metrics::add(&self.metrics.session_failures, 1);
@@ -153,6 +174,33 @@ impl App {
                 "Dasbor hanya untuk pengawas dan admin; petugas memakai aplikasi lapangan",
                 "The dashboard is for supervisors and admins; enumerators use the field app",
             ));
+        }
+        if user.must_change_password {
+            let Some(hash) = new_hash else {
+                return Err(ApiError::new(
+                    Refusal::Forbidden,
+                    "auth.password_change_required",
+                    "Password change required",
+                    lang,
+                    "Kata sandi ini sekali pakai: buat kata sandi baru untuk masuk",
+                    "This password is for one use: choose a new password to sign in",
+                ));
+            };
+            let changed = repo::UserRow {
+                password_hash: hash,
+                must_change_password: false,
+                ..user.clone()
+            };
+            repo::update_user(tx.as_mut(), &changed)?;
+            let audit = Audit {
+                user_id: Some(user.id),
+                username: Some(&user.username),
+                device_id: Some(req.device.id),
+                address: Some(address),
+                action: "user.password_changed",
+                ..Default::default()
+            };
+            repo::audit(tx.as_mut(), &audit, now)?;
         }
         if let Some(existing) = repo::device_for_update(tx.as_mut(), req.device.id)? {
             if existing.revoked_at.is_some() {

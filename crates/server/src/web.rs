@@ -182,6 +182,9 @@ pub async fn csrf_guard(req: Request<Body>, next: Next) -> Response<Body> {
 pub(crate) struct SignIn {
     username: String,
     password: String,
+    /// After an admin's password reset (`auth.password_change_required`).
+    #[serde(default)]
+    new_password: Option<String>,
 }
 
 /// What the dashboard keeps of its session: who, and the CSRF token for its writes.
@@ -201,8 +204,17 @@ pub(crate) async fn sign_in(
     UserAgent(agent): UserAgent,
     JsonOnly(req): JsonOnly<SignIn>,
 ) -> Result<Response<Body>, ApiError> {
-    let s = blocking(move || app.sign_in_web(&req.username, &req.password, &agent, &addr, lang))
-        .await?;
+    let s = blocking(move || {
+        app.sign_in_web(
+            &req.username,
+            &req.password,
+            req.new_password.as_deref(),
+            &agent,
+            &addr,
+            lang,
+        )
+    })
+    .await?;
     let cookie = set_cookie(Some(&s.token));
     let csrf = auth::csrf_token(&s.token);
     let session = WebSession {

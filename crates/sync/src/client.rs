@@ -237,6 +237,7 @@ impl<T: Transport> SyncClient<T> {
             username: username.into(),
             password: password.into(),
             device,
+            new_password: None,
         })
         .map_err(|e| SyncError::Protocol(e.to_string()))?;
         let client = SyncClient {

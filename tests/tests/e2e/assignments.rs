@@ -15,14 +15,7 @@ const OTHER_DESA: &str = "3308012002";
 fn sign_in(store: &Path, url: &str, user: &str) {
     let (ok, out, err) = field(
         store,
-        &[
-            "sign-in",
-            "--server",
-            url,
-            "--username",
-            user,
-            "--fast-kdf",
-        ],
+        &["sign-in", "--server", url, "--username", user, "--fast-kdf"],
         &format!("{PASSWORD}\n270814\n"),
     );
     assert!(ok, "{user}: {out}{err}");
@@ -41,7 +34,10 @@ fn held(store: &Path) -> std::collections::BTreeMap<String, (String, bool)> {
         .lines()
         .map(|l| {
             let f: Vec<&str> = l.split(' ').collect();
-            (f[0].to_string(), (f[1].to_string(), f.get(3) == Some(&"withdrawn")))
+            (
+                f[0].to_string(),
+                (f[1].to_string(), f.get(3) == Some(&"withdrawn")),
+            )
         })
         .collect()
 }
@@ -60,7 +56,13 @@ impl Api {
     fn token(&self, user: &str) -> String {
         let body = json!({"username": user, "password": PASSWORD,
             "device": {"id": Uuid::now_v7(), "name": "uji", "app_version": "0.1.0"}});
-        let v = self.call(None, reqwest::Method::POST, "/api/v1/session", Some(body), 200);
+        let v = self.call(
+            None,
+            reqwest::Method::POST,
+            "/api/v1/session",
+            Some(body),
+            200,
+        );
         v["token"].as_str().unwrap().to_string()
     }
 
@@ -165,8 +167,14 @@ fn a_reassignment_keeps_every_visit_of_the_old_device(backend: Backend) {
     let on_ani = held(&ani);
     let on_budi = held(&budi);
     let mine_and_shared = |own: &[&String]| set(own).union(&set(shared)).cloned().collect();
-    assert_eq!(on_ani.keys().cloned().collect::<BTreeSet<_>>(), mine_and_shared(a));
-    assert_eq!(on_budi.keys().cloned().collect::<BTreeSet<_>>(), mine_and_shared(b));
+    assert_eq!(
+        on_ani.keys().cloned().collect::<BTreeSet<_>>(),
+        mine_and_shared(a)
+    );
+    assert_eq!(
+        on_budi.keys().cloned().collect::<BTreeSet<_>>(),
+        mine_and_shared(b)
+    );
     assert_eq!(on_ani[a[0]].0, "laporan_kematian");
     assert_eq!(on_budi[b[0]].0, "sanggah");
     assert_eq!(on_ani[shared[0]].0, "shared");
@@ -197,18 +205,29 @@ fn a_reassignment_keeps_every_visit_of_the_old_device(backend: Backend) {
     for gone in &a[3..10] {
         assert!(!on_ani.contains_key(*gone), "{gone} left ani's device");
     }
-    assert_eq!(on_ani[a[2]], ("shared".to_string(), true), "the draft keeps it");
+    assert_eq!(
+        on_ani[a[2]],
+        ("shared".to_string(), true),
+        "the draft keeps it"
+    );
     assert_eq!(on_ani[a[10]], ("shared".to_string(), true));
     assert_eq!(on_ani.len(), 39 + 100 + 2);
     // No new visit starts on a household given away.
     let (ok, out, err) = field(&ani, &["record", "--household", a[3]], "");
     assert!(!ok && err.contains("not on this device"), "{out}{err}");
-    let (ok, _, err) = field(&ani, &["record", "--household", a[10], "--draft", "--seed", "9"], "");
+    let (ok, _, err) = field(
+        &ani,
+        &["record", "--household", a[10], "--draft", "--seed", "9"],
+        "",
+    );
     assert!(ok, "the open draft may still be edited: {err}");
 
     // On the server once each, flagged for the reviewer: the households are budi's now.
     let flagged = |n: usize| {
-        let list = api.get(&sup, "/api/v1/review/visits?state=all&enumerator=ani&limit=200");
+        let list = api.get(
+            &sup,
+            "/api/v1/review/visits?state=all&enumerator=ani&limit=200",
+        );
         let visits = list["visits"].as_array().unwrap().clone();
         assert_eq!(visits.len(), n, "{list}");
         let ids: BTreeSet<&str> = visits
@@ -239,7 +258,10 @@ fn a_reassignment_keeps_every_visit_of_the_old_device(backend: Backend) {
     let given = api.get(&sup, "/api/v1/assignments?enumerator=budi");
     let given = given["assignments"].as_array().unwrap();
     assert_eq!(given.len(), 61);
-    assert!(given.iter().all(|e| !e["received_at"].is_null()), "{given:?}");
+    assert!(
+        given.iter().all(|e| !e["received_at"].is_null()),
+        "{given:?}"
+    );
 
     // Ani finishes her draft: sent, accepted and flagged, then its household leaves too. The
     // other draft is thrown away, and its household goes with it.

@@ -246,7 +246,11 @@ fn main() -> anyhow::Result<()> {
             let gone = d.discard_draft(open.visit_id).map_err(coded)?;
             println!(
                 "draft discarded{}",
-                if gone { "; household left this device" } else { "" }
+                if gone {
+                    "; household left this device"
+                } else {
+                    ""
+                }
             );
         }
         Cmd::Households => {

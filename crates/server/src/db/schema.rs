@@ -259,6 +259,10 @@ ALTER TABLE devices ADD COLUMN feed_start TEXT;
 const COMMON_V5: &str =
     "CREATE INDEX changes_addressed ON changes (entity_id, owner) WHERE owner IS NOT NULL;";
 
+/// Step 6, both backends: a password an admin reset is one-time; the next sign-in sets a new one.
+const COMMON_V6: &str =
+    "ALTER TABLE users ADD COLUMN must_change_password BIGINT NOT NULL DEFAULT 0;";
+
 pub fn sqlite_steps() -> Vec<String> {
     vec![
         format!("{COMMON_V1}{SQLITE_V1}{SQLITE_V1_TRIGGERS}"),
@@ -266,6 +270,7 @@ pub fn sqlite_steps() -> Vec<String> {
         COMMON_V3.to_string(),
         COMMON_V4.to_string(),
         COMMON_V5.to_string(),
+        COMMON_V6.to_string(),
     ]
 }
 
@@ -277,6 +282,7 @@ pub fn postgres_steps() -> Vec<String> {
         COMMON_V3.to_string(),
         COMMON_V4.to_string(),
         COMMON_V5.to_string(),
+        COMMON_V6.to_string(),
     ]
 }
 

@@ -62,6 +62,18 @@ pub fn assignments_of(
     Ok(out)
 }
 
+/// The households given to one enumerator, with their desa.
+pub fn assigned_to(tx: &mut dyn Sql, enumerator: Uuid) -> DbResult<Vec<(Uuid, String)>> {
+    tx.query(
+        "SELECT a.household_id, h.kode_desa FROM assignments a JOIN households h ON h.id = a.household_id
+         WHERE a.enumerator_id = $1 ORDER BY a.household_id",
+        &[enumerator.into()],
+    )?
+    .iter()
+    .map(|r| Ok((uuid(&r.text(0))?, r.text(1))))
+    .collect()
+}
+
 /// Writes a household's assignment (replacing the one it had) and records the event.
 pub fn put_assignment(tx: &mut dyn Sql, a: &AssignmentRow, now: DateTime<Utc>) -> DbResult<()> {
     tx.execute(

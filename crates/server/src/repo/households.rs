@@ -27,6 +27,14 @@ fn household_row(r: &Row) -> DbResult<Household> {
 
 const HH_COLS: &str = "id, id_dtsen, no_kk, nama_krt, alamat, rt, rw, kode_desa, desil, version";
 
+/// A household wherever it lies (for the server's own jobs, never a caller's read).
+pub fn household_any(tx: &mut dyn Sql, id: Uuid) -> DbResult<Option<Household>> {
+    let sql = format!("SELECT {HH_COLS} FROM households WHERE id = $1");
+    tx.query_opt(&sql, &[id.into()])?
+        .map(|r| household_row(&r))
+        .transpose()
+}
+
 /// A household inside the caller's areas.
 pub fn household_scoped(tx: &mut dyn Sql, scope: &Scope, id: Uuid) -> DbResult<Option<Household>> {
     let (area, mut params) = scope.area_sql("kode_desa", 2);

@@ -19,6 +19,8 @@ pub struct UserRow {
     pub password_hash: String,
     /// Disabled users cannot sign in.
     pub disabled: bool,
+    /// The password is a one-time one from a reset.
+    pub must_change_password: bool,
 }
 
 impl UserRow {
@@ -48,7 +50,8 @@ impl UserRow {
     }
 }
 
-const USER_COLS: &str = "id, username, display_name, role, areas, password_hash, disabled";
+const USER_COLS: &str =
+    "id, username, display_name, role, areas, password_hash, disabled, must_change_password";
 
 fn user_row(r: &Row) -> DbResult<UserRow> {
     let codes: Vec<String> = json(&r.text(4))?;
@@ -65,6 +68,7 @@ fn user_row(r: &Row) -> DbResult<UserRow> {
         areas: Areas::new(areas),
         password_hash: r.text(5),
         disabled: r.i64(6) != 0,
+        must_change_password: r.i64(7) != 0,
     })
 }
 
@@ -72,10 +76,11 @@ fn user_row(r: &Row) -> DbResult<UserRow> {
 pub fn insert_user(tx: &mut dyn Sql, u: &UserRow, now: DateTime<Utc>) -> DbResult<()> {
     let areas: Vec<&str> = u.areas.codes().iter().map(|c| c.as_str()).collect();
     tx.execute(
-        "INSERT INTO users (id, username, display_name, role, areas, password_hash, disabled, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO users (id, username, display_name, role, areas, password_hash, disabled, created_at,
+                            must_change_password)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         &[u.id.into(), (&u.username).into(), (&u.display_name).into(), u.role.as_str().into(), to_json(&areas)?.into(),
-          (&u.password_hash).into(), u.disabled.into(), ts(now).into()],
+          (&u.password_hash).into(), u.disabled.into(), ts(now).into(), u.must_change_password.into()],
     )?;
     Ok(())
 }
@@ -88,6 +93,91 @@ pub fn user_by_username(tx: &mut dyn Sql, username: &str) -> DbResult<Option<Use
     )?
     .map(|r| user_row(&r))
     .transpose()
+}
+
+/// A user by id, locked for update.
+pub fn user_for_update(tx: &mut dyn Sql, id: Uuid) -> DbResult<Option<UserRow>> {
+    let sql = format!("SELECT {USER_COLS} FROM users WHERE id = $1{}", lock(tx));
+    tx.query_opt(&sql, &[id.into()])?
+        .map(|r| user_row(&r))
+        .transpose()
+}
+
+/// A user as listed, with when it was created and last seen (any device or dashboard session).
+pub struct ListedUser {
+    pub user: UserRow,
+    pub created_at: String,
+    pub last_seen: Option<String>,
+}
+
+/// Every user (or the one of `id`), by username, with the role and disabled filters applied
+/// (areas are the caller's to filter: they are JSON here).
+pub fn list_users(
+    tx: &mut dyn Sql,
+    id: Option<Uuid>,
+    role: Option<Role>,
+    disabled: Option<bool>,
+) -> DbResult<Vec<ListedUser>> {
+    let mut w = super::Where::default();
+    if let Some(id) = id {
+        w.eq("u.id = ?", id);
+    }
+    if let Some(r) = role {
+        w.eq("u.role = ?", r.as_str());
+    }
+    if let Some(d) = disabled {
+        w.eq("u.disabled = ?", i64::from(d));
+    }
+    let cols = USER_COLS
+        .split(", ")
+        .map(|c| format!("u.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {cols}, u.created_at, (SELECT max(d.last_seen) FROM devices d WHERE d.user_id = u.id)
+         FROM users u WHERE {} ORDER BY u.username",
+        w.sql()
+    );
+    tx.query(&sql, &w.params)?
+        .iter()
+        .map(|r| {
+            Ok(ListedUser {
+                user: user_row(r)?,
+                created_at: r.text(8),
+                last_seen: r.opt_text(9),
+            })
+        })
+        .collect()
+}
+
+/// Active admins other than `except`.
+pub fn other_active_admins(tx: &mut dyn Sql, except: Uuid) -> DbResult<u64> {
+    let r = tx.query_opt(
+        "SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id <> $1",
+        &[except.into()],
+    )?;
+    Ok(r.map_or(0, |r| r.i64(0).max(0) as u64))
+}
+
+/// Writes a user's name, role, areas, disabled mark and password (hash and one-time mark).
+pub fn update_user(tx: &mut dyn Sql, u: &UserRow) -> DbResult<()> {
+    let areas: Vec<&str> = u.areas.codes().iter().map(|c| c.as_str()).collect();
+    tx.execute(
+        "UPDATE users SET display_name = $1, role = $2, areas = $3, disabled = $4, password_hash = $5,
+             must_change_password = $6 WHERE id = $7",
+        &[(&u.display_name).into(), u.role.as_str().into(), to_json(&areas)?.into(), u.disabled.into(),
+          (&u.password_hash).into(), u.must_change_password.into(), u.id.into()],
+    )?;
+    Ok(())
+}
+
+/// Revokes every token of a user (disabled, or a password reset): they stop working at once.
+pub fn revoke_user_tokens(tx: &mut dyn Sql, user: Uuid, now: DateTime<Utc>) -> DbResult<u64> {
+    let n = tx.execute(
+        "UPDATE tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        &[ts(now).into(), user.into()],
+    )?;
+    Ok(n)
 }
 
 /// A device.

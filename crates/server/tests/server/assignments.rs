@@ -312,7 +312,9 @@ async fn each_device_holds_its_own_and_the_shared_households(b: Backend) {
     // the change addressed to him repeats it with the terms.
     let mut times = std::collections::BTreeMap::<(String, String), usize>::new();
     for c in &budi_feed {
-        *times.entry((format!("{:?}", c.kind), c.id.clone())).or_default() += 1;
+        *times
+            .entry((format!("{:?}", c.kind), c.id.clone()))
+            .or_default() += 1;
     }
     assert!(times.values().all(|n| *n == 1), "{times:?}");
     let anis = ids(&a[..4]);

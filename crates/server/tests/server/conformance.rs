@@ -124,6 +124,7 @@ async fn tokens_expire_and_devices_are_revoked(b: Backend) {
             name: "".into(),
             app_version: "".into(),
         },
+        new_password: None,
     };
     let _ = bad;
     let r = s

@@ -163,7 +163,7 @@ async fn cli_forms_and_a_real_server_process() {
             "3308",
             "--password-stdin",
         ],
-        "sandi-admin-panjang\n",
+        "sandi-kepala-dinas\n",
     );
     assert!(ok, "{err}");
     assert!(out.contains("user admin (admin) added"));
@@ -204,7 +204,7 @@ async fn cli_forms_and_a_real_server_process() {
         ],
         "pendek",
     );
-    assert!(!ok && err.contains("at least 10"), "{err}");
+    assert!(!ok && err.contains("user.weak_password"), "{err}");
     let (ok, _, err) = run(
         &[
             "--database",

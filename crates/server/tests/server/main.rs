@@ -13,3 +13,4 @@ mod import;
 mod review;
 mod review_queue;
 mod storage;
+mod users;

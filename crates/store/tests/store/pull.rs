@@ -189,7 +189,12 @@ fn a_household_given_away_stays_until_the_work_begun_on_it_is_finished_and_sent(
     let sent = visit(&mut s, 3);
     store.record_visit(&sent).unwrap();
     store.submit_batch(&[sent.visit_id]).unwrap();
-    let seq = store.pending_ops(100, usize::MAX).unwrap().last().unwrap().seq;
+    let seq = store
+        .pending_ops(100, usize::MAX)
+        .unwrap()
+        .last()
+        .unwrap()
+        .seq;
     store.acknowledge(seq, &[], at()).unwrap();
     let queued = visit(&mut s, 4);
     store.record_visit(&queued).unwrap();
@@ -203,11 +208,17 @@ fn a_household_given_away_stays_until_the_work_begun_on_it_is_finished_and_sent(
     now.sort();
     let mut want = ids(&[1, 2, 4, 5]);
     want.sort();
-    assert_eq!(now, want, "untouched and fully sent households leave at once");
+    assert_eq!(
+        now, want,
+        "untouched and fully sent households leave at once"
+    );
     assert!(store.household_detail(hh[1].0.id).unwrap().withdrawn);
     assert!(!store.household_detail(hh[5].0.id).unwrap().withdrawn);
     assert!(store.household_detail(hh[3].0.id).is_err());
-    assert!(store.visit(sent.visit_id).is_err(), "its visits went with it");
+    assert!(
+        store.visit(sent.visit_id).is_err(),
+        "its visits went with it"
+    );
 
     // The draft may still be finished, but no new visit starts on a household given away.
     let e = store.save_draft(&visit(&mut s, 1)).unwrap_err();
@@ -223,14 +234,24 @@ fn a_household_given_away_stays_until_the_work_begun_on_it_is_finished_and_sent(
 
     // Sent and acknowledged: the queued submission leaves at the next page; the recorded visit
     // waits for its submission.
-    let seq = store.pending_ops(100, usize::MAX).unwrap().last().unwrap().seq;
+    let seq = store
+        .pending_ops(100, usize::MAX)
+        .unwrap()
+        .last()
+        .unwrap()
+        .seq;
     store.acknowledge(seq, &[], at()).unwrap();
     store.apply_pulled(&[], "2", at()).unwrap();
     let now = held(&store);
     assert!(!now.contains(&hh[4].0.id));
     assert!(now.contains(&hh[2].0.id), "recorded but not submitted");
     store.submit_batch(&[recorded.visit_id]).unwrap();
-    let seq = store.pending_ops(100, usize::MAX).unwrap().last().unwrap().seq;
+    let seq = store
+        .pending_ops(100, usize::MAX)
+        .unwrap()
+        .last()
+        .unwrap()
+        .seq;
     store.acknowledge(seq, &[], at()).unwrap();
     // Given back before the page that would release it: it stays, the user's again.
     store

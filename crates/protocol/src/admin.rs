@@ -1,0 +1,75 @@
+//! User administration (DESIGN.md §10): `GET/POST /api/v1/admin/users` lists and creates the
+//! users of the admin's areas, `PATCH /api/v1/admin/users/{id}` changes one (name, role, areas,
+//! disabled) or resets its password.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use verivali_domain::Role;
+
+/// A user as the admin console lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserEntry {
+    pub id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    /// Region-code prefixes the user works in.
+    pub areas: Vec<String>,
+    /// A disabled user cannot sign in and holds no working token.
+    pub disabled: bool,
+    /// The password is a one-time one from a reset: the next sign-in must set a new one.
+    pub must_change_password: bool,
+    pub created_at: DateTime<Utc>,
+    /// Last contact of any of the user's devices or dashboard sessions.
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+/// `GET /api/v1/admin/users?role=&area=&disabled=&q=`: by username.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserList {
+    pub users: Vec<UserEntry>,
+}
+
+/// `POST /api/v1/admin/users`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateUser {
+    pub username: String,
+    pub display_name: String,
+    /// `enumerator`, `supervisor` or `admin`.
+    pub role: String,
+    /// Region codes inside the admin's own areas.
+    pub areas: Vec<String>,
+    pub password: String,
+}
+
+/// `PATCH /api/v1/admin/users/{id}`: only the fields given change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub areas: Option<Vec<String>>,
+    /// `true` disables (every token of the user stops working at once), `false` enables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
+    /// `true`: a one-time password replaces the user's, shown once in the answer; the user sets
+    /// a new one at their next sign-in.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reset_password: bool,
+}
+
+/// The answer of a create or a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserChanged {
+    pub user: UserEntry,
+    /// After a reset only, and only in this answer: the server keeps its hash alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub one_time_password: Option<String>,
+    /// Households given to the user by name that went back to their area's shared list, because
+    /// the user was disabled, is no longer an enumerator, or no longer works where they lie.
+    #[serde(default)]
+    pub assignments_ended: u64,
+}
