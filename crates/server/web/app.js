@@ -121,7 +121,7 @@ function frame(active) {
   nav.replaceChildren();
   if (!state.me) return;
   const links = [["/progress", "nav.progress"], ["/queue", "nav.queue"], ["/batches", "nav.batches"], ["/assignments", "nav.assignments"], ["/export", "nav.export"]];
-  if (state.me.role === "admin") links.push(["/audit", "nav.audit"]);
+  if (state.me.role === "admin") links.push(["/users", "nav.users"], ["/audit", "nav.audit"]);
   for (const [path, key] of links) {
     nav.append(h("a", { href: `#${path}`, "aria-current": active === path ? "page" : null, id: `nav-${path.slice(1)}` }, t(key)));
   }
@@ -141,22 +141,34 @@ function page(title, ...content) {
 function signIn() {
   frame(null);
   const err = h("p", { class: "error", role: "alert", id: "signin-error" });
+  // Shown when the password is a one-time one from an admin's reset: this sign-in sets a new one.
+  const fresh = h("label", { id: "new-password-field", hidden: true }, t("signin.new_password"),
+    h("input", { name: "new_password", id: "new-password", type: "password", autocomplete: "new-password", minlength: 10 }),
+    h("span", { class: "muted" }, t("signin.new_password_help")));
   const form = h("form", { class: "signin", id: "signin" },
     h("label", {}, t("signin.username"), h("input", { name: "username", id: "username", autocomplete: "username", required: true })),
     h("label", {}, t("signin.password"), h("input", { name: "password", id: "password", type: "password", autocomplete: "current-password", required: true })),
+    fresh,
     h("button", { type: "submit", id: "signin-submit" }, t("signin.submit")),
     h("button", { type: "button", class: "quiet", onclick: switchLang }, t("lang.switch")),
     err);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     err.textContent = "";
+    const body = { username: form.username.value, password: form.password.value };
+    if (!fresh.hidden) body.new_password = form.new_password.value;
     try {
-      const r = await api("/api/v1/web/session", { method: "POST", body: { username: form.username.value, password: form.password.value } });
+      const r = await api("/api/v1/web/session", { method: "POST", body });
       state.me = r.user;
       state.csrf = r.csrf;
       go("#/progress");
     } catch (x) {
       err.textContent = x.message;
+      if (x.problem.code === "auth.password_change_required") {
+        fresh.hidden = false;
+        form.new_password.required = true;
+        form.new_password.focus();
+      }
     }
   });
   page(t("signin.title"), form);
@@ -487,6 +499,126 @@ async function audit() {
   page(t("audit.title"), form, h("div", { class: "tablewrap" }, table), older);
 }
 
+// ------------------------------------------------------------------ users (admin)
+
+/** Areas typed as codes separated by spaces or commas. */
+const codes = (text) => text.split(/[\s,;]+/).map((c) => c.trim()).filter(Boolean);
+
+/** The users of the admin's areas (filters by role, area, state and a word), a form to add one,
+ * and per user a panel to change name, role and areas, disable or enable, or reset the password:
+ * the one-time password is shown once, in large type to read out, and never again. */
+async function users() {
+  const { query } = params();
+  const q = new URLSearchParams();
+  for (const k of ["role", "area", "disabled", "q"]) if (query.get(k)) q.set(k, query.get(k));
+  const list = await api(`/api/v1/admin/users?${q}`);
+  const roleOptions = (selected, all) => [
+    all ? h("option", { value: "" }, t("queue.all")) : null,
+    state.vocab.roles.map((r) => h("option", { value: r.code, selected: r.code === selected }, term("roles", r.code)))];
+  const filters = h("form", { class: "filters", id: "user-filters" },
+    h("label", {}, t("users.role"), h("select", { name: "role", id: "filter-role" }, roleOptions(query.get("role") || "", true))),
+    h("label", {}, t("queue.area"), h("input", { name: "area", id: "filter-area", value: query.get("area") || "", inputmode: "numeric" })),
+    h("label", {}, t("users.state"), h("select", { name: "disabled", id: "filter-disabled" },
+      h("option", { value: "" }, t("queue.all")),
+      h("option", { value: "false", selected: query.get("disabled") === "false" }, t("users.active")),
+      h("option", { value: "true", selected: query.get("disabled") === "true" }, t("users.disabled")))),
+    h("label", {}, t("users.search"), h("input", { name: "q", id: "filter-q", type: "search", value: query.get("q") || "" })),
+    h("button", { type: "submit" }, t("queue.apply")));
+  filters.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const p = new URLSearchParams();
+    for (const k of ["role", "area", "disabled", "q"]) if (filters[k].value) p.set(k, filters[k].value);
+    go(`#/users?${p}`);
+  });
+
+  // A one-time password from the last reset, shown on this render only.
+  const shown = state.oneTime;
+  state.oneTime = null;
+  const secret = shown ? h("div", { class: "card secret", id: "one-time", role: "status" },
+    h("p", {}, t("users.one_time", { user: shown.username })),
+    h("p", { class: "password", id: "one-time-password" }, shown.password),
+    h("p", { class: "muted" }, t("users.one_time_help"))) : null;
+
+  const editor = (u) => {
+    const err = h("p", { class: "error", role: "alert" });
+    const form = h("form", { class: "card editor", "data-editor": u.username },
+      h("label", {}, t("users.display_name"), h("input", { name: "display_name", value: u.display_name, required: true })),
+      h("label", {}, t("users.role"), h("select", { name: "role" }, roleOptions(u.role, false))),
+      h("label", {}, t("users.areas"), h("input", { name: "areas", value: u.areas.join(" "), inputmode: "numeric" })),
+      h("div", { class: "actions" },
+        h("button", { type: "submit", class: "save" }, t("users.save")),
+        h("button", { type: "button", class: u.disabled ? "ok toggle" : "bad toggle" }, t(u.disabled ? "users.enable" : "users.disable")),
+        h("button", { type: "button", class: "quiet reset" }, t("users.reset"))),
+      err);
+    const send = async (body, done) => {
+      err.textContent = "";
+      try {
+        const r = await api(`/api/v1/admin/users/${u.id}`, { method: "PATCH", body });
+        if (r.one_time_password) state.oneTime = { username: u.username, password: r.one_time_password };
+        toast(r.assignments_ended ? t("users.ended", { n: r.assignments_ended }) : t(done));
+        go(location.hash);
+      } catch (x) {
+        err.textContent = x.message;
+      }
+    };
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      send({ display_name: form.display_name.value, role: form.role.value, areas: codes(form.areas.value) }, "users.saved");
+    });
+    form.querySelector(".toggle").addEventListener("click", () => send({ disabled: !u.disabled }, u.disabled ? "users.enabled" : "users.disabled_done"));
+    form.querySelector(".reset").addEventListener("click", () => send({ reset_password: true }, "users.reset_done"));
+    return form;
+  };
+
+  const rows = list.users.map((u) => {
+    const panel = h("tr", { class: "editor-row", hidden: true }, h("td", { colspan: 7 }, editor(u)));
+    const open = h("button", { type: "button", class: "quiet", "data-edit": u.username, "aria-expanded": "false" }, t("users.edit"));
+    open.addEventListener("click", () => {
+      panel.hidden = !panel.hidden;
+      open.setAttribute("aria-expanded", String(!panel.hidden));
+    });
+    return [h("tr", { "data-user": u.username, class: u.disabled ? "disabled" : null },
+      h("td", {}, h("strong", {}, u.username)), h("td", {}, u.display_name), h("td", {}, term("roles", u.role)),
+      h("td", {}, u.areas.join(", ")),
+      h("td", {}, u.disabled ? h("span", { class: "badge rejected" }, t("users.disabled")) : h("span", { class: "badge approved" }, t("users.active")),
+        u.must_change_password ? h("span", { class: "muted" }, ` · ${t("users.must_change")}`) : null),
+      h("td", {}, u.last_seen ? fmtTime(u.last_seen) : "—"),
+      h("td", {}, open)), panel];
+  });
+  const table = h("table", { id: "users" },
+    h("thead", {}, h("tr", {}, ["users.username", "users.display_name", "users.role", "queue.area", "users.state", "users.last_seen", ""].map((k) => h("th", {}, k ? t(k) : "")))),
+    h("tbody", {}, rows));
+
+  const err = h("p", { class: "error", role: "alert", id: "user-add-error" });
+  const add = h("form", { class: "card", id: "user-add" },
+    h("div", { class: "actions" },
+      h("label", {}, t("users.username"), h("input", { name: "username", id: "add-username", required: true, autocomplete: "off" })),
+      h("label", {}, t("users.display_name"), h("input", { name: "display_name", id: "add-display-name", required: true })),
+      h("label", {}, t("users.role"), h("select", { name: "role", id: "add-role" }, roleOptions("enumerator", false))),
+      h("label", {}, t("users.areas"), h("input", { name: "areas", id: "add-areas", required: true, inputmode: "numeric", value: state.me.areas.join(" ") })),
+      h("label", {}, t("users.password"), h("input", { name: "password", id: "add-password", type: "password", required: true, minlength: 10, autocomplete: "new-password" }))),
+    h("p", { class: "muted" }, t("users.password_help")),
+    h("button", { type: "submit", id: "add-submit" }, t("users.add")),
+    err);
+  add.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    err.textContent = "";
+    try {
+      const r = await api("/api/v1/admin/users", { method: "POST", body: {
+        username: add.username.value, display_name: add.display_name.value, role: add.role.value,
+        areas: codes(add.areas.value), password: add.password.value } });
+      toast(t("users.added", { user: r.user.username }));
+      go(location.hash);
+    } catch (x) {
+      err.textContent = x.message;
+    }
+  });
+  page(t("users.title"), secret, filters,
+    h("p", { class: "muted", id: "users-count" }, t("users.count", { n: list.users.length })),
+    h("div", { class: "tablewrap" }, table),
+    h("h2", {}, t("users.add")), add);
+}
+
 // ------------------------------------------------------------------ assignments
 
 /** Today in the field's calendar (WIT, UTC+9), as verivali-domain decides due dates. */
@@ -634,6 +766,7 @@ async function render() {
     else if (screen === "batches") await batches();
     else if (screen === "export") await exportPage();
     else if (screen === "audit") await audit();
+    else if (screen === "users") await users();
     else if (screen === "assignments") await assignments();
     else await progress();
     document.getElementById("main").focus({ preventScroll: true });

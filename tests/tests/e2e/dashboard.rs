@@ -269,3 +269,104 @@ async fn a_supervisor_assigns_an_rt_and_reassigns_in_the_browser() {
     b.screenshot(&shot("04-impor")).await;
     b.quit().await;
 }
+
+/// An admin runs the users page in a real browser: adds an enumerator (a weak password is
+/// refused with the policy's reason first), changes their areas, resets the password and reads
+/// the one-time password, disables and enables them; the user then signs in with the one-time
+/// password and must choose a new one. Screenshots under `screenshots/dashboard/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_manages_users_in_the_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(dir.path());
+    server.add_user("admin", "admin", "3308");
+    server.add_user("spv", "supervisor", "330801");
+    server.start(0);
+    let shots = screenshot_dir("dashboard");
+    let shot = |name: &str| shots.join(format!("{name}.png"));
+    let driver = Driver::chromium().await;
+    let b = driver.session(1280, 900).await;
+    b.goto(&format!("{}/", server.url)).await;
+    b.type_into(&b.wait("#username").await, "admin").await;
+    b.type_into(&b.wait("#password").await, PASSWORD).await;
+    b.click(&b.wait("#signin-submit").await).await;
+    b.wait("#progress-desa").await;
+    b.click(&b.wait("#nav-users").await).await;
+    b.wait("#users tbody tr[data-user='spv']").await;
+    b.wait_text("#users-count", "2 pengguna").await;
+    b.screenshot(&shot("20-pengguna")).await;
+
+    // A new supervisor of the desa; the first password contains the username.
+    b.fill("#add-username", "sari").await;
+    b.fill("#add-display-name", "Sari Wulandari").await;
+    b.select("#add-role", "supervisor").await;
+    b.execute(
+        "document.getElementById('add-areas').value = '3308012001'; return null;",
+        json!([]),
+    )
+    .await;
+    b.fill("#add-password", "sari-sandi-2026").await;
+    b.tap("#add-submit").await;
+    b.wait_text("#user-add-error", "memuat nama pengguna").await;
+    b.screenshot(&shot("21-sandi-ditolak")).await;
+    b.execute(
+        "document.getElementById('add-password').value = ''; return null;",
+        json!([]),
+    )
+    .await;
+    b.fill("#add-password", "kopi-tubruk-pagi").await;
+    b.tap("#add-submit").await;
+    b.wait_text("#toast", "Pengguna sari ditambahkan").await;
+    b.wait("#users tbody tr[data-user='sari']").await;
+    assert_eq!(
+        server.count("SELECT count(*) FROM users WHERE username = 'sari' AND role = 'supervisor'"),
+        1
+    );
+
+    // Her areas widen to the kecamatan; then a password reset shows the one-time password once.
+    b.tap("button[data-edit='sari']").await;
+    let areas = "form[data-editor='sari'] input[name='areas']";
+    b.execute(
+        &format!("document.querySelector(\"{areas}\").value = '330801'; return null;"),
+        json!([]),
+    )
+    .await;
+    b.tap("form[data-editor='sari'] button.save").await;
+    b.wait_text("#toast", "Perubahan disimpan").await;
+    b.wait_text("#users tbody tr[data-user='sari']", "330801").await;
+    b.tap("button[data-edit='sari']").await;
+    b.tap("form[data-editor='sari'] button.reset").await;
+    let once = b.wait_text("#one-time-password", "-").await;
+    assert_eq!(once.trim().len(), 14, "{once}");
+    b.wait_text("#users tbody tr[data-user='sari']", "sekali pakai").await;
+    b.screenshot(&shot("22-sandi-sekali-pakai")).await;
+
+    // Disabled, then enabled again.
+    b.tap("button[data-edit='sari']").await;
+    b.tap("form[data-editor='sari'] button.toggle").await;
+    b.wait_text("#toast", "dinonaktifkan").await;
+    b.wait_text("#users tbody tr[data-user='sari']", "Nonaktif").await;
+    assert_eq!(
+        server.count("SELECT disabled FROM users WHERE username = 'sari'"),
+        1
+    );
+    b.tap("button[data-edit='sari']").await;
+    b.tap("form[data-editor='sari'] button.toggle").await;
+    b.wait_text("#toast", "diaktifkan").await;
+    b.wait_text("#users tbody tr[data-user='sari']", "Aktif").await;
+
+    // Sari signs in with the one-time password and must choose a new one.
+    b.tap("#signout").await;
+    b.type_into(&b.wait("#username").await, "sari").await;
+    b.type_into(&b.wait("#password").await, once.trim()).await;
+    b.click(&b.wait("#signin-submit").await).await;
+    b.wait_text("#signin-error", "sekali pakai").await;
+    b.type_into(&b.wait("#new-password").await, "teh-hangat-pagi").await;
+    b.screenshot(&shot("23-sandi-baru")).await;
+    b.click(&b.wait("#signin-submit").await).await;
+    b.wait("#progress-desa").await;
+    assert_eq!(
+        server.count("SELECT must_change_password FROM users WHERE username = 'sari'"),
+        0
+    );
+    b.quit().await;
+}
