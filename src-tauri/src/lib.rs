@@ -42,11 +42,12 @@ async fn sign_in(
     server: String,
     username: String,
     password: String,
+    new_password: Option<String>,
     pin: String,
 ) -> Answer<Status> {
     app.lock()
         .await
-        .sign_in(&server, &username, &password, &pin)
+        .sign_in(&server, &username, &password, new_password.as_deref(), &pin)
         .await
 }
 

@@ -14,7 +14,9 @@ export interface Api {
   status(): Promise<Status>;
   defaultServer(): Promise<string>;
   setLang(lang: string): Promise<Status>;
-  signIn(server: string, username: string, password: string, pin: string): Promise<Status>;
+  /** `newPassword` replaces a one-time password from an admin's reset (the first try answers
+   * `auth.password_change_required`). */
+  signIn(server: string, username: string, password: string, pin: string, newPassword?: string): Promise<Status>;
   unlock(pin: string): Promise<Status>;
   lock(): Promise<Status>;
   signOut(): Promise<Status>;
@@ -37,7 +39,7 @@ export const tauriApi: Api = {
   status: () => invoke("status"),
   defaultServer: () => invoke("default_server"),
   setLang: (lang) => invoke("set_lang", { lang }),
-  signIn: (server, username, password, pin) => invoke("sign_in", { server, username, password, pin }),
+  signIn: (server, username, password, pin, newPassword) => invoke("sign_in", { server, username, password, pin, newPassword: newPassword ?? null }),
   unlock: (pin) => invoke("unlock", { pin }),
   lock: () => invoke("lock"),
   signOut: () => invoke("sign_out"),

@@ -4,7 +4,7 @@ import type { Api, HouseholdDetail, HouseholdRow, OpenVisit, Questionnaire, Stat
 import type { Ctx } from "../src/app";
 import { messages, setLang, t } from "../src/i18n";
 import { assignmentLine, listScreen } from "../src/screens/list";
-import { unlockScreen } from "../src/screens/signin";
+import { signInScreen, unlockScreen } from "../src/screens/signin";
 import { answerValue, issuesAt, visitScreen } from "../src/screens/visit";
 import { sendScreen } from "../src/screens/send";
 import { householdScreen } from "../src/screens/household";
@@ -266,5 +266,26 @@ describe("a household given to a colleague", () => {
     const el = await householdScreen(ctx(fakeApi({ household: async () => detail([draft], false) })), "h1");
     expect(el.querySelector("#withdrawn")).toBeNull();
     expect(el.querySelector("#discard")).toBeNull();
+  });
+});
+
+describe("first sign-in after an admin's password reset", () => {
+  it("asks for a new password and sends it with the next try", async () => {
+    const signIn = vi.fn()
+      .mockRejectedValueOnce({ code: "auth.password_change_required", message: "Kata sandi ini sekali pakai" })
+      .mockResolvedValueOnce(status);
+    const go = vi.fn();
+    const el = await signInScreen(ctx(fakeApi({ signIn }), go));
+    const fill = (id: string, v: string) => { (el.querySelector(`#${id}`) as HTMLInputElement).value = v; };
+    fill("username", "ani"); fill("password", "k7mq-3wzp-h9xe"); fill("pin", "270814"); fill("pin2", "270814");
+    expect((el.querySelector("#new-password-field") as HTMLElement).hidden).toBe(true);
+    el.dispatchEvent(new Event("submit"));
+    await vi.waitFor(() => expect((el.querySelector("#new-password-field") as HTMLElement).hidden).toBe(false));
+    expect(el.querySelector("#signin-error")?.textContent).toContain("sekali pakai");
+    fill("new_password", "kopi-tubruk-pagi");
+    el.dispatchEvent(new Event("submit"));
+    await vi.waitFor(() => expect(go).toHaveBeenCalledWith("list"));
+    expect(signIn).toHaveBeenLastCalledWith("http://127.0.0.1:8080", "ani", "k7mq-3wzp-h9xe", "270814", "kopi-tubruk-pagi");
+    expect(signIn.mock.calls[0][4]).toBeUndefined();
   });
 });

@@ -271,6 +271,10 @@ impl FieldApp {
 
     fn err(&self, e: FieldError) -> AppError {
         match &e {
+            FieldError::Sync(verivali_sync::SyncError::Refused { .. }) => AppError {
+                code: e.shown_code(),
+                ..AppError::coded(&e, self.lang)
+            },
             FieldError::Store(verivali_store::StoreError::Invalid(report)) => AppError {
                 issues: issues(report, self.lang),
                 ..AppError::coded(&e, self.lang)
@@ -323,6 +327,7 @@ impl FieldApp {
         server: &str,
         username: &str,
         password: &str,
+        new_password: Option<&str>,
         pin: &str,
     ) -> Result<Status, AppError> {
         if self.store_path().exists() {
@@ -340,6 +345,7 @@ impl FieldApp {
             server.trim(),
             username.trim(),
             password,
+            new_password.filter(|p| !p.is_empty()),
             pin,
             &name,
             self.kdf,

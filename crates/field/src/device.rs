@@ -52,6 +52,17 @@ impl Coded for FieldError {
     }
 }
 
+impl FieldError {
+    /// The code to show and act on: the server's own for a refusal it explained (a one-time
+    /// password asks for a new one, a weak new password says why), else this error's.
+    pub fn shown_code(&self) -> String {
+        match self {
+            FieldError::Sync(SyncError::Refused { code, .. }) => code.clone(),
+            e => e.code().to_string(),
+        }
+    }
+}
+
 /// Sync health for the app.
 #[derive(Debug, Clone)]
 pub struct Health {
@@ -86,12 +97,14 @@ pub struct Device {
 impl Device {
     /// First sign-in (online): signs in, then creates the encrypted store keyed by `pin`, keeps
     /// the session and pulls the assignment. Nothing is left on disk when sign-in fails.
+    /// `new_password` replaces a one-time password from an admin's reset in the same call.
     #[allow(clippy::too_many_arguments)]
     pub async fn sign_in_first(
         path: &Path,
         server_url: &str,
         username: &str,
         password: &str,
+        new_password: Option<&str>,
         pin: &str,
         device_name: &str,
         kdf: KdfParams,
@@ -107,8 +120,15 @@ impl Device {
             name: device_name.into(),
             app_version: APP_VERSION.into(),
         };
-        let session =
-            SyncClient::sign_in(&transport, &Config::default(), username, password, info).await?;
+        let session = SyncClient::sign_in_setting(
+            &transport,
+            &Config::default(),
+            username,
+            password,
+            new_password,
+            info,
+        )
+        .await?;
         let mut store = Store::create(path, pin, device_id, kdf, clock)?;
         store.merge_server_time(session.server_time)?;
         store.set_session(&Session {

@@ -16,7 +16,7 @@ pub struct UserEntry {
     pub role: Role,
     /// Region-code prefixes the user works in.
     pub areas: Vec<String>,
-    /// A disabled user cannot sign in and holds no working token.
+    /// A disabled user cannot sign in, and their tokens do not work while disabled.
     pub disabled: bool,
     /// The password is a one-time one from a reset: the next sign-in must set a new one.
     pub must_change_password: bool,
@@ -52,11 +52,13 @@ pub struct UserPatch {
     pub role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub areas: Option<Vec<String>>,
-    /// `true` disables (every token of the user stops working at once), `false` enables.
+    /// `true` disables (every token of the user stops working at once, `auth.account_disabled`),
+    /// `false` enables (the user's phones sync again what they hold).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<bool>,
     /// `true`: a one-time password replaces the user's, shown once in the answer; the user sets
-    /// a new one at their next sign-in.
+    /// a new one at their next sign-in. Their devices' tokens keep working, so work on a phone
+    /// still syncs.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reset_password: bool,
 }

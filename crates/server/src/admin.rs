@@ -2,8 +2,11 @@
 //! disable, reset a password) and device revocation. Who may do what is
 //! [`verivali_domain::user`]'s; every change is one transaction and audited.
 //!
-//! Disabling a user revokes every token they hold at once; a password reset does too, and the
-//! one-time password it answers is shown once (only its hash is kept). When a user stops being an
+//! Disabling a user stops every token they hold at once (`auth.account_disabled`) without
+//! revoking them: enabled again, their phone syncs the work it still holds, so a disable never
+//! strands a visit; revoke the device as well when it is lost or the account compromised. A
+//! password reset leaves the tokens alone (it is for a forgotten password): the one-time password
+//! it answers is shown once (only its hash is kept) and the next sign-in must replace it. When a user stops being an
 //! active enumerator somewhere, their assignments there end and the households are shared again.
 
 use chrono::{DateTime, Utc};
@@ -180,8 +183,8 @@ impl App {
     }
 
     /// `PATCH /api/v1/admin/users/{id}`: changes the given fields of a user of the admin's
-    /// areas, or resets their password. Disabling, or a reset, revokes every token they hold;
-    /// their assignments where they no longer work as an active enumerator end.
+    /// areas, or resets their password. Disabling stops every token they hold; their
+    /// assignments where they no longer work as an active enumerator end.
     pub fn change_user(
         &self,
         caller: &Caller,
@@ -253,9 +256,6 @@ impl App {
                 return Ok(Err(no(e)));
             }
             repo::update_user(tx, &new)?;
-            if (new.disabled && !old.disabled) || one_time.is_some() {
-                repo::revoke_user_tokens(tx, new.id, now)?;
-            }
             let keep = (new.role == Role::Enumerator && !new.disabled).then_some(&new.areas);
             let ended =
                 crate::assignments::end_assignments_of(tx, new.id, keep, caller.user.id, now)?;

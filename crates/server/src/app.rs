@@ -202,12 +202,14 @@ impl App {
         if row.device.revoked_at.is_some() {
             return Err(ApiError::unauthorized(lang, "auth.device_revoked"));
         }
-        // The token alone: a sign-out, a disabled account or a password reset.
+        // The token alone (a dashboard sign-out).
         if row.revoked_at.is_some() {
             return Err(ApiError::unauthorized(lang, "auth.token_revoked"));
         }
+        // Checked on every call, so a disable stops the user's tokens at once; enabled again,
+        // their phones sync what they still hold.
         if row.user.disabled {
-            return Err(ApiError::unauthorized(lang, "auth.invalid_token"));
+            return Err(ApiError::unauthorized(lang, "auth.account_disabled"));
         }
         let expired = row
             .expires_at

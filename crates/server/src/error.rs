@@ -161,8 +161,12 @@ impl ApiError {
                 "This device was revoked by an admin",
             ),
             "auth.token_revoked" => (
-                "Sesi ini sudah diakhiri (akun dinonaktifkan, kata sandi diatur ulang, atau keluar); silakan masuk lagi",
-                "This session was ended (account disabled, password reset, or signed out); sign in again",
+                "Sesi ini sudah diakhiri; silakan masuk lagi",
+                "This session was ended; sign in again",
+            ),
+            "auth.account_disabled" => (
+                "Akun ini dinonaktifkan oleh admin; data di perangkat tetap aman",
+                "This account was disabled by an admin; the data on the device is safe",
             ),
             _ => ("Perlu masuk terlebih dahulu", "Sign-in required"),
         };

@@ -233,11 +233,24 @@ impl<T: Transport> SyncClient<T> {
         password: &str,
         device: DeviceInfo,
     ) -> Result<SessionResponse, SyncError> {
+        Self::sign_in_setting(transport, config, username, password, None, device).await
+    }
+
+    /// Signs in and, for a user whose password an admin reset (the server answers
+    /// `auth.password_change_required` otherwise), sets `new_password` in the same call.
+    pub async fn sign_in_setting(
+        transport: &T,
+        config: &Config,
+        username: &str,
+        password: &str,
+        new_password: Option<&str>,
+        device: DeviceInfo,
+    ) -> Result<SessionResponse, SyncError> {
         let body = serde_json::to_vec(&SessionRequest {
             username: username.into(),
             password: password.into(),
             device,
-            new_password: None,
+            new_password: new_password.map(str::to_string),
         })
         .map_err(|e| SyncError::Protocol(e.to_string()))?;
         let client = SyncClient {

@@ -332,19 +332,22 @@ async fn an_admin_manages_users_in_the_browser() {
     .await;
     b.tap("form[data-editor='sari'] button.save").await;
     b.wait_text("#toast", "Perubahan disimpan").await;
-    b.wait_text("#users tbody tr[data-user='sari']", "330801").await;
+    b.wait_text("#users tbody tr[data-user='sari']", "330801")
+        .await;
     b.tap("button[data-edit='sari']").await;
     b.tap("form[data-editor='sari'] button.reset").await;
     let once = b.wait_text("#one-time-password", "-").await;
     assert_eq!(once.trim().len(), 14, "{once}");
-    b.wait_text("#users tbody tr[data-user='sari']", "sekali pakai").await;
+    b.wait_text("#users tbody tr[data-user='sari']", "sekali pakai")
+        .await;
     b.screenshot(&shot("22-sandi-sekali-pakai")).await;
 
     // Disabled, then enabled again.
     b.tap("button[data-edit='sari']").await;
     b.tap("form[data-editor='sari'] button.toggle").await;
     b.wait_text("#toast", "dinonaktifkan").await;
-    b.wait_text("#users tbody tr[data-user='sari']", "Nonaktif").await;
+    b.wait_text("#users tbody tr[data-user='sari']", "Nonaktif")
+        .await;
     assert_eq!(
         server.count("SELECT disabled FROM users WHERE username = 'sari'"),
         1
@@ -352,7 +355,8 @@ async fn an_admin_manages_users_in_the_browser() {
     b.tap("button[data-edit='sari']").await;
     b.tap("form[data-editor='sari'] button.toggle").await;
     b.wait_text("#toast", "diaktifkan").await;
-    b.wait_text("#users tbody tr[data-user='sari']", "Aktif").await;
+    b.wait_text("#users tbody tr[data-user='sari']", "Aktif")
+        .await;
 
     // Sari signs in with the one-time password and must choose a new one.
     b.tap("#signout").await;
@@ -360,7 +364,8 @@ async fn an_admin_manages_users_in_the_browser() {
     b.type_into(&b.wait("#password").await, once.trim()).await;
     b.click(&b.wait("#signin-submit").await).await;
     b.wait_text("#signin-error", "sekali pakai").await;
-    b.type_into(&b.wait("#new-password").await, "teh-hangat-pagi").await;
+    b.type_into(&b.wait("#new-password").await, "teh-hangat-pagi")
+        .await;
     b.screenshot(&shot("23-sandi-baru")).await;
     b.click(&b.wait("#signin-submit").await).await;
     b.wait("#progress-desa").await;

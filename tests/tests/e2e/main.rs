@@ -9,3 +9,4 @@ mod faults;
 mod field_app;
 mod kill;
 mod sync;
+mod users;

@@ -1,7 +1,8 @@
 //! `verivali-field`: the enumerator's flow from a terminal, for scripting and tests.
 //!
 //! ```text
-//! verivali-field --store PATH sign-in --server URL --username NAME   (stdin: password, then PIN)
+//! verivali-field --store PATH sign-in --server URL --username NAME [--new-password]
+//!                                      (stdin: password, PIN, and the new password if asked)
 //! verivali-field --store PATH record --count N [--photo-bytes B] [--submit]
 //! verivali-field --store PATH record --household ID_DTSEN… [--draft | --submit]
 //! verivali-field --store PATH discard --household ID_DTSEN
@@ -53,6 +54,10 @@ enum Cmd {
         /// Cheap key derivation, for tests only
         #[arg(long, hide = true)]
         fast_kdf: bool,
+        /// Replace a one-time password from an admin's reset: the new password is read from the
+        /// third line of stdin
+        #[arg(long)]
+        new_password: bool,
     },
     /// Record synthetic visits (for demos and tests)
     Record {
@@ -115,19 +120,31 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let coded =
-        |e: verivali_field::FieldError| anyhow::anyhow!("{}: {}", e.code(), e.message(Lang::Id));
+    let coded = |e: verivali_field::FieldError| {
+        anyhow::anyhow!("{}: {}", e.shown_code(), e.message(Lang::Id))
+    };
     match cli.cmd {
         Cmd::SignIn {
             server,
             username,
             fast_kdf,
+            new_password,
         } => {
             let lines = read_lines();
             let password = lines
                 .first()
                 .context("password on the first line of stdin")?;
             let pin = lines.get(1).context("PIN on the second line of stdin")?;
+            let new_password = if new_password {
+                Some(
+                    lines
+                        .get(2)
+                        .context("new password on the third line of stdin")?
+                        .clone(),
+                )
+            } else {
+                None
+            };
             let kdf = if fast_kdf {
                 KdfParams::FAST_INSECURE
             } else {
@@ -139,6 +156,7 @@ fn main() -> anyhow::Result<()> {
                     &server,
                     &username,
                     password,
+                    new_password.as_deref(),
                     pin,
                     "verivali-field",
                     kdf,

@@ -171,15 +171,6 @@ pub fn update_user(tx: &mut dyn Sql, u: &UserRow) -> DbResult<()> {
     Ok(())
 }
 
-/// Revokes every token of a user (disabled, or a password reset): they stop working at once.
-pub fn revoke_user_tokens(tx: &mut dyn Sql, user: Uuid, now: DateTime<Utc>) -> DbResult<u64> {
-    let n = tx.execute(
-        "UPDATE tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
-        &[ts(now).into(), user.into()],
-    )?;
-    Ok(n)
-}
-
 /// A device.
 #[derive(Debug, Clone)]
 pub struct DeviceRow {

@@ -1,6 +1,7 @@
 //! User administration over HTTP on both backends (DESIGN.md §10): each call by role and area,
-//! the lock-out rules, disabling (tokens die, assignments end), a password reset with its
-//! one-time password and the new password set at the next sign-in, and bad input.
+//! the lock-out rules, disabling (tokens stop, assignments end; enabled, the phone syncs again), a password reset with its
+//! one-time password and the new password set at the next sign-in (the phone's token lives on),
+//! and bad input.
 
 use crate::common::*;
 use reqwest::StatusCode;
@@ -258,7 +259,7 @@ async fn users_are_managed_by_the_admins_of_their_areas(b: Backend) {
     let (st, p) = problem(kec.get("/api/v1/admin/users").await).await;
     assert_eq!(
         (st, p["code"].as_str().unwrap()),
-        (StatusCode::UNAUTHORIZED, "auth.token_revoked"),
+        (StatusCode::UNAUTHORIZED, "auth.account_disabled"),
         "{p}"
     );
     assert_eq!(names(&users(&admin, "disabled=true").await), ["admin-kec"]);
@@ -358,27 +359,31 @@ async fn disabling_ends_tokens_and_assignments_and_a_reset_password_is_used_once
         held(&budi.pull_all().await).contains(&a[0].to_string()),
         "back on budi's phone"
     );
-    // Disabled: every token dies, and the rest of her assignments end.
+    // Disabled: every token stops at once, and the rest of her assignments end.
     let r = patch(&admin, &ani_id.to_string(), json!({"disabled": true})).await;
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["assignments_ended"], 2);
-    let (st, _) = problem(ani.get("/api/v1/sync/pull").await).await;
-    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, p) = problem(ani.get("/api/v1/sync/pull").await).await;
+    assert_eq!(
+        (st, p["code"].as_str().unwrap()),
+        (StatusCode::UNAUTHORIZED, "auth.account_disabled")
+    );
     let (st, p) = problem(sign_in_raw(&s, "ani", PASSWORD, None).await).await;
     assert_eq!(
         (st, p["code"].as_str().unwrap()),
         (StatusCode::UNAUTHORIZED, "auth.invalid_credentials")
     );
-    // Given back and enabled, she signs in again.
+    // Enabled again: her phone syncs what it holds, and she can sign in.
     let r = patch(&admin, &ani_id.to_string(), json!({"disabled": false})).await;
+    assert_eq!(ani.get("/api/v1/sync/pull").await.status(), StatusCode::OK);
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
         sign_in_raw(&s, "ani", PASSWORD, None).await.status(),
         StatusCode::OK
     );
 
-    // A reset: the one-time password is shown once, old tokens die, and the next sign-in must
-    // choose a new password (checked by the policy).
+    // A reset: the one-time password is shown once, the phone's token lives on, and the next
+    // sign-in must choose a new password (checked by the policy).
     let ani2 = s.sign_in("ani").await;
     let r = patch(&admin, &ani_id.to_string(), json!({"reset_password": true})).await;
     let v: Value = r.json().await.unwrap();
@@ -389,7 +394,8 @@ async fn disabling_ends_tokens_and_assignments_and_a_reset_password_is_used_once
     assert!(listed[0].get("one_time_password").is_none());
     assert_eq!(
         ani2.get("/api/v1/sync/pull").await.status(),
-        StatusCode::UNAUTHORIZED
+        StatusCode::OK,
+        "her phone keeps syncing what it holds"
     );
     let (st, _) = problem(sign_in_raw(&s, "ani", PASSWORD, None).await).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED, "the old password is gone");

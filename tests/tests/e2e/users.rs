@@ -1,0 +1,74 @@
+//! Users changed by an admin while real phones (field CLIs on their own encrypted stores) hold
+//! work: a password reset leaves the phone syncing, and a new phone must replace the one-time
+//! password at its first sign-in; a disabled account's phone keeps its unsent visits and sends
+//! them once the account is enabled again.
+
+use verivali_e2e::{PASSWORD, Server, field};
+
+const DESA: &str = "3308012001";
+
+fn run(store: &std::path::Path, args: &[&str], stdin: &str) -> (bool, String) {
+    let (ok, out, err) = field(store, args, stdin);
+    (ok, format!("{out}{err}"))
+}
+
+fn sign_in(url: &str, user: &str) -> [String; 6] {
+    ["sign-in", "--server", url, "--username", user, "--fast-kdf"].map(String::from)
+}
+
+#[test]
+fn phones_keep_their_work_through_a_reset_and_a_disable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(dir.path());
+    server.add_user("ani", "enumerator", DESA);
+    server.import(DESA, 20);
+    server.start(0);
+    let phone = dir.path().join("ani.db");
+    let args = sign_in(&server.url, "ani");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, out) = run(&phone, &args, &format!("{PASSWORD}\n270814\n"));
+    assert!(ok, "{out}");
+    let (ok, out) = run(&phone, &["record", "--count", "2", "--submit"], "");
+    assert!(ok, "{out}");
+
+    // A reset: the one-time password is printed once; her phone's token still syncs.
+    let out = server.admin(&["user", "set", "--username", "ani", "--reset-password"], "");
+    let once = out
+        .lines()
+        .find_map(|l| l.strip_prefix("one-time password (shown once): "))
+        .unwrap()
+        .to_string();
+    let (ok, out) = run(&phone, &["sync"], "");
+    assert!(ok && out.contains(" 3 ops acknowledged"), "{out}");
+
+    // A new phone: the one-time password alone is refused, and nothing is left on disk; with a
+    // weak new password too; with a good one she is in and the one-time password is spent.
+    let second = dir.path().join("ani-2.db");
+    let (ok, out) = run(&second, &args, &format!("{once}\n270814\n"));
+    assert!(!ok && out.contains("auth.password_change_required"), "{out}");
+    assert!(!second.exists(), "nothing stored after a refused sign-in");
+    let mut with_new = args.clone();
+    with_new.push("--new-password");
+    let (ok, out) = run(&second, &with_new, &format!("{once}\n270814\npendek\n"));
+    assert!(!ok && out.contains("user.weak_password"), "{out}");
+    let (ok, out) = run(&second, &with_new, &format!("{once}\n270814\nkopi-tubruk-pagi\n"));
+    assert!(ok && out.contains("20 households"), "{out}");
+    let third = dir.path().join("ani-3.db");
+    let (ok, out) = run(&third, &args, &format!("{once}\n270814\n"));
+    assert!(!ok && out.contains("sync.unauthorized"), "spent: {out}");
+
+    // Disabled while the first phone holds a new visit: its sync is refused and the visit stays
+    // queued; enabled again, the same phone sends it.
+    let (ok, out) = run(&phone, &["record", "--count", "1", "--offset", "5", "--seed", "3"], "");
+    assert!(ok, "{out}");
+    server.admin(&["user", "set", "--username", "ani", "--disable"], "");
+    let (ok, out) = run(&phone, &["sync"], "");
+    assert!(!ok && out.contains("sync.unauthorized"), "{out}");
+    let (_, out) = run(&phone, &["status"], "");
+    assert!(out.starts_with("pending ops 1 (visits 1"), "{out}");
+    server.admin(&["user", "set", "--username", "ani", "--enable"], "");
+    let (ok, out) = run(&phone, &["sync"], "");
+    assert!(ok && out.contains(" 1 ops acknowledged"), "{out}");
+    assert_eq!(server.count("SELECT count(*) FROM visits"), 3);
+    server.terminate();
+}
