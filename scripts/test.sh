@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 echo "== ui: typecheck and unit tests (vitest, happy-dom)"
 (cd ui && npx --no-install tsc --noEmit && npx --no-install vitest run)
 echo "== cargo deny: licences, bans (one version per crate, one TLS stack), sources"
+# deny reads the metadata of every target's crates (wasm, Android…), which a host-only build never
+# downloads: fetch them first, so a fresh machine's cache holds them.
+cargo fetch --locked --quiet
 cargo deny --offline check licenses bans sources
 # Advisories need the RustSec database from the internet; machines without it skip, and say so.
 if timeout 60 cargo deny fetch >/dev/null 2>&1; then

@@ -32,7 +32,10 @@ fn phones_keep_their_work_through_a_reset_and_a_disable() {
     assert!(ok, "{out}");
 
     // A reset: the one-time password is printed once; her phone's token still syncs.
-    let out = server.admin(&["user", "set", "--username", "ani", "--reset-password"], "");
+    let out = server.admin(
+        &["user", "set", "--username", "ani", "--reset-password"],
+        "",
+    );
     let once = out
         .lines()
         .find_map(|l| l.strip_prefix("one-time password (shown once): "))
@@ -45,13 +48,20 @@ fn phones_keep_their_work_through_a_reset_and_a_disable() {
     // weak new password too; with a good one she is in and the one-time password is spent.
     let second = dir.path().join("ani-2.db");
     let (ok, out) = run(&second, &args, &format!("{once}\n270814\n"));
-    assert!(!ok && out.contains("auth.password_change_required"), "{out}");
+    assert!(
+        !ok && out.contains("auth.password_change_required"),
+        "{out}"
+    );
     assert!(!second.exists(), "nothing stored after a refused sign-in");
     let mut with_new = args.clone();
     with_new.push("--new-password");
     let (ok, out) = run(&second, &with_new, &format!("{once}\n270814\npendek\n"));
     assert!(!ok && out.contains("user.weak_password"), "{out}");
-    let (ok, out) = run(&second, &with_new, &format!("{once}\n270814\nkopi-tubruk-pagi\n"));
+    let (ok, out) = run(
+        &second,
+        &with_new,
+        &format!("{once}\n270814\nkopi-tubruk-pagi\n"),
+    );
     assert!(ok && out.contains("20 households"), "{out}");
     let third = dir.path().join("ani-3.db");
     let (ok, out) = run(&third, &args, &format!("{once}\n270814\n"));
@@ -59,7 +69,11 @@ fn phones_keep_their_work_through_a_reset_and_a_disable() {
 
     // Disabled while the first phone holds a new visit: its sync is refused and the visit stays
     // queued; enabled again, the same phone sends it.
-    let (ok, out) = run(&phone, &["record", "--count", "1", "--offset", "5", "--seed", "3"], "");
+    let (ok, out) = run(
+        &phone,
+        &["record", "--count", "1", "--offset", "5", "--seed", "3"],
+        "",
+    );
     assert!(ok, "{out}");
     server.admin(&["user", "set", "--username", "ani", "--disable"], "");
     let (ok, out) = run(&phone, &["sync"], "");
