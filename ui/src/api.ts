@@ -62,3 +62,8 @@ export function errorMessage(e: unknown): string {
   if (e && typeof e === "object" && "message" in e) return String((e as AppError).message);
   return String(e);
 }
+
+/** Whether a call failed because an admin wiped this phone (it had sent everything first). */
+export function isWiped(e: unknown): boolean {
+  return (e as { code?: string } | null)?.code === "field.wiped";
+}

@@ -1,7 +1,7 @@
 // The app shell: which screen shows, the bottom navigation, language. Screens are functions of a
 // context, so tests can mount any of them with a fake Api.
 import type { Api, Status } from "./api";
-import { errorMessage } from "./api";
+import { errorMessage, isWiped } from "./api";
 import { h, toast } from "./dom";
 import { setLang, t } from "./i18n";
 import { signInScreen, unlockScreen } from "./screens/signin";
@@ -45,8 +45,13 @@ export class App {
       // Households given to a colleague leave the list: say so in one line, and redraw the list.
       if (r.removed) toast(t("send.removed", { n: r.removed }));
       if (this.screen === "send" || (r.removed && this.screen === "list")) await this.show(this.screen, this.param);
-    } catch {
-      // Offline or the server is away: the next round tries again.
+    } catch (e) {
+      // Offline or the server is away: the next round tries again. A phone an admin had wiped
+      // (after it sent everything) says so once and returns to the sign-in screen.
+      if (isWiped(e)) {
+        toast(errorMessage(e));
+        await this.show("signin");
+      }
     } finally {
       this.syncing = false;
     }

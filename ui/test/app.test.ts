@@ -289,3 +289,22 @@ describe("first sign-in after an admin's password reset", () => {
     expect(signIn.mock.calls[0][4]).toBeUndefined();
   });
 });
+
+describe("a phone an admin wiped", () => {
+  it("says so and returns to the sign-in screen after the automatic sync", async () => {
+    const { App } = await import("../src/app");
+    document.body.innerHTML = '<div id="toast"></div>';
+    let signedIn = true;
+    const api = fakeApi({
+      status: async () => ({ ...status, signed_in: signedIn, unlocked: signedIn }),
+      defaultServer: async () => "https://verivali.example",
+      syncNow: async () => { signedIn = false; throw { code: "field.wiped", message: "Perangkat ini dihapus oleh admin" }; },
+    });
+    const root = document.createElement("main");
+    const app = new App(api, root);
+    await app.start();
+    await app.autoSync();
+    expect(document.getElementById("toast")?.textContent).toContain("dihapus oleh admin");
+    expect(root.dataset.screen).toBe("signin");
+  });
+});

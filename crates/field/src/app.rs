@@ -615,11 +615,16 @@ impl FieldApp {
     pub async fn sync(&mut self) -> Result<SyncDone, AppError> {
         let lang = self.lang;
         let before = self.held_households()?;
-        let r = self
-            .device()?
-            .sync()
-            .await
-            .map_err(|e| AppError::coded(&e, lang))?;
+        let r = match self.device()?.sync().await {
+            Err(FieldError::Wiped) => {
+                // The store is closed before its files go (the device erased them already; this
+                // catches a WAL the closing connection left), and the app is back at sign-in.
+                self.device = None;
+                let _ = verivali_store::Store::delete_files(&self.store_path());
+                return Err(AppError::coded(&FieldError::Wiped, lang));
+            }
+            r => r.map_err(|e| AppError::coded(&e, lang))?,
+        };
         let removed = before.difference(&self.held_households()?).count() as u64;
         Ok(SyncDone {
             acked: r.ops_acked,

@@ -31,6 +31,10 @@ pub enum FieldError {
     /// The device has no signed-in session (sign in online first).
     #[error("not signed in")]
     NotSignedIn,
+    /// An admin revoked this device with a wipe: it sent everything it held, then erased its
+    /// store and key. Sign in again to work on.
+    #[error("this device was wiped by an admin after it sent everything it held")]
+    Wiped,
 }
 
 impl Coded for FieldError {
@@ -39,6 +43,7 @@ impl Coded for FieldError {
             FieldError::Store(e) => e.code(),
             FieldError::Sync(e) => e.code(),
             FieldError::NotSignedIn => "field.not_signed_in",
+            FieldError::Wiped => "field.wiped",
         }
     }
 
@@ -48,6 +53,12 @@ impl Coded for FieldError {
             FieldError::Sync(e) => e.message(lang),
             FieldError::NotSignedIn if lang == Lang::En => "Sign in online first".into(),
             FieldError::NotSignedIn => "Masuk secara online terlebih dahulu".into(),
+            FieldError::Wiped if lang == Lang::En => self.to_string(),
+            FieldError::Wiped => {
+                "Perangkat ini dihapus oleh admin setelah semua datanya terkirim; \
+                                  masuk lagi untuk melanjutkan"
+                    .into()
+            }
         }
     }
 }
@@ -239,6 +250,19 @@ impl Device {
         let transport = HttpTransport::new(&session.server_url, Duration::from_secs(60))
             .map_err(SyncError::Network)?;
         let client = SyncClient::new(transport, &session.token, Config::default());
-        Ok(client.sync(&mut StoreSync(&mut self.store)).await?)
+        match client.sync(&mut StoreSync(&mut self.store)).await {
+            Err(SyncError::Unauthorized { code }) if code == "auth.device_wipe" => {
+                // Revoked with a wipe: the push and the photo upload of this sync still went
+                // through. Erase only once nothing is left to send; else keep it all and say so.
+                let counts = self.store.outbox_counts()?;
+                if counts.pending_ops > 0 || !self.store.photos_to_upload()?.is_empty() {
+                    return Err(SyncError::Unauthorized { code }.into());
+                }
+                client.confirm_wiped().await?;
+                Store::delete_files(self.store.path()).map_err(StoreError::Io)?;
+                Err(FieldError::Wiped)
+            }
+            r => Ok(r?),
+        }
     }
 }

@@ -75,3 +75,32 @@ pub struct UserChanged {
     #[serde(default)]
     pub assignments_ended: u64,
 }
+
+/// A device as the admin console lists it (`GET /api/v1/admin/devices?area=CODE`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceEntry {
+    pub id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    /// The device's own name ("Verivali android", "Dasbor web: …").
+    pub name: String,
+    pub app_version: String,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    /// Last push that the server applied.
+    pub last_push: Option<DateTime<Utc>>,
+    /// Highest op seq acknowledged to it.
+    pub acked_seq: u64,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// A wipe ordered with the revocation; the device erases itself at its next contact, after
+    /// sending what it holds.
+    pub wipe_requested_at: Option<DateTime<Utc>>,
+    /// When the device confirmed it sent everything and erased itself.
+    pub wiped_at: Option<DateTime<Utc>>,
+}
+
+/// `GET /api/v1/admin/devices`: the devices of the users of the admin's areas, last seen first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceList {
+    pub devices: Vec<DeviceEntry>,
+}

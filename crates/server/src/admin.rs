@@ -1,5 +1,5 @@
 //! Admin jobs shared by the CLI and the API (DESIGN.md §10): users (list, create, change,
-//! disable, reset a password) and device revocation. Who may do what is
+//! disable, reset a password) and devices (list, revoke, revoke with a wipe). Who may do what is
 //! [`verivali_domain::user`]'s; every change is one transaction and audited.
 //!
 //! Disabling a user stops every token they hold at once (`auth.account_disabled`) without
@@ -13,7 +13,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 use verivali_domain::user::{self as rules, Standing, UserError};
 use verivali_domain::{Lang, Role};
-use verivali_protocol::admin::{CreateUser, UserChanged, UserEntry, UserList, UserPatch};
+use verivali_protocol::admin::{
+    CreateUser, DeviceEntry, DeviceList, UserChanged, UserEntry, UserList, UserPatch,
+};
 
 use crate::app::{App, Caller};
 use crate::db::{DbError, Sql};
@@ -294,39 +296,124 @@ impl App {
         })
     }
 
-    /// Revokes a device: its tokens stop working at once and it cannot sign in again.
-    /// From the API only an admin may do it (`caller` is `None` for the CLI).
-    pub fn revoke_device(&self, caller: Option<&Caller>, device: Uuid) -> Result<(), ApiError> {
-        let lang = caller.map_or(verivali_domain::Lang::En, |c| c.lang);
-        if caller.is_some_and(|c| c.user.role != Role::Admin) {
-            return Err(ApiError::forbidden(lang));
+    /// `GET /api/v1/admin/devices`: the devices of the users the admin manages (narrowed to the
+    /// users working in or covering `area`), last seen first.
+    pub fn list_devices(
+        &self,
+        caller: &Caller,
+        area: Option<&str>,
+    ) -> Result<DeviceList, ApiError> {
+        admin_of(caller)?;
+        let mut tx = self.db.read()?;
+        let all = repo::list_devices(tx.as_mut())?;
+        drop(tx);
+        let t = |s: &Option<String>| s.as_deref().and_then(time);
+        let devices = all
+            .iter()
+            .filter(|d| rules::may_manage((Role::Admin, &caller.user.areas), &d.user.areas).is_ok())
+            .filter(|d| area.is_none_or(|a| d.user.areas.overlaps(a)))
+            .map(|d| DeviceEntry {
+                id: d.device.id,
+                username: d.user.username.clone(),
+                display_name: d.user.display_name.clone(),
+                name: d.device.name.clone(),
+                app_version: d.device.app_version.clone(),
+                first_seen: time(&d.first_seen).unwrap_or_default(),
+                last_seen: time(&d.last_seen).unwrap_or_default(),
+                last_push: t(&d.last_push),
+                acked_seq: d.device.acked_seq,
+                revoked_at: t(&d.device.revoked_at),
+                wipe_requested_at: t(&d.device.wipe_requested_at),
+                wiped_at: t(&d.device.wiped_at),
+            })
+            .collect();
+        Ok(DeviceList { devices })
+    }
+
+    /// Revokes a device: its tokens stop working at once and it cannot sign in again. With
+    /// `wipe`, its token may still send what the device holds (push, photos) at its next
+    /// contact; every other call answers `auth.device_wipe`, upon which the device, once nothing
+    /// is left to send, confirms and erases its store and key. From the API only an admin of the
+    /// device's user may do it (`caller` is `None` for the CLI).
+    pub fn revoke_device(
+        &self,
+        caller: Option<&Caller>,
+        device: Uuid,
+        wipe: bool,
+    ) -> Result<(), ApiError> {
+        let lang = caller.map_or(Lang::En, |c| c.lang);
+        if let Some(c) = caller {
+            admin_of(c)?;
         }
-        let now = self.now();
-        let mut tx = self.db.write()?;
-        if !repo::revoke_device(tx.as_mut(), device, now)? {
-            return Err(ApiError::new(
+        let not_found = || {
+            ApiError::new(
                 Refusal::NotFound,
                 "device.not_found",
                 "No such device",
                 lang,
                 "Perangkat tidak ditemukan",
                 "No such device",
-            ));
-        }
-        repo::audit(
-            tx.as_mut(),
-            &Audit {
+            )
+        };
+        let now = self.now();
+        self.run_write(|tx: &mut dyn Sql| {
+            let Some(d) = repo::device_for_update(tx, device)? else {
+                return Ok(Err(not_found()));
+            };
+            if let Some(c) = caller {
+                let Some(owner) = repo::user_for_update(tx, d.user_id)? else {
+                    return Ok(Err(not_found()));
+                };
+                if rules::may_manage((Role::Admin, &c.user.areas), &owner.areas).is_err() {
+                    return Ok(Err(not_found()));
+                }
+            }
+            if wipe {
+                repo::request_wipe(tx, device, now)?;
+            } else {
+                repo::revoke_device(tx, device, now)?;
+            }
+            let audit = Audit {
                 user_id: caller.map(|c| c.user.id),
                 username: caller.map(|c| c.user.username.as_str()),
                 address: caller.map(|c| c.address.as_str()),
-                action: "device.revoke",
+                action: if wipe {
+                    "device.revoke_wipe"
+                } else {
+                    "device.revoke"
+                },
                 entity_kind: Some("device"),
                 entity_id: Some(device.to_string()),
                 ..Default::default()
-            },
-            now,
-        )?;
-        tx.commit()?;
-        Ok(())
+            };
+            repo::audit(tx, &audit, now)?;
+            Ok(Ok(()))
+        })
+    }
+
+    /// `POST /api/v1/sync/wiped`: the device, revoked with a wipe, sent what it held and erased
+    /// itself. Its tokens end; the console shows when.
+    pub fn confirm_wipe(&self, caller: &Caller) -> Result<(), ApiError> {
+        if !caller.device.wipe_pending() {
+            return Err(ApiError::new(
+                Refusal::Conflict,
+                "device.no_wipe",
+                "No wipe ordered",
+                caller.lang,
+                "Tidak ada perintah hapus untuk perangkat ini",
+                "No wipe was ordered for this device",
+            ));
+        }
+        let now = self.now();
+        self.run_write(|tx: &mut dyn Sql| {
+            repo::confirm_wipe(tx, caller.device.id, now)?;
+            let audit = Audit {
+                entity_kind: Some("device"),
+                entity_id: Some(caller.device.id.to_string()),
+                ..caller.audit("device.wiped")
+            };
+            repo::audit(tx, &audit, now)?;
+            Ok(Ok(()))
+        })
     }
 }

@@ -56,6 +56,8 @@ impl Caller {
                 app_version: String::new(),
                 acked_seq: 0,
                 revoked_at: None,
+                wipe_requested_at: None,
+                wiped_at: None,
             },
             address: "cli".into(),
             lang: Lang::Id,
@@ -195,11 +197,37 @@ impl App {
     /// Resolves a bearer token to a caller: 401 when unknown, expired or revoked (token or device),
     /// 426 when the device's app is older than the server serves.
     pub fn authenticate(&self, token: &str, address: &str, lang: Lang) -> Result<Caller, ApiError> {
+        self.authenticate_as(token, address, lang, false)
+    }
+
+    /// As [`App::authenticate`], for the calls that carry a device's work to the server (push,
+    /// photo upload, the wipe confirmation): a device revoked with a wipe to come still makes
+    /// them, so nothing it holds is lost; every other call tells it `auth.device_wipe`.
+    pub fn authenticate_outgoing(
+        &self,
+        token: &str,
+        address: &str,
+        lang: Lang,
+    ) -> Result<Caller, ApiError> {
+        self.authenticate_as(token, address, lang, true)
+    }
+
+    fn authenticate_as(
+        &self,
+        token: &str,
+        address: &str,
+        lang: Lang,
+        outgoing: bool,
+    ) -> Result<Caller, ApiError> {
         let mut tx = self.db.read()?;
         let row = repo::token(tx.as_mut(), &crate::auth::token_hash(token))?
             .ok_or_else(|| ApiError::unauthorized(lang, "auth.invalid_token"))?;
         drop(tx);
-        if row.device.revoked_at.is_some() {
+        if row.device.wipe_pending() {
+            if !outgoing {
+                return Err(ApiError::unauthorized(lang, "auth.device_wipe"));
+            }
+        } else if row.device.revoked_at.is_some() {
             return Err(ApiError::unauthorized(lang, "auth.device_revoked"));
         }
         // The token alone (a dashboard sign-out).

@@ -160,6 +160,10 @@ impl ApiError {
                 "Perangkat ini sudah dicabut oleh admin",
                 "This device was revoked by an admin",
             ),
+            "auth.device_wipe" => (
+                "Perangkat ini dicabut dan harus dihapus: kirim dulu semua data, lalu data di perangkat dihapus",
+                "This device was revoked and must be wiped: it sends everything first, then erases its data",
+            ),
             "auth.token_revoked" => (
                 "Sesi ini sudah diakhiri; silakan masuk lagi",
                 "This session was ended; sign in again",

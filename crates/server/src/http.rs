@@ -48,6 +48,8 @@ pub fn router_with(app: Arc<App>, edge: Edge) -> Router {
             head(attachment_head).patch(attachment_patch),
         )
         .route("/api/v1/admin/devices/{id}/revoke", post(revoke_device))
+        .route("/api/v1/admin/devices", get(list_devices))
+        .route("/api/v1/sync/wiped", post(confirm_wipe))
         .route("/api/v1/review/visits/{id}/decision", post(decision))
         .route("/api/v1/review/visits", get(review_list))
         .route("/api/v1/review/visits/{id}", get(review_one))
@@ -247,6 +249,11 @@ impl Unverified {
     fn verify(&self, app: &App) -> Result<Caller, ApiError> {
         app.authenticate(&self.token, &self.address, self.lang)
     }
+
+    /// The caller of a call that carries a device's work in ([`App::authenticate_outgoing`]).
+    fn verify_outgoing(&self, app: &App) -> Result<Caller, ApiError> {
+        app.authenticate_outgoing(&self.token, &self.address, self.lang)
+    }
 }
 
 /// Authentication as an extractor: the token lookup (a database read) runs off the async threads,
@@ -433,7 +440,7 @@ async fn push(
     who: Unverified,
     Pushed(req): Pushed<PushRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    blocking(move || app.push(&who.verify(&app)?, &req))
+    blocking(move || app.push(&who.verify_outgoing(&app)?, &req))
         .await
         .map(Json)
 }
@@ -471,11 +478,15 @@ fn with_offset(mut r: Response<axum::body::Body>, offset: u64) -> Response<axum:
 
 async fn attachment_head(
     State(app): Shared,
-    caller: Caller,
+    who: Unverified,
     Path(sha): Path<String>,
 ) -> Result<Response<axum::body::Body>, ApiError> {
-    let lang = caller.lang;
-    let (offset, complete) = match blocking(move || app.attachment_held(&sha, lang)).await? {
+    let lang = who.lang;
+    let held = blocking(move || {
+        who.verify_outgoing(&app)?;
+        app.attachment_held(&sha, lang)
+    });
+    let (offset, complete) = match held.await? {
         Held::Complete(n) => (n, "?1"),
         Held::Partial(n) => (n, "?0"),
         Held::None => return Err(ApiError::not_found(lang)),
@@ -492,7 +503,7 @@ async fn attachment_patch(
     body: Bytes,
 ) -> Result<Response<axum::body::Body>, ApiError> {
     let (done, st) = blocking(move || {
-        let caller = who.verify(&app)?;
+        let caller = who.verify_outgoing(&app)?;
         let offset = offset_header(&headers, UPLOAD_OFFSET, caller.lang)?;
         let length = offset_header(&headers, UPLOAD_LENGTH, caller.lang)?;
         app.attachment_patch(&caller, &sha, offset, length, &body)
@@ -508,12 +519,48 @@ async fn attachment_patch(
     ))
 }
 
+/// `{"wipe": true}` revokes with a wipe; an empty body is a plain revocation.
+#[derive(Deserialize, Default)]
+struct RevokeRequest {
+    #[serde(default)]
+    wipe: bool,
+}
+
 async fn revoke_device(
     State(app): Shared,
     caller: Caller,
     Id(id): Id,
+    body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    blocking(move || app.revoke_device(Some(&caller), id)).await?;
+    let req: RevokeRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RevokeRequest::default()
+    } else {
+        decode(&body, caller.lang)?
+    };
+    blocking(move || app.revoke_device(Some(&caller), id, req.wipe)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct DeviceParams {
+    area: Option<String>,
+}
+
+async fn list_devices(
+    State(app): Shared,
+    caller: Caller,
+    Q(q): Q<DeviceParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    let area = q.area.filter(|a| !a.is_empty());
+    blocking(move || app.list_devices(&caller, area.as_deref()))
+        .await
+        .map(Json)
+}
+
+/// `POST /api/v1/sync/wiped`: a device revoked with a wipe says it sent everything and erased
+/// itself.
+async fn confirm_wipe(State(app): Shared, who: Unverified) -> Result<StatusCode, ApiError> {
+    blocking(move || app.confirm_wipe(&who.verify_outgoing(&app)?)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -224,8 +224,19 @@ enum ImportCmd {
 
 #[derive(Subcommand)]
 enum DeviceCmd {
-    /// Revoke a device: its tokens stop working at once
-    Revoke { id: uuid::Uuid },
+    /// Revoke a device: its tokens stop working at once. With --wipe the device first sends what
+    /// it holds at its next contact, then erases its store and key
+    Revoke {
+        id: uuid::Uuid,
+        #[arg(long)]
+        wipe: bool,
+    },
+    /// List devices: id, user, name, app version, last seen, last push, acknowledged seq, state
+    List {
+        /// Only devices of users working in or covering this region code
+        #[arg(long)]
+        area: Option<String>,
+    },
 }
 
 /// `--database`, or the SQLite file in the data folder.
@@ -668,12 +679,43 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Device {
-            cmd: DeviceCmd::Revoke { id },
+            cmd: DeviceCmd::Revoke { id, wipe },
         } => {
             let app = open(&cli)?;
-            app.revoke_device(None, *id)
+            app.revoke_device(None, *id, *wipe)
                 .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.detail))?;
-            println!("device {id} revoked");
+            if *wipe {
+                println!("device {id} revoked; it sends what it holds, then erases itself");
+            } else {
+                println!("device {id} revoked");
+            }
+            Ok(())
+        }
+        Cmd::Device {
+            cmd: DeviceCmd::List { area },
+        } => {
+            let app = open(&cli)?;
+            let list = app
+                .list_devices(&verivali_server::app::Caller::operator(), area.as_deref())
+                .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.detail))?;
+            for d in list.devices {
+                let state = match (d.wiped_at, d.wipe_requested_at, d.revoked_at) {
+                    (Some(at), _, _) => format!("wiped {}", at.to_rfc3339()),
+                    (None, Some(_), _) => "wipe pending".to_string(),
+                    (None, None, Some(at)) => format!("revoked {}", at.to_rfc3339()),
+                    _ => "active".to_string(),
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{state}",
+                    d.id,
+                    d.username,
+                    d.name,
+                    d.app_version,
+                    d.last_seen.to_rfc3339(),
+                    d.last_push.map_or("-".to_string(), |t| t.to_rfc3339()),
+                    d.acked_seq
+                );
+            }
             Ok(())
         }
     }

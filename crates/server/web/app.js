@@ -121,7 +121,7 @@ function frame(active) {
   nav.replaceChildren();
   if (!state.me) return;
   const links = [["/progress", "nav.progress"], ["/queue", "nav.queue"], ["/batches", "nav.batches"], ["/assignments", "nav.assignments"], ["/export", "nav.export"]];
-  if (state.me.role === "admin") links.push(["/users", "nav.users"], ["/audit", "nav.audit"]);
+  if (state.me.role === "admin") links.push(["/users", "nav.users"], ["/devices", "nav.devices"], ["/audit", "nav.audit"]);
   for (const [path, key] of links) {
     nav.append(h("a", { href: `#${path}`, "aria-current": active === path ? "page" : null, id: `nav-${path.slice(1)}` }, t(key)));
   }
@@ -619,6 +619,65 @@ async function users() {
     h("h2", {}, t("users.add")), add);
 }
 
+// ------------------------------------------------------------------ devices (admin)
+
+/** A device's state in words: active, revoked, waiting to wipe itself, or wiped (with when). */
+function deviceState(d) {
+  if (d.wiped_at) return h("span", { class: "badge rejected" }, t("devices.wiped", { at: fmtTime(d.wiped_at) }));
+  if (d.wipe_requested_at) return h("span", { class: "badge draft" }, t("devices.wipe_pending"));
+  if (d.revoked_at) return h("span", { class: "badge rejected" }, t("devices.revoked"));
+  return h("span", { class: "badge approved" }, t("users.active"));
+}
+
+/** The devices of the admin's users: who, which app, when last seen and last pushed, how far
+ * acknowledged; revoke, or revoke with a wipe (the phone sends what it holds, then erases
+ * itself). Both take a second tap to confirm. */
+async function devicesPage() {
+  const { query } = params();
+  const area = query.get("area") || "";
+  const list = await api(`/api/v1/admin/devices${area ? `?area=${encodeURIComponent(area)}` : ""}`);
+  const filters = h("form", { class: "filters" },
+    h("label", {}, t("queue.area"), h("input", { name: "area", id: "devices-area", value: area, inputmode: "numeric" })),
+    h("button", { type: "submit" }, t("queue.apply")));
+  filters.addEventListener("submit", (e) => { e.preventDefault(); go(`#/devices?area=${encodeURIComponent(filters.area.value)}`); });
+  const actions = (d) => {
+    if (d.revoked_at) return "";
+    const cell = h("div", { class: "actions" });
+    const ask = (wipe) => {
+      const sure = h("button", { type: "button", class: "bad", "data-confirm": d.id }, t(wipe ? "devices.wipe_sure" : "devices.revoke_sure"));
+      sure.addEventListener("click", async () => {
+        try {
+          await api(`/api/v1/admin/devices/${d.id}/revoke`, { method: "POST", body: { wipe } });
+          toast(t(wipe ? "devices.wipe_done" : "devices.revoke_done"));
+          go(location.hash);
+        } catch (x) { toast(x.message); }
+      });
+      const cancel = h("button", { type: "button", class: "quiet" }, t("devices.cancel"));
+      cancel.addEventListener("click", rest);
+      cell.replaceChildren(sure, cancel);
+    };
+    const rest = () => {
+      const revoke = h("button", { type: "button", class: "quiet", "data-revoke": d.id }, t("devices.revoke"));
+      revoke.addEventListener("click", () => ask(false));
+      const wipe = h("button", { type: "button", class: "quiet", "data-wipe": d.id }, t("devices.wipe"));
+      wipe.addEventListener("click", () => ask(true));
+      cell.replaceChildren(revoke, wipe);
+    };
+    rest();
+    return cell;
+  };
+  const table = h("table", { id: "devices" },
+    h("thead", {}, h("tr", {}, ["devices.user", "devices.name", "devices.version", "devices.last_seen", "devices.last_push", "devices.acked", "users.state", ""].map((k) => h("th", { class: k === "devices.acked" ? "num" : null }, k ? t(k) : "")))),
+    h("tbody", {}, list.devices.map((d) => h("tr", { "data-device": d.id },
+      h("td", {}, h("strong", {}, d.username), h("div", { class: "muted" }, d.display_name)),
+      h("td", {}, d.name), h("td", {}, d.app_version), h("td", {}, fmtTime(d.last_seen)),
+      h("td", {}, d.last_push ? fmtTime(d.last_push) : "—"), h("td", { class: "num" }, d.acked_seq),
+      h("td", { class: "state" }, deviceState(d)), h("td", {}, actions(d))))));
+  page(t("devices.title"), h("p", { class: "muted" }, t("devices.help")), filters,
+    h("p", { class: "muted", id: "devices-count" }, t("devices.count", { n: list.devices.length })),
+    h("div", { class: "tablewrap" }, table));
+}
+
 // ------------------------------------------------------------------ assignments
 
 /** Today in the field's calendar (WIT, UTC+9), as verivali-domain decides due dates. */
@@ -767,6 +826,7 @@ async function render() {
     else if (screen === "export") await exportPage();
     else if (screen === "audit") await audit();
     else if (screen === "users") await users();
+    else if (screen === "devices") await devicesPage();
     else if (screen === "assignments") await assignments();
     else await progress();
     document.getElementById("main").focus({ preventScroll: true });

@@ -271,6 +271,14 @@ impl<T: Transport> SyncClient<T> {
         serde_json::from_slice(&resp.body).map_err(|e| SyncError::Protocol(e.to_string()))
     }
 
+    /// Tells the server that this device, revoked with a wipe (`auth.device_wipe`), sent
+    /// everything it held and is erasing itself; its token ends.
+    pub async fn confirm_wiped(&self) -> Result<(), SyncError> {
+        self.request(Method::Post, "/api/v1/sync/wiped", vec![], vec![])
+            .await
+            .map(|_| ())
+    }
+
     /// A client with a token from [`SyncClient::sign_in`].
     pub fn new(transport: T, token: &str, config: Config) -> SyncClient<T> {
         SyncClient {

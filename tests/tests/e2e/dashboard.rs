@@ -375,3 +375,55 @@ async fn an_admin_manages_users_in_the_browser() {
     );
     b.quit().await;
 }
+
+/// An admin revokes a lost phone with a wipe in the browser while the phone (a field CLI) holds
+/// two unsent visits: the phone sends them at its next sync, erases itself, and the devices page
+/// shows it wiped. Screenshots under `screenshots/dashboard/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_wipes_a_lost_phone_from_the_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(dir.path());
+    server.add_user("admin", "admin", "3308");
+    server.add_user("petugas", "enumerator", DESA);
+    server.import(DESA, 10);
+    server.start(0);
+    let phone = device(&server, dir.path(), "petugas");
+    let (ok, _, err) = field(&phone, &["record", "--count", "2", "--submit"], "");
+    assert!(ok, "{err}");
+    let shots = screenshot_dir("dashboard");
+    let shot = |name: &str| shots.join(format!("{name}.png"));
+    let driver = Driver::chromium().await;
+    let b = driver.session(1280, 900).await;
+    b.goto(&format!("{}/", server.url)).await;
+    b.type_into(&b.wait("#username").await, "admin").await;
+    b.type_into(&b.wait("#password").await, PASSWORD).await;
+    b.click(&b.wait("#signin-submit").await).await;
+    b.wait("#progress-desa").await;
+    b.click(&b.wait("#nav-devices").await).await;
+    b.wait_text("#devices tbody", "petugas").await;
+    b.screenshot(&shot("30-perangkat")).await;
+    let id = server.text(
+        "SELECT d.id FROM devices d JOIN users u ON u.id = d.user_id WHERE u.username = 'petugas'",
+    );
+    b.tap(&format!("button[data-wipe='{id}']")).await;
+    b.tap(&format!("button[data-confirm='{id}']")).await;
+    b.wait_text("#toast", "menghapus diri").await;
+    b.wait_text(
+        &format!("tr[data-device='{id}'] .state"),
+        "Menunggu dihapus",
+    )
+    .await;
+    b.screenshot(&shot("31-menunggu-dihapus")).await;
+
+    let (ok, out, err) = field(&phone, &["sync"], "");
+    assert!(!ok && err.contains("field.wiped"), "{out}{err}");
+    assert!(!phone.exists());
+    assert_eq!(server.count("SELECT count(*) FROM visits"), 2);
+    b.click(&b.wait("#nav-progress").await).await;
+    b.wait("#progress-desa").await;
+    b.click(&b.wait("#nav-devices").await).await;
+    b.wait_text(&format!("tr[data-device='{id}'] .state"), "Dihapus")
+        .await;
+    b.screenshot(&shot("32-dihapus")).await;
+    b.quit().await;
+}

@@ -86,3 +86,65 @@ fn phones_keep_their_work_through_a_reset_and_a_disable() {
     assert_eq!(server.count("SELECT count(*) FROM visits"), 3);
     server.terminate();
 }
+
+/// A lost phone, revoked with a wipe while it holds three unsent visits and a photo: at its next
+/// sync it sends them all, then erases its store and key; the server records the wipe.
+#[test]
+fn a_phone_revoked_with_a_wipe_sends_its_work_then_erases_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(dir.path());
+    server.add_user("ani", "enumerator", DESA);
+    server.import(DESA, 10);
+    server.start(0);
+    let phone = dir.path().join("ani.db");
+    let args = sign_in(&server.url, "ani");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, out) = run(&phone, &args, &format!("{PASSWORD}\n270814\n"));
+    assert!(ok, "{out}");
+    let (ok, out) = run(
+        &phone,
+        &[
+            "record",
+            "--count",
+            "3",
+            "--photo-bytes",
+            "5000",
+            "--submit",
+        ],
+        "",
+    );
+    assert!(ok, "{out}");
+
+    let list = server.admin(&["device", "list"], "");
+    let id = list
+        .lines()
+        .find(|l| l.contains("\tani\t"))
+        .and_then(|l| l.split('\t').next())
+        .unwrap()
+        .to_string();
+    let out = server.admin(&["device", "revoke", &id, "--wipe"], "");
+    assert!(out.contains("erases itself"), "{out}");
+    assert!(
+        server
+            .admin(&["device", "list"], "")
+            .contains("wipe pending")
+    );
+
+    let (ok, out) = run(&phone, &["sync"], "");
+    assert!(!ok && out.contains("field.wiped"), "{out}");
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("ani.db"))
+        .collect();
+    assert!(left.is_empty(), "store, key and WAL erased: {left:?}");
+    assert_eq!(server.count("SELECT count(*) FROM visits"), 3);
+    assert_eq!(
+        server.count("SELECT count(*) FROM visits WHERE state = 'submitted'"),
+        3
+    );
+    assert_eq!(server.count("SELECT count(*) FROM attachments"), 3);
+    assert!(server.admin(&["device", "list"], "").contains("\twiped "));
+    server.terminate();
+}

@@ -1,6 +1,6 @@
 // Send: choose finished visits for a batch, sync now, the supervisor's inbox (amend and
 // resubmit), what needs attention, and signing out (refused while work is unsent).
-import { errorMessage } from "../api";
+import { errorMessage, isWiped } from "../api";
 import type { Ctx } from "../app";
 import { h, toast } from "../dom";
 import { lang, t } from "../i18n";
@@ -28,6 +28,11 @@ export async function sendScreen(ctx: Ctx): Promise<HTMLElement> {
         (r.removed ? ` · ${t("send.removed", { n: r.removed })}` : ""));
       ctx.go("send");
     } catch (e) {
+      if (isWiped(e)) {
+        toast(errorMessage(e));
+        ctx.go("signin");
+        return;
+      }
       result.textContent = errorMessage(e);
       (sync as HTMLButtonElement).disabled = false;
     }

@@ -263,6 +263,14 @@ const COMMON_V5: &str =
 const COMMON_V6: &str =
     "ALTER TABLE users ADD COLUMN must_change_password BIGINT NOT NULL DEFAULT 0;";
 
+/// Step 7, both backends: a device's last push, and a wipe an admin ordered with its revocation
+/// (requested, then confirmed by the device once it had sent what it held).
+const COMMON_V7: &str = r#"
+ALTER TABLE devices ADD COLUMN last_push TEXT;
+ALTER TABLE devices ADD COLUMN wipe_requested_at TEXT;
+ALTER TABLE devices ADD COLUMN wiped_at TEXT;
+"#;
+
 pub fn sqlite_steps() -> Vec<String> {
     vec![
         format!("{COMMON_V1}{SQLITE_V1}{SQLITE_V1_TRIGGERS}"),
@@ -271,6 +279,7 @@ pub fn sqlite_steps() -> Vec<String> {
         COMMON_V4.to_string(),
         COMMON_V5.to_string(),
         COMMON_V6.to_string(),
+        COMMON_V7.to_string(),
     ]
 }
 
@@ -283,6 +292,7 @@ pub fn postgres_steps() -> Vec<String> {
         COMMON_V4.to_string(),
         COMMON_V5.to_string(),
         COMMON_V6.to_string(),
+        COMMON_V7.to_string(),
     ]
 }
 

@@ -128,11 +128,7 @@ pub fn list_users(
     if let Some(d) = disabled {
         w.eq("u.disabled = ?", i64::from(d));
     }
-    let cols = USER_COLS
-        .split(", ")
-        .map(|c| format!("u.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let cols = prefixed(USER_COLS, "u");
     let sql = format!(
         "SELECT {cols}, u.created_at, (SELECT max(d.last_seen) FROM devices d WHERE d.user_id = u.id)
          FROM users u WHERE {} ORDER BY u.username",
@@ -184,9 +180,30 @@ pub struct DeviceRow {
     pub acked_seq: u64,
     /// When an admin revoked it.
     pub revoked_at: Option<String>,
+    /// When an admin ordered it wiped (with the revocation): until the device confirms, its
+    /// token may still send what it holds.
+    pub wipe_requested_at: Option<String>,
+    /// When the device confirmed the wipe.
+    pub wiped_at: Option<String>,
 }
 
-const DEVICE_COLS: &str = "id, user_id, name, app_version, acked_seq, revoked_at";
+impl DeviceRow {
+    /// Revoked with a wipe the device has not confirmed yet: it may still push and upload.
+    pub fn wipe_pending(&self) -> bool {
+        self.wipe_requested_at.is_some() && self.wiped_at.is_none()
+    }
+}
+
+const DEVICE_COLS: &str =
+    "id, user_id, name, app_version, acked_seq, revoked_at, wipe_requested_at, wiped_at";
+
+/// `cols` (`a, b`) with each name prefixed by a table alias (`u.a, u.b`).
+fn prefixed(cols: &str, alias: &str) -> String {
+    cols.split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 fn device_row(r: &Row) -> DbResult<DeviceRow> {
     Ok(DeviceRow {
@@ -196,6 +213,8 @@ fn device_row(r: &Row) -> DbResult<DeviceRow> {
         app_version: r.text(3),
         acked_seq: r.i64(4) as u64,
         revoked_at: r.opt_text(5),
+        wipe_requested_at: r.opt_text(6),
+        wiped_at: r.opt_text(7),
     })
 }
 
@@ -233,10 +252,10 @@ pub fn upsert_device(
     Ok(())
 }
 
-/// Records the device's new acknowledged seq.
+/// Records the device's new acknowledged seq (a push).
 pub fn set_device_acked(tx: &mut dyn Sql, id: Uuid, seq: u64, now: DateTime<Utc>) -> DbResult<()> {
     tx.execute(
-        "UPDATE devices SET acked_seq = $1, last_seen = $2 WHERE id = $3",
+        "UPDATE devices SET acked_seq = $1, last_seen = $2, last_push = $2 WHERE id = $3",
         &[seq.into(), ts(now).into(), id.into()],
     )?;
     Ok(())
@@ -296,21 +315,83 @@ pub struct TokenRow {
 
 /// Looks a token up by hash.
 pub fn token(tx: &mut dyn Sql, hash: &str) -> DbResult<Option<TokenRow>> {
-    let sql = "SELECT u.id, u.username, u.display_name, u.role, u.areas, u.password_hash, u.disabled,
-                      d.id, d.user_id, d.name, d.app_version, d.acked_seq, d.revoked_at, t.expires_at, t.revoked_at
-               FROM tokens t JOIN users u ON u.id = t.user_id JOIN devices d ON d.id = t.device_id
-               WHERE t.hash = $1";
-    let Some(r) = tx.query_opt(sql, &[hash.into()])? else {
+    let sql = format!(
+        "SELECT {}, {}, t.expires_at, t.revoked_at
+         FROM tokens t JOIN users u ON u.id = t.user_id JOIN devices d ON d.id = t.device_id
+         WHERE t.hash = $1",
+        prefixed(USER_COLS, "u"),
+        prefixed(DEVICE_COLS, "d")
+    );
+    let Some(r) = tx.query_opt(&sql, &[hash.into()])? else {
         return Ok(None);
     };
+    let nu = USER_COLS.split(", ").count();
+    let nd = DEVICE_COLS.split(", ").count();
     let user = user_row(&r)?;
-    let device = device_row(&Row(r.0[7..13].to_vec()))?;
+    let device = device_row(&Row(r.0[nu..nu + nd].to_vec()))?;
     Ok(Some(TokenRow {
         user,
         device,
-        expires_at: r.text(13),
-        revoked_at: r.opt_text(14),
+        expires_at: r.text(nu + nd),
+        revoked_at: r.opt_text(nu + nd + 1),
     }))
+}
+
+/// A device as the admin console lists it, with its user.
+pub struct ListedDevice {
+    pub device: DeviceRow,
+    pub user: UserRow,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub last_push: Option<String>,
+}
+
+/// Every device with its user, newest contact first (areas are the caller's to filter).
+pub fn list_devices(tx: &mut dyn Sql) -> DbResult<Vec<ListedDevice>> {
+    let nd = DEVICE_COLS.split(", ").count();
+    let nu = USER_COLS.split(", ").count();
+    let sql = format!(
+        "SELECT {}, {}, d.first_seen, d.last_seen, d.last_push
+         FROM devices d JOIN users u ON u.id = d.user_id ORDER BY d.last_seen DESC, d.id",
+        prefixed(DEVICE_COLS, "d"),
+        prefixed(USER_COLS, "u")
+    );
+    tx.query(&sql, &[])?
+        .iter()
+        .map(|r| {
+            Ok(ListedDevice {
+                device: device_row(r)?,
+                user: user_row(&Row(r.0[nd..nd + nu].to_vec()))?,
+                first_seen: r.text(nd + nu),
+                last_seen: r.text(nd + nu + 1),
+                last_push: r.opt_text(nd + nu + 2),
+            })
+        })
+        .collect()
+}
+
+/// Marks a device revoked with a wipe to come. Its tokens stay, so that at its next contact it
+/// can still send what it holds before it erases itself. False when there is no such device.
+pub fn request_wipe(tx: &mut dyn Sql, id: Uuid, now: DateTime<Utc>) -> DbResult<bool> {
+    let n = tx.execute(
+        "UPDATE devices SET revoked_at = coalesce(revoked_at, $1), wipe_requested_at = coalesce(wipe_requested_at, $1)
+         WHERE id = $2 AND wiped_at IS NULL",
+        &[ts(now).into(), id.into()],
+    )?;
+    Ok(n > 0)
+}
+
+/// Records the device's confirmation that it erased itself, and ends its tokens.
+pub fn confirm_wipe(tx: &mut dyn Sql, id: Uuid, now: DateTime<Utc>) -> DbResult<()> {
+    tx.execute(
+        "UPDATE devices SET wiped_at = $1 WHERE id = $2 AND wiped_at IS NULL",
+        &[ts(now).into(), id.into()],
+    )?;
+    tx.execute(
+        "UPDATE tokens SET revoked_at = $1 WHERE device_id = $2 AND revoked_at IS NULL",
+        &[ts(now).into(), id.into()],
+    )?;
+    Ok(())
 }
 
 /// Records that a device begins pulling from the start, at `at` (RFC 3339).

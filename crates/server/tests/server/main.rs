@@ -8,6 +8,7 @@ mod common;
 mod api;
 mod assignments;
 mod conformance;
+mod devices;
 mod hardening;
 mod import;
 mod review;
