@@ -104,3 +104,62 @@ pub struct DeviceEntry {
 pub struct DeviceList {
     pub devices: Vec<DeviceEntry>,
 }
+
+/// `POST /api/v1/admin/imports/households` (the baseline CSV as the body): the import runs in
+/// the background; follow it at `GET /api/v1/admin/jobs/{job}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobStarted {
+    pub job: Uuid,
+}
+
+/// Where a background job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Running,
+    Done,
+    Failed,
+}
+
+/// A line of a file that was not imported (or imported with a warning), with why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineProblem {
+    /// As a spreadsheet numbers it: the header is line 1.
+    pub line: u64,
+    pub code: String,
+    pub message: String,
+}
+
+/// What a baseline import did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaselineReport {
+    /// Households new to the server.
+    pub created: u64,
+    /// Households whose baseline changed (a new version).
+    pub updated: u64,
+    /// Households already identical.
+    pub unchanged: u64,
+    /// Members written.
+    pub members: u64,
+    /// Rows refused, by line (also at `GET /api/v1/admin/jobs/{id}/bad-rows.csv`).
+    pub bad_rows: Vec<LineProblem>,
+    /// Rows imported with a warning.
+    pub warnings: Vec<LineProblem>,
+}
+
+/// `GET /api/v1/admin/jobs/{id}`: progress (`rows_done` of `rows_total`, both 0 while the file
+/// is read), then the report or why the job failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobStatus {
+    pub id: Uuid,
+    /// `import.households`.
+    pub kind: String,
+    pub state: JobState,
+    pub rows_done: u64,
+    pub rows_total: u64,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub report: Option<BaselineReport>,
+    /// Why it failed (a bad header, an unreadable file), in the caller's language.
+    pub error: Option<String>,
+}

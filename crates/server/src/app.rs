@@ -92,6 +92,8 @@ pub struct App {
     pub metrics: Metrics,
     questionnaires: Mutex<HashMap<u32, Arc<Questionnaire>>>,
     pub(crate) upload_lock: Mutex<()>,
+    /// Background jobs (a baseline import from the console).
+    pub(crate) jobs: crate::jobs::Jobs,
 }
 
 impl std::fmt::Debug for App {
@@ -118,6 +120,7 @@ impl App {
             metrics: Metrics::default(),
             questionnaires: Mutex::new(HashMap::new()),
             upload_lock: Mutex::new(()),
+            jobs: crate::jobs::Jobs::default(),
         };
         let mut tx = app.db.write()?;
         if repo::active_questionnaire(tx.as_mut())?.is_none() {

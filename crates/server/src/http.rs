@@ -27,6 +27,9 @@ use crate::error::{ApiError, Refusal};
 
 /// Largest request body after decompression (a push of a few thousand visits fits easily).
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
+/// Largest baseline file the console may send (a 200,000-row file is about 30 MB; send it gzip-
+/// or zstd-compressed to save the upload).
+pub const MAX_IMPORT_BODY: usize = 128 * 1024 * 1024;
 
 type Shared = State<Arc<App>>;
 
@@ -49,6 +52,12 @@ pub fn router_with(app: Arc<App>, edge: Edge) -> Router {
         )
         .route("/api/v1/admin/devices/{id}/revoke", post(revoke_device))
         .route("/api/v1/admin/devices", get(list_devices))
+        .route(
+            "/api/v1/admin/imports/households",
+            post(start_baseline_import).layer(DefaultBodyLimit::max(MAX_IMPORT_BODY)),
+        )
+        .route("/api/v1/admin/jobs/{id}", get(job))
+        .route("/api/v1/admin/jobs/{id}/bad-rows.csv", get(job_bad_rows))
         .route("/api/v1/sync/wiped", post(confirm_wipe))
         .route("/api/v1/review/visits/{id}/decision", post(decision))
         .route("/api/v1/review/visits", get(review_list))
@@ -539,6 +548,42 @@ async fn revoke_device(
     };
     blocking(move || app.revoke_device(Some(&caller), id, req.wipe)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn start_baseline_import(
+    State(app): Shared,
+    who: Unverified,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || app.start_baseline_import(&who.verify(&app)?, body))
+        .await
+        .map(|j| (StatusCode::ACCEPTED, Json(j)))
+}
+
+async fn job(
+    State(app): Shared,
+    caller: Caller,
+    Id(id): Id,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || app.job(&caller, id)).await.map(Json)
+}
+
+async fn job_bad_rows(
+    State(app): Shared,
+    caller: Caller,
+    Id(id): Id,
+) -> Result<impl IntoResponse, ApiError> {
+    let csv = blocking(move || app.job_bad_rows_csv(&caller, id)).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"baris-ditolak.csv\"",
+            ),
+        ],
+        csv,
+    ))
 }
 
 #[derive(Deserialize)]

@@ -211,13 +211,25 @@ fn same_person(a: &Member, b: &Member) -> bool {
 }
 
 impl App {
-    /// Imports a baseline CSV. `progress` is told how many households are done.
+    /// Imports a baseline CSV. `progress` is told how many data rows are done, of how many.
     pub fn import_households(
         &self,
         input: impl std::io::Read,
         progress: &dyn Fn(u64, u64),
     ) -> anyhow::Result<ImportReport> {
+        self.import_households_in(input, None, progress)
+    }
+
+    /// As [`App::import_households`], refusing the rows of a desa outside `areas` (an admin's,
+    /// from the console; `None` for the operator's CLI) with `import.area_outside`.
+    pub fn import_households_in(
+        &self,
+        input: impl std::io::Read,
+        areas: Option<&verivali_domain::Areas>,
+        progress: &dyn Fn(u64, u64),
+    ) -> anyhow::Result<ImportReport> {
         let lang = Lang::Id;
+        let mut rows_read = 0u64;
         let mut report = ImportReport::default();
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
@@ -238,6 +250,7 @@ impl App {
         let mut groups: HashMap<String, Vec<Parsed>> = HashMap::new();
         for (i, rec) in reader.records().enumerate() {
             let line = i as u64 + 2;
+            rows_read += 1;
             let rec = match rec {
                 Ok(r) => r,
                 Err(e) => {
@@ -270,6 +283,16 @@ impl App {
                 continue;
             }
             match parse_row(line, &rec, lang, &mut report.warnings) {
+                Ok(p) if areas.is_some_and(|a| !a.contains(&p.kode_desa)) => {
+                    report.bad_rows.push(issue(
+                        line,
+                        "import.area_outside",
+                        format!(
+                            "desa {} di luar wilayah Anda / desa {} is outside your areas",
+                            p.kode_desa, p.kode_desa
+                        ),
+                    ));
+                }
                 Ok(p) => {
                     if !groups.contains_key(&p.id_dtsen) {
                         order.push(p.id_dtsen.clone());
@@ -279,18 +302,20 @@ impl App {
                 Err(e) => report.bad_rows.push(e),
             }
         }
-        let total = order.len() as u64;
         let now = self.now();
-        let mut done = 0u64;
-        for chunk in order.chunks(500) {
+        // Progress in data rows: the refused ones are done once read.
+        let mut rows_done = rows_read - groups.values().map(|g| g.len() as u64).sum::<u64>();
+        progress(rows_done, rows_read);
+        let chunks = order.chunks(500).count();
+        for (i, chunk) in order.chunks(500).enumerate() {
             let mut tx = self.db.write()?;
             for id in chunk {
                 if let Some(rows) = groups.remove(id) {
+                    rows_done += rows.len() as u64;
                     self.import_one(tx.as_mut(), rows, &mut report, now)?;
                 }
             }
-            done += chunk.len() as u64;
-            if done == total {
+            if i + 1 == chunks {
                 repo::audit(
                     tx.as_mut(),
                     &Audit {
@@ -308,7 +333,7 @@ impl App {
                 )?;
             }
             tx.commit()?;
-            progress(done, total);
+            progress(rows_done, rows_read);
         }
         report.bad_rows.sort_by_key(|i| i.line);
         report.warnings.sort_by_key(|i| i.line);

@@ -24,6 +24,7 @@ pub mod error;
 pub mod export;
 pub mod http;
 pub mod import;
+pub mod jobs;
 pub mod ops;
 pub mod repo;
 pub mod review;

@@ -121,7 +121,7 @@ function frame(active) {
   nav.replaceChildren();
   if (!state.me) return;
   const links = [["/progress", "nav.progress"], ["/queue", "nav.queue"], ["/batches", "nav.batches"], ["/assignments", "nav.assignments"], ["/export", "nav.export"]];
-  if (state.me.role === "admin") links.push(["/users", "nav.users"], ["/devices", "nav.devices"], ["/audit", "nav.audit"]);
+  if (state.me.role === "admin") links.push(["/users", "nav.users"], ["/devices", "nav.devices"], ["/import", "nav.import"], ["/audit", "nav.audit"]);
   for (const [path, key] of links) {
     nav.append(h("a", { href: `#${path}`, "aria-current": active === path ? "page" : null, id: `nav-${path.slice(1)}` }, t(key)));
   }
@@ -678,6 +678,63 @@ async function devicesPage() {
     h("div", { class: "tablewrap" }, table));
 }
 
+// ------------------------------------------------------------------ baseline import (admin)
+
+/** The baseline CSV from the browser: the upload's progress, then the server's import job
+ * (rows done of rows total, polled), then its report with the refused rows by line and a CSV of
+ * them to fix in a spreadsheet. A large file never holds the page: the import runs on the server
+ * in the background and this page only asks how far it got. */
+async function importPage() {
+  const file = h("input", { type: "file", id: "import-file", accept: ".csv,text/csv" });
+  const sent = h("progress", { id: "import-upload", max: 1, value: 0 });
+  const done = h("progress", { id: "import-progress", max: 1, value: 0 });
+  const label = h("p", { class: "muted", id: "import-status", role: "status", "aria-live": "polite" });
+  const report = h("div", { id: "import-report" });
+  const bars = h("div", { class: "actions", hidden: true },
+    h("label", {}, t("import.upload_bar"), sent), h("label", {}, t("import.import_bar"), done));
+  const go_ = h("button", { type: "button", id: "import-submit" }, t("import.submit"));
+  const show = (job) => {
+    const r = job.report;
+    const bad = r.bad_rows;
+    report.replaceChildren(
+      h("p", { id: "import-summary" }, t("import.done", { created: r.created, updated: r.updated, unchanged: r.unchanged, members: r.members, bad: bad.length, warnings: r.warnings.length })),
+      bad.length ? h("p", {}, h("a", { class: "button quiet", id: "import-bad-csv", href: `/api/v1/admin/jobs/${job.id}/bad-rows.csv`, download: "baris-ditolak.csv" }, t("import.bad_csv"))) : "",
+      bad.length ? h("div", { class: "tablewrap" }, h("table", { id: "import-bad" },
+        h("thead", {}, h("tr", {}, [t("assign.row"), t("import.code"), t("assign.reason")].map((x) => h("th", {}, x)))),
+        h("tbody", {}, bad.slice(0, 500).map((p) => h("tr", {}, h("td", { class: "num" }, p.line), h("td", {}, p.code), h("td", {}, p.message)))))) : "",
+      bad.length > 500 ? h("p", { class: "muted" }, t("import.more", { n: bad.length - 500 })) : "");
+  };
+  go_.addEventListener("click", async () => {
+    const f = file.files?.[0];
+    if (!f) return toast(t("assign.no_file"));
+    go_.disabled = true;
+    report.replaceChildren();
+    sent.value = 0;
+    done.value = 0;
+    bars.hidden = false;
+    label.textContent = t("import.uploading");
+    try {
+      const { job } = await upload("/api/v1/admin/imports/households", await f.text(), (p) => { sent.value = p; });
+      sent.value = 1;
+      for (;;) {
+        const st = await api(`/api/v1/admin/jobs/${job}`);
+        done.value = st.rows_total ? st.rows_done / st.rows_total : 0;
+        label.textContent = t("import.progress", { done: st.rows_done, total: st.rows_total });
+        if (st.state === "done") { label.textContent = t("import.finished", { total: st.rows_total }); show(st); break; }
+        if (st.state === "failed") { label.textContent = st.error; break; }
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    } catch (x) {
+      label.textContent = x.message;
+    } finally {
+      go_.disabled = false;
+    }
+  });
+  page(t("import.title"), h("p", { class: "muted" }, t("import.help")),
+    h("div", { class: "actions" }, file, go_),
+    bars, label, report);
+}
+
 // ------------------------------------------------------------------ assignments
 
 /** Today in the field's calendar (WIT, UTC+9), as verivali-domain decides due dates. */
@@ -827,6 +884,7 @@ async function render() {
     else if (screen === "audit") await audit();
     else if (screen === "users") await users();
     else if (screen === "devices") await devicesPage();
+    else if (screen === "import") await importPage();
     else if (screen === "assignments") await assignments();
     else await progress();
     document.getElementById("main").focus({ preventScroll: true });

@@ -427,3 +427,53 @@ async fn an_admin_wipes_a_lost_phone_from_the_browser() {
     b.screenshot(&shot("32-dihapus")).await;
     b.quit().await;
 }
+
+/// An admin imports a baseline file with a bad row from the browser: the progress bar, then the
+/// report with the refused row by line and the CSV of refused rows. Screenshot under
+/// `screenshots/dashboard/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_imports_a_baseline_in_the_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(dir.path());
+    server.add_user("admin", "admin", "3308");
+    server.start(0);
+    let mut csv = verivali_server::demo::synthetic_csv(DESA, 300, 9);
+    let first = csv.lines().nth(1).unwrap().to_string();
+    let mut cells: Vec<&str> = first.split(',').collect();
+    cells[0] = "DTSEN-RUSAK";
+    cells[11] = "31-02-1990";
+    csv.push_str(&cells.join(","));
+    csv.push('\n');
+    let bad_line = csv.lines().count();
+    let file = dir.path().join("dtsen.csv");
+    std::fs::write(&file, &csv).unwrap();
+
+    let driver = Driver::chromium().await;
+    let b = driver.session(1280, 900).await;
+    b.goto(&format!("{}/", server.url)).await;
+    b.type_into(&b.wait("#username").await, "admin").await;
+    b.type_into(&b.wait("#password").await, PASSWORD).await;
+    b.click(&b.wait("#signin-submit").await).await;
+    b.wait("#progress-desa").await;
+    b.click(&b.wait("#nav-import").await).await;
+    let input = b.wait("#import-file").await;
+    b.type_into(&input, file.to_str().unwrap()).await;
+    b.click(&b.wait("#import-submit").await).await;
+    b.wait_text("#import-summary", "300 rumah tangga baru")
+        .await;
+    b.wait_text("#import-summary", "1 baris ditolak").await;
+    b.wait_text("#import-bad tbody", &bad_line.to_string())
+        .await;
+    b.wait("#import-bad-csv").await;
+    let progress = b
+        .execute(
+            "return document.getElementById('import-progress').value;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(progress.as_f64(), Some(1.0));
+    b.screenshot(&screenshot_dir("dashboard").join("40-impor-data-dasar.png"))
+        .await;
+    assert_eq!(server.count("SELECT count(*) FROM households"), 300);
+    b.quit().await;
+}

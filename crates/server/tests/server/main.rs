@@ -7,6 +7,7 @@ mod common;
 
 mod api;
 mod assignments;
+mod baseline_jobs;
 mod conformance;
 mod devices;
 mod hardening;
