@@ -100,7 +100,7 @@ describe("assignment list", () => {
         calls.push(q);
         const all = [row("1", "finished", "Ani"), row("2", "not_visited", "Budi")];
         const hits = q.text ? all.filter((r) => r.nama_krt.includes(q.text!)) : all;
-        return [{ kode_desa: "3308012001", rw: "001", rt: "002", households: hits }];
+        return [{ kode_desa: "3308012001", nama_desa: "Desa Sukamaju", rw: "001", rt: "002", households: hits }];
       },
     });
     const go = vi.fn();
@@ -108,7 +108,7 @@ describe("assignment list", () => {
     document.body.replaceChildren(el);
     expect(el.querySelector("#progress")!.textContent).toBe("1 dari 2 selesai");
     expect(el.querySelectorAll("[data-household]").length).toBe(2);
-    expect(el.querySelector("h2")!.textContent).toContain("RT 002 / RW 001");
+    expect(el.querySelector("h2")!.textContent).toBe("RT 002 / RW 001 · Desa Sukamaju (3308012001)");
     const search = el.querySelector<HTMLInputElement>("#search")!;
     search.value = "Budi";
     search.dispatchEvent(new Event("input"));

@@ -153,6 +153,64 @@ impl Areas {
     }
 }
 
+/// Most characters of a region name ("Desa Sukamaju").
+pub const MAX_REGION_NAME: usize = 100;
+
+/// Why a row of a region-name file (`kode,nama`) is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegionNameError {
+    /// Not a region code.
+    #[error("{0:?} is not a region code (2, 4, 6 or 10 digits)")]
+    BadCode(String),
+    /// Empty, too long, or with control characters.
+    #[error("a region name is 1-{MAX_REGION_NAME} characters")]
+    BadName,
+}
+
+impl crate::i18n::Coded for RegionNameError {
+    fn code(&self) -> &'static str {
+        match self {
+            RegionNameError::BadCode(_) => "region.bad_code",
+            RegionNameError::BadName => "region.bad_name",
+        }
+    }
+
+    fn message(&self, lang: crate::i18n::Lang) -> String {
+        if lang == crate::i18n::Lang::En {
+            return self.to_string();
+        }
+        match self {
+            RegionNameError::BadCode(c) => {
+                format!("{c:?} bukan kode wilayah (2, 4, 6 atau 10 angka)")
+            }
+            RegionNameError::BadName => {
+                format!("Nama wilayah wajib diisi, paling banyak {MAX_REGION_NAME} karakter")
+            }
+        }
+    }
+}
+
+/// A row of a Kemendagri names file: the code and the name as stored (trimmed).
+pub fn region_name(code: &str, name: &str) -> Result<(RegionCode, String), RegionNameError> {
+    let code = RegionCode::parse(code).map_err(|_| RegionNameError::BadCode(code.to_string()))?;
+    let name = name.trim();
+    if name.is_empty()
+        || name.chars().count() > MAX_REGION_NAME
+        || crate::text::check("nama", name).is_err()
+    {
+        return Err(RegionNameError::BadName);
+    }
+    Ok((code, name.to_string()))
+}
+
+impl Areas {
+    /// Whether a region's name concerns a user of these areas: the region lies inside one of
+    /// them, or contains one (the kabupaten and province above a desa user).
+    pub fn names(&self, code: &RegionCode) -> bool {
+        self.0.iter().any(|a| a.contains(code) || code.contains(a))
+    }
+}
+
 /// A directory of known kecamatan codes, when the deployment ships one. Used to warn (never reject)
 /// about NIK and No. KK prefixes that name no known kecamatan.
 pub trait RegionDirectory {
@@ -230,5 +288,37 @@ mod tests {
         assert!(!areas.covers(&RegionCode::parse("33").unwrap()));
         assert!(Areas::default().is_empty());
         assert!(!Areas::default().contains("33"));
+    }
+
+    #[test]
+    fn region_names_are_checked_and_concern_the_areas_they_touch() {
+        let (code, name) = region_name(" 33.08.01.2001 ", "  Desa Sukamaju ").unwrap();
+        assert_eq!(
+            (code.as_str(), name.as_str()),
+            ("3308012001", "Desa Sukamaju")
+        );
+        assert_eq!(
+            region_name("3308x", "x").unwrap_err().code(),
+            "region.bad_code"
+        );
+        assert_eq!(
+            region_name("3308", " ").unwrap_err().code(),
+            "region.bad_name"
+        );
+        assert_eq!(
+            region_name("3308", &"a".repeat(101)).unwrap_err().code(),
+            "region.bad_name"
+        );
+        let kec = Areas::new([RegionCode::parse("330801").unwrap()]);
+        let c = |s: &str| RegionCode::parse(s).unwrap();
+        assert!(kec.names(&c("3308012001")), "a desa inside");
+        assert!(
+            kec.names(&c("3308")) && kec.names(&c("33")),
+            "the regions above"
+        );
+        assert!(
+            !kec.names(&c("330802")) && !kec.names(&c("3309")),
+            "neighbours"
+        );
     }
 }

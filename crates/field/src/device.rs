@@ -262,7 +262,15 @@ impl Device {
                 Store::delete_files(self.store.path()).map_err(StoreError::Io)?;
                 Err(FieldError::Wiped)
             }
-            r => Ok(r?),
+            Ok(report) => {
+                // Names are for reading only: a server without them, or a cut here, costs
+                // nothing but bare codes until the next sync.
+                if let Ok(names) = client.region_names().await {
+                    self.store.set_region_names(&names)?;
+                }
+                Ok(report)
+            }
+            Err(e) => Err(e.into()),
         }
     }
 }

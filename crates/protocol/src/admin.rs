@@ -163,3 +163,29 @@ pub struct JobStatus {
     /// Why it failed (a bad header, an unreadable file), in the caller's language.
     pub error: Option<String>,
 }
+
+/// `POST /api/v1/admin/regions` (CSV `kode,nama`, Kemendagri codes and names): rows inside the
+/// admin's areas, or above them (their kabupaten and province), are kept; others are counted as
+/// `outside` and left; bad rows are reported by line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionImport {
+    /// Names new or changed.
+    pub imported: u64,
+    pub unchanged: u64,
+    pub outside: u64,
+    pub rejected: Vec<LineProblem>,
+}
+
+/// A region's name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionName {
+    pub kode: String,
+    pub nama: String,
+}
+
+/// `GET /api/v1/regions`: the names of the caller's areas, the regions inside them and the
+/// regions above them, by code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionList {
+    pub regions: Vec<RegionName>,
+}

@@ -23,7 +23,7 @@ use crate::db::{Database, Dialect, Sql, Value};
 pub const MIGRATED_XID: i64 = 1;
 
 /// Tables in an order that satisfies their foreign keys.
-pub const TABLES: [&str; 16] = [
+pub const TABLES: [&str; 17] = [
     "users",
     "devices",
     "tokens",
@@ -40,6 +40,7 @@ pub const TABLES: [&str; 16] = [
     "audit",
     "assignments",
     "assignment_events",
+    "regions",
 ];
 
 /// What a backup or migration copied.

@@ -70,6 +70,11 @@ impl App {
             "demo baseline has bad rows: {:?}",
             report.bad_rows.first()
         );
+        self.import_regions(
+            &crate::app::Caller::operator(),
+            crate::regions::DEMO_REGIONS.as_bytes(),
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.detail))?;
         let plan = [
             ("admin.demo", Role::Admin, "3308"),
             ("pengawas.demo", Role::Supervisor, "330801"),

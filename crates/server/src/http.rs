@@ -57,6 +57,8 @@ pub fn router_with(app: Arc<App>, edge: Edge) -> Router {
             post(start_baseline_import).layer(DefaultBodyLimit::max(MAX_IMPORT_BODY)),
         )
         .route("/api/v1/admin/jobs/{id}", get(job))
+        .route("/api/v1/admin/regions", post(import_regions))
+        .route("/api/v1/regions", get(regions))
         .route("/api/v1/admin/jobs/{id}/bad-rows.csv", get(job_bad_rows))
         .route("/api/v1/sync/wiped", post(confirm_wipe))
         .route("/api/v1/review/visits/{id}/decision", post(decision))
@@ -548,6 +550,20 @@ async fn revoke_device(
     };
     blocking(move || app.revoke_device(Some(&caller), id, req.wipe)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn import_regions(
+    State(app): Shared,
+    who: Unverified,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || app.import_regions(&who.verify(&app)?, &body))
+        .await
+        .map(Json)
+}
+
+async fn regions(State(app): Shared, caller: Caller) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || app.regions(&caller)).await.map(Json)
 }
 
 async fn start_baseline_import(

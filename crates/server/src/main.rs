@@ -86,6 +86,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: DeviceCmd,
     },
+    /// Region names
+    Region {
+        #[command(subcommand)]
+        cmd: RegionCmd,
+    },
     /// Make a private CA and an HTTPS certificate signed by it (for a server without a
     /// certificate from a public CA); prints the files to pass to --tls-cert, --tls-key and the
     /// devices' --ca-cert
@@ -237,6 +242,12 @@ enum DeviceCmd {
         #[arg(long)]
         area: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum RegionCmd {
+    /// Import Kemendagri region names from a CSV `kode,nama` (header optional)
+    Import { file: PathBuf },
 }
 
 /// `--database`, or the SQLite file in the data folder.
@@ -688,6 +699,29 @@ fn main() -> anyhow::Result<()> {
                 println!("device {id} revoked; it sends what it holds, then erases itself");
             } else {
                 println!("device {id} revoked");
+            }
+            Ok(())
+        }
+        Cmd::Region {
+            cmd: RegionCmd::Import { file },
+        } => {
+            let app = open(&cli)?;
+            let bytes =
+                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let r = app
+                .import_regions(&verivali_server::app::Caller::operator(), &bytes)
+                .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.detail))?;
+            println!(
+                "{} names written, {} unchanged, {} rejected",
+                r.imported,
+                r.unchanged,
+                r.rejected.len()
+            );
+            for p in &r.rejected {
+                eprintln!("line {}: {} ({})", p.line, p.message, p.code);
+            }
+            if !r.rejected.is_empty() {
+                std::process::exit(2);
             }
             Ok(())
         }

@@ -3,6 +3,7 @@
 
 use crate::ExecCached;
 use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 use verivali_domain::{Household, Member, Questionnaire, VisitState, WorkStatus};
 
@@ -160,5 +161,29 @@ impl Store {
         )?;
         self.questionnaire = q.clone();
         Ok(())
+    }
+
+    /// Keeps the region names the server gave (code → name), replacing the old ones.
+    pub fn set_region_names(&mut self, names: &BTreeMap<String, String>) -> Result<()> {
+        self.conn.exec_cached(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('regions', ?1)",
+            [serde_json::to_string(names)?],
+        )?;
+        Ok(())
+    }
+
+    /// The region names kept from the last sync (empty before one, or while an admin has
+    /// imported none).
+    pub fn region_names(&self) -> Result<BTreeMap<String, String>> {
+        let text: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'regions'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(text
+            .map(|t| serde_json::from_str(&t))
+            .transpose()?
+            .unwrap_or_default())
     }
 }

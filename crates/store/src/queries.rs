@@ -62,6 +62,8 @@ pub struct HouseholdRow {
 pub struct RtGroup {
     /// Desa code.
     pub kode_desa: String,
+    /// The desa's name, when the server has one ("Desa Sukamaju").
+    pub nama_desa: Option<String>,
     pub rw: String,
     pub rt: String,
     /// Households: the enumerator's own first (soonest due first, then those without a date),
@@ -167,6 +169,7 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(params_from_iter(args.iter()))?;
         let mut groups: Vec<RtGroup> = Vec::new();
+        let names = self.region_names()?;
         while let Some(r) = rows.next()? {
             let id: String = r.get(0)?;
             let row = HouseholdRow {
@@ -189,6 +192,7 @@ impl Store {
                     g.households.push(row)
                 }
                 _ => groups.push(RtGroup {
+                    nama_desa: names.get(&desa).cloned(),
                     kode_desa: desa,
                     rw,
                     rt,

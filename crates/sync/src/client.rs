@@ -279,6 +279,18 @@ impl<T: Transport> SyncClient<T> {
             .map(|_| ())
     }
 
+    /// The names of the user's regions (`GET /api/v1/regions`), code → name.
+    pub async fn region_names(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, String>, SyncError> {
+        let r = self
+            .request(Method::Get, "/api/v1/regions", vec![], vec![])
+            .await?;
+        let list: verivali_protocol::admin::RegionList =
+            serde_json::from_slice(&r.body).map_err(|e| SyncError::Protocol(e.to_string()))?;
+        Ok(list.regions.into_iter().map(|r| (r.kode, r.nama)).collect())
+    }
+
     /// A client with a token from [`SyncClient::sign_in`].
     pub fn new(transport: T, token: &str, config: Config) -> SyncClient<T> {
         SyncClient {

@@ -475,5 +475,24 @@ async fn an_admin_imports_a_baseline_in_the_browser() {
     b.screenshot(&screenshot_dir("dashboard").join("40-impor-data-dasar.png"))
         .await;
     assert_eq!(server.count("SELECT count(*) FROM households"), 300);
+
+    // Region names: from then on the pages name the desa.
+    let names = dir.path().join("wilayah.csv");
+    std::fs::write(
+        &names,
+        format!("kode,nama\n3308,Kabupaten Contoh\n{DESA},Desa Sukamaju\n3309,Kabupaten Lain\n"),
+    )
+    .unwrap();
+    let input = b.wait("#regions-file").await;
+    b.type_into(&input, names.to_str().unwrap()).await;
+    b.click(&b.wait("#regions-submit").await).await;
+    b.wait_text("#regions-summary", "2 nama disimpan").await;
+    b.wait_text("#regions-summary", "1 di luar wilayah Anda").await;
+    b.wait_text("#who", "Kabupaten Contoh (3308)").await;
+    b.screenshot(&screenshot_dir("dashboard").join("41-nama-wilayah.png"))
+        .await;
+    b.click(&b.wait("#nav-progress").await).await;
+    b.wait_text("#progress-desa", &format!("Desa Sukamaju ({DESA})"))
+        .await;
     b.quit().await;
 }

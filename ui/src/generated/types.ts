@@ -353,7 +353,11 @@ export type RtGroup = {
 /**
  * Desa code.
  */
-kode_desa: string, rw: string, rt: string, 
+kode_desa: string, 
+/**
+ * The desa's name, when the server has one ("Desa Sukamaju").
+ */
+nama_desa: string | null, rw: string, rt: string, 
 /**
  * Households: the enumerator's own first (soonest due first, then those without a date),
  * then the shared ones, each by head's name.

@@ -45,7 +45,7 @@ export async function listScreen(ctx: Ctx): Promise<HTMLElement> {
     });
     results.replaceChildren(...(groups.length ? groups.map((g) =>
       h("section", { class: "rt" },
-        h("h2", {}, t("list.rt", { rt: g.rt, rw: g.rw, desa: g.kode_desa })),
+        h("h2", {}, t("list.rt", { rt: g.rt, rw: g.rw, desa: g.nama_desa ? `${g.nama_desa} (${g.kode_desa})` : g.kode_desa })),
         h("ul", { class: "cards" }, g.households.map((r) =>
           h("li", {}, h("button", { type: "button", class: `card status-${r.status}`, "data-household": r.id, onclick: () => ctx.go("household", r.id) },
             h("span", { class: "name" }, r.nama_krt),

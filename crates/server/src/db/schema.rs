@@ -271,6 +271,15 @@ ALTER TABLE devices ADD COLUMN wipe_requested_at TEXT;
 ALTER TABLE devices ADD COLUMN wiped_at TEXT;
 "#;
 
+/// Step 8, both backends: Kemendagri region names, so pages say "Desa Sukamaju (3308012001)".
+const COMMON_V8: &str = r#"
+CREATE TABLE regions (
+    kode TEXT PRIMARY KEY,
+    nama TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"#;
+
 pub fn sqlite_steps() -> Vec<String> {
     vec![
         format!("{COMMON_V1}{SQLITE_V1}{SQLITE_V1_TRIGGERS}"),
@@ -280,6 +289,7 @@ pub fn sqlite_steps() -> Vec<String> {
         COMMON_V5.to_string(),
         COMMON_V6.to_string(),
         COMMON_V7.to_string(),
+        COMMON_V8.to_string(),
     ]
 }
 
@@ -293,6 +303,7 @@ pub fn postgres_steps() -> Vec<String> {
         COMMON_V5.to_string(),
         COMMON_V6.to_string(),
         COMMON_V7.to_string(),
+        COMMON_V8.to_string(),
     ]
 }
 

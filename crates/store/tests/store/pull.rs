@@ -264,3 +264,20 @@ fn a_household_given_away_stays_until_the_work_begun_on_it_is_finished_and_sent(
         .unwrap();
     assert_eq!(held(&store), ids(&[5]));
 }
+
+#[test]
+fn the_list_names_its_desa_once_the_server_gave_the_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = store_with(&dir.path().join("d.db"), 2, clock());
+    let groups = store.list_households(&HouseholdQuery::default()).unwrap();
+    assert!(groups.iter().all(|g| g.nama_desa.is_none()));
+    let names = [(DESA.to_string(), "Desa Sukamaju".to_string())].into();
+    store.set_region_names(&names).unwrap();
+    let groups = store.list_households(&HouseholdQuery::default()).unwrap();
+    assert!(
+        groups
+            .iter()
+            .all(|g| g.nama_desa.as_deref() == Some("Desa Sukamaju"))
+    );
+    assert_eq!(store.region_names().unwrap(), names);
+}
