@@ -487,7 +487,8 @@ async fn an_admin_imports_a_baseline_in_the_browser() {
     b.type_into(&input, names.to_str().unwrap()).await;
     b.click(&b.wait("#regions-submit").await).await;
     b.wait_text("#regions-summary", "2 nama disimpan").await;
-    b.wait_text("#regions-summary", "1 di luar wilayah Anda").await;
+    b.wait_text("#regions-summary", "1 di luar wilayah Anda")
+        .await;
     b.wait_text("#who", "Kabupaten Contoh (3308)").await;
     b.screenshot(&screenshot_dir("dashboard").join("41-nama-wilayah.png"))
         .await;
