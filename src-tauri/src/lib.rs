@@ -82,8 +82,8 @@ async fn household(app: State<'_, Shared>, id: Uuid) -> Answer<HouseholdDetail> 
 }
 
 #[tauri::command]
-async fn questionnaire(app: State<'_, Shared>) -> Answer<Questionnaire> {
-    app.lock().await.questionnaire()
+async fn questionnaire(app: State<'_, Shared>, version: Option<u32>) -> Answer<Questionnaire> {
+    app.lock().await.questionnaire(version)
 }
 
 #[tauri::command]

@@ -23,7 +23,8 @@ export interface Api {
   assignments(query: Partial<HouseholdQuery>): Promise<RtGroup[]>;
   progress(): Promise<Progress>;
   household(id: string): Promise<HouseholdDetail>;
-  questionnaire(): Promise<Questionnaire>;
+  /** The active questionnaire, or the `version` a draft was begun on. */
+  questionnaire(version?: number): Promise<Questionnaire>;
   openVisit(householdId: string): Promise<OpenVisit>;
   saveDraft(visit: VisitRecord): Promise<DraftState>;
   /** Throws away a draft never sent; true when its household (given away) left the phone. */
@@ -46,7 +47,7 @@ export const tauriApi: Api = {
   assignments: (query) => invoke("assignments", { query: { area: null, text: null, status: null, source: null, ...query } }),
   progress: () => invoke("progress"),
   household: (id) => invoke("household", { id }),
-  questionnaire: () => invoke("questionnaire"),
+  questionnaire: (version) => invoke("questionnaire", { version: version ?? null }),
   openVisit: (householdId) => invoke("open_visit", { householdId }),
   saveDraft: (visit) => invoke("save_draft", { visit }),
   discardDraft: (visitId) => invoke("discard_draft", { visitId }),

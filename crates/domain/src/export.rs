@@ -37,6 +37,8 @@ pub struct ExportRecord<'a> {
     started_at: Cow<'a, str>,
     #[serde(borrow, default)]
     finished_at: Option<Cow<'a, str>>,
+    #[serde(default)]
+    questionnaire_version: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -110,7 +112,7 @@ const LEAD: [&str; 15] = [
     "hasil_kunjungan",
     "alasan",
 ];
-const TAIL: [&str; 8] = [
+const TAIL: [&str; 9] = [
     "ruta_rujukan",
     "lat",
     "lon",
@@ -119,6 +121,9 @@ const TAIL: [&str; 8] = [
     "pemeriksa",
     "tanggal_kunjungan",
     "tanggal_disetujui",
+    // The questionnaire version the visit followed (an older one for a visit begun before a
+    // new version was published; its columns are the active version's).
+    "versi_kuesioner",
 ];
 
 /// The columns: ids of the questions, in questionnaire order.
@@ -198,6 +203,7 @@ impl ExportLayout {
                 .unwrap_or_default()
                 .to_string(),
         );
+        out.push(v.questionnaire_version.to_string());
         out
     }
 }

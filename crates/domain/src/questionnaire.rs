@@ -139,15 +139,93 @@ pub enum SchemaError {
     /// A relevance rule names an unknown or later question.
     #[error("question {0:?} depends on a question that does not come before it")]
     Relevance(String),
+    /// No section, or a section without questions.
+    #[error("{0} has no questions")]
+    Empty(String),
+    /// An id that is not lowercase letters, digits and `_` (answers and export columns use it).
+    #[error("id {0:?} must be lowercase letters, digits and _")]
+    BadId(String),
+    /// A label (or title) without its Bahasa Indonesia text.
+    #[error("{0} has no Bahasa Indonesia label")]
+    NoLabel(String),
+    /// `min` above `max`.
+    #[error("question {0:?} has min above max")]
+    BadRange(String),
+}
+
+impl crate::i18n::Coded for SchemaError {
+    fn code(&self) -> &'static str {
+        match self {
+            SchemaError::Json(_) => "questionnaire.json",
+            SchemaError::DuplicateId(_) => "questionnaire.duplicate_id",
+            SchemaError::Choices(_) => "questionnaire.choices",
+            SchemaError::Relevance(_) => "questionnaire.relevance",
+            SchemaError::Empty(_) => "questionnaire.empty",
+            SchemaError::BadId(_) => "questionnaire.bad_id",
+            SchemaError::NoLabel(_) => "questionnaire.no_label",
+            SchemaError::BadRange(_) => "questionnaire.bad_range",
+        }
+    }
+
+    fn message(&self, lang: crate::i18n::Lang) -> String {
+        if lang == crate::i18n::Lang::En {
+            return self.to_string();
+        }
+        match self {
+            SchemaError::Json(e) => format!("JSON kuesioner tidak sah: {e}"),
+            SchemaError::DuplicateId(id) => format!("Id pertanyaan {id:?} dipakai dua kali"),
+            SchemaError::Choices(id) => {
+                format!("Pertanyaan {id:?} tanpa pilihan, atau kode pilihannya berulang")
+            }
+            SchemaError::Relevance(id) => {
+                format!("Pertanyaan {id:?} bergantung pada pertanyaan yang tidak ada sebelumnya")
+            }
+            SchemaError::Empty(what) => format!("{what} tidak berisi pertanyaan"),
+            SchemaError::BadId(id) => {
+                format!("Id {id:?} harus huruf kecil, angka dan _ saja")
+            }
+            SchemaError::NoLabel(what) => format!("{what} tanpa label Bahasa Indonesia"),
+            SchemaError::BadRange(id) => format!("Pertanyaan {id:?}: min lebih besar dari max"),
+        }
+    }
+}
+
+/// One problem of a schema, at the path of the offending part (`sections[1].questions[3]`, or a
+/// line and column of the JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaIssue {
+    pub path: String,
+    pub problem: SchemaError,
+}
+
+fn good_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 impl Questionnaire {
-    /// Parses and checks a schema.
+    /// Parses and checks a schema; the first problem.
     pub fn from_json(json: &str) -> Result<Questionnaire, SchemaError> {
-        let q: Questionnaire =
-            serde_json::from_str(json).map_err(|e| SchemaError::Json(e.to_string()))?;
-        q.check_schema()?;
-        Ok(q)
+        Questionnaire::check_json(json).map_err(|mut issues| issues.remove(0).problem)
+    }
+
+    /// Parses and checks a schema; every problem, each at its path, in document order.
+    pub fn check_json(json: &str) -> Result<Questionnaire, Vec<SchemaIssue>> {
+        let q: Questionnaire = serde_json::from_str(json).map_err(|e| {
+            vec![SchemaIssue {
+                path: format!("line {} column {}", e.line(), e.column()),
+                problem: SchemaError::Json(e.to_string()),
+            }]
+        })?;
+        let issues = q.schema_issues();
+        if issues.is_empty() {
+            Ok(q)
+        } else {
+            Err(issues)
+        }
     }
 
     /// The default DTSEN household questionnaire.
@@ -165,27 +243,79 @@ impl Questionnaire {
         self.questions().find(|q| q.id == id)
     }
 
-    fn check_schema(&self) -> Result<(), SchemaError> {
-        let mut seen = HashSet::new();
-        for q in self.questions() {
-            if let Some(rel) = &q.relevant
-                && !seen.contains(rel.question.as_str())
-            {
-                return Err(SchemaError::Relevance(q.id.clone()));
-            }
-            if !seen.insert(q.id.as_str()) {
-                return Err(SchemaError::DuplicateId(q.id.clone()));
-            }
-            let is_choice = matches!(
-                q.kind,
-                QuestionType::SingleChoice | QuestionType::MultiChoice
+    fn schema_issues(&self) -> Vec<SchemaIssue> {
+        let mut out = Vec::new();
+        let mut issue = |path: String, problem| out.push(SchemaIssue { path, problem });
+        if self.title.id.trim().is_empty() {
+            issue("title".into(), SchemaError::NoLabel("title".into()));
+        }
+        if self.sections.is_empty() {
+            issue(
+                "sections".into(),
+                SchemaError::Empty("the questionnaire".into()),
             );
-            let codes: HashSet<_> = q.choices.iter().map(|c| c.code.as_str()).collect();
-            if is_choice && (q.choices.is_empty() || codes.len() != q.choices.len()) {
-                return Err(SchemaError::Choices(q.id.clone()));
+        }
+        let mut seen = HashSet::new();
+        for (i, section) in self.sections.iter().enumerate() {
+            let at = format!("sections[{i}]");
+            if !good_id(&section.id) {
+                issue(format!("{at}.id"), SchemaError::BadId(section.id.clone()));
+            }
+            if section.title.id.trim().is_empty() {
+                issue(
+                    format!("{at}.title"),
+                    SchemaError::NoLabel(format!("section {:?}", section.id)),
+                );
+            }
+            if section.questions.is_empty() {
+                issue(
+                    at.clone(),
+                    SchemaError::Empty(format!("section {:?}", section.id)),
+                );
+            }
+            for (j, q) in section.questions.iter().enumerate() {
+                let at = format!("{at}.questions[{j}]");
+                if !good_id(&q.id) {
+                    issue(format!("{at}.id"), SchemaError::BadId(q.id.clone()));
+                }
+                if q.label.id.trim().is_empty() {
+                    issue(
+                        format!("{at}.label"),
+                        SchemaError::NoLabel(format!("question {:?}", q.id)),
+                    );
+                }
+                if let Some(rel) = &q.relevant
+                    && !seen.contains(rel.question.as_str())
+                {
+                    issue(
+                        format!("{at}.relevant"),
+                        SchemaError::Relevance(q.id.clone()),
+                    );
+                }
+                if !seen.insert(q.id.as_str()) {
+                    issue(format!("{at}.id"), SchemaError::DuplicateId(q.id.clone()));
+                }
+                let is_choice = matches!(
+                    q.kind,
+                    QuestionType::SingleChoice | QuestionType::MultiChoice
+                );
+                let codes: HashSet<_> = q.choices.iter().map(|c| c.code.as_str()).collect();
+                if is_choice && (q.choices.is_empty() || codes.len() != q.choices.len()) {
+                    issue(format!("{at}.choices"), SchemaError::Choices(q.id.clone()));
+                }
+                let above = match (&q.min, &q.max) {
+                    (Some(Value::Number(a)), Some(Value::Number(b))) => {
+                        a.as_f64().zip(b.as_f64()).is_some_and(|(a, b)| a > b)
+                    }
+                    (Some(Value::String(a)), Some(Value::String(b))) => a > b,
+                    _ => false,
+                };
+                if above {
+                    issue(format!("{at}.min"), SchemaError::BadRange(q.id.clone()));
+                }
             }
         }
-        Ok(())
+        out
     }
 
     /// Whether question `q` applies given the answers so far. A question depending on one that does
@@ -530,5 +660,51 @@ mod tests {
             question: "x".into(),
         }
         .code();
+    }
+
+    #[test]
+    fn every_schema_problem_is_reported_at_its_path() {
+        let bad = json!({
+            "id": "dtsen-ruta", "version": 2, "title": {"id": "Kuesioner", "en": "Questionnaire"},
+            "sections": [
+                {"id": "rumah", "title": {"id": "Rumah", "en": "House"}, "questions": [
+                    {"id": "luas", "type": "int", "label": {"id": "Luas", "en": "Area"}, "min": 10, "max": 2},
+                    {"id": "Luas Lantai", "type": "int", "label": {"id": "", "en": "x"}},
+                    {"id": "atap", "type": "single_choice", "label": {"id": "Atap", "en": "Roof"}},
+                    {"id": "luas", "type": "text", "label": {"id": "Lagi", "en": "Again"},
+                     "relevant": {"question": "nanti", "any_of": [true]}}
+                ]},
+                {"id": "kosong", "title": {"id": "Kosong", "en": "Empty"}, "questions": []}
+            ]
+        });
+        let issues = Questionnaire::check_json(&bad.to_string()).unwrap_err();
+        let got: Vec<(&str, &str)> = issues
+            .iter()
+            .map(|i| (i.path.as_str(), i.problem.code()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("sections[0].questions[0].min", "questionnaire.bad_range"),
+                ("sections[0].questions[1].id", "questionnaire.bad_id"),
+                ("sections[0].questions[1].label", "questionnaire.no_label"),
+                ("sections[0].questions[2].choices", "questionnaire.choices"),
+                (
+                    "sections[0].questions[3].relevant",
+                    "questionnaire.relevance"
+                ),
+                ("sections[0].questions[3].id", "questionnaire.duplicate_id"),
+                ("sections[1]", "questionnaire.empty"),
+            ]
+        );
+        assert!(
+            issues[0]
+                .problem
+                .message(crate::i18n::Lang::Id)
+                .contains("min lebih besar")
+        );
+        let broken = Questionnaire::check_json("{\n  \"id\": 3\n}").unwrap_err();
+        assert_eq!(broken[0].path, "line 2 column 9");
+        assert_eq!(broken[0].problem.code(), "questionnaire.json");
     }
 }

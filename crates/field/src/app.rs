@@ -196,7 +196,16 @@ pub struct OpenVisit {
 }
 
 fn draft_state(store: &verivali_store::Store, record: &VisitRecord, lang: Lang) -> DraftState {
-    let q = store.questionnaire();
+    // Relevance by the version the visit follows (an older draft's own form).
+    let older = (record.questionnaire_version != store.questionnaire().version)
+        .then(|| {
+            store
+                .questionnaire_version(record.questionnaire_version)
+                .ok()
+                .flatten()
+        })
+        .flatten();
+    let q = older.as_ref().unwrap_or(store.questionnaire());
     DraftState {
         issues: issues(&store.check_draft(record), lang),
         relevant: q
@@ -470,8 +479,18 @@ impl FieldApp {
     }
 
     /// The questionnaire the form renders.
-    pub fn questionnaire(&mut self) -> Result<Questionnaire, AppError> {
-        Ok(self.device()?.store().questionnaire().clone())
+    pub fn questionnaire(&mut self, version: Option<u32>) -> Result<Questionnaire, AppError> {
+        let lang = self.lang;
+        let store = self.device()?.store();
+        let active = store.questionnaire().clone();
+        match version.filter(|v| *v != active.version) {
+            // A draft begun on an older version is finished on the form it was begun on.
+            Some(v) => Ok(store
+                .questionnaire_version(v)
+                .map_err(|e| AppError::coded(&e, lang))?
+                .unwrap_or(active)),
+            None => Ok(active),
+        }
     }
 
     /// Opens the household's current visit (a draft, or one sent back), or starts a new one

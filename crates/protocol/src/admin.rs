@@ -189,3 +189,43 @@ pub struct RegionName {
 pub struct RegionList {
     pub regions: Vec<RegionName>,
 }
+
+/// A problem of an uploaded questionnaire schema, at the path of the offending part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaProblem {
+    /// `sections[1].questions[3].choices`, or `line 4 column 9` of the JSON.
+    pub path: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// A questionnaire version uploaded and checked, not yet what devices pull.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuestionnaireDraft {
+    pub id: Uuid,
+    /// The questionnaire's own id and version.
+    pub questionnaire_id: String,
+    pub version: u32,
+    pub uploaded_by: String,
+    pub uploaded_at: DateTime<Utc>,
+    pub published_at: Option<DateTime<Utc>>,
+    /// The schema, for the preview.
+    pub questionnaire: verivali_domain::Questionnaire,
+}
+
+/// A published version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedVersion {
+    pub questionnaire_id: String,
+    pub version: u32,
+    pub published_at: DateTime<Utc>,
+    /// The one devices pull and new visits follow.
+    pub active: bool,
+}
+
+/// `GET /api/v1/admin/questionnaires`: the published versions (newest first) and the drafts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuestionnaireVersions {
+    pub published: Vec<PublishedVersion>,
+    pub drafts: Vec<QuestionnaireDraft>,
+}

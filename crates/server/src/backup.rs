@@ -23,7 +23,7 @@ use crate::db::{Database, Dialect, Sql, Value};
 pub const MIGRATED_XID: i64 = 1;
 
 /// Tables in an order that satisfies their foreign keys.
-pub const TABLES: [&str; 17] = [
+pub const TABLES: [&str; 18] = [
     "users",
     "devices",
     "tokens",
@@ -41,6 +41,7 @@ pub const TABLES: [&str; 17] = [
     "assignments",
     "assignment_events",
     "regions",
+    "questionnaire_drafts",
 ];
 
 /// What a backup or migration copied.

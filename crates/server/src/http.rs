@@ -58,6 +58,14 @@ pub fn router_with(app: Arc<App>, edge: Edge) -> Router {
         )
         .route("/api/v1/admin/jobs/{id}", get(job))
         .route("/api/v1/admin/regions", post(import_regions))
+        .route(
+            "/api/v1/admin/questionnaires",
+            get(questionnaire_versions).post(upload_questionnaire),
+        )
+        .route(
+            "/api/v1/admin/questionnaires/{id}/publish",
+            post(publish_questionnaire),
+        )
         .route("/api/v1/regions", get(regions))
         .route("/api/v1/admin/jobs/{id}/bad-rows.csv", get(job_bad_rows))
         .route("/api/v1/sync/wiped", post(confirm_wipe))
@@ -550,6 +558,35 @@ async fn revoke_device(
     };
     blocking(move || app.revoke_device(Some(&caller), id, req.wipe)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn upload_questionnaire(
+    State(app): Shared,
+    who: Unverified,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || app.upload_questionnaire(&who.verify(&app)?, &body))
+        .await
+        .map(|d| (StatusCode::CREATED, Json(d)))
+}
+
+async fn questionnaire_versions(
+    State(app): Shared,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || app.questionnaire_versions(&caller))
+        .await
+        .map(Json)
+}
+
+async fn publish_questionnaire(
+    State(app): Shared,
+    caller: Caller,
+    Id(id): Id,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || app.publish_draft(&caller, id))
+        .await
+        .map(Json)
 }
 
 async fn import_regions(

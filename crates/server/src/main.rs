@@ -91,6 +91,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: RegionCmd,
     },
+    /// Questionnaire versions
+    Questionnaire {
+        #[command(subcommand)]
+        cmd: QuestionnaireCmd,
+    },
     /// Make a private CA and an HTTPS certificate signed by it (for a server without a
     /// certificate from a public CA); prints the files to pass to --tls-cert, --tls-key and the
     /// devices' --ca-cert
@@ -242,6 +247,13 @@ enum DeviceCmd {
         #[arg(long)]
         area: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum QuestionnaireCmd {
+    /// Check a schema JSON and publish it as the active version devices pull (prints every
+    /// problem with its path, and publishes nothing, when it has any)
+    Publish { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -700,6 +712,36 @@ fn main() -> anyhow::Result<()> {
             } else {
                 println!("device {id} revoked");
             }
+            Ok(())
+        }
+        Cmd::Questionnaire {
+            cmd: QuestionnaireCmd::Publish { file },
+        } => {
+            let app = open(&cli)?;
+            let bytes =
+                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let mut caller = verivali_server::app::Caller::operator();
+            caller.lang = verivali_domain::Lang::En;
+            let d = match app.upload_questionnaire(&caller, &bytes) {
+                Ok(d) => d,
+                Err(e) => {
+                    if let Some((_, issues)) = e.extra.iter().find(|(k, _)| *k == "issues") {
+                        for i in issues.as_array().into_iter().flatten() {
+                            eprintln!(
+                                "{}: {} ({})",
+                                i["path"].as_str().unwrap_or(""),
+                                i["message"].as_str().unwrap_or(""),
+                                i["code"].as_str().unwrap_or("")
+                            );
+                        }
+                    }
+                    anyhow::bail!("{}: {}", e.code, e.detail);
+                }
+            };
+            let p = app
+                .publish_draft(&caller, d.id)
+                .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.detail))?;
+            println!("published {} version {}", p.questionnaire_id, p.version);
             Ok(())
         }
         Cmd::Region {

@@ -155,9 +155,14 @@ impl Store {
 
     /// Replaces the active questionnaire (as pulled from the server).
     pub fn set_questionnaire(&mut self, q: &Questionnaire) -> Result<()> {
+        let text = serde_json::to_string(q)?;
         self.conn.exec_cached(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('questionnaire', ?1)",
-            [serde_json::to_string(q)?],
+            [&text],
+        )?;
+        self.conn.exec_cached(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            [format!("questionnaire@{}", q.version), text],
         )?;
         self.questionnaire = q.clone();
         Ok(())

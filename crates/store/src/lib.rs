@@ -229,12 +229,31 @@ impl Store {
         verivali_domain::visit::validation_date(self.clock.now())
     }
 
-    pub(crate) fn ctx(&self) -> VisitContext<'_> {
-        VisitContext {
-            questionnaire: &self.questionnaire,
+    /// Validates with the questionnaire version the record follows: a visit begun before the
+    /// server published a newer version is finished on its own (DESIGN.md §10). A version this
+    /// device never held falls back to the active one (and the version check then says so).
+    pub(crate) fn with_ctx<T>(&self, version: u32, f: impl FnOnce(VisitContext<'_>) -> T) -> T {
+        let older = (version != self.questionnaire.version)
+            .then(|| self.questionnaire_version(version).ok().flatten())
+            .flatten();
+        f(VisitContext {
+            questionnaire: older.as_ref().unwrap_or(&self.questionnaire),
             today: self.today(),
             regions: None,
-        }
+        })
+    }
+
+    /// A questionnaire version this device received (each is kept, by version).
+    pub fn questionnaire_version(&self, version: u32) -> Result<Option<Questionnaire>> {
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [format!("questionnaire@{version}")],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
     }
 
     /// Merges the server's time from a response into the persisted clock.

@@ -220,9 +220,15 @@ impl Store {
                 }
                 Pulled::Review { id, event } => insert_review(&tx, *id, event)?,
                 Pulled::Questionnaire(q) => {
+                    // The active one, and every version by number for the drafts begun on it.
+                    let text = serde_json::to_string(q.as_ref())?;
                     tx.exec_cached(
                         "INSERT OR REPLACE INTO meta (key, value) VALUES ('questionnaire', ?1)",
-                        [serde_json::to_string(q.as_ref())?],
+                        [&text],
+                    )?;
+                    tx.exec_cached(
+                        "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                        [format!("questionnaire@{}", q.version), text],
                     )?;
                 }
             }

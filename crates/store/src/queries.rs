@@ -390,6 +390,8 @@ impl Store {
 
     /// A draft's validation, without saving it (the form's live messages).
     pub fn check_draft(&self, record: &verivali_domain::VisitRecord) -> verivali_domain::Report {
-        record.validate_draft(self.ctx())
+        self.with_ctx(record.questionnaire_version, |ctx| {
+            record.validate_draft(ctx)
+        })
     }
 }

@@ -162,7 +162,9 @@ impl Store {
     /// or have errors; returns the draft validation for the form. Refused for submitted or
     /// approved visits.
     pub fn save_draft(&mut self, record: &VisitRecord) -> Result<Report> {
-        let report = record.validate_draft(self.ctx());
+        let report = self.with_ctx(record.questionnaire_version, |ctx| {
+            record.validate_draft(ctx)
+        });
         let now = self.clock.now();
         let tx = self.write_tx()?;
         let old = check_writable(&tx, record)?;
@@ -178,7 +180,7 @@ impl Store {
     /// Records a finished visit: validates it fully, writes it as the next revision and queues its
     /// `visit.record` op, in one durable transaction. Nothing is written when it is invalid.
     pub fn record_visit(&mut self, record: &VisitRecord) -> Result<Recorded> {
-        let report = record.validate(self.ctx());
+        let report = self.with_ctx(record.questionnaire_version, |ctx| record.validate(ctx));
         if !report.is_ok() {
             return Err(StoreError::Invalid(report));
         }

@@ -8,5 +8,6 @@ mod deploy;
 mod faults;
 mod field_app;
 mod kill;
+mod questionnaires;
 mod sync;
 mod users;

@@ -25,7 +25,10 @@ export function answerValue(q: Question, raw: string | string[] | boolean): unkn
 }
 
 export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLElement> {
-  const [open, qn] = await Promise.all([ctx.api.openVisit(householdId), ctx.api.questionnaire()]);
+  // The form of the version the visit follows: a draft begun before a new version was published
+  // is finished on its own.
+  const open = await ctx.api.openVisit(householdId);
+  const qn = await ctx.api.questionnaire(open.record.questionnaire_version);
   const v: VisitRecord = open.record;
   let draft: DraftState = open.draft;
   const editable = open.state === "draft" || open.state === "rejected";

@@ -280,6 +280,20 @@ CREATE TABLE regions (
 );
 "#;
 
+/// Step 9, both backends: questionnaire versions uploaded and checked by an admin, kept until
+/// (and after) one is published.
+const COMMON_V9: &str = r#"
+CREATE TABLE questionnaire_drafts (
+    id TEXT PRIMARY KEY,
+    questionnaire_id TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    json TEXT NOT NULL,
+    uploaded_by TEXT NOT NULL,
+    uploaded_at TEXT NOT NULL,
+    published_at TEXT
+);
+"#;
+
 pub fn sqlite_steps() -> Vec<String> {
     vec![
         format!("{COMMON_V1}{SQLITE_V1}{SQLITE_V1_TRIGGERS}"),
@@ -290,6 +304,7 @@ pub fn sqlite_steps() -> Vec<String> {
         COMMON_V6.to_string(),
         COMMON_V7.to_string(),
         COMMON_V8.to_string(),
+        COMMON_V9.to_string(),
     ]
 }
 
@@ -304,6 +319,7 @@ pub fn postgres_steps() -> Vec<String> {
         COMMON_V6.to_string(),
         COMMON_V7.to_string(),
         COMMON_V8.to_string(),
+        COMMON_V9.to_string(),
     ]
 }
 

@@ -56,3 +56,75 @@ pub fn publish_questionnaire(
         now,
     )
 }
+
+/// The published versions, newest first: (id, version, published_at, active).
+pub fn published_versions(tx: &mut dyn Sql) -> DbResult<Vec<(String, u32, String, bool)>> {
+    Ok(tx
+        .query(
+            "SELECT id, version, published_at, active FROM questionnaires ORDER BY version DESC",
+            &[],
+        )?
+        .iter()
+        .map(|r| (r.text(0), r.i64(1) as u32, r.text(2), r.i64(3) != 0))
+        .collect())
+}
+
+/// A draft as stored.
+pub struct DraftRow {
+    pub id: uuid::Uuid,
+    pub questionnaire: Questionnaire,
+    pub uploaded_by: String,
+    pub uploaded_at: String,
+    pub published_at: Option<String>,
+}
+
+/// Keeps an uploaded, checked questionnaire version.
+pub fn insert_draft(
+    tx: &mut dyn Sql,
+    id: uuid::Uuid,
+    q: &Questionnaire,
+    by: &str,
+    now: DateTime<Utc>,
+) -> DbResult<()> {
+    tx.execute(
+        "INSERT INTO questionnaire_drafts (id, questionnaire_id, version, json, uploaded_by, uploaded_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[id.into(), (&q.id).into(), q.version.into(), to_json(q)?.into(), by.into(), ts(now).into()],
+    )?;
+    Ok(())
+}
+
+/// The drafts, newest first (or the one of `id`).
+pub fn drafts(tx: &mut dyn Sql, id: Option<uuid::Uuid>) -> DbResult<Vec<DraftRow>> {
+    let (filter, params): (&str, Vec<crate::db::Value>) = match id {
+        Some(id) => ("WHERE id = $1", vec![id.into()]),
+        None => ("", vec![]),
+    };
+    tx.query(
+        &format!(
+            "SELECT id, json, uploaded_by, uploaded_at, published_at FROM questionnaire_drafts {filter}
+             ORDER BY uploaded_at DESC, id DESC"
+        ),
+        &params,
+    )?
+    .iter()
+    .map(|r| {
+        Ok(DraftRow {
+            id: super::uuid(&r.text(0))?,
+            questionnaire: json(&r.text(1))?,
+            uploaded_by: r.text(2),
+            uploaded_at: r.text(3),
+            published_at: r.opt_text(4),
+        })
+    })
+    .collect()
+}
+
+/// Marks a draft published.
+pub fn mark_draft_published(tx: &mut dyn Sql, id: uuid::Uuid, now: DateTime<Utc>) -> DbResult<()> {
+    tx.execute(
+        "UPDATE questionnaire_drafts SET published_at = $1 WHERE id = $2",
+        &[ts(now).into(), id.into()],
+    )?;
+    Ok(())
+}
