@@ -133,7 +133,7 @@ function frame(active) {
   nav.replaceChildren();
   if (!state.me) return;
   const links = [["/progress", "nav.progress"], ["/queue", "nav.queue"], ["/batches", "nav.batches"], ["/assignments", "nav.assignments"], ["/export", "nav.export"]];
-  if (state.me.role === "admin") links.push(["/users", "nav.users"], ["/devices", "nav.devices"], ["/import", "nav.import"], ["/audit", "nav.audit"]);
+  if (state.me.role === "admin") links.push(["/users", "nav.users"], ["/devices", "nav.devices"], ["/import", "nav.import"], ["/questionnaires", "nav.questionnaires"], ["/audit", "nav.audit"]);
   for (const [path, key] of links) {
     nav.append(h("a", { href: `#${path}`, "aria-current": active === path ? "page" : null, id: `nav-${path.slice(1)}` }, t(key)));
   }
@@ -680,10 +680,10 @@ async function devicesPage() {
     return cell;
   };
   const table = h("table", { id: "devices" },
-    h("thead", {}, h("tr", {}, ["devices.user", "devices.name", "devices.version", "devices.last_seen", "devices.last_push", "devices.acked", "users.state", ""].map((k) => h("th", { class: k === "devices.acked" ? "num" : null }, k ? t(k) : "")))),
+    h("thead", {}, h("tr", {}, ["devices.user", "devices.name", "devices.version", "devices.first_seen", "devices.last_seen", "devices.last_push", "devices.acked", "users.state", ""].map((k) => h("th", { class: k === "devices.acked" ? "num" : null }, k ? t(k) : "")))),
     h("tbody", {}, list.devices.map((d) => h("tr", { "data-device": d.id },
       h("td", {}, h("strong", {}, d.username), h("div", { class: "muted" }, d.display_name)),
-      h("td", {}, d.name), h("td", {}, d.app_version), h("td", {}, fmtTime(d.last_seen)),
+      h("td", {}, d.name), h("td", {}, d.app_version), h("td", {}, fmtTime(d.first_seen)), h("td", {}, fmtTime(d.last_seen)),
       h("td", {}, d.last_push ? fmtTime(d.last_push) : "—"), h("td", { class: "num" }, d.acked_seq),
       h("td", { class: "state" }, deviceState(d)), h("td", {}, actions(d))))));
   page(t("devices.title"), h("p", { class: "muted" }, t("devices.help")), filters,
@@ -765,6 +765,87 @@ async function importPage() {
     bars, label, report,
     h("h2", {}, t("regions.title")), h("p", { class: "muted" }, t("regions.help")),
     h("div", { class: "actions" }, names, namesGo), namesReport);
+}
+
+// ------------------------------------------------------------------ questionnaires (admin)
+
+/** A questionnaire drawn as the field form draws it (inputs disabled): sections, each question's
+ * label, its input by type, choices, unit, required mark and when it appears. */
+function preview(q) {
+  const label = (x) => (state.lang === "en" ? x.en || x.id : x.id);
+  const input = (qu) => {
+    const opts = (qu.choices || []).map((c) => h("option", { value: c.code }, `${c.code}. ${label(c.label)}`));
+    switch (qu.type) {
+      case "single_choice": return h("select", { disabled: true }, h("option", {}, "—"), opts);
+      case "multi_choice": return h("div", { class: "choices" }, (qu.choices || []).map((c) => h("label", { class: "inline" }, h("input", { type: "checkbox", disabled: true }), ` ${label(c.label)}`)));
+      case "yes_no": return h("div", { class: "choices" }, [t("preview.yes"), t("preview.no")].map((x) => h("label", { class: "inline" }, h("input", { type: "radio", disabled: true }), ` ${x}`)));
+      case "date": return h("input", { type: "date", disabled: true });
+      case "text": return h("input", { type: "text", disabled: true });
+      default: return h("input", { type: "number", disabled: true, min: qu.min ?? null, max: qu.max ?? null });
+    }
+  };
+  return h("div", { class: "preview", id: "questionnaire-preview" },
+    h("h3", {}, `${label(q.title)} · ${t("questionnaires.version", { v: q.version })}`),
+    q.sections.map((sec) => h("fieldset", { class: "card" }, h("legend", {}, label(sec.title)),
+      sec.questions.map((qu) => h("div", { class: "field", "data-question": qu.id },
+        h("label", {}, `${label(qu.label)}${qu.required ? " *" : ""}`, input(qu), qu.unit ? h("span", { class: "muted" }, qu.unit) : ""),
+        qu.relevant ? h("p", { class: "muted" }, t("preview.when", { q: qu.relevant.question, v: qu.relevant.any_of.join(", ") })) : "")))));
+}
+
+/** Questionnaire versions: the published ones, the drafts; upload a schema JSON (every problem
+ * is listed with the path of the offending question), preview it, publish it (two taps). */
+async function questionnairesPage() {
+  const v = await api("/api/v1/admin/questionnaires");
+  const result = h("div", { id: "questionnaire-result" });
+  const publishButton = (d) => {
+    const slot = h("div", { class: "actions" });
+    const ask = () => {
+      const sure = h("button", { type: "button", class: "ok", id: "publish-sure" }, t("questionnaires.publish_sure", { v: d.version }));
+      sure.addEventListener("click", async () => {
+        try {
+          const p = await api(`/api/v1/admin/questionnaires/${d.id}/publish`, { method: "POST" });
+          toast(t("questionnaires.published", { v: p.version }));
+          go(location.hash);
+        } catch (x) { toast(x.message); }
+      });
+      slot.replaceChildren(sure);
+    };
+    const first = h("button", { type: "button", id: `publish-${d.version}` }, t("questionnaires.publish", { v: d.version }));
+    first.addEventListener("click", ask);
+    slot.replaceChildren(first);
+    return slot;
+  };
+  const file = h("input", { type: "file", id: "questionnaire-file", accept: ".json,application/json" });
+  const send = h("button", { type: "button", id: "questionnaire-upload" }, t("questionnaires.upload"));
+  send.addEventListener("click", async () => {
+    const f = file.files?.[0];
+    if (!f) return toast(t("assign.no_file"));
+    result.replaceChildren();
+    try {
+      const text = await f.text();
+      const r = await fetch("/api/v1/admin/questionnaires", { method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "Accept-Language": state.lang, "X-CSRF-Token": state.csrf }, body: text });
+      const body = await r.json().catch(() => ({}));
+      if (!r.ok) {
+        result.replaceChildren(h("p", { class: "error", role: "alert" }, body.detail || String(r.status)),
+          (body.issues || []).length ? h("table", { id: "questionnaire-issues" },
+            h("thead", {}, h("tr", {}, [t("questionnaires.path"), t("import.code"), t("assign.reason")].map((x) => h("th", {}, x)))),
+            h("tbody", {}, body.issues.map((i) => h("tr", {}, h("td", {}, h("code", {}, i.path)), h("td", {}, i.code), h("td", {}, i.message))))) : "");
+        return;
+      }
+      result.replaceChildren(h("p", { role: "status", id: "questionnaire-ok" }, t("questionnaires.checked", { v: body.version })), publishButton(body), preview(body.questionnaire));
+    } catch (x) { result.textContent = x.message; }
+  });
+  const published = h("table", { id: "questionnaire-published" },
+    h("thead", {}, h("tr", {}, [t("questionnaires.version_col"), t("questionnaires.published_at"), t("users.state")].map((x) => h("th", {}, x)))),
+    h("tbody", {}, v.published.map((p) => h("tr", { "data-version": p.version }, h("td", { class: "num" }, p.version), h("td", {}, fmtTime(p.published_at)),
+      h("td", {}, p.active ? h("span", { class: "badge approved" }, t("questionnaires.active")) : h("span", { class: "muted" }, t("questionnaires.older")))))));
+  const drafts = v.drafts.filter((d) => !d.published_at);
+  page(t("questionnaires.title"), h("p", { class: "muted" }, t("questionnaires.help")),
+    h("h2", {}, t("questionnaires.published_title")), h("div", { class: "tablewrap" }, published),
+    drafts.length ? [h("h2", {}, t("questionnaires.drafts")), drafts.map((d) => h("div", { class: "card", "data-draft": d.version },
+      h("p", {}, t("questionnaires.draft", { v: d.version, by: d.uploaded_by, at: fmtTime(d.uploaded_at) })), publishButton(d)))] : "",
+    h("h2", {}, t("questionnaires.upload_title")), h("div", { class: "actions" }, file, send), result);
 }
 
 // ------------------------------------------------------------------ assignments
@@ -917,6 +998,7 @@ async function render() {
     else if (screen === "users") await users();
     else if (screen === "devices") await devicesPage();
     else if (screen === "import") await importPage();
+    else if (screen === "questionnaires") await questionnairesPage();
     else if (screen === "assignments") await assignments();
     else await progress();
     document.getElementById("main").focus({ preventScroll: true });

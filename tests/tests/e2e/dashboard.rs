@@ -497,3 +497,68 @@ async fn an_admin_imports_a_baseline_in_the_browser() {
         .await;
     b.quit().await;
 }
+
+/// An admin publishes a second questionnaire version in the browser: a broken schema first (each
+/// problem with its path), then a good one, previewed as the field form draws it, published with
+/// two taps. Screenshots under `screenshots/dashboard/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_publishes_a_questionnaire_version_in_the_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(dir.path());
+    server.add_user("admin", "admin", "3308");
+    server.start(0);
+    let mut v2 = verivali_domain::Questionnaire::default_dtsen().unwrap();
+    v2.version = 2;
+    let extra = json!({"id": "jumlah_kamar", "type": "int",
+        "label": {"id": "Jumlah kamar tidur", "en": "Bedrooms"}, "min": 0, "max": 30});
+    v2.sections[0]
+        .questions
+        .push(serde_json::from_value(extra).unwrap());
+    let mut broken = serde_json::to_value(&v2).unwrap();
+    broken["sections"][0]["questions"][0]["id"] = json!("Luas Lantai");
+    let bad = dir.path().join("kuesioner-rusak.json");
+    std::fs::write(&bad, broken.to_string()).unwrap();
+    let good = dir.path().join("kuesioner-v2.json");
+    std::fs::write(&good, serde_json::to_string(&v2).unwrap()).unwrap();
+
+    let shots = screenshot_dir("dashboard");
+    let shot = |name: &str| shots.join(format!("{name}.png"));
+    let driver = Driver::chromium().await;
+    let b = driver.session(1280, 900).await;
+    b.goto(&format!("{}/", server.url)).await;
+    b.type_into(&b.wait("#username").await, "admin").await;
+    b.type_into(&b.wait("#password").await, PASSWORD).await;
+    b.click(&b.wait("#signin-submit").await).await;
+    b.wait("#progress-desa").await;
+    b.click(&b.wait("#nav-questionnaires").await).await;
+    b.wait_text("#questionnaire-published tbody", "Aktif").await;
+    b.type_into(&b.wait("#questionnaire-file").await, bad.to_str().unwrap())
+        .await;
+    b.click(&b.wait("#questionnaire-upload").await).await;
+    b.wait_text("#questionnaire-issues", "sections[0].questions[0].id")
+        .await;
+    b.screenshot(&shot("50-kuesioner-salah")).await;
+    b.execute(
+        "document.getElementById('questionnaire-file').value = ''; return null;",
+        json!([]),
+    )
+    .await;
+    b.type_into(&b.wait("#questionnaire-file").await, good.to_str().unwrap())
+        .await;
+    b.click(&b.wait("#questionnaire-upload").await).await;
+    b.wait_text("#questionnaire-ok", "Versi 2").await;
+    b.wait_text("#questionnaire-preview", "Jumlah kamar tidur")
+        .await;
+    b.screenshot(&shot("51-kuesioner-pratinjau")).await;
+    b.tap("#questionnaire-result #publish-2").await;
+    b.tap("#publish-sure").await;
+    b.wait_text("#toast", "Versi 2 terbit").await;
+    b.wait_text("#questionnaire-published tr[data-version='2']", "Aktif")
+        .await;
+    b.screenshot(&shot("52-kuesioner-terbit")).await;
+    assert_eq!(
+        server.count("SELECT count(*) FROM questionnaires WHERE active = 1 AND version = 2"),
+        1
+    );
+    b.quit().await;
+}
