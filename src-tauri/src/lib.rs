@@ -52,6 +52,18 @@ async fn sign_in(
 }
 
 #[tauri::command]
+async fn renew_session(
+    app: State<'_, Shared>,
+    password: String,
+    new_password: Option<String>,
+) -> Answer<Status> {
+    app.lock()
+        .await
+        .renew_session(&password, new_password.as_deref())
+        .await
+}
+
+#[tauri::command]
 async fn unlock(app: State<'_, Shared>, pin: String) -> Answer<Status> {
     app.lock().await.unlock(&pin)
 }
@@ -164,6 +176,7 @@ pub fn run() {
             open_visit,
             save_draft,
             discard_draft,
+            renew_session,
             finish_visit,
             add_photo,
             submit,

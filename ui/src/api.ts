@@ -18,6 +18,8 @@ export interface Api {
    * `auth.password_change_required`). */
   signIn(server: string, username: string, password: string, pin: string, newPassword?: string): Promise<Status>;
   unlock(pin: string): Promise<Status>;
+  /** Signs in again while unlocked, keeping the store and its queued work. */
+  renewSession(password: string, newPassword?: string): Promise<Status>;
   lock(): Promise<Status>;
   signOut(): Promise<Status>;
   assignments(query: Partial<HouseholdQuery>): Promise<RtGroup[]>;
@@ -42,6 +44,7 @@ export const tauriApi: Api = {
   setLang: (lang) => invoke("set_lang", { lang }),
   signIn: (server, username, password, pin, newPassword) => invoke("sign_in", { server, username, password, pin, newPassword: newPassword ?? null }),
   unlock: (pin) => invoke("unlock", { pin }),
+  renewSession: (password, newPassword) => invoke("renew_session", { password, newPassword: newPassword ?? null }),
   lock: () => invoke("lock"),
   signOut: () => invoke("sign_out"),
   assignments: (query) => invoke("assignments", { query: { area: null, text: null, status: null, source: null, ...query } }),

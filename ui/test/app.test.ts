@@ -19,7 +19,7 @@ function fakeApi(over: Partial<Api> = {}): Api {
   return {
     status: async () => status, defaultServer: async () => "http://127.0.0.1:8080", setLang: async () => status,
     signIn: fail, unlock: fail, lock: async () => status, signOut: fail, assignments: async () => [], progress: async () => ({ done: 0, total: 0 }),
-    household: fail, questionnaire: fail, openVisit: fail, saveDraft: fail, discardDraft: fail, finishVisit: fail, addPhoto: fail,
+    renewSession: fail, household: fail, questionnaire: fail, openVisit: fail, saveDraft: fail, discardDraft: fail, finishVisit: fail, addPhoto: fail,
     submit: fail, syncState: fail, syncNow: fail, ...over,
   } as Api;
 }
@@ -306,5 +306,26 @@ describe("a phone an admin wiped", () => {
     await app.autoSync();
     expect(document.getElementById("toast")?.textContent).toContain("dihapus oleh admin");
     expect(root.dataset.screen).toBe("signin");
+  });
+});
+
+describe("a session that ended while work waits on the phone", () => {
+  it("offers to sign in again on the send screen and keeps the queue", async () => {
+    document.body.innerHTML = '<div id="toast"></div>';
+    const renewSession = vi.fn(async () => status);
+    const go = vi.fn();
+    const api = fakeApi({
+      syncState: async () => ({ outbox: { pending_ops: 2, pending_visits: 2, pending_batches: 0, acked_through: 0, needs_attention: 0 }, last_sync: null, needs_attention: [], inbox: [], ready: [] }),
+      syncNow: async () => { throw { code: "auth.token_expired", message: "Sesi sudah habis; silakan masuk lagi" }; },
+      renewSession,
+    });
+    const el = await sendScreen(ctx(api, go));
+    expect((el.querySelector("#sign-in-again") as HTMLElement).hidden).toBe(true);
+    el.querySelector<HTMLButtonElement>("#sync-now")!.click();
+    await vi.waitFor(() => expect((el.querySelector("#sign-in-again") as HTMLElement).hidden).toBe(false));
+    (el.querySelector("#again-password") as HTMLInputElement).value = "kopi-tubruk-pagi";
+    el.querySelector("#sign-in-again")!.dispatchEvent(new Event("submit"));
+    await vi.waitFor(() => expect(renewSession).toHaveBeenCalledWith("kopi-tubruk-pagi"));
+    expect(go).toHaveBeenCalledWith("send");
   });
 });

@@ -280,7 +280,10 @@ impl FieldApp {
 
     fn err(&self, e: FieldError) -> AppError {
         match &e {
-            FieldError::Sync(verivali_sync::SyncError::Refused { .. }) => AppError {
+            FieldError::Sync(
+                verivali_sync::SyncError::Refused { .. }
+                | verivali_sync::SyncError::Unauthorized { .. },
+            ) => AppError {
                 code: e.shown_code(),
                 ..AppError::coded(&e, self.lang)
             },
@@ -364,6 +367,22 @@ impl FieldApp {
         .map_err(|e| self.err(e))?;
         self.device = Some(device);
         self.save_attempts(Attempts::default())?;
+        Ok(self.status())
+    }
+
+    /// Signs in again (online) while unlocked, keeping the store and its queued work: after
+    /// `auth.token_expired` (offline longer than a session lives) or `auth.token_revoked`.
+    pub async fn renew_session(
+        &mut self,
+        password: &str,
+        new_password: Option<&str>,
+    ) -> Result<Status, AppError> {
+        let name = format!("Verivali {}", std::env::consts::OS);
+        let r = self
+            .device()?
+            .renew_session(password, new_password.filter(|p| !p.is_empty()), &name)
+            .await;
+        r.map_err(|e| self.err(e))?;
         Ok(self.status())
     }
 
@@ -642,7 +661,10 @@ impl FieldApp {
                 let _ = verivali_store::Store::delete_files(&self.store_path());
                 return Err(AppError::coded(&FieldError::Wiped, lang));
             }
-            r => r.map_err(|e| AppError::coded(&e, lang))?,
+            r => r.map_err(|e| AppError {
+                code: e.shown_code(),
+                ..AppError::coded(&e, lang)
+            })?,
         };
         let removed = before.difference(&self.held_households()?).count() as u64;
         Ok(SyncDone {

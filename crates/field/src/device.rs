@@ -35,6 +35,9 @@ pub enum FieldError {
     /// store and key. Sign in again to work on.
     #[error("this device was wiped by an admin after it sent everything it held")]
     Wiped,
+    /// A sign-in again with another user's credentials than the store's.
+    #[error("this phone holds another user's work; sign in as that user")]
+    OtherUser,
 }
 
 impl Coded for FieldError {
@@ -44,6 +47,7 @@ impl Coded for FieldError {
             FieldError::Sync(e) => e.code(),
             FieldError::NotSignedIn => "field.not_signed_in",
             FieldError::Wiped => "field.wiped",
+            FieldError::OtherUser => "field.other_user",
         }
     }
 
@@ -56,8 +60,12 @@ impl Coded for FieldError {
             FieldError::Wiped if lang == Lang::En => self.to_string(),
             FieldError::Wiped => {
                 "Perangkat ini dihapus oleh admin setelah semua datanya terkirim; \
-                                  masuk lagi untuk melanjutkan"
+                 masuk lagi untuk melanjutkan"
                     .into()
+            }
+            FieldError::OtherUser if lang == Lang::En => self.to_string(),
+            FieldError::OtherUser => {
+                "HP ini menyimpan pekerjaan pengguna lain; masuk sebagai pengguna itu".into()
             }
         }
     }
@@ -65,10 +73,12 @@ impl Coded for FieldError {
 
 impl FieldError {
     /// The code to show and act on: the server's own for a refusal it explained (a one-time
-    /// password asks for a new one, a weak new password says why), else this error's.
+    /// password asks for a new one, a weak new password says why, an expired session asks to
+    /// sign in again), else this error's.
     pub fn shown_code(&self) -> String {
         match self {
-            FieldError::Sync(SyncError::Refused { code, .. }) => code.clone(),
+            FieldError::Sync(SyncError::Refused { code, .. })
+            | FieldError::Sync(SyncError::Unauthorized { code }) => code.clone(),
             e => e.code().to_string(),
         }
     }
@@ -152,6 +162,45 @@ impl Device {
         let mut device = Device { store };
         device.sync().await?;
         Ok(device)
+    }
+
+    /// Signs in again on this device, keeping its store and everything queued in it: after the
+    /// session expired (a phone offline for longer than the token lives) or a dashboard sign-out.
+    /// The same user only: another user's password on this phone is refused
+    /// (`field.other_user`), since the queued work is the signed-in user's.
+    pub async fn renew_session(
+        &mut self,
+        password: &str,
+        new_password: Option<&str>,
+        device_name: &str,
+    ) -> Result<(), FieldError> {
+        let old = self.store.session()?.ok_or(FieldError::NotSignedIn)?;
+        let transport = HttpTransport::new(&old.server_url, Duration::from_secs(60))
+            .map_err(SyncError::Network)?;
+        let info = DeviceInfo {
+            id: self.store.device_id(),
+            name: device_name.into(),
+            app_version: APP_VERSION.into(),
+        };
+        let session = SyncClient::sign_in_setting(
+            &transport,
+            &Config::default(),
+            &old.username,
+            password,
+            new_password,
+            info,
+        )
+        .await?;
+        if session.user.id != old.user_id {
+            return Err(FieldError::OtherUser);
+        }
+        self.store.merge_server_time(session.server_time)?;
+        self.store.set_session(&Session {
+            token: session.token,
+            expires_at: session.expires_at,
+            ..old
+        })?;
+        Ok(())
     }
 
     /// Unlocks the store offline with the PIN.

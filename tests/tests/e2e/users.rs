@@ -65,7 +65,10 @@ fn phones_keep_their_work_through_a_reset_and_a_disable() {
     assert!(ok && out.contains("20 households"), "{out}");
     let third = dir.path().join("ani-3.db");
     let (ok, out) = run(&third, &args, &format!("{once}\n270814\n"));
-    assert!(!ok && out.contains("sync.unauthorized"), "spent: {out}");
+    assert!(
+        !ok && out.contains("auth.invalid_credentials"),
+        "spent: {out}"
+    );
 
     // Disabled while the first phone holds a new visit: its sync is refused and the visit stays
     // queued; enabled again, the same phone sends it.
@@ -77,7 +80,7 @@ fn phones_keep_their_work_through_a_reset_and_a_disable() {
     assert!(ok, "{out}");
     server.admin(&["user", "set", "--username", "ani", "--disable"], "");
     let (ok, out) = run(&phone, &["sync"], "");
-    assert!(!ok && out.contains("sync.unauthorized"), "{out}");
+    assert!(!ok && out.contains("auth.account_disabled"), "{out}");
     let (_, out) = run(&phone, &["status"], "");
     assert!(out.starts_with("pending ops 1 (visits 1"), "{out}");
     server.admin(&["user", "set", "--username", "ani", "--enable"], "");
@@ -147,4 +150,66 @@ fn a_phone_revoked_with_a_wipe_sends_its_work_then_erases_itself() {
     assert_eq!(server.count("SELECT count(*) FROM attachments"), 3);
     assert!(server.admin(&["device", "list"], "").contains("\twiped "));
     server.terminate();
+}
+
+/// The in-process server of the server's own tests, with a clock the test moves.
+#[allow(dead_code, clippy::all)]
+#[path = "../../../crates/server/tests/server/common/mod.rs"]
+mod server_harness;
+
+/// A phone offline longer than its session lives (15 days, tokens live 14) comes back with two
+/// unsent visits: the sync says the session ended; signing in again on the same store keeps the
+/// queue, and the next sync sends it; a wrong password changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_whose_session_expired_signs_in_again_and_keeps_its_queue() {
+    use server_harness::{Backend, TestServer};
+    use std::sync::Arc;
+    use verivali_domain::Role;
+    use verivali_domain::clock::SystemClock;
+    use verivali_field::Device;
+    let s = TestServer::start(Backend::Sqlite).await;
+    s.add_user("ani", Role::Enumerator, &[DESA]).await;
+    s.add_user("budi", Role::Enumerator, &[DESA]).await;
+    let hh = s.import(DESA, 5, 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ani.db");
+    let mut phone = Device::sign_in_first(
+        &path,
+        &s.url,
+        "ani",
+        server_harness::PASSWORD,
+        None,
+        "270814",
+        "HP uji",
+        verivali_store::KdfParams::FAST_INSECURE,
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    for (i, (h, m)) in hh.iter().take(2).enumerate() {
+        let v = server_harness::visit(h, m, i as u64 + 1);
+        phone.finish_visit(&v).unwrap();
+    }
+    s.clock.advance(chrono::Duration::days(15));
+    let e = phone.sync().await.unwrap_err();
+    assert_eq!(e.shown_code(), "auth.token_expired");
+    assert_eq!(phone.store().outbox_counts().unwrap().pending_ops, 2);
+
+    let e = phone
+        .renew_session("salah-sandi-panjang", None, "HP uji")
+        .await
+        .unwrap_err();
+    assert_eq!(e.shown_code(), "auth.invalid_credentials");
+    phone
+        .renew_session(server_harness::PASSWORD, None, "HP uji")
+        .await
+        .unwrap();
+    let r = phone.sync().await.unwrap();
+    assert_eq!((r.ops_acked, r.ops_rejected), (2, 0));
+    assert_eq!(s.count("SELECT count(*) FROM visits").await, 2);
+    assert_eq!(
+        s.count("SELECT count(DISTINCT id) FROM devices").await,
+        1,
+        "the same device, not a new one"
+    );
 }

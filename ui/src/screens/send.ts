@@ -5,6 +5,9 @@ import type { Ctx } from "../app";
 import { h, toast } from "../dom";
 import { lang, t } from "../i18n";
 
+/** Server codes after which signing in again (keeping the store) brings the sync back. */
+const SESSION_ENDED = ["auth.token_expired", "auth.token_revoked", "auth.invalid_token"];
+
 export async function sendScreen(ctx: Ctx): Promise<HTMLElement> {
   const s = await ctx.api.syncState();
   const result = h("p", { id: "sync-result", role: "status" });
@@ -35,7 +38,22 @@ export async function sendScreen(ctx: Ctx): Promise<HTMLElement> {
       }
       result.textContent = errorMessage(e);
       (sync as HTMLButtonElement).disabled = false;
+      if (SESSION_ENDED.includes((e as { code?: string })?.code ?? "")) again.hidden = false;
     }
+  });
+  // The session ended (offline longer than it lives, or signed out elsewhere): sign in again
+  // here, with the password, keeping everything queued on the phone.
+  const again = h("form", { id: "sign-in-again", class: "stack card", hidden: true },
+    h("p", {}, t("send.again_help")),
+    h("label", {}, t("signin.password"), h("input", { name: "password", id: "again-password", type: "password", required: true, autocomplete: "current-password" })),
+    h("button", { type: "submit", class: "primary", id: "again-submit" }, t("send.again"))) as HTMLFormElement;
+  again.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      await ctx.api.renewSession((again.elements.namedItem("password") as HTMLInputElement).value);
+      toast(t("send.again_done"));
+      ctx.go("send");
+    } catch (x) { result.textContent = errorMessage(x); }
   });
   const signOut = h("button", { type: "button", class: "quiet danger", id: "sign-out" }, t("send.sign_out"));
   signOut.addEventListener("click", async () => {
@@ -45,7 +63,7 @@ export async function sendScreen(ctx: Ctx): Promise<HTMLElement> {
     h("h1", {}, t("send.title")),
     h("p", { id: "pending", class: "big" }, t("send.pending", { n: s.outbox.pending_ops })),
     h("p", { class: "muted", id: "last-sync" }, s.last_sync ? t("send.last", { t: new Date(s.last_sync).toLocaleString(lang() === "en" ? "en-GB" : "id-ID") }) : t("send.never")),
-    sync, result,
+    sync, result, again,
     h("h2", {}, t("send.ready")),
     s.ready.length
       ? h("ul", { id: "ready", class: "checks" }, s.ready.map((r) => {

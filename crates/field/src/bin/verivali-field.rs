@@ -5,6 +5,7 @@
 //!                                      (stdin: password, PIN, and the new password if asked)
 //! verivali-field --store PATH record --count N [--photo-bytes B] [--submit]
 //! verivali-field --store PATH record --household ID_DTSEN… [--draft | --submit]
+//! verivali-field --store PATH sign-in-again [--new-password]  (stdin: password [, new password])
 //! verivali-field --store PATH discard --household ID_DTSEN
 //! verivali-field --store PATH households
 //! verivali-field --store PATH sync
@@ -79,6 +80,12 @@ enum Cmd {
         /// Submit them as one batch
         #[arg(long)]
         submit: bool,
+    },
+    /// Sign in again on this device, keeping its store and queued work (after the session
+    /// expired): stdin holds the password, and the new one after a reset with --new-password
+    SignInAgain {
+        #[arg(long)]
+        new_password: bool,
     },
     /// Throw away the open draft of a household (id DTSEN)
     Discard {
@@ -244,6 +251,27 @@ fn main() -> anyhow::Result<()> {
             }
             let what = if draft { "drafts saved" } else { "visits" };
             println!("recorded {} {what}", ids.len());
+        }
+        Cmd::SignInAgain { new_password } => {
+            let pin = std::env::var("VERIVALI_PIN")
+                .context("sign-in-again reads the PIN from VERIVALI_PIN (stdin holds passwords)")?;
+            let lines = read_lines();
+            let mut lines = lines.iter();
+            let password = lines.next().context("password on stdin")?.clone();
+            let new = if new_password {
+                Some(
+                    lines
+                        .next()
+                        .context("new password after the password")?
+                        .clone(),
+                )
+            } else {
+                None
+            };
+            let mut d = Device::unlock(&cli.store, &pin, Arc::new(SystemClock)).map_err(coded)?;
+            rt.block_on(d.renew_session(&password, new.as_deref(), "verivali-field"))
+                .map_err(coded)?;
+            println!("signed in again; the queued work stays on this device");
         }
         Cmd::Discard { household } => {
             let mut d =

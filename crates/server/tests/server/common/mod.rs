@@ -398,6 +398,21 @@ pub fn baseline_csv(desa: &str, n: u32, seed: u64) -> (String, Vec<(Household, V
     )
 }
 
+/// The server binary: Cargo names it for the server crate's tests; another crate that includes
+/// this harness finds it beside its own test executable (both in the target's `debug/`).
+fn server_exe() -> std::path::PathBuf {
+    match option_env!("CARGO_BIN_EXE_verivali-server") {
+        Some(p) => p.into(),
+        None => {
+            let exe = std::env::current_exe().unwrap();
+            exe.parent()
+                .and_then(|d| d.parent())
+                .unwrap()
+                .join("verivali-server")
+        }
+    }
+}
+
 /// A `verivali-server` process that is killed when dropped.
 pub struct ServerProcess {
     child: std::process::Child,
@@ -410,7 +425,7 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `verivali-server ARGS` (which must listen on 127.0.0.1:0) and waits for its address.
     pub fn start(args: &[&str]) -> ServerProcess {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_verivali-server"))
+        let mut child = std::process::Command::new(server_exe())
             .args(args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
