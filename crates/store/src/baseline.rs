@@ -66,12 +66,10 @@ pub(crate) fn upsert_household(conn: &Connection, h: &Household, origin: Origin)
 /// names and NIKs, lowercased.
 pub(crate) fn refresh_search(conn: &Connection, household_id: Uuid) -> Result<()> {
     let id = household_id.to_string();
+    // Cached statements throughout: a first pull runs these for thousands of households.
     let head: Option<(String, String, Option<String>, Option<String>)> = conn
-        .query_row(
-            "SELECT nama_krt, alamat, no_kk, id_dtsen FROM households WHERE id = ?1",
-            [&id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
+        .prepare_cached("SELECT nama_krt, alamat, no_kk, id_dtsen FROM households WHERE id = ?1")?
+        .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .optional()?;
     let Some((nama, alamat, kk, dtsen)) = head else {
         return Ok(());
@@ -103,11 +101,10 @@ pub(crate) fn refresh_search(conn: &Connection, household_id: Uuid) -> Result<()
 pub(crate) fn refresh_status(conn: &Connection, household_id: Uuid) -> Result<()> {
     let id = household_id.to_string();
     let latest: Option<(String, bool)> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT state, finished FROM visits WHERE household_id = ?1 ORDER BY updated_at DESC, id DESC LIMIT 1",
-            [&id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        )?
+        .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let latest = latest.map(|(s, f)| (VisitState::parse(&s).unwrap_or(VisitState::Draft), f));
     conn.exec_cached(

@@ -87,7 +87,10 @@ impl Store {
         let now = self.clock.now();
         let tx = self.write_tx()?;
         let mut out = Applied::default();
+        // Households whose baseline or members changed (search text), and whose visits changed
+        // (work status): each recomputed once per page, and only where it can have changed.
         let mut touched: Vec<Uuid> = Vec::new();
+        let mut visited: Vec<Uuid> = Vec::new();
         for item in items {
             match item {
                 Pulled::Household(h) => {
@@ -124,11 +127,8 @@ impl Store {
                     member: m,
                 } => {
                     let exists: bool = tx
-                        .query_row(
-                            "SELECT 1 FROM households WHERE id = ?1",
-                            [household_id.to_string()],
-                            |_| Ok(()),
-                        )
+                        .prepare_cached("SELECT 1 FROM households WHERE id = ?1")?
+                        .query_row([household_id.to_string()], |_| Ok(()))
                         .optional()?
                         .is_some();
                     if !exists {
@@ -156,11 +156,8 @@ impl Store {
                 }
                 Pulled::MemberGone(id) => {
                     let household: Option<String> = tx
-                        .query_row(
-                            "SELECT household_id FROM members WHERE id = ?1",
-                            [id.to_string()],
-                            |r| r.get(0),
-                        )
+                        .prepare_cached("SELECT household_id FROM members WHERE id = ?1")?
+                        .query_row([id.to_string()], |r| r.get(0))
                         .optional()?;
                     tx.exec_cached("DELETE FROM members WHERE id = ?1", [id.to_string()])?;
                     if let Some(h) = household.and_then(|h| Uuid::parse_str(&h).ok()) {
@@ -173,11 +170,8 @@ impl Store {
                         continue;
                     }
                     let local: Option<bool> = tx
-                        .query_row(
-                            "SELECT finished FROM visits WHERE id = ?1",
-                            [record.visit_id.to_string()],
-                            |r| r.get(0),
-                        )
+                        .prepare_cached("SELECT finished FROM visits WHERE id = ?1")?
+                        .query_row([record.visit_id.to_string()], |r| r.get(0))
                         .optional()?;
                     if local == Some(false) && state.editable() {
                         // A draft being edited here: only the server-owned state is taken.
@@ -188,11 +182,8 @@ impl Store {
                         out.kept_local += 1;
                     } else {
                         let household_known: bool = tx
-                            .query_row(
-                                "SELECT 1 FROM households WHERE id = ?1",
-                                [record.household_id.to_string()],
-                                |_| Ok(()),
-                            )
+                            .prepare_cached("SELECT 1 FROM households WHERE id = ?1")?
+                            .query_row([record.household_id.to_string()], |_| Ok(()))
                             .optional()?
                             .is_some();
                         if !household_known {
@@ -216,7 +207,7 @@ impl Store {
                             ],
                         )?;
                     }
-                    touched.push(record.household_id);
+                    visited.push(record.household_id);
                 }
                 Pulled::Review { id, event } => insert_review(&tx, *id, event)?,
                 Pulled::Questionnaire(q) => {
@@ -238,6 +229,10 @@ impl Store {
         touched.dedup();
         for h in touched {
             refresh_search(&tx, h)?;
+        }
+        visited.sort();
+        visited.dedup();
+        for h in visited {
             refresh_status(&tx, h)?;
         }
         release_withdrawn(&tx)?;
