@@ -35,6 +35,12 @@ pub enum FieldError {
     /// store and key. Sign in again to work on.
     #[error("this device was wiped by an admin after it sent everything it held")]
     Wiped,
+    /// The first sign-in could not reach the server (no signal, or a wrong address); nothing was
+    /// stored.
+    #[error(
+        "the server cannot be reached ({0}); check the signal and the server address; nothing was stored"
+    )]
+    SignInOffline(String),
     /// A sign-in again with another user's credentials than the store's.
     #[error("this phone holds another user's work; sign in as that user")]
     OtherUser,
@@ -48,6 +54,7 @@ impl Coded for FieldError {
             FieldError::NotSignedIn => "field.not_signed_in",
             FieldError::Wiped => "field.wiped",
             FieldError::OtherUser => "field.other_user",
+            FieldError::SignInOffline(_) => "field.signin_offline",
         }
     }
 
@@ -67,6 +74,10 @@ impl Coded for FieldError {
             FieldError::OtherUser => {
                 "HP ini menyimpan pekerjaan pengguna lain; masuk sebagai pengguna itu".into()
             }
+            FieldError::SignInOffline(_) if lang == Lang::En => self.to_string(),
+            FieldError::SignInOffline(_) => "Server tidak terjangkau: periksa sinyal dan alamat \
+                                             server, lalu coba lagi. Belum ada yang disimpan di HP ini."
+                .into(),
         }
     }
 }
@@ -134,22 +145,32 @@ impl Device {
         verivali_domain::pin::validate_pin(pin)
             .map_err(|e| FieldError::Store(StoreError::PinPolicy(e)))?;
         let device_id = Uuid::now_v7();
+        // The sign-in call is a few hundred bytes: 8 s is ample over 2G, and bounds a network
+        // that drops packets to about 17 s with the one retry below.
         let transport =
-            HttpTransport::new(server_url, Duration::from_secs(60)).map_err(SyncError::Network)?;
+            HttpTransport::new(server_url, Duration::from_secs(8)).map_err(SyncError::Network)?;
         let info = DeviceInfo {
             id: device_id,
             name: device_name.into(),
             app_version: APP_VERSION.into(),
         };
-        let session = SyncClient::sign_in_setting(
-            &transport,
-            &Config::default(),
-            username,
-            password,
-            new_password,
-            info,
-        )
-        .await?;
+        // The enumerator is waiting at the screen with nothing stored yet: one quick retry, not
+        // the sync's minute-long schedule, then a plain answer (FieldError::SignInOffline).
+        let quick = Config {
+            retry: verivali_sync::Retry {
+                attempts: 2,
+                base: Duration::from_millis(300),
+                max: Duration::from_secs(1),
+            },
+            ..Config::default()
+        };
+        let session =
+            SyncClient::sign_in_setting(&transport, &quick, username, password, new_password, info)
+                .await
+                .map_err(|e| match e {
+                    SyncError::Network(why) => FieldError::SignInOffline(why),
+                    e => e.into(),
+                })?;
         let mut store = Store::create(path, pin, device_id, kdf, clock)?;
         store.merge_server_time(session.server_time)?;
         store.set_session(&Session {

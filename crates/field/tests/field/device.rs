@@ -108,3 +108,38 @@ fn inbox_shows_visits_sent_back_with_the_reason_and_health_the_queue() {
     d.store().submit_batch(&[v.visit_id]).unwrap();
     assert!(d.inbox().unwrap().is_empty());
 }
+
+/// A first sign-in with no server to reach answers plainly, after one quick retry, and leaves
+/// nothing on disk (issue 14: it used to wait through the sync's retries and then say the data
+/// was safe on the device).
+#[tokio::test]
+async fn a_first_sign_in_without_a_server_says_so_and_stores_nothing() {
+    // A port nobody listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.db");
+    let e = Device::sign_in_first(
+        &path,
+        &format!("http://127.0.0.1:{port}"),
+        "ani",
+        "kopi-tubruk-pagi",
+        None,
+        "270814",
+        "HP uji",
+        KdfParams::FAST_INSECURE,
+        Arc::new(ManualClock::new(at())),
+    )
+    .await
+    .err()
+    .unwrap();
+    assert_eq!(e.code(), "field.signin_offline");
+    assert!(
+        e.message(verivali_domain::Lang::Id)
+            .contains("Belum ada yang disimpan")
+    );
+    assert!(!path.exists());
+}
