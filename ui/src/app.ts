@@ -79,6 +79,8 @@ export class App {
     this.root.replaceChildren(this.header(), body, this.nav());
     this.root.dataset.screen = screen;
     this.root.focus({ preventScroll: true });
+    // Every screen opens at its top, not at the last one's scroll position.
+    window.scrollTo?.(0, 0);
   }
 
   private header(): HTMLElement {

@@ -7,7 +7,7 @@ import { assignmentLine, listScreen } from "../src/screens/list";
 import { signInScreen, unlockScreen } from "../src/screens/signin";
 import { answerValue, issuesAt, visitScreen } from "../src/screens/visit";
 import { sendScreen } from "../src/screens/send";
-import { householdScreen } from "../src/screens/household";
+import { householdScreen, localTime } from "../src/screens/household";
 import { outcomeTerm, vocab } from "../src/vocabulary";
 
 const status: Status = { signed_in: true, unlocked: true, username: "petugas", attempts_left: 5, locked_until: null, lang: "id" };
@@ -327,5 +327,21 @@ describe("a session that ended while work waits on the phone", () => {
     el.querySelector("#sign-in-again")!.dispatchEvent(new Event("submit"));
     await vi.waitFor(() => expect(renewSession).toHaveBeenCalledWith("kopi-tubruk-pagi"));
     expect(go).toHaveBeenCalledWith("send");
+  });
+});
+
+describe("the household screen reads as people speak", () => {
+  it("names relationships and sexes, and shows times in the phone's zone", async () => {
+    const d = {
+      household: { id: "h1", id_dtsen: "D1", no_kk: null, nama_krt: "Ani", alamat: "Dusun", rt: "001", rw: "002", kode_desa: "3308012001", desil: 1, version: 1 },
+      proposed: false, withdrawn: false, status: "draft" as const,
+      members: [{ member_id: "m1", nik: null, name: "Ani", sex: "P" as const, birth_place: null, birth_date: "1980-01-01", relationship: 1, status: "tinggal" as const }],
+      visits: [],
+    };
+    const el = await householdScreen(ctx(fakeApi({ household: async () => d as unknown as HouseholdDetail })), "h1");
+    expect(el.querySelector("#members")?.textContent).toContain("Kepala rumah tangga");
+    expect(el.querySelector("#members")?.textContent).not.toContain("· 1 ·");
+    // 03:05 UTC is 10:05 in Jakarta (WIB), not the UTC text.
+    expect(localTime("2026-12-02T03:05:00Z", "Asia/Jakarta")).toContain("10.05");
   });
 });

@@ -3,8 +3,16 @@ import type { HouseholdDetail } from "../api";
 import { errorMessage } from "../api";
 import type { Ctx } from "../app";
 import { h, toast } from "../dom";
-import { t } from "../i18n";
+import { lang, t } from "../i18n";
 import { label, vocab } from "../vocabulary";
+
+/** A stored time (RFC 3339, UTC) in the phone's own clock and zone, as people read it
+ * ("2 Des 2026 10.05"); `timeZone` only for tests. */
+export function localTime(iso: string, timeZone?: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return d.toLocaleString(lang() === "en" ? "en-GB" : "id-ID", { dateStyle: "medium", timeStyle: "short", timeZone });
+}
 
 export async function householdScreen(ctx: Ctx, id: string): Promise<HTMLElement> {
   const d = await ctx.api.household(id);
@@ -17,11 +25,12 @@ export async function householdScreen(ctx: Ctx, id: string): Promise<HTMLElement
     h("h2", {}, t("hh.baseline")),
     h("dl", {}, row(label(vocab.household_fields, "no_kk"), hh.no_kk), row(label(vocab.household_fields, "alamat"), hh.alamat), row(label(vocab.household_fields, "rt"), hh.rt), row(label(vocab.household_fields, "rw"), hh.rw), row(label(vocab.household_fields, "desil"), hh.desil)),
     h("h2", {}, t("hh.members")),
-    h("ul", { id: "members" }, d.members.map((m) => h("li", {}, h("strong", {}, m.name), ` · ${m.nik ?? "—"} · ${m.sex} · ${m.birth_date ?? ""}`))),
+    h("ul", { id: "members" }, d.members.map((m) => h("li", {}, h("strong", {}, m.name),
+      ` · ${label(vocab.relationships, m.relationship)} · ${m.nik ?? "—"} · ${label(vocab.sexes, m.sex)} · ${m.birth_date ?? ""}`))),
     h("h2", {}, t("hh.visits")),
     d.visits.length
       ? h("ul", { id: "visits" }, d.visits.map((v) => h("li", {},
-          h("span", { class: `badge ${v.state}` }, label(vocab.review_states, v.state)), ` ${label(vocab.outcomes, v.outcome)} · ${v.updated_at.slice(0, 16).replace("T", " ")}`,
+          h("span", { class: `badge ${v.state}` }, label(vocab.review_states, v.state)), ` ${label(vocab.outcomes, v.outcome)} · ${localTime(v.updated_at)}`,
           v.reviews.filter((r) => r.reason).map((r) => h("p", { class: "reason" }, t("hh.reason", { r: r.reason ?? "" }))))))
       : h("p", { class: "muted" }, t("hh.no_visits")),
     ...actions(ctx, d));
