@@ -138,7 +138,7 @@ async fn sync_state(app: State<'_, Shared>) -> Answer<SyncState> {
 
 #[tauri::command]
 async fn sync_now(app: State<'_, Shared>) -> Answer<SyncDone> {
-    app.lock().await.sync().await
+    verivali_field::app::sync_shared(&app).await
 }
 
 /// Builds and runs the app (desktop `main`, and the mobile entry point).

@@ -1,6 +1,6 @@
 // The app shell: which screen shows, the bottom navigation, language. Screens are functions of a
 // context, so tests can mount any of them with a fake Api.
-import type { Api, Status } from "./api";
+import type { Api, Status, SyncDone, SyncState } from "./api";
 import { errorMessage, isWiped } from "./api";
 import { h, toast } from "./dom";
 import { setLang, t } from "./i18n";
@@ -9,6 +9,13 @@ import { listScreen } from "./screens/list";
 import { householdScreen } from "./screens/household";
 import { visitScreen } from "./screens/visit";
 import { sendScreen } from "./screens/send";
+
+/** Visits that still need the enumerator or the network: finished but not yet submitted, queued
+ * for the server, or sent back by the supervisor. */
+export function waitingVisits(s: SyncState): number {
+  const ids = new Set([...s.ready.map((r) => r.visit_id), ...s.inbox.map((r) => r.visit_id)]);
+  return Math.max(ids.size, Number(s.outbox.pending_visits));
+}
 
 /** How often the app syncs by itself when it can reach the server. */
 export const AUTO_SYNC_MS = 2 * 60 * 1000;
@@ -19,13 +26,22 @@ export interface Ctx {
   api: Api;
   status: Status;
   go(screen: Screen, param?: string): void;
+  /** Syncs in the background (one sync at a time: a second call joins the running one). The
+   * app stays usable meanwhile: Rust holds the store only for each short store call. */
+  sync(): Promise<SyncDone>;
+  /** Whether a sync is running. */
+  syncing(): boolean;
+  /** Runs `flush` before this screen is left, the app locked or sent to the background: what
+   * was typed is saved then, whatever a debounce was waiting for. */
+  onLeave(flush: () => Promise<void>): void;
 }
 
 export class App {
   private status!: Status;
   private screen: Screen = "list";
   private param = "";
-  private syncing = false;
+  private running: Promise<SyncDone> | null = null;
+  private leave: (() => Promise<void>) | null = null;
 
   constructor(private api: Api, private root: HTMLElement) {}
 
@@ -34,14 +50,36 @@ export class App {
     setLang(this.status.lang);
     await this.show(this.status.unlocked ? "list" : this.status.signed_in ? "unlock" : "signin");
     window.setInterval(() => void this.autoSync(), AUTO_SYNC_MS);
+    // A phone kills apps in the background: whatever is typed is saved as the app leaves view.
+    document.addEventListener("visibilitychange", () => { if (document.hidden) void this.flush(); });
+  }
+
+  /** Saves the current screen's pending input (see `Ctx.onLeave`). */
+  async flush(): Promise<void> {
+    try { await this.leave?.(); } catch { /* the screen shows its own save error */ }
+  }
+
+  /** The one sync: the send button and the timer share it; the header shows it runs. */
+  sync(): Promise<SyncDone> {
+    if (this.running) return this.running;
+    const run = this.api.syncNow();
+    this.running = run;
+    this.paintSyncing();
+    const done = () => { this.running = null; this.paintSyncing(); };
+    run.then(done, done);
+    return run;
+  }
+
+  private paintSyncing(): void {
+    const el = this.root.querySelector("#sync-indicator");
+    if (el) el.textContent = this.running ? t("send.syncing") : "";
   }
 
   /** Syncs in the background while unlocked; no signal is normal, so failures stay quiet. */
   async autoSync(): Promise<void> {
-    if (!this.status?.unlocked || this.syncing) return;
-    this.syncing = true;
+    if (!this.status?.unlocked || this.running) return;
     try {
-      const r = await this.api.syncNow();
+      const r = await this.sync();
       // Households given to a colleague leave the list: say so in one line, and redraw the list.
       if (r.removed) toast(t("send.removed", { n: r.removed }));
       if (this.screen === "send" || (r.removed && this.screen === "list")) await this.show(this.screen, this.param);
@@ -52,17 +90,20 @@ export class App {
         toast(errorMessage(e));
         await this.show("signin");
       }
-    } finally {
-      this.syncing = false;
     }
   }
 
   async show(screen: Screen, param = ""): Promise<void> {
+    await this.flush();
+    this.leave = null;
     this.status = await this.api.status();
     if (!this.status.unlocked && screen !== "signin") screen = this.status.signed_in ? "unlock" : "signin";
     this.screen = screen;
     this.param = param;
-    const ctx: Ctx = { api: this.api, status: this.status, go: (s, p) => void this.show(s, p) };
+    const ctx: Ctx = {
+      api: this.api, status: this.status, go: (s, p) => void this.show(s, p),
+      sync: () => this.sync(), syncing: () => this.running !== null, onLeave: (f) => { this.leave = f; },
+    };
     let body: HTMLElement;
     try {
       body = await {
@@ -76,27 +117,41 @@ export class App {
     } catch (e) {
       body = h("p", { class: "error", role: "alert" }, errorMessage(e));
     }
-    this.root.replaceChildren(this.header(), body, this.nav());
+    this.root.replaceChildren(this.header(), body, await this.nav());
     this.root.dataset.screen = screen;
     this.root.focus({ preventScroll: true });
-    // Every screen opens at its top, not at the last one's scroll position.
-    window.scrollTo?.(0, 0);
+    // Every screen opens at its top, not at the last one's scroll position; the list returns to
+    // the card that was opened.
+    window.scrollTo?.(0, Number(body.dataset.scroll ?? 0));
   }
 
   private header(): HTMLElement {
     return h("header", { class: "top" },
       h("strong", {}, t("app.title")),
+      h("span", { id: "sync-indicator", role: "status" }, this.running ? t("send.syncing") : ""),
       h("button", { type: "button", class: "quiet", id: "lang", onclick: () => void this.switchLang() }, t("lang.switch")));
   }
 
-  private nav(): HTMLElement | string {
+  private async nav(): Promise<HTMLElement | string> {
     if (!this.status.unlocked) return "";
+    // The Kirim tab says how many visits wait on this phone (finished but not yet with the
+    // supervisor, or sent back), so unsent work is never out of sight.
+    const waiting = await this.api.syncState().then((s) => waitingVisits(s), () => 0);
     const item = (screen: Screen, label: string, id: string) =>
       h("button", { type: "button", id, "aria-current": this.screen === screen ? "page" : null, onclick: () => void this.show(screen) }, label);
     return h("nav", { class: "bottom" },
       item("list", t("nav.list"), "nav-list"),
-      item("send", t("nav.send"), "nav-send"),
-      h("button", { type: "button", id: "nav-lock", onclick: () => void this.api.lock().then(() => this.show("unlock")) }, t("nav.lock")));
+      h("button", { type: "button", id: "nav-send", "aria-current": this.screen === "send" ? "page" : null, onclick: () => void this.show("send") },
+        t("nav.send"), waiting ? h("span", { class: "count", id: "send-badge", "aria-label": t("send.badge", { n: waiting }) }, waiting) : null),
+      h("button", { type: "button", id: "nav-lock", onclick: () => void this.lock() }, t("nav.lock")));
+  }
+
+  /** Locks after saving what the screen holds (a note typed just before "Kunci" is kept). */
+  private async lock(): Promise<void> {
+    await this.flush();
+    this.leave = null;
+    await this.api.lock();
+    await this.show("unlock");
   }
 
   private async switchLang(): Promise<void> {

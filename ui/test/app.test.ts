@@ -12,7 +12,7 @@ import { outcomeTerm, vocab } from "../src/vocabulary";
 
 const status: Status = { signed_in: true, unlocked: true, username: "petugas", attempts_left: 5, locked_until: null, lang: "id" };
 const row = (id: string, status: HouseholdRow["status"], nama = `KRT ${id}`): HouseholdRow =>
-  ({ id, id_dtsen: null, no_kk: null, nama_krt: nama, alamat: "Dusun Contoh", desil: 1, members: 3, status, proposed: false, assignment: null, withdrawn: false });
+  ({ id, id_dtsen: null, no_kk: null, nama_krt: nama, alamat: "Dusun Contoh", desil: 1, members: 3, status, proposed: false, assignment: null, withdrawn: false, matched: null });
 
 function fakeApi(over: Partial<Api> = {}): Api {
   const fail = () => Promise.reject(new Error("not in this test"));
@@ -25,7 +25,7 @@ function fakeApi(over: Partial<Api> = {}): Api {
 }
 
 function ctx(api: Api, go = vi.fn()): Ctx {
-  return { api, status, go };
+  return { api, status, go, sync: () => api.syncNow(), syncing: () => false, onLeave: () => {} };
 }
 
 beforeEach(() => setLang("id"));
@@ -147,7 +147,11 @@ describe("visit form", () => {
       questionnaire: async () => qn,
       saveDraft: async (v) => {
         saved.push(structuredClone(v));
-        return { relevant: ["punya_ternak", "jumlah_ternak"], issues: [{ code: "nik.format", at: "members[0].nik", message: "NIK harus 16 angka", error: true }] };
+        return { relevant: ["punya_ternak", "jumlah_ternak"], issues: [
+          { code: "nik.format", at: "members[0].nik", message: "NIK harus 16 angka", error: true },
+          { code: "answer.range", at: "answers.jumlah_ternak", message: "Jawaban “Jumlah ternak” harus antara 0 dan 99", error: true },
+          { code: "answer.required", at: "answers.punya_ternak", message: "wajib", error: true },
+        ] };
       },
     });
     const el = await visitScreen(ctx(api), "h1");
@@ -160,7 +164,29 @@ describe("visit form", () => {
     expect((saved[0] as { answers: Record<string, unknown> }).answers.punya_ternak).toBe(true);
     await vi.waitFor(() => expect((el.querySelector('[data-row="jumlah_ternak"]') as HTMLElement).hidden).toBe(false));
     expect(el.querySelector('[data-at="members[0].nik"]')!.textContent).toBe("NIK harus 16 angka");
-    expect(el.querySelector("#issues")!.textContent).toContain("NIK harus 16 angka");
+    // Under its own question (the issue's path is answers.<id>), in words.
+    expect(el.querySelector('[data-row="jumlah_ternak"] .field-issue')!.textContent).toContain("“Jumlah ternak”");
+    // "Required" waits until the field is left or finishing is tried; the bar counts the rest.
+    expect(el.querySelector('[data-at="answers.punya_ternak"]')!.textContent).toBe("");
+    expect(el.querySelector("#issues")!.textContent).toBe("2 isian perlu diperbaiki");
+    expect((el.querySelector("#next-issue") as HTMLElement).hidden).toBe(false);
+  });
+
+  it("saves what was typed at once when the screen is left, with no debounce window", async () => {
+    const saved: unknown[] = [];
+    let leave: (() => Promise<void>) | null = null;
+    const api = fakeApi({ openVisit: async () => openVisit([]), questionnaire: async () => qn,
+      saveDraft: async (v) => { saved.push(structuredClone(v)); return { relevant: [], issues: [] }; } });
+    const el = await visitScreen({ ...ctx(api), onLeave: (f) => { leave = f; } }, "h1");
+    const alamat = el.querySelector<HTMLInputElement>("#alamat")!;
+    alamat.value = "Dusun Krajan, rumah cat biru";
+    alamat.dispatchEvent(new Event("input"));
+    expect(saved.length).toBe(0);
+    await leave!();
+    expect(saved.length).toBe(1);
+    expect((saved[0] as { household: { alamat: string } }).household.alamat).toBe("Dusun Krajan, rumah cat biru");
+    await new Promise((r) => setTimeout(r, 500));
+    expect(saved.length).toBe(1);
   });
 
   it("asks for a reason or a reference exactly when the outcome's flags say so", async () => {
@@ -202,7 +228,8 @@ describe("send", () => {
     });
     const el = await sendScreen(ctx(api, go));
     document.body.replaceChildren(el);
-    expect(el.querySelector("#pending")!.textContent).toBe("2 perubahan menunggu dikirim");
+    expect(el.querySelector("#pending")!.textContent).toBe("1 kunjungan menunggu dikirim");
+    expect(el.querySelector("#pending-ops")!.textContent).toContain("2 catatan antrean");
     expect(el.querySelector("#inbox .reason")!.textContent).toBe("Foto buram");
     const boxes = el.querySelectorAll<HTMLInputElement>("#ready input");
     boxes[1].checked = false;
@@ -343,5 +370,21 @@ describe("the household screen reads as people speak", () => {
     expect(el.querySelector("#members")?.textContent).not.toContain("· 1 ·");
     // 03:05 UTC is 10:05 in Jakarta (WIB), not the UTC text.
     expect(localTime("2026-12-02T03:05:00Z", "Asia/Jakarta")).toContain("10.05");
+  });
+});
+
+describe("a list of 5,000 households", () => {
+  it("keeps only a screenful of cards in the page, and says why a search matched", async () => {
+    const rows = Array.from({ length: 5000 }, (_, i) => row(`h${i}`, "not_visited", `KRT ${i}`));
+    const groups = Array.from({ length: 50 }, (_, g) => ({ kode_desa: "3308012001", nama_desa: "Sukamaju", rw: "001", rt: String(g + 1).padStart(3, "0"), households: rows.slice(g * 100, g * 100 + 100) }));
+    const el = await listScreen(ctx(fakeApi({ assignments: async () => groups, progress: async () => ({ done: 0, total: 5000 }) })));
+    document.body.replaceChildren(el);
+    expect(el.querySelector("#households")!.getAttribute("data-count")).toBe("5000");
+    const cards = el.querySelectorAll("[data-household]").length;
+    expect(cards).toBeGreaterThan(0);
+    expect(cards).toBeLessThan(40);
+    const found = [{ ...groups[0], households: [{ ...rows[0], nama_krt: "Slamet", matched: { tier: 2, field: "member" as const, text: "Dwi Rahayu" } }] }];
+    const one = await listScreen(ctx(fakeApi({ assignments: async () => found, progress: async () => ({ done: 0, total: 1 }) })));
+    expect(one.querySelector(".matched")!.textContent).toBe("anggota: Dwi Rahayu");
   });
 });

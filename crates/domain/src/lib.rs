@@ -21,6 +21,7 @@ pub mod questionnaire;
 pub mod region;
 pub mod review;
 pub mod sample;
+pub mod search;
 pub mod state;
 pub mod text;
 pub mod user;

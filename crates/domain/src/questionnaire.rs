@@ -243,6 +243,20 @@ impl Questionnaire {
         self.questions().find(|q| q.id == id)
     }
 
+    /// A validation message for people: every question id it quotes (`"luas_lantai"`) becomes
+    /// the question's label in `lang` (`“Luas lantai”`). Ids are `[a-z0-9_]` and quoted by the
+    /// messages of [`crate::Invalid`], so the replacement cannot touch other text.
+    pub fn worded(&self, message: &str, lang: crate::i18n::Lang) -> String {
+        let mut out = message.to_string();
+        for q in self.questions() {
+            let quoted = format!("{:?}", q.id);
+            if out.contains(&quoted) {
+                out = out.replace(&quoted, &format!("“{}”", q.label.get(lang)));
+            }
+        }
+        out
+    }
+
     fn schema_issues(&self) -> Vec<SchemaIssue> {
         let mut out = Vec::new();
         let mut issue = |path: String, problem| out.push(SchemaIssue { path, problem });
@@ -495,6 +509,20 @@ mod tests {
             "penerima_pkh": true, "penerima_bpnt": false, "penerima_pbi_jkn": true, "penerima_pip": false
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn messages_name_questions_by_their_label_never_their_id() {
+        let q = q();
+        let mut answers = complete_answers();
+        answers.remove("luas_lantai");
+        let report = q.check_complete(&answers);
+        let raw = report.errors[0].issue.message(crate::i18n::Lang::Id);
+        assert!(raw.contains("\"luas_lantai\""), "{raw}");
+        let label = q.question("luas_lantai").unwrap().label.id.clone();
+        let worded = q.worded(&raw, crate::i18n::Lang::Id);
+        assert!(worded.contains(&format!("“{label}”")), "{worded}");
+        assert!(!worded.contains("luas_lantai"), "{worded}");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard, PoisonError, Weak};
 use uuid::Uuid;
 use verivali_domain::clock::Clock;
 use verivali_domain::pin::{PIN_ATTEMPTS, pin_lockout};
@@ -15,7 +15,7 @@ use verivali_store::{
     AttentionItem, HouseholdDetail, HouseholdQuery, KdfParams, OutboxCounts, RtGroup,
 };
 
-use crate::device::{Device, FieldError, Returned};
+use crate::device::{Device, FieldError, Returned, SharedDevice, renew_with, sync_with};
 
 /// The store file inside the data folder.
 const STORE_FILE: &str = "perangkat.db";
@@ -48,20 +48,23 @@ pub struct Issue {
     pub error: bool,
 }
 
-fn issues(report: &Report, lang: Lang) -> Vec<Issue> {
+/// The form's messages, with question ids worded as their labels (the enumerator reads "“Luas
+/// lantai” wajib dijawab", never `luas_lantai`).
+fn issues(report: &Report, lang: Lang, q: Option<&Questionnaire>) -> Vec<Issue> {
+    let word = |m: String| q.map(|q| q.worded(&m, lang)).unwrap_or(m);
     report
         .errors
         .iter()
         .map(|a| Issue {
             code: a.issue.code().into(),
             at: a.field.clone(),
-            message: a.issue.message(lang),
+            message: word(a.issue.message(lang)),
             error: true,
         })
         .chain(report.warnings.iter().map(|a| Issue {
             code: a.issue.code().into(),
             at: a.field.clone(),
-            message: a.issue.message(lang),
+            message: word(a.issue.message(lang)),
             error: false,
         }))
         .collect()
@@ -207,7 +210,7 @@ fn draft_state(store: &verivali_store::Store, record: &VisitRecord, lang: Lang) 
         .flatten();
     let q = older.as_ref().unwrap_or(store.questionnaire());
     DraftState {
-        issues: issues(&store.check_draft(record), lang),
+        issues: issues(&store.check_draft(record), lang, Some(q)),
         relevant: q
             .questions()
             .filter(|x| q.is_relevant(x, &record.answers))
@@ -227,7 +230,13 @@ pub struct FieldApp {
     dir: PathBuf,
     clock: Arc<dyn Clock>,
     kdf: KdfParams,
-    device: Option<Device>,
+    /// The unlocked device; a running sync holds a second handle ([`SyncJob`]).
+    device: Option<SharedDevice>,
+    /// The device of the last sync begun: after a lock during a sync, unlocking takes it back
+    /// instead of opening a second connection beside the running one.
+    syncing_device: Weak<std::sync::Mutex<Device>>,
+    /// Held by the running sync: one at a time.
+    sync_gate: Arc<tokio::sync::Mutex<()>>,
     /// The wrong-PIN count, read once at start and written through on every change.
     attempts: Attempts,
     lang: Lang,
@@ -252,6 +261,8 @@ impl FieldApp {
             clock,
             kdf,
             device: None,
+            syncing_device: Weak::new(),
+            sync_gate: Arc::new(tokio::sync::Mutex::new(())),
             attempts,
             lang: Lang::Id,
             default_server: default_server.into(),
@@ -288,23 +299,42 @@ impl FieldApp {
                 ..AppError::coded(&e, self.lang)
             },
             FieldError::Store(verivali_store::StoreError::Invalid(report)) => AppError {
-                issues: issues(report, self.lang),
+                issues: issues(
+                    report,
+                    self.lang,
+                    self.device()
+                        .ok()
+                        .map(|mut d| d.store().questionnaire().clone())
+                        .as_ref(),
+                ),
                 ..AppError::coded(&e, self.lang)
             },
             _ => AppError::coded(&e, self.lang),
         }
     }
 
-    fn device(&mut self) -> Result<&mut Device, AppError> {
-        let lang = self.lang;
-        self.device.as_mut().ok_or_else(|| {
-            AppError::new(
-                "field.locked",
-                lang,
-                "Aplikasi terkunci; masukkan PIN",
-                "The app is locked; enter your PIN",
-            )
-        })
+    fn locked(&self) -> AppError {
+        AppError::new(
+            "field.locked",
+            self.lang,
+            "Aplikasi terkunci; masukkan PIN",
+            "The app is locked; enter your PIN",
+        )
+    }
+
+    fn device(&self) -> Result<MutexGuard<'_, Device>, AppError> {
+        let shared = self.device.as_ref().ok_or_else(|| self.locked())?;
+        // Each call is a store transaction: a panic in one leaves a consistent store.
+        Ok(shared.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn sync_running(&self) -> AppError {
+        AppError::new(
+            "field.sync_running",
+            self.lang,
+            "Sinkronisasi sedang berjalan; tunggu sampai selesai",
+            "A sync is running; wait until it ends",
+        )
     }
 
     /// Switches the language (`id` or `en`).
@@ -318,9 +348,9 @@ impl FieldApp {
         let a = &self.attempts;
         let now = self.clock.now();
         let username = self
-            .device
-            .as_mut()
-            .and_then(|d| d.store().session().ok().flatten())
+            .device()
+            .ok()
+            .and_then(|mut d| d.store().session().ok().flatten())
             .map(|s| s.username);
         Status {
             signed_in: self.store_path().exists(),
@@ -365,7 +395,7 @@ impl FieldApp {
         )
         .await
         .map_err(|e| self.err(e))?;
-        self.device = Some(device);
+        self.device = Some(Arc::new(std::sync::Mutex::new(device)));
         self.save_attempts(Attempts::default())?;
         Ok(self.status())
     }
@@ -378,10 +408,14 @@ impl FieldApp {
         new_password: Option<&str>,
     ) -> Result<Status, AppError> {
         let name = format!("Verivali {}", std::env::consts::OS);
-        let r = self
-            .device()?
-            .renew_session(password, new_password.filter(|p| !p.is_empty()), &name)
-            .await;
+        let mut shared = self.device.clone().ok_or_else(|| self.locked())?;
+        let r = renew_with(
+            &mut shared,
+            password,
+            new_password.filter(|p| !p.is_empty()),
+            &name,
+        )
+        .await;
         r.map_err(|e| self.err(e))?;
         Ok(self.status())
     }
@@ -401,7 +435,13 @@ impl FieldApp {
         }
         match Device::unlock(&self.store_path(), pin, self.clock.clone()) {
             Ok(d) => {
-                self.device = Some(d);
+                // A sync begun before a lock still holds the unlocked device: take it back
+                // (the PIN was just proven) rather than run two connections side by side.
+                self.device = Some(
+                    self.syncing_device
+                        .upgrade()
+                        .unwrap_or_else(|| Arc::new(std::sync::Mutex::new(d))),
+                );
                 self.save_attempts(Attempts::default())?;
                 Ok(self.status())
             }
@@ -437,6 +477,9 @@ impl FieldApp {
     /// Signs out: deletes this device's store. Refused while work is not yet on the server.
     pub fn sign_out(&mut self) -> Result<Status, AppError> {
         let lang = self.lang;
+        let Ok(_gate) = self.sync_gate.clone().try_lock_owned() else {
+            return Err(self.sync_running());
+        };
         let counts = self
             .device()?
             .store()
@@ -500,7 +543,8 @@ impl FieldApp {
     /// The questionnaire the form renders.
     pub fn questionnaire(&mut self, version: Option<u32>) -> Result<Questionnaire, AppError> {
         let lang = self.lang;
-        let store = self.device()?.store();
+        let mut d = self.device()?;
+        let store = d.store();
         let active = store.questionnaire().clone();
         match version.filter(|v| *v != active.version) {
             // A draft begun on an older version is finished on the form it was begun on.
@@ -517,7 +561,7 @@ impl FieldApp {
     pub fn open_visit(&mut self, household_id: Uuid) -> Result<OpenVisit, AppError> {
         let lang = self.lang;
         let now = self.clock.now();
-        let d = self.device()?;
+        let mut d = self.device()?;
         let detail = d
             .household(household_id)
             .map_err(|e| AppError::coded(&e, lang))?;
@@ -558,7 +602,7 @@ impl FieldApp {
     /// Saves what was typed (as often as the form likes); returns the form's live state.
     pub fn save_draft(&mut self, visit: &VisitRecord) -> Result<DraftState, AppError> {
         let lang = self.lang;
-        let d = self.device()?;
+        let mut d = self.device()?;
         d.save_draft(visit).map_err(|e| AppError::coded(&e, lang))?;
         Ok(draft_state(d.store(), visit, lang))
     }
@@ -616,7 +660,7 @@ impl FieldApp {
     /// The sync screen: outbox, last sync, needs attention, inbox, visits ready to submit.
     pub fn sync_state(&mut self) -> Result<SyncState, AppError> {
         let lang = self.lang;
-        let d = self.device()?;
+        let mut d = self.device()?;
         let health = d.health().map_err(|e| AppError::coded(&e, lang))?;
         let inbox = d
             .inbox()
@@ -649,39 +693,88 @@ impl FieldApp {
         })
     }
 
-    /// Syncs now.
+    /// Syncs now, holding this app the whole time (tests; the window uses [`sync_shared`]).
     pub async fn sync(&mut self) -> Result<SyncDone, AppError> {
-        let lang = self.lang;
+        let job = self.begin_sync()?;
+        let r = job.run().await;
+        self.end_sync(r)
+    }
+
+    /// Starts a sync: the job holds its own handle on the device, so the app can be used (and
+    /// even locked) while it runs. Refused while another sync runs (`field.sync_running`).
+    pub fn begin_sync(&mut self) -> Result<SyncJob, AppError> {
+        let Ok(gate) = self.sync_gate.clone().try_lock_owned() else {
+            return Err(self.sync_running());
+        };
         let before = self.held_households()?;
-        let r = match self.device()?.sync().await {
+        let device = self.device.clone().ok_or_else(|| self.locked())?;
+        self.syncing_device = Arc::downgrade(&device);
+        Ok(SyncJob {
+            device,
+            before,
+            _gate: gate,
+        })
+    }
+
+    /// Ends a sync: its error in the app's language; a wiped device is closed and its files go.
+    pub fn end_sync(&mut self, r: Result<SyncDone, FieldError>) -> Result<SyncDone, AppError> {
+        let lang = self.lang;
+        match r {
             Err(FieldError::Wiped) => {
                 // The store is closed before its files go (the device erased them already; this
                 // catches a WAL the closing connection left), and the app is back at sign-in.
                 self.device = None;
+                self.syncing_device = Weak::new();
                 let _ = verivali_store::Store::delete_files(&self.store_path());
-                return Err(AppError::coded(&FieldError::Wiped, lang));
+                Err(AppError::coded(&FieldError::Wiped, lang))
             }
             r => r.map_err(|e| AppError {
                 code: e.shown_code(),
                 ..AppError::coded(&e, lang)
-            })?,
-        };
-        let removed = before.difference(&self.held_households()?).count() as u64;
+            }),
+        }
+    }
+
+    /// The ids of the households on this phone.
+    fn held_households(&mut self) -> Result<std::collections::BTreeSet<uuid::Uuid>, AppError> {
+        let r = held(&*self.device()?);
+        r.map_err(|e| self.err(e))
+    }
+}
+
+fn held(d: &Device) -> Result<std::collections::BTreeSet<uuid::Uuid>, FieldError> {
+    Ok(d.assignments(&HouseholdQuery::default())?
+        .into_iter()
+        .flat_map(|g| g.households.into_iter().map(|h| h.id))
+        .collect())
+}
+
+/// A sync begun by [`FieldApp::begin_sync`]: it reaches the store one call at a time.
+pub struct SyncJob {
+    device: SharedDevice,
+    before: std::collections::BTreeSet<uuid::Uuid>,
+    _gate: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl SyncJob {
+    /// Runs the sync; hand the answer to [`FieldApp::end_sync`].
+    pub async fn run(mut self) -> Result<SyncDone, FieldError> {
+        let r = sync_with(&mut self.device).await?;
+        let after = held(&self.device.lock().unwrap_or_else(PoisonError::into_inner))?;
         Ok(SyncDone {
             acked: r.ops_acked,
             rejected: r.ops_rejected,
             photos: r.photos_uploaded,
             pulled: r.changes_pulled,
-            removed,
+            removed: self.before.difference(&after).count() as u64,
         })
     }
+}
 
-    /// The ids of the households on this phone.
-    fn held_households(&mut self) -> Result<std::collections::BTreeSet<uuid::Uuid>, AppError> {
-        Ok(self
-            .assignments(&HouseholdQuery::default())?
-            .into_iter()
-            .flat_map(|g| g.households.into_iter().map(|h| h.id))
-            .collect())
-    }
+/// Syncs the window's app without holding it across the network: every other command answers
+/// while the sync runs (DESIGN.md §7, the field app never waits on the network).
+pub async fn sync_shared(app: &tokio::sync::Mutex<FieldApp>) -> Result<SyncDone, AppError> {
+    let job = app.lock().await.begin_sync()?;
+    let r = job.run().await;
+    app.lock().await.end_sync(r)
 }

@@ -1,7 +1,7 @@
 //! A device user's session with the field app: first sign-in online, PIN unlock offline, sync.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use uuid::Uuid;
 use verivali_domain::clock::Clock;
@@ -195,33 +195,7 @@ impl Device {
         new_password: Option<&str>,
         device_name: &str,
     ) -> Result<(), FieldError> {
-        let old = self.store.session()?.ok_or(FieldError::NotSignedIn)?;
-        let transport = HttpTransport::new(&old.server_url, Duration::from_secs(60))
-            .map_err(SyncError::Network)?;
-        let info = DeviceInfo {
-            id: self.store.device_id(),
-            name: device_name.into(),
-            app_version: APP_VERSION.into(),
-        };
-        let session = SyncClient::sign_in_setting(
-            &transport,
-            &Config::default(),
-            &old.username,
-            password,
-            new_password,
-            info,
-        )
-        .await?;
-        if session.user.id != old.user_id {
-            return Err(FieldError::OtherUser);
-        }
-        self.store.merge_server_time(session.server_time)?;
-        self.store.set_session(&Session {
-            token: session.token,
-            expires_at: session.expires_at,
-            ..old
-        })?;
-        Ok(())
+        renew_with(&mut self.store, password, new_password, device_name).await
     }
 
     /// Unlocks the store offline with the PIN.
@@ -314,33 +288,129 @@ impl Device {
         Ok(out)
     }
 
-    /// Syncs with the server of the session.
+    /// Syncs with the server of the session, holding the store for the whole sync.
     pub async fn sync(&mut self) -> Result<SyncReport, FieldError> {
-        let session = self.store.session()?.ok_or(FieldError::NotSignedIn)?;
-        let transport = HttpTransport::new(&session.server_url, Duration::from_secs(60))
-            .map_err(SyncError::Network)?;
-        let client = SyncClient::new(transport, &session.token, Config::default());
-        match client.sync(&mut StoreSync(&mut self.store)).await {
-            Err(SyncError::Unauthorized { code }) if code == "auth.device_wipe" => {
-                // Revoked with a wipe: the push and the photo upload of this sync still went
-                // through. Erase only once nothing is left to send; else keep it all and say so.
-                let counts = self.store.outbox_counts()?;
-                if counts.pending_ops > 0 || !self.store.photos_to_upload()?.is_empty() {
-                    return Err(SyncError::Unauthorized { code }.into());
-                }
-                client.confirm_wiped().await?;
-                Store::delete_files(self.store.path()).map_err(StoreError::Io)?;
-                Err(FieldError::Wiped)
+        sync_with(&mut self.store).await
+    }
+}
+
+/// A device shared between the window's commands and a running sync: the sync takes the lock
+/// for one store call at a time (never across the network), so opening a household or saving a
+/// draft answers while a photo crawls up a 2G link. The store itself keeps every call atomic.
+pub type SharedDevice = Arc<Mutex<Device>>;
+
+/// How a sync or a sign-in again reaches the store: the whole time (`Store`, the CLI and the
+/// tests) or one call at a time ([`SharedDevice`], the app).
+pub trait StoreAccess {
+    /// Runs `f` on the store.
+    fn with<R>(&mut self, f: impl FnOnce(&mut Store) -> R) -> R;
+    /// The store's device id.
+    fn device_id(&self) -> Uuid;
+}
+
+impl StoreAccess for Store {
+    fn with<R>(&mut self, f: impl FnOnce(&mut Store) -> R) -> R {
+        f(self)
+    }
+    fn device_id(&self) -> Uuid {
+        Store::device_id(self)
+    }
+}
+
+impl StoreAccess for SharedDevice {
+    fn with<R>(&mut self, f: impl FnOnce(&mut Store) -> R) -> R {
+        // A panic inside a store call leaves nothing half-written (each call is a transaction),
+        // so a poisoned lock is still a good store.
+        f(&mut self.lock().unwrap_or_else(PoisonError::into_inner).store)
+    }
+    fn device_id(&self) -> Uuid {
+        self.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .store
+            .device_id()
+    }
+}
+
+impl<A: StoreAccess + ?Sized> StoreAccess for &mut A {
+    fn with<R>(&mut self, f: impl FnOnce(&mut Store) -> R) -> R {
+        (**self).with(f)
+    }
+    fn device_id(&self) -> Uuid {
+        (**self).device_id()
+    }
+}
+
+/// Signs in again with the store's user, keeping the store (see [`Device::renew_session`]).
+pub async fn renew_with(
+    access: &mut impl StoreAccess,
+    password: &str,
+    new_password: Option<&str>,
+    device_name: &str,
+) -> Result<(), FieldError> {
+    let old = access
+        .with(|s| s.session())?
+        .ok_or(FieldError::NotSignedIn)?;
+    let transport =
+        HttpTransport::new(&old.server_url, Duration::from_secs(60)).map_err(SyncError::Network)?;
+    let info = DeviceInfo {
+        id: access.device_id(),
+        name: device_name.into(),
+        app_version: APP_VERSION.into(),
+    };
+    let session = SyncClient::sign_in_setting(
+        &transport,
+        &Config::default(),
+        &old.username,
+        password,
+        new_password,
+        info,
+    )
+    .await?;
+    if session.user.id != old.user_id {
+        return Err(FieldError::OtherUser);
+    }
+    access.with(|s| {
+        s.merge_server_time(session.server_time)?;
+        s.set_session(&Session {
+            token: session.token,
+            expires_at: session.expires_at,
+            ..old
+        })
+    })?;
+    Ok(())
+}
+
+/// Syncs with the server of the session; a device an admin revoked with a wipe sends what it
+/// holds, then erases itself ([`FieldError::Wiped`]).
+pub async fn sync_with(access: &mut impl StoreAccess) -> Result<SyncReport, FieldError> {
+    let session = access
+        .with(|s| s.session())?
+        .ok_or(FieldError::NotSignedIn)?;
+    let transport = HttpTransport::new(&session.server_url, Duration::from_secs(60))
+        .map_err(SyncError::Network)?;
+    let client = SyncClient::new(transport, &session.token, Config::default());
+    match client.sync(&mut StoreSync(&mut *access)).await {
+        Err(SyncError::Unauthorized { code }) if code == "auth.device_wipe" => {
+            // Revoked with a wipe: the push and the photo upload of this sync still went
+            // through. Erase only once nothing is left to send; else keep it all and say so.
+            let left = access.with(|s| -> Result<bool, StoreError> {
+                Ok(s.outbox_counts()?.pending_ops > 0 || !s.photos_to_upload()?.is_empty())
+            })?;
+            if left {
+                return Err(SyncError::Unauthorized { code }.into());
             }
-            Ok(report) => {
-                // Names are for reading only: a server without them, or a cut here, costs
-                // nothing but bare codes until the next sync.
-                if let Ok(names) = client.region_names().await {
-                    self.store.set_region_names(&names)?;
-                }
-                Ok(report)
-            }
-            Err(e) => Err(e.into()),
+            client.confirm_wiped().await?;
+            access.with(|s| Store::delete_files(s.path()).map_err(StoreError::Io))?;
+            Err(FieldError::Wiped)
         }
+        Ok(report) => {
+            // Names are for reading only: a server without them, or a cut here, costs
+            // nothing but bare codes until the next sync.
+            if let Ok(names) = client.region_names().await {
+                access.with(|s| s.set_region_names(&names))?;
+            }
+            Ok(report)
+        }
+        Err(e) => Err(e.into()),
     }
 }

@@ -10,7 +10,10 @@ mod device;
 mod store_sync;
 
 pub use app::{AppError, FieldApp};
-pub use device::{APP_VERSION, Device, FieldError, Health, Returned};
+pub use device::{
+    APP_VERSION, Device, FieldError, Health, Returned, SharedDevice, StoreAccess, renew_with,
+    sync_with,
+};
 pub use store_sync::StoreSync;
 /// The domain types the Tauri shell passes through, for the same reason.
 pub use verivali_domain::{Questionnaire, VisitRecord, clock::SystemClock};

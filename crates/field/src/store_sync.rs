@@ -5,17 +5,20 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 use verivali_protocol::pull::ChangeData;
 use verivali_protocol::{ChangeKind, Op, OpStatus, PullResponse, PushResponse};
-use verivali_store::{Pulled, Rejection, Store};
+use verivali_store::{Pulled, Rejection};
+
+use crate::device::StoreAccess;
 use verivali_sync::{LocalError, LocalStore};
 
-/// A device store borrowed for a sync.
-pub struct StoreSync<'a>(pub &'a mut Store);
+/// A device store seen by a sync: `StoreSync(&mut store)` holds it for the whole sync,
+/// `StoreSync(shared)` one call at a time (see [`StoreAccess`]).
+pub struct StoreSync<A>(pub A);
 
 fn parse_id(id: &str) -> Result<Uuid, LocalError> {
     Uuid::parse_str(id).map_err(|e| format!("change id {id:?}: {e}").into())
 }
 
-impl LocalStore for StoreSync<'_> {
+impl<A: StoreAccess> LocalStore for StoreSync<A> {
     fn device_id(&self) -> Uuid {
         self.0.device_id()
     }
@@ -27,7 +30,7 @@ impl LocalStore for StoreSync<'_> {
         max_bytes: usize,
     ) -> Result<Vec<Op>, LocalError> {
         self.0
-            .pending_ops_after(after_seq, max_ops, max_bytes)?
+            .with(|s| s.pending_ops_after(after_seq, max_ops, max_bytes))?
             .into_iter()
             .map(|o| {
                 Ok(Op {
@@ -63,11 +66,11 @@ impl LocalStore for StoreSync<'_> {
             .collect();
         Ok(self
             .0
-            .acknowledge(answer.acked_through, &rejections, answer.server_time)?)
+            .with(|s| s.acknowledge(answer.acked_through, &rejections, answer.server_time))?)
     }
 
     fn pull_cursor(&mut self) -> Result<String, LocalError> {
-        Ok(self.0.pull_cursor()?)
+        Ok(self.0.with(|s| s.pull_cursor())?)
     }
 
     fn apply_page(&mut self, page: &PullResponse) -> Result<(), LocalError> {
@@ -105,25 +108,25 @@ impl LocalStore for StoreSync<'_> {
             items.push(item);
         }
         self.0
-            .apply_pulled(&items, &page.next_cursor, page.server_time)?;
+            .with(|s| s.apply_pulled(&items, &page.next_cursor, page.server_time))?;
         Ok(())
     }
 
     fn photos_to_upload(&mut self) -> Result<Vec<(String, u64)>, LocalError> {
-        Ok(self.0.photos_to_upload()?)
+        Ok(self.0.with(|s| s.photos_to_upload())?)
     }
 
     fn photo_chunk(&mut self, sha256: &str, offset: u64, len: u64) -> Result<Vec<u8>, LocalError> {
         self.0
-            .photo_chunk(sha256, offset, len)?
+            .with(|s| s.photo_chunk(sha256, offset, len))?
             .ok_or_else(|| format!("photo {sha256} is not on this device").into())
     }
 
     fn photo_uploaded(&mut self, sha256: &str) -> Result<(), LocalError> {
-        Ok(self.0.mark_photo_uploaded(sha256)?)
+        Ok(self.0.with(|s| s.mark_photo_uploaded(sha256))?)
     }
 
     fn sync_finished(&mut self, at: DateTime<Utc>) -> Result<(), LocalError> {
-        Ok(self.0.set_last_sync(at)?)
+        Ok(self.0.with(|s| s.set_last_sync(at))?)
     }
 }

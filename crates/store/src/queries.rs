@@ -54,6 +54,9 @@ pub struct HouseholdRow {
     /// Given to another enumerator: kept here only until the work begun on it is finished and
     /// sent (or its draft discarded).
     pub withdrawn: bool,
+    /// Why a search found it ("anggota: Dwi Rahayu"); `None` without a search.
+    #[serde(default)]
+    pub matched: Option<verivali_domain::search::Match>,
 }
 
 /// Households of one RT (within its RW and desa), as the list groups them. RT numbers repeat
@@ -168,8 +171,7 @@ impl Store {
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(params_from_iter(args.iter()))?;
-        let mut groups: Vec<RtGroup> = Vec::new();
-        let names = self.region_names()?;
+        let mut found: Vec<(String, String, String, HouseholdRow)> = Vec::new();
         while let Some(r) = rows.next()? {
             let id: String = r.get(0)?;
             let row = HouseholdRow {
@@ -185,8 +187,17 @@ impl Store {
                 proposed: r.get(11)?,
                 assignment: terms(r.get(12)?, r.get(13)?, r.get(14)?),
                 withdrawn: r.get(15)?,
+                matched: None,
             };
-            let (rt, rw, desa): (String, String, String) = (r.get(5)?, r.get(6)?, r.get(7)?);
+            found.push((r.get(5)?, r.get(6)?, r.get(7)?, row));
+        }
+        if let Some(text) = q.text.as_deref().filter(|t| !t.trim().is_empty()) {
+            found = self.ranked(text, found)?;
+        }
+        let names = self.region_names()?;
+        let mut groups: Vec<RtGroup> = Vec::new();
+        // Consecutive rows of one RT form a group; a ranked search may repeat an RT's header.
+        for (rt, rw, desa, row) in found {
             match groups.last_mut() {
                 Some(g) if g.rt == rt && g.rw == rw && g.kode_desa == desa => {
                     g.households.push(row)
@@ -201,6 +212,41 @@ impl Store {
             }
         }
         Ok(groups)
+    }
+
+    /// The search's candidates (every typed word somewhere) ranked by
+    /// [`verivali_domain::search::rank`], each with why it matched; the list order breaks ties.
+    fn ranked(
+        &self,
+        text: &str,
+        found: Vec<(String, String, String, HouseholdRow)>,
+    ) -> Result<Vec<(String, String, String, HouseholdRow)>> {
+        use verivali_domain::search::{Searchable, rank};
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name, nik FROM members WHERE household_id = ?1")?;
+        let mut out = Vec::with_capacity(found.len());
+        for (i, (rt, rw, desa, mut row)) in found.into_iter().enumerate() {
+            let list: Vec<(String, Option<String>)> = stmt
+                .query_map([row.id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let s = Searchable {
+                nama_krt: &row.nama_krt,
+                alamat: &row.alamat,
+                no_kk: row.no_kk.as_deref(),
+                id_dtsen: row.id_dtsen.as_deref(),
+                members: list
+                    .iter()
+                    .map(|(n, k)| (n.as_str(), k.as_deref()))
+                    .collect(),
+            };
+            if let Some(m) = rank(text, &s) {
+                row.matched = Some(m);
+                out.push((i, (rt, rw, desa, row)));
+            }
+        }
+        out.sort_by_key(|(i, (_, _, _, r))| (r.matched.as_ref().map_or(u8::MAX, |m| m.tier), *i));
+        Ok(out.into_iter().map(|(_, x)| x).collect())
     }
 
     /// How many households of an area are in each work status (every status present, maybe 0).

@@ -290,6 +290,18 @@ export type Terms = {
  */
 due_date: string | null, source: AssignmentSource, note: string | null, };
 
+export type Match = { 
+/**
+ * 1 (exact) to 6 (words anywhere); lower is better.
+ */
+tier: number, field: MatchField, 
+/**
+ * The matched field's text.
+ */
+text: string, };
+
+export type MatchField = "head" | "member" | "nik" | "no_kk" | "id_dtsen" | "address" | "words";
+
 export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in string]?: JsonValue } | null;
 
 export type HouseholdQuery = { 
@@ -347,7 +359,11 @@ assignment: Terms | null,
  * Given to another enumerator: kept here only until the work begun on it is finished and
  * sent (or its draft discarded).
  */
-withdrawn: boolean, };
+withdrawn: boolean, 
+/**
+ * Why a search found it ("anggota: Dwi Rahayu"); `None` without a search.
+ */
+matched: Match | null, };
 
 export type RtGroup = { 
 /**

@@ -21,15 +21,16 @@ export async function sendScreen(ctx: Ctx): Promise<HTMLElement> {
       ctx.go("send");
     } catch (e) { result.textContent = errorMessage(e); }
   });
-  const sync = h("button", { type: "button", class: "primary", id: "sync-now" }, t("send.sync"));
+  const sync = h("button", { type: "button", class: "primary", id: "sync-now", disabled: ctx.syncing() }, ctx.syncing() ? t("send.syncing") : t("send.sync"));
   sync.addEventListener("click", async () => {
     (sync as HTMLButtonElement).disabled = true;
     result.textContent = t("send.syncing");
     try {
-      const r = await ctx.api.syncNow();
-      toast(t("send.synced", { acked: r.acked, rejected: r.rejected, pulled: r.pulled }) +
+      const r = await ctx.sync();
+      toast(t("send.synced", { acked: r.acked, rejected: r.rejected, pulled: r.pulled, photos: r.photos }) +
         (r.removed ? ` · ${t("send.removed", { n: r.removed })}` : ""));
-      ctx.go("send");
+      // Re-drawn only when the enumerator is still here (the sync runs on while they work).
+      if (sync.isConnected) ctx.go("send");
     } catch (e) {
       if (isWiped(e)) {
         toast(errorMessage(e));
@@ -61,7 +62,8 @@ export async function sendScreen(ctx: Ctx): Promise<HTMLElement> {
   });
   return h("section", { class: "screen", id: "send" },
     h("h1", {}, t("send.title")),
-    h("p", { id: "pending", class: "big" }, t("send.pending", { n: s.outbox.pending_ops })),
+    h("p", { id: "pending", class: "big" }, t("send.pending", { n: s.outbox.pending_visits })),
+    s.outbox.pending_ops > s.outbox.pending_visits ? h("p", { class: "muted", id: "pending-ops" }, t("send.pending_ops", { n: s.outbox.pending_ops })) : null,
     h("p", { class: "muted", id: "last-sync" }, s.last_sync ? t("send.last", { t: new Date(s.last_sync).toLocaleString(lang() === "en" ? "en-GB" : "id-ID") }) : t("send.never")),
     sync, result, again,
     h("h2", {}, t("send.ready")),

@@ -1,7 +1,10 @@
 // The visit form: outcome, household, members (live NIK checks), the questionnaire rendered from
 // its schema (relevance and validation come back from Rust with every autosave), GPS, photo, and
-// finishing. Every change is saved as a draft within half a second, so a crash or a closed app
-// loses at most that half second (while a sync holds the app, typing waits for it).
+// finishing. Every change is saved as a draft 400 ms after the last keystroke, and at once when
+// the screen is left, the app locked or sent to the background (`ctx.onLeave`), so no debounce
+// window loses input. A running sync never delays a save (Rust holds the store per call only).
+// Each message shows under its own question, in words; a bar at the bottom counts what is
+// wrong and jumps to the next one, so the page never jumps by itself.
 import type { DraftState, Issue, Member, NotFoundReason, Outcome, PresenceStatus, Question, VisitRecord } from "../api";
 import { errorMessage } from "../api";
 import type { Ctx } from "../app";
@@ -33,28 +36,60 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
   let draft: DraftState = open.draft;
   const editable = open.state === "draft" || open.state === "rejected";
   const status = h("p", { id: "save-status", class: "muted", role: "status" });
-  const summary = h("ul", { id: "issues", class: "issues" });
+  const summary = h("p", { id: "issues", class: "issues-bar", role: "status" });
+  const nextWrong = h("button", { type: "button", class: "quiet", id: "next-issue", hidden: true, onclick: () => jumpToNextIssue() }, t("visit.next_issue"));
   const slots = new Map<string, HTMLElement>();
   const slot = (at: string) => { const el = h("p", { class: "field-issue", "data-at": at }); slots.set(at, el); return el; };
   const questionRows = new Map<string, HTMLElement>();
 
+  // A wrong value shows at once; "required" only once the field was left empty or finishing was
+  // tried, so a blank form is not a wall of red.
+  let tried = false;
+  const shown = () => draft.issues.filter((i) => (tried || touched.has(i.at) || !i.code.endsWith("required")) && visibleAt(i.at));
+  const touched = new Set<string>();
+  const visibleAt = (at: string) => !slots.get(at)?.closest("[hidden]");
   const paint = () => {
-    summary.replaceChildren(...draft.issues.map((i) => h("li", { class: i.error ? "error" : "warn", "data-code": i.code }, i.message)));
-    for (const [at, el] of slots) el.textContent = issuesAt(draft.issues, at).map((i) => i.message).join(" · ");
     for (const [id, row] of questionRows) row.hidden = !draft.relevant.includes(id);
+    for (const [at, el] of slots) {
+      const mine = shown().filter((i) => i.at === at);
+      el.textContent = mine.map((i) => i.message).join(" · ");
+      el.classList.toggle("warn", mine.length > 0 && mine.every((i) => !i.error));
+      el.closest(".field")?.classList.toggle("invalid", mine.some((i) => i.error));
+    }
+    const errors = shown().filter((i) => i.error).length;
+    summary.textContent = errors ? t("visit.issues", { n: errors }) : "";
+    nextWrong.hidden = errors === 0;
+  };
+  const jumpToNextIssue = () => {
+    const wrong = [...slots.values()].filter((el) => el.textContent && !el.classList.contains("warn"));
+    const after = wrong.find((el) => el.getBoundingClientRect().top > 80) ?? wrong[0];
+    const control = after?.closest(".field")?.querySelector<HTMLElement>("input, select, textarea");
+    after?.scrollIntoView({ block: "center" });
+    control?.focus({ preventScroll: true });
   };
   let timer = 0;
+  let waiting = false;
   let saving: Promise<void> = Promise.resolve();
+  const saveNow = () => {
+    waiting = false;
+    window.clearTimeout(timer);
+    saving = saving.then(() => ctx.api.saveDraft(v)).then((d) => { draft = d; paint(); status.textContent = t("visit.saved"); },
+      (e) => { status.textContent = errorMessage(e); });
+    return saving;
+  };
   const save = () => {
     if (!editable) return;
     status.textContent = t("visit.saving");
+    waiting = true;
     window.clearTimeout(timer);
-    timer = window.setTimeout(() => {
-      saving = ctx.api.saveDraft(v).then((d) => { draft = d; paint(); status.textContent = t("visit.saved"); },
-        (e) => { status.textContent = errorMessage(e); });
-    }, 400);
+    timer = window.setTimeout(() => void saveNow(), 400);
   };
-  const field = (label: string, control: HTMLElement, at: string) => h("label", { class: "field" }, label, control, slot(at));
+  // Leaving, locking or going to the background saves what the debounce still holds.
+  ctx.onLeave(async () => { if (waiting) await saveNow(); else await saving; });
+  const field = (label: string, control: HTMLElement, at: string) => {
+    control.addEventListener("blur", () => { touched.add(at); paint(); });
+    return h("label", { class: "field" }, label, control, slot(at));
+  };
   const text = (value: string | null, set: (s: string) => void, attrs: Record<string, string> = {}) => {
     const el = h("input", { value: value ?? "", disabled: !editable, ...attrs }) as HTMLInputElement;
     el.addEventListener("input", () => { set(el.value); save(); });
@@ -136,7 +171,9 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
     return el;
   };
   const sections = qn.sections.map((s) => h("fieldset", { class: "section" }, h("legend", {}, label(s.title)), s.questions.map((q) => {
-    const row = h("label", { class: "field question", "data-row": q.id }, `${label(q.label)}${q.unit ? ` (${q.unit})` : ""}${q.required ? " *" : ""}`, questionControl(q), slot(q.id));
+    const control = questionControl(q);
+    control.addEventListener("focusout", () => { touched.add(`answers.${q.id}`); paint(); });
+    const row = h("label", { class: "field question", "data-row": q.id }, `${label(q.label)}${q.unit ? ` (${q.unit})` : ""}${q.required ? " *" : ""}`, control, slot(`answers.${q.id}`));
     questionRows.set(q.id, row);
     return row;
   })));
@@ -170,6 +207,7 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
 
   const finish = h("button", { type: "button", class: "primary", id: "finish", disabled: !editable, onclick: async () => {
     window.clearTimeout(timer);
+    waiting = false;
     await saving;
     try {
       await ctx.api.finishVisit(v);
@@ -177,7 +215,7 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
       ctx.go("household", householdId);
     } catch (e) {
       const issues = (e as { issues?: Issue[] }).issues;
-      if (issues?.length) { draft = { ...draft, issues }; paint(); toast(t("visit.fix")); }
+      if (issues?.length) { draft = { ...draft, issues }; tried = true; paint(); toast(t("visit.fix", { n: issues.filter((i) => i.error).length })); jumpToNextIssue(); }
       else toast(errorMessage(e));
     }
   } }, t("visit.finish"));
@@ -187,10 +225,10 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
     h("button", { type: "button", class: "quiet", id: "back", onclick: () => ctx.go("household", householdId) }, `← ${t("hh.back")}`),
     h("h1", {}, `${t("visit.title")}: ${hf.nama_krt}`),
     editable ? null : h("p", { class: "warn", id: "locked" }, t("visit.locked")),
-    summary, outcome, outcomeExtra, household,
+    outcome, outcomeExtra, household,
     h("h2", {}, t("visit.members")), memberList, addMember,
     sections,
     h("fieldset", {}, h("legend", {}, t("visit.gps")), gpsText, gps),
     h("fieldset", {}, h("legend", {}, t("visit.photo")), photo, photoCount),
-    status, finish);
+    h("div", { class: "form-foot" }, summary, nextWrong, status, finish));
 }

@@ -69,3 +69,41 @@ fn signing_out_is_refused_while_work_is_unsent() {
     app.set_lang("en");
     assert!(app.sign_out().unwrap_err().message.contains("sync before"));
 }
+
+#[test]
+fn a_running_sync_holds_the_store_only_per_call_so_the_app_stays_usable() {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let dir = device_folder(clock.clone());
+    {
+        let mut store = Store::open(&dir.path().join("perangkat.db"), PIN, clock.clone()).unwrap();
+        let mut seq = Seq::new(5);
+        let hh: Vec<_> = (0..3)
+            .map(|i| sample::household(&mut seq, "3308012001", i))
+            .collect();
+        store.upsert_households(&hh).unwrap();
+    }
+    let mut app = FieldApp::new(dir.path(), clock.clone(), KdfParams::FAST_INSECURE, "");
+    app.unlock(PIN).unwrap();
+    // A sync begun (its network part would run now): every command still answers.
+    let job = app.begin_sync().unwrap();
+    assert_eq!(app.progress().unwrap().total, 3);
+    let id = app.assignments(&Default::default()).unwrap()[0].households[0].id;
+    let open = app.open_visit(id).unwrap();
+    app.save_draft(&open.record).unwrap();
+    // One sync at a time; no sign-out under a running sync.
+    assert_eq!(app.begin_sync().err().unwrap().code, "field.sync_running");
+    assert_eq!(app.sign_out().unwrap_err().code, "field.sync_running");
+    // Locked meanwhile, then unlocked: the app takes back the device the sync holds.
+    app.lock();
+    assert_eq!(app.progress().unwrap_err().code, "field.locked");
+    app.unlock(PIN).unwrap();
+    assert_eq!(
+        app.open_visit(id).unwrap().record.visit_id,
+        open.record.visit_id
+    );
+    drop(job);
+    assert!(
+        app.begin_sync().is_ok(),
+        "the next sync may start once this one ended"
+    );
+}

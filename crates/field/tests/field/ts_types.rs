@@ -40,6 +40,8 @@ fn declarations() -> Vec<String> {
         Text::decl(),
         AssignmentSource::decl(),
         verivali_domain::assignment::Terms::decl(),
+        verivali_domain::search::Match::decl(),
+        verivali_domain::search::MatchField::decl(),
         serde_json::Value::decl(),
         // The device store's reads (verivali-store).
         HouseholdQuery::decl(),

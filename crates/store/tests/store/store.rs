@@ -738,3 +738,68 @@ proptest! {
         assert_gap_free(&store);
     }
 }
+
+#[test]
+fn a_search_lists_the_exact_house_first_and_says_why_it_matched() {
+    use verivali_domain::search::MatchField;
+    let dir = tempfile::tempdir().unwrap();
+    let c = clock();
+    let mut store = Store::create(
+        &dir.path().join("d.db"),
+        PIN,
+        Uuid::now_v7(),
+        KdfParams::FAST_INSECURE,
+        c,
+    )
+    .unwrap();
+    let mut hh = baseline(11, 4);
+    // Two "Adi Rahayu" sort before "Dwi Rahayu" by RT and name; a third house has a member
+    // called Dwi Rahayu under another head.
+    let names = ["Adi Rahayu", "Adi Rahayu", "Dwi Rahayu", "Slamet Riyadi"];
+    for ((h, m), name) in hh.iter_mut().zip(names) {
+        h.nama_krt = name.into();
+        h.rt = "001".into();
+        m[0].name = name.into();
+    }
+    hh[3].1[1].name = "Dwi Rahayu".into();
+    let nik = hh[3].1[1].nik.clone().unwrap();
+    store.upsert_households(&hh).unwrap();
+    let find = |text: &str| -> Vec<(Uuid, MatchField, String)> {
+        store
+            .list_households(&HouseholdQuery {
+                text: Some(text.into()),
+                ..Default::default()
+            })
+            .unwrap()
+            .into_iter()
+            .flat_map(|g| g.households)
+            .map(|r| {
+                let m = r.matched.unwrap();
+                (r.id, m.field, m.text)
+            })
+            .collect()
+    };
+    let dwi = find("dwi rahayu");
+    assert_eq!(
+        dwi,
+        vec![
+            (hh[2].0.id, MatchField::Head, "Dwi Rahayu".to_string()),
+            (hh[3].0.id, MatchField::Member, "Dwi Rahayu".to_string()),
+        ],
+        "the exact head first, then the member; never the two Adi Rahayu"
+    );
+    assert_eq!(find("rahayu").len(), 4);
+    assert_eq!(
+        find("rahayu")[3].0,
+        hh[3].0.id,
+        "a member's name after the heads'"
+    );
+    assert_eq!(find(&nik), vec![(hh[3].0.id, MatchField::Nik, nik.clone())]);
+    let without = store.list_households(&HouseholdQuery::default()).unwrap();
+    assert!(
+        without
+            .iter()
+            .flat_map(|g| &g.households)
+            .all(|r| r.matched.is_none())
+    );
+}
