@@ -121,9 +121,25 @@ async fn finish_visit(app: State<'_, Shared>, visit: VisitRecord) -> Answer<u32>
     app.lock().await.finish_visit(visit)
 }
 
+/// The photo arrives as the request's raw body (Tauri 2 binary IPC), not base64 in JSON.
 #[tauri::command]
-async fn add_photo(app: State<'_, Shared>, base64: String, mime: String) -> Answer<String> {
-    app.lock().await.add_photo_base64(&base64, &mime)
+async fn add_photo(app: State<'_, Shared>, request: tauri::ipc::Request<'_>) -> Answer<String> {
+    let bytes = match request.body() {
+        tauri::ipc::InvokeBody::Raw(b) => b.clone(),
+        tauri::ipc::InvokeBody::Json(_) => Vec::new(),
+    };
+    verivali_field::app::add_photo_shared(&app, bytes).await
+}
+
+/// A thumbnail as raw JPEG bytes (an ArrayBuffer in the window).
+#[tauri::command]
+async fn photo_thumbnail(
+    app: State<'_, Shared>,
+    sha256: String,
+    side: u32,
+) -> Answer<tauri::ipc::Response> {
+    let bytes = app.lock().await.photo_thumbnail(&sha256, side)?;
+    Ok(tauri::ipc::Response::new(bytes))
 }
 
 #[tauri::command]
@@ -179,6 +195,7 @@ pub fn run() {
             renew_session,
             finish_visit,
             add_photo,
+            photo_thumbnail,
             submit,
             sync_state,
             sync_now

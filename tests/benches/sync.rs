@@ -32,6 +32,7 @@ fn record(store: &mut Store, n: usize, seed: u64) {
         let d = store.household_detail(hh[i % hh.len()].id).unwrap();
         let mut v = sample::visit(&mut s, &d.household, &d.members, chrono::Utc::now());
         v.photos.clear();
+        v.photo_kinds.clear();
         store.record_visit(&v).unwrap();
     }
 }

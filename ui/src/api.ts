@@ -32,7 +32,11 @@ export interface Api {
   /** Throws away a draft never sent; true when its household (given away) left the phone. */
   discardDraft(visitId: string): Promise<boolean>;
   finishVisit(visit: VisitRecord): Promise<number>;
-  addPhoto(base64: string, mime: string): Promise<string>;
+  /** Stores a photo's bytes (raw binary IPC); Rust makes it upright, ≤ 1280 px, ≤ 250 KB and
+   * strips its metadata. Returns its SHA-256. */
+  addPhoto(bytes: Uint8Array): Promise<string>;
+  /** A stored photo as a small JPEG (long side `side` px). */
+  photoThumbnail(sha256: string, side: number): Promise<ArrayBuffer>;
   submit(visitIds: string[]): Promise<number>;
   syncState(): Promise<SyncState>;
   syncNow(): Promise<SyncDone>;
@@ -55,11 +59,22 @@ export const tauriApi: Api = {
   saveDraft: (visit) => invoke("save_draft", { visit }),
   discardDraft: (visitId) => invoke("discard_draft", { visitId }),
   finishVisit: (visit) => invoke("finish_visit", { visit }),
-  addPhoto: (base64, mime) => invoke("add_photo", { base64, mime }),
+  addPhoto: (bytes) => invoke("add_photo", bytes),
+  photoThumbnail: (sha256, side) => invoke("photo_thumbnail", { sha256, side }),
   submit: (visitIds) => invoke("submit", { visitIds }),
   syncState: () => invoke("sync_state"),
   syncNow: () => invoke("sync_now"),
 };
+
+/** An object URL for a stored photo's thumbnail, or null when it is not on this phone. */
+export async function thumbnailUrl(api: Api, sha256: string, side = 160): Promise<string | null> {
+  try {
+    const bytes = await api.photoThumbnail(sha256, side);
+    return URL.createObjectURL(new Blob([bytes], { type: "image/jpeg" }));
+  } catch {
+    return null;
+  }
+}
 
 /** The message of whatever a call threw (an AppError from Rust, or anything else). */
 export function errorMessage(e: unknown): string {

@@ -29,6 +29,7 @@ export const vocab = vocabulary as {
   household_fields: (Term & { editable: boolean })[];
   member_fields: Term[];
   assignment_sources: Term[];
+  photo_kinds: Term[];
 };
 
 /** The label of `code` in `list` in the current language (the code itself when unknown). */

@@ -269,7 +269,7 @@ describe("a household given to a colleague", () => {
     household: { id: "h1", id_dtsen: "D1", no_kk: null, nama_krt: "Ani", alamat: "Dusun", rt: "001", rw: "002", kode_desa: "3308012001", desil: 1, version: 1 },
     proposed: false, withdrawn, status: "draft", members: [], visits,
   });
-  const draft = { visit_id: "v1", revision: 0, outcome: "ditemukan" as const, state: "draft" as const, finished: false, started_at: "2026-12-01T01:00:00Z", updated_at: "2026-12-01T01:00:00Z", reviews: [], attention: [] };
+  const draft = { visit_id: "v1", revision: 0, outcome: "ditemukan" as const, state: "draft" as const, finished: false, started_at: "2026-12-01T01:00:00Z", updated_at: "2026-12-01T01:00:00Z", reviews: [], attention: [], photos: [] };
   it("says why, lets the draft be finished, and discards it only on the second tap", async () => {
     document.body.innerHTML = '<div id="toast"></div>';
     const discardDraft = vi.fn(async () => true);
@@ -386,5 +386,42 @@ describe("a list of 5,000 households", () => {
     const found = [{ ...groups[0], households: [{ ...rows[0], nama_krt: "Slamet", matched: { tier: 2, field: "member" as const, text: "Dwi Rahayu" } }] }];
     const one = await listScreen(ctx(fakeApi({ assignments: async () => found, progress: async () => ({ done: 0, total: 1 }) })));
     expect(one.querySelector(".matched")!.textContent).toBe("anggota: Dwi Rahayu");
+  });
+});
+
+describe("photos in the visit form", () => {
+  it("sends raw bytes, names what each photo shows, offers the next kind and removes one", async () => {
+    const sent: Uint8Array[] = [];
+    const saved: VisitRecordLike[] = [];
+    type VisitRecordLike = { photos: string[]; photo_kinds?: Record<string, string> };
+    const api = fakeApi({
+      openVisit: async () => openVisit([]), questionnaire: async () => qn,
+      saveDraft: async (v) => { saved.push(structuredClone(v) as VisitRecordLike); return { relevant: [], issues: [] }; },
+      addPhoto: async (bytes) => { sent.push(bytes); return `${"a".repeat(63)}${sent.length}`; },
+      photoThumbnail: async () => new ArrayBuffer(4),
+    });
+    let leave: (() => Promise<void>) | null = null;
+    const el = await visitScreen({ ...ctx(api), onLeave: (f) => { leave = f; } }, "h1");
+    document.body.replaceChildren(el);
+    const kind = el.querySelector<HTMLSelectElement>("#photo-kind")!;
+    expect(kind.value).toBe("depan");
+    const input = el.querySelector<HTMLInputElement>("#photo")!;
+    const take = async (bytes: number[]) => {
+      Object.defineProperty(input, "files", { value: [new File([new Uint8Array(bytes)], "foto.jpg", { type: "image/jpeg" })], configurable: true });
+      input.dispatchEvent(new Event("change"));
+      await vi.waitFor(() => expect(el.querySelectorAll("[data-photo]").length).toBe(sent.length));
+    };
+    await take([0xff, 0xd8, 1]);
+    expect(sent[0]).toBeInstanceOf(Uint8Array);
+    expect([...sent[0]]).toEqual([0xff, 0xd8, 1]);
+    expect(kind.value).toBe("dalam");
+    await take([0xff, 0xd8, 2]);
+    expect(el.querySelector("#photos")!.textContent).toContain("Bagian dalam rumah");
+    el.querySelector<HTMLButtonElement>('[data-photo] .remove-photo')!.click();
+    await leave!();
+    const last = saved[saved.length - 1];
+    expect(last.photos).toEqual([`${"a".repeat(63)}2`]);
+    expect(last.photo_kinds).toEqual({ [`${"a".repeat(63)}2`]: "dalam" });
+    expect(kind.value).toBe("depan");
   });
 });

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::household::{
     Household, HouseholdFields, HouseholdFound, Member, PresenceStatus, Relationship, Sex,
 };
-use crate::visit::{Gps, Outcome, VisitRecord};
+use crate::visit::{Gps, Outcome, PhotoKind, VisitRecord};
 
 const GIVEN_L: &[&str] = &[
     "Adi", "Bagus", "Cahyo", "Dwi", "Eko", "Fajar", "Gilang", "Hadi", "Joko", "Slamet",
@@ -188,8 +188,21 @@ pub fn answers(seq: &mut Seq) -> BTreeMap<String, Value> {
 
 /// A finished `ditemukan` visit of `hh` that passes validation against the default questionnaire.
 pub fn visit(seq: &mut Seq, hh: &Household, members: &[Member], at: DateTime<Utc>) -> VisitRecord {
+    // Drawn in the order the fields were always drawn, so every seed gives the visits it gave.
+    let visit_id = seq.uuid();
+    let answers = answers(seq);
+    let gps = Some(Gps {
+        lat: -7.47 + seq.below(1000) as f64 / 100_000.0,
+        lon: 110.21 + seq.below(1000) as f64 / 100_000.0,
+        accuracy_m: 4.0 + seq.below(20) as f64,
+        at,
+    });
+    let photo = format!(
+        "{:064x}",
+        u128::from(seq.next_u64()) << 64 | u128::from(seq.next_u64())
+    );
     VisitRecord {
-        visit_id: seq.uuid(),
+        visit_id,
         household_id: hh.id,
         baseline_version: hh.version,
         revision: 1,
@@ -208,17 +221,10 @@ pub fn visit(seq: &mut Seq, hh: &Household, members: &[Member], at: DateTime<Utc
         },
         members: members.to_vec(),
         questionnaire_version: 1,
-        answers: answers(seq),
-        gps: Some(Gps {
-            lat: -7.47 + seq.below(1000) as f64 / 100_000.0,
-            lon: 110.21 + seq.below(1000) as f64 / 100_000.0,
-            accuracy_m: 4.0 + seq.below(20) as f64,
-            at,
-        }),
-        photos: vec![format!(
-            "{:064x}",
-            u128::from(seq.next_u64()) << 64 | u128::from(seq.next_u64())
-        )],
+        answers,
+        gps,
+        photos: vec![photo.clone()],
+        photo_kinds: [(photo, PhotoKind::Depan)].into(),
         started_at: at - Duration::minutes(12),
         finished_at: Some(at),
     }

@@ -105,6 +105,33 @@ impl NotFoundReason {
     ];
 }
 
+/// What a photo shows. The 2025 groundcheck asks for the house front, the inside and the KK (or
+/// another document); anything else is `lainnya`.
+#[derive(
+    ts_rs::TS, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum PhotoKind {
+    /// The house from the front.
+    Depan,
+    /// Inside the house.
+    Dalam,
+    /// A document: the KK, a death certificate, a letter.
+    Dokumen,
+    /// Anything else.
+    Lainnya,
+}
+
+impl PhotoKind {
+    /// All kinds, in the order the form offers them.
+    pub const ALL: [PhotoKind; 4] = [
+        PhotoKind::Depan,
+        PhotoKind::Dalam,
+        PhotoKind::Dokumen,
+        PhotoKind::Lainnya,
+    ];
+}
+
 /// A GPS fix.
 #[derive(ts_rs::TS, Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Gps {
@@ -225,6 +252,10 @@ pub struct VisitRecord {
     pub gps: Option<Gps>,
     /// SHA-256 of each photo.
     pub photos: Vec<String>,
+    /// What each photo shows, by SHA-256. A photo without an entry is `lainnya`: devices before
+    /// kinds sent none, and their visits stay valid.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub photo_kinds: BTreeMap<String, PhotoKind>,
     /// When the visit started.
     pub started_at: DateTime<Utc>,
     /// When it was finished; `None` while it is a draft.
@@ -243,6 +274,14 @@ pub struct VisitContext<'a> {
 }
 
 impl VisitRecord {
+    /// What a photo of this visit shows (`lainnya` when the device said nothing).
+    pub fn photo_kind(&self, sha256: &str) -> PhotoKind {
+        self.photo_kinds
+            .get(sha256)
+            .copied()
+            .unwrap_or(PhotoKind::Lainnya)
+    }
+
     /// A new visit of a baseline household: found as the baseline has it (outcome `ditemukan`,
     /// its members), nothing answered yet. Revision 0: the store numbers revisions.
     pub fn start(
@@ -269,6 +308,7 @@ impl VisitRecord {
             answers: BTreeMap::new(),
             gps: None,
             photos: vec![],
+            photo_kinds: BTreeMap::new(),
             started_at: now,
             finished_at: None,
         }
@@ -323,6 +363,13 @@ impl VisitRecord {
                     Invalid::PhotoHash { value: p.clone() },
                 );
             }
+        }
+        // A kind names one of the visit's photos.
+        for sha in self.photo_kinds.keys().filter(|k| !self.photos.contains(k)) {
+            r.error(
+                format!("photo_kinds.{sha}"),
+                Invalid::PhotoHash { value: sha.clone() },
+            );
         }
         // `absorb("")` prefixes with a dot; strip it for top-level member paths.
         for e in &mut r.errors {

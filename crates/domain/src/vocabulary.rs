@@ -16,7 +16,7 @@ use crate::assignment::AssignmentSource;
 use crate::household::{HouseholdFields, PresenceStatus, Relationship, Sex};
 use crate::i18n::Lang;
 use crate::state::{Role, VisitState, WorkStatus};
-use crate::visit::{NotFoundReason, Outcome};
+use crate::visit::{NotFoundReason, Outcome, PhotoKind};
 
 /// A label in both languages.
 type Label = (&'static str, &'static str);
@@ -141,6 +141,18 @@ fn assignment_source_label(s: AssignmentSource) -> Label {
     }
 }
 
+fn photo_kind_label(k: PhotoKind) -> Label {
+    match k {
+        PhotoKind::Depan => ("Rumah tampak depan", "House from the front"),
+        PhotoKind::Dalam => ("Bagian dalam rumah", "Inside the house"),
+        PhotoKind::Dokumen => (
+            "Dokumen (KK, akta, surat)",
+            "Document (KK, certificate, letter)",
+        ),
+        PhotoKind::Lainnya => ("Lainnya", "Other"),
+    }
+}
+
 /// One entry: the wire code (as serde writes it, so it cannot drift from the wire) and labels.
 fn entry(code: impl serde::Serialize, (id, en): Label) -> Value {
     json!({"code": serde_json::to_value(code).unwrap_or(Value::Null), "id": id, "en": en})
@@ -175,6 +187,7 @@ pub fn vocabulary() -> Value {
         "roles": Role::ALL.map(|r| entry(r, role_label(r))),
         "household_fields": household_fields(),
         "member_fields": MEMBER_FIELDS.map(|(f, l)| entry(f, l)),
+        "photo_kinds": PhotoKind::ALL.map(|k| entry(k, photo_kind_label(k))),
         "assignment_sources": AssignmentSource::ALL.map(|s| entry(s, assignment_source_label(s))),
         "flags": [entry(
             crate::assignment::FLAG_REASSIGNED,

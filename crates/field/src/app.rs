@@ -623,29 +623,43 @@ impl FieldApp {
         r.map(|r| r.revision).map_err(|e| self.err(e))
     }
 
-    /// Stores a photo (its bytes); returns its SHA-256 for the visit's `photos`.
-    pub fn add_photo(&mut self, bytes: &[u8], mime: &str) -> Result<String, AppError> {
+    /// Stores a photo from the camera or a picked file, as the raw bytes the window sent
+    /// (Tauri's binary IPC, no base64): made upright, ≤ 1280 px, ≤ 250 KB and free of metadata
+    /// first ([`crate::photo::prepare`]). Returns its SHA-256 for the visit's `photos`.
+    pub fn add_photo(&mut self, bytes: &[u8]) -> Result<String, AppError> {
+        let prepared = self.prepare_photo(bytes)?;
+        self.save_prepared_photo(&prepared)
+    }
+
+    fn prepare_photo(&self, bytes: &[u8]) -> Result<Vec<u8>, AppError> {
+        crate::photo::prepare(bytes).map_err(|_| photo_unreadable(self.lang))
+    }
+
+    fn save_prepared_photo(&mut self, prepared: &[u8]) -> Result<String, AppError> {
         let lang = self.lang;
         self.device()?
             .store()
-            .save_photo(bytes, mime)
+            .save_photo(prepared, "image/jpeg")
             .map_err(|e| AppError::coded(&e, lang))
     }
 
-    /// Stores a photo sent by the window as base64 (a camera capture or a picked file).
-    pub fn add_photo_base64(&mut self, data: &str, mime: &str) -> Result<String, AppError> {
-        use base64::Engine;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(data.trim())
-            .map_err(|_| {
+    /// A stored photo as a small JPEG (long side `side` px, 64–640) for the screens.
+    pub fn photo_thumbnail(&mut self, sha256: &str, side: u32) -> Result<Vec<u8>, AppError> {
+        let lang = self.lang;
+        let bytes = self
+            .device()?
+            .store()
+            .photo(sha256)
+            .map_err(|e| AppError::coded(&e, lang))?
+            .ok_or_else(|| {
                 AppError::new(
-                    "field.photo_unreadable",
-                    self.lang,
-                    "Foto tidak dapat dibaca",
-                    "The photo could not be read",
+                    "field.photo_missing",
+                    lang,
+                    "Foto tidak ada di HP ini",
+                    "The photo is not on this phone",
                 )
             })?;
-        self.add_photo(&bytes, mime)
+        crate::photo::thumbnail(&bytes, side.clamp(64, 640)).map_err(|e| self.io(&e))
     }
 
     /// Submits finished visits as one batch; returns how many.
@@ -777,4 +791,28 @@ pub async fn sync_shared(app: &tokio::sync::Mutex<FieldApp>) -> Result<SyncDone,
     let job = app.lock().await.begin_sync()?;
     let r = job.run().await;
     app.lock().await.end_sync(r)
+}
+
+/// [`FieldApp::add_photo`] for the window: the photo is decoded and re-encoded on a blocking
+/// thread with the app free (a 12-megapixel photo takes a moment on a cheap phone), then stored.
+pub async fn add_photo_shared(
+    app: &tokio::sync::Mutex<FieldApp>,
+    bytes: Vec<u8>,
+) -> Result<String, AppError> {
+    let lang = app.lock().await.lang;
+    let prepared = tokio::task::spawn_blocking(move || crate::photo::prepare(&bytes)).await;
+    let mut app = app.lock().await;
+    match prepared {
+        Ok(Ok(p)) => app.save_prepared_photo(&p),
+        _ => Err(photo_unreadable(lang)),
+    }
+}
+
+fn photo_unreadable(lang: Lang) -> AppError {
+    AppError::new(
+        "field.photo_unreadable",
+        lang,
+        "Foto tidak dapat dibaca; ambil ulang atau pilih berkas JPEG/PNG",
+        "The photo could not be read; take it again or pick a JPEG/PNG file",
+    )
 }

@@ -7,6 +7,7 @@
 
 pub mod app;
 mod device;
+pub mod photo;
 mod store_sync;
 
 pub use app::{AppError, FieldApp};

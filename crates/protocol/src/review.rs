@@ -25,6 +25,13 @@ pub struct PhotoStatus {
     pub sha256: String,
     /// Whether the server holds the verified bytes.
     pub present: bool,
+    /// What it shows (`lainnya` for a device that sent no kind).
+    #[serde(default = "other_kind")]
+    pub kind: verivali_domain::PhotoKind,
+}
+
+fn other_kind() -> verivali_domain::PhotoKind {
+    verivali_domain::PhotoKind::Lainnya
 }
 
 /// A field the baseline changed since the enumerator saw it.

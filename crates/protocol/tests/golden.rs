@@ -368,6 +368,7 @@ fn attachment_review_and_problem_messages() {
                 photos: vec![PhotoStatus {
                     sha256: visit.photos[0].clone(),
                     present: true,
+                    kind: visit.photo_kind(&visit.photos[0]),
                 }],
                 conflicts: vec![FieldConflict {
                     field: "household.alamat".into(),

@@ -346,9 +346,12 @@ async function visit(id) {
     const show = (x) => { const c = q?.choices?.find((c) => c.code === String(x)); return c ? c.label[state.lang] || c.label.id : String(x); };
     return h("tr", {}, h("th", { scope: "row" }, label), h("td", {}, Array.isArray(val) ? val.map(show).join(", ") : typeof val === "boolean" ? (val ? "✓" : "✗") : show(val)));
   })));
-  const photos = h("div", { class: "photos", id: "photos" }, v.photos.length ? v.photos.map((p) => p.present
-    ? h("img", { src: `/api/v1/review/visits/${id}/photos/${p.sha256}`, alt: `${t("visit.photos")} ${p.sha256.slice(-8)}` })
-    : h("p", { class: "flag" }, `${t("visit.photo_missing")} (${p.sha256.slice(-8)}…)`)) : h("p", { class: "muted" }, "—"));
+  // Each photo with what the enumerator said it shows (house front, inside, document).
+  const photos = h("div", { class: "photos", id: "photos" }, v.photos.length ? v.photos.map((p) => h("figure", { "data-kind": p.kind || "lainnya" },
+    p.present
+      ? h("img", { src: `/api/v1/review/visits/${id}/photos/${p.sha256}`, alt: `${term("photo_kinds", p.kind || "lainnya")} ${p.sha256.slice(-8)}` })
+      : h("p", { class: "flag" }, `${t("visit.photo_missing")} (${p.sha256.slice(-8)}…)`),
+    h("figcaption", {}, term("photo_kinds", p.kind || "lainnya")))) : h("p", { class: "muted" }, "—"));
   const history = v.reviews.length
     ? h("ul", { id: "history" }, v.reviews.map((r) => h("li", {}, `${fmtTime(r.at)} · ${r.reviewer} · ${t(`visit.${r.decision === "reject" ? "reject" : r.decision}`)}`, r.reason ? ` — ${r.reason}` : "")))
     : h("p", { class: "muted", id: "history" }, t("visit.no_history"));

@@ -31,7 +31,7 @@ pub use error::{Result, StoreError};
 pub use key::KdfParams;
 pub use outbox::{AttentionItem, OutboxCounts, OutboxOp, Rejection};
 pub use pull::{Applied, Pulled};
-pub use queries::{HouseholdDetail, HouseholdQuery, HouseholdRow, RtGroup, VisitSummary};
+pub use queries::{HouseholdDetail, HouseholdQuery, HouseholdRow, PhotoRef, RtGroup, VisitSummary};
 pub use session::Session;
 pub use visits::{Recorded, SubmittedBatch};
 

@@ -92,6 +92,41 @@ pub struct VisitSummary {
     pub reviews: Vec<ReviewEvent>,
     /// Server rejections of its ops.
     pub attention: Vec<AttentionItem>,
+    /// Its photos with what each shows, in the order taken.
+    #[serde(default)]
+    pub photos: Vec<PhotoRef>,
+}
+
+/// A visit's photo: its SHA-256 and what it shows.
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotoRef {
+    pub sha256: String,
+    pub kind: verivali_domain::PhotoKind,
+}
+
+/// The photo fields of a stored record, read without decoding the rest.
+#[derive(Deserialize)]
+struct RecordPhotos {
+    #[serde(default)]
+    photos: Vec<String>,
+    #[serde(default)]
+    photo_kinds: BTreeMap<String, verivali_domain::PhotoKind>,
+}
+
+impl RecordPhotos {
+    fn refs(self) -> Vec<PhotoRef> {
+        let kinds = self.photo_kinds;
+        self.photos
+            .into_iter()
+            .map(|sha256| PhotoRef {
+                kind: kinds
+                    .get(&sha256)
+                    .copied()
+                    .unwrap_or(verivali_domain::PhotoKind::Lainnya),
+                sha256,
+            })
+            .collect()
+    }
 }
 
 /// One household with everything the detail screen shows.
@@ -306,8 +341,8 @@ impl Store {
         let members = self.members(&key)?;
         let mut visits = Vec::new();
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, revision, outcome, state, finished, started_at, updated_at FROM visits
-             WHERE household_id = ?1 ORDER BY updated_at DESC",
+            "SELECT id, revision, outcome, state, finished, started_at, updated_at, record
+             FROM visits WHERE household_id = ?1 ORDER BY updated_at DESC",
         )?;
         let rows = stmt.query_map([&key], |r| {
             Ok((
@@ -318,10 +353,12 @@ impl Store {
                 r.get::<_, bool>(4)?,
                 r.get::<_, String>(5)?,
                 r.get::<_, String>(6)?,
+                r.get::<_, String>(7)?,
             ))
         })?;
         for row in rows {
-            let (vid, revision, outcome, state, finished, started_at, updated_at) = row?;
+            let (vid, revision, outcome, state, finished, started_at, updated_at, record) = row?;
+            let photos = serde_json::from_str::<RecordPhotos>(&record)?.refs();
             let visit_id = Uuid::parse_str(&vid).map_err(bad)?;
             visits.push(VisitSummary {
                 visit_id,
@@ -333,6 +370,7 @@ impl Store {
                 updated_at,
                 reviews: self.reviews(&vid)?,
                 attention: self.attention_where("entity_id = ?1", &[&vid])?,
+                photos,
             });
         }
         Ok(HouseholdDetail {

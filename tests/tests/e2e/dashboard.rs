@@ -116,7 +116,9 @@ async fn a_supervisor_reviews_in_a_real_browser() {
     b.wait("#compare").await;
     b.wait("#members tbody tr").await;
     b.wait("#gps").await;
-    b.wait("#photos").await;
+    // Each photo says what it shows, as the enumerator chose.
+    b.wait_text("#photos figcaption", "Rumah tampak depan")
+        .await;
     b.screenshot(&shot("05-kunjungan")).await;
 
     // Reject with a reason; the next visit of the queue opens.

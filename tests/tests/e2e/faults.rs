@@ -105,8 +105,10 @@ fn record(store: &mut Store, seed: u64, n: usize, photo_bytes: usize) -> Vec<Uui
             if photo_bytes > 0 {
                 let bytes: Vec<u8> = (0..photo_bytes).map(|_| s.next_u64() as u8).collect();
                 v.photos = vec![store.save_photo(&bytes, "image/jpeg").unwrap()];
+                v.photo_kinds.clear();
             } else {
                 v.photos.clear();
+                v.photo_kinds.clear();
             }
             store.record_visit(&v).unwrap();
             v.visit_id

@@ -86,6 +86,7 @@ async fn a_day_offline_then_sync_survives_a_server_kill() {
             .map(|i| (i as u8) ^ (visit_ids.len() as u8))
             .collect();
         v.photos = vec![store.save_photo(&bytes, "image/jpeg").unwrap()];
+        v.photo_kinds.clear();
         photos.push((v.photos[0].clone(), bytes));
         store.record_visit(&v).unwrap();
         visit_ids.push(v.visit_id);
@@ -189,6 +190,7 @@ async fn reject_amend_resubmit_approve_and_lock() {
     );
     let mut v = v;
     v.photos = vec![store.save_photo(b"foto sintetis", "image/jpeg").unwrap()];
+    v.photo_kinds.clear();
     store.record_visit(&v).unwrap();
     store.submit_batch(&[v.visit_id]).unwrap();
     client.sync(&mut StoreSync(&mut store)).await.unwrap();

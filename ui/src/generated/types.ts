@@ -134,6 +134,11 @@ gps: Gps | null,
  */
 photos: Array<string>, 
 /**
+ * What each photo shows, by SHA-256. A photo without an entry is `lainnya`: devices before
+ * kinds sent none, and their visits stay valid.
+ */
+photo_kinds?: { [key in string]?: PhotoKind }, 
+/**
  * When the visit started.
  */
 started_at: string, 
@@ -430,7 +435,15 @@ reviews: Array<ReviewEvent>,
 /**
  * Server rejections of its ops.
  */
-attention: Array<AttentionItem>, };
+attention: Array<AttentionItem>, 
+/**
+ * Its photos with what each shows, in the order taken.
+ */
+photos: Array<PhotoRef>, };
+
+export type PhotoRef = { sha256: string, kind: PhotoKind, };
+
+export type PhotoKind = "depan" | "dalam" | "dokumen" | "lainnya";
 
 export type OutboxCounts = { 
 /**

@@ -1,6 +1,6 @@
 // One household: baseline, members, earlier visits with the supervisor's reasons.
 import type { HouseholdDetail } from "../api";
-import { errorMessage } from "../api";
+import { errorMessage, thumbnailUrl } from "../api";
 import type { Ctx } from "../app";
 import { h, toast } from "../dom";
 import { lang, t } from "../i18n";
@@ -31,7 +31,12 @@ export async function householdScreen(ctx: Ctx, id: string): Promise<HTMLElement
     d.visits.length
       ? h("ul", { id: "visits" }, d.visits.map((v) => h("li", {},
           h("span", { class: `badge ${v.state}` }, label(vocab.review_states, v.state)), ` ${label(vocab.outcomes, v.outcome)} · ${localTime(v.updated_at)}`,
-          v.reviews.filter((r) => r.reason).map((r) => h("p", { class: "reason" }, t("hh.reason", { r: r.reason ?? "" }))))))
+          v.reviews.filter((r) => r.reason).map((r) => h("p", { class: "reason" }, t("hh.reason", { r: r.reason ?? "" }))),
+          (v.photos ?? []).length ? h("ul", { class: "thumbs" }, v.photos.map((p) => {
+            const img = h("img", { alt: label(vocab.photo_kinds, p.kind), width: 72, height: 72 }) as HTMLImageElement;
+            void thumbnailUrl(ctx.api, p.sha256, 120).then((url) => { if (url) img.src = url; else img.remove(); });
+            return h("li", {}, img, h("span", {}, label(vocab.photo_kinds, p.kind)));
+          })) : null)))
       : h("p", { class: "muted" }, t("hh.no_visits")),
     ...actions(ctx, d));
 }

@@ -5,8 +5,8 @@
 // window loses input. A running sync never delays a save (Rust holds the store per call only).
 // Each message shows under its own question, in words; a bar at the bottom counts what is
 // wrong and jumps to the next one, so the page never jumps by itself.
-import type { DraftState, Issue, Member, NotFoundReason, Outcome, PresenceStatus, Question, VisitRecord } from "../api";
-import { errorMessage } from "../api";
+import type { DraftState, Issue, Member, NotFoundReason, Outcome, PhotoKind, PresenceStatus, Question, VisitRecord } from "../api";
+import { errorMessage, thumbnailUrl } from "../api";
 import type { Ctx } from "../app";
 import { h, toast } from "../dom";
 import { lang, t } from "../i18n";
@@ -187,23 +187,45 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
       save();
     }, (e) => { gpsText.textContent = t("visit.gps_failed", { e: e.message }); }, { enableHighAccuracy: true, timeout: 20000 });
   } }, t("visit.gps_take"));
+  // Photos: several, each with what it shows; the kind offered next is the first one the visit
+  // lacks (front, inside, document). The bytes go to Rust raw, which shrinks and strips them.
+  const photoKinds: Partial<Record<string, PhotoKind>> = (v.photo_kinds ??= {});
+  const kinds = vocab.photo_kinds.map((k) => String(k.code) as PhotoKind);
+  const nextKind = () => kinds.find((k) => !v.photos.some((p) => (photoKinds[p] ?? "lainnya") === k)) ?? "lainnya";
+  const kind = select(options(vocab.photo_kinds), nextKind(), () => {}, { id: "photo-kind" }) as HTMLSelectElement;
+  const thumbs = h("ul", { id: "photos", class: "thumbs" });
   const photoCount = h("p", { id: "photo-count" }, t("visit.photo_count", { n: v.photos.length }));
+  const paintPhotos = () => {
+    photoCount.textContent = t("visit.photo_count", { n: v.photos.length });
+    kind.value = nextKind();
+    thumbs.replaceChildren(...v.photos.map((sha) => {
+      const img = h("img", { alt: termLabel(vocab.photo_kinds, photoKinds[sha] ?? "lainnya"), width: 96, height: 96 }) as HTMLImageElement;
+      void thumbnailUrl(ctx.api, sha).then((url) => { if (url) img.src = url; });
+      return h("li", { "data-photo": sha }, img,
+        h("span", {}, termLabel(vocab.photo_kinds, photoKinds[sha] ?? "lainnya")),
+        editable ? h("button", { type: "button", class: "quiet danger remove-photo", onclick: () => {
+          v.photos = v.photos.filter((p) => p !== sha);
+          delete photoKinds[sha];
+          paintPhotos();
+          save();
+        } }, t("visit.photo_remove")) : null);
+    }));
+  };
   const photo = h("input", { type: "file", id: "photo", accept: "image/*", capture: "environment", disabled: !editable }) as HTMLInputElement;
-  photo.addEventListener("change", () => {
+  photo.addEventListener("change", async () => {
     const file = photo.files?.[0];
     if (!file) return;
-    const reader = new FileReader();
-    reader.onload = async () => {
-      const data = String(reader.result).split(",")[1] ?? "";
-      try {
-        const sha = await ctx.api.addPhoto(data, file.type || "image/jpeg");
-        if (!v.photos.includes(sha)) v.photos.push(sha);
-        photoCount.textContent = t("visit.photo_count", { n: v.photos.length });
-        save();
-      } catch (e) { toast(errorMessage(e)); }
-    };
-    reader.readAsDataURL(file);
+    photoCount.textContent = t("visit.photo_saving");
+    try {
+      const sha = await ctx.api.addPhoto(new Uint8Array(await file.arrayBuffer()));
+      if (!v.photos.includes(sha)) v.photos.push(sha);
+      photoKinds[sha] = kind.value as PhotoKind;
+      photo.value = "";
+      paintPhotos();
+      save();
+    } catch (e) { toast(errorMessage(e)); paintPhotos(); }
   });
+  paintPhotos();
 
   const finish = h("button", { type: "button", class: "primary", id: "finish", disabled: !editable, onclick: async () => {
     window.clearTimeout(timer);
@@ -229,6 +251,6 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
     h("h2", {}, t("visit.members")), memberList, addMember,
     sections,
     h("fieldset", {}, h("legend", {}, t("visit.gps")), gpsText, gps),
-    h("fieldset", {}, h("legend", {}, t("visit.photo")), photo, photoCount),
+    h("fieldset", {}, h("legend", {}, t("visit.photo")), field(t("visit.photo_kind"), kind, "photo_kind"), photo, photoCount, thumbs),
     h("div", { class: "form-foot" }, summary, nextWrong, status, finish));
 }

@@ -235,9 +235,13 @@ fn main() -> anyhow::Result<()> {
                         .map_or_else(uuid::Uuid::now_v7, |open| open.visit_id);
                 }
                 v.photos.clear();
+                v.photo_kinds.clear();
                 if photo_bytes > 0 {
                     let bytes: Vec<u8> = (0..photo_bytes).map(|_| s.next_u64() as u8).collect();
-                    v.photos.push(store.save_photo(&bytes, "image/jpeg")?);
+                    let sha = store.save_photo(&bytes, "image/jpeg")?;
+                    v.photo_kinds
+                        .insert(sha.clone(), verivali_domain::PhotoKind::Depan);
+                    v.photos.push(sha);
                 }
                 if draft {
                     store.save_draft(&v).map_err(|e| coded(e.into()))?;

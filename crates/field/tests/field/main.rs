@@ -4,4 +4,5 @@
 
 mod app;
 mod device;
+mod photo;
 mod ts_types;

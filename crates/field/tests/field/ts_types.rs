@@ -49,6 +49,8 @@ fn declarations() -> Vec<String> {
         RtGroup::decl(),
         HouseholdDetail::decl(),
         VisitSummary::decl(),
+        verivali_store::PhotoRef::decl(),
+        PhotoKind::decl(),
         OutboxCounts::decl(),
         AttentionItem::decl(),
         // The app service (verivali-field).

@@ -146,6 +146,7 @@ impl App {
             photos.push(PhotoStatus {
                 sha256: sha.clone(),
                 present: repo::attachment(tx, sha)?.is_some(),
+                kind: rec.photo_kind(sha),
             });
         }
         let reviews = repo::reviews_of(tx, rec.visit_id)?

@@ -33,6 +33,7 @@ async fn decisions_follow_the_state_machine_and_update_the_baseline(b: Backend) 
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(&photo))
     }];
+    v.photo_kinds.clear();
     let ops = [
         d.op(&OpBody::VisitRecord(Box::new(v.clone()))),
         d.op(&OpBody::BatchSubmit(Batch {
@@ -129,6 +130,7 @@ async fn decisions_follow_the_state_machine_and_update_the_baseline(b: Backend) 
     let mut w = visit(&hh[1].0, &hh[1].1, 2);
     w.household.alamat = "Dusun Ngasem No. 5".into();
     w.photos.clear();
+    w.photo_kinds.clear();
     let ops = [
         d.op(&OpBody::VisitRecord(Box::new(w.clone()))),
         d.op(&OpBody::BatchSubmit(Batch {

@@ -40,6 +40,7 @@ async fn submit(d: &mut Device, visits: &[VisitRecord]) -> Uuid {
 fn with_photo(mut v: VisitRecord, bytes: &[u8]) -> VisitRecord {
     use sha2::Digest;
     v.photos = vec![hex::encode(sha2::Sha256::digest(bytes))];
+    v.photo_kinds.clear();
     v
 }
 
@@ -66,14 +67,17 @@ async fn queue_batches_progress_photos_exports_and_audit(b: Backend) {
     let v1 = with_photo(visit(&hh[1].0, &hh[1].1, 11), b"never uploaded");
     let mut v2 = visit(&hh[2].0, &hh[2].1, 12);
     v2.photos.clear();
+    v2.photo_kinds.clear();
     d.upload(&photo).await;
     let batch = submit(&mut d, &[v0.clone(), v1.clone(), v2.clone()]).await;
     // A second enumerator visits the first household too; another desa has its own visit.
     let mut w = visit(&hh[0].0, &hh[0].1, 20);
     w.photos.clear();
+    w.photo_kinds.clear();
     submit(&mut d2, std::slice::from_ref(&w)).await;
     let mut vb = visit(&hh_b[0].0, &hh_b[0].1, 30);
     vb.photos.clear();
+    vb.photo_kinds.clear();
     submit(&mut db, std::slice::from_ref(&vb)).await;
 
     // Enumerators reach none of it.
@@ -476,6 +480,7 @@ async fn the_dashboard_session_is_a_cookie_with_csrf_for_writes() {
     let mut d = s.sign_in("petugas").await;
     let mut v = visit(&hh[0].0, &hh[0].1, 5);
     v.photos.clear();
+    v.photo_kinds.clear();
     submit(&mut d, std::slice::from_ref(&v)).await;
 
     // The page itself, locked down.

@@ -44,6 +44,7 @@ fn main() -> anyhow::Result<()> {
         if i % 9 == 8 {
             let photo: Vec<u8> = (0..30_000).map(|_| seq.next_u64() as u8).collect();
             v.photos = vec![store.save_photo(&photo, "image/jpeg")?];
+            v.photo_kinds.clear();
         }
         let r = store.record_visit(&v)?;
         writeln!(out, "V {} {} {}", r.visit_id, r.revision, r.seq)?;

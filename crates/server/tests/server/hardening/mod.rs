@@ -29,6 +29,7 @@ async fn control_characters_are_refused_per_op_and_never_a_5xx(b: Backend) {
 
     let mut good = visit(&hh[0].0, &hh[0].1, 40);
     good.photos.clear();
+    good.photo_kinds.clear();
     let first = d.op(&OpBody::VisitRecord(Box::new(good.clone())));
     let mut bad_type = d.op(&OpBody::VisitRecord(Box::new(visit(
         &hh[1].0, &hh[1].1, 42,
@@ -176,6 +177,7 @@ async fn csv_cells_never_start_a_formula(b: Backend) {
     let mut d = s.sign_in("petugas").await;
     let mut v = visit(&hh[0].0, &hh[0].1, 44);
     v.photos.clear();
+    v.photo_kinds.clear();
     v.household.nama_krt = "=HYPERLINK(\"http://contoh.invalid\",\"klik\")".into();
     v.household.alamat = "@SUM(1+1)".into();
     let op = d.op(&OpBody::VisitRecord(Box::new(v.clone())));
@@ -251,6 +253,7 @@ async fn csrf_is_needed_whatever_authorization_says(b: Backend) {
     let mut d = s.sign_in("petugas").await;
     let mut v = visit(&hh[0].0, &hh[0].1, 45);
     v.photos.clear();
+    v.photo_kinds.clear();
     let op = d.op(&OpBody::VisitRecord(Box::new(v.clone())));
     d.push(&[op]).await;
     submit_batch(&mut d, &[v.visit_id]).await;
