@@ -104,6 +104,15 @@ async fn open_visit(app: State<'_, Shared>, household_id: Uuid) -> Answer<OpenVi
 }
 
 #[tauri::command]
+async fn propose_household(
+    app: State<'_, Shared>,
+    fields: verivali_field::HouseholdFields,
+    kode_desa: String,
+) -> Answer<Uuid> {
+    app.lock().await.propose_household(fields, &kode_desa)
+}
+
+#[tauri::command]
 async fn save_draft(
     app: State<'_, Shared>,
     visit: VisitRecord,
@@ -190,6 +199,7 @@ pub fn run() {
             household,
             questionnaire,
             open_visit,
+            propose_household,
             save_draft,
             discard_draft,
             renew_session,

@@ -6,7 +6,7 @@ import { invoke } from "@tauri-apps/api/core";
 // `tsc` here instead of drifting. See crates/field/tests/field/ts_types.rs.
 export type * from "./generated/types";
 import type {
-  DraftState, HouseholdDetail, HouseholdQuery, OpenVisit, Progress, Questionnaire, RtGroup, Status,
+  DraftState, HouseholdDetail, HouseholdFields, HouseholdQuery, OpenVisit, Progress, Questionnaire, RtGroup, Status,
   SyncDone, SyncState, VisitRecord, AppError,
 } from "./generated/types";
 
@@ -28,6 +28,8 @@ export interface Api {
   /** The active questionnaire, or the `version` a draft was begun on. */
   questionnaire(version?: number): Promise<Questionnaire>;
   openVisit(householdId: string): Promise<OpenVisit>;
+  /** Proposes a household not in the baseline (usulan baru); answers its id. */
+  proposeHousehold(fields: HouseholdFields, kodeDesa: string): Promise<string>;
   saveDraft(visit: VisitRecord): Promise<DraftState>;
   /** Throws away a draft never sent; true when its household (given away) left the phone. */
   discardDraft(visitId: string): Promise<boolean>;
@@ -56,6 +58,7 @@ export const tauriApi: Api = {
   household: (id) => invoke("household", { id }),
   questionnaire: (version) => invoke("questionnaire", { version: version ?? null }),
   openVisit: (householdId) => invoke("open_visit", { householdId }),
+  proposeHousehold: (fields, kodeDesa) => invoke("propose_household", { fields, kodeDesa }),
   saveDraft: (visit) => invoke("save_draft", { visit }),
   discardDraft: (visitId) => invoke("discard_draft", { visitId }),
   finishVisit: (visit) => invoke("finish_visit", { visit }),

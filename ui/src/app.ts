@@ -9,6 +9,7 @@ import { listScreen } from "./screens/list";
 import { householdScreen } from "./screens/household";
 import { visitScreen } from "./screens/visit";
 import { sendScreen } from "./screens/send";
+import { proposeScreen } from "./screens/propose";
 
 /** Visits that still need the enumerator or the network: finished but not yet submitted, queued
  * for the server, or sent back by the supervisor. */
@@ -20,7 +21,7 @@ export function waitingVisits(s: SyncState): number {
 /** How often the app syncs by itself when it can reach the server. */
 export const AUTO_SYNC_MS = 2 * 60 * 1000;
 
-export type Screen = "signin" | "unlock" | "list" | "household" | "visit" | "send";
+export type Screen = "signin" | "unlock" | "list" | "household" | "visit" | "send" | "propose";
 
 export interface Ctx {
   api: Api;
@@ -113,6 +114,7 @@ export class App {
         household: () => householdScreen(ctx, param),
         visit: () => visitScreen(ctx, param),
         send: () => sendScreen(ctx),
+        propose: () => proposeScreen(ctx),
       }[screen]();
     } catch (e) {
       body = h("p", { class: "error", role: "alert" }, errorMessage(e));

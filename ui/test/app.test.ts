@@ -129,7 +129,7 @@ const qn: Questionnaire = {
 
 function openVisit(relevant: string[]): OpenVisit {
   return {
-    state: "draft", finished: false, draft: { issues: [], relevant },
+    state: "draft", finished: false, draft: { issues: [], relevant }, returned_reason: null,
     record: {
       visit_id: "v1", household_id: "h1", baseline_version: 1, revision: 0, outcome: "ditemukan", outcome_reason: null, reference_household_id: null,
       household: { no_kk: null, nama_krt: "Ani", alamat: "Dusun", rt: "001", rw: "002", kode_desa: "3308012001" },
@@ -195,8 +195,9 @@ describe("visit form", () => {
     document.body.replaceChildren(el);
     const outcome = el.querySelector<HTMLSelectElement>("#outcome")!;
     const offered = [...outcome.options].map((o) => o.value);
-    expect(offered).toEqual(vocab.outcomes.map((o) => o.code));
-    for (const o of vocab.outcomes) {
+    // Every outcome but usulan baru, which belongs to a proposed household.
+    expect(offered).toEqual(vocab.outcomes.map((o) => o.code).filter((c) => c !== "usulan_baru"));
+    for (const o of vocab.outcomes.filter((o) => o.code !== "usulan_baru")) {
       outcome.value = String(o.code);
       outcome.dispatchEvent(new Event("change"));
       expect(el.querySelector("#outcome-reason") !== null).toBe(o.needs_reason);
@@ -423,5 +424,64 @@ describe("photos in the visit form", () => {
     expect(last.photos).toEqual([`${"a".repeat(63)}2`]);
     expect(last.photo_kinds).toEqual({ [`${"a".repeat(63)}2`]: "dalam" });
     expect(kind.value).toBe("depan");
+  });
+});
+
+describe("a new household (usulan baru)", () => {
+  it("shows each refusal under its field, then opens the visit of the new household", async () => {
+    const { proposeScreen } = await import("../src/screens/propose");
+    document.body.innerHTML = '<div id="toast"></div>';
+    const go = vi.fn();
+    const proposeHousehold = vi.fn()
+      .mockRejectedValueOnce({ code: "store.invalid", message: "Isian belum benar", issues: [{ code: "household.address_required", at: "alamat", message: "Alamat wajib diisi", error: true }] })
+      .mockResolvedValueOnce("h-new");
+    const groups = [{ kode_desa: "3308012001", nama_desa: "Sukamaju", rw: "001", rt: "001", households: [] }];
+    const el = await proposeScreen(ctx(fakeApi({ assignments: async () => groups, proposeHousehold }), go));
+    expect((el.querySelector("#new-desa") as HTMLSelectElement).textContent).toContain("Sukamaju");
+    (el.querySelector("#new-nama_krt") as HTMLInputElement).value = "Wahyu Hidayat";
+    (el.querySelector("#new-rt") as HTMLInputElement).value = "002";
+    (el.querySelector("#new-rw") as HTMLInputElement).value = "001";
+    el.dispatchEvent(new Event("submit"));
+    await vi.waitFor(() => expect(el.querySelector('[data-at="alamat"]')!.textContent).toBe("Alamat wajib diisi"));
+    (el.querySelector("#new-alamat") as HTMLInputElement).value = "Dusun Krajan No. 7";
+    el.dispatchEvent(new Event("submit"));
+    await vi.waitFor(() => expect(go).toHaveBeenCalledWith("visit", "h-new"));
+    expect(proposeHousehold).toHaveBeenLastCalledWith({ nama_krt: "Wahyu Hidayat", no_kk: null, alamat: "Dusun Krajan No. 7", rt: "002", rw: "001" }, "3308012001");
+  });
+  it("is visited as usulan baru only, and a listed household never is", async () => {
+    const proposed = openVisit([]);
+    proposed.record.baseline_version = 0;
+    proposed.record.outcome = "usulan_baru";
+    const el = await visitScreen(ctx(fakeApi({ openVisit: async () => proposed, questionnaire: async () => qn })), "h1");
+    expect([...el.querySelector<HTMLSelectElement>("#outcome")!.options].map((o) => o.value)).toEqual(["usulan_baru"]);
+    const listed = await visitScreen(ctx(fakeApi({ openVisit: async () => openVisit([]), questionnaire: async () => qn })), "h1");
+    expect([...listed.querySelector<HTMLSelectElement>("#outcome")!.options].map((o) => o.value)).not.toContain("usulan_baru");
+  });
+});
+
+describe("a form that follows the outcome", () => {
+  it("shows only what an outcome needs, the supervisor's reason, and asks why there is no GPS or photo", async () => {
+    document.body.innerHTML = '<div id="toast"></div>';
+    const finishVisit = vi.fn(async () => 1);
+    const back = { ...openVisit([]), state: "rejected" as const, returned_reason: "Foto buram, ambil ulang" };
+    const api = fakeApi({ openVisit: async () => back, questionnaire: async () => qn, finishVisit, saveDraft: async () => ({ relevant: [], issues: [] }) });
+    const el = await visitScreen(ctx(api, vi.fn()), "h1");
+    document.body.replaceChildren(el);
+    expect(el.querySelector("#returned-reason")!.textContent).toContain("Foto buram");
+    const outcome = el.querySelector<HTMLSelectElement>("#outcome")!;
+    outcome.value = "tidak_ditemukan";
+    outcome.dispatchEvent(new Event("change"));
+    expect((el.querySelector("#member-list") as HTMLElement).hidden).toBe(true);
+    expect((el.querySelector(".section") as HTMLElement).hidden).toBe(true);
+    expect(el.querySelector("#outcome-reason")).not.toBeNull();
+    el.querySelector<HTMLButtonElement>("#finish")!.click();
+    await vi.waitFor(() => expect(el.querySelector("#evidence-issue")!.textContent).toContain("Tidak ada lokasi GPS dan foto"));
+    expect(finishVisit).not.toHaveBeenCalled();
+    const note = el.querySelector<HTMLTextAreaElement>("#evidence-note")!;
+    note.value = "Rumah kosong, tetangga bilang sudah pindah; HP tidak dapat GPS";
+    note.dispatchEvent(new Event("input"));
+    el.querySelector<HTMLButtonElement>("#finish")!.click();
+    await vi.waitFor(() => expect(finishVisit).toHaveBeenCalled());
+    expect((finishVisit.mock.calls[0] as unknown as [{ evidence_note: string }])[0].evidence_note).toContain("sudah pindah");
   });
 });

@@ -225,6 +225,7 @@ pub fn visit(seq: &mut Seq, hh: &Household, members: &[Member], at: DateTime<Utc
         gps,
         photos: vec![photo.clone()],
         photo_kinds: [(photo, PhotoKind::Depan)].into(),
+        evidence_note: None,
         started_at: at - Duration::minutes(12),
         finished_at: Some(at),
     }

@@ -145,6 +145,9 @@ pub struct Gps {
     pub at: DateTime<Utc>,
 }
 
+/// Longest [`VisitRecord::evidence_note`], characters.
+pub const EVIDENCE_NOTE_MAX: usize = 500;
+
 /// Above this accuracy radius (metres) a fix only earns a warning.
 pub const GPS_GOOD_ACCURACY_M: f64 = 50.0;
 
@@ -256,6 +259,11 @@ pub struct VisitRecord {
     /// kinds sent none, and their visits stay valid.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub photo_kinds: BTreeMap<String, PhotoKind>,
+    /// Why the visit has no GPS fix or no photo, in the enumerator's words ("HP tidak dapat
+    /// sinyal GPS di dalam gang"); the field app asks for it before finishing without them, and
+    /// the supervisor sees it. Absent from older devices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence_note: Option<String>,
     /// When the visit started.
     pub started_at: DateTime<Utc>,
     /// When it was finished; `None` while it is a draft.
@@ -296,7 +304,13 @@ impl VisitRecord {
             household_id: household.id,
             baseline_version: household.version,
             revision: 0,
-            outcome: Outcome::Ditemukan,
+            // A household proposed on the device (not yet in the baseline) is visited as a
+            // proposal; every other one starts as found.
+            outcome: if household.version == 0 {
+                Outcome::UsulanBaru
+            } else {
+                Outcome::Ditemukan
+            },
             outcome_reason: None,
             reference_household_id: None,
             household: HouseholdFound {
@@ -309,6 +323,7 @@ impl VisitRecord {
             gps: None,
             photos: vec![],
             photo_kinds: BTreeMap::new(),
+            evidence_note: None,
             started_at: now,
             finished_at: None,
         }
@@ -363,6 +378,19 @@ impl VisitRecord {
                     Invalid::PhotoHash { value: p.clone() },
                 );
             }
+        }
+        if self
+            .evidence_note
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > EVIDENCE_NOTE_MAX)
+        {
+            r.error(
+                "evidence_note",
+                Invalid::AnswerTooLong {
+                    question: "evidence_note".into(),
+                    max: EVIDENCE_NOTE_MAX,
+                },
+            );
         }
         // A kind names one of the visit's photos.
         for sha in self.photo_kinds.keys().filter(|k| !self.photos.contains(k)) {

@@ -196,6 +196,8 @@ pub struct OpenVisit {
     pub finished: bool,
     /// The draft's validation and relevant questions.
     pub draft: DraftState,
+    /// Why the supervisor sent it back (the amend form shows it at its top).
+    pub returned_reason: Option<String>,
 }
 
 fn draft_state(store: &verivali_store::Store, record: &VisitRecord, lang: Lang) -> DraftState {
@@ -573,6 +575,15 @@ impl FieldApp {
             ));
         }
         if let Some(v) = editable {
+            let returned_reason = (v.state == verivali_domain::VisitState::Rejected)
+                .then(|| {
+                    v.reviews
+                        .iter()
+                        .rev()
+                        .find(|r| r.decision == verivali_domain::Decision::Reject)
+                        .and_then(|r| r.reason.clone())
+                })
+                .flatten();
             let (record, state, finished) = d
                 .store()
                 .visit(v.visit_id)
@@ -582,6 +593,7 @@ impl FieldApp {
                 record,
                 state,
                 finished,
+                returned_reason,
             });
         }
         let record = VisitRecord::start(
@@ -596,7 +608,29 @@ impl FieldApp {
             record,
             state: verivali_domain::VisitState::Draft,
             finished: false,
+            returned_reason: None,
         })
+    }
+
+    /// Proposes a household not in the baseline (usulan baru) in `kode_desa`, one of the desa
+    /// this phone works in: stored and queued as `household.propose`; its visit (outcome
+    /// `usulan_baru`) is then opened like any other. Returns the new household's id.
+    pub fn propose_household(
+        &mut self,
+        fields: verivali_domain::HouseholdFields,
+        kode_desa: &str,
+    ) -> Result<Uuid, AppError> {
+        let household = verivali_domain::Household {
+            id: Uuid::now_v7(),
+            id_dtsen: None,
+            fields,
+            kode_desa: kode_desa.to_string(),
+            desil: None,
+            version: 0,
+        };
+        let r = self.device()?.store().propose_household(&household);
+        r.map_err(|e| self.err(FieldError::Store(e)))?;
+        Ok(household.id)
     }
 
     /// Saves what was typed (as often as the form likes); returns the form's live state.

@@ -17,7 +17,7 @@ pub use device::{
 };
 pub use store_sync::StoreSync;
 /// The domain types the Tauri shell passes through, for the same reason.
-pub use verivali_domain::{Questionnaire, VisitRecord, clock::SystemClock};
+pub use verivali_domain::{HouseholdFields, Questionnaire, VisitRecord, clock::SystemClock};
 /// The device-store types the Tauri shell passes through, so that it depends on this crate alone
 /// (DESIGN.md §2: `src-tauri -> field`).
 pub use verivali_store::{HouseholdDetail, HouseholdQuery, KdfParams, RtGroup};

@@ -400,7 +400,9 @@ async function visit(id) {
   page(`${t("visit.title")}: ${f.household.nama_krt || f.visit_id.slice(-8)}`,
     h("p", {}, badge(v.state), " ", h("a", { href: "#/queue", id: "back" }, t("visit.back"))),
     h("p", {}, `${t("visit.enumerator")}: ${v.enumerator.display_name} · ${t("visit.outcome")}: ${term("outcomes", f.outcome)}`,
-      f.outcome_reason ? ` · ${t("visit.reason_found")}: ${f.outcome_reason}` : "", ` · ${place(v.kode_desa)}`),
+      f.outcome_reason ? ` · ${t("visit.reason_found")}: ${term("outcome_reasons", f.outcome_reason)}` : "", ` · ${place(v.kode_desa)}`),
+    // Why there is no GPS fix or no photo, in the enumerator's words (asked at finishing).
+    f.evidence_note ? h("p", { class: "flag", id: "evidence-note" }, `${t("visit.evidence_note")}: ${f.evidence_note}`) : null,
     others,
     h("div", { class: "cols" },
       h("section", { class: "card" }, h("h2", {}, `${t("visit.baseline")} ↔ ${t("visit.found")}`), compare, resolutions),

@@ -182,6 +182,11 @@ async fn an_enumerators_day_in_the_real_app() {
         )
         .await;
     assert_eq!(reason, json!("pindah"));
+    // Finishing without GPS or photo asks why first; the supervisor sees the answer.
+    b.tap("#finish").await;
+    b.wait_text("#evidence-issue", "tulis alasannya").await;
+    b.fill("#evidence-note", "Rumah kosong; HP tidak dapat sinyal GPS")
+        .await;
     b.tap("#finish").await;
     b.wait("#household").await;
 
@@ -219,6 +224,10 @@ async fn an_enumerators_day_in_the_real_app() {
             .unwrap()
             .ends_with("(rumah cat biru)")
     );
+    assert_eq!(
+        waiting[0]["found"]["evidence_note"],
+        json!("Rumah kosong; HP tidak dapat sinyal GPS")
+    );
     let why = "Alamat tidak jelas, mohon dicek ulang";
     spv.decide(&visit_id, json!({"decision": "reject", "reason": why}))
         .await;
@@ -229,6 +238,8 @@ async fn an_enumerators_day_in_the_real_app() {
     // Amend: a different reason, finished again, resubmitted, synced.
     b.tap("#inbox .amend").await;
     b.wait("#visit-form").await;
+    // The amend form opens with the supervisor's reason at its top.
+    b.wait_text("#returned-reason", why).await;
     choose(&b, "#outcome-reason", "alamat_tidak_ada").await;
     b.wait_text("#save-status", "Draf tersimpan").await;
     b.tap("#finish").await;
@@ -365,6 +376,8 @@ async fn the_app_answers_while_a_sync_crawls_over_2g() {
     step!("selesai", {
         choose(&b, "#outcome", "tidak_ditemukan").await;
         choose(&b, "#outcome-reason", "pindah").await;
+        b.fill("#evidence-note", "Rumah kosong; HP tidak dapat sinyal GPS")
+            .await;
         b.tap("#finish").await;
         b.wait("#household").await;
     });

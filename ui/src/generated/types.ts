@@ -139,6 +139,12 @@ photos: Array<string>,
  */
 photo_kinds?: { [key in string]?: PhotoKind }, 
 /**
+ * Why the visit has no GPS fix or no photo, in the enumerator's words ("HP tidak dapat
+ * sinyal GPS di dalam gang"); the field app asks for it before finishing without them, and
+ * the supervisor sees it. Absent from older devices.
+ */
+evidence_note?: string | null, 
+/**
  * When the visit started.
  */
 started_at: string, 
@@ -585,7 +591,11 @@ finished: boolean,
 /**
  * The draft's validation and relevant questions.
  */
-draft: DraftState, };
+draft: DraftState, 
+/**
+ * Why the supervisor sent it back (the amend form shows it at its top).
+ */
+returned_reason: string | null, };
 
 export type SyncState = { 
 /**

@@ -67,6 +67,7 @@ export async function listScreen(ctx: Ctx): Promise<HTMLElement> {
     h("h1", {}, t("list.title")),
     h("p", { id: "progress", class: "progress" }, t("progress", p)),
     h("div", { class: "filters" }, search, status, source),
+    h("button", { type: "button", class: "quiet", id: "propose", onclick: () => ctx.go("propose") }, `+ ${t("list.propose")}`),
     results);
   // "Back" from a household returns to the same card.
   screen.dataset.scroll = String(lastScroll);

@@ -84,8 +84,8 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
     window.clearTimeout(timer);
     timer = window.setTimeout(() => void saveNow(), 400);
   };
-  // Leaving, locking or going to the background saves what the debounce still holds.
-  ctx.onLeave(async () => { if (waiting) await saveNow(); else await saving; });
+  // Leaving, locking or going to the background saves what the debounce still holds (registered
+  // below, with the GPS watch's end).
   const field = (label: string, control: HTMLElement, at: string) => {
     control.addEventListener("blur", () => { touched.add(at); paint(); });
     return h("label", { class: "field" }, label, control, slot(at));
@@ -109,7 +109,14 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
       outcomeTerm(v.outcome)?.needs_reference ? field(t("visit.reference"), text(v.reference_household_id, (s) => { v.reference_household_id = s || null; }, { id: "reference" }), "reference_household_id") : "");
   };
   paintOutcome();
-  const outcome = field(t("visit.outcome"), select(options(vocab.outcomes), v.outcome, (s) => { v.outcome = s as Outcome; v.outcome_reason = null; v.reference_household_id = null; paintOutcome(); }, { id: "outcome" }), "outcome");
+  // A proposed household (not yet in the baseline) is visited as usulan baru, and only it.
+  const proposal = v.baseline_version === 0;
+  const offered = options(vocab.outcomes).filter(([code]) => (code === "usulan_baru") === proposal);
+  // Outcomes that need no answers (not found, refused, duplicate…) show only what they need:
+  // the reason or reference, GPS and photos.
+  const answerParts: HTMLElement[] = [];
+  const paintParts = () => { for (const el of answerParts) el.hidden = !outcomeTerm(v.outcome)?.needs_answers; };
+  const outcome = field(t("visit.outcome"), select(offered, v.outcome, (s) => { v.outcome = s as Outcome; v.outcome_reason = null; v.reference_household_id = null; paintOutcome(); paintParts(); }, { id: "outcome" }), "outcome");
 
   // Household as found.
   const hf = v.household;
@@ -179,14 +186,35 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
   })));
 
   // GPS and photo.
+  // GPS as people use it: the fix improves for a while (watchPosition); its accuracy shows as it
+  // does, with a hint when it is worse than 20 m; the best fix is kept. Errors are in words.
   const gpsText = h("p", { id: "gps-value" }, v.gps ? t("visit.gps_value", { lat: v.gps.lat.toFixed(6), lon: v.gps.lon.toFixed(6), acc: Math.round(v.gps.accuracy_m) }) : t("visit.gps_none"));
+  const gpsHint = h("p", { id: "gps-hint", class: "warn", role: "status" });
+  let watch: number | null = null;
+  const stopGps = () => { if (watch !== null) navigator.geolocation?.clearWatch(watch); watch = null; gps.textContent = t("visit.gps_take"); };
   const gps = h("button", { type: "button", class: "quiet", id: "gps", disabled: !editable, onclick: () => {
-    navigator.geolocation.getCurrentPosition((p) => {
-      v.gps = { lat: p.coords.latitude, lon: p.coords.longitude, accuracy_m: p.coords.accuracy, at: new Date(p.timestamp).toISOString() };
-      gpsText.textContent = t("visit.gps_value", { lat: v.gps.lat.toFixed(6), lon: v.gps.lon.toFixed(6), acc: Math.round(v.gps.accuracy_m) });
-      save();
-    }, (e) => { gpsText.textContent = t("visit.gps_failed", { e: e.message }); }, { enableHighAccuracy: true, timeout: 20000 });
+    if (watch !== null) { stopGps(); return; }
+    if (!navigator.geolocation) { gpsText.textContent = t("visit.gps_failed", { e: t("visit.gps_unavailable") }); return; }
+    gps.textContent = t("visit.gps_stop");
+    gpsHint.textContent = t("visit.gps_searching");
+    const started = Date.now();
+    watch = navigator.geolocation.watchPosition((p) => {
+      const acc = p.coords.accuracy;
+      if (!v.gps || acc <= v.gps.accuracy_m || Date.now() - Date.parse(v.gps.at) > 10 * 60_000) {
+        v.gps = { lat: p.coords.latitude, lon: p.coords.longitude, accuracy_m: acc, at: new Date(p.timestamp).toISOString() };
+        gpsText.textContent = t("visit.gps_value", { lat: v.gps.lat.toFixed(6), lon: v.gps.lon.toFixed(6), acc: Math.round(acc) });
+        save();
+        paintEvidence();
+      }
+      gpsHint.textContent = acc > 20 ? t("visit.gps_weak", { acc: Math.round(acc) }) : "";
+      if (acc <= 10 || Date.now() - started > 60_000) stopGps();
+    }, (e) => {
+      stopGps();
+      gpsHint.textContent = "";
+      gpsText.textContent = t("visit.gps_failed", { e: t(e.code === 1 ? "visit.gps_denied" : e.code === 3 ? "visit.gps_timeout" : "visit.gps_unavailable") });
+    }, { enableHighAccuracy: true, timeout: 30_000, maximumAge: 0 });
   } }, t("visit.gps_take"));
+
   // Photos: several, each with what it shows; the kind offered next is the first one the visit
   // lacks (front, inside, document). The bytes go to Rust raw, which shrinks and strips them.
   const photoKinds: Partial<Record<string, PhotoKind>> = (v.photo_kinds ??= {});
@@ -196,6 +224,7 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
   const thumbs = h("ul", { id: "photos", class: "thumbs" });
   const photoCount = h("p", { id: "photo-count" }, t("visit.photo_count", { n: v.photos.length }));
   const paintPhotos = () => {
+    paintEvidence();
     photoCount.textContent = t("visit.photo_count", { n: v.photos.length });
     kind.value = nextKind();
     thumbs.replaceChildren(...v.photos.map((sha) => {
@@ -225,12 +254,26 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
       save();
     } catch (e) { toast(errorMessage(e)); paintPhotos(); }
   });
-  paintPhotos();
 
+  // Finishing without a GPS fix or a photo asks why, in the enumerator's words; the supervisor
+  // reads it beside the visit.
+  const evidence = h("textarea", { id: "evidence-note", rows: "2", maxlength: "500", disabled: !editable }, v.evidence_note ?? "") as HTMLTextAreaElement;
+  evidence.addEventListener("input", () => { v.evidence_note = evidence.value.trim() ? evidence.value : null; save(); });
+  const evidenceIssue = h("p", { class: "field-issue", id: "evidence-issue" });
+  const evidenceField = h("label", { class: "field", id: "evidence" }, t("visit.evidence_note"), evidence, evidenceIssue);
+  const missingEvidence = () => !v.gps || v.photos.length === 0;
+  const paintEvidence = () => { evidenceField.hidden = !missingEvidence(); if (!missingEvidence()) evidenceIssue.textContent = ""; };
   const finish = h("button", { type: "button", class: "primary", id: "finish", disabled: !editable, onclick: async () => {
     window.clearTimeout(timer);
     waiting = false;
     await saving;
+    stopGps();
+    if (missingEvidence() && !v.evidence_note?.trim()) {
+      evidenceIssue.textContent = t(!v.gps && v.photos.length === 0 ? "visit.evidence_both" : !v.gps ? "visit.evidence_gps" : "visit.evidence_photo");
+      evidence.scrollIntoView?.({ block: "center" });
+      evidence.focus({ preventScroll: true });
+      return;
+    }
     try {
       await ctx.api.finishVisit(v);
       toast(t("visit.finished"));
@@ -242,15 +285,19 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
     }
   } }, t("visit.finish"));
 
+  answerParts.push(household, h("h2", {}, t("visit.members")), memberList, addMember, ...sections);
+  paintParts();
+  paintPhotos();
+  ctx.onLeave(async () => { stopGps(); if (waiting) await saveNow(); else await saving; });
   paint();
   return h("form", { class: "screen", id: "visit-form", onsubmit: (e: Event) => e.preventDefault() },
     h("button", { type: "button", class: "quiet", id: "back", onclick: () => ctx.go("household", householdId) }, `← ${t("hh.back")}`),
     h("h1", {}, `${t("visit.title")}: ${hf.nama_krt}`),
     editable ? null : h("p", { class: "warn", id: "locked" }, t("visit.locked")),
-    outcome, outcomeExtra, household,
-    h("h2", {}, t("visit.members")), memberList, addMember,
-    sections,
-    h("fieldset", {}, h("legend", {}, t("visit.gps")), gpsText, gps),
+    open.returned_reason ? h("p", { class: "notice", id: "returned-reason", role: "status" }, t("visit.returned", { r: open.returned_reason })) : null,
+    outcome, outcomeExtra, ...answerParts,
+    h("fieldset", {}, h("legend", {}, t("visit.gps")), gpsText, gpsHint, gps),
     h("fieldset", {}, h("legend", {}, t("visit.photo")), field(t("visit.photo_kind"), kind, "photo_kind"), photo, photoCount, thumbs),
+    evidenceField,
     h("div", { class: "form-foot" }, summary, nextWrong, status, finish));
 }

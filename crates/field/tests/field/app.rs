@@ -107,3 +107,33 @@ fn a_running_sync_holds_the_store_only_per_call_so_the_app_stays_usable() {
         "the next sync may start once this one ended"
     );
 }
+
+#[test]
+fn a_new_household_is_proposed_and_visited_as_usulan_baru() {
+    use verivali_domain::Outcome;
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let dir = device_folder(clock.clone());
+    let mut app = FieldApp::new(dir.path(), clock.clone(), KdfParams::FAST_INSECURE, "");
+    app.unlock(PIN).unwrap();
+    let mut seq = Seq::new(9);
+    let (h, members) = sample::household(&mut seq, "3308012001", 1);
+    // A wrong field is refused with where it is, nothing stored.
+    let mut bad = h.fields.clone();
+    bad.alamat = String::new();
+    let e = app.propose_household(bad, "3308012001").unwrap_err();
+    assert_eq!(e.issues[0].at, "alamat", "{e:?}");
+    let id = app
+        .propose_household(h.fields.clone(), "3308012001")
+        .unwrap();
+    let open = app.open_visit(id).unwrap();
+    assert_eq!(open.record.outcome, Outcome::UsulanBaru);
+    assert!(open.record.members.is_empty());
+    let mut v = open.record;
+    v.members = members.clone();
+    v.answers = sample::visit(&mut seq, &h, &members, chrono::Utc::now()).answers;
+    assert_eq!(app.finish_visit(v).unwrap(), 1);
+    let listed = app.assignments(&Default::default()).unwrap();
+    let row = &listed[0].households[0];
+    assert!(row.proposed && row.id == id);
+    assert_eq!(app.progress().unwrap().done, 1);
+}
