@@ -290,10 +290,27 @@ describe("a household given to a colleague", () => {
     expect(el.querySelector("#visit")).toBeNull();
     expect(el.querySelector("#discard")).toBeNull();
   });
-  it("is an ordinary household when it is still the user's", async () => {
+  it("is an ordinary household when it is still the user's, whose unsent draft may be thrown away", async () => {
     const el = await householdScreen(ctx(fakeApi({ household: async () => detail([draft], false) })), "h1");
     expect(el.querySelector("#withdrawn")).toBeNull();
-    expect(el.querySelector("#discard")).toBeNull();
+    expect(el.querySelector("#visit")).not.toBeNull();
+    expect(el.querySelector("#discard")).not.toBeNull();
+    const sent = await householdScreen(ctx(fakeApi({ household: async () => detail([{ ...draft, finished: true, revision: 1 }], false) })), "h1");
+    expect(sent.querySelector("#discard")).toBeNull();
+  });
+  it("lets a member added by mistake be removed, never one of the baseline", async () => {
+    const v = openVisit([]);
+    v.record.members.push({ member_id: "m-new", nik: null, name: "Salah tambah", sex: "L", birth_place: null, birth_date: null, relationship: 3, status: "anggota_baru" });
+    const base = detail([], false);
+    base.members = [{ member_id: "m1", nik: "3308", name: "Ani", sex: "P", birth_place: null, birth_date: "1980-01-01", relationship: 1, status: "tinggal" }];
+    const saved: unknown[] = [];
+    let leave: (() => Promise<void>) | null = null;
+    const api = fakeApi({ openVisit: async () => v, questionnaire: async () => qn, household: async () => base, saveDraft: async (x) => { saved.push(structuredClone(x)); return { relevant: [], issues: [] }; } });
+    const el = await visitScreen({ ...ctx(api), onLeave: (f) => { leave = f; } }, "h1");
+    expect(el.querySelectorAll(".remove-member").length).toBe(1);
+    el.querySelector<HTMLButtonElement>('[data-member="1"] .remove-member')!.click();
+    await leave!();
+    expect((saved[0] as { members: unknown[] }).members.length).toBe(1);
   });
 });
 

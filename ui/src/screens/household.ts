@@ -41,15 +41,16 @@ export async function householdScreen(ctx: Ctx, id: string): Promise<HTMLElement
     ...actions(ctx, d));
 }
 
-/** What the enumerator may do here. A household given to a colleague keeps only the work begun
- * on it: its open draft may be finished or discarded (two taps), nothing new is started. */
+/** What the enumerator may do here: visit, and discard a draft never sent (two taps). A household
+ * given to a colleague keeps only the work begun on it: nothing new is started there. */
 function actions(ctx: Ctx, d: HouseholdDetail): HTMLElement[] {
   const open = d.visits.find((v) => v.state === "draft" || v.state === "rejected");
   const visit = h("button", { type: "button", class: "primary", id: "visit", onclick: () => ctx.go("visit", d.household.id) }, t("hh.visit"));
-  if (!d.withdrawn) return [visit];
+  // A draft the server never received (never finished) can be thrown away: a visit begun on the
+  // wrong house, or on a household given to a colleague.
   const draft = d.visits.find((v) => !v.finished && v.state === "draft" && v.revision === 0);
-  const out: HTMLElement[] = [h("p", { class: "notice", id: "withdrawn", role: "status" }, t(open ? "hh.withdrawn" : "hh.withdrawn_done"))];
-  if (open) out.push(visit);
+  const out: HTMLElement[] = d.withdrawn ? [h("p", { class: "notice", id: "withdrawn", role: "status" }, t(open ? "hh.withdrawn" : "hh.withdrawn_done"))] : [];
+  if (open || !d.withdrawn) out.push(visit);
   if (draft) {
     const slot = h("div", { class: "confirm" });
     const ask = () => slot.replaceChildren(

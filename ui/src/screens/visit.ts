@@ -131,8 +131,17 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
   // Members.
   const memberList = h("div", { id: "member-list" });
   const paintMembers = () => memberList.replaceChildren(...v.members.map((m, i) => memberCard(m, i)));
+  // A member added in this visit by mistake can be removed; members of the baseline cannot (their
+  // status says what became of them: moved, died…).
+  const baselineMembers = new Set((await ctx.api.household(householdId).catch(() => null))?.members.map((m) => m.member_id) ?? v.members.map((m) => m.member_id));
+  const added = (m: Member) => !baselineMembers.has(m.member_id);
   const memberCard = (m: Member, i: number) => h("fieldset", { class: "member", "data-member": i },
     h("legend", {}, m.name || `#${i + 1}`),
+    editable && added(m) ? h("button", { type: "button", class: "quiet danger remove-member", onclick: () => {
+      v.members.splice(i, 1);
+      paintMembers();
+      save();
+    } }, t("visit.remove_member")) : null,
     field(termLabel(vocab.member_fields, "name"), text(m.name, (s) => { m.name = s; }, { class: "member-name" }), `members[${i}].name`),
     field(termLabel(vocab.member_fields, "nik"), text(m.nik, (s) => { m.nik = s || null; }, { class: "member-nik", inputmode: "numeric", maxlength: "16" }), `members[${i}].nik`),
     h("div", { class: "row" },
