@@ -266,14 +266,26 @@ impl Session {
 
     /// All elements matching a CSS selector.
     pub async fn find_all(&self, css: &str) -> Vec<El> {
-        let v = self
-            .try_cmd(
-                reqwest::Method::POST,
-                "/elements",
-                json!({"using": "css selector", "value": css}),
-            )
-            .await
-            .unwrap();
+        // WebKitWebDriver can answer "stale element" to a search that races a re-render (the
+        // send screen redraws itself after a sync): search again then.
+        let mut tries = 0;
+        let v = loop {
+            match self
+                .try_cmd(
+                    reqwest::Method::POST,
+                    "/elements",
+                    json!({"using": "css selector", "value": css}),
+                )
+                .await
+            {
+                Ok(v) => break v,
+                Err(e) if e.contains("stale element") && tries < 5 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("find {css}: {e}"),
+            }
+        };
         v.as_array()
             .map(|a| {
                 a.iter()

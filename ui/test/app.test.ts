@@ -224,6 +224,11 @@ describe("send", () => {
         last_sync: null, needs_attention: [],
         inbox: [{ household_id: "h9", nama_krt: "Budi", visit_id: "v9", reason: "Foto buram" }],
         ready: [{ visit_id: "v1", household_id: "h1", nama_krt: "Ani" }, { visit_id: "v2", household_id: "h2", nama_krt: "Citra" }],
+        received: [{ visit_id: "v0", household_id: "h0", nama_krt: "Dewi", state: "submitted", received_at: "2026-12-02T03:00:00Z", submitted_at: "2026-12-02T03:05:00Z" }],
+        log: [
+          { at: "2026-12-02T03:06:00Z", ok: false, ops_up: 0, photos_up: 0, pulled: 0, code: "sync.network", message: "Tidak ada sinyal" },
+          { at: "2026-12-02T03:05:00Z", ok: true, ops_up: 2, photos_up: 1, pulled: 4, code: null, message: null },
+        ],
       }),
       submit: async (ids) => { submitted.push(ids); return ids.length; },
     });
@@ -232,6 +237,10 @@ describe("send", () => {
     expect(el.querySelector("#pending")!.textContent).toBe("1 kunjungan menunggu dikirim");
     expect(el.querySelector("#pending-ops")!.textContent).toContain("2 catatan antrean");
     expect(el.querySelector("#inbox .reason")!.textContent).toBe("Foto buram");
+    expect(el.querySelector('#received [data-visit="v0"]')!.textContent).toContain("diterima server dan diajukan ke pengawas");
+    const log = [...el.querySelectorAll("#sync-log li")].map((li) => li.textContent);
+    expect(log[0]).toContain("berhenti: Tidak ada sinyal");
+    expect(log[1]).toContain("2 catatan dan 1 foto terkirim, 4 pembaruan diunduh");
     const boxes = el.querySelectorAll<HTMLInputElement>("#ready input");
     boxes[1].checked = false;
     boxes[1].dispatchEvent(new Event("change"));
@@ -360,7 +369,7 @@ describe("a session that ended while work waits on the phone", () => {
     const renewSession = vi.fn(async () => status);
     const go = vi.fn();
     const api = fakeApi({
-      syncState: async () => ({ outbox: { pending_ops: 2, pending_visits: 2, pending_batches: 0, acked_through: 0, needs_attention: 0 }, last_sync: null, needs_attention: [], inbox: [], ready: [] }),
+      syncState: async () => ({ outbox: { pending_ops: 2, pending_visits: 2, pending_batches: 0, acked_through: 0, needs_attention: 0 }, last_sync: null, needs_attention: [], inbox: [], ready: [], received: [], log: [] }),
       syncNow: async () => { throw { code: "auth.token_expired", message: "Sesi sudah habis; silakan masuk lagi" }; },
       renewSession,
     });

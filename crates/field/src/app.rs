@@ -17,6 +17,9 @@ use verivali_store::{
 
 use crate::device::{Device, FieldError, Returned, SharedDevice, renew_with, sync_with};
 
+/// How many received visits the send screen lists.
+const RECEIVED_LISTED: u32 = 30;
+
 /// The store file inside the data folder.
 const STORE_FILE: &str = "perangkat.db";
 /// The PIN-attempt counter beside it (survives restarts, so a lockout cannot be skipped).
@@ -129,6 +132,10 @@ pub struct SyncState {
     pub inbox: Vec<InboxItem>,
     /// Finished visits not yet submitted (to choose for a batch).
     pub ready: Vec<ReadyVisit>,
+    /// Visits the server received, newest first, with when.
+    pub received: Vec<verivali_store::SentVisit>,
+    /// The last syncs, newest first: what went up and down, or why one stopped.
+    pub log: Vec<verivali_store::SyncLogEntry>,
 }
 
 /// A visit sent back.
@@ -732,12 +739,22 @@ impl FieldApp {
                 nama_krt,
             })
             .collect();
+        let received = d
+            .store()
+            .received_visits(RECEIVED_LISTED)
+            .map_err(|e| AppError::coded(&e, lang))?;
+        let log = d
+            .store()
+            .sync_log()
+            .map_err(|e| AppError::coded(&e, lang))?;
         Ok(SyncState {
             outbox: health.outbox,
             last_sync: health.last_sync,
             needs_attention: health.needs_attention,
             inbox,
             ready,
+            received,
+            log,
         })
     }
 
@@ -760,6 +777,8 @@ impl FieldApp {
         Ok(SyncJob {
             device,
             before,
+            lang: self.lang,
+            clock: self.clock.clone(),
             _gate: gate,
         })
     }
@@ -801,13 +820,44 @@ fn held(d: &Device) -> Result<std::collections::BTreeSet<uuid::Uuid>, FieldError
 pub struct SyncJob {
     device: SharedDevice,
     before: std::collections::BTreeSet<uuid::Uuid>,
+    lang: Lang,
+    clock: Arc<dyn Clock>,
     _gate: tokio::sync::OwnedMutexGuard<()>,
 }
 
 impl SyncJob {
     /// Runs the sync; hand the answer to [`FieldApp::end_sync`].
     pub async fn run(mut self) -> Result<SyncDone, FieldError> {
-        let r = sync_with(&mut self.device).await?;
+        let r = sync_with(&mut self.device).await;
+        // The send screen lists each sync, failed ones with their reason (a wiped device has
+        // no store left to write to).
+        let entry = match &r {
+            Ok(r) => Some(verivali_store::SyncLogEntry {
+                at: self.clock.now(),
+                ok: true,
+                ops_up: r.ops_acked,
+                photos_up: r.photos_uploaded,
+                pulled: r.changes_pulled,
+                code: None,
+                message: None,
+            }),
+            Err(FieldError::Wiped) => None,
+            Err(e) => Some(verivali_store::SyncLogEntry {
+                at: self.clock.now(),
+                ok: false,
+                ops_up: 0,
+                photos_up: 0,
+                pulled: 0,
+                code: Some(e.shown_code()),
+                message: Some(e.message(self.lang)),
+            }),
+        };
+        if let Some(entry) = entry {
+            let mut d = self.device.lock().unwrap_or_else(PoisonError::into_inner);
+            // A log line is for reading: a store that cannot write it fails the next call anyway.
+            let _ = d.store().log_sync(&entry);
+        }
+        let r = r?;
         let after = held(&self.device.lock().unwrap_or_else(PoisonError::into_inner))?;
         Ok(SyncDone {
             acked: r.ops_acked,

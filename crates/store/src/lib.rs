@@ -29,9 +29,11 @@ mod visits;
 
 pub use error::{Result, StoreError};
 pub use key::KdfParams;
-pub use outbox::{AttentionItem, OutboxCounts, OutboxOp, Rejection};
+pub use outbox::{AttentionItem, OutboxCounts, OutboxOp, Rejection, SYNC_LOG_KEPT, SyncLogEntry};
 pub use pull::{Applied, Pulled};
-pub use queries::{HouseholdDetail, HouseholdQuery, HouseholdRow, PhotoRef, RtGroup, VisitSummary};
+pub use queries::{
+    HouseholdDetail, HouseholdQuery, HouseholdRow, PhotoRef, RtGroup, SentVisit, VisitSummary,
+};
 pub use session::Session;
 pub use visits::{Recorded, SubmittedBatch};
 

@@ -63,6 +63,30 @@ pub struct AttentionItem {
     pub at: String,
 }
 
+/// How many syncs the send screen lists.
+pub const SYNC_LOG_KEPT: i64 = 10;
+
+/// One sync, as the send screen lists it.
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncLogEntry {
+    /// When it ended (device time).
+    pub at: DateTime<Utc>,
+    /// Whether it completed.
+    pub ok: bool,
+    /// Ops the server acknowledged.
+    #[ts(type = "number")]
+    pub ops_up: u64,
+    /// Photos uploaded.
+    #[ts(type = "number")]
+    pub photos_up: u64,
+    /// Changes pulled.
+    #[ts(type = "number")]
+    pub pulled: u64,
+    /// Why it stopped, when it failed: a stable code and a message in the app's language.
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
 /// Counts for the sync screen.
 #[derive(ts_rs::TS, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct OutboxCounts {
@@ -217,6 +241,21 @@ impl Store {
                 )?;
             }
         }
+        // What the server now holds, for the send screen ("diterima server"): each visit's last
+        // record and its submission, unless the server refused the op.
+        tx.exec_cached(
+            "UPDATE visits SET received_at = ?2 WHERE id IN (
+                 SELECT entity_id FROM outbox WHERE seq <= ?1 AND type = 'visit.record'
+                 AND op_id NOT IN (SELECT op_id FROM attention))",
+            params![acked, ts(server_time)],
+        )?;
+        tx.exec_cached(
+            "UPDATE visits SET submitted_at = ?2 WHERE id IN (
+                 SELECT j.value FROM outbox o, json_each(o.payload, '$.visit_ids') j
+                 WHERE o.seq <= ?1 AND o.type = 'batch.submit'
+                 AND o.op_id NOT IN (SELECT op_id FROM attention))",
+            params![acked, ts(server_time)],
+        )?;
         tx.exec_cached("DELETE FROM outbox WHERE seq <= ?1", [acked])?;
         let previous = acked_through(&tx)?;
         tx.exec_cached(
@@ -305,6 +344,58 @@ impl Store {
             [ts(at)],
         )?;
         Ok(())
+    }
+
+    /// Notes a sync's outcome for the send screen (the last [`SYNC_LOG_KEPT`] are kept).
+    pub fn log_sync(&mut self, entry: &SyncLogEntry) -> Result<()> {
+        let tx = self.write_tx()?;
+        tx.exec_cached(
+            "INSERT INTO sync_log (at, ok, ops_up, photos_up, pulled, code, message)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                ts(entry.at),
+                entry.ok,
+                entry.ops_up,
+                entry.photos_up,
+                entry.pulled,
+                entry.code,
+                entry.message
+            ],
+        )?;
+        tx.exec_cached(
+            "DELETE FROM sync_log WHERE id <= (SELECT max(id) FROM sync_log) - ?1",
+            [SYNC_LOG_KEPT],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The last syncs, newest first.
+    pub fn sync_log(&self) -> Result<Vec<SyncLogEntry>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT at, ok, ops_up, photos_up, pulled, code, message FROM sync_log ORDER BY id DESC",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                SyncLogEntry {
+                    at: DateTime::<Utc>::MIN_UTC,
+                    ok: r.get(1)?,
+                    ops_up: r.get(2)?,
+                    photos_up: r.get(3)?,
+                    pulled: r.get(4)?,
+                    code: r.get(5)?,
+                    message: r.get(6)?,
+                },
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (at, mut e) = row?;
+            e.at = at.parse().unwrap_or(e.at);
+            out.push(e);
+        }
+        Ok(out)
     }
 
     /// When the last complete sync finished.

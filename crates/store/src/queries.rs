@@ -97,6 +97,21 @@ pub struct VisitSummary {
     pub photos: Vec<PhotoRef>,
 }
 
+/// A visit the server has received.
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentVisit {
+    pub visit_id: Uuid,
+    pub household_id: Uuid,
+    /// Its head.
+    pub nama_krt: String,
+    /// Review state on this device.
+    pub state: VisitState,
+    /// When the server acknowledged its last record (server time).
+    pub received_at: chrono::DateTime<chrono::Utc>,
+    /// When the server acknowledged its submission to the supervisor.
+    pub submitted_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// A visit's photo: its SHA-256 and what it shows.
 #[derive(ts_rs::TS, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PhotoRef {
@@ -468,6 +483,40 @@ impl Store {
             if let (Ok(v), Ok(h)) = (Uuid::parse_str(&v), Uuid::parse_str(&h)) {
                 out.push((v, h, name));
             }
+        }
+        Ok(out)
+    }
+
+    /// Visits the server has received, newest first (at most `limit`): for the send screen's
+    /// "diterima server" marks.
+    pub fn received_visits(&self, limit: u32) -> Result<Vec<SentVisit>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT v.id, v.household_id, h.nama_krt, v.state, v.received_at, v.submitted_at
+             FROM visits v JOIN households h ON h.id = v.household_id
+             WHERE v.received_at IS NOT NULL
+             ORDER BY max(v.received_at, coalesce(v.submitted_at, '')) DESC, v.id LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<String>>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (v, hh, nama_krt, state, received, submitted) = row?;
+            out.push(SentVisit {
+                visit_id: Uuid::parse_str(&v).map_err(bad)?,
+                household_id: Uuid::parse_str(&hh).map_err(bad)?,
+                nama_krt,
+                state: VisitState::parse(&state).unwrap_or(VisitState::Draft),
+                received_at: received.parse().map_err(bad)?,
+                submitted_at: submitted.and_then(|s| s.parse().ok()),
+            });
         }
         Ok(out)
     }

@@ -118,6 +118,22 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE households ADD COLUMN withdrawn INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 6: what the server acknowledged, for the send screen: when it received each visit's last
+    // record and its submission (server time), and the last syncs with what went each way.
+    r#"
+    ALTER TABLE visits ADD COLUMN received_at TEXT;
+    ALTER TABLE visits ADD COLUMN submitted_at TEXT;
+    CREATE TABLE sync_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        ok INTEGER NOT NULL,
+        ops_up INTEGER NOT NULL,
+        photos_up INTEGER NOT NULL,
+        pulled INTEGER NOT NULL,
+        code TEXT,
+        message TEXT
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

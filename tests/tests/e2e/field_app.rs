@@ -204,6 +204,10 @@ async fn an_enumerators_day_in_the_real_app() {
     server.start(port);
     b.tap("#sync-now").await;
     b.wait_text("#pending", "0 kunjungan").await;
+    // The send screen marks the visit received, and lists the sync with what went up.
+    b.wait_text("#received", "diterima server dan diajukan ke pengawas")
+        .await;
+    b.wait_text("#sync-log", "2 catatan").await;
     assert_eq!(
         server.count("SELECT count(*) FROM visits WHERE state = 'submitted'"),
         1,

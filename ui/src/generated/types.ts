@@ -473,6 +473,50 @@ acked_through: number,
  */
 needs_attention: number, };
 
+export type SentVisit = { visit_id: string, household_id: string, 
+/**
+ * Its head.
+ */
+nama_krt: string, 
+/**
+ * Review state on this device.
+ */
+state: VisitState, 
+/**
+ * When the server acknowledged its last record (server time).
+ */
+received_at: string, 
+/**
+ * When the server acknowledged its submission to the supervisor.
+ */
+submitted_at: string | null, };
+
+export type SyncLogEntry = { 
+/**
+ * When it ended (device time).
+ */
+at: string, 
+/**
+ * Whether it completed.
+ */
+ok: boolean, 
+/**
+ * Ops the server acknowledged.
+ */
+ops_up: number, 
+/**
+ * Photos uploaded.
+ */
+photos_up: number, 
+/**
+ * Changes pulled.
+ */
+pulled: number, 
+/**
+ * Why it stopped, when it failed: a stable code and a message in the app's language.
+ */
+code: string | null, message: string | null, };
+
 export type AttentionItem = { 
 /**
  * The op.
@@ -617,7 +661,15 @@ inbox: Array<InboxItem>,
 /**
  * Finished visits not yet submitted (to choose for a batch).
  */
-ready: Array<ReadyVisit>, };
+ready: Array<ReadyVisit>, 
+/**
+ * Visits the server received, newest first, with when.
+ */
+received: Array<SentVisit>, 
+/**
+ * The last syncs, newest first: what went up and down, or why one stopped.
+ */
+log: Array<SyncLogEntry>, };
 
 export type InboxItem = { household_id: string, 
 /**

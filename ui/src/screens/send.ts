@@ -4,9 +4,12 @@ import { errorMessage, isWiped } from "../api";
 import type { Ctx } from "../app";
 import { h, toast } from "../dom";
 import { lang, t } from "../i18n";
+import { label, vocab } from "../vocabulary";
 
 /** Server codes after which signing in again (keeping the store) brings the sync back. */
 const SESSION_ENDED = ["auth.token_expired", "auth.token_revoked", "auth.invalid_token"];
+
+const when = (iso: string) => new Date(iso).toLocaleString(lang() === "en" ? "en-GB" : "id-ID", { dateStyle: "medium", timeStyle: "short" });
 
 export async function sendScreen(ctx: Ctx): Promise<HTMLElement> {
   const s = await ctx.api.syncState();
@@ -78,6 +81,14 @@ export async function sendScreen(ctx: Ctx): Promise<HTMLElement> {
     s.inbox.length ? [h("h2", {}, t("send.inbox")), h("ul", { id: "inbox", class: "cards" }, s.inbox.map((r) =>
       h("li", { class: "card status-rejected" }, h("strong", {}, r.nama_krt), h("p", { class: "reason" }, r.reason),
         h("button", { type: "button", class: "amend", onclick: () => ctx.go("visit", r.household_id) }, t("send.amend")))))] : null,
-    s.needs_attention.length ? [h("h2", {}, t("send.attention")), h("ul", { id: "attention" }, s.needs_attention.map((a) => h("li", { class: "warn" }, `${a.op_type}: ${a.message}`)))] : null,
+    s.needs_attention.length ? [h("h2", {}, t("send.attention")), h("ul", { id: "attention" }, s.needs_attention.map((a) => h("li", { class: "warn" }, `${t(a.op_type === "batch.submit" ? "send.op_batch" : a.op_type === "household.propose" ? "send.op_propose" : "send.op_visit")}: ${a.message}`)))] : null,
+    // What the server holds now, each visit with when it arrived.
+    s.received.length ? [h("h2", {}, t("send.received")), h("ul", { id: "received", class: "cards" }, s.received.map((r) =>
+      h("li", { class: "card", "data-visit": r.visit_id }, h("strong", {}, r.nama_krt),
+        h("span", { class: "ok" }, r.submitted_at ? t("send.received_submitted", { t: when(r.submitted_at) }) : t("send.received_at", { t: when(r.received_at) })),
+        h("span", { class: `badge ${r.state}` }, label(vocab.review_states, r.state)))))] : null,
+    // The last syncs: what went up and down, or why one stopped.
+    s.log.length ? [h("h2", {}, t("send.log")), h("ul", { id: "sync-log" }, s.log.map((e) =>
+      h("li", { class: e.ok ? "" : "warn" }, `${when(e.at)} · `, e.ok ? t("send.log_ok", { up: e.ops_up, photos: e.photos_up, down: e.pulled }) : t("send.log_failed", { why: e.message ?? e.code ?? "" }))))] : null,
     signOut);
 }

@@ -52,6 +52,8 @@ fn declarations() -> Vec<String> {
         verivali_store::PhotoRef::decl(),
         PhotoKind::decl(),
         OutboxCounts::decl(),
+        verivali_store::SentVisit::decl(),
+        verivali_store::SyncLogEntry::decl(),
         AttentionItem::decl(),
         // The app service (verivali-field).
         Status::decl(),

@@ -803,3 +803,75 @@ fn a_search_lists_the_exact_house_first_and_says_why_it_matched() {
             .all(|r| r.matched.is_none())
     );
 }
+
+#[test]
+fn the_send_screen_knows_what_the_server_received_and_the_last_syncs() {
+    use verivali_store::{SYNC_LOG_KEPT, SyncLogEntry};
+    let dir = tempfile::tempdir().unwrap();
+    let c = clock();
+    let (mut store, hh) = store_with(&dir.path().join("d.db"), 3, c.clone());
+    let mut s = Seq::new(4);
+    let visits: Vec<_> = hh
+        .iter()
+        .map(|(h, m)| {
+            let v = sample::visit(&mut s, h, m, c.now_utc());
+            store.record_visit(&v).unwrap();
+            v
+        })
+        .collect();
+    let batch = store.submit_batch(&[visits[0].visit_id]).unwrap();
+    assert!(
+        store.received_visits(10).unwrap().is_empty(),
+        "nothing acknowledged yet"
+    );
+    // The server takes all four ops but refuses the second visit.
+    let op_of_second = store.pending_ops_after(0, 10, 1 << 20).unwrap()[1].op_id;
+    let rejected = Rejection {
+        op_id: op_of_second,
+        code: "area.forbidden".into(),
+        message: "Desa bukan wilayah tugas Anda".into(),
+        field: None,
+    };
+    let server_time = c.now_utc() + Duration::seconds(3);
+    store
+        .acknowledge(batch.seq, std::slice::from_ref(&rejected), server_time)
+        .unwrap();
+    let got = store.received_visits(10).unwrap();
+    let ids: Vec<_> = got.iter().map(|r| r.visit_id).collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.contains(&visits[0].visit_id) && ids.contains(&visits[2].visit_id));
+    let first = got
+        .iter()
+        .find(|r| r.visit_id == visits[0].visit_id)
+        .unwrap();
+    assert_eq!(first.received_at, server_time);
+    assert_eq!(
+        first.submitted_at,
+        Some(server_time),
+        "its batch arrived too"
+    );
+    assert!(
+        got.iter()
+            .find(|r| r.visit_id == visits[2].visit_id)
+            .unwrap()
+            .submitted_at
+            .is_none()
+    );
+
+    for i in 0..(SYNC_LOG_KEPT as u64 + 3) {
+        store
+            .log_sync(&SyncLogEntry {
+                at: c.now_utc(),
+                ok: i % 2 == 0,
+                ops_up: i,
+                photos_up: 0,
+                pulled: 0,
+                code: (i % 2 == 1).then(|| "sync.network".into()),
+                message: None,
+            })
+            .unwrap();
+    }
+    let log = store.sync_log().unwrap();
+    assert_eq!(log.len(), SYNC_LOG_KEPT as usize);
+    assert_eq!(log[0].ops_up, SYNC_LOG_KEPT as u64 + 2, "newest first");
+}
