@@ -56,10 +56,12 @@ impl Outcome {
         matches!(self, Outcome::Ganda | Outcome::BagianRutaLain)
     }
 
-    /// Whether approving the visit applies what was found to the registry baseline: only a
-    /// household found at the door has verified values; the other outcomes are reports about it.
+    /// Whether approving the visit applies what was found to the registry baseline: a household
+    /// found at the door, or a new one proposed and met there, has verified values; the other
+    /// outcomes are reports about it.
     pub fn updates_baseline(self) -> bool {
-        self == Outcome::Ditemukan
+        // A proposal approved joins the baseline with the household and members found.
+        matches!(self, Outcome::Ditemukan | Outcome::UsulanBaru)
     }
 
     /// The wire name.
@@ -419,12 +421,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_a_found_household_updates_the_baseline() {
+    fn only_a_found_or_a_proposed_household_updates_the_baseline() {
         let updating: Vec<_> = Outcome::ALL
             .into_iter()
             .filter(|o| o.updates_baseline())
             .collect();
-        assert_eq!(updating, [Outcome::Ditemukan]);
+        assert_eq!(updating, [Outcome::Ditemukan, Outcome::UsulanBaru]);
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod dashboard;
 mod deploy;
 mod faults;
 mod field_app;
+mod field_form;
 mod kill;
 mod questionnaires;
 mod sync;

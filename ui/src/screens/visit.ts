@@ -145,10 +145,10 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
     field(termLabel(vocab.member_fields, "name"), text(m.name, (s) => { m.name = s; }, { class: "member-name" }), `members[${i}].name`),
     field(termLabel(vocab.member_fields, "nik"), text(m.nik, (s) => { m.nik = s || null; }, { class: "member-nik", inputmode: "numeric", maxlength: "16" }), `members[${i}].nik`),
     h("div", { class: "row" },
-      field(termLabel(vocab.member_fields, "sex"), select(options(vocab.sexes), m.sex, (s) => { m.sex = s as "L" | "P"; }), `members[${i}].sex`),
-      field(termLabel(vocab.member_fields, "birth_date"), text(m.birth_date, (s) => { m.birth_date = s || null; }, { type: "date" }), `members[${i}].birth_date`)),
+      field(termLabel(vocab.member_fields, "sex"), select(options(vocab.sexes), m.sex, (s) => { m.sex = s as "L" | "P"; }, { class: "member-sex" }), `members[${i}].sex`),
+      field(termLabel(vocab.member_fields, "birth_date"), text(m.birth_date, (s) => { m.birth_date = s || null; }, { type: "date", class: "member-birth" }), `members[${i}].birth_date`)),
     h("div", { class: "row" },
-      field(termLabel(vocab.member_fields, "relationship"), select(options(vocab.relationships), String(m.relationship), (s) => { m.relationship = Number(s); }), `members[${i}].relationship`),
+      field(termLabel(vocab.member_fields, "relationship"), select(options(vocab.relationships), String(m.relationship), (s) => { m.relationship = Number(s); }, { class: "member-relationship" }), `members[${i}].relationship`),
       field(termLabel(vocab.member_fields, "status"), select(options(vocab.member_statuses), m.status, (s) => { m.status = s as PresenceStatus; }, { class: "member-status" }), `members[${i}].status`)));
   paintMembers();
   const addMember = h("button", { type: "button", class: "quiet", id: "add-member", disabled: !editable, onclick: () => {
@@ -249,7 +249,7 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
         } }, t("visit.photo_remove")) : null);
     }));
   };
-  const photo = h("input", { type: "file", id: "photo", accept: "image/*", capture: "environment", disabled: !editable }) as HTMLInputElement;
+  const photo = h("input", { type: "file", id: "photo", class: "offscreen", accept: "image/*", capture: "environment", disabled: !editable }) as HTMLInputElement;
   photo.addEventListener("change", async () => {
     const file = photo.files?.[0];
     if (!file) return;
@@ -306,7 +306,9 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
     open.returned_reason ? h("p", { class: "notice", id: "returned-reason", role: "status" }, t("visit.returned", { r: open.returned_reason })) : null,
     outcome, outcomeExtra, ...answerParts,
     h("fieldset", {}, h("legend", {}, t("visit.gps")), gpsText, gpsHint, gps),
-    h("fieldset", {}, h("legend", {}, t("visit.photo")), field(t("visit.photo_kind"), kind, "photo_kind"), photo, photoCount, thumbs),
+    h("fieldset", {}, h("legend", {}, t("visit.photo")), field(t("visit.photo_kind"), kind, "photo_kind"),
+      // The webview's own file button speaks English: a big button of ours opens the camera.
+      h("label", { class: "button-like", for: "photo" }, t("visit.photo_take")), photo, photoCount, thumbs),
     evidenceField,
     h("div", { class: "form-foot" }, summary, nextWrong, status, finish));
 }
