@@ -497,7 +497,9 @@ describe("a form that follows the outcome", () => {
     const outcome = el.querySelector<HTMLSelectElement>("#outcome")!;
     outcome.value = "tidak_ditemukan";
     outcome.dispatchEvent(new Event("change"));
-    expect((el.querySelector("#member-list") as HTMLElement).hidden).toBe(true);
+    expect(el.querySelector("#member-list")!.closest("[hidden]")).not.toBeNull();
+    // The step line follows: outcome, GPS and photos only.
+    expect([...el.querySelectorAll("#steps .step")].map((b) => b.textContent!.replace(/^[✓!] /, ""))).toEqual(["Hasil", "GPS dan foto"]);
     expect((el.querySelector(".section") as HTMLElement).hidden).toBe(true);
     expect(el.querySelector("#outcome-reason")).not.toBeNull();
     el.querySelector<HTMLButtonElement>("#finish")!.click();

@@ -48,7 +48,7 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
   const shown = () => draft.issues.filter((i) => (tried || touched.has(i.at) || !i.code.endsWith("required")) && visibleAt(i.at));
   const touched = new Set<string>();
   const visibleAt = (at: string) => !slots.get(at)?.closest("[hidden]");
-  const paint = () => {
+  let paint = () => {
     for (const [id, row] of questionRows) row.hidden = !draft.relevant.includes(id);
     for (const [at, el] of slots) {
       const mine = shown().filter((i) => i.at === at);
@@ -115,7 +115,8 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
   // Outcomes that need no answers (not found, refused, duplicate…) show only what they need:
   // the reason or reference, GPS and photos.
   const answerParts: HTMLElement[] = [];
-  const paintParts = () => { for (const el of answerParts) el.hidden = !outcomeTerm(v.outcome)?.needs_answers; };
+  // (the step line is redrawn with them, below)
+  let paintParts = () => { for (const el of answerParts) el.hidden = !outcomeTerm(v.outcome)?.needs_answers; };
   const outcome = field(t("visit.outcome"), select(offered, v.outcome, (s) => { v.outcome = s as Outcome; v.outcome_reason = null; v.reference_household_id = null; paintOutcome(); paintParts(); }, { id: "outcome" }), "outcome");
 
   // Household as found.
@@ -294,21 +295,53 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
     }
   } }, t("visit.finish"));
 
-  answerParts.push(household, h("h2", {}, t("visit.members")), memberList, addMember, ...sections);
+  ctx.onLeave(async () => { stopGps(); if (waiting) await saveNow(); else await saving; });
+  const outcomeStep = h("div", { class: "step-part" }, outcome, outcomeExtra);
+  const membersStep = h("div", { class: "step-part" }, h("h2", {}, t("visit.members")), memberList, addMember);
+  const evidenceStep = h("div", { class: "step-part" },
+    h("fieldset", {}, h("legend", {}, t("visit.gps")), gpsText, gpsHint, gps),
+    h("fieldset", {}, h("legend", {}, t("visit.photo")), field(t("visit.photo_kind"), kind, "photo_kind"),
+      // The webview's own file button speaks English: a big button of ours opens the camera.
+      h("label", { class: "button-like", for: "photo" }, t("visit.photo_take")), photo, photoCount, thumbs),
+    evidenceField);
+  // The form's sections as steps on one page: a line of steps (done ✓, wrong !) that jumps to
+  // each, and how many are complete. One scroll rather than hidden pages, so nothing typed is out
+  // of reach and "ke isian berikutnya yang salah" can always get there.
+  const steps: { el: HTMLElement; name: string; required: () => string[] }[] = [
+    { el: outcomeStep, name: t("visit.step_outcome"), required: () => [] },
+    { el: household, name: t("visit.household"), required: () => [] },
+    { el: membersStep, name: t("visit.members"), required: () => [] },
+    ...qn.sections.map((sec, i) => ({ el: sections[i], name: label(sec.title), required: () => sec.questions.filter((q) => q.required && draft.relevant.includes(q.id)).map((q) => q.id) })),
+    { el: evidenceStep, name: t("visit.step_evidence"), required: () => [] },
+  ];
+  const stepLine = h("nav", { class: "steps", id: "steps", "aria-label": t("visit.steps") });
+  const paintSteps = () => {
+    const live = steps.filter((st) => !st.el.hidden);
+    const state = live.map((st) => {
+      const wrong = [...st.el.querySelectorAll(".field-issue")].some((x) => x.textContent && !x.classList.contains("warn"));
+      const unanswered = st.required().some((id) => v.answers[id] === undefined || v.answers[id] === "");
+      const evidenceMissing = st.el === evidenceStep && missingEvidence() && !v.evidence_note?.trim();
+      return wrong ? "wrong" : unanswered || evidenceMissing ? "open" : "done";
+    });
+    stepLine.replaceChildren(
+      h("p", { class: "steps-count" }, t("visit.steps_done", { n: state.filter((x) => x === "done").length, of: live.length })),
+      h("ol", {}, live.map((st, i) => h("li", {}, h("button", { type: "button", class: `step ${state[i]}`, "data-step": i,
+        onclick: () => st.el.scrollIntoView({ block: "start" }) }, `${state[i] === "done" ? "✓ " : state[i] === "wrong" ? "! " : ""}${st.name}`)))));
+  };
+  const repaint = paint;
+  paint = () => { repaint(); paintSteps(); };
+  answerParts.push(household, membersStep, ...sections);
+  const showParts = paintParts;
+  paintParts = () => { showParts(); paintSteps(); };
   paintParts();
   paintPhotos();
-  ctx.onLeave(async () => { stopGps(); if (waiting) await saveNow(); else await saving; });
   paint();
   return h("form", { class: "screen", id: "visit-form", onsubmit: (e: Event) => e.preventDefault() },
     h("button", { type: "button", class: "quiet", id: "back", onclick: () => ctx.go("household", householdId) }, `← ${t("hh.back")}`),
     h("h1", {}, `${t("visit.title")}: ${hf.nama_krt}`),
     editable ? null : h("p", { class: "warn", id: "locked" }, t("visit.locked")),
     open.returned_reason ? h("p", { class: "notice", id: "returned-reason", role: "status" }, t("visit.returned", { r: open.returned_reason })) : null,
-    outcome, outcomeExtra, ...answerParts,
-    h("fieldset", {}, h("legend", {}, t("visit.gps")), gpsText, gpsHint, gps),
-    h("fieldset", {}, h("legend", {}, t("visit.photo")), field(t("visit.photo_kind"), kind, "photo_kind"),
-      // The webview's own file button speaks English: a big button of ours opens the camera.
-      h("label", { class: "button-like", for: "photo" }, t("visit.photo_take")), photo, photoCount, thumbs),
-    evidenceField,
+    stepLine,
+    outcomeStep, ...answerParts, evidenceStep,
     h("div", { class: "form-foot" }, summary, nextWrong, status, finish));
 }
