@@ -169,7 +169,12 @@ async fn sync_now(app: State<'_, Shared>) -> Answer<SyncDone> {
 /// Builds and runs the app (desktop `main`, and the mobile entry point).
 #[cfg_attr(mobile, tauri::mobile_entry_point)]
 pub fn run() {
-    let result = tauri::Builder::default()
+    let builder = tauri::Builder::default();
+    // Phones: the platform's location service and its permission prompt (the web view's
+    // navigator.geolocation is served through it).
+    #[cfg(mobile)]
+    let builder = builder.plugin(tauri_plugin_geolocation::init());
+    let result = builder
         .setup(|app| {
             let dir = match std::env::var_os("VERIVALI_DATA_DIR") {
                 Some(d) => std::path::PathBuf::from(d),
