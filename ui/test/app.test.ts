@@ -157,9 +157,9 @@ describe("visit form", () => {
     const el = await visitScreen(ctx(api), "h1");
     document.body.replaceChildren(el);
     expect((el.querySelector('[data-row="jumlah_ternak"]') as HTMLElement).hidden).toBe(true);
-    const yes = el.querySelector<HTMLSelectElement>('[data-question="punya_ternak"]')!;
-    yes.value = "true";
-    yes.dispatchEvent(new Event("change"));
+    // Yes/no is two buttons: one tap.
+    el.querySelector<HTMLButtonElement>('[data-question="punya_ternak"] button[value="true"]')!.click();
+    expect(el.querySelector('[data-question="punya_ternak"] button[value="true"]')!.getAttribute("aria-checked")).toBe("true");
     await vi.waitFor(() => expect(saved.length).toBe(1), { timeout: 2000 });
     expect((saved[0] as { answers: Record<string, unknown> }).answers.punya_ternak).toBe(true);
     await vi.waitFor(() => expect((el.querySelector('[data-row="jumlah_ternak"]') as HTMLElement).hidden).toBe(false));

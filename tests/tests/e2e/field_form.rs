@@ -83,19 +83,29 @@ async fn answer_everything(b: &Session) {
     b.tap(&format!("{} input[value='1']", q("aset"))).await;
     b.tap(&format!("{} input[value='3']", q("aset"))).await;
     // Relevance: no land, no land area; land, then its area (a decimal).
-    set(b, &q("memiliki_lahan"), "false").await;
+    b.tap(&format!("{} button[value='false']", q("memiliki_lahan")))
+        .await;
     wait_hidden(b, "[data-row='luas_lahan']", true).await;
-    set(b, &q("memiliki_lahan"), "true").await;
+    b.tap(&format!("{} button[value='true']", q("memiliki_lahan")))
+        .await;
     wait_hidden(b, "[data-row='luas_lahan']", false).await;
     set(b, &q("luas_lahan"), "0.25").await;
-    set(b, &q("memiliki_rumah_lain"), "false").await;
+    b.tap(&format!(
+        "{} button[value='false']",
+        q("memiliki_rumah_lain")
+    ))
+    .await;
     set(b, &q("jumlah_ternak_besar"), "1").await;
     set(b, &q("jumlah_ternak_kecil"), "4").await;
-    set(b, &q("penerima_pkh"), "true").await;
-    set(b, &q("penerima_bpnt"), "true").await;
+    b.tap(&format!("{} button[value='true']", q("penerima_pkh")))
+        .await;
+    b.tap(&format!("{} button[value='true']", q("penerima_bpnt")))
+        .await;
     set(b, &q("tanggal_bansos_terakhir"), "2026-10-15").await;
-    set(b, &q("penerima_pbi_jkn"), "true").await;
-    set(b, &q("penerima_pip"), "false").await;
+    b.tap(&format!("{} button[value='true']", q("penerima_pbi_jkn")))
+        .await;
+    b.tap(&format!("{} button[value='false']", q("penerima_pip")))
+        .await;
     set(b, &q("catatan"), "Rumah di ujung gang, dekat mushola").await;
 }
 

@@ -20,7 +20,7 @@ export function issuesAt(issues: Issue[], at: string): Issue[] {
 /** A form value as the questionnaire type wants it. */
 export function answerValue(q: Question, raw: string | string[] | boolean): unknown {
   if (q.type === "multi_choice") return Array.isArray(raw) ? raw : [raw];
-  if (q.type === "yes_no") return raw === true || raw === "true";
+  if (q.type === "yes_no") return raw === "" ? null : raw === true || raw === "true";
   if (raw === "") return null;
   if (q.type === "int") return Number.isInteger(Number(raw)) ? Number(raw) : raw;
   if (q.type === "decimal") return Number.isFinite(Number(raw)) ? Number(raw) : raw;
@@ -178,9 +178,18 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
       }));
     }
     if (q.type === "yes_no") {
-      const el = h("select", attrs, h("option", { value: "" }, "—"), h("option", { value: "true", selected: cur === true }, t("visit.yes")), h("option", { value: "false", selected: cur === false }, t("visit.no"))) as HTMLSelectElement;
-      el.addEventListener("change", () => (el.value === "" ? set("") : set(el.value === "true")));
-      return el;
+      // Two big buttons, one tap (a select takes two); tapping the chosen one again clears it.
+      const group = h("div", { class: "yes-no", role: "radiogroup", ...attrs });
+      const paintChoice = () => { for (const b of group.querySelectorAll("button")) b.setAttribute("aria-checked", String(v.answers[q.id] === (b.getAttribute("value") === "true"))); };
+      for (const [value, text] of [["true", t("visit.yes")], ["false", t("visit.no")]] as const) {
+        group.append(h("button", { type: "button", role: "radio", value, disabled: !editable, onclick: () => {
+          const want = value === "true";
+          set(v.answers[q.id] === want ? "" : want);
+          paintChoice();
+        } }, text));
+      }
+      paintChoice();
+      return group;
     }
     const type = q.type === "date" ? "date" : q.type === "int" || q.type === "decimal" ? "number" : "text";
     const el = h("input", { ...attrs, type, value: cur === undefined || cur === null ? "" : String(cur), inputmode: type === "number" ? "decimal" : null }) as HTMLInputElement;
