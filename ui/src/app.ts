@@ -51,6 +51,14 @@ export class App {
     setLang(this.status.lang);
     await this.show(this.status.unlocked ? "list" : this.status.signed_in ? "unlock" : "signin");
     window.setInterval(() => void this.autoSync(), AUTO_SYNC_MS);
+    // Sticky bars only where the screen holds 40 lines of its text: at 200 % text size they
+    // would cover half of it.
+    const fit = () => {
+      const line = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+      document.documentElement.classList.toggle("tall-screen", window.innerHeight >= 40 * line);
+    };
+    fit();
+    window.addEventListener("resize", fit);
     // A phone kills apps in the background: whatever is typed is saved as the app leaves view.
     document.addEventListener("visibilitychange", () => { if (document.hidden) void this.flush(); });
   }

@@ -126,6 +126,32 @@ async fn take_photo(b: &Session, jpeg_b64: &str, kind: &str, count_after: usize)
     b.wait_count("#photos li img[src]", count_after).await;
 }
 
+/// Elements and text that reach past the screen's right edge (what a reader would have to pan
+/// sideways to see), ignoring the off-screen file input and text a box clips with an ellipsis.
+async fn beyond_the_screen(b: &Session) -> Value {
+    b.execute(
+        "const out = [];
+         for (const e of document.querySelectorAll('body *')) {
+           if (e.classList.contains('offscreen')) continue;
+           if (e.getBoundingClientRect().right > window.innerWidth + 1) out.push(`${e.tagName}.${e.className}`);
+         }
+         const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+         let n;
+         while ((n = w.nextNode())) {
+           // Text a box clips on purpose (a card's line ending in an ellipsis) is not off screen.
+           let p = n.parentElement;
+           while (p && p !== document.body && getComputedStyle(p).overflowX === 'visible') p = p.parentElement;
+           if (p && p !== document.body) continue;
+           const r = document.createRange();
+           r.selectNodeContents(n);
+           if (r.getBoundingClientRect().right > window.innerWidth + 1) out.push(`text: ${n.textContent.slice(0, 30)}`);
+         }
+         return out.slice(0, 8);",
+        json!([]),
+    )
+    .await
+}
+
 /// Scrolls an element into the middle of the screen (for a screenshot of it).
 async fn show(b: &Session, css: &str) {
     b.execute(
@@ -353,6 +379,27 @@ async fn the_full_form_photos_and_a_new_household_through_the_real_app() {
         "{names}"
     );
     shot!(b, "18-usulan-disetujui");
+
+    // At 200 % text size (the phone's accessibility setting) the list and the form still fit
+    // the width: nothing runs off the side, the windowed list re-measures its rows.
+    b.execute(
+        "document.documentElement.style.fontSize = '34px'; window.dispatchEvent(new Event('resize'));",
+        json!([]),
+    )
+    .await;
+    for screen in ["#nav-list", "#nav-send"] {
+        b.tap(screen).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let wide = beyond_the_screen(&b).await;
+        assert_eq!(wide, json!([]), "{screen} at 200 % runs off the screen");
+    }
+    b.tap("#nav-list").await;
+    b.tap("[data-household]").await;
+    b.tap("#visit").await;
+    b.wait("#visit-form").await;
+    shot!(b, "19-tulisan-200-persen");
+    let wide = beyond_the_screen(&b).await;
+    assert_eq!(wide, json!([]), "the form at 200 % runs off the screen");
     b.quit().await;
     eprintln!("screenshots: {} (missed: {missed:?})", shots.display());
     assert!(missed.len() <= 2, "too many screenshots missed: {missed:?}");
