@@ -271,12 +271,20 @@ async function queue() {
   const empty = h("p", { class: "muted", hidden: true, id: "queue-empty" }, t("queue.empty"));
   state.qQueue = [];
   let after = null;
+  // One page at a time by the server's cursor; a second tap while a page loads does nothing, and a
+  // row already listed is never added again.
+  let loading = false;
   const load = async () => {
+    if (loading) return;
+    loading = true;
+    more.disabled = true;
     const q = new URLSearchParams(query);
     q.set("limit", "50");
     if (after) q.set("after", after);
-    const list = await api(`/api/v1/review/visits?${q}`);
+    let list;
+    try { list = await api(`/api/v1/review/visits?${q}`); } finally { loading = false; more.disabled = false; }
     for (const v of list.visits) {
+      if (state.qQueue.includes(v.found.visit_id)) continue;
       state.qQueue.push(v.found.visit_id);
       const flags = [];
       if (v.other_visits.length) flags.push(t("flag.two_visits"));

@@ -564,3 +564,67 @@ async fn an_admin_publishes_a_questionnaire_version_in_the_browser() {
     );
     b.quit().await;
 }
+
+/// The queue pages: 250 waiting visits walked 50 at a time with "Muat lebih banyak", each row
+/// exactly once, and the button gone on the last page (issue 15).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_walks_250_visits_in_pages_each_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(dir.path());
+    server.add_user("petugas", "enumerator", DESA);
+    server.add_user("spv", "supervisor", "330801");
+    server.import(DESA, 250);
+    server.start(0);
+    let phone = device(&server, dir.path(), "petugas");
+    let (ok, _, err) = field(&phone, &["record", "--count", "250", "--submit"], "");
+    assert!(ok, "{err}");
+    let (ok, out, err) = field(&phone, &["sync"], "");
+    assert!(ok, "{out}{err}");
+    assert_eq!(
+        server.count("SELECT count(*) FROM visits WHERE state = 'submitted'"),
+        250
+    );
+    let driver = Driver::chromium().await;
+    let b = driver.session(1280, 900).await;
+    b.goto(&format!("{}/", server.url)).await;
+    b.type_into(&b.wait("#username").await, "spv").await;
+    b.type_into(&b.wait("#password").await, PASSWORD).await;
+    b.click(&b.wait("#signin-submit").await).await;
+    b.wait("#progress-desa").await;
+    b.click(&b.wait("#nav-queue").await).await;
+    b.wait_count("#queue tbody tr", 50).await;
+    for page in 2..=5 {
+        let more = b.wait("#queue-more").await;
+        assert!(
+            b.text(&more).await.len() > 0,
+            "the button shows while there is more"
+        );
+        // A double tap (an impatient thumb) loads the page once.
+        b.click(&more).await;
+        let _ = b
+            .execute("document.querySelector('#queue-more').click()", json!([]))
+            .await;
+        b.wait_count("#queue tbody tr", page * 50).await;
+    }
+    let ids = b
+        .execute(
+            "return [...document.querySelectorAll('#queue tbody tr')].map((r) => r.dataset.visit)",
+            json!([]),
+        )
+        .await;
+    let ids: Vec<&str> = ids
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
+    assert_eq!((ids.len(), distinct.len()), (250, 250), "each visit once");
+    let shown = b
+        .execute(
+            "const m = document.querySelector('#queue-more'); return m.hidden || getComputedStyle(m).display === 'none'",
+            json!([]),
+        )
+        .await;
+    assert_eq!(shown, json!(true), "no button once everything is listed");
+}

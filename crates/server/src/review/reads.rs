@@ -69,17 +69,21 @@ impl App {
             outcome,
             batch: q.batch,
             after: q.after,
-            limit,
+            // One more than the page: whether a next page exists is known, not guessed from a
+            // full page (a last page of exactly `limit` offered a "more" that found nothing).
+            limit: limit + 1,
             ..Default::default()
         };
         let mut tx = self.db.read()?;
-        let listed = repo::review_visits(tx.as_mut(), &scope, &filter)?;
+        let mut listed = repo::review_visits(tx.as_mut(), &scope, &filter)?;
+        let more = listed.len() > limit;
+        listed.truncate(limit);
         let visits = listed
             .iter()
             .map(|v| self.review_visit(tx.as_mut(), &scope, v))
             .collect::<DbResult<Vec<_>>>()?;
         drop(tx);
-        let next_after = (visits.len() == limit)
+        let next_after = more
             .then(|| visits.last().map(|v| v.found.visit_id))
             .flatten();
         self.audit_read(

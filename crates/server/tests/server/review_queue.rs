@@ -463,6 +463,52 @@ async fn queue_batches_progress_photos_exports_and_audit(b: Backend) {
 }
 both_backends!(queue, queue_batches_progress_photos_exports_and_audit);
 
+/// The queue pages by cursor: every waiting visit exactly once, and a next page offered only
+/// when there is one, also when the last page is exactly full (issue 15).
+async fn the_queue_pages_each_visit_once(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.add_user("petugas", Role::Enumerator, &[DESA_A]).await;
+    s.add_user("spv", Role::Supervisor, &["330801"]).await;
+    let hh = s.import(DESA_A, 100, 7).await;
+    let mut d = s.sign_in("petugas").await;
+    let spv = s.sign_in("spv").await;
+    let visits: Vec<VisitRecord> = hh
+        .iter()
+        .enumerate()
+        .map(|(i, (h, m))| {
+            let mut v = visit(h, m, 100 + i as u64);
+            v.photos.clear();
+            v.photo_kinds.clear();
+            v
+        })
+        .collect();
+    submit(&mut d, &visits).await;
+    for (limit, pages) in [(25usize, vec![25, 25, 25, 25]), (30, vec![30, 30, 30, 10])] {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut after: Option<Uuid> = None;
+        let mut sizes = vec![];
+        loop {
+            let url = match after {
+                Some(a) => format!("/api/v1/review/visits?limit={limit}&after={a}"),
+                None => format!("/api/v1/review/visits?limit={limit}"),
+            };
+            let page: ReviewList = json_ok(spv.get(&url).await).await;
+            sizes.push(page.visits.len());
+            for v in &page.visits {
+                assert!(seen.insert(v.found.visit_id), "{} twice", v.found.visit_id);
+            }
+            match page.next_after {
+                Some(a) => after = Some(a),
+                None => break,
+            }
+        }
+        assert_eq!(sizes, pages, "pages of {limit}");
+        assert_eq!(seen.len(), 100);
+    }
+}
+
+both_backends!(queue_pages, the_queue_pages_each_visit_once);
+
 async fn web_sign_in(s: &TestServer, c: &reqwest::Client, user: &str) -> reqwest::Response {
     c.post(format!("{}/api/v1/web/session", s.url))
         .json(&json!({"username": user, "password": PASSWORD}))
