@@ -596,7 +596,7 @@ async fn the_queue_walks_250_visits_in_pages_each_once() {
     for page in 2..=5 {
         let more = b.wait("#queue-more").await;
         assert!(
-            b.text(&more).await.len() > 0,
+            !b.text(&more).await.is_empty(),
             "the button shows while there is more"
         );
         // A double tap (an impatient thumb) loads the page once.
