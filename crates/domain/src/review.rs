@@ -65,9 +65,31 @@ pub struct ReviewEvent {
     pub at: DateTime<Utc>,
 }
 
+/// Whether a visit may be approved in bulk (with the rest of its batch, unopened), given the
+/// review states of the household's other visits: not when another visit of the household is
+/// submitted or approved, since two truths about one household must be compared side by side
+/// and decided one at a time.
+pub fn approvable_in_bulk(other_visits: &[crate::VisitState]) -> bool {
+    !other_visits.iter().any(|s| {
+        matches!(
+            s,
+            crate::VisitState::Submitted | crate::VisitState::Approved
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_household_with_a_second_visit_waiting_or_approved_is_decided_one_at_a_time() {
+        use crate::VisitState::*;
+        assert!(approvable_in_bulk(&[]));
+        assert!(approvable_in_bulk(&[Draft, Rejected]));
+        assert!(!approvable_in_bulk(&[Rejected, Submitted]));
+        assert!(!approvable_in_bulk(&[Approved]));
+    }
 
     #[test]
     fn batch_rules() {

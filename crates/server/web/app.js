@@ -367,6 +367,7 @@ async function visit(id) {
     ? h("p", { class: "flag", id: "other-visits" }, `${t("visit.other_visits")}: `, v.other_visits.map((o, i) => [i ? ", " : "", h("a", { href: `#/visit/${o}` }, o.slice(-8))]))
     : null;
 
+  let armed = false;
   const reason = h("textarea", { id: "reason", name: "reason", "aria-label": t("visit.reason") });
   const out = h("p", { role: "status", id: "decision-result" });
   const decide = async (decision) => {
@@ -401,8 +402,17 @@ async function visit(id) {
   }
   visit.keys = (e) => {
     if (e.target.matches("input, textarea, select")) { if (e.key === "Escape") e.target.blur(); return; }
-    if (e.key === "a" && v.state === "submitted") { e.preventDefault(); decide("approve"); }
-    else if (e.key === "r") { e.preventDefault(); reason.focus(); }
+    // A approves only when pressed twice (or A then Enter): one stray key never decides
+    // someone's aid. A confirmation rather than an undo window, so the decision is never held
+    // in a tab that may close before it is sent.
+    if (e.key === "a" && v.state === "submitted") {
+      e.preventDefault();
+      if (armed) { armed = false; decide("approve"); }
+      else { armed = true; out.className = "flag"; out.textContent = t("visit.key_confirm"); document.getElementById("approve")?.focus(); }
+      return;
+    }
+    if (armed) { armed = false; out.textContent = ""; }
+    if (e.key === "r") { e.preventDefault(); reason.focus(); }
     else if (e.key === "Escape") go("#/queue");
   };
   page(`${t("visit.title")}: ${f.household.nama_krt || f.visit_id.slice(-8)}`,
@@ -451,6 +461,22 @@ async function questionnaire() {
 async function batches() {
   const list = await api("/api/v1/review/batches");
   const result = h("p", { role: "status", id: "batch-result" });
+  const approve = async (batchId, button) => {
+    button.disabled = true;
+    try {
+      const r = await api(`/api/v1/review/batches/${batchId}/approve`, { method: "POST" });
+      const bad = r.results.filter((x) => x.error);
+      result.className = bad.length ? "flag" : "";
+      result.replaceChildren(t("batches.result", { ok: r.results.length - bad.length, bad: bad.length }),
+        h("ul", {}, bad.map((x) => h("li", {}, h("a", { href: `#/visit/${x.visit_id}` }, x.visit_id.slice(-8)), `: ${x.error.message}`))));
+      const keep = result;
+      await batches();
+      document.getElementById("batch-result").replaceWith(keep);
+    } catch (x) {
+      result.className = "error";
+      result.textContent = x.message;
+    }
+  };
   const rows = list.batches.map((b) => {
     const waiting = b.states.submitted || 0;
     return h("tr", { "data-batch": b.batch_id },
@@ -460,21 +486,11 @@ async function batches() {
       h("td", {}, Object.entries(b.states).map(([k, n]) => [badge(k), ` ${n} `])),
       h("td", {},
         h("a", { class: "button quiet", href: `#/queue?batch=${b.batch_id}&state=submitted` }, t("nav.queue")), " ",
-        waiting ? h("button", { type: "button", class: "ok approve-batch", onclick: async (e) => {
-          e.target.disabled = true;
-          try {
-            const r = await api(`/api/v1/review/batches/${b.batch_id}/approve`, { method: "POST" });
-            const bad = r.results.filter((x) => x.error);
-            result.className = bad.length ? "flag" : "";
-            result.replaceChildren(t("batches.result", { ok: r.results.length - bad.length, bad: bad.length }),
-              h("ul", {}, bad.map((x) => h("li", {}, h("a", { href: `#/visit/${x.visit_id}` }, x.visit_id.slice(-8)), `: ${x.error.message}`))));
-            const keep = result;
-            await batches();
-            document.getElementById("batch-result").replaceWith(keep);
-          } catch (x) {
-            result.className = "error";
-            result.textContent = x.message;
-          }
+        // Says how many first, and approves only on the second, explicit tap.
+        waiting ? h("button", { type: "button", class: "ok approve-batch", onclick: (e) => {
+          const sure = h("button", { type: "button", class: "ok approve-batch-sure", onclick: () => approve(b.batch_id, sure) }, t("batches.approve_sure", { n: waiting }));
+          const cancel = h("button", { type: "button", class: "quiet", onclick: () => batches() }, t("batches.cancel"));
+          e.target.replaceWith(h("span", { class: "confirm" }, t("batches.approve_ask", { n: waiting }), " ", sure, " ", cancel));
         } }, t("batches.approve_all")) : null));
   });
   page(t("batches.title"), result, list.batches.length

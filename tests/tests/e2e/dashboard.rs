@@ -139,6 +139,13 @@ async fn a_supervisor_reviews_in_a_real_browser() {
         json!([]),
     )
     .await;
+    // One A only asks; nothing is decided until the second.
+    b.keys("a").await;
+    b.wait_text("#decision-result", "Tekan A sekali lagi").await;
+    assert_eq!(
+        server.count("SELECT count(*) FROM reviews WHERE decision = 'approve'"),
+        0
+    );
     b.keys("a").await;
     b.wait_text("#toast", "Disetujui").await;
     assert_eq!(
@@ -154,6 +161,13 @@ async fn a_supervisor_reviews_in_a_real_browser() {
     let before = server.count("SELECT count(*) FROM visits WHERE state = 'approved'");
     let button = b.wait(".approve-batch").await;
     b.click(&button).await;
+    // The first tap asks, with the count; nothing is approved yet.
+    b.wait_text(".confirm", "kunjungan yang menunggu").await;
+    assert_eq!(
+        server.count("SELECT count(*) FROM visits WHERE state = 'approved'"),
+        before
+    );
+    b.click(&b.wait(".approve-batch-sure").await).await;
     let result = b.wait_text("#batch-result", "disetujui").await;
     let after = server.count("SELECT count(*) FROM visits WHERE state = 'approved'");
     assert!(after > before, "bulk approval approved visits: {result}");

@@ -97,6 +97,22 @@ pub fn other_visits(tx: &mut dyn Sql, household: Uuid, visit: Uuid) -> DbResult<
     .collect()
 }
 
+/// Review states of the other visits to a household.
+pub fn other_visit_states(
+    tx: &mut dyn Sql,
+    household: Uuid,
+    visit: Uuid,
+) -> DbResult<Vec<VisitState>> {
+    Ok(tx
+        .query(
+            "SELECT state FROM visits WHERE household_id = $1 AND id <> $2",
+            &[household.into(), visit.into()],
+        )?
+        .iter()
+        .filter_map(|r| VisitState::parse(&r.text(0)))
+        .collect())
+}
+
 /// A decision as stored: decision, reason, reviewer's username, at.
 pub type ReviewRow = (String, Option<String>, String, String);
 

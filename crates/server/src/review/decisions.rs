@@ -244,6 +244,9 @@ impl App {
         Self::reviewer(caller)?;
         let scope = caller.user.scope();
         let mut ids = Vec::new();
+        // Visits of a household with another visit waiting or approved are not approved in
+        // bulk (verivali_domain::review::approvable_in_bulk): reported, decided one by one.
+        let mut second: Vec<Uuid> = Vec::new();
         {
             let mut tx = self.db.read()?;
             let mut filter = VisitFilter {
@@ -255,14 +258,23 @@ impl App {
             loop {
                 let page = repo::review_visits(tx.as_mut(), &scope, &filter)?;
                 let full = page.len() == filter.limit;
-                ids.extend(page.iter().map(|v| v.row.record.visit_id));
-                match (full, ids.last()) {
-                    (true, Some(last)) => filter.after = Some(*last),
+                for v in &page {
+                    let (visit, household) = (v.row.record.visit_id, v.row.record.household_id);
+                    let others = repo::other_visit_states(tx.as_mut(), household, visit)?;
+                    if verivali_domain::review::approvable_in_bulk(&others) {
+                        ids.push(visit);
+                    } else {
+                        second.push(visit);
+                    }
+                }
+                let last = page.last().map(|v| v.row.record.visit_id);
+                match (full, last) {
+                    (true, Some(last)) => filter.after = Some(last),
                     _ => break,
                 }
             }
         }
-        if ids.is_empty() {
+        if ids.is_empty() && second.is_empty() {
             return Err(ApiError::new(
                 Refusal::NotFound,
                 "review.batch_empty",
@@ -295,6 +307,27 @@ impl App {
                     }),
                 },
             })
+            .chain(second.into_iter().map(|id| {
+                let e = ApiError::new(
+                    Refusal::Conflict,
+                    "review.second_visit",
+                    "Another visit of this household",
+                    caller.lang,
+                    "Rumah tangga ini punya kunjungan lain yang menunggu atau sudah disetujui; \
+                     bandingkan dan putuskan satu per satu",
+                    "This household has another visit waiting or approved; compare them and \
+                     decide one at a time",
+                );
+                BulkResult {
+                    visit_id: id,
+                    state: None,
+                    error: Some(OpError {
+                        code: e.code.to_string(),
+                        message: e.detail,
+                        field: None,
+                    }),
+                }
+            }))
             .collect();
         Ok(BulkResponse { results })
     }

@@ -247,10 +247,19 @@ async fn queue_batches_progress_photos_exports_and_audit(b: Backend) {
         if r.visit_id == v1.visit_id {
             assert_eq!(r.error.as_ref().unwrap().code, "review.photos_missing");
             assert!(r.state.is_none());
+        } else if r.visit_id == v0.visit_id {
+            // Its household has petugas2's visit waiting too: one at a time, side by side.
+            assert_eq!(r.error.as_ref().unwrap().code, "review.second_visit");
+            assert!(r.state.is_none());
         } else {
             assert_eq!(r.state.unwrap().as_str(), "approved", "{r:?}");
         }
     }
+    // The supervisor compares the two visits of that household and approves this one.
+    let one = spv
+        .decide(v0.visit_id, json!({"decision": "approve"}))
+        .await;
+    assert!(one.status().is_success(), "{}", one.text().await.unwrap());
     let again: BulkResponse = json_ok(
         spv.post(&format!("/api/v1/review/batches/{batch}/approve"))
             .await,
