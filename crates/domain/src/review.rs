@@ -51,6 +51,20 @@ pub enum Decision {
     Reopen,
 }
 
+impl Decision {
+    /// All decisions.
+    pub const ALL: [Decision; 3] = [Decision::Approve, Decision::Reject, Decision::Reopen];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Approve => "approve",
+            Decision::Reject => "reject",
+            Decision::Reopen => "reopen",
+        }
+    }
+}
+
 /// One immutable review event; the latest event decides a visit's state.
 #[derive(ts_rs::TS, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReviewEvent {

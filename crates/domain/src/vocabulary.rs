@@ -141,6 +141,112 @@ fn assignment_source_label(s: AssignmentSource) -> Label {
     }
 }
 
+fn decision_label(d: crate::review::Decision) -> Label {
+    use crate::review::Decision::*;
+    match d {
+        Approve => ("Setujui", "Approve"),
+        Reject => ("Kembalikan ke petugas", "Send back"),
+        Reopen => ("Buka kembali", "Reopen"),
+    }
+}
+
+/// Every action the server writes to its audit log, with what it means to the reader of the
+/// log (the dashboard's audit page). A server test checks that every action it wrote is here.
+pub const AUDIT_ACTIONS: [(&str, Label); 29] = [
+    (
+        "visit.record",
+        (
+            "Kunjungan diterima dari perangkat",
+            "Visit received from a device",
+        ),
+    ),
+    (
+        "batch.submit",
+        ("Kiriman diajukan ke pengawas", "Batch submitted for review"),
+    ),
+    (
+        "household.propose",
+        (
+            "Usulan rumah tangga baru diterima",
+            "New household proposal received",
+        ),
+    ),
+    (
+        "session.create",
+        ("Masuk (perangkat)", "Signed in (device)"),
+    ),
+    (
+        "session.create_web",
+        ("Masuk (dasbor)", "Signed in (dashboard)"),
+    ),
+    ("session.failed", ("Gagal masuk", "Failed sign-in")),
+    ("session.end", ("Keluar", "Signed out")),
+    ("user.add", ("Pengguna ditambah", "User added")),
+    ("user.change", ("Pengguna diubah", "User changed")),
+    (
+        "user.password_changed",
+        ("Kata sandi diganti", "Password changed"),
+    ),
+    ("device.revoke", ("Perangkat dicabut", "Device revoked")),
+    (
+        "device.revoke_wipe",
+        ("Perangkat dicabut dan dihapus", "Device revoked and wiped"),
+    ),
+    ("device.wiped", ("Perangkat sudah terhapus", "Device wiped")),
+    (
+        "sync.pull",
+        ("Unduhan data ke perangkat", "Data pulled to a device"),
+    ),
+    ("attachment.upload", ("Foto diunggah", "Photo uploaded")),
+    (
+        "review.list",
+        ("Daftar pemeriksaan dibuka", "Review list opened"),
+    ),
+    ("review.view", ("Kunjungan dibuka", "Visit opened")),
+    (
+        "review.photo",
+        ("Foto kunjungan dilihat", "Visit photo viewed"),
+    ),
+    (
+        "review.decision",
+        ("Keputusan pemeriksaan", "Review decision"),
+    ),
+    ("export.visits", ("Ekspor kunjungan", "Visits exported")),
+    (
+        "import.households",
+        ("Impor data dasar", "Baseline imported"),
+    ),
+    (
+        "import.households.start",
+        ("Impor data dasar dimulai", "Baseline import started"),
+    ),
+    ("assignment.assign", ("Penugasan", "Assignment")),
+    (
+        "assignment.unassign",
+        ("Penugasan dicabut", "Assignment removed"),
+    ),
+    (
+        "assignment.import",
+        ("Impor penugasan", "Assignments imported"),
+    ),
+    (
+        "assignment.board",
+        ("Papan penugasan dibuka", "Assignment board opened"),
+    ),
+    (
+        "regions.import",
+        ("Impor nama wilayah", "Region names imported"),
+    ),
+    (
+        "questionnaire.upload",
+        ("Draf kuesioner diunggah", "Questionnaire draft uploaded"),
+    ),
+    (
+        "questionnaire.publish",
+        ("Kuesioner diterbitkan", "Questionnaire published"),
+    ),
+];
+
 fn photo_kind_label(k: PhotoKind) -> Label {
     match k {
         PhotoKind::Depan => ("Rumah tampak depan", "House from the front"),
@@ -188,6 +294,8 @@ pub fn vocabulary() -> Value {
         "household_fields": household_fields(),
         "member_fields": MEMBER_FIELDS.map(|(f, l)| entry(f, l)),
         "photo_kinds": PhotoKind::ALL.map(|k| entry(k, photo_kind_label(k))),
+        "decisions": crate::review::Decision::ALL.map(|d| entry(d, decision_label(d))),
+        "audit_actions": AUDIT_ACTIONS.map(|(code, l)| entry(code, l)),
         "assignment_sources": AssignmentSource::ALL.map(|s| entry(s, assignment_source_label(s))),
         "flags": [entry(
             crate::assignment::FLAG_REASSIGNED,

@@ -352,7 +352,7 @@ async function visit(id) {
     const q = labels.get(k);
     const label = q ? q.label[state.lang] || q.label.id : k;
     const show = (x) => { const c = q?.choices?.find((c) => c.code === String(x)); return c ? c.label[state.lang] || c.label.id : String(x); };
-    return h("tr", {}, h("th", { scope: "row" }, label), h("td", {}, Array.isArray(val) ? val.map(show).join(", ") : typeof val === "boolean" ? (val ? "✓" : "✗") : show(val)));
+    return h("tr", {}, h("th", { scope: "row" }, label), h("td", {}, Array.isArray(val) ? val.map(show).join(", ") : typeof val === "boolean" ? t(val ? "answer.yes" : "answer.no") : show(val)));
   })));
   // Each photo with what the enumerator said it shows (house front, inside, document).
   const photos = h("div", { class: "photos", id: "photos" }, v.photos.length ? v.photos.map((p) => h("figure", { "data-kind": p.kind || "lainnya" },
@@ -519,6 +519,13 @@ async function exportPage() {
     h("div", { class: "actions" }, h("label", {}, t("queue.area"), area), link("csv"), link("xlsx")));
 }
 
+/** An audit entry's detail in the reader's words: a decision reads "Setujui → Disetujui". */
+function auditDetail(e) {
+  const m = e.action === "review.decision" && /^(\w+) -> (\w+)$/.exec(e.detail || "");
+  if (m) return `${term("decisions", m[1])} → ${term("review_states", m[2])}`;
+  return e.detail || "";
+}
+
 async function audit() {
   const { query } = params();
   const q = new URLSearchParams({ limit: "100" });
@@ -527,14 +534,17 @@ async function audit() {
   const log = await api(`/api/v1/admin/audit?${q}`);
   const action = h("input", { name: "action", id: "audit-action", value: query.get("action") || "", list: "audit-actions" });
   const form = h("form", { class: "filters" }, h("label", {}, t("audit.action"), action),
-    h("datalist", { id: "audit-actions" }, ["review.list", "review.view", "review.photo", "review.decision", "export.visits", "sync.pull", "session.create", "session.create_web", "session.failed"].map((a) => h("option", { value: a }))),
+    h("datalist", { id: "audit-actions" }, (state.vocab.audit_actions || []).map((a) => h("option", { value: a.code }, term("audit_actions", a.code)))),
     h("button", { type: "submit" }, t("queue.apply")));
   form.addEventListener("submit", (e) => { e.preventDefault(); go(`#/audit?action=${encodeURIComponent(action.value)}`); });
   const table = h("table", { id: "audit" },
     h("thead", {}, h("tr", {}, ["audit.at", "audit.user", "audit.action", "audit.entity", "audit.detail", "audit.address"].map((k) => h("th", {}, t(k))))),
-    h("tbody", {}, log.entries.map((e) => h("tr", {},
-      h("td", {}, fmtTime(e.at)), h("td", {}, e.username || "—"), h("td", {}, e.action),
-      h("td", {}, e.entity_kind ? `${e.entity_kind} ${e.entity_id || ""}` : ""), h("td", {}, e.detail || ""), h("td", {}, e.address || "")))));
+    h("tbody", {}, log.entries.map((e) => h("tr", { "data-action": e.action },
+      h("td", {}, fmtTime(e.at)), h("td", {}, e.username || "—"),
+      h("td", {}, term("audit_actions", e.action), h("div", { class: "muted" }, e.action)),
+      h("td", {}, e.entity_kind === "visit" && e.entity_id ? h("a", { href: `#/visit/${e.entity_id}` }, `${t("audit.visit")} ${e.entity_id.slice(-8)}`)
+        : e.entity_kind ? `${e.entity_kind} ${(e.entity_id || "").slice(-12)}` : ""),
+      h("td", {}, auditDetail(e)), h("td", {}, e.address || "")))));
   const older = log.next_before
     ? h("a", { class: "button quiet", href: `#/audit?before=${log.next_before}&action=${encodeURIComponent(query.get("action") || "")}` }, t("audit.older"))
     : null;

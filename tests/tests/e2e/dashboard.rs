@@ -201,6 +201,9 @@ async fn a_supervisor_reviews_in_a_real_browser() {
     b.click(&b.wait("#nav-audit").await).await;
     b.wait_text("#audit tbody", "export.visits").await;
     b.wait_text("#audit tbody", "review.decision").await;
+    // In words: the action's label, and a decision as "Setujui → Disetujui".
+    b.wait_text("#audit tbody", "Ekspor kunjungan").await;
+    b.wait_text("#audit tbody", "Setujui → Disetujui").await;
     b.screenshot(&shot("10-audit")).await;
 
     // English.

@@ -158,7 +158,8 @@ impl App {
             &Audit {
                 entity_kind: Some("visit"),
                 entity_id: Some(visit_id.to_string()),
-                detail: Some(format!("{:?} -> {}", req.decision, next)),
+                // Wire names ("approve -> approved"): the dashboard words them from the vocabulary.
+                detail: Some(format!("{} -> {}", req.decision.as_str(), next.as_str())),
                 ..caller.audit("review.decision")
             },
             now,

@@ -469,6 +469,37 @@ async fn queue_batches_progress_photos_exports_and_audit(b: Backend) {
     assert_eq!(details.len(), 4, "{details:?}");
     assert!(details[0].starts_with("cli: 1 visits"), "{details:?}");
     assert!(exports["entries"][1]["username"] == "spv");
+
+    // Every action this flow wrote to the audit log has a label in the vocabulary (the audit
+    // page words them), and a decision's detail is in wire names the page can word too.
+    let log: Value = json_ok(admin.get("/api/v1/admin/audit?limit=500").await).await;
+    let known: Vec<&str> = verivali_domain::vocabulary::AUDIT_ACTIONS
+        .iter()
+        .map(|(c, _)| *c)
+        .collect();
+    let entries = log["entries"].as_array().unwrap();
+    assert!(entries.len() > 10);
+    let unknown: std::collections::BTreeSet<&str> = entries
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .filter(|a| !known.contains(a))
+        .collect();
+    assert!(unknown.is_empty(), "actions without a label: {unknown:?}");
+    for e in entries {
+        let action = e["action"].as_str().unwrap();
+        if action == "review.decision" {
+            let d = e["detail"].as_str().unwrap();
+            assert!(
+                [
+                    "approve -> approved",
+                    "reject -> rejected",
+                    "reopen -> submitted"
+                ]
+                .contains(&d),
+                "{d}"
+            );
+        }
+    }
 }
 both_backends!(queue, queue_batches_progress_photos_exports_and_audit);
 
