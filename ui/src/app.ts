@@ -75,7 +75,9 @@ export class App {
     this.running = run;
     this.paintSyncing();
     const done = () => { this.running = null; this.paintSyncing(); };
-    run.then(done, done);
+    // A sync that went through redraws the send screen if it shows (it may have been redrawn
+    // meanwhile, by a submission); a failed one leaves its message where the button put it.
+    run.then(() => { done(); if (this.screen === "send") void this.show("send"); }, done);
     return run;
   }
 
@@ -91,7 +93,7 @@ export class App {
       const r = await this.sync();
       // Households given to a colleague leave the list: say so in one line, and redraw the list.
       if (r.removed) toast(t("send.removed", { n: r.removed }));
-      if (this.screen === "send" || (r.removed && this.screen === "list")) await this.show(this.screen, this.param);
+      if (r.removed && this.screen === "list") await this.show(this.screen, this.param);
     } catch (e) {
       // Offline or the server is away: the next round tries again. A phone an admin had wiped
       // (after it sent everything) says so once and returns to the sign-in screen.

@@ -32,8 +32,7 @@ export async function sendScreen(ctx: Ctx): Promise<HTMLElement> {
       const r = await ctx.sync();
       toast(t("send.synced", { acked: r.acked, rejected: r.rejected, pulled: r.pulled, photos: r.photos }) +
         (r.removed ? ` · ${t("send.removed", { n: r.removed })}` : ""));
-      // Re-drawn only when the enumerator is still here (the sync runs on while they work).
-      if (sync.isConnected) ctx.go("send");
+      // The app redraws this screen when the sync ends, if it still shows (app.ts).
     } catch (e) {
       if (isWiped(e)) {
         toast(errorMessage(e));
