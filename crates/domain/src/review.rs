@@ -49,11 +49,19 @@ pub enum Decision {
     Reject,
     /// Admin only: reopen an approved visit.
     Reopen,
+    /// Another visit of the household was approved in this one's place. Never asked for on its
+    /// own: it is the consequence of approving the other visit with `supersede`.
+    Supersede,
 }
 
 impl Decision {
     /// All decisions.
-    pub const ALL: [Decision; 3] = [Decision::Approve, Decision::Reject, Decision::Reopen];
+    pub const ALL: [Decision; 4] = [
+        Decision::Approve,
+        Decision::Reject,
+        Decision::Reopen,
+        Decision::Supersede,
+    ];
 
     /// The wire name.
     pub fn as_str(self) -> &'static str {
@@ -61,6 +69,7 @@ impl Decision {
             Decision::Approve => "approve",
             Decision::Reject => "reject",
             Decision::Reopen => "reopen",
+            Decision::Supersede => "supersede",
         }
     }
 }
@@ -79,17 +88,32 @@ pub struct ReviewEvent {
     pub at: DateTime<Utc>,
 }
 
+/// One approved truth per household: the other visits of the household that stand against
+/// approving one more, those submitted or approved. While any is there, approving needs the
+/// reviewer's choice, made with both side by side: supersede them (they become `superseded`,
+/// kept and audited, out of the export and the baseline) or reject this visit with a reason.
+///
+/// Until periods exist (the update cycle) "the period" is the household's whole history: a
+/// household has at most one approved visit, ever, that is not superseded.
+pub fn second_truths<T: Copy>(others: &[(T, crate::VisitState)]) -> Vec<T> {
+    others
+        .iter()
+        .filter(|(_, s)| {
+            matches!(
+                s,
+                crate::VisitState::Submitted | crate::VisitState::Approved
+            )
+        })
+        .map(|(id, _)| *id)
+        .collect()
+}
+
 /// Whether a visit may be approved in bulk (with the rest of its batch, unopened), given the
-/// review states of the household's other visits: not when another visit of the household is
-/// submitted or approved, since two truths about one household must be compared side by side
-/// and decided one at a time.
+/// review states of the household's other visits: not when [`second_truths`] finds any, since
+/// two truths about one household must be compared side by side and decided one at a time.
 pub fn approvable_in_bulk(other_visits: &[crate::VisitState]) -> bool {
-    !other_visits.iter().any(|s| {
-        matches!(
-            s,
-            crate::VisitState::Submitted | crate::VisitState::Approved
-        )
-    })
+    let others: Vec<((), crate::VisitState)> = other_visits.iter().map(|s| ((), *s)).collect();
+    second_truths(&others).is_empty()
 }
 
 #[cfg(test)]
@@ -103,6 +127,21 @@ mod tests {
         assert!(approvable_in_bulk(&[Draft, Rejected]));
         assert!(!approvable_in_bulk(&[Rejected, Submitted]));
         assert!(!approvable_in_bulk(&[Approved]));
+        assert!(approvable_in_bulk(&[Superseded, Rejected]));
+    }
+
+    #[test]
+    fn only_waiting_and_approved_visits_stand_against_another_approval() {
+        use crate::VisitState::*;
+        let others = [
+            (1, Draft),
+            (2, Submitted),
+            (3, Approved),
+            (4, Rejected),
+            (5, Superseded),
+        ];
+        assert_eq!(second_truths(&others), vec![2, 3]);
+        assert!(second_truths::<u8>(&[]).is_empty());
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! Roles and the visit state machine of DESIGN.md §3:
-//! `draft -> submitted -> approved`, `submitted -> rejected -> submitted`, and an admin-only,
-//! audited reopen `approved -> submitted`. Nothing else moves a visit.
+//! `draft -> submitted -> approved`, `submitted -> rejected -> submitted`, an admin-only,
+//! audited reopen `approved -> submitted`, and `submitted | approved -> superseded` when a
+//! reviewer approves another visit of the same household as its one truth
+//! ([`crate::review::second_truths`]). Nothing else moves a visit. A superseded visit is kept
+//! and audited but final: out of the export and the baseline, editable by nobody.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -50,15 +53,19 @@ pub enum VisitState {
     Approved,
     /// Sent back with a reason; the enumerator may amend and resubmit.
     Rejected,
+    /// Replaced by another visit of the same household that a reviewer approved instead: kept
+    /// for the record, never exported, never applied to the baseline; final.
+    Superseded,
 }
 
 impl VisitState {
     /// All states.
-    pub const ALL: [VisitState; 4] = [
+    pub const ALL: [VisitState; 5] = [
         VisitState::Draft,
         VisitState::Submitted,
         VisitState::Approved,
         VisitState::Rejected,
+        VisitState::Superseded,
     ];
 
     /// Wire name.
@@ -68,6 +75,7 @@ impl VisitState {
             VisitState::Submitted => "submitted",
             VisitState::Approved => "approved",
             VisitState::Rejected => "rejected",
+            VisitState::Superseded => "superseded",
         }
     }
 
@@ -105,6 +113,8 @@ pub enum Action {
         /// Why; must not be blank.
         reason: String,
     },
+    /// A reviewer approves another visit of the same household in this one's place.
+    Supersede,
 }
 
 impl Action {
@@ -114,6 +124,7 @@ impl Action {
             Action::Approve => "approve",
             Action::Reject { .. } => "reject",
             Action::Reopen { .. } => "reopen",
+            Action::Supersede => "supersede",
         }
     }
 }
@@ -159,6 +170,7 @@ impl Coded for TransitionError {
             "submit" => "mengirim",
             "approve" => "menyetujui",
             "reject" => "menolak",
+            "supersede" => "menggantikan",
             _ => "membuka kembali",
         };
         let state_id = |s: VisitState| match s {
@@ -166,6 +178,7 @@ impl Coded for TransitionError {
             VisitState::Submitted => "terkirim",
             VisitState::Approved => "disetujui",
             VisitState::Rejected => "ditolak",
+            VisitState::Superseded => "diganti",
         };
         match self {
             TransitionError::NotAllowed { from, action } => {
@@ -193,7 +206,9 @@ pub fn transition(
     use VisitState::*;
     let allowed_role = match action {
         Action::Submit => role == Role::Enumerator,
-        Action::Approve | Action::Reject { .. } => matches!(role, Role::Supervisor | Role::Admin),
+        Action::Approve | Action::Reject { .. } | Action::Supersede => {
+            matches!(role, Role::Supervisor | Role::Admin)
+        }
         Action::Reopen { .. } => role == Role::Admin,
     };
     if !allowed_role {
@@ -212,6 +227,7 @@ pub fn transition(
         (Submitted, Action::Approve) => Ok(Approved),
         (Submitted, Action::Reject { .. }) => Ok(Rejected),
         (Approved, Action::Reopen { .. }) => Ok(Submitted),
+        (Submitted | Approved, Action::Supersede) => Ok(Superseded),
         _ => Err(TransitionError::NotAllowed {
             from,
             action: action.name(),
@@ -230,6 +246,7 @@ mod tests {
             Just(Action::Approve),
             "[ a-z]{0,3}".prop_map(|reason| Action::Reject { reason }),
             "[ a-z]{0,3}".prop_map(|reason| Action::Reopen { reason }),
+            Just(Action::Supersede),
         ]
     }
 
@@ -256,6 +273,9 @@ mod tests {
             }
             (Approved, Action::Reopen { reason }, Role::Admin) if reason_ok(reason) => {
                 Some(Submitted)
+            }
+            (Submitted | Approved, Action::Supersede, Role::Supervisor | Role::Admin) => {
+                Some(Superseded)
             }
             _ => None,
         }
@@ -329,16 +349,19 @@ mod tests {
             prop_assert_eq!(got, expected(from, &action, role));
         }
 
-        /// Along any sequence of actions, an approved visit is left only by an admin's reopen, and a
-        /// visit is editable exactly when draft or rejected.
+        /// Along any sequence of actions, an approved visit is left only by an admin's reopen or a
+        /// reviewer's supersession, a superseded visit is never left, and a visit is editable
+        /// exactly when draft or rejected.
         #[test]
         fn approved_is_locked(steps in proptest::collection::vec((action_strategy(), role_strategy()), 0..30)) {
             let mut state = VisitState::Draft;
             for (action, role) in steps {
                 if let Ok(next) = transition(state, &action, role) {
-                    let is_reopen = matches!(action, Action::Reopen { .. });
+                    prop_assert_ne!(state, VisitState::Superseded, "a superseded visit moved");
                     if state == VisitState::Approved {
-                        prop_assert!(is_reopen && role == Role::Admin);
+                        let reopen = matches!(action, Action::Reopen { .. }) && role == Role::Admin;
+                        let superseded = action == Action::Supersede && role != Role::Enumerator;
+                        prop_assert!(reopen || superseded);
                     }
                     state = next;
                 }
@@ -395,6 +418,8 @@ impl WorkStatus {
             Some((VisitState::Submitted, _)) => WorkStatus::Submitted,
             Some((VisitState::Approved, _)) => WorkStatus::Approved,
             Some((VisitState::Rejected, _)) => WorkStatus::Rejected,
+            // Another visit of the household was approved in its place: the household is settled.
+            Some((VisitState::Superseded, _)) => WorkStatus::Approved,
         }
     }
 

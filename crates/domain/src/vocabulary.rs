@@ -78,6 +78,7 @@ fn review_state_label(s: VisitState) -> Label {
         VisitState::Submitted => ("Menunggu pemeriksaan", "Waiting for review"),
         VisitState::Approved => ("Disetujui", "Approved"),
         VisitState::Rejected => ("Dikembalikan", "Sent back"),
+        VisitState::Superseded => ("Diganti kunjungan lain", "Superseded by another visit"),
     }
 }
 
@@ -147,6 +148,7 @@ fn decision_label(d: crate::review::Decision) -> Label {
         Approve => ("Setujui", "Approve"),
         Reject => ("Kembalikan ke petugas", "Send back"),
         Reopen => ("Buka kembali", "Reopen"),
+        Supersede => ("Diganti kunjungan lain", "Superseded"),
     }
 }
 

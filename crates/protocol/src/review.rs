@@ -253,6 +253,12 @@ pub struct DecisionRequest {
     /// For conflicting fields: `"found"` or `"current"` per field path.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub resolutions: BTreeMap<String, String>,
+    /// With `approve`, when another visit of the household is submitted or approved
+    /// (`verivali_domain::review::second_truths`): `true` makes those `superseded`, the
+    /// reviewer's deliberate choice after comparing them. Without it such an approval answers
+    /// 409 `review.second_visit` with the other visits (`others`), and nothing changes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub supersede: bool,
 }
 
 /// The answer to a decision.
@@ -264,4 +270,7 @@ pub struct DecisionResponse {
     pub state: VisitState,
     /// When the decision was taken.
     pub decided_at: DateTime<Utc>,
+    /// Other visits of the household this approval superseded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub superseded: Vec<Uuid>,
 }

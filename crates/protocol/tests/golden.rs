@@ -395,6 +395,7 @@ fn attachment_review_and_problem_messages() {
             decision: Decision::Reject,
             reason: Some("Anggota rumah tangga kurang satu, mohon dicek".into()),
             resolutions: BTreeMap::new(),
+            supersede: false,
         },
     );
     golden(
@@ -403,6 +404,28 @@ fn attachment_review_and_problem_messages() {
             visit_id: visit.visit_id,
             state: VisitState::Rejected,
             decided_at: w.at,
+            superseded: Vec::new(),
+        },
+    );
+    // Approving one visit of a household whose other visit was approved before: the reviewer
+    // compared both and chose this one; the other becomes superseded.
+    let earlier: uuid::Uuid = "019a8f10-5c00-7000-8000-0000000000e1".parse().unwrap();
+    golden(
+        "decision_supersede_request",
+        &DecisionRequest {
+            decision: Decision::Approve,
+            reason: None,
+            resolutions: BTreeMap::new(),
+            supersede: true,
+        },
+    );
+    golden(
+        "decision_supersede_response",
+        &DecisionResponse {
+            visit_id: visit.visit_id,
+            state: VisitState::Approved,
+            decided_at: w.at,
+            superseded: vec![earlier],
         },
     );
     golden(
@@ -440,6 +463,8 @@ fn every_golden_file_is_checked() {
         "review_list",
         "decision_request",
         "decision_response",
+        "decision_supersede_request",
+        "decision_supersede_response",
         "problem_seq_gap",
         "problem_app_too_old",
     ];

@@ -161,7 +161,7 @@ enum ExportCmd {
     /// Export reviewed visits for the ministry upload (CSV or XLSX)
     Visits {
         /// Review state of the visits to export
-        #[arg(long, default_value = "approved", value_parser = ["approved", "submitted", "rejected", "draft"])]
+        #[arg(long, default_value = "approved", value_parser = ["approved", "submitted", "rejected", "draft", "superseded"])]
         state: String,
         /// Region-code prefix to limit the export to (default: everything)
         #[arg(long)]

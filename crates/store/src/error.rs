@@ -131,6 +131,7 @@ impl Coded for StoreError {
                     VisitState::Approved => "disetujui",
                     VisitState::Draft => "draf",
                     VisitState::Rejected => "ditolak",
+                    VisitState::Superseded => "diganti kunjungan lain",
                 }
             ),
             StoreError::NotFinished(_) => "Kunjungan belum diselesaikan".into(),

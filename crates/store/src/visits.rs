@@ -349,6 +349,7 @@ impl Store {
                 Decision::Approve => (VisitState::Approved, true),
                 Decision::Reject => (VisitState::Rejected, false),
                 Decision::Reopen => (VisitState::Submitted, true),
+                Decision::Supersede => (VisitState::Superseded, true),
             };
             tx.exec_cached(
                 "UPDATE visits SET state = ?1, finished = ?2 WHERE id = ?3",

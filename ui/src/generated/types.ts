@@ -175,11 +175,11 @@ accuracy_m: number,
  */
 at: string, };
 
-export type VisitState = "draft" | "submitted" | "approved" | "rejected";
+export type VisitState = "draft" | "submitted" | "approved" | "rejected" | "superseded";
 
 export type WorkStatus = "not_visited" | "draft" | "finished" | "submitted" | "approved" | "rejected";
 
-export type Decision = "approve" | "reject" | "reopen";
+export type Decision = "approve" | "reject" | "reopen" | "supersede";
 
 export type ReviewEvent = { 
 /**

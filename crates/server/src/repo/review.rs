@@ -97,20 +97,23 @@ pub fn other_visits(tx: &mut dyn Sql, household: Uuid, visit: Uuid) -> DbResult<
     .collect()
 }
 
-/// Review states of the other visits to a household.
+/// The other visits to a household with their review states, in id (time) order.
 pub fn other_visit_states(
     tx: &mut dyn Sql,
     household: Uuid,
     visit: Uuid,
-) -> DbResult<Vec<VisitState>> {
-    Ok(tx
-        .query(
-            "SELECT state FROM visits WHERE household_id = $1 AND id <> $2",
-            &[household.into(), visit.into()],
-        )?
-        .iter()
-        .filter_map(|r| VisitState::parse(&r.text(0)))
-        .collect())
+) -> DbResult<Vec<(Uuid, VisitState)>> {
+    tx.query(
+        "SELECT id, state FROM visits WHERE household_id = $1 AND id <> $2 ORDER BY id",
+        &[household.into(), visit.into()],
+    )?
+    .iter()
+    .map(|r| {
+        let state = VisitState::parse(&r.text(1))
+            .ok_or_else(|| crate::db::DbError::Corrupt("visit state".into()))?;
+        Ok((uuid(&r.text(0))?, state))
+    })
+    .collect()
 }
 
 /// A decision as stored: decision, reason, reviewer's username, at.

@@ -7,11 +7,18 @@
 //! as a new version. When the baseline moved on since the visit's `baseline_version`, each field
 //! changed on both sides must be settled (`resolutions`: `found` or `current`), else 409 with the
 //! conflicts. Every decision is an immutable review event, announced to the enumerator's device.
+//!
+//! One approved truth per household (`verivali_domain::review::second_truths`): approving a visit
+//! while another visit of the household is submitted or approved answers 409
+//! `review.second_visit` with those visits, unless the request says `supersede`; then they become
+//! `superseded` in the same transaction (each its own review event and audit entry, announced to
+//! its enumerator's device). The other way out is an ordinary rejection of this visit.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use uuid::Uuid;
+use verivali_domain::review::second_truths;
 use verivali_domain::{Action, Decision, Household, HouseholdFields, ReviewEvent, transition};
 use verivali_protocol::OpError;
 use verivali_protocol::pull::MemberChange;
@@ -70,6 +77,19 @@ impl App {
             Decision::Reopen => Action::Reopen {
                 reason: reason.clone(),
             },
+            // Only ever the consequence of approving another visit with `supersede`.
+            Decision::Supersede => {
+                return Err(ApiError::new(
+                    Refusal::Unprocessable,
+                    "review.supersede_by_approval",
+                    "Supersede by approving the other visit",
+                    caller.lang,
+                    "Kunjungan diganti dengan menyetujui kunjungan lain rumah tangga ini \
+                     (pilih \"gantikan\"), bukan langsung",
+                    "A visit is superseded by approving the household's other visit with \
+                     \"supersede\", not directly",
+                ));
+            }
         };
         let now = self.now();
         self.run_write(|tx| self.decide_in(tx, caller, visit_id, req, &action, now))
@@ -99,7 +119,30 @@ impl App {
                 return Ok(Err(ApiError::coded(refusal, "Decision refused", &e, lang)));
             }
         };
+        // One approved truth per household: the visits this approval would stand beside.
+        let mut standing = Vec::new();
         if req.decision == Decision::Approve {
+            let others = repo::other_visit_states(tx, visit.record.household_id, visit_id)?;
+            standing = second_truths(&others);
+            if !standing.is_empty() && !req.supersede {
+                let listed: Vec<Value> = others
+                    .iter()
+                    .filter(|(id, _)| standing.contains(id))
+                    .map(|(id, s)| json!({"visit_id": id, "state": s}))
+                    .collect();
+                return Ok(Err(ApiError::new(
+                    Refusal::Conflict,
+                    "review.second_visit",
+                    "Another visit of this household",
+                    lang,
+                    "Rumah tangga ini punya kunjungan lain yang menunggu atau sudah disetujui; \
+                     bandingkan keduanya, lalu gantikan yang lain dengan yang ini atau \
+                     kembalikan yang ini",
+                    "This household has another visit waiting or approved; compare them, then \
+                     supersede the other with this one or send this one back",
+                )
+                .with("others", Value::Array(listed))));
+            }
             let mut missing = Vec::new();
             for sha in &visit.record.photos {
                 if repo::attachment(tx, sha)?.is_none() {
@@ -121,6 +164,11 @@ impl App {
                 && let Err(e) = self.apply_to_baseline(tx, caller, &visit, req, now)?
             {
                 return Ok(Err(e));
+            }
+            for &other in &standing {
+                if let Err(e) = self.supersede_in(tx, caller, other, visit_id, now)? {
+                    return Ok(Err(e));
+                }
             }
         }
         repo::set_visit_state(tx, visit_id, next, visit.batch_id, now)?;
@@ -168,7 +216,81 @@ impl App {
             visit_id,
             state: next,
             decided_at: now,
+            superseded: standing,
         }))
+    }
+
+    /// Moves `other` to `superseded` because `by` is being approved in its place: its own review
+    /// event (announced to its enumerator's device) and audit entry, naming `by`.
+    fn supersede_in(
+        &self,
+        tx: &mut dyn Sql,
+        caller: &Caller,
+        other: Uuid,
+        by: Uuid,
+        now: DateTime<Utc>,
+    ) -> DbResult<Result<(), ApiError>> {
+        let Some(visit) = repo::visit_for_update(tx, other)? else {
+            return Ok(Ok(()));
+        };
+        let next = match transition(visit.state, &Action::Supersede, caller.user.role) {
+            Ok(s) => s,
+            Err(e) => {
+                let refusal = Refusal::from(&e);
+                return Ok(Err(ApiError::coded(
+                    refusal,
+                    "Decision refused",
+                    &e,
+                    caller.lang,
+                )));
+            }
+        };
+        repo::set_visit_state(tx, other, next, visit.batch_id, now)?;
+        crate::sync::visit_change(
+            tx,
+            &VisitRow {
+                state: next,
+                ..visit.clone()
+            },
+            now,
+        )?;
+        let review_id = Uuid::now_v7();
+        let event = ReviewEvent {
+            visit_id: other,
+            decision: Decision::Supersede,
+            reason: None,
+            reviewer: caller.user.id,
+            at: now,
+        };
+        repo::insert_review(tx, review_id, &event)?;
+        let data = serde_json::to_string(&event).map_err(|e| DbError::Corrupt(e.to_string()))?;
+        repo::append_change(
+            tx,
+            "review",
+            &review_id.to_string(),
+            1,
+            false,
+            &visit.kode_desa,
+            Some(visit.enumerator_id),
+            &data,
+            now,
+        )?;
+        repo::audit(
+            tx,
+            &Audit {
+                entity_kind: Some("visit"),
+                entity_id: Some(other.to_string()),
+                // "supersede -> superseded by <visit>": the dashboard words it and links the visit.
+                detail: Some(format!(
+                    "{} -> {} by {by}",
+                    Decision::Supersede.as_str(),
+                    next.as_str()
+                )),
+                ..caller.audit("review.decision")
+            },
+            now,
+        )?;
+        Ok(Ok(()))
     }
 
     /// Applies the found household and members as a new baseline version, settling conflicts.
@@ -261,7 +383,11 @@ impl App {
                 let full = page.len() == filter.limit;
                 for v in &page {
                     let (visit, household) = (v.row.record.visit_id, v.row.record.household_id);
-                    let others = repo::other_visit_states(tx.as_mut(), household, visit)?;
+                    let others: Vec<VisitState> =
+                        repo::other_visit_states(tx.as_mut(), household, visit)?
+                            .into_iter()
+                            .map(|(_, s)| s)
+                            .collect();
                     if verivali_domain::review::approvable_in_bulk(&others) {
                         ids.push(visit);
                     } else {
@@ -289,6 +415,7 @@ impl App {
             decision: Decision::Approve,
             reason: None,
             resolutions: BTreeMap::new(),
+            supersede: false,
         };
         let results = ids
             .into_iter()

@@ -62,6 +62,7 @@ fn state_rank(s: VisitState) -> i64 {
         VisitState::Submitted => 1,
         VisitState::Rejected => 2,
         VisitState::Approved => 3,
+        VisitState::Superseded => 4,
     }
 }
 

@@ -550,6 +550,12 @@ fn locked(state: VisitState, lang: Lang) -> Reject {
             "Kunjungan sudah disetujui dan dikunci; tidak bisa diubah",
             "The visit is approved and locked; it cannot be changed",
         ),
+        VisitState::Superseded => Reject::new(
+            "visit.locked",
+            lang,
+            "Pengawas menyetujui kunjungan lain untuk rumah tangga ini; kunjungan ini dikunci",
+            "The supervisor approved another visit of this household; this one is locked",
+        ),
         _ => Reject::new(
             "visit.locked",
             lang,

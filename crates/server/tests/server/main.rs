@@ -17,4 +17,5 @@ mod regions;
 mod review;
 mod review_queue;
 mod storage;
+mod superseding;
 mod users;

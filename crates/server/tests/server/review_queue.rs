@@ -255,9 +255,22 @@ async fn queue_batches_progress_photos_exports_and_audit(b: Backend) {
             assert_eq!(r.state.unwrap().as_str(), "approved", "{r:?}");
         }
     }
-    // The supervisor compares the two visits of that household and approves this one.
+    // A plain approval is refused too (one approved truth per household); the supervisor
+    // compares the two visits of that household and approves this one in the other's place.
+    let (st, p) = problem(
+        spv.decide(v0.visit_id, json!({"decision": "approve"}))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (st, p["code"].as_str().unwrap()),
+        (StatusCode::CONFLICT, "review.second_visit")
+    );
     let one = spv
-        .decide(v0.visit_id, json!({"decision": "approve"}))
+        .decide(
+            v0.visit_id,
+            json!({"decision": "approve", "supersede": true}),
+        )
         .await;
     assert!(one.status().is_success(), "{}", one.text().await.unwrap());
     let again: BulkResponse = json_ok(
@@ -297,7 +310,8 @@ async fn queue_batches_progress_photos_exports_and_audit(b: Backend) {
             a.submitted,
             a.approved
         ),
-        (DESA_A, 4, 3, 2, 2)
+        // petugas2's visit of the first household was superseded: v1 alone waits.
+        (DESA_A, 4, 3, 1, 2)
     );
     let names: Vec<&str> = p
         .enumerators
@@ -489,11 +503,14 @@ async fn queue_batches_progress_photos_exports_and_audit(b: Backend) {
         let action = e["action"].as_str().unwrap();
         if action == "review.decision" {
             let d = e["detail"].as_str().unwrap();
+            // A supersession names the visit approved in its place.
+            let d = d.split(" by ").next().unwrap();
             assert!(
                 [
                     "approve -> approved",
                     "reject -> rejected",
-                    "reopen -> submitted"
+                    "reopen -> submitted",
+                    "supersede -> superseded"
                 ]
                 .contains(&d),
                 "{d}"
