@@ -157,15 +157,33 @@ impl Driver {
 
     /// A new headless Chromium session with a fresh profile.
     pub async fn session(&self, width: u32, height: u32) -> Session {
+        self.chromium_session(width, height, None).await
+    }
+
+    /// A headless Chromium session that lays pages out as a phone of `width` × `height` CSS
+    /// pixels would (Chromium's device emulation: a window cannot be narrower than 500 px).
+    pub async fn phone_session(&self, width: u32, height: u32) -> Session {
+        let metrics = json!({
+            "deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0, "touch": true}
+        });
+        self.chromium_session(800, height.max(900), Some(metrics))
+            .await
+    }
+
+    async fn chromium_session(&self, width: u32, height: u32, mobile: Option<Value>) -> Session {
+        let mut options = json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                     "--disable-background-networking", "--disable-dev-shm-usage",
+                     format!("--window-size={width},{height}"),
+                     format!("--user-data-dir={}", self._profile.path().display())]
+        });
+        if let Some(m) = mobile {
+            options["mobileEmulation"] = m;
+        }
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                         "--disable-background-networking", "--disable-dev-shm-usage",
-                         format!("--window-size={width},{height}"),
-                         format!("--user-data-dir={}", self._profile.path().display())]
-            }
+            "goog:chromeOptions": options
         }}});
         self.new_session(caps).await
     }

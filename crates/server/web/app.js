@@ -23,7 +23,8 @@ function h(tag, attrs = {}, ...children) {
     else el.setAttribute(k, v === true ? "" : String(v));
   }
   for (const c of children.flat(Infinity)) {
-    if (c === null || c === undefined || c === false) continue;
+    // An empty string adds nothing, so a cell without content stays :empty (app.css hides it on a phone).
+    if (c === null || c === undefined || c === false || c === "") continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
   return el;
@@ -120,7 +121,7 @@ function go(hash) {
 }
 
 // Codes come from the vocabulary; this is only the order the queue's state filter offers them.
-const STATE_ORDER = ["submitted", "approved", "rejected", "draft"];
+const STATE_ORDER = ["submitted", "approved", "rejected", "draft", "superseded"];
 const outcomes = () => state.vocab.outcomes.map((o) => o.code);
 const states = () => STATE_ORDER.filter((c) => state.vocab.review_states.some((s) => s.code === c));
 
@@ -137,6 +138,9 @@ function frame(active) {
   for (const [path, key] of links) {
     nav.append(h("a", { href: `#${path}`, "aria-current": active === path ? "page" : null, id: `nav-${path.slice(1)}` }, t(key)));
   }
+  // On a phone the menu scrolls sideways: the page's own entry is brought into view.
+  const current = nav.querySelector("[aria-current]");
+  if (current && nav.scrollWidth > nav.clientWidth) nav.scrollLeft = current.offsetLeft - (nav.clientWidth - current.offsetWidth) / 2;
   document.getElementById("who").textContent = `${state.me.display_name} (${term("roles", state.me.role)}) · ${state.me.areas.map(place).join(", ")}`;
   document.getElementById("signout").textContent = t("signout");
   document.getElementById("lang").textContent = t("lang.switch");
@@ -145,7 +149,27 @@ function frame(active) {
 function page(title, ...content) {
   const main = document.getElementById("main");
   main.replaceChildren(h("h1", {}, title), ...content.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  for (const table of main.querySelectorAll("table.cards")) labelCells(table);
   document.title = `${title} — Verivali`;
+}
+
+/** Names each cell of a table of records by its column, for the phone layout where a row reads
+ * as a card (app.css, `table.cards`); the first cell is the card's title. Run again after rows
+ * are added. */
+function labelCells(table) {
+  const heads = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());
+  for (const tr of table.querySelectorAll("tbody tr")) {
+    [...tr.children].forEach((td, i) => { if (i > 0 && heads[i] && td.tagName === "TD") td.dataset.label = heads[i]; });
+  }
+}
+
+/** Filters folded under one line on a phone, open on a wide screen; the line says how many are
+ * set, so a folded filter is never forgotten. */
+function fold(form, active = 0) {
+  const d = h("details", { class: "fold", id: `${form.id || "filters"}-fold` },
+    h("summary", {}, active ? t("filters.active", { n: active }) : t("filters.title")), form);
+  d.open = window.matchMedia("(min-width: 701px)").matches;
+  return d;
 }
 
 // ------------------------------------------------------------------ screens
@@ -202,10 +226,10 @@ async function progress() {
     const n = c === "households" ? row.assigned : row[c];
     return h("td", { class: c === "overdue" && n > 0 ? "num overdue" : "num" }, n);
   };
-  const desaTable = h("table", { id: "progress-desa" },
+  const desaTable = h("table", { id: "progress-desa", class: "cards" },
     h("thead", {}, h("tr", {}, h("th", {}, t("progress.desa")), desaCols.map((c) => h("th", { class: "num" }, head(c))))),
     h("tbody", {}, p.areas.map((a) => h("tr", {}, h("td", {}, place(a.kode_desa)), desaCols.map((c) => cell(a, c))))));
-  const enumTable = h("table", { id: "progress-enumerators" },
+  const enumTable = h("table", { id: "progress-enumerators", class: "cards" },
     h("thead", {}, h("tr", {}, h("th", {}, t("progress.enumerator")), enumCols.map((c) => h("th", { class: "num" }, head(c))))),
     h("tbody", {}, p.enumerators.map((e) => h("tr", {},
       h("td", {}, h("a", { href: `#/queue?enumerator=${encodeURIComponent(e.enumerator.username)}` }, `${e.enumerator.display_name} (${e.enumerator.username})`)),
@@ -216,26 +240,33 @@ async function progress() {
 /** A stacked bar per desa: approved, waiting, sent back, draft, not yet visited. */
 function chart(areas) {
   const parts = [["approved", "#1a7f37"], ["submitted", "#0b5cad"], ["rejected", "#b42318"], ["draft", "#8c959f"]];
-  const rowH = 34, left = 110, width = 560;
-  const svg = s("svg", { viewBox: `0 0 ${left + width + 10} ${areas.length * rowH + 40}`, role: "img", "aria-label": t("progress.chart"), id: "progress-chart", width: "100%" });
+  // Drawn at the width the screen gives it, so its text stays 13 px on a phone; there a desa's
+  // name stands above its bar and the legend takes two lines.
+  const avail = Math.max(280, Math.min(690, document.documentElement.clientWidth - 32));
+  const narrow = avail < 560;
+  const left = narrow ? 0 : 110, width = avail - left - 10, rowH = narrow ? 50 : 34, top = narrow ? 20 : 0;
+  const legendRows = narrow ? 2 : 1, legendW = narrow ? avail / 2 : 170;
+  const svg = s("svg", { viewBox: `0 0 ${avail} ${areas.length * rowH + 20 + legendRows * 22}`, role: "img", "aria-label": t("progress.chart"), id: "progress-chart", width: avail });
   areas.forEach((a, i) => {
-    const y = i * rowH + 4;
-    svg.append(s("text", { x: 0, y: y + 18 }, state.regions.get(a.kode_desa) || a.kode_desa));
+    const y = i * rowH + 4 + top;
+    svg.append(s("text", { x: 0, y: narrow ? y - 6 : y + 18 }, state.regions.get(a.kode_desa) || a.kode_desa));
     const total = Math.max(a.assigned, 1);
     svg.append(s("rect", { x: left, y, width, height: 24, fill: "#eef1f4", stroke: "#c8c8c8" }));
     let x = left;
     for (const [k, color] of parts) {
       const w = Math.min((a[k] / total) * width, left + width - x);
       if (w > 0) {
-        svg.append(s("rect", { x, y, width: w, height: 24, fill: color }, s("title", {}, `${t(`progress.${k}`)}: ${a[k]}`)));
+        svg.append(s("rect", { x, y, width: w, height: 24, fill: color }, s("title", {}, `${term("review_states", k)}: ${a[k]}`)));
         x += w;
       }
     }
   });
-  const ly = areas.length * rowH + 20;
+  const ly = areas.length * rowH + 14;
   parts.forEach(([k, color], i) => {
-    svg.append(s("rect", { x: left + i * 140, y: ly, width: 12, height: 12, fill: color }));
-    svg.append(s("text", { x: left + i * 140 + 16, y: ly + 11 }, t(`progress.${k}`)));
+    const x = (narrow ? i % 2 : i) * legendW;
+    const y = ly + (narrow ? Math.floor(i / 2) * 22 : 0);
+    svg.append(s("rect", { x, y, width: 12, height: 12, fill: color }));
+    svg.append(s("text", { x: x + 16, y: y + 11 }, term("review_states", k)));
   });
   return h("figure", {}, svg);
 }
@@ -264,7 +295,7 @@ async function queue() {
     go(`#/queue?${q}`);
   });
   const tbody = h("tbody");
-  const table = h("table", { id: "queue" },
+  const table = h("table", { id: "queue", class: "cards" },
     h("thead", {}, h("tr", {}, [t("queue.household"), t("progress.desa"), t("queue.enumerator"), t("queue.outcome"), t("queue.submitted_at"), t("queue.flags")].map((x) => h("th", {}, x)))),
     tbody);
   const more = h("button", { type: "button", class: "quiet", id: "queue-more", hidden: true }, t("queue.more"));
@@ -297,19 +328,56 @@ async function queue() {
         h("td", {}, v.enumerator.display_name),
         h("td", {}, term("outcomes", v.found.outcome)),
         h("td", {}, fmtTime(v.submitted_at)),
-        h("td", { class: "flag" }, flags.join(" · "))));
+        // No flags, no line on a phone's card.
+        h("td", { class: "flag" }, flags.length ? flags.join(" · ") : null)));
     }
+    labelCells(table);
     after = list.next_after;
     more.hidden = !after;
     empty.hidden = state.qQueue.length > 0;
   };
   more.addEventListener("click", load);
   await load();
-  page(t("queue.title"), form, h("div", { class: "tablewrap" }, table), empty, more);
+  const set = ["area", "enumerator", "outcome"].filter((k) => query.get(k)).length + (query.get("state") && query.get("state") !== "submitted" ? 1 : 0);
+  page(t("queue.title"), fold(form, set), h("div", { class: "tablewrap" }, table), empty, more);
+}
+
+/** The rows of two visits of one household side by side, field by field: outcome, who and when,
+ * the household's fields, the members, every answer. A row whose values differ is marked. */
+function twoVisits(v, o, qn) {
+  const row = (key, label, a, b) => h("tr", { class: String(a) !== String(b) ? "changed" : null, "data-row": key },
+    h("th", { scope: "row" }, label), h("td", {}, a), h("td", {}, b));
+  const fieldsOf = state.vocab.household_fields.filter((x) => x.editable).map((x) => x.code);
+  const membersOf = (x) => x.found.members.map((m) => `${m.name} (${term("member_statuses", m.status)})`).join(", ");
+  const qs = new Map();
+  for (const sec of qn?.sections || []) for (const q of sec.questions) qs.set(q.id, q);
+  const shown = (k, val) => {
+    if (val === undefined || val === null) return "—";
+    const q = qs.get(k);
+    const one = (x) => { const c = q?.choices?.find((c) => c.code === String(x)); return c ? c.label[state.lang] || c.label.id : String(x); };
+    return Array.isArray(val) ? val.map(one).join(", ") : typeof val === "boolean" ? t(val ? "answer.yes" : "answer.no") : one(val);
+  };
+  const keys = [...new Set([...Object.keys(v.found.answers), ...Object.keys(o.found.answers)])];
+  return h("table", { class: "two-visits", "data-other": o.found.visit_id },
+    h("thead", {}, h("tr", {}, h("th", {}, t("visit.field")), h("th", {}, t("visit.this_visit")),
+      h("th", {}, h("a", { href: `#/visit/${o.found.visit_id}` }, `${t("visit.other_visit")} · ${term("review_states", o.state)}`)))),
+    h("tbody", {},
+      row("outcome", t("visit.outcome"), term("outcomes", v.found.outcome), term("outcomes", o.found.outcome)),
+      row("enumerator", t("visit.enumerator"), v.enumerator.display_name, o.enumerator.display_name),
+      row("finished", t("visit.finished_at"), fmtTime(v.found.finished_at), fmtTime(o.found.finished_at)),
+      fieldsOf.map((k) => row(k, term("household_fields", k), v.found.household[k] ?? "", o.found.household[k] ?? "")),
+      row("members", t("visit.members"), membersOf(v), membersOf(o)),
+      keys.map((k) => row(`answers.${k}`, qs.get(k)?.label[state.lang] || qs.get(k)?.label.id || k, shown(k, v.found.answers[k]), shown(k, o.found.answers[k])))));
 }
 
 async function visit(id) {
   const [v, qn] = await Promise.all([api(`/api/v1/review/visits/${id}`), questionnaire()]);
+  // One approved truth per household: the other visits waiting or approved, to compare before
+  // deciding (verivali_domain::review::second_truths; the server refuses a plain approval).
+  const standing = v.state === "submitted"
+    ? (await Promise.all(v.other_visits.map((o) => api(`/api/v1/review/visits/${o}`).catch(() => null))))
+      .filter((o) => o && (o.state === "submitted" || o.state === "approved"))
+    : [];
   const f = v.found;
   const b = v.baseline;
   const fields = state.vocab.household_fields.filter((x) => x.editable).map((x) => x.code);
@@ -333,7 +401,7 @@ async function visit(id) {
     }
   }
   const baseById = new Map((v.baseline_members || []).map((m) => [m.member_id, m]));
-  const members = h("table", { id: "members" },
+  const members = h("table", { id: "members", class: "cards" },
     h("thead", {}, h("tr", {}, ["nik", "name", "sex", "birth_date", "relationship", "status"].map((k) => h("th", {}, term("member_fields", k))))),
     h("tbody", {}, f.members.map((m) => {
       const old = baseById.get(m.member_id);
@@ -370,8 +438,8 @@ async function visit(id) {
   let armed = false;
   const reason = h("textarea", { id: "reason", name: "reason", "aria-label": t("visit.reason") });
   const out = h("p", { role: "status", id: "decision-result" });
-  const decide = async (decision) => {
-    const body = { decision, reason: reason.value.trim() || null, resolutions: {} };
+  const decide = async (decision, supersede = false) => {
+    const body = { decision, reason: reason.value.trim() || null, resolutions: {}, supersede };
     for (const c of v.conflicts) {
       const picked = resolutions.querySelector(`input[name="res-${c.field}"]:checked`);
       if (picked) body.resolutions[c.field] = picked.value;
@@ -383,14 +451,38 @@ async function visit(id) {
       const next = i >= 0 ? state.qQueue[i + 1] : null;
       go(next ? `#/visit/${next}` : `#/visit/${id}`);
     } catch (x) {
+      // Another visit of the household arrived since this page was drawn: draw it again, with
+      // the comparison and the choice, and keep the server's words on top.
+      if (x.problem?.code === "review.second_visit" && !supersede) {
+        await visit(id);
+        const again = document.getElementById("decision-result");
+        if (again) { again.className = "error"; again.textContent = x.message; }
+        return;
+      }
       out.className = "error";
       out.textContent = x.message;
     }
   };
   const actions = h("div", { class: "card", id: "decide" });
+  // With another visit standing, approving this one supersedes it: a choice made after the
+  // comparison above, so it takes a second tap that says what will happen.
+  let supersedeArmed = false;
+  const supersede = () => {
+    if (!supersedeArmed) {
+      supersedeArmed = true;
+      out.className = "flag";
+      out.textContent = t("visit.supersede_confirm", { n: standing.length });
+      return;
+    }
+    supersedeArmed = false;
+    decide("approve", true);
+  };
+  const approve = standing.length
+    ? h("button", { type: "button", class: "ok", id: "approve-supersede", onclick: supersede }, t("visit.approve_supersede"))
+    : h("button", { type: "button", class: "ok", id: "approve", onclick: () => decide("approve") }, t("visit.approve"));
   if (v.state === "submitted") {
     actions.append(h("label", {}, t("visit.reason"), reason), h("div", { class: "actions" },
-      h("button", { type: "button", class: "ok", id: "approve", onclick: () => decide("approve") }, t("visit.approve")),
+      approve,
       h("button", { type: "button", class: "bad", id: "reject", onclick: () => decide("reject") }, t("visit.reject"))),
       h("p", { class: "muted" }, t("visit.keys")), out);
   } else if (v.state === "approved" && state.me.role === "admin") {
@@ -405,13 +497,19 @@ async function visit(id) {
     // A approves only when pressed twice (or A then Enter): one stray key never decides
     // someone's aid. A confirmation rather than an undo window, so the decision is never held
     // in a tab that may close before it is sent.
+    if (e.key === "a" && v.state === "submitted" && standing.length) {
+      e.preventDefault();
+      supersede();
+      document.getElementById("approve-supersede")?.focus();
+      return;
+    }
     if (e.key === "a" && v.state === "submitted") {
       e.preventDefault();
       if (armed) { armed = false; decide("approve"); }
       else { armed = true; out.className = "flag"; out.textContent = t("visit.key_confirm"); document.getElementById("approve")?.focus(); }
       return;
     }
-    if (armed) { armed = false; out.textContent = ""; }
+    if (armed || supersedeArmed) { armed = supersedeArmed = false; out.textContent = ""; }
     if (e.key === "r") { e.preventDefault(); reason.focus(); }
     else if (e.key === "Escape") go("#/queue");
   };
@@ -422,6 +520,11 @@ async function visit(id) {
     // Why there is no GPS fix or no photo, in the enumerator's words (asked at finishing).
     f.evidence_note ? h("p", { class: "flag", id: "evidence-note" }, `${t("visit.evidence_note")}: ${f.evidence_note}`) : null,
     others,
+    standing.length
+      ? h("section", { class: "card", id: "second-visit" }, h("h2", {}, t("visit.second_title")),
+        h("p", { class: "flag" }, t("visit.second_help")),
+        standing.map((o) => h("div", { class: "tablewrap" }, twoVisits(v, o, qn))))
+      : null,
     h("div", { class: "cols" },
       h("section", { class: "card" }, h("h2", {}, `${t("visit.baseline")} ↔ ${t("visit.found")}`), compare, resolutions),
       h("section", { class: "card" }, h("h2", {}, t("visit.gps")), gpsPlot(f.gps))),
@@ -494,7 +597,7 @@ async function batches() {
         } }, t("batches.approve_all")) : null));
   });
   page(t("batches.title"), result, list.batches.length
-    ? h("div", { class: "tablewrap" }, h("table", { id: "batches" },
+    ? h("div", { class: "tablewrap" }, h("table", { id: "batches", class: "cards" },
         h("thead", {}, h("tr", {}, [t("batches.when"), t("queue.enumerator"), t("batches.count"), t("batches.states"), ""].map((x) => h("th", {}, x)))),
         h("tbody", {}, rows)))
     : h("p", { class: "muted" }, t("batches.empty")));
@@ -521,9 +624,11 @@ async function exportPage() {
 
 /** An audit entry's detail in the reader's words: a decision reads "Setujui → Disetujui". */
 function auditDetail(e) {
-  const m = e.action === "review.decision" && /^(\w+) -> (\w+)$/.exec(e.detail || "");
-  if (m) return `${term("decisions", m[1])} → ${term("review_states", m[2])}`;
-  return e.detail || "";
+  const m = e.action === "review.decision" && /^(\w+) -> (\w+)(?: by ([0-9a-f-]{36}))?$/.exec(e.detail || "");
+  if (!m) return e.detail || "";
+  const words = `${term("decisions", m[1])} → ${term("review_states", m[2])}`;
+  // A supersession names the visit approved in its place.
+  return m[3] ? [words, " · ", h("a", { href: `#/visit/${m[3]}` }, `${t("visit.superseded_by")} ${m[3].slice(-8)}`)] : words;
 }
 
 async function audit() {
@@ -537,7 +642,7 @@ async function audit() {
     h("datalist", { id: "audit-actions" }, (state.vocab.audit_actions || []).map((a) => h("option", { value: a.code }, term("audit_actions", a.code)))),
     h("button", { type: "submit" }, t("queue.apply")));
   form.addEventListener("submit", (e) => { e.preventDefault(); go(`#/audit?action=${encodeURIComponent(action.value)}`); });
-  const table = h("table", { id: "audit" },
+  const table = h("table", { id: "audit", class: "cards" },
     h("thead", {}, h("tr", {}, ["audit.at", "audit.user", "audit.action", "audit.entity", "audit.detail", "audit.address"].map((k) => h("th", {}, t(k))))),
     h("tbody", {}, log.entries.map((e) => h("tr", { "data-action": e.action },
       h("td", {}, fmtTime(e.at)), h("td", {}, e.username || "—"),
@@ -548,7 +653,7 @@ async function audit() {
   const older = log.next_before
     ? h("a", { class: "button quiet", href: `#/audit?before=${log.next_before}&action=${encodeURIComponent(query.get("action") || "")}` }, t("audit.older"))
     : null;
-  page(t("audit.title"), form, h("div", { class: "tablewrap" }, table), older);
+  page(t("audit.title"), fold(form, query.get("action") ? 1 : 0), h("div", { class: "tablewrap" }, table), older);
 }
 
 // ------------------------------------------------------------------ users (admin)
@@ -637,7 +742,7 @@ async function users() {
       h("td", {}, u.last_seen ? fmtTime(u.last_seen) : "—"),
       h("td", {}, open)), panel];
   });
-  const table = h("table", { id: "users" },
+  const table = h("table", { id: "users", class: "cards" },
     h("thead", {}, h("tr", {}, ["users.username", "users.display_name", "users.role", "queue.area", "users.state", "users.last_seen", ""].map((k) => h("th", {}, k ? t(k) : "")))),
     h("tbody", {}, rows));
 
@@ -665,7 +770,7 @@ async function users() {
       err.textContent = x.message;
     }
   });
-  page(t("users.title"), secret, filters,
+  page(t("users.title"), secret, fold(filters, ["role", "area", "disabled", "q"].filter((k) => query.get(k)).length),
     h("p", { class: "muted", id: "users-count" }, t("users.count", { n: list.users.length })),
     h("div", { class: "tablewrap" }, table),
     h("h2", {}, t("users.add")), add);
@@ -718,14 +823,14 @@ async function devicesPage() {
     rest();
     return cell;
   };
-  const table = h("table", { id: "devices" },
+  const table = h("table", { id: "devices", class: "cards" },
     h("thead", {}, h("tr", {}, ["devices.user", "devices.name", "devices.version", "devices.first_seen", "devices.last_seen", "devices.last_push", "devices.acked", "users.state", ""].map((k) => h("th", { class: k === "devices.acked" ? "num" : null }, k ? t(k) : "")))),
     h("tbody", {}, list.devices.map((d) => h("tr", { "data-device": d.id },
       h("td", {}, h("strong", {}, d.username), h("div", { class: "muted" }, d.display_name)),
       h("td", {}, d.name), h("td", {}, d.app_version), h("td", {}, fmtTime(d.first_seen)), h("td", {}, fmtTime(d.last_seen)),
       h("td", {}, d.last_push ? fmtTime(d.last_push) : "—"), h("td", { class: "num" }, d.acked_seq),
       h("td", { class: "state" }, deviceState(d)), h("td", {}, actions(d))))));
-  page(t("devices.title"), h("p", { class: "muted" }, t("devices.help")), filters,
+  page(t("devices.title"), h("p", { class: "muted" }, t("devices.help")), fold(filters, area ? 1 : 0),
     h("p", { class: "muted", id: "devices-count" }, t("devices.count", { n: list.devices.length })),
     h("div", { class: "tablewrap" }, table));
 }
@@ -1028,6 +1133,8 @@ async function render() {
   const { path } = params();
   const [, screen, arg] = path.split("/");
   frame(`/${screen}`);
+  // A new screen opens at its top, not at the last one's scroll position.
+  window.scrollTo(0, 0);
   try {
     if (screen === "queue") await queue();
     else if (screen === "visit" && arg) await visit(arg);

@@ -29,6 +29,19 @@ fn device(server: &Server, dir: &std::path::Path, user: &str) -> std::path::Path
     store
 }
 
+/// Signs in on the dashboard, unless the browser profile (which a driver's sessions share)
+/// still holds a signed-in cookie; ends on the progress page.
+async fn sign_in(b: &verivali_e2e::webdriver::Session, url: &str, user: &str) {
+    b.goto(&format!("{url}/")).await;
+    b.wait("#username, #progress-desa").await;
+    if !b.find_all("#username").await.is_empty() {
+        b.type_into(&b.wait("#username").await, user).await;
+        b.type_into(&b.wait("#password").await, PASSWORD).await;
+        b.click(&b.wait("#signin-submit").await).await;
+    }
+    b.wait("#progress-desa").await;
+}
+
 fn record_and_sync(store: &std::path::Path, count: u32, offset: u32, seed: u64) {
     let (ok, _, err) = field(
         store,
@@ -644,4 +657,191 @@ async fn the_queue_walks_250_visits_in_pages_each_once() {
         )
         .await;
     assert_eq!(shown, json!(true), "no button once everything is listed");
+}
+
+/// One approved truth per household, in the browser: a visit approved, then a colleague's visit
+/// to the same household arrives. A plain approval of it is refused (the API's 409), the page
+/// shows both visits side by side field by field, and the supervisor supersedes the earlier one
+/// deliberately, with a second tap. The superseded visit stays readable, marked, and leaves the
+/// export. Screenshots at 1280 and at 390 px wide under `screenshots/dashboard/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_supersedes_a_second_visit_deliberately() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(dir.path());
+    server.add_user("petugas", "enumerator", DESA);
+    server.add_user("petugas2", "enumerator", DESA);
+    server.add_user("spv", "supervisor", "330801");
+    server.import(DESA, 5);
+    server.start(0);
+    let d1 = device(&server, dir.path(), "petugas");
+    let d2 = device(&server, dir.path(), "petugas2");
+    record_and_sync(&d1, 1, 0, 1);
+    let first = server.text("SELECT id FROM visits");
+
+    let shots = screenshot_dir("dashboard");
+    let shot = |name: &str| shots.join(format!("{name}.png"));
+    let driver = Driver::chromium().await;
+    let b = driver.session(1280, 900).await;
+    sign_in(&b, &server.url, "spv").await;
+
+    // The first visit alone: approved with the ordinary button.
+    b.goto(&format!("{}/#/visit/{first}", server.url)).await;
+    b.click(&b.wait("#approve").await).await;
+    b.wait_text("#toast", "Disetujui").await;
+
+    // A colleague's visit to the same household arrives.
+    record_and_sync(&d2, 1, 0, 7);
+    let second = server.text(&format!("SELECT id FROM visits WHERE id <> '{first}'"));
+    assert_eq!(
+        server.count("SELECT count(DISTINCT household_id) FROM visits"),
+        1,
+        "both visits are of one household"
+    );
+
+    // A plain approval is refused, naming the approved visit.
+    let http = verivali_e2e::http().build().unwrap();
+    let session: serde_json::Value = http
+        .post(format!("{}/api/v1/session", server.url))
+        .json(&json!({"username": "spv", "password": PASSWORD,
+            "device": {"id": uuid::Uuid::now_v7(), "name": "uji", "app_version": "0.1.0"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = http
+        .post(format!(
+            "{}/api/v1/review/visits/{second}/decision",
+            server.url
+        ))
+        .bearer_auth(session["token"].as_str().unwrap())
+        .json(&json!({"decision": "approve"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 409);
+    let p: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(p["code"], json!("review.second_visit"));
+    assert_eq!(p["others"][0]["visit_id"], json!(first));
+
+    // The page shows both side by side, field by field, the differences marked.
+    b.goto(&format!("{}/#/visit/{second}", server.url)).await;
+    b.wait_text("#second-visit h2", "Dua kunjungan").await;
+    b.wait_text("#second-visit thead", "Disetujui").await;
+    let changed = b.find_all("#second-visit tr.changed").await;
+    assert!(
+        !changed.is_empty(),
+        "the two visits' differences are marked"
+    );
+    assert!(
+        b.find_all("#approve").await.is_empty(),
+        "no plain approval offered"
+    );
+    b.screenshot(&shot("60-dua-kunjungan")).await;
+
+    // The choice takes two taps: the first says what will happen and decides nothing.
+    b.click(&b.wait("#approve-supersede").await).await;
+    b.wait_text("#decision-result", "Tekan sekali lagi").await;
+    assert_eq!(
+        server.count("SELECT count(*) FROM visits WHERE state = 'superseded'"),
+        0
+    );
+    b.click(&b.wait("#approve-supersede").await).await;
+    b.wait_text("#toast", "Disetujui").await;
+    assert_eq!(
+        server.text(&format!("SELECT state FROM visits WHERE id = '{first}'")),
+        "superseded"
+    );
+    assert_eq!(
+        server.text(&format!("SELECT state FROM visits WHERE id = '{second}'")),
+        "approved"
+    );
+
+    // The superseded visit stays readable, marked, with the decision in its history.
+    b.goto(&format!("{}/#/visit/{first}", server.url)).await;
+    b.wait_text("#decide", "Diganti kunjungan lain").await;
+    b.wait_text("#history", "Diganti kunjungan lain").await;
+    b.screenshot(&shot("61-diganti")).await;
+    b.quit().await;
+
+    // On a phone the comparison fits the screen's width.
+    let phone = driver.phone_session(390, 844).await;
+    sign_in(&phone, &server.url, "spv").await;
+    phone.goto(&format!("{}/#/visit/{first}", server.url)).await;
+    phone.wait("#history").await;
+    phone.screenshot(&shot("62-diganti-hp")).await;
+    phone.quit().await;
+}
+
+/// Every page of the dashboard on a 390 × 844 phone and a 1280 × 900 desk, as an admin (who sees
+/// every page): nothing runs off the side of the phone's screen, and each page's main content
+/// starts within its first screen. Screenshots under `screenshots/dashboard/phone/` and
+/// `screenshots/dashboard/desk/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_fits_a_phone_and_a_desk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(dir.path());
+    server.add_user("petugas", "enumerator", DESA);
+    server.add_user("admin", "admin", "3308");
+    server.import(DESA, 12);
+    server.start(0);
+    let d = device(&server, dir.path(), "petugas");
+    record_and_sync(&d, 6, 0, 5);
+    let visit = server.text("SELECT id FROM visits ORDER BY id LIMIT 1");
+
+    let pages: [(&str, String, &str); 11] = [
+        ("01-progres", "#/progress".into(), "#progress-chart"),
+        ("02-antrean", "#/queue".into(), "#queue tbody tr"),
+        ("03-kunjungan", format!("#/visit/{visit}"), "#compare"),
+        ("04-kiriman", "#/batches".into(), "#batches tbody tr"),
+        ("05-penugasan", "#/assignments".into(), "#assign-area"),
+        ("06-ekspor", "#/export".into(), "#export-csv"),
+        ("07-pengguna", "#/users".into(), "#users tbody tr"),
+        ("08-perangkat", "#/devices".into(), "#devices tbody tr"),
+        ("09-impor", "#/import".into(), "#import-file"),
+        (
+            "10-kuesioner",
+            "#/questionnaires".into(),
+            "#questionnaire-published",
+        ),
+        ("11-audit", "#/audit".into(), "#audit tbody tr"),
+    ];
+    let driver = Driver::chromium().await;
+    for (kind, width, height) in [("phone", 390, 844), ("desk", 1280, 900)] {
+        let shots = screenshot_dir(&format!("dashboard/{kind}"));
+        let b = if kind == "phone" {
+            driver.phone_session(width, height).await
+        } else {
+            driver.session(width, height).await
+        };
+        sign_in(&b, &server.url, "admin").await;
+        for (name, route, main) in &pages {
+            b.goto(&format!("{}/{route}", server.url)).await;
+            b.wait(main).await;
+            // Let the page settle (fonts, the chart) before it is measured.
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            let m = b
+                .execute(
+                    "const el = document.querySelector(arguments[0]);
+                     return { page: document.documentElement.scrollWidth, screen: window.innerWidth,
+                              top: el.getBoundingClientRect().top + window.scrollY,
+                              height: window.innerHeight };",
+                    json!([main]),
+                )
+                .await;
+            b.screenshot(&shots.join(format!("{name}.png"))).await;
+            let (page, screen) = (m["page"].as_f64().unwrap(), m["screen"].as_f64().unwrap());
+            assert!(
+                page <= screen + 1.0,
+                "{kind} {route}: the page is {page} px wide on a {screen} px screen"
+            );
+            let (top, h) = (m["top"].as_f64().unwrap(), m["height"].as_f64().unwrap());
+            assert!(
+                top < h - 40.0,
+                "{kind} {route}: {main} starts at {top} px, below the first screen ({h} px)"
+            );
+        }
+        b.quit().await;
+    }
 }
