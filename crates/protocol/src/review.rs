@@ -231,6 +231,10 @@ pub struct AuditEntry {
     pub entity_id: Option<String>,
     /// More.
     pub detail: Option<String>,
+    /// The record's name where it has one: a visit's or household's head of household, a user's
+    /// display name, a device's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity_name: Option<String>,
 }
 
 /// `GET /api/v1/admin/audit`: newest first.

@@ -37,6 +37,7 @@ impl App {
                 entity_kind: r.opt_text(6),
                 entity_id: r.opt_text(7),
                 detail: r.opt_text(8),
+                entity_name: r.opt_text(9),
             })
             .collect();
         let next_before = (entries.len() == limit)

@@ -647,8 +647,10 @@ async function audit() {
     h("tbody", {}, log.entries.map((e) => h("tr", { "data-action": e.action },
       h("td", {}, fmtTime(e.at)), h("td", {}, e.username || "—"),
       h("td", {}, term("audit_actions", e.action), h("div", { class: "muted" }, e.action)),
-      h("td", {}, e.entity_kind === "visit" && e.entity_id ? h("a", { href: `#/visit/${e.entity_id}` }, `${t("audit.visit")} ${e.entity_id.slice(-8)}`)
-        : e.entity_kind ? `${e.entity_kind} ${(e.entity_id || "").slice(-12)}` : ""),
+      // By name where the record has one (the head of household, a user, a phone), the id after.
+      h("td", {}, e.entity_kind === "visit" && e.entity_id
+        ? h("a", { href: `#/visit/${e.entity_id}` }, `${t("audit.visit")} ${e.entity_name || ""} · ${e.entity_id.slice(-8)}`)
+        : e.entity_kind ? `${e.entity_name ? `${e.entity_name} · ` : ""}${e.entity_kind} ${(e.entity_id || "").slice(-12)}` : ""),
       h("td", {}, auditDetail(e)), h("td", {}, e.address || "")))));
   const older = log.next_before
     ? h("a", { class: "button quiet", href: `#/audit?before=${log.next_before}&action=${encodeURIComponent(query.get("action") || "")}` }, t("audit.older"))

@@ -48,7 +48,9 @@ pub fn audit_count(tx: &mut dyn Sql, action: &str) -> DbResult<i64> {
         .map_or(0, |r| r.i64(0)))
 }
 
-/// Audit entries, newest first, before `before` (a `seq`), optionally of one action.
+/// Audit entries, newest first, before `before` (a `seq`), optionally of one action; each with
+/// the name of the record it concerns where there is one (a visit's or household's head of
+/// household, a user's display name, a device's name), so the log reads in names, not ids.
 pub fn audit_page(
     tx: &mut dyn Sql,
     before: Option<i64>,
@@ -62,9 +64,23 @@ pub fn audit_page(
     if let Some(a) = action {
         w.eq("action = ?", a);
     }
+    // The page first, then one look-up per entry by primary key.
     let sql = format!(
-        "SELECT seq, at, username, device_id, address, action, entity_kind, entity_id, detail
-         FROM audit WHERE {} ORDER BY seq DESC LIMIT {}",
+        "SELECT a.seq, a.at, a.username, a.device_id, a.address, a.action, a.entity_kind,
+                a.entity_id, a.detail,
+                CASE a.entity_kind
+                    WHEN 'visit' THEN hv.nama_krt
+                    WHEN 'household' THEN h.nama_krt
+                    WHEN 'user' THEN u.display_name
+                    WHEN 'device' THEN d.name
+                END
+         FROM (SELECT * FROM audit WHERE {} ORDER BY seq DESC LIMIT {}) a
+         LEFT JOIN visits v ON a.entity_kind = 'visit' AND v.id = a.entity_id
+         LEFT JOIN households hv ON hv.id = v.household_id
+         LEFT JOIN households h ON a.entity_kind = 'household' AND h.id = a.entity_id
+         LEFT JOIN users u ON a.entity_kind = 'user' AND u.id = a.entity_id
+         LEFT JOIN devices d ON a.entity_kind = 'device' AND d.id = a.entity_id
+         ORDER BY a.seq DESC",
         w.sql(),
         limit.clamp(1, 1000)
     );

@@ -180,6 +180,14 @@ async fn one_approved_truth_per_household(b: Backend) {
         details.contains(&format!("supersede -> superseded by {}", second.visit_id).as_str()),
         "{details:?}"
     );
+    // It reads in names: the visit's household by its head.
+    let named = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["entity_id"] == json!(first.visit_id.to_string()))
+        .unwrap();
+    assert_eq!(named["entity_name"], json!(hh[0].0.nama_krt));
 
     // The first enumerator's phone learns that its visit was superseded.
     let changes = d.pull_all().await;
