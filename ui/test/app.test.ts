@@ -124,6 +124,10 @@ const qn: Questionnaire = {
   sections: [{ id: "s", title: { id: "Bagian", en: "Section" }, questions: [
     { id: "punya_ternak", type: "yes_no", label: { id: "Punya ternak?", en: "Livestock?" }, required: false },
     { id: "jumlah_ternak", type: "int", label: { id: "Jumlah ternak", en: "How many" }, required: false },
+    { id: "atap", type: "single_choice", label: { id: "Kondisi atap", en: "Roof" }, required: false,
+      choices: [{ code: "1", label: { id: "Bagus", en: "Good" } }, { code: "2", label: { id: "Jelek", en: "Bad" } }] },
+    { id: "lantai", type: "single_choice", label: { id: "Lantai", en: "Floor" }, required: false,
+      choices: ["1", "2", "3", "4", "5", "6", "7"].map((c) => ({ code: c, label: { id: `Jenis ${c}`, en: `Kind ${c}` } })) },
   ] }],
 };
 
@@ -170,6 +174,59 @@ describe("visit form", () => {
     expect(el.querySelector('[data-at="answers.punya_ternak"]')!.textContent).toBe("");
     expect(el.querySelector("#issues")!.textContent).toBe("2 isian perlu diperbaiki");
     expect((el.querySelector("#next-issue") as HTMLElement).hidden).toBe(false);
+  });
+
+  it("answers a short single choice with one tap, and a tap on a question's text answers nothing", async () => {
+    const saved: Record<string, unknown>[] = [];
+    const api = fakeApi({
+      openVisit: async () => openVisit(["punya_ternak", "atap", "lantai"]),
+      questionnaire: async () => qn,
+      saveDraft: async (v) => { saved.push(structuredClone((v as { answers: Record<string, unknown> }).answers)); return { relevant: ["punya_ternak", "atap", "lantai"], issues: [] }; },
+    });
+    const el = await visitScreen(ctx(api), "h1");
+    document.body.replaceChildren(el);
+    // Two choices: buttons; seven: a select.
+    expect(el.querySelectorAll('[data-question="atap"] button').length).toBe(2);
+    expect(el.querySelector('select[data-question="lantai"]')).not.toBeNull();
+    // The question's text is not a label around the buttons: tapping it answers nothing.
+    (el.querySelector('[data-row="punya_ternak"] .question-text') as HTMLElement).click();
+    (el.querySelector('[data-row="atap"] .question-text') as HTMLElement).click();
+    expect(el.querySelector('[data-question="punya_ternak"] [aria-checked="true"]')).toBeNull();
+    expect(el.querySelector('[data-question="atap"] [aria-checked="true"]')).toBeNull();
+    el.querySelector<HTMLButtonElement>('[data-question="atap"] button[value="2"]')!.click();
+    expect(el.querySelector('[data-question="atap"] button[value="2"]')!.getAttribute("aria-checked")).toBe("true");
+    await vi.waitFor(() => expect(saved[saved.length - 1]?.atap).toBe("2"), { timeout: 2000 });
+    // Tapping the chosen one again clears the answer.
+    el.querySelector<HTMLButtonElement>('[data-question="atap"] button[value="2"]')!.click();
+    await vi.waitFor(() => expect(saved.length > 0 && "atap" in saved[saved.length - 1]).toBe(false), { timeout: 2000 });
+  });
+
+  it("keeps the platform's mock-location flag with the fix, and assumes none where there is no flag", async () => {
+    const saved: { gps: unknown }[] = [];
+    const api = fakeApi({
+      openVisit: async () => openVisit(["punya_ternak"]),
+      questionnaire: async () => qn,
+      saveDraft: async (v) => { saved.push(structuredClone(v as { gps: unknown })); return { relevant: ["punya_ternak"], issues: [] }; },
+    });
+    const fixes = [
+      { coords: { latitude: -7.48, longitude: 110.2, accuracy: 8 }, timestamp: Date.parse("2026-11-22T01:00:00Z"), mocked: true },
+      { coords: { latitude: -7.48, longitude: 110.2, accuracy: 5 }, timestamp: Date.parse("2026-11-22T01:00:05Z") },
+    ];
+    let next = 0;
+    Object.defineProperty(navigator, "geolocation", { configurable: true, value: {
+      // As a browser does: the fix comes after watchPosition has returned.
+      watchPosition: (ok: (p: unknown) => void) => { setTimeout(() => ok(fixes[next++]), 0); return 1; },
+      clearWatch: () => {},
+    } });
+    const el = await visitScreen(ctx(api), "h1");
+    document.body.replaceChildren(el);
+    (el.querySelector("#gps") as HTMLButtonElement).click();
+    await vi.waitFor(() => expect(saved.length).toBeGreaterThan(0), { timeout: 2000 });
+    expect(saved[saved.length - 1].gps).toMatchObject({ accuracy_m: 8, mocked: true });
+    // A better fix without a flag replaces it, and says nothing about mocking.
+    (el.querySelector("#gps") as HTMLButtonElement).click();
+    await vi.waitFor(() => expect((saved[saved.length - 1].gps as { accuracy_m: number }).accuracy_m).toBe(5), { timeout: 2000 });
+    expect((saved[saved.length - 1].gps as { mocked: unknown }).mocked).toBeNull();
   });
 
   it("saves what was typed at once when the screen is left, with no debounce window", async () => {

@@ -273,6 +273,10 @@ pub enum Warning {
     NoKkRegionUnknown { prefix: String },
     #[error("GPS accuracy is {accuracy_m} m; try again in the open for a better fix")]
     GpsLowAccuracy { accuracy_m: u32 },
+    #[error(
+        "The phone says this location came from a mock-location app; turn it off and take the GPS again"
+    )]
+    GpsMocked,
 }
 
 impl Coded for Warning {
@@ -281,6 +285,7 @@ impl Coded for Warning {
             Warning::NikRegionUnknown { .. } => "nik.region_unknown",
             Warning::NoKkRegionUnknown { .. } => "no_kk.region_unknown",
             Warning::GpsLowAccuracy { .. } => "gps.low_accuracy",
+            Warning::GpsMocked => "gps.mocked",
         }
     }
 
@@ -298,6 +303,9 @@ impl Coded for Warning {
             Warning::GpsLowAccuracy { accuracy_m } => {
                 format!("Akurasi GPS {accuracy_m} m; coba lagi di tempat terbuka agar lebih tepat")
             }
+            Warning::GpsMocked => "HP melaporkan lokasi ini dari aplikasi lokasi palsu; matikan \
+                                   aplikasi itu lalu ambil GPS lagi"
+                .into(),
         }
     }
 }

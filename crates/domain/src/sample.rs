@@ -196,6 +196,7 @@ pub fn visit(seq: &mut Seq, hh: &Household, members: &[Member], at: DateTime<Utc
         lon: 110.21 + seq.below(1000) as f64 / 100_000.0,
         accuracy_m: 4.0 + seq.below(20) as f64,
         at,
+        mocked: None,
     });
     let photo = format!(
         "{:064x}",

@@ -145,6 +145,12 @@ pub struct Gps {
     pub accuracy_m: f64,
     /// When the fix was taken.
     pub at: DateTime<Utc>,
+    /// Whether the platform marked the fix as coming from a mock-location app (Android's
+    /// `Location.isMock`). Absent where the platform does not say (desktop webviews, older
+    /// devices). Kept for the supervisor and the quality checks: a mocked fix only warns, since a
+    /// refusal would lose the visit and teach nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mocked: Option<bool>,
 }
 
 /// Longest [`VisitRecord::evidence_note`], characters.
@@ -210,7 +216,12 @@ pub fn validate_gps(gps: &Gps) -> Report {
         || gps.accuracy_m < 0.0
     {
         r.error("", Invalid::GpsRange);
-    } else if gps.accuracy_m > GPS_GOOD_ACCURACY_M {
+        return r;
+    }
+    if gps.mocked == Some(true) {
+        r.warn("", Warning::GpsMocked);
+    }
+    if gps.accuracy_m > GPS_GOOD_ACCURACY_M {
         r.warn(
             "",
             Warning::GpsLowAccuracy {
@@ -489,8 +500,21 @@ mod tests {
             lon: 110.2,
             accuracy_m: 8.0,
             at,
+            mocked: None,
         };
         assert!(validate_gps(&good).is_ok() && validate_gps(&good).warnings.is_empty());
+        // A fix the platform says came from a mock-location app is kept, with a warning.
+        let mocked = Gps {
+            mocked: Some(true),
+            ..good
+        };
+        assert!(validate_gps(&mocked).is_ok());
+        assert_eq!(validate_gps(&mocked).warning_codes(), vec!["gps.mocked"]);
+        let honest = Gps {
+            mocked: Some(false),
+            ..good
+        };
+        assert!(validate_gps(&honest).warnings.is_empty());
         let vague = Gps {
             accuracy_m: 120.0,
             ..good

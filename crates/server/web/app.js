@@ -321,6 +321,7 @@ async function queue() {
       if (v.other_visits.length) flags.push(t("flag.two_visits"));
       if (v.photos.some((p) => !p.present)) flags.push(t("flag.photo_missing"));
       if (v.conflicts.length) flags.push(t("flag.conflicts"));
+      if (v.found.gps?.mocked) flags.push(t("flag.gps_mocked"));
       for (const f of v.flags || []) flags.push(term("flags", f));
       tbody.append(h("tr", { "data-visit": v.found.visit_id },
         h("td", {}, h("a", { href: `#/visit/${v.found.visit_id}`, class: "visit-link" }, v.found.household.nama_krt || "—"), h("div", { class: "muted" }, v.found.household.alamat)),
@@ -519,6 +520,8 @@ async function visit(id) {
       f.outcome_reason ? ` · ${t("visit.reason_found")}: ${term("outcome_reasons", f.outcome_reason)}` : "", ` · ${place(v.kode_desa)}`),
     // Why there is no GPS fix or no photo, in the enumerator's words (asked at finishing).
     f.evidence_note ? h("p", { class: "flag", id: "evidence-note" }, `${t("visit.evidence_note")}: ${f.evidence_note}`) : null,
+    // The phone's own word that the fix came from a mock-location app.
+    f.gps?.mocked ? h("p", { class: "flag", id: "gps-mocked" }, t("flag.gps_mocked")) : null,
     others,
     standing.length
       ? h("section", { class: "card", id: "second-visit" }, h("h2", {}, t("visit.second_title")),

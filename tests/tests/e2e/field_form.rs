@@ -61,23 +61,33 @@ async fn wait_hidden(b: &Session, css: &str, want: bool) {
 /// the relevance rule of `luas_lahan` (asked only when the household owns land) both ways.
 async fn answer_everything(b: &Session) {
     let q = |id: &str| format!("[data-question='{id}']");
+    // Many choices: a select.
     for id in [
-        "status_bangunan",
         "jenis_lantai",
         "jenis_dinding",
-        "kondisi_dinding",
         "jenis_atap",
-        "kondisi_atap",
         "sumber_air_minum",
         "bahan_bakar_memasak",
     ] {
         set(b, &q(id), "1").await;
     }
-    set(b, &q("sumber_penerangan"), "1").await;
-    set(b, &q("daya_terpasang"), "2").await;
-    set(b, &q("fasilitas_bab"), "1").await;
-    set(b, &q("jenis_kloset"), "1").await;
-    set(b, &q("pembuangan_tinja"), "1").await;
+    // At most six: a row of buttons, one tap (a tap on the question's text answers nothing).
+    b.tap("[data-row='status_bangunan'] .question-text").await;
+    for (id, code) in [
+        ("status_bangunan", "1"),
+        ("kondisi_dinding", "1"),
+        ("kondisi_atap", "1"),
+        ("sumber_penerangan", "1"),
+        ("daya_terpasang", "2"),
+        ("fasilitas_bab", "1"),
+        ("jenis_kloset", "1"),
+        ("pembuangan_tinja", "1"),
+    ] {
+        // Some are asked only after an earlier answer (daya_terpasang after PLN lighting): the
+        // relevance comes back from Rust with the autosave.
+        wait_hidden(b, &format!("[data-row='{id}']"), false).await;
+        b.tap(&format!("{} button[value='{code}']", q(id))).await;
+    }
     set(b, &q("luas_lantai"), "36").await;
     // Multiple choice: two assets, ticked as a thumb would.
     b.tap(&format!("{} input[value='1']", q("aset"))).await;
@@ -239,6 +249,9 @@ async fn the_full_form_photos_and_a_new_household_through_the_real_app() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     answer_everything(&b).await;
+    // Short single choices as one-tap buttons.
+    show(&b, "[data-row='sumber_penerangan']").await;
+    shot!(b, "12a-pilihan-sekali-ketuk");
     b.wait_text("#save-status", "Draf tersimpan").await;
     shot!(b, "12-kuesioner");
     take_photo(&b, &front, "depan", 1).await;
@@ -335,6 +348,9 @@ async fn the_full_form_photos_and_a_new_household_through_the_real_app() {
     assert_eq!(kinds, vec![&json!("depan"), &json!("dalam")]);
     assert_eq!(found["found"]["answers"]["luas_lahan"], json!(0.25));
     assert_eq!(found["found"]["answers"]["aset"], json!(["1", "3"]));
+    // One-tap choices, and the tap on a question's text that answered nothing.
+    assert_eq!(found["found"]["answers"]["status_bangunan"], json!("1"));
+    assert_eq!(found["found"]["answers"]["daya_terpasang"], json!("2"));
     let proposal = items
         .iter()
         .find(|v| v["found"]["outcome"] == json!("usulan_baru"))

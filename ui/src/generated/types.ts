@@ -173,7 +173,14 @@ accuracy_m: number,
 /**
  * When the fix was taken.
  */
-at: string, };
+at: string, 
+/**
+ * Whether the platform marked the fix as coming from a mock-location app (Android's
+ * `Location.isMock`). Absent where the platform does not say (desktop webviews, older
+ * devices). Kept for the supervisor and the quality checks: a mocked fix only warns, since a
+ * refusal would lose the visit and teach nothing.
+ */
+mocked?: boolean | null, };
 
 export type VisitState = "draft" | "submitted" | "approved" | "rejected" | "superseded";
 

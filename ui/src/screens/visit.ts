@@ -1,6 +1,6 @@
 // The visit form: outcome, household, members (live NIK checks), the questionnaire rendered from
 // its schema (relevance and validation come back from Rust with every autosave), GPS, photo, and
-// finishing. Every change is saved as a draft 400 ms after the last keystroke, and at once when
+// finishing. A yes/no or a choice among at most six is a row of big buttons (one tap). Every change is saved as a draft 400 ms after the last keystroke, and at once when
 // the screen is left, the app locked or sent to the background (`ctx.onLeave`), so no debounce
 // window loses input. A running sync never delays a save (Rust holds the store per call only).
 // Each message shows under its own question, in words; a bar at the bottom counts what is
@@ -25,6 +25,25 @@ export function answerValue(q: Question, raw: string | string[] | boolean): unkn
   if (q.type === "int") return Number.isInteger(Number(raw)) ? Number(raw) : raw;
   if (q.type === "decimal") return Number.isFinite(Number(raw)) ? Number(raw) : raw;
   return raw;
+}
+
+/** A single choice with at most this many choices is a row of buttons (one tap); more, a select. */
+export const QUICK_CHOICES = 6;
+
+/** Big buttons for one choice among a few: one tap answers, a tap on the chosen one clears it
+ * (`pick("")`). `now` reads the current answer's code, so the marks follow what was stored. */
+export function choiceButtons(choices: [string, string][], now: () => string | null, pick: (code: string) => void,
+  cls: string, attrs: Record<string, string | boolean>): HTMLElement {
+  const group = h("div", { class: cls, role: "radiogroup", ...attrs });
+  const paint = () => { for (const b of group.querySelectorAll("button")) b.setAttribute("aria-checked", String(b.getAttribute("value") === now())); };
+  for (const [code, text] of choices) {
+    group.append(h("button", { type: "button", role: "radio", value: code, disabled: attrs.disabled === true, onclick: () => {
+      pick(now() === code ? "" : code);
+      paint();
+    } }, text));
+  }
+  paint();
+  return group;
 }
 
 export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLElement> {
@@ -63,7 +82,7 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
   const jumpToNextIssue = () => {
     const wrong = [...slots.values()].filter((el) => el.textContent && !el.classList.contains("warn"));
     const after = wrong.find((el) => el.getBoundingClientRect().top > 80) ?? wrong[0];
-    const control = after?.closest(".field")?.querySelector<HTMLElement>("input, select, textarea");
+    const control = after?.closest(".field")?.querySelector<HTMLElement>("input, select, textarea, button");
     after?.scrollIntoView({ block: "center" });
     control?.focus({ preventScroll: true });
   };
@@ -164,6 +183,10 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
     const cur = v.answers[q.id];
     const set = (raw: string | string[] | boolean) => { const val = answerValue(q, raw); if (val === null) delete v.answers[q.id]; else v.answers[q.id] = val; save(); };
     const attrs = { "data-question": q.id, disabled: !editable };
+    if (q.type === "single_choice" && (q.choices ?? []).length <= QUICK_CHOICES) {
+      // Few choices: all on screen as big buttons, one tap each (a select takes two).
+      return choiceButtons((q.choices ?? []).map((c) => [c.code, label(c.label)]), () => (typeof v.answers[q.id] === "string" ? String(v.answers[q.id]) : null), set, "choice-buttons", attrs);
+    }
     if (q.type === "single_choice") {
       const el = h("select", attrs, h("option", { value: "" }, "—"), (q.choices ?? []).map((c) => h("option", { value: c.code, selected: cur === c.code }, label(c.label)))) as HTMLSelectElement;
       el.addEventListener("change", () => set(el.value));
@@ -178,18 +201,9 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
       }));
     }
     if (q.type === "yes_no") {
-      // Two big buttons, one tap (a select takes two); tapping the chosen one again clears it.
-      const group = h("div", { class: "yes-no", role: "radiogroup", ...attrs });
-      const paintChoice = () => { for (const b of group.querySelectorAll("button")) b.setAttribute("aria-checked", String(v.answers[q.id] === (b.getAttribute("value") === "true"))); };
-      for (const [value, text] of [["true", t("visit.yes")], ["false", t("visit.no")]] as const) {
-        group.append(h("button", { type: "button", role: "radio", value, disabled: !editable, onclick: () => {
-          const want = value === "true";
-          set(v.answers[q.id] === want ? "" : want);
-          paintChoice();
-        } }, text));
-      }
-      paintChoice();
-      return group;
+      // Two big buttons, one tap (a select takes two).
+      const now = () => (typeof v.answers[q.id] === "boolean" ? String(v.answers[q.id]) : null);
+      return choiceButtons([["true", t("visit.yes")], ["false", t("visit.no")]], now, (raw) => set(raw === "" ? "" : raw === "true"), "yes-no", attrs);
     }
     const type = q.type === "date" ? "date" : q.type === "int" || q.type === "decimal" ? "number" : "text";
     const el = h("input", { ...attrs, type, value: cur === undefined || cur === null ? "" : String(cur), inputmode: type === "number" ? "decimal" : null }) as HTMLInputElement;
@@ -199,7 +213,12 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
   const sections = qn.sections.map((s) => h("fieldset", { class: "section" }, h("legend", {}, label(s.title)), s.questions.map((q) => {
     const control = questionControl(q);
     control.addEventListener("focusout", () => { touched.add(`answers.${q.id}`); paint(); });
-    const row = h("label", { class: "field question", "data-row": q.id }, `${label(q.label)}${q.unit ? ` (${q.unit})` : ""}${q.required ? " *" : ""}`, control, slot(`answers.${q.id}`));
+    // A group of buttons or boxes is not wrapped in a <label>: a label hands a tap on the
+    // question's text to its first button, which would answer "Ya" by mistake.
+    const grouped = control.tagName === "DIV";
+    const text = `${label(q.label)}${q.unit ? ` (${q.unit})` : ""}${q.required ? " *" : ""}`;
+    if (grouped) control.setAttribute("aria-label", text);
+    const row = h(grouped ? "div" : "label", { class: "field question", "data-row": q.id }, grouped ? h("span", { class: "question-text" }, text) : text, control, slot(`answers.${q.id}`));
     questionRows.set(q.id, row);
     return row;
   })));
@@ -220,7 +239,10 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
     watch = navigator.geolocation.watchPosition((p) => {
       const acc = p.coords.accuracy;
       if (!v.gps || acc <= v.gps.accuracy_m || Date.now() - Date.parse(v.gps.at) > 10 * 60_000) {
-        v.gps = { lat: p.coords.latitude, lon: p.coords.longitude, accuracy_m: acc, at: new Date(p.timestamp).toISOString() };
+        // The platform's mock-location flag where it gives one (Android's Location.isMock, passed
+        // on as `mocked`); a desktop webview says nothing, and nothing is assumed.
+        const mocked = (p as GeolocationPosition & { mocked?: unknown }).mocked;
+        v.gps = { lat: p.coords.latitude, lon: p.coords.longitude, accuracy_m: acc, at: new Date(p.timestamp).toISOString(), mocked: typeof mocked === "boolean" ? mocked : null };
         gpsText.textContent = t("visit.gps_value", { lat: v.gps.lat.toFixed(6), lon: v.gps.lon.toFixed(6), acc: Math.round(acc) });
         save();
         paintEvidence();
