@@ -20,6 +20,26 @@ pub fn http() -> reqwest::ClientBuilder {
 /// Password of every test user.
 pub const PASSWORD: &str = "sandi-uji-yang-panjang";
 
+/// Signs `username` in through the API as a new device and returns the bearer token.
+pub async fn bearer_token(http: &reqwest::Client, url: &str, username: &str) -> String {
+    let r: serde_json::Value = http
+        .post(format!("{url}/api/v1/session"))
+        .json(
+            &serde_json::json!({"username": username, "password": PASSWORD,
+            "device": {"id": uuid::Uuid::now_v7(), "name": "uji", "app_version": "0.1.0"}}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token: {r}"))
+        .to_string()
+}
+
 /// Where the UI tests save their screenshots (`screenshots/<suite>/` at the workspace root).
 pub fn screenshot_dir(suite: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

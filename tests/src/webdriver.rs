@@ -382,7 +382,8 @@ impl Session {
     }
 
     /// Finds `css` and runs `command` on it (`click`, `value`…); an element replaced by a
-    /// re-render in between (stale) is looked up again.
+    /// re-render in between (stale), or covered for a moment by one (intercepted), is looked up
+    /// again, five times at most.
     async fn on_fresh(&self, css: &str, command: &str, body: Value, center: bool) {
         for _ in 0..5 {
             let e = self.wait(css).await;
@@ -405,10 +406,17 @@ impl Session {
             {
                 Ok(_) => return,
                 Err(err) if err.contains("stale") => continue,
+                // A windowed list re-lays its rows after the scroll that centred the element, so
+                // the tap can land on its neighbour for a moment: look again once it settled, as
+                // a person's second try would.
+                Err(err) if err.contains("intercepted") => {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    continue;
+                }
                 Err(err) => panic!("{command} on {css}: {err}"),
             }
         }
-        panic!("{css} kept going stale");
+        panic!("{css} kept going stale or covered");
     }
 
     /// Finds `css` and taps it, brought to the middle of the view first.

@@ -700,22 +700,13 @@ async fn a_supervisor_supersedes_a_second_visit_deliberately() {
 
     // A plain approval is refused, naming the approved visit.
     let http = verivali_e2e::http().build().unwrap();
-    let session: serde_json::Value = http
-        .post(format!("{}/api/v1/session", server.url))
-        .json(&json!({"username": "spv", "password": PASSWORD,
-            "device": {"id": uuid::Uuid::now_v7(), "name": "uji", "app_version": "0.1.0"}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = verivali_e2e::bearer_token(&http, &server.url, "spv").await;
     let r = http
         .post(format!(
             "{}/api/v1/review/visits/{second}/decision",
             server.url
         ))
-        .bearer_auth(session["token"].as_str().unwrap())
+        .bearer_auth(&token)
         .json(&json!({"decision": "approve"}))
         .send()
         .await

@@ -22,19 +22,9 @@ struct Supervisor {
 impl Supervisor {
     async fn sign_in(url: &str) -> Supervisor {
         let http = verivali_e2e::http().build().unwrap();
-        let r: Value = http
-            .post(format!("{url}/api/v1/session"))
-            .json(&json!({"username": "spv", "password": PASSWORD,
-                "device": {"id": uuid::Uuid::now_v7(), "name": "uji", "app_version": "0.1.0"}}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
         Supervisor {
             url: url.into(),
-            token: r["token"].as_str().unwrap().into(),
+            token: verivali_e2e::bearer_token(&http, url, "spv").await,
             http,
         }
     }

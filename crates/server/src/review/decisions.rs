@@ -60,6 +60,62 @@ pub(crate) fn baseline_conflicts(
     Ok((found_h, conflicts))
 }
 
+/// Records a decision already allowed: the visit's new state, its change for the enumerator's
+/// device, the immutable review event (announced to that device too) and the audit entry.
+#[allow(clippy::too_many_arguments)]
+fn record_decision(
+    tx: &mut dyn Sql,
+    caller: &Caller,
+    visit: &VisitRow,
+    next: VisitState,
+    decision: Decision,
+    reason: Option<String>,
+    detail: String,
+    now: DateTime<Utc>,
+) -> DbResult<()> {
+    let visit_id = visit.record.visit_id;
+    repo::set_visit_state(tx, visit_id, next, visit.batch_id, now)?;
+    crate::sync::visit_change(
+        tx,
+        &VisitRow {
+            state: next,
+            ..visit.clone()
+        },
+        now,
+    )?;
+    let review_id = Uuid::now_v7();
+    let event = ReviewEvent {
+        visit_id,
+        decision,
+        reason,
+        reviewer: caller.user.id,
+        at: now,
+    };
+    repo::insert_review(tx, review_id, &event)?;
+    let data = serde_json::to_string(&event).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    repo::append_change(
+        tx,
+        "review",
+        &review_id.to_string(),
+        1,
+        false,
+        &visit.kode_desa,
+        Some(visit.enumerator_id),
+        &data,
+        now,
+    )?;
+    repo::audit(
+        tx,
+        &Audit {
+            entity_kind: Some("visit"),
+            entity_id: Some(visit_id.to_string()),
+            detail: Some(detail),
+            ..caller.audit("review.decision")
+        },
+        now,
+    )
+}
+
 impl App {
     /// Decides on a visit.
     pub fn decide(
@@ -171,47 +227,10 @@ impl App {
                 }
             }
         }
-        repo::set_visit_state(tx, visit_id, next, visit.batch_id, now)?;
-        crate::sync::visit_change(
-            tx,
-            &VisitRow {
-                state: next,
-                ..visit.clone()
-            },
-            now,
-        )?;
-        let review_id = Uuid::now_v7();
-        let event = ReviewEvent {
-            visit_id,
-            decision: req.decision,
-            reason: req.reason.clone().filter(|r| !r.trim().is_empty()),
-            reviewer: caller.user.id,
-            at: now,
-        };
-        repo::insert_review(tx, review_id, &event)?;
-        let data = serde_json::to_string(&event).map_err(|e| DbError::Corrupt(e.to_string()))?;
-        repo::append_change(
-            tx,
-            "review",
-            &review_id.to_string(),
-            1,
-            false,
-            &visit.kode_desa,
-            Some(visit.enumerator_id),
-            &data,
-            now,
-        )?;
-        repo::audit(
-            tx,
-            &Audit {
-                entity_kind: Some("visit"),
-                entity_id: Some(visit_id.to_string()),
-                // Wire names ("approve -> approved"): the dashboard words them from the vocabulary.
-                detail: Some(format!("{} -> {}", req.decision.as_str(), next.as_str())),
-                ..caller.audit("review.decision")
-            },
-            now,
-        )?;
+        let reason = req.reason.clone().filter(|r| !r.trim().is_empty());
+        // Wire names ("approve -> approved"): the dashboard words them from the vocabulary.
+        let detail = format!("{} -> {}", req.decision.as_str(), next.as_str());
+        record_decision(tx, caller, &visit, next, req.decision, reason, detail, now)?;
         Ok(Ok(DecisionResponse {
             visit_id,
             state: next,
@@ -245,49 +264,20 @@ impl App {
                 )));
             }
         };
-        repo::set_visit_state(tx, other, next, visit.batch_id, now)?;
-        crate::sync::visit_change(
+        // "supersede -> superseded by <visit>": the dashboard words it and links the visit.
+        let detail = format!(
+            "{} -> {} by {by}",
+            Decision::Supersede.as_str(),
+            next.as_str()
+        );
+        record_decision(
             tx,
-            &VisitRow {
-                state: next,
-                ..visit.clone()
-            },
-            now,
-        )?;
-        let review_id = Uuid::now_v7();
-        let event = ReviewEvent {
-            visit_id: other,
-            decision: Decision::Supersede,
-            reason: None,
-            reviewer: caller.user.id,
-            at: now,
-        };
-        repo::insert_review(tx, review_id, &event)?;
-        let data = serde_json::to_string(&event).map_err(|e| DbError::Corrupt(e.to_string()))?;
-        repo::append_change(
-            tx,
-            "review",
-            &review_id.to_string(),
-            1,
-            false,
-            &visit.kode_desa,
-            Some(visit.enumerator_id),
-            &data,
-            now,
-        )?;
-        repo::audit(
-            tx,
-            &Audit {
-                entity_kind: Some("visit"),
-                entity_id: Some(other.to_string()),
-                // "supersede -> superseded by <visit>": the dashboard words it and links the visit.
-                detail: Some(format!(
-                    "{} -> {} by {by}",
-                    Decision::Supersede.as_str(),
-                    next.as_str()
-                )),
-                ..caller.audit("review.decision")
-            },
+            caller,
+            &visit,
+            next,
+            Decision::Supersede,
+            None,
+            detail,
             now,
         )?;
         Ok(Ok(()))
