@@ -1,6 +1,6 @@
 // Component tests with a fake Api (no Rust behind it): what each screen shows and calls.
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import type { Api, HouseholdDetail, HouseholdRow, OpenVisit, Questionnaire, Status } from "../src/api";
+import type { Api, HouseholdDetail, HouseholdRow, OpenVisit, Questionnaire, Status, SyncState } from "../src/api";
 import type { Ctx } from "../src/app";
 import { messages, setLang, t } from "../src/i18n";
 import { assignmentLine, listScreen } from "../src/screens/list";
@@ -319,6 +319,23 @@ describe("automatic sync", () => {
     await app.autoSync();
     expect(calls).toBe(1);
     expect(root.querySelector(".error")).toBeNull();
+  });
+  it("sends in a second round what was queued while the sync ran, and stops when nothing waits", async () => {
+    const { App } = await import("../src/app");
+    let calls = 0;
+    let pending = 1; // a batch submitted with a quick tap reached the outbox during the first round
+    const api = fakeApi({
+      // The first round sends 3 and leaves the op that arrived meanwhile; a later one sends it.
+      syncNow: async () => { calls += 1; const acked = calls === 1 ? 3 : pending; if (calls > 1) pending = 0; return { acked, rejected: 0, photos: 1, pulled: 2, removed: 0 }; },
+      syncState: async () => ({ ready: [], inbox: [], outbox: { pending_ops: pending, pending_visits: pending } } as unknown as SyncState),
+    });
+    const app = new App(api, document.createElement("main"));
+    await app.start();
+    const r = await app.sync();
+    expect(calls).toBe(2);
+    expect(r).toEqual({ acked: 4, rejected: 0, photos: 2, pulled: 4, removed: 0 });
+    await app.sync();
+    expect(calls).toBe(3);
   });
   it("says in one line when households were given to a colleague", async () => {
     const { App } = await import("../src/app");

@@ -296,6 +296,7 @@ async fn the_full_form_photos_and_a_new_household_through_the_real_app() {
     b.tap("#nav-send").await;
     b.wait_count("#ready li", 2).await;
     b.tap("#submit-batch").await;
+    b.wait_count("#ready li", 0).await;
     b.tap("#sync-now").await;
     b.wait_text("#pending", "0 kunjungan").await;
     b.wait_text("#received", "diajukan ke pengawas").await;
