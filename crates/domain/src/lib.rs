@@ -17,6 +17,7 @@ pub mod i18n;
 pub mod issue;
 pub mod nik;
 pub mod pin;
+pub mod quality;
 pub mod questionnaire;
 pub mod region;
 pub mod review;

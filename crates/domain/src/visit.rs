@@ -13,7 +13,9 @@ use crate::questionnaire::Questionnaire;
 use crate::region::RegionDirectory;
 
 /// What the enumerator found at the door.
-#[derive(ts_rs::TS, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    ts_rs::TS, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The household was found.

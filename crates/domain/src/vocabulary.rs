@@ -249,6 +249,43 @@ pub const AUDIT_ACTIONS: [(&str, Label); 29] = [
     ),
 ];
 
+fn flag_label(c: crate::quality::FlagCode) -> Label {
+    use crate::quality::FlagCode::*;
+    match c {
+        TooFast => ("Kunjungan terlalu cepat", "Visit too fast"),
+        GpsMissing => ("Tanpa titik GPS", "No GPS fix"),
+        GpsInaccurate => ("GPS kurang akurat", "GPS not accurate"),
+        GpsFar => (
+            "Jauh dari titik rumah tangga",
+            "Far from the household's point",
+        ),
+        MockLocation => (
+            "Lokasi palsu dilaporkan HP",
+            "Mock location reported by the phone",
+        ),
+        PhotoReused => (
+            "Foto sama dengan kunjungan lain",
+            "Photo used by another visit",
+        ),
+        NikDuplicate => (
+            "NIK terdaftar di rumah tangga lain",
+            "NIK held in another household",
+        ),
+        Burst => (
+            "Terlalu banyak kunjungan dalam sejam",
+            "Too many visits within an hour",
+        ),
+        TwoVisits => (
+            "Dua kunjungan ke rumah tangga ini",
+            "Two visits to this household",
+        ),
+        Reassigned => (
+            "Rumah tangga sudah dialihkan ke petugas lain",
+            "Household reassigned to another enumerator",
+        ),
+    }
+}
+
 fn photo_kind_label(k: PhotoKind) -> Label {
     match k {
         PhotoKind::Depan => ("Rumah tampak depan", "House from the front"),
@@ -299,10 +336,9 @@ pub fn vocabulary() -> Value {
         "decisions": crate::review::Decision::ALL.map(|d| entry(d, decision_label(d))),
         "audit_actions": AUDIT_ACTIONS.map(|(code, l)| entry(code, l)),
         "assignment_sources": AssignmentSource::ALL.map(|s| entry(s, assignment_source_label(s))),
-        "flags": [entry(
-            crate::assignment::FLAG_REASSIGNED,
-            ("Rumah tangga sudah dialihkan ke petugas lain", "Household reassigned to another enumerator"),
-        )],
+        // Each quality flag with its label and severity (DESIGN.md §11; rules in `quality`).
+        "flags": crate::quality::FlagCode::ALL
+            .map(|c| with(entry(c, flag_label(c)), json!({"severity": c.severity()}))),
     })
 }
 
