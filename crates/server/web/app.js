@@ -375,10 +375,13 @@ async function visit(id) {
   const [v, qn] = await Promise.all([api(`/api/v1/review/visits/${id}`), questionnaire()]);
   // One approved truth per household: the other visits waiting or approved, to compare before
   // deciding (verivali_domain::review::second_truths; the server refuses a plain approval).
-  const standing = v.state === "submitted"
-    ? (await Promise.all(v.other_visits.map((o) => api(`/api/v1/review/visits/${o}`).catch(() => null))))
-      .filter((o) => o && (o.state === "submitted" || o.state === "approved"))
+  const fetched = v.state === "submitted"
+    ? await Promise.all(v.other_visits.map((o) => api(`/api/v1/review/visits/${o}`).catch(() => null)))
     : [];
+  const standing = fetched.filter((o) => o && (o.state === "submitted" || o.state === "approved"));
+  // Another visit this account cannot open (outside its areas, or the network failed): the
+  // server decides whether it stands; the page offers the same deliberate choice and says why.
+  const unseen = fetched.filter((o) => o === null).length;
   const f = v.found;
   const b = v.baseline;
   const fields = state.vocab.household_fields.filter((x) => x.editable).map((x) => x.code);
@@ -472,13 +475,13 @@ async function visit(id) {
     if (!supersedeArmed) {
       supersedeArmed = true;
       out.className = "flag";
-      out.textContent = t("visit.supersede_confirm", { n: standing.length });
+      out.textContent = t("visit.supersede_confirm", { n: standing.length + unseen });
       return;
     }
     supersedeArmed = false;
     decide("approve", true);
   };
-  const approve = standing.length
+  const approve = standing.length || unseen
     ? h("button", { type: "button", class: "ok", id: "approve-supersede", onclick: supersede }, t("visit.approve_supersede"))
     : h("button", { type: "button", class: "ok", id: "approve", onclick: () => decide("approve") }, t("visit.approve"));
   if (v.state === "submitted") {
@@ -495,10 +498,12 @@ async function visit(id) {
   }
   visit.keys = (e) => {
     if (e.target.matches("input, textarea, select")) { if (e.key === "Escape") e.target.blur(); return; }
+    // Enter or Space on a button is that button's own tap (the supersede button's second one).
+    if (e.target.matches("button") && (e.key === "Enter" || e.key === " ")) return;
     // A approves only when pressed twice (or A then Enter): one stray key never decides
     // someone's aid. A confirmation rather than an undo window, so the decision is never held
     // in a tab that may close before it is sent.
-    if (e.key === "a" && v.state === "submitted" && standing.length) {
+    if (e.key === "a" && v.state === "submitted" && (standing.length || unseen)) {
       e.preventDefault();
       supersede();
       document.getElementById("approve-supersede")?.focus();
@@ -528,6 +533,7 @@ async function visit(id) {
         h("p", { class: "flag" }, t("visit.second_help")),
         standing.map((o) => h("div", { class: "tablewrap" }, twoVisits(v, o, qn))))
       : null,
+    unseen ? h("p", { class: "flag", id: "other-unseen" }, t("visit.other_unseen", { n: unseen })) : null,
     h("div", { class: "cols" },
       h("section", { class: "card" }, h("h2", {}, `${t("visit.baseline")} ↔ ${t("visit.found")}`), compare, resolutions),
       h("section", { class: "card" }, h("h2", {}, t("visit.gps")), gpsPlot(f.gps))),

@@ -72,6 +72,22 @@ pub fn visit_for_update(tx: &mut dyn Sql, id: Uuid) -> DbResult<Option<VisitRow>
     }))
 }
 
+/// Locks every visit of the household of `visit`, in id order, before any of them is read for
+/// update: two reviewers deciding two visits of one household (each superseding the other) then
+/// wait for one another instead of deadlocking. SQLite's writer is alone already.
+pub fn lock_household_visits(tx: &mut dyn Sql, visit: Uuid) -> DbResult<()> {
+    if lock(tx).is_empty() {
+        return Ok(());
+    }
+    tx.query(
+        "SELECT id FROM visits
+         WHERE household_id = (SELECT household_id FROM visits WHERE id = $1)
+         ORDER BY id FOR UPDATE",
+        &[visit.into()],
+    )?;
+    Ok(())
+}
+
 /// Inserts or updates a visit whose record is already serialised (one upsert statement).
 pub fn save_visit_json(
     tx: &mut dyn Sql,

@@ -162,6 +162,8 @@ impl App {
         now: DateTime<Utc>,
     ) -> DbResult<Result<DecisionResponse, ApiError>> {
         let lang = caller.lang;
+        // The household's visits in one order first: a supersession locks the others too.
+        repo::lock_household_visits(tx, visit_id)?;
         // Outside the caller's areas a visit does not exist for them.
         let Some(visit) = repo::visit_for_update(tx, visit_id)?
             .filter(|v| caller.user.areas.contains(&v.kode_desa))
@@ -252,6 +254,21 @@ impl App {
         let Some(visit) = repo::visit_for_update(tx, other)? else {
             return Ok(Ok(()));
         };
+        // The household may have moved desa since that visit (a re-import): a reviewer decides
+        // only what lies in their own areas.
+        if !caller.user.areas.contains(&visit.kode_desa) {
+            return Ok(Err(ApiError::new(
+                Refusal::Conflict,
+                "review.second_visit_outside",
+                "The other visit is outside your areas",
+                caller.lang,
+                "Kunjungan lain rumah tangga ini tercatat di luar wilayah Anda; minta pengawas \
+                 wilayah itu atau admin memutuskannya, atau kembalikan kunjungan ini",
+                "The household's other visit was recorded outside your areas; ask that area's \
+                 supervisor or an admin to decide it, or send this visit back",
+            )
+            .with("visit_id", json!(other))));
+        }
         let next = match transition(visit.state, &Action::Supersede, caller.user.role) {
             Ok(s) => s,
             Err(e) => {

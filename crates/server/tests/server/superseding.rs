@@ -229,6 +229,38 @@ async fn one_approved_truth_per_household(b: Backend) {
     assert_eq!(r.status(), StatusCode::OK);
     let r = spv.decide(a.visit_id, json!({"decision": "approve"})).await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+
+    // A household that moved desa (a re-import) after one of its visits: a reviewer supersedes
+    // only what lies in their own areas. Simulated by recording the approved visit elsewhere.
+    s.sql(
+        "UPDATE visits SET kode_desa = $1 WHERE id = $2",
+        vec![DESA_B.into(), a.visit_id.into()],
+    )
+    .await;
+    let c = visit(&hh[1].0, &hh[1].1, 5);
+    submit(&mut d2, &c).await;
+    let (st, p) = problem(
+        spv.decide(
+            c.visit_id,
+            json!({"decision": "approve", "supersede": true}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (st, p["code"].as_str().unwrap()),
+        (StatusCode::CONFLICT, "review.second_visit_outside"),
+        "{p}"
+    );
+    assert_eq!(
+        s.count(&format!(
+            "SELECT count(*) FROM visits WHERE id = '{}' AND state = 'approved'",
+            a.visit_id
+        ))
+        .await,
+        1,
+        "nothing moved"
+    );
 }
 
 both_backends!(one_truth, one_approved_truth_per_household);
