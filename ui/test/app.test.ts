@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import type { Api, HouseholdDetail, HouseholdRow, OpenVisit, Questionnaire, Status, SyncState } from "../src/api";
 import type { Ctx } from "../src/app";
 import { messages, setLang, t } from "../src/i18n";
-import { assignmentLine, listScreen } from "../src/screens/list";
+import { assignmentLine, listScreen, windowed } from "../src/screens/list";
 import { signInScreen, unlockScreen } from "../src/screens/signin";
 import { answerValue, issuesAt, visitScreen } from "../src/screens/visit";
 import { sendScreen } from "../src/screens/send";
@@ -305,6 +305,37 @@ describe("send", () => {
     await vi.waitFor(() => expect(submitted).toEqual([["v1"]]));
     el.querySelector<HTMLButtonElement>(".amend")!.click();
     expect(go).toHaveBeenCalledWith("visit", "h9");
+  });
+});
+
+describe("the windowed list", () => {
+  it("keeps the rows that stay in view as it scrolls, adding and dropping only the rest, in order", async () => {
+    const root = document.createElement("div");
+    document.body.replaceChildren(root);
+    let top = 0; // where the list's top stands on the screen, px (happy-dom lays nothing out)
+    root.getBoundingClientRect = () => ({ top, height: 0 } as DOMRect);
+    const items = Array.from({ length: 300 }, (_, i) => ({ kind: "hh" as const, r: row(`h${i}`, "not_visited") }));
+    let built = 0;
+    const list = windowed(root, () => { built += 1; return document.createElement("button"); }, document.createElement("p"));
+    list.set(items as Parameters<typeof list.set>[0]);
+    await new Promise((r) => requestAnimationFrame(() => r(null)));
+    const kept = root.querySelector('[data-index="12"]');
+    expect(kept).not.toBeNull();
+    const builtBefore = built;
+    top = -112 * 20; // twenty cards down: rows 11-14 stay in the window
+    window.dispatchEvent(new Event("scroll"));
+    await new Promise((r) => requestAnimationFrame(() => r(null)));
+    expect(root.querySelector('[data-index="12"]')).toBe(kept);
+    expect(root.querySelector('[data-index="0"]')).toBeNull();
+    // Only the rows coming into view were built, not the whole window again.
+    expect(built - builtBefore).toBeLessThan(root.children.length);
+    const order = [...root.children].map((el) => Number((el as HTMLElement).dataset.index));
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+    // A scroll that changes nothing in view rebuilds nothing.
+    const still = built;
+    window.dispatchEvent(new Event("scroll"));
+    await new Promise((r) => requestAnimationFrame(() => r(null)));
+    expect(built).toBe(still);
   });
 });
 

@@ -122,8 +122,13 @@ export function windowed(root: HTMLElement, render: (item: Item) => HTMLElement,
     tops = items.map((i) => { const top = y; y += height[i.kind]; return top; });
     root.style.height = items.length ? `${y}px` : "";
   };
-  const paint = () => {
-    if (!items.length) { root.style.height = ""; root.replaceChildren(empty); return; }
+  // The rows in the page by index. A scroll adds the rows coming into view and drops those far
+  // out of it, and never rebuilds a row that stays: a tap that lands just as a scroll settles
+  // hits the card the thumb saw, not a copy put in its place.
+  let shown = new Map<number, HTMLElement>();
+  let range: [number, number] = [-1, -1];
+  const paint = (force = false) => {
+    if (!items.length) { shown = new Map(); range = [-1, -1]; root.style.height = ""; root.replaceChildren(empty); return; }
     const view = root.getBoundingClientRect().top;
     const from = -view, to = -view + (window.innerHeight || 800);
     let first = tops.findIndex((top, i) => top + height[items[i].kind] >= from);
@@ -131,15 +136,30 @@ export function windowed(root: HTMLElement, render: (item: Item) => HTMLElement,
     let last = first;
     while (last < items.length - 1 && tops[last + 1] <= to) last += 1;
     const a = Math.max(0, first - OVERSCAN), b = Math.min(items.length - 1, last + OVERSCAN);
-    const nodes: HTMLElement[] = [];
+    if (!force && a === range[0] && b === range[1]) return;
+    if (force) { shown = new Map(); root.replaceChildren(); }
+    const next = new Map<number, HTMLElement>();
     for (let i = a; i <= b; i += 1) {
-      const el = render(items[i]);
-      el.classList.add("row-abs");
-      el.style.top = `${tops[i]}px`;
-      el.dataset.index = String(i);
-      nodes.push(el);
+      let el = shown.get(i);
+      if (!el) {
+        el = render(items[i]);
+        el.classList.add("row-abs");
+        el.style.top = `${tops[i]}px`;
+        el.dataset.index = String(i);
+      }
+      next.set(i, el);
     }
-    root.replaceChildren(...nodes);
+    for (const [i, el] of shown) if (!next.has(i)) el.remove();
+    if (empty.parentNode === root) empty.remove();
+    // New rows go in index order around the kept ones, which never move.
+    let prev: HTMLElement | null = null;
+    for (let i = a; i <= b; i += 1) {
+      const el = next.get(i)!;
+      if (el.parentNode !== root) { if (prev) prev.after(el); else root.prepend(el); }
+      prev = el;
+    }
+    shown = next;
+    range = [a, b];
   };
   let frame = 0;
   const onScroll = () => {
@@ -147,14 +167,14 @@ export function windowed(root: HTMLElement, render: (item: Item) => HTMLElement,
     if (!frame) frame = requestAnimationFrame(() => { frame = 0; paint(); });
   };
   window.addEventListener("scroll", onScroll, { passive: true });
-  window.addEventListener("resize", () => { measured = false; if (root.isConnected) { layout(); paint(); } });
+  window.addEventListener("resize", () => { measured = false; if (root.isConnected) { layout(); paint(true); } });
   return {
     set(next: Item[]) {
       items = next;
       layout();
-      paint();
+      paint(true);
       // Measured and painted again once the screen is in the page (its position is known then).
-      requestAnimationFrame(() => { if (!measured) layout(); paint(); });
+      requestAnimationFrame(() => { const again = !measured; if (again) layout(); paint(again); });
     },
   };
 }
