@@ -189,7 +189,9 @@ async fn one_approved_truth_per_household(b: Backend) {
         .unwrap();
     assert_eq!(named["entity_name"], json!(hh[0].0.nama_krt));
 
-    // The first enumerator's phone learns that its visit was superseded.
+    // The first enumerator's phone learns that its visit was superseded (PostgreSQL releases a
+    // change to pulls once every older transaction in the cluster has ended).
+    s.settle().await;
     let changes = d.pull_all().await;
     let superseded = changes.iter().any(|c| {
         c.kind == ChangeKind::Review
