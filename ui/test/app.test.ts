@@ -309,6 +309,24 @@ describe("send", () => {
 });
 
 describe("the windowed list", () => {
+  it("places its rows by heights measured once it is in the page, even when attached late", async () => {
+    const root = document.createElement("div");
+    root.getBoundingClientRect = () => ({ top: 0, height: 0 } as DOMRect);
+    // Cards as tall as at 200 % text: 272 px (the CSS default guess is 112).
+    const card = () => { const el = document.createElement("button"); el.getBoundingClientRect = () => ({ top: 0, height: 272 } as DOMRect); return el; };
+    const items = [{ kind: "rt" as const, g: { rt: "001", rw: "001", kode_desa: "3308012001", nama_desa: null, households: [] } },
+      ...Array.from({ length: 5 }, (_, i) => ({ kind: "hh" as const, r: row(`h${i}`, "not_visited") }))];
+    const list = windowed(root, card, document.createElement("p"));
+    list.set(items as Parameters<typeof list.set>[0]);
+    // Not in the page yet (a slow phone attaches the screen frames later): default heights.
+    await new Promise((r) => requestAnimationFrame(() => r(null)));
+    document.body.replaceChildren(root);
+    await new Promise((r) => setTimeout(r, 100));
+    const tops = [...root.children].map((el) => (el as HTMLElement).style.top);
+    // Header 272, then each card 272 + 8 apart: no card overlaps the next.
+    expect(tops.slice(0, 3)).toEqual(["0px", "272px", "552px"]);
+  });
+
   it("keeps the rows that stay in view as it scrolls, adding and dropping only the rest, in order", async () => {
     const root = document.createElement("div");
     document.body.replaceChildren(root);

@@ -128,6 +128,12 @@ export function windowed(root: HTMLElement, render: (item: Item) => HTMLElement,
   let shown = new Map<number, HTMLElement>();
   let range: [number, number] = [-1, -1];
   const paint = (force = false) => {
+    // Rows are placed by measured heights; a list painted before it was in the page used the
+    // defaults, which at a large font overlap the cards (one card then covers the next).
+    if (!measured && root.isConnected) {
+      layout();
+      force = force || measured;
+    }
     if (!items.length) { shown = new Map(); range = [-1, -1]; root.style.height = ""; root.replaceChildren(empty); return; }
     const view = root.getBoundingClientRect().top;
     const from = -view, to = -view + (window.innerHeight || 800);
@@ -173,8 +179,14 @@ export function windowed(root: HTMLElement, render: (item: Item) => HTMLElement,
       items = next;
       layout();
       paint(true);
-      // Measured and painted again once the screen is in the page (its position is known then).
-      requestAnimationFrame(() => { const again = !measured; if (again) layout(); paint(again); });
+      // Measured and painted again once the screen is in the page (its position is known then):
+      // on a slow phone the screen may be attached some frames later; a second of frames at most.
+      let frames = 60;
+      const settle = () => {
+        if (!root.isConnected && frames-- > 0) { requestAnimationFrame(settle); return; }
+        paint();
+      };
+      requestAnimationFrame(settle);
     },
   };
 }
