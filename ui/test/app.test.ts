@@ -634,5 +634,44 @@ describe("a form that follows the outcome", () => {
     el.querySelector<HTMLButtonElement>("#finish")!.click();
     await vi.waitFor(() => expect(finishVisit).toHaveBeenCalled());
     expect((finishVisit.mock.calls[0] as unknown as [{ evidence_note: string }])[0].evidence_note).toContain("sudah pindah");
+    // The visit goes with its paradata (foreground time measured by the form).
+    const sent = (finishVisit.mock.calls[0] as unknown as [{ paradata: { duration_s: number; answer_changes: number } }])[0];
+    expect(sent.paradata.duration_s).toBeGreaterThanOrEqual(0);
+    expect(sent.paradata.answer_changes).toBe(0);
+  });
+});
+
+describe("paradata", () => {
+  it("counts foreground time only, per section, with answer changes and fixes", async () => {
+    const { tracker } = await import("../src/paradata");
+    let clock = 0;
+    const p = tracker(null, () => clock);
+    p.resume();
+    p.enter("perumahan");
+    clock += 90_000;
+    p.pause(); // the phone is locked for ten minutes
+    clock += 600_000;
+    p.resume();
+    clock += 30_000;
+    p.enter("aset");
+    clock += 45_500;
+    p.answered(false);
+    p.answered(true);
+    const fix = { lat: -7.47, lon: 110.21, accuracy_m: 9, at: "2026-11-22T03:00:00Z", mocked: true };
+    p.fix(fix);
+    p.fix({ ...fix, accuracy_m: 4, mocked: null });
+    const finish = { ...fix, accuracy_m: 4, mocked: null };
+    const snap = p.snapshot(finish);
+    expect(snap.duration_s).toBe(165);
+    expect(snap.sections).toEqual({ perumahan: 120, aset: 45 });
+    expect(snap.answer_changes).toBe(1);
+    expect(snap.gps_start).toEqual(fix);
+    expect(snap.gps_finish).toEqual(finish);
+    expect(snap.mock_location).toBe(true);
+    // A draft opened again continues from what it had.
+    const again = tracker(snap, () => clock);
+    again.resume();
+    clock += 10_000;
+    expect(again.snapshot().duration_s).toBe(175);
   });
 });

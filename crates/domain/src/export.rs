@@ -39,6 +39,13 @@ pub struct ExportRecord<'a> {
     finished_at: Option<Cow<'a, str>>,
     #[serde(default)]
     questionnaire_version: u32,
+    #[serde(default)]
+    paradata: Option<ParadataLite>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ParadataLite {
+    duration_s: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,6 +100,8 @@ pub struct ExportContext<'a> {
     pub reviewer: Option<&'a str>,
     /// When the visit was approved (RFC 3339).
     pub approved_at: Option<&'a str>,
+    /// Quality flag codes the visit carried (DESIGN.md §11), space-separated; empty when clean.
+    pub flags: &'a str,
 }
 
 const LEAD: [&str; 15] = [
@@ -112,7 +121,7 @@ const LEAD: [&str; 15] = [
     "hasil_kunjungan",
     "alasan",
 ];
-const TAIL: [&str; 9] = [
+const TAIL: [&str; 11] = [
     "ruta_rujukan",
     "lat",
     "lon",
@@ -124,6 +133,10 @@ const TAIL: [&str; 9] = [
     // The questionnaire version the visit followed (an older one for a visit begun before a
     // new version was published; its columns are the active version's).
     "versi_kuesioner",
+    // Quality control: the flag codes (`quality.gps_far quality.too_fast`) and the duration in
+    // seconds (foreground time where the device measured it), so an analyst can filter on them.
+    "tanda_mutu",
+    "durasi_detik",
 ];
 
 /// The columns: ids of the questions, in questionnaire order.
@@ -204,6 +217,16 @@ impl ExportLayout {
                 .to_string(),
         );
         out.push(v.questionnaire_version.to_string());
+        out.push(ctx.flags.to_string());
+        let duration = match &v.paradata {
+            Some(p) => Some(i64::from(p.duration_s)),
+            None => v.finished_at.as_deref().and_then(|f| {
+                let f = chrono::DateTime::parse_from_rfc3339(f).ok()?;
+                let s = chrono::DateTime::parse_from_rfc3339(&v.started_at).ok()?;
+                Some((f - s).num_seconds()).filter(|d| *d >= 0)
+            }),
+        };
+        out.push(duration.map(|d| d.to_string()).unwrap_or_default());
         out
     }
 }
@@ -269,6 +292,7 @@ mod tests {
             enumerator: "petugas",
             reviewer: Some("spv"),
             approved_at: Some("2026-11-20T08:00:00.000Z"),
+            flags: "quality.gps_far",
         };
         let row = layout.row(&lite, &ctx);
         let header = layout.header();
@@ -276,6 +300,8 @@ mod tests {
         let col = |name: &str| &row[header.iter().position(|h| h == name).unwrap()];
         assert_eq!(col("id_dtsen"), "X1");
         assert_eq!(col("tanggal_disetujui"), "2026-11-20");
+        assert_eq!(col("tanda_mutu"), "quality.gps_far");
+        assert_eq!(col("durasi_detik"), "660");
         assert_eq!(col("jumlah_art"), &v.members.len().to_string());
         let head = v
             .members

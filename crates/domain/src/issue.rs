@@ -99,6 +99,8 @@ pub enum Invalid {
     PhotoHash { value: String },
     #[error("photo is larger than {max_mb} MB")]
     PhotoTooLarge { max_mb: usize },
+    #[error("paradata: {reason}")]
+    Paradata { reason: String },
     #[error("PIN must be 6 digits")]
     PinFormat,
     #[error("PIN is too easy to guess")]
@@ -150,6 +152,7 @@ impl Coded for Invalid {
             BatchDuplicate => "batch.duplicate",
             PhotoHash { .. } => "photo.hash",
             PhotoTooLarge { .. } => "photo.too_large",
+            Paradata { .. } => "paradata.invalid",
             PinFormat => "pin.format",
             PinTooSimple => "pin.too_simple",
         }
@@ -243,6 +246,7 @@ impl Coded for Invalid {
             BatchDuplicate => "Ada kunjungan yang tercantum dua kali dalam kiriman".into(),
             PhotoHash { value } => format!("Rujukan foto {value:?} bukan hash SHA-256"),
             PhotoTooLarge { max_mb } => format!("Foto lebih besar dari {max_mb} MB"),
+            Paradata { reason } => format!("Paradata kunjungan tidak sah: {reason}"),
             PinFormat => "PIN harus 6 digit angka".into(),
             PinTooSimple => "PIN terlalu mudah ditebak".into(),
         }
@@ -277,6 +281,8 @@ pub enum Warning {
         "The phone says this location came from a mock-location app; turn it off and take the GPS again"
     )]
     GpsMocked,
+    #[error("This NIK is already recorded on this phone for another household ({household}); check the KTP")]
+    NikOnDevice { household: String },
 }
 
 impl Coded for Warning {
@@ -286,6 +292,7 @@ impl Coded for Warning {
             Warning::NoKkRegionUnknown { .. } => "no_kk.region_unknown",
             Warning::GpsLowAccuracy { .. } => "gps.low_accuracy",
             Warning::GpsMocked => "gps.mocked",
+            Warning::NikOnDevice { .. } => "nik.on_device",
         }
     }
 
@@ -306,6 +313,10 @@ impl Coded for Warning {
             Warning::GpsMocked => "HP melaporkan lokasi ini dari aplikasi lokasi palsu; matikan \
                                    aplikasi itu lalu ambil GPS lagi"
                 .into(),
+            Warning::NikOnDevice { household } => format!(
+                "NIK ini sudah tercatat di HP ini untuk rumah tangga lain ({household}); periksa \
+                 lagi di KTP"
+            ),
         }
     }
 }
@@ -341,7 +352,7 @@ impl Report {
         });
     }
 
-    pub(crate) fn warn(&mut self, field: impl Into<String>, issue: Warning) {
+    pub fn warn(&mut self, field: impl Into<String>, issue: Warning) {
         self.warnings.push(At {
             field: field.into(),
             issue,

@@ -237,6 +237,24 @@ pub struct Evidence {
     pub reassigned: bool,
 }
 
+/// How long a visit took, seconds: the device's foreground time where it measured one (paradata),
+/// otherwise finish minus start.
+pub fn duration_s(visit: &VisitRecord) -> Option<u32> {
+    match &visit.paradata {
+        Some(p) => Some(p.duration_s),
+        None => wall_duration_s(visit.started_at, visit.finished_at),
+    }
+}
+
+/// Whether the platform reported a fix of the visit as mocked.
+pub fn mocked(visit: &VisitRecord) -> bool {
+    visit.gps.is_some_and(|g| g.mocked == Some(true))
+        || visit
+            .paradata
+            .as_ref()
+            .is_some_and(|p| p.mock_location == Some(true))
+}
+
 /// The duration of a visit from its clock times, seconds, where both are known and in order.
 pub fn wall_duration_s(started: DateTime<Utc>, finished: Option<DateTime<Utc>>) -> Option<u32> {
     let secs = (finished? - started).num_seconds();
@@ -278,9 +296,6 @@ pub fn flags(visit: &VisitRecord, e: &Evidence, t: &Thresholds) -> Vec<Flag> {
                     json!({"accuracy_m": g.accuracy_m.round(), "max_m": t.gps_accuracy_m}),
                 ));
             }
-            if g.mocked == Some(true) {
-                out.push(Flag::new(FlagCode::MockLocation, json!({})));
-            }
             if let Some(r) = &e.reference {
                 let d = distance_m(g, r);
                 if d > t.gps_far_m {
@@ -292,6 +307,9 @@ pub fn flags(visit: &VisitRecord, e: &Evidence, t: &Thresholds) -> Vec<Flag> {
                 }
             }
         }
+    }
+    if mocked(visit) {
+        out.push(Flag::new(FlagCode::MockLocation, json!({})));
     }
     for (sha, other) in &e.reused_photos {
         out.push(Flag::new(

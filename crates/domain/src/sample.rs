@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::household::{
     Household, HouseholdFields, HouseholdFound, Member, PresenceStatus, Relationship, Sex,
 };
-use crate::visit::{Gps, Outcome, PhotoKind, VisitRecord};
+use crate::visit::{Gps, Outcome, Paradata, PhotoKind, VisitRecord};
 
 const GIVEN_L: &[&str] = &[
     "Adi", "Bagus", "Cahyo", "Dwi", "Eko", "Fajar", "Gilang", "Hadi", "Joko", "Slamet",
@@ -229,8 +229,24 @@ pub fn visit(seq: &mut Seq, hh: &Household, members: &[Member], at: DateTime<Utc
         evidence_note: None,
         started_at: at - Duration::minutes(12),
         finished_at: Some(at),
+        // Eleven of the twelve minutes in the foreground; the fixes of arrival and finish.
+        paradata: Some(Paradata {
+            duration_s: 660,
+            sections: SECTIONS.iter().map(|(s, t)| (s.to_string(), *t)).collect(),
+            answer_changes: 2,
+            gps_start: gps.map(|g| Gps {
+                at: at - Duration::minutes(11),
+                accuracy_m: g.accuracy_m + 6.0,
+                ..g
+            }),
+            gps_finish: gps,
+            mock_location: None,
+        }),
     }
 }
+
+/// Foreground seconds per section of the default questionnaire in a sample visit (660 in all).
+const SECTIONS: [(&str, u32); 3] = [("perumahan", 300), ("aset", 240), ("program", 120)];
 
 #[cfg(test)]
 mod tests {

@@ -283,6 +283,80 @@ pub struct VisitRecord {
     pub started_at: DateTime<Utc>,
     /// When it was finished; `None` while it is a draft.
     pub finished_at: Option<DateTime<Utc>>,
+    /// How the visit was made (DESIGN.md §11), measured by the device; absent from older devices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paradata: Option<Paradata>,
+}
+
+/// How a visit was made, measured by the field app for the quality checks (DESIGN.md §11). Only
+/// what the form saw: the app counts foreground time, so a form left open in a pocket does not
+/// make a hurried visit look careful.
+#[derive(ts_rs::TS, Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Paradata {
+    /// Seconds the form was in the foreground, over every session of the visit.
+    pub duration_s: u32,
+    /// Foreground seconds per questionnaire section (section id → seconds).
+    #[serde(default)]
+    pub sections: BTreeMap<String, u32>,
+    /// Answers changed after they were first given.
+    #[serde(default)]
+    pub answer_changes: u32,
+    /// The first fix of the visit (usually taken on arrival).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gps_start: Option<Gps>,
+    /// The fix when the visit was finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gps_finish: Option<Gps>,
+    /// Whether the platform reported any fix of the visit as mocked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mock_location: Option<bool>,
+}
+
+/// Longest believable foreground time of one visit, seconds (a day): above it the clock lied.
+pub const PARADATA_MAX_DURATION_S: u32 = 86_400;
+/// Most sections a paradata record may time (a questionnaire has a handful).
+pub const PARADATA_MAX_SECTIONS: usize = 64;
+
+impl Paradata {
+    /// Bounds that keep a broken or hostile device from storing nonsense.
+    pub fn validate(&self) -> Report {
+        let mut r = Report::default();
+        let mut bad = |field: &str, reason: &str| {
+            r.error(
+                field.to_string(),
+                Invalid::Paradata {
+                    reason: reason.into(),
+                },
+            )
+        };
+        if self.duration_s > PARADATA_MAX_DURATION_S {
+            bad("paradata.duration_s", "more than a day");
+        }
+        if self.sections.len() > PARADATA_MAX_SECTIONS {
+            bad("paradata.sections", "too many sections");
+        }
+        if self
+            .sections
+            .iter()
+            .any(|(k, v)| k.is_empty() || k.len() > 64 || *v > PARADATA_MAX_DURATION_S)
+        {
+            bad("paradata.sections", "a section id or time is out of range");
+        }
+        if self.answer_changes > 100_000 {
+            bad("paradata.answer_changes", "out of range");
+        }
+        for (field, g) in [
+            ("paradata.gps_start", &self.gps_start),
+            ("paradata.gps_finish", &self.gps_finish),
+        ] {
+            if let Some(g) = g
+                && !validate_gps(g).is_ok()
+            {
+                r.error(field.to_string(), Invalid::GpsRange);
+            }
+        }
+        r
+    }
 }
 
 /// What validation needs besides the visit.
@@ -341,6 +415,7 @@ impl VisitRecord {
             evidence_note: None,
             started_at: now,
             finished_at: None,
+            paradata: None,
         }
     }
 
@@ -385,6 +460,9 @@ impl VisitRecord {
         r.absorb("answers", ctx.questionnaire.check_answers(&self.answers));
         if let Some(gps) = &self.gps {
             r.absorb("gps", validate_gps(gps));
+        }
+        if let Some(p) = &self.paradata {
+            r.errors.extend(p.validate().errors);
         }
         for (i, p) in self.photos.iter().enumerate() {
             if !is_sha256_hex(p) {

@@ -154,7 +154,7 @@ fn decision_label(d: crate::review::Decision) -> Label {
 
 /// Every action the server writes to its audit log, with what it means to the reader of the
 /// log (the dashboard's audit page). A server test checks that every action it wrote is here.
-pub const AUDIT_ACTIONS: [(&str, Label); 29] = [
+pub const AUDIT_ACTIONS: [(&str, Label); 31] = [
     (
         "visit.record",
         (
@@ -246,6 +246,14 @@ pub const AUDIT_ACTIONS: [(&str, Label); 29] = [
     (
         "questionnaire.publish",
         ("Kuesioner diterbitkan", "Questionnaire published"),
+    ),
+    (
+        "quality.thresholds",
+        ("Ambang mutu diubah", "Quality thresholds changed"),
+    ),
+    (
+        "review.enumerators",
+        ("Perbandingan petugas dibuka", "Enumerator comparison opened"),
     ),
 ];
 

@@ -80,6 +80,49 @@ pub struct ReviewVisit {
     /// enumerator).
     #[serde(default)]
     pub flags: Vec<String>,
+    /// The quality flags computed at ingest (DESIGN.md §11), most severe first, each with the
+    /// facts to check it by (`detail`); their codes are also in `flags`.
+    #[serde(default)]
+    pub quality: Vec<verivali_domain::quality::Flag>,
+    /// The flags' weights added up: the queue's default order, highest first.
+    #[serde(default)]
+    pub risk: u32,
+}
+
+/// One enumerator's work as the comparison shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnumeratorQuality {
+    pub enumerator: UserRef,
+    /// Finished visits (drafts do not count).
+    pub visits: u64,
+    /// Visits per outcome wire name.
+    pub by_outcome: BTreeMap<String, u64>,
+    /// Median duration, seconds (foreground time where the device measured it).
+    pub median_duration_s: Option<u32>,
+    /// Share of visits with at least one flag, 0–1.
+    pub flagged_share: f64,
+    /// Share of visits carrying each flag code, 0–1.
+    pub flagged_share_by_code: BTreeMap<String, f64>,
+    /// Days with a finished visit.
+    pub days: u64,
+    /// Visits per such day.
+    pub visits_per_day: f64,
+}
+
+/// `GET /api/v1/review/enumerators`: the enumerators of an area side by side, most flagged first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnumeratorComparison {
+    pub enumerators: Vec<EnumeratorQuality>,
+    /// Every flag code, in the order the dashboard lists them.
+    pub codes: Vec<String>,
+}
+
+/// `POST /api/v1/review/batches/{id}/approve` body (optional): the flagged visits the supervisor
+/// looked at one by one and confirms; any other flagged visit is refused (`review.flagged`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkApproveRequest {
+    #[serde(default)]
+    pub confirmed: Vec<Uuid>,
 }
 
 /// One decision taken on a visit.

@@ -378,7 +378,20 @@ fn attachment_review_and_problem_messages() {
                 }],
                 other_visits: vec![],
                 kode_desa: hh.kode_desa.clone(),
-                flags: vec!["quality.reassigned".into()],
+                flags: vec!["quality.gps_far".into(), "quality.reassigned".into()],
+                quality: vec![
+                    serde_json::from_value(json!({
+                        "code": "quality.gps_far", "severity": "warning",
+                        "detail": {"distance_m": 2004.0, "max_m": 200.0,
+                                   "reference": {"lat": -7.4712, "lon": 110.2153}}
+                    }))
+                    .unwrap(),
+                    serde_json::from_value(json!({
+                        "code": "quality.reassigned", "severity": "warning", "detail": {}
+                    }))
+                    .unwrap(),
+                ],
+                risk: 6,
                 reviews: vec![ReviewEntry {
                     decision: Decision::Reject,
                     reason: Some("Foto rumah buram".into()),

@@ -115,6 +115,9 @@ fn give(
             repo::announce_household_to(tx, h, &members, enumerator, terms, now)?;
         }
     }
+    // Whose visit is `quality.reassigned` may have changed.
+    let newly: Vec<Uuid> = changed.iter().filter(|c| c.1).map(|c| c.0).collect();
+    crate::quality::refresh_households(tx, &newly)?;
     Ok(())
 }
 
@@ -269,6 +272,7 @@ impl App {
                     let members = repo::members(tx, household)?;
                     repo::announce_household_shared(tx, &h, &members, now)?;
                 }
+                crate::quality::refresh_households(tx, &[household])?;
                 let audit = Audit {
                     entity_kind: Some("household"),
                     entity_id: Some(household.to_string()),

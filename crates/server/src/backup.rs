@@ -23,7 +23,7 @@ use crate::db::{Database, Dialect, Sql, Value};
 pub const MIGRATED_XID: i64 = 1;
 
 /// Tables in an order that satisfies their foreign keys.
-pub const TABLES: [&str; 18] = [
+pub const TABLES: [&str; 20] = [
     "users",
     "devices",
     "tokens",
@@ -42,6 +42,8 @@ pub const TABLES: [&str; 18] = [
     "assignment_events",
     "regions",
     "questionnaire_drafts",
+    "visit_photos",
+    "settings",
 ];
 
 /// What a backup or migration copied.

@@ -172,12 +172,19 @@ impl App {
                         },
                         None => (None, None),
                     };
+                    // Most visits are clean: skip decoding their empty list.
+                    let flags = if r.flags.len() <= 2 {
+                        String::new()
+                    } else {
+                        crate::quality::codes(&r.flags).join(" ")
+                    };
                     let ctx = ExportContext {
                         id_dtsen: r.id_dtsen.as_deref(),
                         kode_desa: &r.kode_desa,
                         enumerator: &r.enumerator,
                         reviewer,
                         approved_at,
+                        flags: &flags,
                     };
                     row(&layout.row(&rec, &ctx))?;
                     n += 1;

@@ -76,6 +76,11 @@ pub fn router_with(app: Arc<App>, edge: Edge) -> Router {
         .route("/api/v1/review/batches", get(review_batches))
         .route("/api/v1/review/batches/{id}/approve", post(approve_batch))
         .route("/api/v1/review/progress", get(progress))
+        .route("/api/v1/review/enumerators", get(enumerator_comparison))
+        .route(
+            "/api/v1/admin/quality/thresholds",
+            get(quality_thresholds).put(set_quality_thresholds),
+        )
         .route("/api/v1/export/{file}", get(export))
         .route("/api/v1/admin/audit", get(audit_log))
         .route("/api/v1/admin/users", get(list_users).post(create_user))
@@ -730,10 +735,50 @@ async fn approve_batch(
     State(app): Shared,
     caller: Caller,
     Id(id): Id,
+    body: axum::body::Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    blocking(move || app.approve_batch(&caller, id))
+    // The body is optional: none confirms no flagged visit.
+    let req: verivali_protocol::review::BulkApproveRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        Default::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(caller.lang, &format!("body: {e}")))?
+    };
+    blocking(move || app.approve_batch(&caller, id, &req))
         .await
         .map(Json)
+}
+
+async fn enumerator_comparison(
+    State(app): Shared,
+    caller: Caller,
+    Q(q): Q<AreaParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || app.enumerator_comparison(&caller, q.area.as_deref()))
+        .await
+        .map(Json)
+}
+
+async fn quality_thresholds(
+    State(app): Shared,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || app.quality_thresholds(&caller))
+        .await
+        .map(Json)
+}
+
+async fn set_quality_thresholds(
+    State(app): Shared,
+    caller: Caller,
+    Body(t): Body<verivali_domain::quality::Thresholds>,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || {
+        let checked = app.set_quality_thresholds(&caller, &t)?;
+        Ok(serde_json::json!({ "thresholds": t, "rechecked": checked }))
+    })
+    .await
+    .map(Json)
 }
 
 async fn progress(

@@ -26,6 +26,7 @@ pub mod http;
 pub mod import;
 pub mod jobs;
 pub mod ops;
+pub mod quality;
 pub mod questionnaires;
 pub mod regions;
 pub mod repo;

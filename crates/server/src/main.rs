@@ -154,6 +154,22 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ExportCmd,
     },
+    /// Quality control (DESIGN.md §11)
+    Quality {
+        #[command(subcommand)]
+        cmd: QualityCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum QualityCmd {
+    /// Print the thresholds of the quality flags as JSON, or set them from a JSON file (the
+    /// same shape; every open visit is checked again under them)
+    Thresholds {
+        /// A JSON file with the new thresholds
+        #[arg(long)]
+        set: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -742,6 +758,24 @@ fn main() -> anyhow::Result<()> {
                 .publish_draft(&caller, d.id)
                 .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.detail))?;
             println!("published {} version {}", p.questionnaire_id, p.version);
+            Ok(())
+        }
+        Cmd::Quality {
+            cmd: QualityCmd::Thresholds { set },
+        } => {
+            let app = open(&cli)?;
+            let op = verivali_server::app::Caller::operator();
+            let fail = |e: verivali_server::error::ApiError| anyhow::anyhow!("{}: {}", e.code, e.detail);
+            if let Some(file) = set {
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                let t: verivali_domain::quality::Thresholds = serde_json::from_str(&text)
+                    .with_context(|| format!("{}: not thresholds JSON", file.display()))?;
+                let n = app.set_quality_thresholds(&op, &t).map_err(fail)?;
+                eprintln!("thresholds set; {n} open visits checked again");
+            }
+            let t = app.quality_thresholds(&op).map_err(fail)?;
+            println!("{}", serde_json::to_string_pretty(&t)?);
             Ok(())
         }
         Cmd::Region {

@@ -633,9 +633,10 @@ async function exportPage() {
 
 /** An audit entry's detail in the reader's words: a decision reads "Setujui → Disetujui". */
 function auditDetail(e) {
-  const m = e.action === "review.decision" && /^(\w+) -> (\w+)(?: by ([0-9a-f-]{36}))?$/.exec(e.detail || "");
+  const m = e.action === "review.decision" && /^(\w+) -> (\w+)(?: by ([0-9a-f-]{36}))?(?:; flags ([\w. ]+))?$/.exec(e.detail || "");
   if (!m) return e.detail || "";
-  const words = `${term("decisions", m[1])} → ${term("review_states", m[2])}`;
+  const seen = m[4] ? ` · ${t("audit.flags_seen")}: ${m[4].split(" ").map((c) => term("flags", c)).join(", ")}` : "";
+  const words = `${term("decisions", m[1])} → ${term("review_states", m[2])}${seen}`;
   // A supersession names the visit approved in its place.
   return m[3] ? [words, " · ", h("a", { href: `#/visit/${m[3]}` }, `${t("visit.superseded_by")} ${m[3].slice(-8)}`)] : words;
 }

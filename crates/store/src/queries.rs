@@ -522,9 +522,40 @@ impl Store {
     }
 
     /// A draft's validation, without saving it (the form's live messages).
+    ///
+    /// Adds a warning (`nik.on_device`) for each living member whose NIK a living member of
+    /// another household on this device holds: caught while the enumerator still stands at the
+    /// door with the KTP in hand, rather than by the server's `quality.nik_duplicate` later.
     pub fn check_draft(&self, record: &verivali_domain::VisitRecord) -> verivali_domain::Report {
-        self.with_ctx(record.questionnaire_version, |ctx| {
+        let mut report = self.with_ctx(record.questionnaire_version, |ctx| {
             record.validate_draft(ctx)
-        })
+        });
+        for (i, m) in record.members.iter().enumerate() {
+            let Some(nik) = m.nik.as_deref().filter(|n| n.len() == 16) else {
+                continue;
+            };
+            if !m.status.is_present() {
+                continue;
+            }
+            if let Ok(Some(household)) = self.nik_elsewhere(record.household_id, nik) {
+                report.warn(
+                    format!("members[{i}].nik"),
+                    verivali_domain::Warning::NikOnDevice { household },
+                );
+            }
+        }
+        report
+    }
+
+    /// The head's name of another household on the device where a living member holds `nik`.
+    fn nik_elsewhere(&self, household: Uuid, nik: &str) -> Result<Option<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT h.nama_krt FROM members m JOIN households h ON h.id = m.household_id
+             WHERE m.nik = ?1 AND m.household_id <> ?2 AND m.status IN ('tinggal', 'anggota_baru')
+             LIMIT 1",
+        )?;
+        Ok(stmt
+            .query_row(rusqlite::params![nik, household.to_string()], |r| r.get(0))
+            .optional()?)
     }
 }

@@ -134,6 +134,11 @@ pub const MIGRATIONS: &[&str] = &[
         message TEXT
     );
     "#,
+    // 7: members by NIK, so a NIK typed into a visit is checked against the other households on
+    // the device as it is typed (DESIGN.md §11: a NIK held elsewhere).
+    r#"
+    CREATE INDEX members_nik ON members (nik);
+    "#,
 ];
 
 /// The schema version this build writes.

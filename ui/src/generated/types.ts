@@ -151,7 +151,11 @@ started_at: string,
 /**
  * When it was finished; `None` while it is a draft.
  */
-finished_at: string | null, };
+finished_at: string | null, 
+/**
+ * How the visit was made (DESIGN.md §11), measured by the device; absent from older devices.
+ */
+paradata?: Paradata | null, };
 
 export type Outcome = "ditemukan" | "tidak_ditemukan" | "menolak" | "ganda" | "bagian_ruta_lain" | "usulan_baru";
 
@@ -181,6 +185,32 @@ at: string,
  * refusal would lose the visit and teach nothing.
  */
 mocked?: boolean | null, };
+
+export type Paradata = { 
+/**
+ * Seconds the form was in the foreground, over every session of the visit.
+ */
+duration_s: number, 
+/**
+ * Foreground seconds per questionnaire section (section id → seconds).
+ */
+sections: { [key in string]?: number }, 
+/**
+ * Answers changed after they were first given.
+ */
+answer_changes: number, 
+/**
+ * The first fix of the visit (usually taken on arrival).
+ */
+gps_start?: Gps | null, 
+/**
+ * The fix when the visit was finished.
+ */
+gps_finish?: Gps | null, 
+/**
+ * Whether the platform reported any fix of the visit as mocked.
+ */
+mock_location?: boolean | null, };
 
 export type VisitState = "draft" | "submitted" | "approved" | "rejected" | "superseded";
 

@@ -11,6 +11,7 @@ import type { Ctx } from "../app";
 import { h, toast } from "../dom";
 import { lang, t } from "../i18n";
 import { label as termLabel, options, outcomeTerm, vocab } from "../vocabulary";
+import { tracker } from "../paradata";
 
 /** Issues whose path is `at` or lies under it (`members[1]` covers `members[1].nik`). */
 export function issuesAt(issues: Issue[], at: string): Issue[] {
@@ -86,12 +87,21 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
     after?.scrollIntoView({ block: "center" });
     control?.focus({ preventScroll: true });
   };
+  // Paradata: foreground time, time per section, answer changes, fixes (../paradata.ts). The
+  // clock runs only while this form is on screen and the app visible.
+  const para = tracker(v.paradata);
+  const onVisibility = () => { if (document.visibilityState === "hidden") para.pause(); else para.resume(); };
+  if (editable) {
+    if (document.visibilityState !== "hidden") para.resume();
+    document.addEventListener("visibilitychange", onVisibility);
+  }
   let timer = 0;
   let waiting = false;
   let saving: Promise<void> = Promise.resolve();
   const saveNow = () => {
     waiting = false;
     window.clearTimeout(timer);
+    if (editable) v.paradata = para.snapshot();
     saving = saving.then(() => ctx.api.saveDraft(v)).then((d) => { draft = d; paint(); status.textContent = t("visit.saved"); },
       (e) => { status.textContent = errorMessage(e); });
     return saving;
@@ -181,7 +191,13 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
   const label = (x: { id: string; en: string }) => (lang() === "en" ? x.en : x.id);
   const questionControl = (q: Question): HTMLElement => {
     const cur = v.answers[q.id];
-    const set = (raw: string | string[] | boolean) => { const val = answerValue(q, raw); if (val === null) delete v.answers[q.id]; else v.answers[q.id] = val; save(); };
+    const set = (raw: string | string[] | boolean) => {
+      const val = answerValue(q, raw);
+      const before = v.answers[q.id];
+      para.answered(before !== undefined && before !== null && JSON.stringify(before) !== JSON.stringify(val));
+      if (val === null) delete v.answers[q.id]; else v.answers[q.id] = val;
+      save();
+    };
     const attrs = { "data-question": q.id, disabled: !editable };
     if (q.type === "single_choice" && (q.choices ?? []).length <= QUICK_CHOICES) {
       // Few choices: all on screen as big buttons, one tap each (a select takes two).
@@ -210,7 +226,7 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
     el.addEventListener("input", () => set(el.value));
     return el;
   };
-  const sections = qn.sections.map((s) => h("fieldset", { class: "section" }, h("legend", {}, label(s.title)), s.questions.map((q) => {
+  const sections = qn.sections.map((s) => h("fieldset", { class: "section", "data-section": s.id }, h("legend", {}, label(s.title)), s.questions.map((q) => {
     const control = questionControl(q);
     control.addEventListener("focusout", () => { touched.add(`answers.${q.id}`); paint(); });
     // A group of buttons or boxes is not wrapped in a <label>: a label hands a tap on the
@@ -243,6 +259,7 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
         // on as `mocked`); a desktop webview says nothing, and nothing is assumed.
         const mocked = (p as GeolocationPosition & { mocked?: unknown }).mocked;
         v.gps = { lat: p.coords.latitude, lon: p.coords.longitude, accuracy_m: acc, at: new Date(p.timestamp).toISOString(), mocked: typeof mocked === "boolean" ? mocked : null };
+        para.fix(v.gps);
         gpsText.textContent = t("visit.gps_value", { lat: v.gps.lat.toFixed(6), lon: v.gps.lon.toFixed(6), acc: Math.round(acc) });
         save();
         paintEvidence();
@@ -316,6 +333,7 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
       return;
     }
     try {
+      v.paradata = para.snapshot(v.gps);
       await ctx.api.finishVisit(v);
       toast(t("visit.finished"));
       ctx.go("household", householdId);
@@ -326,7 +344,12 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
     }
   } }, t("visit.finish"));
 
-  ctx.onLeave(async () => { stopGps(); if (waiting) await saveNow(); else await saving; });
+  ctx.onLeave(async () => {
+    stopGps();
+    para.pause();
+    document.removeEventListener("visibilitychange", onVisibility);
+    if (waiting) await saveNow(); else await saving;
+  });
   const outcomeStep = h("div", { class: "step-part" }, outcome, outcomeExtra);
   const membersStep = h("div", { class: "step-part" }, h("h2", {}, t("visit.members")), memberList, addMember);
   const evidenceStep = h("div", { class: "step-part" },
@@ -362,6 +385,13 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
   const repaint = paint;
   paint = () => { repaint(); paintSteps(); };
   answerParts.push(household, membersStep, ...sections);
+  // Work in a section is timed to it; anywhere else only to the whole visit.
+  for (const st of steps) {
+    const id = st.el.getAttribute("data-section");
+    const enter = () => para.enter(id);
+    st.el.addEventListener("focusin", enter);
+    st.el.addEventListener("pointerdown", enter);
+  }
   const showParts = paintParts;
   paintParts = () => { showParts(); paintSteps(); };
   paintParts();

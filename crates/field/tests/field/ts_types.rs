@@ -27,6 +27,7 @@ fn declarations() -> Vec<String> {
         Outcome::decl(),
         NotFoundReason::decl(),
         Gps::decl(),
+        Paradata::decl(),
         VisitState::decl(),
         WorkStatus::decl(),
         Decision::decl(),

@@ -294,6 +294,49 @@ CREATE TABLE questionnaire_drafts (
 );
 "#;
 
+/// Step 10, both backends: quality control (DESIGN.md §11). A visit keeps its flags and risk score
+/// (computed at ingest, ordered by in the review queue), its finish time, duration and fix (the
+/// evidence other visits are checked against, without parsing records); photos by hash and
+/// members by NIK are indexed so a reused photo or a NIK held elsewhere is one look-up; settings
+/// hold the admin's thresholds.
+const COMMON_V10: &str = r#"
+ALTER TABLE visits ADD COLUMN finished_at TEXT;
+ALTER TABLE visits ADD COLUMN duration_s BIGINT;
+ALTER TABLE visits ADD COLUMN gps TEXT;
+ALTER TABLE visits ADD COLUMN flags TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE visits ADD COLUMN risk BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX visits_enumerator_finished ON visits (enumerator_id, finished_at);
+CREATE INDEX visits_state_risk ON visits (state, risk, id);
+CREATE TABLE visit_photos (
+    sha256 TEXT NOT NULL,
+    visit_id TEXT NOT NULL,
+    PRIMARY KEY (sha256, visit_id)
+);
+CREATE INDEX visit_photos_visit ON visit_photos (visit_id);
+CREATE INDEX members_nik ON members (nik);
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_by TEXT,
+    updated_at TEXT NOT NULL
+);
+"#;
+
+/// Step 10's backfill of visits stored before it (their flags wait for their next change).
+const SQLITE_V10_BACKFILL: &str = r#"
+UPDATE visits SET finished_at = json_extract(record, '$.finished_at'), gps = json_extract(record, '$.gps');
+INSERT OR IGNORE INTO visit_photos (sha256, visit_id)
+    SELECT p.value, v.id FROM visits v, json_each(v.record, '$.photos') p;
+"#;
+const POSTGRES_V10_BACKFILL: &str = r#"
+UPDATE visits SET finished_at = record::jsonb->>'finished_at', gps = (record::jsonb->'gps')::text
+    WHERE record::jsonb ? 'gps' OR record::jsonb ? 'finished_at';
+UPDATE visits SET gps = NULL WHERE gps = 'null';
+INSERT INTO visit_photos (sha256, visit_id)
+    SELECT DISTINCT jsonb_array_elements_text(record::jsonb->'photos'), id FROM visits
+    ON CONFLICT DO NOTHING;
+"#;
+
 pub fn sqlite_steps() -> Vec<String> {
     vec![
         format!("{COMMON_V1}{SQLITE_V1}{SQLITE_V1_TRIGGERS}"),
@@ -305,6 +348,7 @@ pub fn sqlite_steps() -> Vec<String> {
         COMMON_V7.to_string(),
         COMMON_V8.to_string(),
         COMMON_V9.to_string(),
+        format!("{COMMON_V10}{SQLITE_V10_BACKFILL}"),
     ]
 }
 
@@ -320,6 +364,7 @@ pub fn postgres_steps() -> Vec<String> {
         COMMON_V7.to_string(),
         COMMON_V8.to_string(),
         COMMON_V9.to_string(),
+        format!("{COMMON_V10}{POSTGRES_V10_BACKFILL}"),
     ]
 }
 

@@ -19,6 +19,8 @@ pub struct ExportRow {
     pub enumerator: String,
     /// Last approval: `reviewer|at`.
     pub approval: Option<String>,
+    /// Stored quality flags (JSON).
+    pub flags: String,
 }
 
 /// One page of the export walk: visits in `state` in the caller's areas with an id after `after`.
@@ -37,7 +39,8 @@ pub fn export_page(
         "SELECT v.id, v.record, v.kode_desa, h.id_dtsen, u.username,
                 (SELECT coalesce(ru.username, r.reviewer_id) || '|' || r.at FROM reviews r
                    LEFT JOIN users ru ON ru.id = r.reviewer_id
-                  WHERE r.visit_id = v.id AND r.decision = 'approve' ORDER BY r.at DESC LIMIT 1)
+                  WHERE r.visit_id = v.id AND r.decision = 'approve' ORDER BY r.at DESC LIMIT 1),
+                v.flags
          FROM visits v JOIN users u ON u.id = v.enumerator_id
               LEFT JOIN households h ON h.id = v.household_id
          WHERE {} ORDER BY v.id LIMIT {}",
@@ -61,6 +64,7 @@ pub fn export_page(
                 id_dtsen: next(),
                 enumerator: next().unwrap_or_default(),
                 approval: next(),
+                flags: next().unwrap_or_default(),
             }
         })
         .collect())

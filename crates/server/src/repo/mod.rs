@@ -16,6 +16,7 @@ mod audit;
 mod changes;
 mod export;
 mod households;
+mod quality;
 mod questionnaires;
 mod regions;
 mod review;
@@ -28,6 +29,7 @@ pub use audit::*;
 pub use changes::*;
 pub use export::*;
 pub use households::*;
+pub use quality::*;
 pub use questionnaires::*;
 pub use regions::*;
 pub use review::*;
@@ -108,6 +110,16 @@ impl Where {
         self.params.push(v.into());
         self.parts
             .push(sql.replace('?', &format!("${}", self.params.len())));
+    }
+
+    /// Continues the last part with `sql`, whose one placeholder is written `?` (for an `OR`
+    /// inside one condition).
+    pub(crate) fn eq_more(&mut self, sql: &str, v: impl Into<Value>) {
+        self.params.push(v.into());
+        let more = sql.replace('?', &format!("${}", self.params.len()));
+        if let Some(last) = self.parts.last_mut() {
+            last.push_str(&more);
+        }
     }
 
     pub(crate) fn scope(&mut self, scope: &Scope, column: &str) {

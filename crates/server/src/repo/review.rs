@@ -22,6 +22,13 @@ pub struct VisitFilter {
     pub batch: Option<Uuid>,
     /// Only visits with an id after this one (paging).
     pub after: Option<Uuid>,
+    /// Only visits carrying this flag code.
+    pub flag: Option<String>,
+    /// Highest risk first (then id) instead of id order; paging then continues after `after`
+    /// at the risk it had (`after_risk`).
+    pub by_risk: bool,
+    /// The risk of `after` when paging by risk.
+    pub after_risk: Option<i64>,
     /// Page size.
     pub limit: usize,
 }
@@ -37,6 +44,10 @@ pub struct ListedVisit {
     pub username: String,
     /// Enumerator's display name.
     pub display_name: String,
+    /// Stored quality flags (JSON array).
+    pub flags: String,
+    /// Their risk score.
+    pub risk: i64,
 }
 
 /// Visits in the caller's areas that match the filter, in id order.
@@ -62,14 +73,29 @@ pub fn review_visits(
     if let Some(b) = f.batch {
         w.eq("v.batch_id = ?", b);
     }
-    if let Some(a) = f.after {
-        w.eq("v.id > ?", a);
+    if let Some(flag) = &f.flag {
+        // Codes are fixed words (checked by the caller), quoted as the JSON holds them.
+        w.eq("v.flags LIKE ?", format!("%\"{flag}\"%"));
     }
+    match (f.after, f.by_risk, f.after_risk) {
+        (Some(a), true, Some(r)) => {
+            w.eq("(v.risk < ?", r);
+            w.eq_more(" OR (v.risk = ?", r);
+            w.eq_more(" AND v.id > ?))", a);
+        }
+        (Some(a), _, _) => w.eq("v.id > ?", a),
+        _ => {}
+    }
+    let order = if f.by_risk {
+        "v.risk DESC, v.id"
+    } else {
+        "v.id"
+    };
     let sql = format!(
         "SELECT v.record, v.enumerator_id, v.device_id, v.kode_desa, v.state, v.batch_id, v.submitted_at,
-                u.username, u.display_name
+                u.username, u.display_name, v.flags, v.risk
          FROM visits v JOIN users u ON u.id = v.enumerator_id
-         WHERE {} ORDER BY v.id LIMIT {}",
+         WHERE {} ORDER BY {order} LIMIT {}",
         w.sql(),
         f.limit.clamp(1, 500)
     );
@@ -81,6 +107,8 @@ pub fn review_visits(
                 submitted_at: r.opt_text(6),
                 username: r.text(7),
                 display_name: r.text(8),
+                flags: r.text(9),
+                risk: r.i64(10),
             })
         })
         .collect()

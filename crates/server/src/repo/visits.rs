@@ -100,16 +100,21 @@ pub fn save_visit_json(
     } else {
         None
     };
+    let r = &v.record;
+    let gps = r.gps.map(|g| to_json(&g)).transpose()?;
     tx.execute(
         "INSERT INTO visits (id, household_id, enumerator_id, device_id, kode_desa, revision, state, outcome,
-                             baseline_version, record, batch_id, submitted_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+                             baseline_version, record, batch_id, submitted_at, created_at, updated_at,
+                             finished_at, duration_s, gps)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16)
          ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, state = excluded.state, outcome = excluded.outcome,
              baseline_version = excluded.baseline_version, record = excluded.record, batch_id = excluded.batch_id,
-             submitted_at = coalesce(excluded.submitted_at, visits.submitted_at), updated_at = excluded.updated_at",
-        &[v.record.visit_id.into(), v.record.household_id.into(), v.enumerator_id.into(), v.device_id.into(),
-          (&v.kode_desa).into(), v.record.revision.into(), v.state.as_str().into(), v.record.outcome.as_str().into(),
-          v.record.baseline_version.into(), record.into(), v.batch_id.into(), submitted.into(), ts(now).into()],
+             submitted_at = coalesce(excluded.submitted_at, visits.submitted_at), updated_at = excluded.updated_at,
+             finished_at = excluded.finished_at, duration_s = excluded.duration_s, gps = excluded.gps",
+        &[r.visit_id.into(), r.household_id.into(), v.enumerator_id.into(), v.device_id.into(),
+          (&v.kode_desa).into(), r.revision.into(), v.state.as_str().into(), r.outcome.as_str().into(),
+          r.baseline_version.into(), record.into(), v.batch_id.into(), submitted.into(), ts(now).into(),
+          r.finished_at.map(ts).into(), verivali_domain::quality::duration_s(r).into(), gps.into()],
     )?;
     Ok(())
 }

@@ -23,7 +23,7 @@ use verivali_domain::{Action, Decision, Household, HouseholdFields, ReviewEvent,
 use verivali_protocol::OpError;
 use verivali_protocol::pull::MemberChange;
 use verivali_protocol::review::{
-    BulkResponse, BulkResult, DecisionRequest, DecisionResponse, FieldConflict,
+    BulkApproveRequest, BulkResponse, BulkResult, DecisionRequest, DecisionResponse, FieldConflict,
 };
 
 use crate::app::{App, Caller};
@@ -74,6 +74,15 @@ fn record_decision(
     now: DateTime<Utc>,
 ) -> DbResult<()> {
     let visit_id = visit.record.visit_id;
+    // The audit trail keeps which flags the reviewer saw when deciding.
+    let seen = repo::flags_of(tx, visit_id)?
+        .map(|(f, _)| crate::quality::codes(&f))
+        .unwrap_or_default();
+    let detail = if seen.is_empty() {
+        detail
+    } else {
+        format!("{detail}; flags {}", seen.join(" "))
+    };
     repo::set_visit_state(tx, visit_id, next, visit.batch_id, now)?;
     crate::sync::visit_change(
         tx,
@@ -233,6 +242,10 @@ impl App {
         // Wire names ("approve -> approved"): the dashboard words them from the vocabulary.
         let detail = format!("{} -> {}", req.decision.as_str(), next.as_str());
         record_decision(tx, caller, &visit, next, req.decision, reason, detail, now)?;
+        if next == VisitState::Approved {
+            // Its fix is now the household's reference point for the visits still open.
+            crate::quality::refresh_households(tx, &[visit.record.household_id])?;
+        }
         Ok(Ok(DecisionResponse {
             visit_id,
             state: next,
@@ -370,13 +383,22 @@ impl App {
     /// `POST /api/v1/review/batches/{id}/approve`: approves every submitted visit of a batch in
     /// the caller's areas, each as its own decision; a visit that cannot be approved (photos
     /// missing, conflicts to settle) is reported and never blocks the others.
-    pub fn approve_batch(&self, caller: &Caller, batch: Uuid) -> Result<BulkResponse, ApiError> {
+    ///
+    /// A flagged visit (any quality flag) is refused with `review.flagged` unless the request
+    /// lists it in `confirmed`: the supervisor looked at it alone first.
+    pub fn approve_batch(
+        &self,
+        caller: &Caller,
+        batch: Uuid,
+        req: &BulkApproveRequest,
+    ) -> Result<BulkResponse, ApiError> {
         Self::reviewer(caller)?;
         let scope = caller.user.scope();
         let mut ids = Vec::new();
         // Visits of a household with another visit waiting or approved are not approved in
         // bulk (verivali_domain::review::approvable_in_bulk): reported, decided one by one.
         let mut second: Vec<Uuid> = Vec::new();
+        let mut flagged: Vec<(Uuid, Vec<String>)> = Vec::new();
         {
             let mut tx = self.db.read()?;
             let mut filter = VisitFilter {
@@ -395,10 +417,14 @@ impl App {
                             .into_iter()
                             .map(|(_, s)| s)
                             .collect();
-                    if verivali_domain::review::approvable_in_bulk(&others) {
-                        ids.push(visit);
-                    } else {
+                    // A second visit is never approved in bulk, confirmed or not.
+                    let codes = crate::quality::codes(&v.flags);
+                    if !verivali_domain::review::approvable_in_bulk(&others) {
                         second.push(visit);
+                    } else if !codes.is_empty() && !req.confirmed.contains(&visit) {
+                        flagged.push((visit, codes));
+                    } else {
+                        ids.push(visit);
                     }
                 }
                 let last = page.last().map(|v| v.row.record.visit_id);
@@ -408,7 +434,7 @@ impl App {
                 }
             }
         }
-        if ids.is_empty() && second.is_empty() {
+        if ids.is_empty() && second.is_empty() && flagged.is_empty() {
             return Err(ApiError::new(
                 Refusal::NotFound,
                 "review.batch_empty",
@@ -460,6 +486,27 @@ impl App {
                         code: e.code.to_string(),
                         message: e.detail,
                         field: None,
+                    }),
+                }
+            }))
+            .chain(flagged.into_iter().map(|(id, codes)| {
+                let e = ApiError::new(
+                    Refusal::Conflict,
+                    "review.flagged",
+                    "Flagged visit",
+                    caller.lang,
+                    "Kunjungan ini bertanda mutu; periksa sendiri lalu konfirmasi sebelum \
+                     disetujui bersama",
+                    "This visit carries quality flags; look at it and confirm it before \
+                     approving it with the others",
+                );
+                BulkResult {
+                    visit_id: id,
+                    state: None,
+                    error: Some(OpError {
+                        code: e.code.to_string(),
+                        message: e.detail,
+                        field: Some(codes.join(" ")),
                     }),
                 }
             }))

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use uuid::Uuid;
+use verivali_domain::quality::{Flag, FlagCode};
 use verivali_domain::{Outcome, VisitState};
 use verivali_protocol::review::{
     AreaProgress, BatchList, BatchSummary, EnumeratorProgress, PhotoStatus, Progress, ReviewEntry,
@@ -31,6 +32,10 @@ pub struct QueueQuery {
     pub outcome: Option<String>,
     /// Batch id.
     pub batch: Option<Uuid>,
+    /// Only visits carrying this flag code (`quality.gps_far`).
+    pub flag: Option<String>,
+    /// `risk` (default: highest risk first, then oldest) or `oldest` (id order).
+    pub sort: Option<String>,
     /// Paging: the last visit id of the previous page.
     pub after: Option<Uuid>,
     /// Page size (1–200, default 50).
@@ -62,19 +67,40 @@ impl App {
                     .to_string(),
             ),
         };
+        let flag = match q.flag.as_deref().filter(|f| !f.is_empty()) {
+            None => None,
+            Some(f) => Some(
+                FlagCode::parse(f)
+                    .ok_or_else(|| bad_filter(lang, "flag", f))?
+                    .as_str()
+                    .to_string(),
+            ),
+        };
+        let by_risk = match q.sort.as_deref().unwrap_or("risk") {
+            "risk" | "" => true,
+            "oldest" => false,
+            s => return Err(bad_filter(lang, "sort", s)),
+        };
         let limit = q.limit.unwrap_or(50).clamp(1, 200);
+        let mut tx = self.db.read()?;
+        let after_risk = match (q.after, by_risk) {
+            (Some(a), true) => repo::flags_of(tx.as_mut(), a)?.map(|(_, r)| r),
+            _ => None,
+        };
         let filter = VisitFilter {
             state,
             enumerator: q.enumerator.clone().filter(|e| !e.is_empty()),
             outcome,
             batch: q.batch,
             after: q.after,
+            flag,
+            by_risk,
+            after_risk,
             // One more than the page: whether a next page exists is known, not guessed from a
             // full page (a last page of exactly `limit` offered a "more" that found nothing).
             limit: limit + 1,
             ..Default::default()
         };
-        let mut tx = self.db.read()?;
         let mut listed = repo::review_visits(tx.as_mut(), &scope, &filter)?;
         let more = listed.len() > limit;
         listed.truncate(limit);
@@ -91,12 +117,13 @@ impl App {
             "review.list",
             None,
             format!(
-                "{} visits; state={} area={} enumerator={} outcome={}",
+                "{} visits; state={} area={} enumerator={} outcome={} flag={}",
                 visits.len(),
                 q.state.as_deref().unwrap_or("submitted"),
                 q.area.as_deref().unwrap_or("*"),
                 q.enumerator.as_deref().unwrap_or("*"),
-                q.outcome.as_deref().unwrap_or("*")
+                q.outcome.as_deref().unwrap_or("*"),
+                q.flag.as_deref().unwrap_or("*")
             ),
         )?;
         Ok(ReviewList { visits, next_after })
@@ -164,18 +191,12 @@ impl App {
                 })
             })
             .collect();
-        // A visit by someone the household is no longer (or never was) assigned to: accepted,
-        // so that no work is lost, and flagged for the reviewer.
-        let mut flags = Vec::new();
-        let assigned = repo::assignments_of(tx, &[rec.household_id])?;
-        if assigned
-            .get(&rec.household_id)
-            .is_some_and(|a| a.enumerator_id != v.row.enumerator_id)
-        {
-            flags.push(verivali_domain::assignment::FLAG_REASSIGNED.to_string());
-        }
+        // Computed at ingest (crate::quality); a visit stored before flags existed has none.
+        let quality: Vec<Flag> = serde_json::from_str(&v.flags).unwrap_or_default();
         Ok(ReviewVisit {
-            flags,
+            flags: quality.iter().map(|f| f.code.as_str().to_string()).collect(),
+            risk: u32::try_from(v.risk).unwrap_or(0),
+            quality,
             state: v.row.state,
             enumerator: UserRef {
                 id: v.row.enumerator_id,

@@ -290,6 +290,14 @@ impl App {
             }
             acked = op.seq;
         }
+        // The quality flags of the visits recorded, from evidence gathered for all of them at once.
+        let recorded: Vec<VisitRow> = changed[0]
+            .2
+            .iter()
+            .filter_map(|id| Uuid::parse_str(id).ok())
+            .filter_map(|id| loaded.visits.get(&id).cloned())
+            .collect();
+        crate::quality::after_ingest(tx, &recorded)?;
         // One audit entry per kind of change in this push, naming every record it changed.
         for (action, kind, ids) in changed.into_iter().filter(|c| !c.2.is_empty()) {
             let detail = Some(format!("{} {kind}(s): {}", ids.len(), ids.join(" ")));
@@ -423,6 +431,7 @@ impl App {
             }
         }
         let state = existing.as_ref().map_or(VisitState::Draft, |e| e.state);
+        let fresh = existing.is_none();
         let row = VisitRow {
             record: v.clone(),
             enumerator_id: caller.user.id,
@@ -432,6 +441,7 @@ impl App {
             batch_id: existing.and_then(|e| e.batch_id),
         };
         repo::save_visit_json(tx, &row, json, now)?;
+        repo::set_visit_photos(tx, v.visit_id, &v.photos, fresh)?;
         pushed_visit_change(tx, &row, caller.device.id, now)?;
         loaded.visits.insert(row.record.visit_id, row);
         Ok(Ok(()))

@@ -12,6 +12,7 @@ mod conformance;
 mod devices;
 mod hardening;
 mod import;
+mod quality;
 mod questionnaires;
 mod regions;
 mod review;

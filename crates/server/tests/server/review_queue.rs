@@ -503,7 +503,8 @@ async fn queue_batches_progress_photos_exports_and_audit(b: Backend) {
         let action = e["action"].as_str().unwrap();
         if action == "review.decision" {
             let d = e["detail"].as_str().unwrap();
-            // A supersession names the visit approved in its place.
+            // A supersession names the visit approved in its place; the flags seen follow.
+            let d = d.split("; flags ").next().unwrap();
             let d = d.split(" by ").next().unwrap();
             assert!(
                 [

@@ -875,3 +875,38 @@ fn the_send_screen_knows_what_the_server_received_and_the_last_syncs() {
     assert_eq!(log.len(), SYNC_LOG_KEPT as usize);
     assert_eq!(log[0].ops_up, SYNC_LOG_KEPT as u64 + 2, "newest first");
 }
+
+#[test]
+fn a_nik_held_by_another_household_on_the_device_warns_at_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, hh) = store_with(&dir.path().join("device.db"), 3, clock());
+    let mut v = sample::visit(&mut Seq::new(41), &hh[0].0, &hh[0].1, chrono::Utc::now());
+    assert!(
+        !store
+            .check_draft(&v)
+            .warning_codes()
+            .contains(&"nik.on_device"),
+        "its own members' NIKs are not a duplicate"
+    );
+    // The KTP read wrongly: the NIK of a living member of the second household.
+    let other = &hh[1].1[0];
+    v.members[0].nik = other.nik.clone();
+    v.members[0].birth_date = other.birth_date;
+    v.members[0].sex = other.sex;
+    let r = store.check_draft(&v);
+    let w = r
+        .warnings
+        .iter()
+        .find(|w| w.issue.code() == "nik.on_device")
+        .expect("a warning");
+    assert_eq!(w.field, "members[0].nik");
+    assert!(w.issue.message(Lang::Id).contains(&hh[1].0.nama_krt));
+    // A member who moved out may appear in another household: no warning.
+    v.members[0].status = verivali_domain::PresenceStatus::Pindah;
+    assert!(
+        !store
+            .check_draft(&v)
+            .warning_codes()
+            .contains(&"nik.on_device")
+    );
+}

@@ -1,0 +1,415 @@
+//! Quality control on the server (DESIGN.md §11): the flags of a visit computed at ingest by the
+//! rules of [`verivali_domain::quality`], from evidence gathered in a few indexed queries for a
+//! whole push; the thresholds an admin changes (`GET`/`PUT /api/v1/admin/quality/thresholds`,
+//! `verivali-server quality thresholds`); and the enumerator comparison
+//! (`GET /api/v1/review/enumerators?area=CODE`).
+//!
+//! When flags are computed: a visit's own when it is recorded (only once finished: a draft is not
+//! judged); its open siblings' when it changes what they see (another visit of the household, a
+//! burst in the enumerator's hour, an approval that sets the household's reference point, a
+//! reassignment); every open visit's when the thresholds change. A decided visit (approved,
+//! superseded) keeps the flags the supervisor saw.
+//!
+//! Photo reuse is judged by finish time (then id): the later visit is flagged, the one that used
+//! the photo first is not, so an honest visit whose photo another enumerator copies stays clean.
+
+use chrono::{DateTime, Duration, Utc};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use uuid::Uuid;
+use verivali_domain::quality::{self, Evidence, FlagCode, Thresholds};
+use verivali_domain::{Role, VisitState};
+use verivali_protocol::review::{EnumeratorComparison, EnumeratorQuality, UserRef};
+
+use crate::app::{App, Caller};
+use crate::db::{DbError, DbResult, Sql};
+use crate::error::{ApiError, Refusal};
+use crate::repo::{self, Audit, VisitRow};
+
+/// The settings key of the thresholds.
+const THRESHOLDS_KEY: &str = "quality.thresholds";
+
+/// Whether a visit's flags may still change (a decided one keeps what the supervisor saw).
+fn open(state: VisitState) -> bool {
+    matches!(
+        state,
+        VisitState::Draft | VisitState::Submitted | VisitState::Rejected
+    )
+}
+
+/// The thresholds in force (the defaults until an admin changes them).
+pub(crate) fn thresholds(tx: &mut dyn Sql) -> DbResult<Thresholds> {
+    Ok(repo::setting(tx, THRESHOLDS_KEY)?
+        .and_then(|v| serde_json::from_str(&v).ok())
+        .unwrap_or_default())
+}
+
+/// The most visits `enumerator` finished in any one hour that includes `at` (`times` in order).
+fn busiest_hour(times: &[(Uuid, DateTime<Utc>, VisitState)], at: DateTime<Utc>) -> u32 {
+    let hour = Duration::hours(1);
+    times
+        .iter()
+        .filter(|(_, s, _)| *s <= at && at - *s <= hour)
+        .map(|(_, s, _)| {
+            times
+                .iter()
+                .filter(|(_, t, _)| *t >= *s && *t - *s <= hour)
+                .count() as u32
+        })
+        .max()
+        .unwrap_or(1)
+}
+
+/// Computes and stores the flags of `rows` (their records as just written). Returns the open
+/// visits whose own flags may have changed because of these: siblings in the same households and
+/// the enumerator's visits in a burst; the caller re-checks them with [`refresh_ids`].
+pub(crate) fn refresh(
+    tx: &mut dyn Sql,
+    rows: &[VisitRow],
+    t: &Thresholds,
+) -> DbResult<Vec<Uuid>> {
+    if rows.is_empty() {
+        return Ok(vec![]);
+    }
+    let households: Vec<Uuid> = rows
+        .iter()
+        .map(|r| r.record.household_id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let siblings = repo::household_visits(tx, &households)?;
+    let mut by_household: HashMap<Uuid, Vec<&repo::SiblingVisit>> = HashMap::new();
+    for s in &siblings {
+        by_household.entry(s.household_id).or_default().push(s);
+    }
+    let stored: HashMap<Uuid, &str> = siblings.iter().map(|s| (s.id, s.flags.as_str())).collect();
+    let shas: Vec<String> = rows.iter().flat_map(|r| r.record.photos.clone()).collect();
+    let photo_users = repo::photo_users(tx, &shas)?;
+    let niks: Vec<String> = rows
+        .iter()
+        .flat_map(|r| r.record.members.iter())
+        .filter(|m| m.status.is_present())
+        .filter_map(|m| m.nik.clone())
+        .collect();
+    let holders = if niks.is_empty() {
+        vec![]
+    } else {
+        repo::living_nik_holders(tx, &niks)?
+    };
+    let assigned = repo::assignments_of(tx, &households)?;
+    // Each enumerator's finish times around these visits: one range query per enumerator.
+    let mut times: HashMap<Uuid, Vec<(Uuid, DateTime<Utc>, VisitState)>> = HashMap::new();
+    let mut ranges: HashMap<Uuid, (DateTime<Utc>, DateTime<Utc>)> = HashMap::new();
+    for r in rows {
+        if let Some(f) = r.record.finished_at {
+            let e = ranges.entry(r.enumerator_id).or_insert((f, f));
+            e.0 = e.0.min(f);
+            e.1 = e.1.max(f);
+        }
+    }
+    for (enumerator, (from, to)) in &ranges {
+        let hour = Duration::hours(1);
+        times.insert(
+            *enumerator,
+            repo::finish_times(tx, *enumerator, *from - hour, *to + hour)?,
+        );
+    }
+    let mut again: Vec<Uuid> = Vec::new();
+    let checked: HashSet<Uuid> = rows.iter().map(|r| r.record.visit_id).collect();
+    for row in rows {
+        let v = &row.record;
+        let Some(finished) = v.finished_at.filter(|_| open(row.state)) else {
+            continue;
+        };
+        let family = by_household.get(&v.household_id).cloned().unwrap_or_default();
+        let reference = family
+            .iter()
+            .rev()
+            .find(|s| s.state == VisitState::Approved && s.id != v.visit_id)
+            .and_then(|s| s.gps);
+        let other_visits: Vec<Uuid> = family
+            .iter()
+            .filter(|s| s.id != v.visit_id && s.state != VisitState::Superseded)
+            .map(|s| s.id)
+            .collect();
+        again.extend(
+            family
+                .iter()
+                .filter(|s| s.id != v.visit_id && open(s.state) && !checked.contains(&s.id))
+                .map(|s| s.id),
+        );
+        // Another finished visit that used the photo first (finish time, then id).
+        let mut reused_photos = Vec::new();
+        for sha in &v.photos {
+            if let Some(u) = photo_users
+                .iter()
+                .filter(|u| &u.sha256 == sha && u.visit != v.visit_id)
+                .filter_map(|u| u.finished_at.map(|f| (f, u.visit)))
+                .filter(|earlier| *earlier < (finished, v.visit_id))
+                .min()
+            {
+                reused_photos.push((sha.clone(), u.1));
+            }
+        }
+        let mut duplicate_niks = Vec::new();
+        for m in v.members.iter().filter(|m| m.status.is_present()) {
+            let Some(nik) = &m.nik else { continue };
+            if let Some((_, hh)) = holders
+                .iter()
+                .find(|(n, hh)| n == nik && *hh != v.household_id)
+            {
+                duplicate_niks.push((nik.clone(), *hh));
+            }
+        }
+        let mine = times.get(&row.enumerator_id).map_or(&[][..], Vec::as_slice);
+        let finished_within_hour = busiest_hour(mine, finished);
+        if finished_within_hour > t.burst_per_hour {
+            let hour = Duration::hours(1);
+            again.extend(
+                mine.iter()
+                    .filter(|(id, at, s)| {
+                        open(*s) && !checked.contains(id) && (*at - finished).abs() <= hour
+                    })
+                    .map(|(id, _, _)| *id),
+            );
+        }
+        let e = Evidence {
+            duration_s: quality::duration_s(v),
+            reference,
+            reused_photos,
+            duplicate_niks,
+            finished_within_hour,
+            other_visits,
+            reassigned: assigned
+                .get(&v.household_id)
+                .is_some_and(|a| a.enumerator_id != row.enumerator_id),
+        };
+        let flags = quality::flags(v, &e, t);
+        let json = serde_json::to_string(&flags).map_err(|e| DbError::Corrupt(e.to_string()))?;
+        if stored.get(&v.visit_id).copied() != Some(json.as_str()) {
+            repo::set_flags(tx, v.visit_id, &json, quality::risk(&flags))?;
+        }
+    }
+    again.sort();
+    again.dedup();
+    Ok(again)
+}
+
+/// Re-checks open visits by id (a sibling's change, a reassignment, new thresholds).
+pub(crate) fn refresh_ids(tx: &mut dyn Sql, ids: &[Uuid], t: &Thresholds) -> DbResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<VisitRow> = repo::visits_by_id(tx, ids)?
+        .into_iter()
+        .filter(|r| open(r.state))
+        .collect();
+    refresh(tx, &rows, t)?;
+    Ok(())
+}
+
+/// Checks the visits just recorded and the open visits they affect.
+pub(crate) fn after_ingest(tx: &mut dyn Sql, rows: &[VisitRow]) -> DbResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let t = thresholds(tx)?;
+    let again = refresh(tx, rows, &t)?;
+    refresh_ids(tx, &again, &t)
+}
+
+/// Re-checks the open visits of some households (after an approval or a reassignment).
+pub(crate) fn refresh_households(tx: &mut dyn Sql, households: &[Uuid]) -> DbResult<()> {
+    let ids: Vec<Uuid> = repo::household_visits(tx, households)?
+        .into_iter()
+        .filter(|s| open(s.state))
+        .map(|s| s.id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let t = thresholds(tx)?;
+    refresh_ids(tx, &ids, &t)
+}
+
+/// The codes of stored flags (JSON), for the export and the audit trail.
+pub(crate) fn codes(flags_json: &str) -> Vec<String> {
+    serde_json::from_str::<Vec<quality::Flag>>(flags_json)
+        .map(|f| f.iter().map(|f| f.code.as_str().to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// The median of some durations, seconds.
+fn median(mut v: Vec<u32>) -> Option<u32> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_unstable();
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2
+    })
+}
+
+impl App {
+    /// `GET /api/v1/admin/quality/thresholds`: the thresholds in force (admins and supervisors,
+    /// who read them beside the flags).
+    pub fn quality_thresholds(&self, caller: &Caller) -> Result<Thresholds, ApiError> {
+        Self::reviewer(caller)?;
+        let mut tx = self.db.read()?;
+        Ok(thresholds(tx.as_mut())?)
+    }
+
+    /// `PUT /api/v1/admin/quality/thresholds` (admin): stores new thresholds, re-checks every
+    /// open visit under them (in pages, each its own transaction) and audits the change.
+    pub fn set_quality_thresholds(
+        &self,
+        caller: &Caller,
+        t: &Thresholds,
+    ) -> Result<u64, ApiError> {
+        let lang = caller.lang;
+        if caller.user.role != Role::Admin {
+            return Err(ApiError::forbidden(lang));
+        }
+        if let Err(e) = t.validate() {
+            return Err(ApiError::new(
+                Refusal::Unprocessable,
+                "quality.thresholds_invalid",
+                "Invalid thresholds",
+                lang,
+                &format!("Ambang tidak sah: {}", threshold_error_id(&e)),
+                &format!("Invalid thresholds: {e}"),
+            ));
+        }
+        let now = self.now();
+        let value = serde_json::to_string(t).map_err(|e| DbError::Corrupt(e.to_string()))?;
+        self.run_write(|tx| {
+            repo::put_setting(tx, THRESHOLDS_KEY, &value, Some(caller.user.id), now)?;
+            repo::audit(
+                tx,
+                &Audit {
+                    detail: Some(value.clone()),
+                    ..caller.audit("quality.thresholds")
+                },
+                now,
+            )?;
+            Ok(Ok(()))
+        })?;
+        let mut after = None;
+        let mut checked = 0u64;
+        loop {
+            let mut page = Vec::new();
+            self.run_write(|tx| {
+                page = repo::open_visit_ids(tx, after, 500)?;
+                refresh_ids(tx, &page, t)?;
+                Ok(Ok(()))
+            })?;
+            checked += page.len() as u64;
+            match page.last() {
+                Some(last) if page.len() == 500 => after = Some(*last),
+                _ => break,
+            }
+        }
+        Ok(checked)
+    }
+
+    /// `GET /api/v1/review/enumerators?area=CODE`: per enumerator in the caller's areas, the
+    /// finished visits by outcome, the median duration, the share flagged by code and the visits
+    /// per working day, so that an outlier stands out.
+    pub fn enumerator_comparison(
+        &self,
+        caller: &Caller,
+        area: Option<&str>,
+    ) -> Result<EnumeratorComparison, ApiError> {
+        Self::reviewer(caller)?;
+        let scope = Self::review_scope(caller, area)?;
+        let mut tx = self.db.read()?;
+        let facts = repo::visit_facts(tx.as_mut(), &scope)?;
+        drop(tx);
+        let mut out: BTreeMap<Uuid, (UserRef, Vec<repo::VisitFacts>)> = BTreeMap::new();
+        for f in facts {
+            out.entry(f.enumerator_id)
+                .or_insert_with(|| {
+                    (
+                        UserRef {
+                            id: f.enumerator_id,
+                            username: f.username.clone(),
+                            display_name: f.display_name.clone(),
+                        },
+                        vec![],
+                    )
+                })
+                .1
+                .push(f);
+        }
+        let mut enumerators: Vec<EnumeratorQuality> = out
+            .into_values()
+            .map(|(user, visits)| {
+                let n = visits.len() as u64;
+                let mut by_outcome: BTreeMap<String, u64> = BTreeMap::new();
+                let mut flagged_by_code: BTreeMap<String, u64> = BTreeMap::new();
+                let mut days = HashSet::new();
+                let mut flagged = 0u64;
+                for v in &visits {
+                    *by_outcome.entry(v.outcome.clone()).or_default() += 1;
+                    if !v.flags.is_empty() {
+                        flagged += 1;
+                    }
+                    for c in v.flags.iter().collect::<HashSet<_>>() {
+                        *flagged_by_code.entry(c.clone()).or_default() += 1;
+                    }
+                    if let Some(f) = v.finished_at {
+                        days.insert(f.date_naive());
+                    }
+                }
+                let share = |k: u64| if n == 0 { 0.0 } else { k as f64 / n as f64 };
+                EnumeratorQuality {
+                    enumerator: user,
+                    visits: n,
+                    by_outcome,
+                    median_duration_s: median(visits.iter().filter_map(|v| v.duration_s).collect()),
+                    flagged_share: share(flagged),
+                    flagged_share_by_code: flagged_by_code
+                        .into_iter()
+                        .map(|(c, k)| (c, share(k)))
+                        .collect(),
+                    days: days.len() as u64,
+                    visits_per_day: if days.is_empty() {
+                        0.0
+                    } else {
+                        n as f64 / days.len() as f64
+                    },
+                }
+            })
+            .collect();
+        enumerators.sort_by(|a, b| {
+            b.flagged_share
+                .total_cmp(&a.flagged_share)
+                .then(a.enumerator.username.cmp(&b.enumerator.username))
+        });
+        self.audit_read(
+            caller,
+            "review.enumerators",
+            None,
+            format!(
+                "{} enumerators; area={}",
+                enumerators.len(),
+                area.unwrap_or("*")
+            ),
+        )?;
+        Ok(EnumeratorComparison {
+            enumerators,
+            codes: FlagCode::ALL.iter().map(|c| c.as_str().to_string()).collect(),
+        })
+    }
+}
+
+/// The Indonesian words for a refused threshold.
+fn threshold_error_id(e: &quality::ThresholdError) -> String {
+    match e {
+        quality::ThresholdError::Metres(f) => format!("{f} harus angka meter yang positif"),
+        quality::ThresholdError::Burst => "batas beruntun minimal 1 kunjungan per jam".into(),
+        quality::ThresholdError::Duration => "durasi minimum paling lama 7.200 detik".into(),
+    }
+}

@@ -1,0 +1,284 @@
+//! The evidence of the quality checks (DESIGN.md §11), each an indexed look-up over many visits at
+//! once (never a scan per visit): the visits of some households with their fixes, the visits that
+//! use some photos, the living members that hold some NIKs, an enumerator's finish times; the
+//! flags stored on a visit; the settings an admin changes (the thresholds).
+
+use crate::db::{DbResult, Sql, Value};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+use verivali_domain::{Gps, PresenceStatus, VisitState};
+
+use super::{Scope, VisitRow, json, ts, uuid};
+
+/// `IN ($a, $b, …)` over `values`, numbered from `first`, in chunks of at most 500 (PostgreSQL
+/// and SQLite both take that many parameters comfortably).
+fn in_chunks<'a, T: Clone + Into<Value> + 'a>(
+    values: &'a [T],
+    first: usize,
+) -> impl Iterator<Item = (String, Vec<Value>)> + 'a {
+    values.chunks(500).map(move |chunk| {
+        let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", first + i)).collect();
+        (
+            format!("({})", marks.join(", ")),
+            chunk.iter().cloned().map(Into::into).collect(),
+        )
+    })
+}
+
+/// A visit of a household as the checks see it.
+#[derive(Debug, Clone)]
+pub struct SiblingVisit {
+    pub id: Uuid,
+    pub household_id: Uuid,
+    pub enumerator_id: Uuid,
+    pub state: VisitState,
+    /// Its fix (none for a visit without one).
+    pub gps: Option<Gps>,
+    /// Its stored flags (JSON).
+    pub flags: String,
+}
+
+/// Every visit of the given households.
+pub fn household_visits(tx: &mut dyn Sql, households: &[Uuid]) -> DbResult<Vec<SiblingVisit>> {
+    let mut out = Vec::new();
+    for (marks, params) in in_chunks(households, 1) {
+        let sql = format!(
+            "SELECT id, household_id, enumerator_id, state, gps, flags FROM visits
+             WHERE household_id IN {marks} ORDER BY id"
+        );
+        for r in tx.query(&sql, &params)? {
+            out.push(SiblingVisit {
+                id: uuid(&r.text(0))?,
+                household_id: uuid(&r.text(1))?,
+                enumerator_id: uuid(&r.text(2))?,
+                state: VisitState::parse(&r.text(3))
+                    .ok_or_else(|| crate::db::DbError::Corrupt("visit state".into()))?,
+                gps: r.opt_text(4).and_then(|g| serde_json::from_str(&g).ok()),
+                flags: r.text(5),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// `(sha256, visit, its finish time)` for every visit that uses one of the photos.
+pub fn photo_users(tx: &mut dyn Sql, shas: &[String]) -> DbResult<Vec<PhotoUse>> {
+    let mut out = Vec::new();
+    for (marks, params) in in_chunks(shas, 1) {
+        let sql = format!(
+            "SELECT p.sha256, p.visit_id, v.finished_at FROM visit_photos p
+             JOIN visits v ON v.id = p.visit_id WHERE p.sha256 IN {marks}"
+        );
+        for r in tx.query(&sql, &params)? {
+            out.push(PhotoUse {
+                sha256: r.text(0),
+                visit: uuid(&r.text(1))?,
+                finished_at: r.opt_text(2).and_then(|t| t.parse().ok()),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// A visit that uses a photo.
+#[derive(Debug, Clone)]
+pub struct PhotoUse {
+    pub sha256: String,
+    pub visit: Uuid,
+    /// When that visit was finished (none for a draft).
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Replaces the photos a visit uses (`fresh`: the visit is new, nothing to remove).
+pub fn set_visit_photos(
+    tx: &mut dyn Sql,
+    visit: Uuid,
+    photos: &[String],
+    fresh: bool,
+) -> DbResult<()> {
+    if !fresh {
+        tx.execute(
+            "DELETE FROM visit_photos WHERE visit_id = $1",
+            &[visit.into()],
+        )?;
+    }
+    for sha in photos {
+        tx.execute(
+            "INSERT INTO visit_photos (sha256, visit_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[sha.into(), visit.into()],
+        )?;
+    }
+    Ok(())
+}
+
+/// The statuses, as stored, of a member who lives in the household.
+fn present_statuses() -> Vec<String> {
+    PresenceStatus::ALL
+        .into_iter()
+        .filter(|s| s.is_present())
+        .filter_map(|s| serde_json::to_value(s).ok())
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
+/// `(nik, household)` for every living member on the server that holds one of the NIKs (through
+/// the `members_nik` index).
+pub fn living_nik_holders(tx: &mut dyn Sql, niks: &[String]) -> DbResult<Vec<(String, Uuid)>> {
+    let statuses = present_statuses();
+    let mut out = Vec::new();
+    for (marks, mut params) in in_chunks(niks, 1) {
+        let first = params.len() + 1;
+        let status_marks: Vec<String> = (0..statuses.len())
+            .map(|i| format!("${}", first + i))
+            .collect();
+        params.extend(statuses.iter().map(|s| Value::from(s.as_str())));
+        let sql = format!(
+            "SELECT nik, household_id FROM members WHERE nik IN {marks} AND status IN ({})",
+            status_marks.join(", ")
+        );
+        for r in tx.query(&sql, &params)? {
+            out.push((r.text(0), uuid(&r.text(1))?));
+        }
+    }
+    Ok(out)
+}
+
+/// `(visit, finished at)` of an enumerator's visits finished within `[from, to]`, in time order.
+pub fn finish_times(
+    tx: &mut dyn Sql,
+    enumerator: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> DbResult<Vec<(Uuid, DateTime<Utc>, VisitState)>> {
+    let mut out = Vec::new();
+    for r in tx.query(
+        "SELECT id, finished_at, state FROM visits
+         WHERE enumerator_id = $1 AND finished_at >= $2 AND finished_at <= $3 ORDER BY finished_at",
+        &[enumerator.into(), ts(from).into(), ts(to).into()],
+    )? {
+        let Ok(at) = r.text(1).parse::<DateTime<Utc>>() else {
+            continue;
+        };
+        let Some(state) = VisitState::parse(&r.text(2)) else {
+            continue;
+        };
+        out.push((uuid(&r.text(0))?, at, state));
+    }
+    Ok(out)
+}
+
+/// Stores a visit's flags (JSON) and risk score.
+pub fn set_flags(tx: &mut dyn Sql, visit: Uuid, flags: &str, risk: u32) -> DbResult<()> {
+    tx.execute(
+        "UPDATE visits SET flags = $1, risk = $2 WHERE id = $3",
+        &[flags.into(), risk.into(), visit.into()],
+    )?;
+    Ok(())
+}
+
+/// A visit's stored flags (JSON) and risk.
+pub fn flags_of(tx: &mut dyn Sql, visit: Uuid) -> DbResult<Option<(String, i64)>> {
+    Ok(tx
+        .query_opt(
+            "SELECT flags, risk FROM visits WHERE id = $1",
+            &[visit.into()],
+        )?
+        .map(|r| (r.text(0), r.i64(1))))
+}
+
+/// Visits as the checks read them, by id (absent ids are missing).
+pub fn visits_by_id(tx: &mut dyn Sql, ids: &[Uuid]) -> DbResult<Vec<VisitRow>> {
+    let mut out = Vec::new();
+    for (marks, params) in in_chunks(ids, 1) {
+        let sql = format!(
+            "SELECT record, enumerator_id, device_id, kode_desa, state, batch_id FROM visits WHERE id IN {marks}"
+        );
+        for r in tx.query(&sql, &params)? {
+            out.push(super::visit_row(&r)?);
+        }
+    }
+    Ok(out)
+}
+
+/// One page of the ids of the visits still open to review (draft, submitted, rejected), in id
+/// order after `after`: what a change of thresholds re-checks.
+pub fn open_visit_ids(tx: &mut dyn Sql, after: Option<Uuid>, limit: usize) -> DbResult<Vec<Uuid>> {
+    let after = after.map_or_else(String::new, |a| a.to_string());
+    tx.query(
+        &format!(
+            "SELECT id FROM visits WHERE state IN ('draft', 'submitted', 'rejected') AND id > $1
+             ORDER BY id LIMIT {limit}"
+        ),
+        &[after.into()],
+    )?
+    .iter()
+    .map(|r| uuid(&r.text(0)))
+    .collect()
+}
+
+/// One setting's value, if an admin ever set it.
+pub fn setting(tx: &mut dyn Sql, key: &str) -> DbResult<Option<String>> {
+    Ok(tx
+        .query_opt("SELECT value FROM settings WHERE key = $1", &[key.into()])?
+        .map(|r| r.text(0)))
+}
+
+/// Sets a setting.
+pub fn put_setting(
+    tx: &mut dyn Sql,
+    key: &str,
+    value: &str,
+    by: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> DbResult<()> {
+    tx.execute(
+        "INSERT INTO settings (key, value, updated_by, updated_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_by = excluded.updated_by,
+             updated_at = excluded.updated_at",
+        &[key.into(), value.into(), by.into(), ts(now).into()],
+    )?;
+    Ok(())
+}
+
+/// One finished visit as the enumerator comparison counts it.
+#[derive(Debug, Clone)]
+pub struct VisitFacts {
+    pub enumerator_id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub outcome: String,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub duration_s: Option<u32>,
+    /// Flag codes.
+    pub flags: Vec<String>,
+}
+
+/// The finished visits in the caller's areas (drafts never count: they are not done yet).
+pub fn visit_facts(tx: &mut dyn Sql, scope: &Scope) -> DbResult<Vec<VisitFacts>> {
+    let mut w = super::Where::default();
+    w.scope(scope, "v.kode_desa");
+    let sql = format!(
+        "SELECT v.enumerator_id, u.username, u.display_name, v.outcome, v.finished_at, v.duration_s, v.flags
+         FROM visits v JOIN users u ON u.id = v.enumerator_id
+         WHERE {} AND v.state <> 'draft' ORDER BY v.enumerator_id",
+        w.sql()
+    );
+    tx.query(&sql, &w.params)?
+        .iter()
+        .map(|r| {
+            let flags: Vec<serde_json::Value> = json(&r.text(6)).unwrap_or_default();
+            Ok(VisitFacts {
+                enumerator_id: uuid(&r.text(0))?,
+                username: r.text(1),
+                display_name: r.text(2),
+                outcome: r.text(3),
+                finished_at: r.opt_text(4).and_then(|t| t.parse().ok()),
+                duration_s: r.opt_i64(5).and_then(|d| u32::try_from(d).ok()),
+                flags: flags
+                    .iter()
+                    .filter_map(|f| f["code"].as_str().map(str::to_string))
+                    .collect(),
+            })
+        })
+        .collect()
+}

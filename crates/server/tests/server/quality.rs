@@ -1,0 +1,406 @@
+//! Quality control (DESIGN.md §11) on both backends: every rule fires at ingest on a crafted visit
+//! and stays quiet on a clean one; the queue is ordered by risk and filtered by flag; bulk
+//! approval refuses a flagged visit until it is confirmed; the decision's audit keeps the flags
+//! seen; the export carries them; thresholds are an admin's (API and CLI) and re-check open
+//! visits; the enumerator comparison puts the careless one first.
+
+use crate::common::*;
+use chrono::{Duration, Utc};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
+use verivali_domain::{Batch, Role, VisitRecord};
+use verivali_protocol::review::{BulkResponse, EnumeratorComparison, ReviewList, ReviewVisit};
+use verivali_protocol::{OpBody, OpStatus};
+
+/// Records and submits visits in one push, as one batch; returns the batch id.
+async fn submit(d: &mut Device, visits: &[VisitRecord]) -> Uuid {
+    let batch = Uuid::now_v7();
+    let mut ops: Vec<_> = visits
+        .iter()
+        .map(|v| d.op(&OpBody::VisitRecord(Box::new(v.clone()))))
+        .collect();
+    ops.push(d.op(&OpBody::BatchSubmit(Batch {
+        batch_id: batch,
+        visit_ids: visits.iter().map(|v| v.visit_id).collect(),
+    })));
+    let r = d.push(&ops).await;
+    assert!(
+        r.results.iter().all(|r| r.status == OpStatus::Applied),
+        "{:?}",
+        r.results
+    );
+    batch
+}
+
+async fn shown(spv: &Device, visit: Uuid) -> ReviewVisit {
+    let r = spv.get(&format!("/api/v1/review/visits/{visit}")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
+fn codes(v: &ReviewVisit) -> Vec<&str> {
+    let mut c: Vec<&str> = v.flags.iter().map(String::as_str).collect();
+    c.sort_unstable();
+    c
+}
+
+/// A visit without photos (approval needs the bytes; the rules need only the hashes).
+fn plain(hh: &(verivali_domain::Household, Vec<verivali_domain::Member>), seed: u64) -> VisitRecord {
+    let mut v = visit(&hh.0, &hh.1, seed);
+    v.photos.clear();
+    v.photo_kinds.clear();
+    v
+}
+
+async fn put_thresholds(d: &Device, t: Value) -> reqwest::Response {
+    d.client
+        .put(format!("{}/api/v1/admin/quality/thresholds", d.url))
+        .bearer_auth(&d.token)
+        .json(&t)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn each_rule_fires_on_its_visit(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.add_user("petugas", Role::Enumerator, &[DESA_A]).await;
+    s.add_user("petugas2", Role::Enumerator, &[DESA_A]).await;
+    s.add_user("spv", Role::Supervisor, &["330801"]).await;
+    s.add_user("admin", Role::Admin, &["33"]).await;
+    let hh = s.import(DESA_A, 10, 16).await;
+    let mut d = s.sign_in("petugas").await;
+    let mut d2 = s.sign_in("petugas2").await;
+    let spv = s.sign_in("spv").await;
+    let admin = s.sign_in("admin").await;
+
+    // A clean visit: no flag, no risk.
+    let clean = plain(&hh[0], 1);
+    // The reference point: hh[1]'s approved visit; a colleague's later fix 2 km away.
+    let reference = plain(&hh[1], 2);
+    submit(&mut d2, std::slice::from_ref(&reference)).await;
+    let r = spv
+        .decide(reference.visit_id, json!({"decision": "approve"}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let mut far = plain(&hh[1], 3);
+    far.gps = reference.gps.map(|g| verivali_domain::Gps {
+        lat: g.lat + 0.018,
+        ..g
+    });
+    // Four minutes in the foreground for a found household.
+    let mut fast = plain(&hh[2], 4);
+    fast.paradata.as_mut().unwrap().duration_s = 240;
+    // No fix at the door; a vague fix; a mocked one (said only in the paradata).
+    let mut no_fix = plain(&hh[3], 5);
+    no_fix.gps = None;
+    no_fix.paradata.as_mut().unwrap().gps_finish = None;
+    no_fix.paradata.as_mut().unwrap().gps_start = None;
+    let mut vague = plain(&hh[4], 6);
+    vague.gps.as_mut().unwrap().accuracy_m = 80.0;
+    let mut mocked = plain(&hh[5], 7);
+    mocked.paradata.as_mut().unwrap().mock_location = Some(true);
+    // A NIK that a living member of hh[7] holds.
+    let mut dup = plain(&hh[6], 8);
+    let holder = hh[7].1[0].clone();
+    dup.members[0].nik = holder.nik.clone();
+    dup.members[0].birth_date = holder.birth_date;
+    dup.members[0].sex = holder.sex;
+    // One photo in two visits: the later one is flagged, the first is not.
+    let photo = d.upload(b"synthetic photo of a house front").await;
+    let mut first_photo = plain(&hh[8], 9);
+    first_photo.photos = vec![photo.clone()];
+    let mut reused = plain(&hh[9], 10);
+    reused.photos = vec![photo.clone()];
+    reused.finished_at = first_photo.finished_at.map(|f| f + Duration::minutes(1));
+    // An older device: no paradata at all, and the same clean facts otherwise.
+    let mut old_device = plain(&hh[0], 11);
+    old_device.paradata = None;
+    submit(
+        &mut d,
+        &[
+            clean.clone(),
+            far.clone(),
+            fast.clone(),
+            no_fix.clone(),
+            vague.clone(),
+            mocked.clone(),
+            dup.clone(),
+            first_photo.clone(),
+        ],
+    )
+    .await;
+    submit(&mut d, &[reused.clone()]).await;
+
+    assert_eq!(codes(&shown(&spv, clean.visit_id).await), Vec::<&str>::new());
+    assert_eq!(shown(&spv, clean.visit_id).await.risk, 0);
+    let f = shown(&spv, far.visit_id).await;
+    assert_eq!(codes(&f), vec!["quality.gps_far", "quality.two_visits"]);
+    let gps_far = f.quality.iter().find(|f| f.code.as_str() == "quality.gps_far").unwrap();
+    let metres = gps_far.detail["distance_m"].as_f64().unwrap();
+    assert!((1900.0..2100.0).contains(&metres), "{gps_far:?}");
+    assert_eq!(
+        codes(&shown(&spv, fast.visit_id).await),
+        vec!["quality.too_fast"]
+    );
+    assert_eq!(
+        codes(&shown(&spv, no_fix.visit_id).await),
+        vec!["quality.gps_missing"]
+    );
+    assert_eq!(
+        codes(&shown(&spv, vague.visit_id).await),
+        vec!["quality.gps_inaccurate"]
+    );
+    assert_eq!(
+        codes(&shown(&spv, mocked.visit_id).await),
+        vec!["quality.mock_location"]
+    );
+    let n = shown(&spv, dup.visit_id).await;
+    assert_eq!(codes(&n), vec!["quality.nik_duplicate"]);
+    assert_eq!(n.quality[0].detail["other_household"], json!(hh[7].0.id));
+    assert_eq!(codes(&shown(&spv, first_photo.visit_id).await), Vec::<&str>::new());
+    let p = shown(&spv, reused.visit_id).await;
+    assert_eq!(codes(&p), vec!["quality.photo_reused"]);
+    assert_eq!(p.quality[0].detail["other_visit"], json!(first_photo.visit_id));
+    assert_eq!(p.risk, 10);
+
+    // The older device's visit is accepted and judged on its clock times (12 minutes: clean);
+    // the household's first visit now sees a second one.
+    submit(&mut d2, std::slice::from_ref(&old_device)).await;
+    assert_eq!(
+        codes(&shown(&spv, old_device.visit_id).await),
+        vec!["quality.two_visits"]
+    );
+    assert_eq!(
+        codes(&shown(&spv, clean.visit_id).await),
+        vec!["quality.two_visits"]
+    );
+
+    // A household given to petugas2 after petugas visited it: reassigned.
+    let r = spv
+        .client
+        .post(format!("{}/api/v1/assignments", spv.url))
+        .bearer_auth(&spv.token)
+        .json(&json!({"enumerator": "petugas2", "household_ids": [hh[2].0.id]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    assert_eq!(
+        codes(&shown(&spv, fast.visit_id).await),
+        vec!["quality.reassigned", "quality.too_fast"]
+    );
+
+    // The queue: highest risk first; filtered by a flag; a flag that does not exist is a 400.
+    let r = spv.get("/api/v1/review/visits?limit=3").await;
+    let page: ReviewList = r.json().await.unwrap();
+    let risks: Vec<u32> = page.visits.iter().map(|v| v.risk).collect();
+    assert_eq!(risks[0], 10, "{risks:?}");
+    assert!(risks.windows(2).all(|w| w[0] >= w[1]), "{risks:?}");
+    // Paging by risk walks every submitted visit once.
+    let mut seen = page.visits.iter().map(|v| v.found.visit_id).collect::<Vec<_>>();
+    let mut after = page.next_after;
+    while let Some(a) = after {
+        let page: ReviewList = spv
+            .get(&format!("/api/v1/review/visits?limit=3&after={a}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        seen.extend(page.visits.iter().map(|v| v.found.visit_id));
+        after = page.next_after;
+    }
+    let unique: std::collections::HashSet<_> = seen.iter().collect();
+    assert_eq!((seen.len(), unique.len()), (10, 10), "{seen:?}");
+    let only: ReviewList = spv
+        .get("/api/v1/review/visits?flag=quality.photo_reused")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        only.visits.iter().map(|v| v.found.visit_id).collect::<Vec<_>>(),
+        vec![reused.visit_id]
+    );
+    let (st, p) = problem(spv.get("/api/v1/review/visits?flag=quality.nope").await).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{p}");
+
+    // Bulk approval of the first batch: flagged visits are refused until confirmed one by one.
+    let batch = shown(&spv, clean.visit_id).await.batch_id.unwrap();
+    let r = spv
+        .client
+        .post(format!("{}/api/v1/review/batches/{batch}/approve", spv.url))
+        .bearer_auth(&spv.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let bulk: BulkResponse = r.json().await.unwrap();
+    let refused: Vec<Uuid> = bulk
+        .results
+        .iter()
+        .filter(|r| r.error.as_ref().is_some_and(|e| e.code == "review.flagged"))
+        .map(|r| r.visit_id)
+        .collect();
+    assert!(refused.contains(&fast.visit_id) && refused.contains(&dup.visit_id));
+    assert!(!refused.contains(&first_photo.visit_id), "{bulk:?}");
+    assert_eq!(
+        shown(&spv, first_photo.visit_id).await.state.as_str(),
+        "approved"
+    );
+    let r = spv
+        .client
+        .post(format!("{}/api/v1/review/batches/{batch}/approve", spv.url))
+        .bearer_auth(&spv.token)
+        .json(&json!({"confirmed": [vague.visit_id]}))
+        .send()
+        .await
+        .unwrap();
+    let bulk: BulkResponse = r.json().await.unwrap();
+    assert!(
+        bulk.results
+            .iter()
+            .any(|r| r.visit_id == vague.visit_id && r.error.is_none()),
+        "{bulk:?}"
+    );
+    assert_eq!(shown(&spv, vague.visit_id).await.state.as_str(), "approved");
+
+    // The audit trail keeps the flags the supervisor saw.
+    let log: Value = admin
+        .get("/api/v1/admin/audit?action=review.decision")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let text = log.to_string();
+    assert!(text.contains("flags quality.gps_inaccurate"), "{text}");
+
+    // The export: a column of codes per visit.
+    let csv = spv
+        .get("/api/v1/export/visits.csv")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "tanda_mutu").unwrap();
+    let row = csv
+        .lines()
+        .find(|l| l.starts_with(&vague.visit_id.to_string()))
+        .unwrap();
+    assert_eq!(row.split(',').nth(col), Some("quality.gps_inaccurate"));
+
+    // The comparison: petugas's visits are mostly flagged, petugas2's mostly not.
+    let cmp: EnumeratorComparison = spv
+        .get(&format!("/api/v1/review/enumerators?area={DESA_A}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cmp.enumerators[0].enumerator.username, "petugas");
+    assert_eq!(cmp.enumerators[0].visits, 9);
+    assert_eq!(cmp.enumerators[0].median_duration_s, Some(660));
+    assert!(cmp.enumerators[0].flagged_share > cmp.enumerators[1].flagged_share);
+    assert!(cmp.enumerators[0].flagged_share_by_code["quality.too_fast"] > 0.0);
+    let (st, _) = problem(d.get("/api/v1/review/enumerators").await).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+}
+
+async fn a_burst_and_new_thresholds(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.add_user("petugas", Role::Enumerator, &[DESA_A]).await;
+    s.add_user("spv", Role::Supervisor, &["330801"]).await;
+    s.add_user("admin", Role::Admin, &["33"]).await;
+    let hh = s.import(DESA_A, 4, 17).await;
+    let mut d = s.sign_in("petugas").await;
+    let spv = s.sign_in("spv").await;
+    let admin = s.sign_in("admin").await;
+
+    // Only an admin changes thresholds, and only to sane ones.
+    let mut t: Value = admin
+        .get("/api/v1/admin/quality/thresholds")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (st, p) = problem(put_thresholds(&spv, t.clone()).await).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{p}");
+    assert_eq!(t["burst_per_hour"], json!(12));
+    assert_eq!(t["min_duration_s"]["ditemukan"], json!(300));
+    t["gps_far_m"] = json!(-1);
+    let (st, p) = problem(put_thresholds(&admin, t.clone()).await).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(p["code"], json!("quality.thresholds_invalid"));
+    t["gps_far_m"] = json!(200);
+
+    // Four visits finished ten minutes apart: no burst at 12 an hour.
+    let now = Utc::now();
+    let visits: Vec<VisitRecord> = (0..4)
+        .map(|i| {
+            let mut v = plain(&hh[i], 20 + i as u64);
+            v.finished_at = Some(now - Duration::minutes(10 * i as i64));
+            v.started_at = v.finished_at.unwrap() - Duration::minutes(12);
+            v
+        })
+        .collect();
+    // Recorded one push at a time: the first ones learn of the burst from the last.
+    for v in &visits {
+        submit(&mut d, std::slice::from_ref(v)).await;
+    }
+    for v in &visits {
+        assert!(shown(&spv, v.visit_id).await.flags.is_empty());
+    }
+    // At three an hour, every open visit is checked again: all four are a burst.
+    t["burst_per_hour"] = json!(3);
+    let r = put_thresholds(&admin, t.clone()).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    for v in &visits {
+        let f = shown(&spv, v.visit_id).await;
+        assert_eq!(codes(&f), vec!["quality.burst"], "{:?}", f.quality);
+        assert_eq!(f.quality[0].detail["visits"], json!(4));
+    }
+    // A fifth visit an hour later stays out of the burst; the CLI sets the limit back.
+    let mut later = plain(&hh[0], 30);
+    later.finished_at = Some(now + Duration::minutes(70));
+    later.started_at = now + Duration::minutes(58);
+    later.paradata = None;
+    submit(&mut d, std::slice::from_ref(&later)).await;
+    assert_eq!(
+        codes(&shown(&spv, later.visit_id).await),
+        vec!["quality.two_visits"]
+    );
+    t["burst_per_hour"] = json!(12);
+    let file = s.data_dir.join("ambang.json");
+    std::fs::write(&file, t.to_string()).unwrap();
+    let db_url = s.db_url.clone();
+    let data_dir = s.data_dir.clone();
+    let run = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_verivali-server"))
+            .args(["--database", &db_url, "--data-dir"])
+            .arg(&data_dir)
+            .args(["quality", "thresholds", "--set"])
+            .arg(&file)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(printed["burst_per_hour"], json!(12));
+    for v in &visits[1..] {
+        assert!(shown(&spv, v.visit_id).await.flags.is_empty());
+    }
+    assert_eq!(
+        codes(&shown(&spv, visits[0].visit_id).await),
+        vec!["quality.two_visits"]
+    );
+}
+
+both_backends!(rules, each_rule_fires_on_its_visit);
+both_backends!(thresholds, a_burst_and_new_thresholds);
