@@ -87,6 +87,10 @@ pub struct ReviewVisit {
     /// The flags' weights added up: the queue's default order, highest first.
     #[serde(default)]
     pub risk: u32,
+    /// The household's reference point: the fix of its last approved visit (another one), which
+    /// `quality.gps_far` measures from; the dashboard's map draws both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_gps: Option<verivali_domain::Gps>,
 }
 
 /// One enumerator's work as the comparison shows it.

@@ -392,6 +392,7 @@ fn attachment_review_and_problem_messages() {
                     .unwrap(),
                 ],
                 risk: 6,
+                reference_gps: None,
                 reviews: vec![ReviewEntry {
                     decision: Decision::Reject,
                     reason: Some("Foto rumah buram".into()),

@@ -43,20 +43,36 @@ pub(crate) fn thresholds(tx: &mut dyn Sql) -> DbResult<Thresholds> {
         .unwrap_or_default())
 }
 
-/// The most visits `enumerator` finished in any one hour that includes `at` (`times` in order).
-fn busiest_hour(times: &[(Uuid, DateTime<Utc>, VisitState)], at: DateTime<Utc>) -> u32 {
-    let hour = Duration::hours(1);
-    times
-        .iter()
-        .filter(|(_, s, _)| *s <= at && at - *s <= hour)
-        .map(|(_, s, _)| {
-            times
-                .iter()
-                .filter(|(_, t, _)| *t >= *s && *t - *s <= hour)
-                .count() as u32
-        })
-        .max()
-        .unwrap_or(1)
+/// An enumerator's finish times in order, with, for each, how many of them lie in the hour that
+/// starts there (two pointers: linear in the number of times).
+struct Hours {
+    times: Vec<repo::Finished>,
+    from_here: Vec<u32>,
+}
+
+impl Hours {
+    fn new(times: Vec<repo::Finished>) -> Hours {
+        let hour = Duration::hours(1);
+        let mut from_here = Vec::with_capacity(times.len());
+        let mut end = 0;
+        for (i, f) in times.iter().enumerate() {
+            end = end.max(i);
+            while end < times.len() && times[end].at - f.at <= hour {
+                end += 1;
+            }
+            from_here.push((end - i) as u32);
+        }
+        Hours { times, from_here }
+    }
+
+    /// The most visits finished in any one hour that includes `at`: the best of the hours that
+    /// start within the hour before it.
+    fn busiest(&self, at: DateTime<Utc>) -> u32 {
+        let hour = Duration::hours(1);
+        let lo = self.times.partition_point(|f| f.at < at - hour);
+        let hi = self.times.partition_point(|f| f.at <= at);
+        self.from_here[lo..hi].iter().copied().max().unwrap_or(1)
+    }
 }
 
 /// Computes and stores the flags of `rows` (their records as just written). Returns the open
@@ -97,7 +113,7 @@ pub(crate) fn refresh(
     };
     let assigned = repo::assignments_of(tx, &households)?;
     // Each enumerator's finish times around these visits: one range query per enumerator.
-    let mut times: HashMap<Uuid, Vec<(Uuid, DateTime<Utc>, VisitState)>> = HashMap::new();
+    let mut times: HashMap<Uuid, Hours> = HashMap::new();
     let mut ranges: HashMap<Uuid, (DateTime<Utc>, DateTime<Utc>)> = HashMap::new();
     for r in rows {
         if let Some(f) = r.record.finished_at {
@@ -110,7 +126,7 @@ pub(crate) fn refresh(
         let hour = Duration::hours(1);
         times.insert(
             *enumerator,
-            repo::finish_times(tx, *enumerator, *from - hour, *to + hour)?,
+            Hours::new(repo::finish_times(tx, *enumerator, *from - hour, *to + hour)?),
         );
     }
     let mut again: Vec<Uuid> = Vec::new();
@@ -131,10 +147,14 @@ pub(crate) fn refresh(
             .filter(|s| s.id != v.visit_id && s.state != VisitState::Superseded)
             .map(|s| s.id)
             .collect();
+        // A sibling learns of this visit (`two_visits`) unless it already knows of another:
+        // its list of other visits then stays as it was raised (the visit page lists them all
+        // live), which keeps a busy household from re-checking all its visits on every push.
         again.extend(
             family
                 .iter()
                 .filter(|s| s.id != v.visit_id && open(s.state) && !checked.contains(&s.id))
+                .filter(|s| !s.flags.contains("\"quality.two_visits\""))
                 .map(|s| s.id),
         );
         // Another finished visit that used the photo first (finish time, then id).
@@ -160,16 +180,22 @@ pub(crate) fn refresh(
                 duplicate_niks.push((nik.clone(), *hh));
             }
         }
-        let mine = times.get(&row.enumerator_id).map_or(&[][..], Vec::as_slice);
-        let finished_within_hour = busiest_hour(mine, finished);
-        if finished_within_hour > t.burst_per_hour {
+        let mine = times.get(&row.enumerator_id);
+        let finished_within_hour = mine.map_or(1, |h| h.busiest(finished));
+        if let Some(h) = mine.filter(|_| finished_within_hour > t.burst_per_hour) {
             let hour = Duration::hours(1);
+            // The enumerator's other visits of that hour join the burst, once (a visit already
+            // flagged keeps the count it was raised with).
             again.extend(
-                mine.iter()
-                    .filter(|(id, at, s)| {
-                        open(*s) && !checked.contains(id) && (*at - finished).abs() <= hour
+                h.times
+                    .iter()
+                    .filter(|f| {
+                        open(f.state)
+                            && !f.burst
+                            && !checked.contains(&f.id)
+                            && (f.at - finished).abs() <= hour
                     })
-                    .map(|(id, _, _)| *id),
+                    .map(|f| f.id),
             );
         }
         let e = Evidence {

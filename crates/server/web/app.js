@@ -133,7 +133,7 @@ function frame(active) {
   const nav = document.getElementById("nav");
   nav.replaceChildren();
   if (!state.me) return;
-  const links = [["/progress", "nav.progress"], ["/queue", "nav.queue"], ["/batches", "nav.batches"], ["/assignments", "nav.assignments"], ["/export", "nav.export"]];
+  const links = [["/progress", "nav.progress"], ["/queue", "nav.queue"], ["/batches", "nav.batches"], ["/enumerators", "nav.enumerators"], ["/assignments", "nav.assignments"], ["/export", "nav.export"], ["/quality", "nav.quality"]];
   if (state.me.role === "admin") links.push(["/users", "nav.users"], ["/devices", "nav.devices"], ["/import", "nav.import"], ["/questionnaires", "nav.questionnaires"], ["/audit", "nav.audit"]);
   for (const [path, key] of links) {
     nav.append(h("a", { href: `#${path}`, "aria-current": active === path ? "page" : null, id: `nav-${path.slice(1)}` }, t(key)));
@@ -287,16 +287,23 @@ async function queue() {
       outcomes().map((o) => opt(o, term("outcomes", o), query.get("outcome"))))),
     h("label", {}, t("queue.state"), h("select", { name: "state", id: "filter-state" },
       states().map((st) => opt(st, term("review_states", st), query.get("state") || "submitted")))),
+    h("label", {}, t("queue.flag"), h("select", { name: "flag", id: "filter-flag" },
+      opt("", t("queue.all"), query.get("flag") || ""),
+      (state.vocab.flags || []).map((f) => opt(f.code, term("flags", f.code), query.get("flag"))))),
+    h("label", {}, t("queue.sort"), h("select", { name: "sort", id: "filter-sort" },
+      opt("risk", t("queue.sort.risk"), query.get("sort") || "risk"),
+      opt("oldest", t("queue.sort.oldest"), query.get("sort") || "risk"))),
     h("button", { type: "submit", id: "filter-apply" }, t("queue.apply")));
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     const q = new URLSearchParams();
-    for (const k of ["area", "enumerator", "outcome", "state"]) if (form[k].value) q.set(k, form[k].value);
+    for (const k of ["area", "enumerator", "outcome", "state", "flag"]) if (form[k].value) q.set(k, form[k].value);
+    if (form.sort.value !== "risk") q.set("sort", form.sort.value);
     go(`#/queue?${q}`);
   });
   const tbody = h("tbody");
   const table = h("table", { id: "queue", class: "cards" },
-    h("thead", {}, h("tr", {}, [t("queue.household"), t("progress.desa"), t("queue.enumerator"), t("queue.outcome"), t("queue.submitted_at"), t("queue.flags")].map((x) => h("th", {}, x)))),
+    h("thead", {}, h("tr", {}, [t("queue.household"), t("queue.risk"), t("progress.desa"), t("queue.enumerator"), t("queue.outcome"), t("queue.submitted_at"), t("queue.flags")].map((x) => h("th", {}, x)))),
     tbody);
   const more = h("button", { type: "button", class: "quiet", id: "queue-more", hidden: true }, t("queue.more"));
   const empty = h("p", { class: "muted", hidden: true, id: "queue-empty" }, t("queue.empty"));
@@ -317,20 +324,19 @@ async function queue() {
     for (const v of list.visits) {
       if (state.qQueue.includes(v.found.visit_id)) continue;
       state.qQueue.push(v.found.visit_id);
-      const flags = [];
-      if (v.other_visits.length) flags.push(t("flag.two_visits"));
-      if (v.photos.some((p) => !p.present)) flags.push(t("flag.photo_missing"));
-      if (v.conflicts.length) flags.push(t("flag.conflicts"));
-      if (v.found.gps?.mocked) flags.push(t("flag.gps_mocked"));
-      for (const f of v.flags || []) flags.push(term("flags", f));
-      tbody.append(h("tr", { "data-visit": v.found.visit_id },
+      // The quality flags (most severe first), then what else stops an approval.
+      const flags = flagChips(v);
+      if (v.photos.some((p) => !p.present)) flags.push(h("span", { class: "chip" }, t("flag.photo_missing")));
+      if (v.conflicts.length) flags.push(h("span", { class: "chip" }, t("flag.conflicts")));
+      tbody.append(h("tr", { "data-visit": v.found.visit_id, "data-risk": v.risk || 0 },
         h("td", {}, h("a", { href: `#/visit/${v.found.visit_id}`, class: "visit-link" }, v.found.household.nama_krt || "—"), h("div", { class: "muted" }, v.found.household.alamat)),
+        h("td", { class: "num" }, riskMeter(v.risk || 0)),
         h("td", {}, place(v.kode_desa)),
         h("td", {}, v.enumerator.display_name),
         h("td", {}, term("outcomes", v.found.outcome)),
         h("td", {}, fmtTime(v.submitted_at)),
         // No flags, no line on a phone's card.
-        h("td", { class: "flag" }, flags.length ? flags.join(" · ") : null)));
+        h("td", { class: "flags" }, flags.length ? flags : null)));
     }
     labelCells(table);
     after = list.next_after;
@@ -339,8 +345,59 @@ async function queue() {
   };
   more.addEventListener("click", load);
   await load();
-  const set = ["area", "enumerator", "outcome"].filter((k) => query.get(k)).length + (query.get("state") && query.get("state") !== "submitted" ? 1 : 0);
+  const set = ["area", "enumerator", "outcome", "flag"].filter((k) => query.get(k)).length + (query.get("state") && query.get("state") !== "submitted" ? 1 : 0);
   page(t("queue.title"), fold(form, set), h("div", { class: "tablewrap" }, table), empty, more);
+}
+
+const SEVERITY = { high: 3, warning: 2, info: 1 };
+
+/** A visit's quality flags as chips coloured by severity; a visit stored before flags existed
+ * still shows the two it had (another visit, a mocked fix). */
+function flagChips(v) {
+  const chips = (v.quality || []).map((f) => h("span", { class: `chip sev-${f.severity}`, "data-flag": f.code }, term("flags", f.code)));
+  const codes = new Set((v.quality || []).map((f) => f.code));
+  if (!codes.has("quality.two_visits") && v.other_visits.length) chips.push(h("span", { class: "chip sev-warning" }, t("flag.two_visits")));
+  if (!codes.has("quality.mock_location") && v.found.gps?.mocked) chips.push(h("span", { class: "chip sev-high" }, t("flag.gps_mocked")));
+  return chips;
+}
+
+/** The risk score as a number and a short bar (10 points fill it: one high flag). */
+function riskMeter(risk) {
+  const w = Math.min(risk, 20) * 3;
+  return h("span", { class: "risk", title: t("quality.risk", { n: risk }) },
+    s("svg", { width: 60, height: 10, "aria-hidden": "true" },
+      s("rect", { x: 0, y: 0, width: 60, height: 10, fill: "#e8eaed" }),
+      s("rect", { x: 0, y: 0, width: w, height: 10, fill: risk >= 10 ? "#b42318" : risk >= 3 ? "#b54708" : "#667085" })),
+    ` ${risk}`);
+}
+
+/** Seconds as "12 mnt 5 dtk". */
+function duration(sec) {
+  return t("minutes", { m: Math.floor(sec / 60), s: sec % 60 });
+}
+
+/** A NIK for display: the region and the last two digits (NIKs are personal data). */
+function maskNik(nik) {
+  return nik && nik.length === 16 ? `${nik.slice(0, 6)}********${nik.slice(-2)}` : "—";
+}
+
+/** One flag in words with the facts that let a supervisor check it. */
+function flagDetail(f, visitId) {
+  const d = f.detail || {};
+  const link = (id) => h("a", { href: `#/visit/${id}` }, String(id).slice(-8));
+  switch (f.code) {
+    case "quality.too_fast": return t("quality.too_fast", { d: duration(d.duration_s), min: duration(d.min_s) });
+    case "quality.gps_far": return t("quality.gps_far", { m: Math.round(d.distance_m), max: d.max_m });
+    case "quality.gps_inaccurate": return t("quality.gps_inaccurate", { m: Math.round(d.accuracy_m), max: d.max_m });
+    case "quality.photo_reused": return [t("quality.photo_reused"), " ", link(d.other_visit)];
+    case "quality.nik_duplicate": return t("quality.nik_duplicate", { nik: maskNik(d.nik), hh: String(d.other_household).slice(-8) });
+    case "quality.burst": return t("quality.burst", { n: d.visits, max: d.max });
+    case "quality.two_visits": return [t("quality.two_visits"), " ", (d.other_visits || []).filter((o) => o !== visitId).map((o, i) => [i ? ", " : "", link(o)])];
+    case "quality.reassigned": return t("quality.reassigned");
+    case "quality.mock_location": return t("quality.mock_location");
+    case "quality.gps_missing": return t("quality.gps_missing");
+    default: return "";
+  }
 }
 
 /** The rows of two visits of one household side by side, field by field: outcome, who and when,
@@ -527,6 +584,7 @@ async function visit(id) {
     f.evidence_note ? h("p", { class: "flag", id: "evidence-note" }, `${t("visit.evidence_note")}: ${f.evidence_note}`) : null,
     // The phone's own word that the fix came from a mock-location app.
     f.gps?.mocked ? h("p", { class: "flag", id: "gps-mocked" }, t("flag.gps_mocked")) : null,
+    qualityCard(v),
     others,
     standing.length
       ? h("section", { class: "card", id: "second-visit" }, h("h2", {}, t("visit.second_title")),
@@ -536,7 +594,7 @@ async function visit(id) {
     unseen ? h("p", { class: "flag", id: "other-unseen" }, t("visit.other_unseen", { n: unseen })) : null,
     h("div", { class: "cols" },
       h("section", { class: "card" }, h("h2", {}, `${t("visit.baseline")} ↔ ${t("visit.found")}`), compare, resolutions),
-      h("section", { class: "card" }, h("h2", {}, t("visit.gps")), gpsPlot(f.gps))),
+      h("section", { class: "card" }, h("h2", {}, t("visit.gps")), gpsMap(f.gps, v.reference_gps, f.paradata?.gps_start))),
     h("section", {}, h("h2", {}, t("visit.members")), h("div", { class: "tablewrap" }, members)),
     h("div", { class: "cols" },
       h("section", {}, h("h2", {}, t("visit.answers")), answers),
@@ -545,24 +603,180 @@ async function visit(id) {
     actions);
 }
 
-/** The fix as a point inside its accuracy circle, with a scale bar: no map tiles needed. */
-function gpsPlot(gps) {
+/** The flags of a visit with their facts, its risk, and how the visit was made (paradata). */
+function qualityCard(v) {
+  const p = v.found.paradata;
+  const sections = p && Object.keys(p.sections || {}).length
+    ? t("quality.sections", { list: Object.entries(p.sections).map(([k, sec]) => `${k} ${duration(sec)}`).join(", ") })
+    : null;
+  return h("section", { class: "card", id: "quality" },
+    h("h2", {}, t("quality.title"), " ", (v.risk || 0) > 0 ? riskMeter(v.risk) : null),
+    (v.quality || []).length
+      ? h("ul", { class: "quality" }, v.quality.map((f) => h("li", { "data-flag": f.code, class: `sev-${f.severity}` },
+          h("strong", {}, term("flags", f.code)), ": ", flagDetail(f, v.found.visit_id))))
+      : h("p", { class: "muted" }, t("quality.none")),
+    h("p", { class: "muted", id: "paradata" }, p
+      ? [t("quality.duration", { d: duration(p.duration_s) }), " · ", t("quality.changes", { n: p.answer_changes }), sections ? [" · ", sections] : null]
+      : t("quality.no_paradata")));
+}
+
+/** The visit's fix on a small map of its own: its accuracy circle, the household's reference
+ * point (the last approved visit's fix) with the distance between them, and where the visit
+ * started. Drawn in local metres (an equirectangular projection around the fix, exact to well
+ * under a metre at this scale) with a scale bar and north up: no tile server, which neither this
+ * machine nor many a dinas office can reach, and no library. */
+function gpsMap(gps, reference, start) {
   if (!gps) return h("p", { class: "muted", id: "gps" }, t("visit.gps_none"));
-  const size = 240, c = size / 2;
-  const radiusM = Math.max(gps.accuracy_m, 1);
-  const scale = (c - 20) / Math.max(radiusM * 1.5, 20); // px per metre
-  const bar = [10, 20, 50, 100, 200, 500, 1000].find((m) => m * scale >= 40) || 1000;
+  const size = 260, pad = 28;
+  const lat0 = gps.lat, lon0 = gps.lon;
+  const mx = (p) => (p.lon - lon0) * Math.cos((lat0 * Math.PI) / 180) * 111320;
+  const my = (p) => (p.lat - lat0) * 110574;
+  const pts = [gps, reference, start].filter(Boolean);
+  // Metres from the fix to the farthest thing drawn (a point or the accuracy circle's edge).
+  const reach = Math.max(gps.accuracy_m, 15, ...pts.map((p) => Math.hypot(mx(p), my(p)) + (p === gps ? 0 : 8)));
+  const scale = (size / 2 - pad) / reach; // px per metre
+  const c = size / 2;
+  const X = (p) => c + mx(p) * scale, Y = (p) => c - my(p) * scale;
+  const bar = [5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000].find((m) => m * scale >= 40) || 10000;
+  const dist = reference ? Math.round(Math.hypot(mx(reference), my(reference))) : null;
+  const parts = [
+    s("rect", { x: 0, y: 0, width: size, height: size, fill: "#f3f5f7", stroke: "#c8c8c8" }),
+    s("path", { d: `M ${size - 18} 30 l 6 -16 l 6 16 l -6 -4 z`, fill: "#111" }),
+    s("text", { x: size - 16, y: 42, "font-size": 11 }, "U"),
+    s("circle", { cx: c, cy: c, r: Math.max(gps.accuracy_m * scale, 2), fill: "#0b5cad22", stroke: "#0b5cad", id: "map-accuracy" }),
+  ];
+  if (reference) {
+    parts.push(s("line", { x1: c, y1: c, x2: X(reference), y2: Y(reference), stroke: "#b42318", "stroke-dasharray": "4 3" }));
+    parts.push(s("rect", { x: X(reference) - 6, y: Y(reference) - 6, width: 12, height: 12, fill: "#067647", id: "map-reference" }));
+    parts.push(s("text", { x: (c + X(reference)) / 2 + 6, y: (c + Y(reference)) / 2 - 4, "font-size": 12, "font-weight": 700 }, `${dist} m`));
+  }
+  if (start && (start.lat !== gps.lat || start.lon !== gps.lon)) {
+    parts.push(s("circle", { cx: X(start), cy: Y(start), r: 5, fill: "none", stroke: "#111", "stroke-width": 2, id: "map-start" }));
+  }
+  parts.push(s("circle", { cx: c, cy: c, r: 5, fill: "#b42318", id: "map-visit" }));
+  parts.push(s("line", { x1: 12, y1: size - 14, x2: 12 + bar * scale, y2: size - 14, stroke: "#111", "stroke-width": 3 }));
+  parts.push(s("text", { x: 12, y: size - 20, "font-size": 12 }, bar >= 1000 ? `${bar / 1000} km` : `${bar} m`));
+  const key = (sym, label) => h("li", {}, h("span", { class: `key ${sym}`, "aria-hidden": "true" }), label);
   return h("figure", { id: "gps" },
-    s("svg", { viewBox: `0 0 ${size} ${size}`, width: size, height: size, role: "img", "aria-label": `${gps.lat.toFixed(6)}, ${gps.lon.toFixed(6)}` },
-      s("rect", { x: 0, y: 0, width: size, height: size, fill: "#f3f5f7", stroke: "#c8c8c8" }),
-      s("line", { x1: c, y1: 8, x2: c, y2: size - 8, stroke: "#c8c8c8" }),
-      s("line", { x1: 8, y1: c, x2: size - 8, y2: c, stroke: "#c8c8c8" }),
-      s("text", { x: c + 4, y: 18 }, "U / N"),
-      s("circle", { cx: c, cy: c, r: radiusM * scale, fill: "#0b5cad22", stroke: "#0b5cad" }),
-      s("circle", { cx: c, cy: c, r: 5, fill: "#b42318" }),
-      s("line", { x1: 12, y1: size - 14, x2: 12 + bar * scale, y2: size - 14, stroke: "#111", "stroke-width": 3 }),
-      s("text", { x: 12, y: size - 20 }, `${bar} m`)),
-    h("figcaption", {}, `${gps.lat.toFixed(6)}, ${gps.lon.toFixed(6)} · ${t("visit.gps_accuracy", { m: Math.round(gps.accuracy_m) })} · ${fmtTime(gps.at)}`));
+    s("svg", { viewBox: `0 0 ${size} ${size}`, width: size, height: size, role: "img", "aria-label": `${gps.lat.toFixed(6)}, ${gps.lon.toFixed(6)}` }, ...parts),
+    h("figcaption", {},
+      h("ul", { class: "map-key" },
+        key("visit", `${t("map.visit")} · ${t("visit.gps_accuracy", { m: Math.round(gps.accuracy_m) })}`),
+        reference ? key("reference", t("map.reference")) : null,
+        start && (start.lat !== gps.lat || start.lon !== gps.lon) ? key("start", t("map.start")) : null),
+      reference ? h("p", { id: "map-distance", class: dist > 200 ? "flag" : null }, t("map.distance", { m: dist })) : h("p", { class: "muted" }, t("map.no_reference")),
+      h("p", { class: "muted" }, `${gps.lat.toFixed(6)}, ${gps.lon.toFixed(6)} · ${fmtTime(gps.at)}`)));
+}
+
+/** The enumerators of an area side by side, most flagged first: a chart of the share flagged,
+ * the median duration and the outcomes, then the numbers. An outlier (every visit "tidak
+ * ditemukan", every visit four minutes long) shows as a bar unlike the others. */
+async function enumeratorsPage() {
+  const { query } = params();
+  if (!state.progress) state.progress = await api("/api/v1/review/progress").catch(() => ({ areas: [], enumerators: [] }));
+  const area = query.get("area") || "";
+  const cmp = await api(`/api/v1/review/enumerators${area ? `?area=${encodeURIComponent(area)}` : ""}`);
+  const pick = h("select", { id: "enum-area", "aria-label": t("queue.area") },
+    h("option", { value: "" }, t("queue.area.all")),
+    state.progress.areas.map((a) => h("option", { value: a.kode_desa, selected: a.kode_desa === area }, place(a.kode_desa))));
+  pick.addEventListener("change", () => go(`#/enumerators${pick.value ? `?area=${encodeURIComponent(pick.value)}` : ""}`));
+  const list = cmp.enumerators;
+  if (!list.length) return page(t("enum.title"), h("label", {}, t("queue.area"), " ", pick), h("p", { class: "muted" }, t("enum.empty")));
+  const outcomesSeen = outcomes().filter((o) => list.some((e) => e.by_outcome[o]));
+  const colours = ["#0b5cad", "#b54708", "#7a2e98", "#067647", "#b42318", "#475467"];
+  // The shortest believable found visit, drawn as a line across the durations.
+  const th = await api("/api/v1/admin/quality/thresholds").catch(() => null);
+  const minFound = th?.min_duration_s?.ditemukan ?? null;
+  const maxMedian = Math.max(60, (minFound || 0) * 1.5, ...list.map((e) => e.median_duration_s || 0));
+  const mmss = (sec) => `${Math.floor(sec / 60)}:${String(sec % 60).padStart(2, "0")}`;
+  const rowH = 30, nameW = 130, barW = 150, gap = 16, top0 = 24;
+  const width = nameW + 3 * (barW + gap);
+  const legendY = top0 + rowH * list.length + 10;
+  const height = legendY + 22;
+  const cols = [t("enum.flagged"), t("enum.median"), t("enum.outcomes")];
+  const parts = cols.map((c, i) => s("text", { x: nameW + i * (barW + gap), y: 14, "font-size": 13, "font-weight": 700 }, c));
+  list.forEach((e, i) => {
+    const y = top0 + i * rowH;
+    parts.push(s("text", { x: 0, y: y + 15, "font-size": 13 }, e.enumerator.display_name.slice(0, 18)));
+    const x0 = nameW;
+    parts.push(s("rect", { x: x0, y, width: barW, height: 20, fill: "#e8eaed" }));
+    parts.push(s("rect", { x: x0, y, width: barW * e.flagged_share, height: 20, fill: e.flagged_share > 0.3 ? "#b42318" : "#b54708", "data-enumerator": e.enumerator.username, class: "bar-flagged" }));
+    parts.push(s("text", { x: x0 + barW * e.flagged_share + 4 > x0 + barW - 34 ? x0 + 4 : x0 + barW * e.flagged_share + 4, y: y + 15, "font-size": 12, fill: e.flagged_share > 0.8 ? "#fff" : "#111" }, `${Math.round(e.flagged_share * 100)}%`));
+    const x1 = nameW + barW + gap;
+    const w1 = barW * ((e.median_duration_s || 0) / maxMedian);
+    parts.push(s("rect", { x: x1, y, width: barW, height: 20, fill: "#e8eaed" }));
+    parts.push(s("rect", { x: x1, y, width: w1, height: 20, fill: "#0b5cad" }));
+    parts.push(s("text", { x: x1 + w1 + 4 > x1 + barW - 30 ? x1 + 4 : x1 + w1 + 4, y: y + 15, "font-size": 12, fill: w1 > barW - 30 ? "#fff" : "#111" }, e.median_duration_s == null ? "—" : mmss(e.median_duration_s)));
+    let x2 = nameW + 2 * (barW + gap);
+    outcomesSeen.forEach((o, k) => {
+      const w = barW * ((e.by_outcome[o] || 0) / Math.max(e.visits, 1));
+      if (w > 0) parts.push(s("rect", { x: x2, y, width: w, height: 20, fill: colours[k % colours.length] }, s("title", {}, `${term("outcomes", o)}: ${e.by_outcome[o]}`)));
+      x2 += w;
+    });
+  });
+  if (minFound) {
+    const x = nameW + barW + gap + barW * (minFound / maxMedian);
+    parts.push(s("line", { x1: x, y1: top0 - 4, x2: x, y2: top0 + rowH * list.length - 6, stroke: "#b42318", "stroke-width": 2, "stroke-dasharray": "3 3" }));
+    parts.push(s("text", { x: nameW + barW + gap, y: legendY + 14, "font-size": 11, fill: "#b42318" }, `┆ ${term("outcomes", "ditemukan")} ≥ ${mmss(minFound)}`));
+  }
+  let lx = nameW + 2 * (barW + gap);
+  outcomesSeen.forEach((o, k) => {
+    parts.push(s("rect", { x: lx, y: legendY + 4, width: 10, height: 10, fill: colours[k % colours.length] }));
+    const label = term("outcomes", o);
+    parts.push(s("text", { x: lx + 14, y: legendY + 13, "font-size": 11 }, label));
+    lx += 24 + label.length * 6;
+  });
+  const chart = h("figure", { id: "enum-chart" },
+    s("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": t("enum.chart") }, ...parts),
+    h("figcaption", { class: "muted" }, t("enum.chart")));
+  const top = (e) => Object.entries(e.flagged_share_by_code).sort((a, b) => b[1] - a[1]).slice(0, 3)
+    .map(([c, sh]) => `${term("flags", c)} ${Math.round(sh * 100)}%`).join(", ");
+  const table = h("table", { id: "enumerators", class: "cards" },
+    h("thead", {}, h("tr", {}, [t("queue.enumerator"), t("enum.visits"), t("enum.median"), t("enum.flagged"), t("enum.by_code"), t("enum.per_day"), t("enum.outcomes")].map((x) => h("th", {}, x)))),
+    h("tbody", {}, list.map((e) => h("tr", { "data-enumerator": e.enumerator.username },
+      h("td", {}, h("a", { href: `#/queue?enumerator=${encodeURIComponent(e.enumerator.username)}&state=all` }, e.enumerator.display_name)),
+      h("td", { class: "num" }, e.visits),
+      h("td", { class: "num" }, e.median_duration_s == null ? "—" : duration(e.median_duration_s)),
+      h("td", { class: "num" }, `${Math.round(e.flagged_share * 100)}%`),
+      h("td", {}, top(e) || "—"),
+      h("td", { class: "num" }, e.visits_per_day.toFixed(1)),
+      h("td", {}, outcomesSeen.filter((o) => e.by_outcome[o]).map((o) => `${term("outcomes", o)} ${e.by_outcome[o]}`).join(", "))))));
+  page(t("enum.title"), h("label", {}, t("queue.area"), " ", pick), chart, h("div", { class: "tablewrap" }, table));
+}
+
+/** The thresholds of the quality flags: an admin changes them (every open visit is checked
+ * again); a supervisor reads them beside the flags. */
+async function qualityPage() {
+  const th = await api("/api/v1/admin/quality/thresholds");
+  const admin = state.me.role === "admin";
+  const num = (name, value, attrs = {}) => h("input", { type: "number", name, id: `qt-${name}`, value, min: "1", step: "any", required: true, disabled: !admin, ...attrs });
+  const out = h("p", { role: "status", id: "qt-result" });
+  const form = h("form", { id: "thresholds", class: "card" },
+    h("fieldset", {}, h("legend", {}, t("qt.min_duration")),
+      outcomes().map((o) => h("label", {}, term("outcomes", o), num(`min-${o}`, th.min_duration_s[o] ?? 0, { min: "0", step: "1" })))),
+    h("label", {}, t("qt.gps_accuracy"), num("gps_accuracy_m", th.gps_accuracy_m)),
+    h("label", {}, t("qt.gps_far"), num("gps_far_m", th.gps_far_m)),
+    h("label", {}, t("qt.burst"), num("burst_per_hour", th.burst_per_hour, { step: "1" })),
+    admin ? h("button", { type: "submit", class: "primary", id: "qt-save" }, t("qt.save")) : h("p", { class: "muted" }, t("qt.readonly")),
+    out);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const body = {
+      min_duration_s: Object.fromEntries(outcomes().map((o) => [o, Number(form[`min-${o}`].value)])),
+      gps_accuracy_m: Number(form.gps_accuracy_m.value),
+      gps_far_m: Number(form.gps_far_m.value),
+      burst_per_hour: Number(form.burst_per_hour.value),
+    };
+    try {
+      const r = await api("/api/v1/admin/quality/thresholds", { method: "PUT", body });
+      out.className = "";
+      out.textContent = t("qt.saved", { n: r.rechecked });
+    } catch (x) {
+      out.className = "error";
+      out.textContent = x.message;
+    }
+  });
+  page(t("qt.title"), form);
 }
 
 async function questionnaire() {
@@ -572,18 +786,32 @@ async function questionnaire() {
 
 async function batches() {
   const list = await api("/api/v1/review/batches");
+  if (!location.hash.startsWith("#/batches")) return;
   const result = h("p", { role: "status", id: "batch-result" });
-  const approve = async (batchId, button) => {
+  const approve = async (batchId, button, confirmed = []) => {
     button.disabled = true;
     try {
-      const r = await api(`/api/v1/review/batches/${batchId}/approve`, { method: "POST" });
+      const r = await api(`/api/v1/review/batches/${batchId}/approve`, { method: "POST", body: { confirmed } });
       const bad = r.results.filter((x) => x.error);
+      // Flagged visits wait for the supervisor to look at each and tick it; the rest are listed.
+      const flagged = bad.filter((x) => x.error.code === "review.flagged");
+      const other = bad.filter((x) => x.error.code !== "review.flagged");
+      const ticks = flagged.map((x) => h("li", {}, h("label", {},
+        h("input", { type: "checkbox", value: x.visit_id, class: "confirm-flagged" }), " ",
+        h("a", { href: `#/visit/${x.visit_id}` }, x.visit_id.slice(-8)), `: ${(x.error.field || "").split(" ").filter(Boolean).map((c) => term("flags", c)).join(", ")}`)));
+      const again = h("button", { type: "button", class: "ok", id: "approve-confirmed", onclick: () => {
+        const picked = [...result.querySelectorAll(".confirm-flagged:checked")].map((b) => b.value);
+        if (picked.length) approve(batchId, again, picked);
+      } }, t("batches.confirm"));
       result.className = bad.length ? "flag" : "";
       result.replaceChildren(t("batches.result", { ok: r.results.length - bad.length, bad: bad.length }),
-        h("ul", {}, bad.map((x) => h("li", {}, h("a", { href: `#/visit/${x.visit_id}` }, x.visit_id.slice(-8)), `: ${x.error.message}`))));
+        h("ul", {}, other.map((x) => h("li", {}, h("a", { href: `#/visit/${x.visit_id}` }, x.visit_id.slice(-8)), `: ${x.error.message}`))),
+        flagged.length ? h("div", { id: "flagged" }, h("p", {}, t("batches.flagged")), h("ul", {}, ticks), again) : null);
       const keep = result;
+      // The supervisor may have gone to another page while the approvals ran: leave it be.
+      if (!location.hash.startsWith("#/batches")) return;
       await batches();
-      document.getElementById("batch-result").replaceWith(keep);
+      document.getElementById("batch-result")?.replaceWith(keep);
     } catch (x) {
       result.className = "error";
       result.textContent = x.message;
@@ -1158,6 +1386,8 @@ async function render() {
     else if (screen === "import") await importPage();
     else if (screen === "questionnaires") await questionnairesPage();
     else if (screen === "assignments") await assignments();
+    else if (screen === "enumerators") await enumeratorsPage();
+    else if (screen === "quality") await qualityPage();
     else await progress();
     document.getElementById("main").focus({ preventScroll: true });
   } catch (x) {

@@ -9,6 +9,7 @@ mod faults;
 mod field_app;
 mod field_form;
 mod kill;
+mod quality;
 mod questionnaires;
 mod sync;
 mod users;

@@ -143,16 +143,26 @@ pub fn living_nik_holders(tx: &mut dyn Sql, niks: &[String]) -> DbResult<Vec<(St
     Ok(out)
 }
 
-/// `(visit, finished at)` of an enumerator's visits finished within `[from, to]`, in time order.
+/// An enumerator's visit by its finish time.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    pub state: VisitState,
+    /// Whether its stored flags already say `quality.burst`.
+    pub burst: bool,
+}
+
+/// An enumerator's visits finished within `[from, to]`, in time order.
 pub fn finish_times(
     tx: &mut dyn Sql,
     enumerator: Uuid,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> DbResult<Vec<(Uuid, DateTime<Utc>, VisitState)>> {
+) -> DbResult<Vec<Finished>> {
     let mut out = Vec::new();
     for r in tx.query(
-        "SELECT id, finished_at, state FROM visits
+        "SELECT id, finished_at, state, flags FROM visits
          WHERE enumerator_id = $1 AND finished_at >= $2 AND finished_at <= $3 ORDER BY finished_at",
         &[enumerator.into(), ts(from).into(), ts(to).into()],
     )? {
@@ -162,7 +172,12 @@ pub fn finish_times(
         let Some(state) = VisitState::parse(&r.text(2)) else {
             continue;
         };
-        out.push((uuid(&r.text(0))?, at, state));
+        out.push(Finished {
+            id: uuid(&r.text(0))?,
+            at,
+            state,
+            burst: r.text(3).contains("\"quality.burst\""),
+        });
     }
     Ok(out)
 }

@@ -193,7 +193,13 @@ impl App {
             .collect();
         // Computed at ingest (crate::quality); a visit stored before flags existed has none.
         let quality: Vec<Flag> = serde_json::from_str(&v.flags).unwrap_or_default();
+        let reference_gps = repo::household_visits(tx, &[rec.household_id])?
+            .into_iter()
+            .rev()
+            .find(|s| s.state == VisitState::Approved && s.id != rec.visit_id)
+            .and_then(|s| s.gps);
         Ok(ReviewVisit {
+            reference_gps,
             flags: quality.iter().map(|f| f.code.as_str().to_string()).collect(),
             risk: u32::try_from(v.risk).unwrap_or(0),
             quality,
