@@ -281,7 +281,9 @@ pub enum Warning {
         "The phone says this location came from a mock-location app; turn it off and take the GPS again"
     )]
     GpsMocked,
-    #[error("This NIK is already recorded on this phone for another household ({household}); check the KTP")]
+    #[error(
+        "This NIK is already recorded on this phone for another household ({household}); check the KTP"
+    )]
     NikOnDevice { household: String },
 }
 

@@ -139,16 +139,85 @@ pub struct Flag {
     pub severity: Severity,
     /// Facts behind the flag, as JSON for the dashboard and the export.
     pub detail: Value,
+    /// The flag in words, in the reader's language, with its main fact; filled where a flag is
+    /// shown (the review API), never stored.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
 }
 
 impl Flag {
-    fn new(code: FlagCode, detail: Value) -> Flag {
+    /// A flag of `code` at its severity.
+    pub fn new(code: FlagCode, detail: Value) -> Flag {
         Flag {
             code,
             severity: code.severity(),
             detail,
+            message: String::new(),
         }
     }
+
+    /// The flag in words with its main fact ("Jauh dari titik rumah tangga: 2.004 m, batas
+    /// 200 m"); a NIK is shown masked (region and last two digits).
+    pub fn describe(&self, lang: crate::Lang) -> String {
+        let (id, en) = crate::vocabulary::flag_label(self.code);
+        let en_lang = lang == crate::Lang::En;
+        let label = if en_lang { en } else { id };
+        let d = &self.detail;
+        let n = |k: &str| d[k].as_f64().unwrap_or(0.0).round() as i64;
+        let fact = match self.code {
+            FlagCode::TooFast if en_lang => {
+                format!("{} s, at least {} s", n("duration_s"), n("min_s"))
+            }
+            FlagCode::TooFast => format!("{} detik, minimal {} detik", n("duration_s"), n("min_s")),
+            FlagCode::GpsFar if en_lang => format!("{} m, limit {} m", n("distance_m"), n("max_m")),
+            FlagCode::GpsFar => format!("{} m, batas {} m", n("distance_m"), n("max_m")),
+            FlagCode::GpsInaccurate if en_lang => {
+                format!("accuracy {} m, limit {} m", n("accuracy_m"), n("max_m"))
+            }
+            FlagCode::GpsInaccurate => {
+                format!("akurasi {} m, batas {} m", n("accuracy_m"), n("max_m"))
+            }
+            FlagCode::Burst if en_lang => format!("{} in an hour, limit {}", n("visits"), n("max")),
+            FlagCode::Burst => format!("{} dalam sejam, batas {}", n("visits"), n("max")),
+            FlagCode::PhotoReused => d["other_visit"].as_str().unwrap_or_default().to_string(),
+            FlagCode::NikDuplicate => {
+                let nik = d["nik"].as_str().unwrap_or_default();
+                let masked = match (nik.get(..6), nik.get(14..)) {
+                    (Some(a), Some(b)) if nik.len() == 16 => format!("{a}********{b}"),
+                    _ => "—".into(),
+                };
+                format!("NIK {masked}")
+            }
+            _ => String::new(),
+        };
+        if fact.is_empty() {
+            label.to_string()
+        } else {
+            format!("{label}: {fact}")
+        }
+    }
+}
+
+/// Puts `flag` among `flags` (replacing one of the same code), most severe first: for a visit
+/// that only learns something new about its neighbours (another visit of its household, a burst
+/// in its hour) without its own evidence being gathered again.
+pub fn merge(flags: &mut Vec<Flag>, flag: Flag) {
+    flags.retain(|f| f.code != flag.code);
+    flags.push(flag);
+    flags.sort_by_key(|f| std::cmp::Reverse(f.severity));
+}
+
+/// Two visits of one household: the flag a visit carries, naming the others.
+pub fn two_visits(others: &[Uuid]) -> Flag {
+    Flag::new(FlagCode::TwoVisits, json!({"other_visits": others}))
+}
+
+/// A burst: the flag a visit carries when its enumerator finished `visits` within an hour.
+pub fn burst(visits: u32, t: &Thresholds) -> Flag {
+    Flag::new(
+        FlagCode::Burst,
+        json!({"visits": visits, "max": t.burst_per_hour}),
+    )
 }
 
 /// The thresholds of the rules, stored on the server and changed by an admin.
@@ -324,16 +393,10 @@ pub fn flags(visit: &VisitRecord, e: &Evidence, t: &Thresholds) -> Vec<Flag> {
         ));
     }
     if e.finished_within_hour > t.burst_per_hour {
-        out.push(Flag::new(
-            FlagCode::Burst,
-            json!({"visits": e.finished_within_hour, "max": t.burst_per_hour}),
-        ));
+        out.push(burst(e.finished_within_hour, t));
     }
     if !e.other_visits.is_empty() {
-        out.push(Flag::new(
-            FlagCode::TwoVisits,
-            json!({"other_visits": e.other_visits}),
-        ));
+        out.push(two_visits(&e.other_visits));
     }
     if e.reassigned {
         out.push(Flag::new(FlagCode::Reassigned, json!({})));

@@ -253,11 +253,14 @@ pub const AUDIT_ACTIONS: [(&str, Label); 31] = [
     ),
     (
         "review.enumerators",
-        ("Perbandingan petugas dibuka", "Enumerator comparison opened"),
+        (
+            "Perbandingan petugas dibuka",
+            "Enumerator comparison opened",
+        ),
     ),
 ];
 
-fn flag_label(c: crate::quality::FlagCode) -> Label {
+pub(crate) fn flag_label(c: crate::quality::FlagCode) -> Label {
     use crate::quality::FlagCode::*;
     match c {
         TooFast => ("Kunjungan terlalu cepat", "Visit too fast"),

@@ -383,11 +383,13 @@ fn attachment_review_and_problem_messages() {
                     serde_json::from_value(json!({
                         "code": "quality.gps_far", "severity": "warning",
                         "detail": {"distance_m": 2004.0, "max_m": 200.0,
-                                   "reference": {"lat": -7.4712, "lon": 110.2153}}
+                                   "reference": {"lat": -7.4712, "lon": 110.2153}},
+                        "message": "Jauh dari titik rumah tangga: 2004 m, batas 200 m"
                     }))
                     .unwrap(),
                     serde_json::from_value(json!({
-                        "code": "quality.reassigned", "severity": "warning", "detail": {}
+                        "code": "quality.reassigned", "severity": "warning", "detail": {},
+                        "message": "Rumah tangga sudah dialihkan ke petugas lain"
                     }))
                     .unwrap(),
                 ],

@@ -133,7 +133,7 @@ fn main() {
                         let head = head.unwrap();
                         // A serial of 0000 is no NIK: skip those.
                         let i = ((p * per_push + k) as u64 * 7_919) % members;
-                        head.nik = Some(nik(if i % 10_000 == 0 { i + 1 } else { i }));
+                        head.nik = Some(nik(if i.is_multiple_of(10_000) { i + 1 } else { i }));
                         head.birth_date = None;
                         head.sex = serde_json::from_value(serde_json::json!("L")).unwrap();
                         d.op(&OpBody::VisitRecord(Box::new(v)))

@@ -34,6 +34,7 @@ async fn ingest(
     pushes: usize,
     per_push: usize,
 ) -> Ingest {
+    let spaced = std::env::var_os("VERIVALI_BENCH_SPACED").is_some();
     let mut prepared = Vec::new();
     for i in 0..devices {
         let name = format!("bench{i}");
@@ -43,12 +44,24 @@ async fn ingest(
         for p in 0..pushes {
             let ops: Vec<_> = (0..per_push)
                 .map(|k| {
-                    let (h, m) = &households[(i * 31 + p * 7 + k) % households.len()];
-                    d.op(&OpBody::VisitRecord(Box::new(visit(
-                        h,
-                        m,
-                        (i * 100_000 + p * 1000 + k) as u64,
-                    ))))
+                    // By default devices share households (about ten visits each) and every visit
+                    // of a push finishes at the same instant, which the quality checks flag twice
+                    // over (`two_visits`, `burst`). VERIVALI_BENCH_SPACED: as a round goes, each
+                    // device visits its own households, one finished every six minutes.
+                    let at = if spaced {
+                        (i * pushes * per_push + p * per_push + k) % households.len()
+                    } else {
+                        (i * 31 + p * 7 + k) % households.len()
+                    };
+                    let (h, m) = &households[at];
+                    let mut v = visit(h, m, (i * 100_000 + p * 1000 + k) as u64);
+                    if spaced {
+                        let f = v.finished_at.unwrap()
+                            - chrono::Duration::minutes(6 * (p * per_push + k) as i64);
+                        v.finished_at = Some(f);
+                        v.started_at = f - chrono::Duration::minutes(12);
+                    }
+                    d.op(&OpBody::VisitRecord(Box::new(v)))
                 })
                 .collect();
             let json = serde_json::to_vec(&PushRequest {
@@ -190,7 +203,13 @@ fn main() {
     for backend in backends {
         rt.block_on(async {
             let s = TestServer::start(backend).await;
-            let hh = s.import(DESA_A, households, 1).await;
+            // A spaced round gives each visit its own household.
+            let n = if std::env::var_os("VERIVALI_BENCH_SPACED").is_some() {
+                households.max((devices * pushes * per_push) as u32)
+            } else {
+                households
+            };
+            let hh = s.import(DESA_A, n, 1).await;
             let i = ingest(&s, &hh, devices, pushes, per_push).await;
             let p = pull_assignment(&s).await;
             println!(

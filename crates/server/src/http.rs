@@ -738,12 +738,13 @@ async fn approve_batch(
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
     // The body is optional: none confirms no flagged visit.
-    let req: verivali_protocol::review::BulkApproveRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        Default::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(caller.lang, &format!("body: {e}")))?
-    };
+    let req: verivali_protocol::review::BulkApproveRequest =
+        if body.iter().all(u8::is_ascii_whitespace) {
+            Default::default()
+        } else {
+            serde_json::from_slice(&body)
+                .map_err(|e| ApiError::bad_request(caller.lang, &format!("body: {e}")))?
+        };
     blocking(move || app.approve_batch(&caller, id, &req))
         .await
         .map(Json)

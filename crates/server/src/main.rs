@@ -765,7 +765,8 @@ fn main() -> anyhow::Result<()> {
         } => {
             let app = open(&cli)?;
             let op = verivali_server::app::Caller::operator();
-            let fail = |e: verivali_server::error::ApiError| anyhow::anyhow!("{}: {}", e.code, e.detail);
+            let fail =
+                |e: verivali_server::error::ApiError| anyhow::anyhow!("{}: {}", e.code, e.detail);
             if let Some(file) = set {
                 let text = std::fs::read_to_string(file)
                     .with_context(|| format!("reading {}", file.display()))?;

@@ -75,17 +75,81 @@ impl Hours {
     }
 }
 
-/// Computes and stores the flags of `rows` (their records as just written). Returns the open
-/// visits whose own flags may have changed because of these: siblings in the same households and
-/// the enumerator's visits in a burst; the caller re-checks them with [`refresh_ids`].
+/// The evidence that only decisions, imports and assignments change, never a push: who holds
+/// which NIK, each household's reference point, the assignments, the thresholds. A push gathers
+/// it from a snapshot before it takes the write lock (so concurrent pushes share the cores
+/// instead of queueing behind these reads); a change to them in between is at most a few
+/// milliseconds older than the push, as if the push had come a moment earlier.
+#[derive(Debug, Default)]
+pub(crate) struct Settled {
+    holders: HashMap<String, Vec<Uuid>>,
+    references: HashMap<Uuid, (Uuid, verivali_domain::Gps)>,
+    assigned: HashMap<Uuid, repo::AssignmentRow>,
+    thresholds: Thresholds,
+}
+
+impl Settled {
+    /// Gathers it for these visits.
+    pub(crate) fn gather<'a>(
+        tx: &mut dyn Sql,
+        visits: impl Iterator<Item = &'a verivali_domain::VisitRecord> + Clone,
+    ) -> DbResult<Settled> {
+        let households: Vec<Uuid> = visits
+            .clone()
+            .map(|v| v.household_id)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let niks: Vec<String> = visits
+            .flat_map(|v| v.members.iter())
+            .filter(|m| m.status.is_present())
+            .filter_map(|m| m.nik.clone())
+            .collect();
+        let mut holders: HashMap<String, Vec<Uuid>> = HashMap::new();
+        if !niks.is_empty() {
+            for (nik, hh) in repo::living_nik_holders(tx, &niks)? {
+                holders.entry(nik).or_default().push(hh);
+            }
+        }
+        Ok(Settled {
+            holders,
+            references: repo::reference_points(tx, &households)?,
+            assigned: repo::assignments_of(tx, &households)?,
+            thresholds: thresholds(tx)?,
+        })
+    }
+}
+
+/// Notes a visit's flags (JSON) and risk for writing.
+fn store(out: &mut Vec<(Uuid, String, u32)>, id: Uuid, flags: &[quality::Flag]) -> DbResult<()> {
+    let json = serde_json::to_string(flags).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    out.push((id, json, quality::risk(flags)));
+    Ok(())
+}
+
+/// Computes and stores the flags of `rows` (their records as just written), and tells the open,
+/// finished visits around them what they now share: a sibling in the same household gains
+/// `two_visits` when it had no other visit before, the enumerator's other visits of an hour gain
+/// `burst` when these visits push that hour over the limit. A neighbour's flag is added to what
+/// it has, without gathering its evidence again, and its detail (the other visits, the count) is
+/// as of when it was raised: a busy household or hour does not re-write every visit on every
+/// push (the visit page lists the other visits live).
+///
+/// Every read here is an index look-up for the whole push: the households' visits and the
+/// enumerators' finish times from covering indexes, the reference points, the photos by hash,
+/// the NIKs through `members_nik`, the assignments.
+///
+/// `fresh`: visits first stored by this push, whose stored flags are still the default.
 pub(crate) fn refresh(
     tx: &mut dyn Sql,
-    rows: &[VisitRow],
-    t: &Thresholds,
-) -> DbResult<Vec<Uuid>> {
+    rows: &[&VisitRow],
+    settled: &Settled,
+    fresh: &HashSet<Uuid>,
+) -> DbResult<()> {
     if rows.is_empty() {
-        return Ok(vec![]);
+        return Ok(());
     }
+    let t = &settled.thresholds;
     let households: Vec<Uuid> = rows
         .iter()
         .map(|r| r.record.household_id)
@@ -97,23 +161,19 @@ pub(crate) fn refresh(
     for s in &siblings {
         by_household.entry(s.household_id).or_default().push(s);
     }
-    let stored: HashMap<Uuid, &str> = siblings.iter().map(|s| (s.id, s.flags.as_str())).collect();
-    let shas: Vec<String> = rows.iter().flat_map(|r| r.record.photos.clone()).collect();
-    let photo_users = repo::photo_users(tx, &shas)?;
-    let niks: Vec<String> = rows
+    let references = &settled.references;
+    let shas: Vec<String> = rows
         .iter()
-        .flat_map(|r| r.record.members.iter())
-        .filter(|m| m.status.is_present())
-        .filter_map(|m| m.nik.clone())
+        .flat_map(|r| r.record.photos.iter().cloned())
         .collect();
-    let holders = if niks.is_empty() {
-        vec![]
-    } else {
-        repo::living_nik_holders(tx, &niks)?
-    };
-    let assigned = repo::assignments_of(tx, &households)?;
-    // Each enumerator's finish times around these visits: one range query per enumerator.
-    let mut times: HashMap<Uuid, Hours> = HashMap::new();
+    let mut photo_users: HashMap<String, Vec<repo::PhotoUse>> = HashMap::new();
+    for u in repo::photo_users(tx, &shas)? {
+        photo_users.entry(u.sha256.clone()).or_default().push(u);
+    }
+    let (holders, assigned) = (&settled.holders, &settled.assigned);
+    let checked: HashSet<Uuid> = rows.iter().map(|r| r.record.visit_id).collect();
+    // Each enumerator's finish times around these visits (one range query per enumerator), with
+    // and without these visits: a neighbour is told of a burst only when they make it one.
     let mut ranges: HashMap<Uuid, (DateTime<Utc>, DateTime<Utc>)> = HashMap::new();
     for r in rows {
         if let Some(f) = r.record.finished_at {
@@ -122,47 +182,62 @@ pub(crate) fn refresh(
             e.1 = e.1.max(f);
         }
     }
+    let hour = Duration::hours(1);
+    let mut times: HashMap<Uuid, (Hours, Hours)> = HashMap::new();
     for (enumerator, (from, to)) in &ranges {
-        let hour = Duration::hours(1);
-        times.insert(
-            *enumerator,
-            Hours::new(repo::finish_times(tx, *enumerator, *from - hour, *to + hour)?),
-        );
+        let all = repo::finish_times(tx, *enumerator, *from - hour, *to + hour)?;
+        let before = all
+            .iter()
+            .filter(|f| !checked.contains(&f.id))
+            .cloned()
+            .collect();
+        times.insert(*enumerator, (Hours::new(all), Hours::new(before)));
     }
-    let mut again: Vec<Uuid> = Vec::new();
-    let checked: HashSet<Uuid> = rows.iter().map(|r| r.record.visit_id).collect();
+    // Flags to write, all at once at the end.
+    let mut out: Vec<(Uuid, String, u32)> = Vec::new();
+    // What each neighbour learns, by visit.
+    let mut told: HashMap<Uuid, Vec<quality::Flag>> = HashMap::new();
     for row in rows {
         let v = &row.record;
         let Some(finished) = v.finished_at.filter(|_| open(row.state)) else {
             continue;
         };
-        let family = by_household.get(&v.household_id).cloned().unwrap_or_default();
-        let reference = family
+        let family = by_household
+            .get(&v.household_id)
+            .cloned()
+            .unwrap_or_default();
+        let standing: Vec<Uuid> = family
             .iter()
-            .rev()
-            .find(|s| s.state == VisitState::Approved && s.id != v.visit_id)
-            .and_then(|s| s.gps);
-        let other_visits: Vec<Uuid> = family
-            .iter()
-            .filter(|s| s.id != v.visit_id && s.state != VisitState::Superseded)
+            .filter(|s| s.state != VisitState::Superseded)
             .map(|s| s.id)
             .collect();
-        // A sibling learns of this visit (`two_visits`) unless it already knows of another:
-        // its list of other visits then stays as it was raised (the visit page lists them all
-        // live), which keeps a busy household from re-checking all its visits on every push.
-        again.extend(
-            family
+        let other_visits: Vec<Uuid> = standing
+            .iter()
+            .copied()
+            .filter(|id| *id != v.visit_id)
+            .collect();
+        for s in family.iter().filter(|s| {
+            s.id != v.visit_id && open(s.state) && s.finished && !checked.contains(&s.id)
+        }) {
+            // It had no other standing visit before this push: it does not know yet.
+            let knew = standing
                 .iter()
-                .filter(|s| s.id != v.visit_id && open(s.state) && !checked.contains(&s.id))
-                .filter(|s| !s.flags.contains("\"quality.two_visits\""))
-                .map(|s| s.id),
-        );
+                .any(|id| *id != s.id && !checked.contains(id));
+            if !knew {
+                let others: Vec<Uuid> = standing.iter().copied().filter(|id| *id != s.id).collect();
+                told.entry(s.id)
+                    .or_default()
+                    .push(quality::two_visits(&others));
+            }
+        }
         // Another finished visit that used the photo first (finish time, then id).
         let mut reused_photos = Vec::new();
         for sha in &v.photos {
             if let Some(u) = photo_users
-                .iter()
-                .filter(|u| &u.sha256 == sha && u.visit != v.visit_id)
+                .get(sha)
+                .into_iter()
+                .flatten()
+                .filter(|u| u.visit != v.visit_id)
                 .filter_map(|u| u.finished_at.map(|f| (f, u.visit)))
                 .filter(|earlier| *earlier < (finished, v.visit_id))
                 .min()
@@ -173,34 +248,35 @@ pub(crate) fn refresh(
         let mut duplicate_niks = Vec::new();
         for m in v.members.iter().filter(|m| m.status.is_present()) {
             let Some(nik) = &m.nik else { continue };
-            if let Some((_, hh)) = holders
-                .iter()
-                .find(|(n, hh)| n == nik && *hh != v.household_id)
+            if let Some(hh) = holders
+                .get(nik)
+                .into_iter()
+                .flatten()
+                .find(|hh| **hh != v.household_id)
             {
                 duplicate_niks.push((nik.clone(), *hh));
             }
         }
         let mine = times.get(&row.enumerator_id);
-        let finished_within_hour = mine.map_or(1, |h| h.busiest(finished));
-        if let Some(h) = mine.filter(|_| finished_within_hour > t.burst_per_hour) {
-            let hour = Duration::hours(1);
-            // The enumerator's other visits of that hour join the burst, once (a visit already
-            // flagged keeps the count it was raised with).
-            again.extend(
-                h.times
-                    .iter()
-                    .filter(|f| {
-                        open(f.state)
-                            && !f.burst
-                            && !checked.contains(&f.id)
-                            && (f.at - finished).abs() <= hour
-                    })
-                    .map(|f| f.id),
-            );
+        let finished_within_hour = mine.map_or(1, |(h, _)| h.busiest(finished));
+        if let Some((h, before)) = mine.filter(|_| finished_within_hour > t.burst_per_hour) {
+            for f in h.times.iter().filter(|f| {
+                open(f.state) && !checked.contains(&f.id) && (f.at - finished).abs() <= hour
+            }) {
+                let (now, was) = (h.busiest(f.at), before.busiest(f.at));
+                if now > t.burst_per_hour && was <= t.burst_per_hour {
+                    let news = told.entry(f.id).or_default();
+                    news.retain(|x| x.code != FlagCode::Burst);
+                    news.push(quality::burst(now, t));
+                }
+            }
         }
         let e = Evidence {
             duration_s: quality::duration_s(v),
-            reference,
+            reference: references
+                .get(&v.household_id)
+                .filter(|(id, _)| *id != v.visit_id)
+                .map(|(_, g)| *g),
             reused_photos,
             duplicate_niks,
             finished_within_hour,
@@ -210,14 +286,29 @@ pub(crate) fn refresh(
                 .is_some_and(|a| a.enumerator_id != row.enumerator_id),
         };
         let flags = quality::flags(v, &e, t);
-        let json = serde_json::to_string(&flags).map_err(|e| DbError::Corrupt(e.to_string()))?;
-        if stored.get(&v.visit_id).copied() != Some(json.as_str()) {
-            repo::set_flags(tx, v.visit_id, &json, quality::risk(&flags))?;
+        // A clean visit recorded for the first time keeps the stored default (`[]`, 0).
+        if !flags.is_empty() || !fresh.contains(&v.visit_id) {
+            store(&mut out, v.visit_id, &flags)?;
         }
     }
-    again.sort();
-    again.dedup();
-    Ok(again)
+    if told.is_empty() {
+        return repo::set_flags_many(tx, &out);
+    }
+    let ids: Vec<Uuid> = told.keys().copied().collect();
+    let stored = repo::flags_by_id(tx, &ids)?;
+    let mut told: Vec<_> = told.into_iter().collect();
+    told.sort_by_key(|(id, _)| *id);
+    for (id, news) in told {
+        let mut flags: Vec<quality::Flag> = stored
+            .get(&id)
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or_default();
+        for f in news {
+            quality::merge(&mut flags, f);
+        }
+        store(&mut out, id, &flags)?;
+    }
+    repo::set_flags_many(tx, &out)
 }
 
 /// Re-checks open visits by id (a sibling's change, a reassignment, new thresholds).
@@ -229,18 +320,20 @@ pub(crate) fn refresh_ids(tx: &mut dyn Sql, ids: &[Uuid], t: &Thresholds) -> DbR
         .into_iter()
         .filter(|r| open(r.state))
         .collect();
-    refresh(tx, &rows, t)?;
-    Ok(())
+    let mut settled = Settled::gather(tx, rows.iter().map(|r| &r.record))?;
+    settled.thresholds = t.clone();
+    let rows: Vec<&VisitRow> = rows.iter().collect();
+    refresh(tx, &rows, &settled, &HashSet::new())
 }
 
 /// Checks the visits just recorded and the open visits they affect.
-pub(crate) fn after_ingest(tx: &mut dyn Sql, rows: &[VisitRow]) -> DbResult<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let t = thresholds(tx)?;
-    let again = refresh(tx, rows, &t)?;
-    refresh_ids(tx, &again, &t)
+pub(crate) fn after_ingest(
+    tx: &mut dyn Sql,
+    rows: &[&VisitRow],
+    settled: &Settled,
+    fresh: &HashSet<Uuid>,
+) -> DbResult<()> {
+    refresh(tx, rows, settled, fresh)
 }
 
 /// Re-checks the open visits of some households (after an approval or a reassignment).
@@ -289,11 +382,7 @@ impl App {
 
     /// `PUT /api/v1/admin/quality/thresholds` (admin): stores new thresholds, re-checks every
     /// open visit under them (in pages, each its own transaction) and audits the change.
-    pub fn set_quality_thresholds(
-        &self,
-        caller: &Caller,
-        t: &Thresholds,
-    ) -> Result<u64, ApiError> {
+    pub fn set_quality_thresholds(&self, caller: &Caller, t: &Thresholds) -> Result<u64, ApiError> {
         let lang = caller.lang;
         if caller.user.role != Role::Admin {
             return Err(ApiError::forbidden(lang));
@@ -426,7 +515,10 @@ impl App {
         )?;
         Ok(EnumeratorComparison {
             enumerators,
-            codes: FlagCode::ALL.iter().map(|c| c.as_str().to_string()).collect(),
+            codes: FlagCode::ALL
+                .iter()
+                .map(|c| c.as_str().to_string())
+                .collect(),
         })
     }
 }

@@ -784,7 +784,7 @@ async fn every_page_fits_a_phone_and_a_desk() {
     record_and_sync(&d, 6, 0, 5);
     let visit = server.text("SELECT id FROM visits ORDER BY id LIMIT 1");
 
-    let pages: [(&str, String, &str); 11] = [
+    let pages: [(&str, String, &str); 13] = [
         ("01-progres", "#/progress".into(), "#progress-chart"),
         ("02-antrean", "#/queue".into(), "#queue tbody tr"),
         ("03-kunjungan", format!("#/visit/{visit}"), "#compare"),
@@ -800,6 +800,8 @@ async fn every_page_fits_a_phone_and_a_desk() {
             "#questionnaire-published",
         ),
         ("11-audit", "#/audit".into(), "#audit tbody tr"),
+        ("12-perbandingan", "#/enumerators".into(), "#enum-chart svg"),
+        ("13-ambang-mutu", "#/quality".into(), "#qt-gps_far_m"),
     ];
     let driver = Driver::chromium().await;
     // 390 px as the phone, 360 px as the narrowest common Android screen.

@@ -227,9 +227,10 @@ async fn fabricated_visits_lead_the_queue_with_their_flags() {
     let anchor_hh = server.text(&format!(
         "SELECT household_id FROM visits WHERE id = '{anchor}'"
     ));
-    let anchor_gps: verivali_domain::Gps =
-        serde_json::from_str(&server.text(&format!("SELECT gps FROM visits WHERE id = '{anchor}'")))
-            .unwrap();
+    let anchor_gps: verivali_domain::Gps = serde_json::from_str(
+        &server.text(&format!("SELECT gps FROM visits WHERE id = '{anchor}'")),
+    )
+    .unwrap();
 
     // The fabricator: four visits finished within ten minutes, two and a half minutes each in
     // the form; the second reuses the first's photo; the fourth is of the approved household,
@@ -374,7 +375,8 @@ async fn fabricated_visits_lead_the_queue_with_their_flags() {
     for id in first_rows.as_array().unwrap() {
         assert!(fake_ids.contains(&id.as_str().unwrap().to_string()));
     }
-    b.wait_text("#queue tbody tr:first-child .flags", "Foto sama").await;
+    b.wait_text("#queue tbody tr:first-child .flags", "Foto sama")
+        .await;
     b.screenshot(&shot("70-antrean-risiko")).await;
 
     // Filtered by a flag: only the visit 2 km away.
@@ -390,17 +392,15 @@ async fn fabricated_visits_lead_the_queue_with_their_flags() {
     assert!(far.contains("m dari titik rujukan"), "{far}");
     b.wait("#map-reference").await;
     let distance = b.wait_text("#map-distance", "m dari titik rujukan").await;
-    let metres: u32 = distance
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let metres: u32 = distance.split_whitespace().next().unwrap().parse().unwrap();
     assert!((1900..2100).contains(&metres), "{distance}");
     b.wait_text("#paradata", "2 mnt 30 dtk").await;
     b.screenshot(&shot("71-kunjungan-jauh")).await;
-    b.execute("document.getElementById('gps').scrollIntoView({block: 'center'})", json!([]))
-        .await;
+    b.execute(
+        "document.getElementById('gps').scrollIntoView({block: 'center'})",
+        json!([]),
+    )
+    .await;
     b.screenshot(&shot("71b-peta-jarak")).await;
     b.goto(&format!("{}/#/visit/{}", server.url, fake[1].visit_id))
         .await;
@@ -424,7 +424,8 @@ async fn fabricated_visits_lead_the_queue_with_their_flags() {
         )
         .await;
     assert_eq!(first, json!("curang"));
-    b.wait_text("#enumerators tbody tr:first-child", "100%").await;
+    b.wait_text("#enumerators tbody tr:first-child", "100%")
+        .await;
     b.wait_text("#enumerators tbody tr:last-child", "0%").await;
     b.screenshot(&shot("72-perbandingan-petugas")).await;
 
@@ -436,8 +437,11 @@ async fn fabricated_visits_lead_the_queue_with_their_flags() {
         "SELECT batch_id FROM visits WHERE id = '{}'",
         fake[0].visit_id
     ));
-    b.click(&b.wait(&format!("tr[data-batch='{batch}'] .approve-batch")).await)
-        .await;
+    b.click(
+        &b.wait(&format!("tr[data-batch='{batch}'] .approve-batch"))
+            .await,
+    )
+    .await;
     b.click(&b.wait(".approve-batch-sure").await).await;
     b.wait_text("#flagged", "Bertanda mutu").await;
     assert_eq!(b.find_all("#flagged .confirm-flagged").await.len(), 3);
@@ -447,13 +451,13 @@ async fn fabricated_visits_lead_the_queue_with_their_flags() {
     );
     b.screenshot(&shot("73-setujui-bertanda")).await;
     // Ticking one (the first photo's visit, checked by eye) approves it alone.
-    b.click(&b.wait(&format!(".confirm-flagged[value='{}']", fake[0].visit_id)).await)
-        .await;
+    b.click(
+        &b.wait(&format!(".confirm-flagged[value='{}']", fake[0].visit_id))
+            .await,
+    )
+    .await;
     b.click(&b.wait("#approve-confirmed").await).await;
-    let approved = format!(
-        "SELECT state FROM visits WHERE id = '{}'",
-        fake[0].visit_id
-    );
+    let approved = format!("SELECT state FROM visits WHERE id = '{}'", fake[0].visit_id);
     for _ in 0..100 {
         if server.text(&approved) == "approved" {
             break;
@@ -488,12 +492,15 @@ async fn fabricated_visits_lead_the_queue_with_their_flags() {
 
     // On a phone: the queue's flags and the map fit.
     let phone = driver.phone_session(390, 844).await;
-    phone.goto(&format!("{}/#/visit/{}", server.url, fake[3].visit_id))
+    phone
+        .goto(&format!("{}/#/visit/{}", server.url, fake[3].visit_id))
         .await;
     phone.wait("#username, #quality").await;
     if !phone.find_all("#username").await.is_empty() {
         phone.type_into(&phone.wait("#username").await, "spv").await;
-        phone.type_into(&phone.wait("#password").await, PASSWORD).await;
+        phone
+            .type_into(&phone.wait("#password").await, PASSWORD)
+            .await;
         phone.click(&phone.wait("#signin-submit").await).await;
         phone.wait("#progress-desa").await;
         phone
@@ -503,10 +510,15 @@ async fn fabricated_visits_lead_the_queue_with_their_flags() {
     phone.wait("#map-reference").await;
     phone.screenshot(&shot("75-kunjungan-jauh-hp")).await;
     phone
-        .execute("document.getElementById('gps').scrollIntoView({block: 'center'})", json!([]))
+        .execute(
+            "document.getElementById('gps').scrollIntoView({block: 'center'})",
+            json!([]),
+        )
         .await;
     phone.screenshot(&shot("76-peta-hp")).await;
-    phone.goto(&format!("{}/#/enumerators?area={DESA}", server.url)).await;
+    phone
+        .goto(&format!("{}/#/enumerators?area={DESA}", server.url))
+        .await;
     phone.wait("#enum-chart svg").await;
     phone.screenshot(&shot("77-perbandingan-hp")).await;
     phone.quit().await;

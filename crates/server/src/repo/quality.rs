@@ -5,6 +5,7 @@
 
 use crate::db::{DbResult, Sql, Value};
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 use uuid::Uuid;
 use verivali_domain::{Gps, PresenceStatus, VisitState};
 
@@ -17,7 +18,9 @@ fn in_chunks<'a, T: Clone + Into<Value> + 'a>(
     first: usize,
 ) -> impl Iterator<Item = (String, Vec<Value>)> + 'a {
     values.chunks(500).map(move |chunk| {
-        let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", first + i)).collect();
+        let marks: Vec<String> = (0..chunk.len())
+            .map(|i| format!("${}", first + i))
+            .collect();
         (
             format!("({})", marks.join(", ")),
             chunk.iter().cloned().map(Into::into).collect(),
@@ -25,26 +28,24 @@ fn in_chunks<'a, T: Clone + Into<Value> + 'a>(
     })
 }
 
-/// A visit of a household as the checks see it.
+/// A visit of a household as the checks see it (what the covering index holds).
 #[derive(Debug, Clone)]
 pub struct SiblingVisit {
     pub id: Uuid,
     pub household_id: Uuid,
     pub enumerator_id: Uuid,
     pub state: VisitState,
-    /// Its fix (none for a visit without one).
-    pub gps: Option<Gps>,
-    /// Its stored flags (JSON).
-    pub flags: String,
+    /// Whether it was finished (a draft is not judged).
+    pub finished: bool,
 }
 
-/// Every visit of the given households.
+/// Every visit of the given households, from `visits_household_quality` alone.
 pub fn household_visits(tx: &mut dyn Sql, households: &[Uuid]) -> DbResult<Vec<SiblingVisit>> {
     let mut out = Vec::new();
     for (marks, params) in in_chunks(households, 1) {
         let sql = format!(
-            "SELECT id, household_id, enumerator_id, state, gps, flags FROM visits
-             WHERE household_id IN {marks} ORDER BY id"
+            "SELECT id, household_id, enumerator_id, state, finished_at FROM visits
+             WHERE household_id IN {marks} ORDER BY household_id, id"
         );
         for r in tx.query(&sql, &params)? {
             out.push(SiblingVisit {
@@ -53,9 +54,41 @@ pub fn household_visits(tx: &mut dyn Sql, households: &[Uuid]) -> DbResult<Vec<S
                 enumerator_id: uuid(&r.text(2))?,
                 state: VisitState::parse(&r.text(3))
                     .ok_or_else(|| crate::db::DbError::Corrupt("visit state".into()))?,
-                gps: r.opt_text(4).and_then(|g| serde_json::from_str(&g).ok()),
-                flags: r.text(5),
+                finished: r.opt_text(4).is_some(),
             });
+        }
+    }
+    Ok(out)
+}
+
+/// Each household's reference point: the fix of its last approved visit (by id), with that
+/// visit (households without one are missing).
+pub fn reference_points(
+    tx: &mut dyn Sql,
+    households: &[Uuid],
+) -> DbResult<HashMap<Uuid, (Uuid, Gps)>> {
+    let mut out = HashMap::new();
+    for (marks, params) in in_chunks(households, 1) {
+        let sql = format!(
+            "SELECT household_id, id, gps FROM visits
+             WHERE household_id IN {marks} AND state = 'approved' AND gps IS NOT NULL ORDER BY id"
+        );
+        for r in tx.query(&sql, &params)? {
+            if let Ok(g) = serde_json::from_str::<Gps>(&r.text(2)) {
+                out.insert(uuid(&r.text(0))?, (uuid(&r.text(1))?, g));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The stored flags (JSON) of some visits.
+pub fn flags_by_id(tx: &mut dyn Sql, ids: &[Uuid]) -> DbResult<HashMap<Uuid, String>> {
+    let mut out = HashMap::new();
+    for (marks, params) in in_chunks(ids, 1) {
+        let sql = format!("SELECT id, flags FROM visits WHERE id IN {marks}");
+        for r in tx.query(&sql, &params)? {
+            out.insert(uuid(&r.text(0))?, r.text(1));
         }
     }
     Ok(out)
@@ -66,8 +99,7 @@ pub fn photo_users(tx: &mut dyn Sql, shas: &[String]) -> DbResult<Vec<PhotoUse>>
     let mut out = Vec::new();
     for (marks, params) in in_chunks(shas, 1) {
         let sql = format!(
-            "SELECT p.sha256, p.visit_id, v.finished_at FROM visit_photos p
-             JOIN visits v ON v.id = p.visit_id WHERE p.sha256 IN {marks}"
+            "SELECT sha256, visit_id, finished_at FROM visit_photos WHERE sha256 IN {marks}"
         );
         for r in tx.query(&sql, &params)? {
             out.push(PhotoUse {
@@ -89,23 +121,40 @@ pub struct PhotoUse {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// Replaces the photos a visit uses (`fresh`: the visit is new, nothing to remove).
+/// Records which visits use which photos (`(sha256, visit, finished at)`), many rows per
+/// statement, after removing the uses a re-recorded visit dropped (`dropped`: its earlier
+/// `(sha256, visit)`).
 pub fn set_visit_photos(
     tx: &mut dyn Sql,
-    visit: Uuid,
-    photos: &[String],
-    fresh: bool,
+    uses: &[(String, Uuid, Option<DateTime<Utc>>)],
+    dropped: &[(String, Uuid)],
 ) -> DbResult<()> {
-    if !fresh {
+    for (sha, visit) in dropped {
         tx.execute(
-            "DELETE FROM visit_photos WHERE visit_id = $1",
-            &[visit.into()],
+            "DELETE FROM visit_photos WHERE sha256 = $1 AND visit_id = $2",
+            &[sha.into(), (*visit).into()],
         )?;
     }
-    for sha in photos {
+    for chunk in uses.chunks(250) {
+        let marks: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+            .collect();
+        let params: Vec<Value> = chunk
+            .iter()
+            .flat_map(|(sha, visit, at)| {
+                [
+                    Value::from(sha.as_str()),
+                    Value::from(*visit),
+                    Value::from(at.map(ts)),
+                ]
+            })
+            .collect();
         tx.execute(
-            "INSERT INTO visit_photos (sha256, visit_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            &[sha.into(), visit.into()],
+            &format!(
+                "INSERT INTO visit_photos (sha256, visit_id, finished_at) VALUES {} ON CONFLICT DO NOTHING",
+                marks.join(", ")
+            ),
+            &params,
         )?;
     }
     Ok(())
@@ -149,11 +198,10 @@ pub struct Finished {
     pub id: Uuid,
     pub at: DateTime<Utc>,
     pub state: VisitState,
-    /// Whether its stored flags already say `quality.burst`.
-    pub burst: bool,
 }
 
-/// An enumerator's visits finished within `[from, to]`, in time order.
+/// An enumerator's visits finished within `[from, to]`, in time order (from
+/// `visits_enumerator_finished` alone).
 pub fn finish_times(
     tx: &mut dyn Sql,
     enumerator: Uuid,
@@ -162,7 +210,7 @@ pub fn finish_times(
 ) -> DbResult<Vec<Finished>> {
     let mut out = Vec::new();
     for r in tx.query(
-        "SELECT id, finished_at, state, flags FROM visits
+        "SELECT id, finished_at, state FROM visits
          WHERE enumerator_id = $1 AND finished_at >= $2 AND finished_at <= $3 ORDER BY finished_at",
         &[enumerator.into(), ts(from).into(), ts(to).into()],
     )? {
@@ -176,18 +224,44 @@ pub fn finish_times(
             id: uuid(&r.text(0))?,
             at,
             state,
-            burst: r.text(3).contains("\"quality.burst\""),
         });
     }
     Ok(out)
 }
 
-/// Stores a visit's flags (JSON) and risk score.
-pub fn set_flags(tx: &mut dyn Sql, visit: Uuid, flags: &str, risk: u32) -> DbResult<()> {
-    tx.execute(
-        "UPDATE visits SET flags = $1, risk = $2 WHERE id = $3",
-        &[flags.into(), risk.into(), visit.into()],
-    )?;
+/// Stores many visits' flags `(visit, JSON, risk)` in one statement per 300 (one round trip to
+/// PostgreSQL instead of one per visit).
+pub fn set_flags_many(tx: &mut dyn Sql, rows: &[(Uuid, String, u32)]) -> DbResult<()> {
+    for chunk in rows.chunks(300) {
+        let marks: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                format!(
+                    "(${}, ${}, CAST(${} AS BIGINT))",
+                    3 * i + 1,
+                    3 * i + 2,
+                    3 * i + 3
+                )
+            })
+            .collect();
+        let params: Vec<Value> = chunk
+            .iter()
+            .flat_map(|(id, flags, risk)| {
+                [
+                    Value::from(*id),
+                    Value::from(flags.as_str()),
+                    Value::from(*risk),
+                ]
+            })
+            .collect();
+        tx.execute(
+            &format!(
+                "UPDATE visits SET flags = x.column2, risk = x.column3
+                 FROM (VALUES {}) AS x WHERE visits.id = x.column1",
+                marks.join(", ")
+            ),
+            &params,
+        )?;
+    }
     Ok(())
 }
 

@@ -106,7 +106,7 @@ impl App {
         listed.truncate(limit);
         let visits = listed
             .iter()
-            .map(|v| self.review_visit(tx.as_mut(), &scope, v))
+            .map(|v| self.review_visit(tx.as_mut(), &scope, v, lang))
             .collect::<DbResult<Vec<_>>>()?;
         drop(tx);
         let next_after = more
@@ -145,7 +145,7 @@ impl App {
         else {
             return Err(ApiError::not_found(caller.lang));
         };
-        let visit = self.review_visit(tx.as_mut(), &scope, &listed)?;
+        let visit = self.review_visit(tx.as_mut(), &scope, &listed, caller.lang)?;
         drop(tx);
         self.audit_read(
             caller,
@@ -162,6 +162,7 @@ impl App {
         tx: &mut dyn Sql,
         scope: &Scope,
         v: &ListedVisit,
+        lang: verivali_domain::Lang,
     ) -> DbResult<ReviewVisit> {
         let rec = &v.row.record;
         let baseline = repo::household_scoped(tx, scope, rec.household_id)?;
@@ -192,15 +193,20 @@ impl App {
             })
             .collect();
         // Computed at ingest (crate::quality); a visit stored before flags existed has none.
-        let quality: Vec<Flag> = serde_json::from_str(&v.flags).unwrap_or_default();
-        let reference_gps = repo::household_visits(tx, &[rec.household_id])?
-            .into_iter()
-            .rev()
-            .find(|s| s.state == VisitState::Approved && s.id != rec.visit_id)
-            .and_then(|s| s.gps);
+        let mut quality: Vec<Flag> = serde_json::from_str(&v.flags).unwrap_or_default();
+        for f in &mut quality {
+            f.message = f.describe(lang);
+        }
+        let reference_gps = repo::reference_points(tx, &[rec.household_id])?
+            .remove(&rec.household_id)
+            .filter(|(id, _)| *id != rec.visit_id)
+            .map(|(_, g)| g);
         Ok(ReviewVisit {
             reference_gps,
-            flags: quality.iter().map(|f| f.code.as_str().to_string()).collect(),
+            flags: quality
+                .iter()
+                .map(|f| f.code.as_str().to_string())
+                .collect(),
             risk: u32::try_from(v.risk).unwrap_or(0),
             quality,
             state: v.row.state,

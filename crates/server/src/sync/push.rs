@@ -33,6 +33,10 @@ type Pushed = (u64, Vec<OpResult>, [u64; 3]);
 struct Loaded {
     households: HashMap<Uuid, Household>,
     visits: HashMap<Uuid, VisitRow>,
+    /// Visits on the server before this push.
+    known: std::collections::HashSet<Uuid>,
+    /// Photos `(sha256, visit)` that visits recorded again in this push used before.
+    rerecorded: Vec<(String, Uuid)>,
 }
 
 /// An op after the checks that need no database.
@@ -135,10 +139,21 @@ impl App {
             .iter()
             .map(|op| self.prepare(caller, op, now))
             .collect::<DbResult<_>>()?;
+        // The quality evidence no push changes, read from a snapshot outside the write lock.
+        let settled = {
+            let mut tx = self.db.read()?;
+            crate::quality::Settled::gather(
+                tx.as_mut(),
+                prepared.iter().filter_map(|p| match p {
+                    Prepared::Visit { record, .. } => Some(&**record),
+                    _ => None,
+                }),
+            )?
+        };
         let mut prepared = Some(prepared);
         let pushed = self.run_write(|tx| {
             let prepared = prepared.take().ok_or(DbError::Aborted)?;
-            self.apply_push(tx, caller, req, prepared, now)
+            self.apply_push(tx, caller, req, prepared, &settled, now)
         });
         let (acked, results, [applied, duplicate, rejected]) = pushed?;
         Metrics::add(&self.metrics.pushes, 1);
@@ -161,6 +176,7 @@ impl App {
         caller: &Caller,
         req: &PushRequest,
         prepared: Vec<Prepared>,
+        settled: &crate::quality::Settled,
         now: DateTime<Utc>,
     ) -> DbResult<Result<Pushed, ApiError>> {
         let lang = caller.lang;
@@ -209,9 +225,12 @@ impl App {
                 _ => vec![],
             })
             .collect();
+        let visits = repo::visits_for_update(tx, &visit_ids)?;
         let mut loaded = Loaded {
             households: repo::households_scoped(tx, &caller.user.scope(), &household_ids)?,
-            visits: repo::visits_for_update(tx, &visit_ids)?,
+            known: visits.keys().copied().collect(),
+            visits,
+            rerecorded: Vec::new(),
         };
         let mut results = Vec::with_capacity(req.ops.len());
         let mut counts = [0u64; 3];
@@ -290,14 +309,30 @@ impl App {
             }
             acked = op.seq;
         }
-        // The quality flags of the visits recorded, from evidence gathered for all of them at once.
-        let recorded: Vec<VisitRow> = changed[0]
+        // The quality flags of the visits recorded, from evidence gathered for all of them at once
+        // (their photos first, so a photo used twice in one push is seen).
+        let mut ids: Vec<Uuid> = changed[0]
             .2
             .iter()
             .filter_map(|id| Uuid::parse_str(id).ok())
-            .filter_map(|id| loaded.visits.get(&id).cloned())
             .collect();
-        crate::quality::after_ingest(tx, &recorded)?;
+        ids.sort();
+        ids.dedup();
+        let recorded: Vec<&VisitRow> = ids.iter().filter_map(|id| loaded.visits.get(id)).collect();
+        let uses: Vec<_> = recorded
+            .iter()
+            .flat_map(|r| {
+                let (id, at) = (r.record.visit_id, r.record.finished_at);
+                r.record.photos.iter().map(move |p| (p.clone(), id, at))
+            })
+            .collect();
+        repo::set_visit_photos(tx, &uses, &loaded.rerecorded)?;
+        let fresh: std::collections::HashSet<Uuid> = ids
+            .iter()
+            .copied()
+            .filter(|id| !loaded.known.contains(id))
+            .collect();
+        crate::quality::after_ingest(tx, &recorded, settled, &fresh)?;
         // One audit entry per kind of change in this push, naming every record it changed.
         for (action, kind, ids) in changed.into_iter().filter(|c| !c.2.is_empty()) {
             let detail = Some(format!("{} {kind}(s): {}", ids.len(), ids.join(" ")));
@@ -431,7 +466,11 @@ impl App {
             }
         }
         let state = existing.as_ref().map_or(VisitState::Draft, |e| e.state);
-        let fresh = existing.is_none();
+        if let Some(e) = &existing {
+            loaded
+                .rerecorded
+                .extend(e.record.photos.iter().map(|p| (p.clone(), v.visit_id)));
+        }
         let row = VisitRow {
             record: v.clone(),
             enumerator_id: caller.user.id,
@@ -441,7 +480,6 @@ impl App {
             batch_id: existing.and_then(|e| e.batch_id),
         };
         repo::save_visit_json(tx, &row, json, now)?;
-        repo::set_visit_photos(tx, v.visit_id, &v.photos, fresh)?;
         pushed_visit_change(tx, &row, caller.device.id, now)?;
         loaded.visits.insert(row.record.visit_id, row);
         Ok(Ok(()))

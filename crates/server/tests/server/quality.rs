@@ -46,7 +46,10 @@ fn codes(v: &ReviewVisit) -> Vec<&str> {
 }
 
 /// A visit without photos (approval needs the bytes; the rules need only the hashes).
-fn plain(hh: &(verivali_domain::Household, Vec<verivali_domain::Member>), seed: u64) -> VisitRecord {
+fn plain(
+    hh: &(verivali_domain::Household, Vec<verivali_domain::Member>),
+    seed: u64,
+) -> VisitRecord {
     let mut v = visit(&hh.0, &hh.1, seed);
     v.photos.clear();
     v.photo_kinds.clear();
@@ -133,13 +136,28 @@ async fn each_rule_fires_on_its_visit(b: Backend) {
     .await;
     submit(&mut d, &[reused.clone()]).await;
 
-    assert_eq!(codes(&shown(&spv, clean.visit_id).await), Vec::<&str>::new());
+    assert_eq!(
+        codes(&shown(&spv, clean.visit_id).await),
+        Vec::<&str>::new()
+    );
     assert_eq!(shown(&spv, clean.visit_id).await.risk, 0);
     let f = shown(&spv, far.visit_id).await;
     assert_eq!(codes(&f), vec!["quality.gps_far", "quality.two_visits"]);
-    let gps_far = f.quality.iter().find(|f| f.code.as_str() == "quality.gps_far").unwrap();
+    let gps_far = f
+        .quality
+        .iter()
+        .find(|f| f.code.as_str() == "quality.gps_far")
+        .unwrap();
     let metres = gps_far.detail["distance_m"].as_f64().unwrap();
     assert!((1900.0..2100.0).contains(&metres), "{gps_far:?}");
+    // Each flag in words, in the reader's language.
+    assert!(
+        gps_far
+            .message
+            .starts_with("Jauh dari titik rumah tangga: 2"),
+        "{}",
+        gps_far.message
+    );
     assert_eq!(
         codes(&shown(&spv, fast.visit_id).await),
         vec!["quality.too_fast"]
@@ -159,10 +177,20 @@ async fn each_rule_fires_on_its_visit(b: Backend) {
     let n = shown(&spv, dup.visit_id).await;
     assert_eq!(codes(&n), vec!["quality.nik_duplicate"]);
     assert_eq!(n.quality[0].detail["other_household"], json!(hh[7].0.id));
-    assert_eq!(codes(&shown(&spv, first_photo.visit_id).await), Vec::<&str>::new());
+    assert!(
+        n.quality[0].message.contains("********"),
+        "a NIK is masked in words"
+    );
+    assert_eq!(
+        codes(&shown(&spv, first_photo.visit_id).await),
+        Vec::<&str>::new()
+    );
     let p = shown(&spv, reused.visit_id).await;
     assert_eq!(codes(&p), vec!["quality.photo_reused"]);
-    assert_eq!(p.quality[0].detail["other_visit"], json!(first_photo.visit_id));
+    assert_eq!(
+        p.quality[0].detail["other_visit"],
+        json!(first_photo.visit_id)
+    );
     assert_eq!(p.risk, 10);
 
     // The older device's visit is accepted and judged on its clock times (12 minutes: clean);
@@ -199,7 +227,11 @@ async fn each_rule_fires_on_its_visit(b: Backend) {
     assert_eq!(risks[0], 10, "{risks:?}");
     assert!(risks.windows(2).all(|w| w[0] >= w[1]), "{risks:?}");
     // Paging by risk walks every submitted visit once.
-    let mut seen = page.visits.iter().map(|v| v.found.visit_id).collect::<Vec<_>>();
+    let mut seen = page
+        .visits
+        .iter()
+        .map(|v| v.found.visit_id)
+        .collect::<Vec<_>>();
     let mut after = page.next_after;
     while let Some(a) = after {
         let page: ReviewList = spv
@@ -220,7 +252,10 @@ async fn each_rule_fires_on_its_visit(b: Backend) {
         .await
         .unwrap();
     assert_eq!(
-        only.visits.iter().map(|v| v.found.visit_id).collect::<Vec<_>>(),
+        only.visits
+            .iter()
+            .map(|v| v.found.visit_id)
+            .collect::<Vec<_>>(),
         vec![reused.visit_id]
     );
     let (st, p) = problem(spv.get("/api/v1/review/visits?flag=quality.nope").await).await;
@@ -399,6 +434,39 @@ async fn a_burst_and_new_thresholds(b: Backend) {
     assert_eq!(
         codes(&shown(&spv, visits[0].visit_id).await),
         vec!["quality.two_visits"]
+    );
+
+    // At ingest too, not only on a change of thresholds: with the limit at four an hour (set
+    // behind the server's back, so nothing is re-checked), a fifth visit in that hour makes a
+    // burst of all five; the earlier ones learn of it without being recorded again, and a
+    // second visit of a household learns of both news at once.
+    t["burst_per_hour"] = json!(4);
+    s.sql(
+        "UPDATE settings SET value = $1 WHERE key = 'quality.thresholds'",
+        vec![t.to_string().into()],
+    )
+    .await;
+    let mut fifth = plain(&hh[1], 40);
+    fifth.finished_at = Some(now - Duration::minutes(5));
+    fifth.started_at = now - Duration::minutes(17);
+    submit(&mut d, std::slice::from_ref(&fifth)).await;
+    assert_eq!(
+        codes(&shown(&spv, fifth.visit_id).await),
+        vec!["quality.burst", "quality.two_visits"]
+    );
+    assert_eq!(
+        codes(&shown(&spv, visits[1].visit_id).await),
+        vec!["quality.burst", "quality.two_visits"]
+    );
+    for v in &visits[2..] {
+        let f = shown(&spv, v.visit_id).await;
+        assert_eq!(codes(&f), vec!["quality.burst"], "{:?}", f.quality);
+        assert_eq!(f.quality[0].detail["visits"], json!(5));
+    }
+    assert_eq!(
+        codes(&shown(&spv, later.visit_id).await),
+        vec!["quality.two_visits"],
+        "70 minutes on, outside the hour"
     );
 }
 
