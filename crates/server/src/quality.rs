@@ -43,6 +43,9 @@ pub(crate) fn thresholds(tx: &mut dyn Sql) -> DbResult<Thresholds> {
         .unwrap_or_default())
 }
 
+/// Each visit's busiest hour (visits finished in it).
+type Busiest = HashMap<Uuid, u32>;
+
 /// An enumerator's finish times in order, with, for each, how many of them lie in the hour that
 /// starts there (two pointers: linear in the number of times).
 struct Hours {
@@ -65,13 +68,34 @@ impl Hours {
         Hours { times, from_here }
     }
 
-    /// The most visits finished in any one hour that includes `at`: the best of the hours that
-    /// start within the hour before it.
-    fn busiest(&self, at: DateTime<Utc>) -> u32 {
+    /// For each visit, the most visits finished in any one hour that includes its finish: the
+    /// best of the hours that start within the hour before it (a sliding maximum, linear).
+    fn busiest_all(&self) -> Busiest {
         let hour = Duration::hours(1);
-        let lo = self.times.partition_point(|f| f.at < at - hour);
-        let hi = self.times.partition_point(|f| f.at <= at);
-        self.from_here[lo..hi].iter().copied().max().unwrap_or(1)
+        let mut out = HashMap::with_capacity(self.times.len());
+        // Indexes of window starts with decreasing counts; the front is the window's best.
+        let mut best: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
+        let mut next = 0;
+        for f in &self.times {
+            while next < self.times.len() && self.times[next].at <= f.at {
+                while best
+                    .back()
+                    .is_some_and(|&b| self.from_here[b] <= self.from_here[next])
+                {
+                    best.pop_back();
+                }
+                best.push_back(next);
+                next += 1;
+            }
+            while best
+                .front()
+                .is_some_and(|&b| self.times[b].at < f.at - hour)
+            {
+                best.pop_front();
+            }
+            out.insert(f.id, best.front().map_or(1, |&b| self.from_here[b]));
+        }
+        out
     }
 }
 
@@ -139,16 +163,18 @@ fn store(out: &mut Vec<(Uuid, String, u32)>, id: Uuid, flags: &[quality::Flag]) 
 /// enumerators' finish times from covering indexes, the reference points, the photos by hash,
 /// the NIKs through `members_nik`, the assignments.
 ///
-/// `fresh`: visits first stored by this push, whose stored flags are still the default.
+/// `rows` may not be written yet (a push writes its visits once their flags are known): what the
+/// database says of them is replaced by the rows themselves. Their own flags are returned
+/// (`visit → (JSON, risk)`), for the caller to write; the neighbours' are written here.
 pub(crate) fn refresh(
     tx: &mut dyn Sql,
     rows: &[&VisitRow],
     settled: &Settled,
-    fresh: &HashSet<Uuid>,
-) -> DbResult<()> {
+) -> DbResult<HashMap<Uuid, (String, u32)>> {
     if rows.is_empty() {
-        return Ok(());
+        return Ok(HashMap::new());
     }
+    let checked: HashSet<Uuid> = rows.iter().map(|r| r.record.visit_id).collect();
     let t = &settled.thresholds;
     let households: Vec<Uuid> = rows
         .iter()
@@ -156,7 +182,18 @@ pub(crate) fn refresh(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let siblings = repo::household_visits(tx, &households)?;
+    let mut siblings: Vec<repo::SiblingVisit> = repo::household_visits(tx, &households)?
+        .into_iter()
+        .filter(|s| !checked.contains(&s.id))
+        .collect();
+    siblings.extend(rows.iter().map(|r| repo::SiblingVisit {
+        id: r.record.visit_id,
+        household_id: r.record.household_id,
+        enumerator_id: r.enumerator_id,
+        state: r.state,
+        finished: r.record.finished_at.is_some(),
+    }));
+    siblings.sort_by_key(|s| s.id);
     let mut by_household: HashMap<Uuid, Vec<&repo::SiblingVisit>> = HashMap::new();
     for s in &siblings {
         by_household.entry(s.household_id).or_default().push(s);
@@ -171,7 +208,6 @@ pub(crate) fn refresh(
         photo_users.entry(u.sha256.clone()).or_default().push(u);
     }
     let (holders, assigned) = (&settled.holders, &settled.assigned);
-    let checked: HashSet<Uuid> = rows.iter().map(|r| r.record.visit_id).collect();
     // Each enumerator's finish times around these visits (one range query per enumerator), with
     // and without these visits: a neighbour is told of a burst only when they make it one.
     let mut ranges: HashMap<Uuid, (DateTime<Utc>, DateTime<Utc>)> = HashMap::new();
@@ -185,14 +221,32 @@ pub(crate) fn refresh(
     let hour = Duration::hours(1);
     let mut times: HashMap<Uuid, (Hours, Hours)> = HashMap::new();
     for (enumerator, (from, to)) in &ranges {
-        let all = repo::finish_times(tx, *enumerator, *from - hour, *to + hour)?;
-        let before = all
-            .iter()
-            .filter(|f| !checked.contains(&f.id))
-            .cloned()
-            .collect();
+        // What the database says, without these visits (perhaps not written yet), then with them.
+        let before: Vec<repo::Finished> =
+            repo::finish_times(tx, *enumerator, *from - hour, *to + hour)?
+                .into_iter()
+                .filter(|f| !checked.contains(&f.id))
+                .collect();
+        let mut all = before.clone();
+        all.extend(
+            rows.iter()
+                .filter(|r| r.enumerator_id == *enumerator)
+                .filter_map(|r| {
+                    Some(repo::Finished {
+                        id: r.record.visit_id,
+                        at: r.record.finished_at?,
+                        state: r.state,
+                    })
+                }),
+        );
+        all.sort_by_key(|f| (f.at, f.id));
         times.insert(*enumerator, (Hours::new(all), Hours::new(before)));
     }
+    // Each visit's busiest hour, with and without these visits.
+    let busiest: HashMap<Uuid, (Busiest, Busiest)> = times
+        .iter()
+        .map(|(e, (all, before))| (*e, (all.busiest_all(), before.busiest_all())))
+        .collect();
     // Flags to write, all at once at the end.
     let mut out: Vec<(Uuid, String, u32)> = Vec::new();
     // What each neighbour learns, by visit.
@@ -257,20 +311,10 @@ pub(crate) fn refresh(
                 duplicate_niks.push((nik.clone(), *hh));
             }
         }
-        let mine = times.get(&row.enumerator_id);
-        let finished_within_hour = mine.map_or(1, |(h, _)| h.busiest(finished));
-        if let Some((h, before)) = mine.filter(|_| finished_within_hour > t.burst_per_hour) {
-            for f in h.times.iter().filter(|f| {
-                open(f.state) && !checked.contains(&f.id) && (f.at - finished).abs() <= hour
-            }) {
-                let (now, was) = (h.busiest(f.at), before.busiest(f.at));
-                if now > t.burst_per_hour && was <= t.burst_per_hour {
-                    let news = told.entry(f.id).or_default();
-                    news.retain(|x| x.code != FlagCode::Burst);
-                    news.push(quality::burst(now, t));
-                }
-            }
-        }
+        let finished_within_hour = busiest
+            .get(&row.enumerator_id)
+            .and_then(|(now, _)| now.get(&v.visit_id).copied())
+            .unwrap_or(1);
         let e = Evidence {
             duration_s: quality::duration_s(v),
             reference: references
@@ -285,14 +329,31 @@ pub(crate) fn refresh(
                 .get(&v.household_id)
                 .is_some_and(|a| a.enumerator_id != row.enumerator_id),
         };
-        let flags = quality::flags(v, &e, t);
-        // A clean visit recorded for the first time keeps the stored default (`[]`, 0).
-        if !flags.is_empty() || !fresh.contains(&v.visit_id) {
-            store(&mut out, v.visit_id, &flags)?;
+        store(&mut out, v.visit_id, &quality::flags(v, &e, t))?;
+    }
+    // A visit not judged (a draft, a decided one) keeps no flags of its own making.
+    let own: HashMap<Uuid, (String, u32)> = out
+        .drain(..)
+        .map(|(id, json, risk)| (id, (json, risk)))
+        .collect();
+    // The enumerator's other open visits that these visits put into a burst.
+    for (enumerator, (all, _)) in &times {
+        let Some((now, was)) = busiest.get(enumerator) else {
+            continue;
+        };
+        for f in all
+            .times
+            .iter()
+            .filter(|f| open(f.state) && !checked.contains(&f.id))
+        {
+            let n = now.get(&f.id).copied().unwrap_or(1);
+            if n > t.burst_per_hour && was.get(&f.id).copied().unwrap_or(1) <= t.burst_per_hour {
+                told.entry(f.id).or_default().push(quality::burst(n, t));
+            }
         }
     }
     if told.is_empty() {
-        return repo::set_flags_many(tx, &out);
+        return Ok(own);
     }
     let ids: Vec<Uuid> = told.keys().copied().collect();
     let stored = repo::flags_by_id(tx, &ids)?;
@@ -308,7 +369,8 @@ pub(crate) fn refresh(
         }
         store(&mut out, id, &flags)?;
     }
-    repo::set_flags_many(tx, &out)
+    repo::set_flags_many(tx, &out)?;
+    Ok(own)
 }
 
 /// Re-checks open visits by id (a sibling's change, a reassignment, new thresholds).
@@ -323,7 +385,11 @@ pub(crate) fn refresh_ids(tx: &mut dyn Sql, ids: &[Uuid], t: &Thresholds) -> DbR
     let mut settled = Settled::gather(tx, rows.iter().map(|r| &r.record))?;
     settled.thresholds = t.clone();
     let rows: Vec<&VisitRow> = rows.iter().collect();
-    refresh(tx, &rows, &settled, &HashSet::new())
+    let own: Vec<(Uuid, String, u32)> = refresh(tx, &rows, &settled)?
+        .into_iter()
+        .map(|(id, (json, risk))| (id, json, risk))
+        .collect();
+    repo::set_flags_many(tx, &own)
 }
 
 /// Checks the visits just recorded and the open visits they affect.
@@ -331,9 +397,8 @@ pub(crate) fn after_ingest(
     tx: &mut dyn Sql,
     rows: &[&VisitRow],
     settled: &Settled,
-    fresh: &HashSet<Uuid>,
-) -> DbResult<()> {
-    refresh(tx, rows, settled, fresh)
+) -> DbResult<HashMap<Uuid, (String, u32)>> {
+    refresh(tx, rows, settled)
 }
 
 /// Re-checks the open visits of some households (after an approval or a reassignment).

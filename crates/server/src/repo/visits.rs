@@ -89,10 +89,14 @@ pub fn lock_household_visits(tx: &mut dyn Sql, visit: Uuid) -> DbResult<()> {
 }
 
 /// Inserts or updates a visit whose record is already serialised (one upsert statement).
+///
+/// `quality`: the visit's flags (JSON) and risk, computed before it is written (a second write of
+/// the ~3 KB row only for them would cost as much again).
 pub fn save_visit_json(
     tx: &mut dyn Sql,
     v: &VisitRow,
     record: &str,
+    quality: (&str, u32),
     now: DateTime<Utc>,
 ) -> DbResult<()> {
     let submitted = if v.state == VisitState::Submitted {
@@ -105,16 +109,18 @@ pub fn save_visit_json(
     tx.execute(
         "INSERT INTO visits (id, household_id, enumerator_id, device_id, kode_desa, revision, state, outcome,
                              baseline_version, record, batch_id, submitted_at, created_at, updated_at,
-                             finished_at, duration_s, gps)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16)
+                             finished_at, duration_s, gps, flags, risk)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17, $18)
          ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, state = excluded.state, outcome = excluded.outcome,
              baseline_version = excluded.baseline_version, record = excluded.record, batch_id = excluded.batch_id,
              submitted_at = coalesce(excluded.submitted_at, visits.submitted_at), updated_at = excluded.updated_at,
-             finished_at = excluded.finished_at, duration_s = excluded.duration_s, gps = excluded.gps",
+             finished_at = excluded.finished_at, duration_s = excluded.duration_s, gps = excluded.gps,
+             flags = excluded.flags, risk = excluded.risk",
         &[r.visit_id.into(), r.household_id.into(), v.enumerator_id.into(), v.device_id.into(),
           (&v.kode_desa).into(), r.revision.into(), v.state.as_str().into(), r.outcome.as_str().into(),
           r.baseline_version.into(), record.into(), v.batch_id.into(), submitted.into(), ts(now).into(),
-          r.finished_at.map(ts).into(), verivali_domain::quality::duration_s(r).into(), gps.into()],
+          r.finished_at.map(ts).into(), verivali_domain::quality::duration_s(r).into(), gps.into(),
+          quality.0.into(), quality.1.into()],
     )?;
     Ok(())
 }

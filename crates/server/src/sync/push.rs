@@ -33,8 +33,9 @@ type Pushed = (u64, Vec<OpResult>, [u64; 3]);
 struct Loaded {
     households: HashMap<Uuid, Household>,
     visits: HashMap<Uuid, VisitRow>,
-    /// Visits on the server before this push.
-    known: std::collections::HashSet<Uuid>,
+    /// Records of the visits recorded in this push (JSON), written once their flags are known,
+    /// after every op: their rows in `visits` say the state they end the push in.
+    pending: HashMap<Uuid, String>,
     /// Photos `(sha256, visit)` that visits recorded again in this push used before.
     rerecorded: Vec<(String, Uuid)>,
 }
@@ -225,11 +226,10 @@ impl App {
                 _ => vec![],
             })
             .collect();
-        let visits = repo::visits_for_update(tx, &visit_ids)?;
         let mut loaded = Loaded {
             households: repo::households_scoped(tx, &caller.user.scope(), &household_ids)?,
-            known: visits.keys().copied().collect(),
-            visits,
+            visits: repo::visits_for_update(tx, &visit_ids)?,
+            pending: HashMap::new(),
             rerecorded: Vec::new(),
         };
         let mut results = Vec::with_capacity(req.ops.len());
@@ -309,15 +309,10 @@ impl App {
             }
             acked = op.seq;
         }
-        // The quality flags of the visits recorded, from evidence gathered for all of them at once
-        // (their photos first, so a photo used twice in one push is seen).
-        let mut ids: Vec<Uuid> = changed[0]
-            .2
-            .iter()
-            .filter_map(|id| Uuid::parse_str(id).ok())
-            .collect();
+        // The visits recorded, with their quality flags from evidence gathered for all of them
+        // at once (their photos first, so a photo used twice in one push is seen).
+        let mut ids: Vec<Uuid> = loaded.pending.keys().copied().collect();
         ids.sort();
-        ids.dedup();
         let recorded: Vec<&VisitRow> = ids.iter().filter_map(|id| loaded.visits.get(id)).collect();
         let uses: Vec<_> = recorded
             .iter()
@@ -327,12 +322,13 @@ impl App {
             })
             .collect();
         repo::set_visit_photos(tx, &uses, &loaded.rerecorded)?;
-        let fresh: std::collections::HashSet<Uuid> = ids
-            .iter()
-            .copied()
-            .filter(|id| !loaded.known.contains(id))
-            .collect();
-        crate::quality::after_ingest(tx, &recorded, settled, &fresh)?;
+        let flags = crate::quality::after_ingest(tx, &recorded, settled)?;
+        for row in recorded {
+            let id = row.record.visit_id;
+            let (json, risk) = flags.get(&id).map_or(("[]", 0), |(j, r)| (j.as_str(), *r));
+            let record = loaded.pending.get(&id).map_or("", String::as_str);
+            repo::save_visit_json(tx, row, record, (json, risk), now)?;
+        }
         // One audit entry per kind of change in this push, naming every record it changed.
         for (action, kind, ids) in changed.into_iter().filter(|c| !c.2.is_empty()) {
             let detail = Some(format!("{} {kind}(s): {}", ids.len(), ids.join(" ")));
@@ -479,7 +475,7 @@ impl App {
             state,
             batch_id: existing.and_then(|e| e.batch_id),
         };
-        repo::save_visit_json(tx, &row, json, now)?;
+        loaded.pending.insert(v.visit_id, json.to_string());
         pushed_visit_change(tx, &row, caller.device.id, now)?;
         loaded.visits.insert(row.record.visit_id, row);
         Ok(Ok(()))
@@ -582,7 +578,10 @@ impl App {
             now,
         )?;
         for row in rows {
-            repo::set_visit_state(tx, row.record.visit_id, row.state, row.batch_id, now)?;
+            // A visit recorded in this same push is written at its end, in this state.
+            if !loaded.pending.contains_key(&row.record.visit_id) {
+                repo::set_visit_state(tx, row.record.visit_id, row.state, row.batch_id, now)?;
+            }
             pushed_visit_change(tx, &row, caller.device.id, now)?;
             loaded.visits.insert(row.record.visit_id, row);
         }
