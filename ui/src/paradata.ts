@@ -14,6 +14,9 @@
 
 import type { Gps, Paradata } from "./generated/types";
 
+/** The longest foreground time a visit reports, seconds (`PARADATA_MAX_DURATION_S`). */
+export const MAX_DURATION_S = 86_400;
+
 export interface Tracker {
   /** The form is on screen and the app visible: the clock runs. */
   resume(): void;
@@ -64,9 +67,10 @@ export function tracker(from: Paradata | null | undefined, now: () => number = (
         if (finish.mocked === true) mock = true;
       }
       const sections: Record<string, number> = {};
-      for (const [k, ms] of sectionMs) if (ms >= 1000) sections[k] = Math.floor(ms / 1000);
+      for (const [k, ms] of sectionMs) if (ms >= 1000) sections[k] = Math.min(Math.floor(ms / 1000), MAX_DURATION_S);
       return {
-        duration_s: Math.floor(totalMs / 1000),
+        // At most a day (the server's bound): a form left open longer says nothing more.
+        duration_s: Math.min(Math.floor(totalMs / 1000), MAX_DURATION_S),
         sections,
         answer_changes: changes,
         gps_start: gpsStart,

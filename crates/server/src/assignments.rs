@@ -305,6 +305,8 @@ pub(crate) fn end_assignments_of(
                 let members = repo::members(tx, household)?;
                 repo::announce_household_shared(tx, &h, &members, now)?;
             }
+            // Shared again: no visit of it is `quality.reassigned` any more.
+            crate::quality::refresh_households(tx, &[household])?;
             ended += 1;
         }
     }

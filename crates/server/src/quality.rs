@@ -227,6 +227,9 @@ pub(crate) fn refresh(
                 .into_iter()
                 .filter(|f| !checked.contains(&f.id))
                 .collect();
+        // Stored times may differ in their fraction digits (older rows): order them as times.
+        let mut before = before;
+        before.sort_by_key(|f| (f.at, f.id));
         let mut all = before.clone();
         all.extend(
             rows.iter()
@@ -282,6 +285,21 @@ pub(crate) fn refresh(
                 told.entry(s.id)
                     .or_default()
                     .push(quality::two_visits(&others));
+            }
+        }
+        // A visit that finished later with one of these photos, already on the server (its
+        // device synced first): it reused the photo, and learns so now.
+        for sha in &v.photos {
+            for u in photo_users.get(sha).into_iter().flatten() {
+                let later = u
+                    .finished_at
+                    .is_some_and(|f| (finished, v.visit_id) < (f, u.visit));
+                if later && !checked.contains(&u.visit) {
+                    told.entry(u.visit).or_default().push(quality::Flag::new(
+                        FlagCode::PhotoReused,
+                        serde_json::json!({"sha256": sha, "other_visit": v.visit_id}),
+                    ));
+                }
             }
         }
         // Another finished visit that used the photo first (finish time, then id).
@@ -360,11 +378,19 @@ pub(crate) fn refresh(
     let mut told: Vec<_> = told.into_iter().collect();
     told.sort_by_key(|(id, _)| *id);
     for (id, news) in told {
-        let mut flags: Vec<quality::Flag> = stored
-            .get(&id)
-            .and_then(|s| serde_json::from_str(s).ok())
-            .unwrap_or_default();
+        // Only an open visit learns anything (a decided one keeps what its reviewer saw).
+        let Some((json, state)) = stored.get(&id) else {
+            continue;
+        };
+        if !open(*state) {
+            continue;
+        }
+        let mut flags: Vec<quality::Flag> = serde_json::from_str(json).unwrap_or_default();
         for f in news {
+            // A visit already flagged for a reused photo keeps the first one it was told of.
+            if f.code == FlagCode::PhotoReused && flags.iter().any(|x| x.code == f.code) {
+                continue;
+            }
             quality::merge(&mut flags, f);
         }
         store(&mut out, id, &flags)?;
@@ -403,6 +429,7 @@ pub(crate) fn after_ingest(
 
 /// Re-checks the open visits of some households (after an approval or a reassignment).
 pub(crate) fn refresh_households(tx: &mut dyn Sql, households: &[Uuid]) -> DbResult<()> {
+    repo::lock_households(tx, households)?;
     let ids: Vec<Uuid> = repo::household_visits(tx, households)?
         .into_iter()
         .filter(|s| open(s.state))

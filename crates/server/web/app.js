@@ -594,7 +594,7 @@ async function visit(id) {
     unseen ? h("p", { class: "flag", id: "other-unseen" }, t("visit.other_unseen", { n: unseen })) : null,
     h("div", { class: "cols" },
       h("section", { class: "card" }, h("h2", {}, `${t("visit.baseline")} ↔ ${t("visit.found")}`), compare, resolutions),
-      h("section", { class: "card" }, h("h2", {}, t("visit.gps")), gpsMap(f.gps, v.reference_gps, f.paradata?.gps_start))),
+      h("section", { class: "card" }, h("h2", {}, t("visit.gps")), gpsMap(f.gps, v.reference_gps, f.paradata?.gps_start, (v.quality || []).some((x) => x.code === "quality.gps_far")))),
     h("section", {}, h("h2", {}, t("visit.members")), h("div", { class: "tablewrap" }, members)),
     h("div", { class: "cols" },
       h("section", {}, h("h2", {}, t("visit.answers")), answers),
@@ -625,7 +625,7 @@ function qualityCard(v) {
  * started. Drawn in local metres (an equirectangular projection around the fix, exact to well
  * under a metre at this scale) with a scale bar and north up: no tile server, which neither this
  * machine nor many a dinas office can reach, and no library. */
-function gpsMap(gps, reference, start) {
+function gpsMap(gps, reference, start, far = false) {
   if (!gps) return h("p", { class: "muted", id: "gps" }, t("visit.gps_none"));
   const size = 260, pad = 28;
   const lat0 = gps.lat, lon0 = gps.lon;
@@ -664,7 +664,7 @@ function gpsMap(gps, reference, start) {
         key("visit", `${t("map.visit")} · ${t("visit.gps_accuracy", { m: Math.round(gps.accuracy_m) })}`),
         reference ? key("reference", t("map.reference")) : null,
         start && (start.lat !== gps.lat || start.lon !== gps.lon) ? key("start", t("map.start")) : null),
-      reference ? h("p", { id: "map-distance", class: dist > 200 ? "flag" : null }, t("map.distance", { m: dist })) : h("p", { class: "muted" }, t("map.no_reference")),
+      reference ? h("p", { id: "map-distance", class: far ? "flag" : null }, t("map.distance", { m: dist })) : h("p", { class: "muted" }, t("map.no_reference")),
       h("p", { class: "muted" }, `${gps.lat.toFixed(6)}, ${gps.lon.toFixed(6)} · ${fmtTime(gps.at)}`)));
 }
 

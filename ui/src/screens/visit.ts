@@ -191,10 +191,13 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
   const label = (x: { id: string; en: string }) => (lang() === "en" ? x.en : x.id);
   const questionControl = (q: Question): HTMLElement => {
     const cur = v.answers[q.id];
+    // A typed answer is judged once it is left (each keystroke is not a change of mind); a tap
+    // on a choice is a change when it replaces another answer.
+    const typed = !["single_choice", "multi_choice", "yes_no"].includes(q.type);
     const set = (raw: string | string[] | boolean) => {
       const val = answerValue(q, raw);
       const before = v.answers[q.id];
-      para.answered(before !== undefined && before !== null && JSON.stringify(before) !== JSON.stringify(val));
+      if (!typed) para.answered(before !== undefined && before !== null && (q.type !== "multi_choice" || (Array.isArray(val) && val.length <= (before as unknown[]).length)) && JSON.stringify(before) !== JSON.stringify(val));
       if (val === null) delete v.answers[q.id]; else v.answers[q.id] = val;
       save();
     };
@@ -224,6 +227,10 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
     const type = q.type === "date" ? "date" : q.type === "int" || q.type === "decimal" ? "number" : "text";
     const el = h("input", { ...attrs, type, value: cur === undefined || cur === null ? "" : String(cur), inputmode: type === "number" ? "decimal" : null }) as HTMLInputElement;
     el.addEventListener("input", () => set(el.value));
+    // The answer as it was when the field was entered: leaving it with another one is a change.
+    let entered = "";
+    el.addEventListener("focus", () => { entered = el.value; });
+    el.addEventListener("change", () => { para.answered(entered !== "" && el.value !== entered); entered = el.value; });
     return el;
   };
   const sections = qn.sections.map((s) => h("fieldset", { class: "section", "data-section": s.id }, h("legend", {}, label(s.title)), s.questions.map((q) => {

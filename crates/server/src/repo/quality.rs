@@ -82,16 +82,58 @@ pub fn reference_points(
     Ok(out)
 }
 
-/// The stored flags (JSON) of some visits.
-pub fn flags_by_id(tx: &mut dyn Sql, ids: &[Uuid]) -> DbResult<HashMap<Uuid, String>> {
+/// The stored flags (JSON) and states of some visits, locked for update in id order (on
+/// PostgreSQL a flag added to a neighbour is then added to what it has when the lock is granted,
+/// never to a copy read before another push changed it).
+pub fn flags_by_id(
+    tx: &mut dyn Sql,
+    ids: &[Uuid],
+) -> DbResult<HashMap<Uuid, (String, VisitState)>> {
+    let mut ids = ids.to_vec();
+    ids.sort();
+    let lock = super::lock(tx);
     let mut out = HashMap::new();
-    for (marks, params) in in_chunks(ids, 1) {
-        let sql = format!("SELECT id, flags FROM visits WHERE id IN {marks}");
+    for (marks, params) in in_chunks(&ids, 1) {
+        let sql =
+            format!("SELECT id, flags, state FROM visits WHERE id IN {marks} ORDER BY id{lock}");
         for r in tx.query(&sql, &params)? {
-            out.insert(uuid(&r.text(0))?, r.text(1));
+            let state = VisitState::parse(&r.text(2))
+                .ok_or_else(|| crate::db::DbError::Corrupt("visit state".into()))?;
+            out.insert(uuid(&r.text(0))?, (r.text(1), state));
         }
     }
     Ok(out)
+}
+
+/// On PostgreSQL, takes a transaction-long lock on each household (in id order, before any row
+/// lock): two pushes, a push and a decision, or a push and a re-check that touch one household
+/// then run one after the other, each seeing the other's visits (so neither misses
+/// `two_visits`) and never deadlocking. SQLite's single writer serialises them already.
+pub fn lock_households(tx: &mut dyn Sql, households: &[Uuid]) -> DbResult<()> {
+    if super::lock(tx).is_empty() || households.is_empty() {
+        return Ok(());
+    }
+    let mut ids: Vec<String> = households.iter().map(Uuid::to_string).collect();
+    ids.sort();
+    ids.dedup();
+    // One statement per chunk, locking in the order of the (sorted) list: the lock function is
+    // volatile, so PostgreSQL evaluates it row by row after the sort.
+    for (marks, params) in in_chunks(&ids, 1) {
+        let values: Vec<String> = marks
+            .trim_matches(|c| c == '(' || c == ')')
+            .split(", ")
+            .map(|m| format!("({m})"))
+            .collect();
+        tx.execute(
+            &format!(
+                "SELECT count(*) FROM (SELECT pg_advisory_xact_lock(7452020, hashtext(x.column1))
+                 FROM (VALUES {}) AS x ORDER BY x.column1) AS l",
+                values.join(", ")
+            ),
+            &params,
+        )?;
+    }
+    Ok(())
 }
 
 /// `(sha256, visit, its finish time)` for every visit that uses one of the photos.

@@ -79,6 +79,13 @@ pub fn lock_household_visits(tx: &mut dyn Sql, visit: Uuid) -> DbResult<()> {
     if lock(tx).is_empty() {
         return Ok(());
     }
+    // The household's own lock first, as a push takes it (super::lock_households).
+    if let Some(r) = tx.query_opt(
+        "SELECT household_id FROM visits WHERE id = $1",
+        &[visit.into()],
+    )? {
+        super::lock_households(tx, &[uuid(&r.text(0))?])?;
+    }
     tx.query(
         "SELECT id FROM visits
          WHERE household_id = (SELECT household_id FROM visits WHERE id = $1)

@@ -181,6 +181,16 @@ impl App {
         now: DateTime<Utc>,
     ) -> DbResult<Result<Pushed, ApiError>> {
         let lang = caller.lang;
+        // The households this push records visits of, locked first (PostgreSQL; see
+        // repo::lock_households).
+        let touched: Vec<Uuid> = prepared
+            .iter()
+            .filter_map(|p| match p {
+                Prepared::Visit { record, .. } => Some(record.household_id),
+                _ => None,
+            })
+            .collect();
+        repo::lock_households(tx, &touched)?;
         let Some(device) = repo::device_for_update(tx, caller.device.id)? else {
             return Ok(Err(ApiError::unauthorized(lang, "auth.invalid_token")));
         };

@@ -347,7 +347,7 @@ async fn a_burst_and_new_thresholds(b: Backend) {
     s.add_user("petugas", Role::Enumerator, &[DESA_A]).await;
     s.add_user("spv", Role::Supervisor, &["330801"]).await;
     s.add_user("admin", Role::Admin, &["33"]).await;
-    let hh = s.import(DESA_A, 4, 17).await;
+    let hh = s.import(DESA_A, 6, 17).await;
     let mut d = s.sign_in("petugas").await;
     let spv = s.sign_in("spv").await;
     let admin = s.sign_in("admin").await;
@@ -468,6 +468,26 @@ async fn a_burst_and_new_thresholds(b: Backend) {
         vec!["quality.two_visits"],
         "70 minutes on, outside the hour"
     );
+
+    // Devices sync in any order: a copy finished at 13:00 arrives before the visit that took the
+    // photo at 12:00. The copy is clean when it arrives (nothing used the photo yet), and is
+    // flagged when the original arrives; the original stays clean.
+    let photo = d.upload(b"synthetic photo of a kitchen").await;
+    let mut copy = plain(&hh[5], 50);
+    copy.finished_at = Some(now + Duration::hours(4));
+    copy.started_at = now + Duration::hours(4) - Duration::minutes(12);
+    copy.photos = vec![photo.clone()];
+    submit(&mut d, std::slice::from_ref(&copy)).await;
+    assert!(shown(&spv, copy.visit_id).await.flags.is_empty());
+    let mut original = plain(&hh[4], 51);
+    original.finished_at = Some(now + Duration::hours(3));
+    original.started_at = now + Duration::hours(3) - Duration::minutes(12);
+    original.photos = vec![photo.clone()];
+    submit(&mut d, std::slice::from_ref(&original)).await;
+    assert!(shown(&spv, original.visit_id).await.flags.is_empty());
+    let c = shown(&spv, copy.visit_id).await;
+    assert_eq!(codes(&c), vec!["quality.photo_reused"]);
+    assert_eq!(c.quality[0].detail["other_visit"], json!(original.visit_id));
 }
 
 both_backends!(rules, each_rule_fires_on_its_visit);
