@@ -629,10 +629,14 @@ async fn the_queue_walks_250_visits_in_pages_each_once() {
             !b.text(&more).await.is_empty(),
             "the button shows while there is more"
         );
-        // A double tap (an impatient thumb) loads the page once.
-        b.click(&more).await;
+        // A double tap (an impatient thumb) loads the page once: both taps land before the
+        // page arrives (one script, so a slow WebDriver round trip under load cannot let the
+        // first page finish in between and make the second tap a real request for the next).
         let _ = b
-            .execute("document.querySelector('#queue-more').click()", json!([]))
+            .execute(
+                "const m = document.querySelector('#queue-more'); m.click(); m.click();",
+                json!([]),
+            )
             .await;
         b.wait_count("#queue tbody tr", page * 50).await;
     }
