@@ -386,6 +386,14 @@ fn main() -> anyhow::Result<()> {
     match &cli.cmd {
         Cmd::Serve => {
             let app = Arc::new(open(&cli)?);
+            let checked = app
+                .check_older_visits_once()
+                .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.detail))?;
+            if checked > 0 {
+                eprintln!(
+                    "quality: {checked} open visits stored before quality control were checked"
+                );
+            }
             let listen = cli
                 .listen
                 .clone()

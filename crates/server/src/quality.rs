@@ -503,6 +503,11 @@ impl App {
             )?;
             Ok(Ok(()))
         })?;
+        self.recheck_open(t)
+    }
+
+    /// Checks every open visit again under `t`, 500 per transaction; answers how many.
+    fn recheck_open(&self, t: &Thresholds) -> Result<u64, ApiError> {
         let mut after = None;
         let mut checked = 0u64;
         loop {
@@ -519,6 +524,30 @@ impl App {
             }
         }
         Ok(checked)
+    }
+
+    /// Visits stored before quality control existed carry no flags (migration step 10 cannot run
+    /// the rules): the first start of a server of this version checks every open visit once and
+    /// notes it in `settings`. Answers how many it checked (0 once done).
+    pub fn check_older_visits_once(&self) -> Result<u64, ApiError> {
+        const DONE: &str = "quality.older_visits_checked";
+        let (done, t) = {
+            let mut tx = self.db.read()?;
+            (
+                repo::setting(tx.as_mut(), DONE)?.is_some(),
+                thresholds(tx.as_mut())?,
+            )
+        };
+        if done {
+            return Ok(0);
+        }
+        let n = self.recheck_open(&t)?;
+        let now = self.now();
+        self.run_write(|tx| {
+            repo::put_setting(tx, DONE, &n.to_string(), None, now)?;
+            Ok(Ok(()))
+        })?;
+        Ok(n)
     }
 
     /// `GET /api/v1/review/enumerators?area=CODE`: per enumerator in the caller's areas, the

@@ -490,5 +490,38 @@ async fn a_burst_and_new_thresholds(b: Backend) {
     assert_eq!(c.quality[0].detail["other_visit"], json!(original.visit_id));
 }
 
+/// A visit stored before quality control existed (its flags the migration's default) is checked
+/// once at the first start of this version, and only once.
+async fn older_visits_are_checked_once(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.add_user("petugas", Role::Enumerator, &[DESA_A]).await;
+    s.add_user("spv", Role::Supervisor, &["330801"]).await;
+    let hh = s.import(DESA_A, 1, 18).await;
+    let mut d = s.sign_in("petugas").await;
+    let spv = s.sign_in("spv").await;
+    let mut fast = plain(&hh[0], 60);
+    fast.paradata.as_mut().unwrap().duration_s = 100;
+    submit(&mut d, std::slice::from_ref(&fast)).await;
+    // As an older server left it.
+    s.sql("UPDATE visits SET flags = '[]', risk = 0", vec![])
+        .await;
+    assert!(shown(&spv, fast.visit_id).await.flags.is_empty());
+    let app = s.app.clone();
+    let n = tokio::task::spawn_blocking(move || app.check_older_visits_once().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(
+        codes(&shown(&spv, fast.visit_id).await),
+        vec!["quality.too_fast"]
+    );
+    let app = s.app.clone();
+    let again = tokio::task::spawn_blocking(move || app.check_older_visits_once().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "once");
+}
+
+both_backends!(older, older_visits_are_checked_once);
 both_backends!(rules, each_rule_fires_on_its_visit);
 both_backends!(thresholds, a_burst_and_new_thresholds);
