@@ -9,11 +9,11 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # System packages: C toolchain and OpenSSL headers for the bundled SQLCipher, PostgreSQL for the
 # server's second backend and its tests, Chromium and its WebDriver for the dashboard's browser
 # tests, the WebKitGTK stack Tauri 2 builds against, and Xvfb, D-Bus and WebKitWebDriver for the
-# field app's end-to-end tests.
+# field app's end-to-end tests; poppler-utils' pdftotext reads the printed documents back in tests.
 PACKAGES=(build-essential pkg-config libssl-dev ca-certificates postgresql postgresql-client
           chromium chromium-driver
           libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev file
-          xvfb xauth dbus webkit2gtk-driver)
+          xvfb xauth dbus webkit2gtk-driver poppler-utils)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

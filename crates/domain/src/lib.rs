@@ -10,6 +10,7 @@
 
 pub mod assignment;
 pub mod clock;
+pub mod cycle;
 pub mod export;
 pub mod hlc;
 pub mod household;

@@ -141,6 +141,17 @@ fn warn_unknown_region(
     }
 }
 
+/// A NIK or No. KK as a document meant for display shows it (UU Adminduk art. 84, UU PDP): the
+/// six digits of the region of registration and the last two, the eight between starred. Anything
+/// that is not 16 digits shows as a dash: it is not printed at all.
+pub fn mask(number: &str) -> String {
+    if is_16_digits(number) {
+        format!("{}********{}", &number[..6], &number[14..])
+    } else {
+        "—".into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,5 +324,11 @@ mod tests {
                 prop_assert!(e.issue.code().starts_with("nik."));
             }
         }
+    }
+
+    #[test]
+    fn a_displayed_number_keeps_its_region_and_last_two_digits() {
+        assert_eq!(super::mask("3308014501900003"), "330801********03");
+        assert_eq!(super::mask("33080145"), "—");
     }
 }

@@ -181,12 +181,10 @@ impl Flag {
             FlagCode::Burst => format!("{} dalam sejam, batas {}", n("visits"), n("max")),
             FlagCode::PhotoReused => d["other_visit"].as_str().unwrap_or_default().to_string(),
             FlagCode::NikDuplicate => {
-                let nik = d["nik"].as_str().unwrap_or_default();
-                let masked = match (nik.get(..6), nik.get(14..)) {
-                    (Some(a), Some(b)) if nik.len() == 16 => format!("{a}********{b}"),
-                    _ => "—".into(),
-                };
-                format!("NIK {masked}")
+                format!(
+                    "NIK {}",
+                    crate::nik::mask(d["nik"].as_str().unwrap_or_default())
+                )
             }
             _ => String::new(),
         };

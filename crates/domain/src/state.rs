@@ -20,11 +20,21 @@ pub enum Role {
     Supervisor,
     /// Admin / operator dinas sosial.
     Admin,
+    /// Operator desa: enters the desa's proposals and records its musyawarah (areas: desa).
+    Operator,
+    /// Verifikator dinas: confirms what supervisors approved (areas: kabupaten/kota).
+    Verifier,
 }
 
 impl Role {
     /// All roles.
-    pub const ALL: [Role; 3] = [Role::Enumerator, Role::Supervisor, Role::Admin];
+    pub const ALL: [Role; 5] = [
+        Role::Enumerator,
+        Role::Supervisor,
+        Role::Admin,
+        Role::Operator,
+        Role::Verifier,
+    ];
 
     /// Wire name.
     pub fn as_str(self) -> &'static str {
@@ -32,6 +42,8 @@ impl Role {
             Role::Enumerator => "enumerator",
             Role::Supervisor => "supervisor",
             Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Verifier => "verifier",
         }
     }
 
@@ -251,11 +263,7 @@ mod tests {
     }
 
     fn role_strategy() -> impl Strategy<Value = Role> {
-        prop_oneof![
-            Just(Role::Enumerator),
-            Just(Role::Supervisor),
-            Just(Role::Admin)
-        ]
+        proptest::sample::select(Role::ALL.to_vec())
     }
 
     /// The allowed transitions, written out as a table independent of `transition`.

@@ -80,6 +80,29 @@ pub enum UserError {
     /// The change would leave the server without an active admin.
     #[error("the last active admin cannot be disabled or given another role")]
     LastAdmin,
+    /// An operator desa works in desa (10-digit codes), a verifikator in kabupaten/kota (4).
+    #[error("a {} works in areas of {} digits", .0.as_str(), area_digits(*.0).unwrap_or(0))]
+    AreaLevel(Role),
+}
+
+/// The digits of the areas a role works in, when the role has one level: an operator desa's
+/// are desa (10), a verifikator dinas's kabupaten/kota (4). The others work at any level.
+pub fn area_digits(role: Role) -> Option<usize> {
+    match role {
+        Role::Operator => Some(10),
+        Role::Verifier => Some(4),
+        Role::Enumerator | Role::Supervisor | Role::Admin => None,
+    }
+}
+
+/// Whether every area fits the role's level ([`area_digits`]).
+pub fn areas_fit(role: Role, areas: &Areas) -> Result<(), UserError> {
+    match area_digits(role) {
+        Some(n) if areas.codes().iter().any(|c| c.as_str().len() != n) => {
+            Err(UserError::AreaLevel(role))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// How a password breaks the policy.
@@ -127,6 +150,7 @@ impl Coded for UserError {
             UserError::WeakPassword(_) => "user.weak_password",
             UserError::SelfDisable => "user.self_disable",
             UserError::LastAdmin => "user.last_admin",
+            UserError::AreaLevel(_) => "user.area_level",
         }
     }
 
@@ -162,6 +186,12 @@ impl Coded for UserError {
             UserError::SelfDisable => "Anda tidak bisa menonaktifkan akun sendiri".into(),
             UserError::LastAdmin => {
                 "Admin aktif terakhir tidak bisa dinonaktifkan atau diganti perannya".into()
+            }
+            UserError::AreaLevel(Role::Operator) => {
+                "Operator desa bekerja di desa: isi kode desa 10 digit".into()
+            }
+            UserError::AreaLevel(_) => {
+                "Verifikator dinas bekerja di kabupaten/kota: isi kode 4 digit".into()
             }
         }
     }
@@ -397,5 +427,19 @@ mod tests {
             other_active_admins: 0,
         };
         assert_eq!(check_standing(&enumerator), Ok(()));
+    }
+
+    #[test]
+    fn operators_work_in_a_desa_and_verifiers_in_a_kabupaten() {
+        assert!(areas_fit(Role::Operator, &areas(&["3308010001"])).is_ok());
+        assert_eq!(
+            areas_fit(Role::Operator, &areas(&["3308010001", "330801"])),
+            Err(UserError::AreaLevel(Role::Operator))
+        );
+        assert!(areas_fit(Role::Verifier, &areas(&["3308", "3309"])).is_ok());
+        let e = areas_fit(Role::Verifier, &areas(&["33"])).unwrap_err();
+        assert_eq!(e.code(), "user.area_level");
+        assert_eq!(e.to_string(), "a verifier works in areas of 4 digits");
+        assert!(areas_fit(Role::Supervisor, &areas(&["33", "3308010001"])).is_ok());
     }
 }

@@ -87,6 +87,8 @@ fn role_label(r: Role) -> Label {
         Role::Enumerator => ("Petugas", "Enumerator"),
         Role::Supervisor => ("Pengawas", "Supervisor"),
         Role::Admin => ("Admin dinas", "Admin"),
+        Role::Operator => ("Operator desa", "Village operator"),
+        Role::Verifier => ("Verifikator dinas", "District verifier"),
     }
 }
 
@@ -154,7 +156,7 @@ fn decision_label(d: crate::review::Decision) -> Label {
 
 /// Every action the server writes to its audit log, with what it means to the reader of the
 /// log (the dashboard's audit page). A server test checks that every action it wrote is here.
-pub const AUDIT_ACTIONS: [(&str, Label); 31] = [
+pub const AUDIT_ACTIONS: [(&str, Label); 39] = [
     (
         "visit.record",
         (
@@ -258,6 +260,26 @@ pub const AUDIT_ACTIONS: [(&str, Label); 31] = [
             "Enumerator comparison opened",
         ),
     ),
+    ("period.create", ("Periode dibuat", "Period created")),
+    ("period.open", ("Periode dibuka", "Period opened")),
+    ("period.close", ("Periode ditutup", "Period closed")),
+    ("proposal.create", ("Usulan dicatat", "Proposal entered")),
+    (
+        "proposal.import",
+        ("Usulan diimpor dari CSV", "Proposals imported from CSV"),
+    ),
+    (
+        "musdes.record",
+        ("Musyawarah desa dicatat", "Village meeting recorded"),
+    ),
+    (
+        "musdes.scan",
+        (
+            "Berita acara bertanda tangan diunggah",
+            "Signed minutes uploaded",
+        ),
+    ),
+    ("musdes.print", ("Berita acara dicetak", "Minutes printed")),
 ];
 
 pub(crate) fn flag_label(c: crate::quality::FlagCode) -> Label {
@@ -309,6 +331,56 @@ fn photo_kind_label(k: PhotoKind) -> Label {
     }
 }
 
+fn proposal_kind_label(k: crate::cycle::ProposalKind) -> Label {
+    use crate::cycle::ProposalKind::*;
+    match k {
+        UsulanBaru => ("Usulan keluarga baru", "New family proposed"),
+        UsulanPerubahan => ("Usulan perubahan data", "Change of data proposed"),
+        Sanggah => ("Sanggah", "Objection"),
+        LaporanKematian => ("Laporan kematian", "Reported death"),
+        BukanKeluarga => ("Bukan satu keluarga", "Not one family"),
+    }
+}
+
+fn channel_label(c: crate::cycle::Channel) -> Label {
+    use crate::cycle::Channel::*;
+    match c {
+        Desa => ("Kantor desa", "Desa office"),
+        CekBansos => ("Aplikasi Cek Bansos", "Cek Bansos app"),
+        RtRw => ("RT/RW", "RT/RW"),
+        Dinas => ("Dinas sosial", "Social affairs office"),
+        Lainnya => ("Lainnya", "Other"),
+    }
+}
+
+fn verdict_label(v: crate::cycle::Verdict) -> Label {
+    match v {
+        crate::cycle::Verdict::Layak => ("Layak", "Eligible"),
+        crate::cycle::Verdict::TidakLayak => ("Tidak layak", "Not eligible"),
+    }
+}
+
+fn period_state_label(p: crate::cycle::PeriodState) -> Label {
+    use crate::cycle::PeriodState::*;
+    match p {
+        Planned => ("Direncanakan", "Planned"),
+        Open => ("Dibuka", "Open"),
+        Closed => ("Ditutup", "Closed"),
+    }
+}
+
+fn step_label(s: crate::cycle::Step) -> Label {
+    use crate::cycle::Step::*;
+    match s {
+        Entered => ("Dicatat", "Entered"),
+        Decided => ("Diputuskan musdes", "Decided at musdes"),
+        Assigned => ("Ditugaskan", "Assigned"),
+        Visited => ("Dikunjungi", "Visited"),
+        Approved => ("Disetujui pengawas", "Approved"),
+        Verified => ("Diverifikasi dinas", "Verified"),
+    }
+}
+
 /// One entry: the wire code (as serde writes it, so it cannot drift from the wire) and labels.
 fn entry(code: impl serde::Serialize, (id, en): Label) -> Value {
     json!({"code": serde_json::to_value(code).unwrap_or(Value::Null), "id": id, "en": en})
@@ -345,8 +417,17 @@ pub fn vocabulary() -> Value {
         "member_fields": MEMBER_FIELDS.map(|(f, l)| entry(f, l)),
         "photo_kinds": PhotoKind::ALL.map(|k| entry(k, photo_kind_label(k))),
         "decisions": crate::review::Decision::ALL.map(|d| entry(d, decision_label(d))),
-        "audit_actions": AUDIT_ACTIONS.map(|(code, l)| entry(code, l)),
+        "audit_actions": AUDIT_ACTIONS.iter().map(|(code, l)| entry(code, *l)).collect::<Vec<_>>(),
         "assignment_sources": AssignmentSource::ALL.map(|s| entry(s, assignment_source_label(s))),
+        // The update cycle (DESIGN.md §12; rules in `cycle`).
+        "proposal_kinds": crate::cycle::ProposalKind::ALL.map(|k| with(entry(k, proposal_kind_label(k)), json!({
+            "needs_household": k.needs_household(),
+            "refuses_household": k.refuses_household(),
+        }))),
+        "channels": crate::cycle::Channel::ALL.map(|c| entry(c, channel_label(c))),
+        "verdicts": crate::cycle::Verdict::ALL.map(|v| entry(v, verdict_label(v))),
+        "period_states": crate::cycle::PeriodState::ALL.map(|p| entry(p, period_state_label(p))),
+        "proposal_steps": crate::cycle::Step::ALL.map(|s| entry(s, step_label(s))),
         // Each quality flag with its label and severity (DESIGN.md §11; rules in `quality`).
         "flags": crate::quality::FlagCode::ALL
             .map(|c| with(entry(c, flag_label(c)), json!({"severity": c.severity()}))),

@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod assignment;
 pub mod attachment;
+pub mod cycle;
 pub mod op;
 pub mod problem;
 pub mod pull;

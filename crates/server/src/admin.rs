@@ -148,6 +148,7 @@ impl App {
         let display_name = rules::display_name(&req.display_name).map_err(no)?;
         let role = rules::role(&req.role).map_err(no)?;
         let areas = rules::areas_for(Some(&caller.user.areas), &req.areas).map_err(no)?;
+        rules::areas_fit(role, &areas).map_err(no)?;
         rules::password(&req.password, &username).map_err(|w| no(UserError::WeakPassword(w)))?;
         // Argon2 before the transaction: it takes tens of milliseconds.
         let password_hash = hash(&req.password)?;
@@ -241,6 +242,9 @@ impl App {
             }
             if let Some(d) = patch.disabled {
                 new.disabled = d;
+            }
+            if let Err(e) = rules::areas_fit(new.role, &new.areas) {
+                return Ok(Err(no(e)));
             }
             if let Some((_, h)) = &one_time {
                 new.password_hash = h.clone();

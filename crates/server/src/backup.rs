@@ -23,7 +23,7 @@ use crate::db::{Database, Dialect, Sql, Value};
 pub const MIGRATED_XID: i64 = 1;
 
 /// Tables in an order that satisfies their foreign keys.
-pub const TABLES: [&str; 20] = [
+pub const TABLES: [&str; 23] = [
     "users",
     "devices",
     "tokens",
@@ -44,6 +44,9 @@ pub const TABLES: [&str; 20] = [
     "questionnaire_drafts",
     "visit_photos",
     "settings",
+    "periods",
+    "musdes",
+    "proposals",
 ];
 
 /// What a backup or migration copied.

@@ -97,6 +97,15 @@ pub fn router_with(app: Arc<App>, edge: Edge) -> Router {
             "/api/v1/web/session",
             post(crate::web::sign_in).delete(crate::web::sign_out),
         )
+        .route("/api/v1/periods", get(periods))
+        .route("/api/v1/admin/periods", post(create_period))
+        .route("/api/v1/admin/periods/{id}/{to}", post(move_period))
+        .route("/api/v1/proposals", post(create_proposal).get(proposals))
+        .route("/api/v1/proposals/import", post(import_proposals))
+        .route("/api/v1/musdes", post(record_musdes).get(musdes_list))
+        .route("/api/v1/musdes/{id}", get(musdes_one))
+        .route("/api/v1/musdes/{id}/berita-acara.pdf", get(berita_acara))
+        .route("/api/v1/musdes/{id}/scan", axum::routing::put(musdes_scan))
         .route("/api/v1/web/me", get(crate::web::me))
         .route("/", get(crate::web::index))
         .route("/assets/{file}", get(crate::web::asset))
@@ -969,4 +978,147 @@ fn framework_error(status: StatusCode, lang: Lang) -> ApiError {
         _ => ("http.error", "Error", "Permintaan gagal", "Request failed"),
     };
     ApiError::new(Refusal::from_status(status), code, title, lang, id, en)
+}
+
+// The update cycle (DESIGN.md §12; crate::cycle).
+
+fn path_id(id: &str, lang: Lang) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(id).map_err(|_| ApiError::not_found(lang))
+}
+
+async fn periods(State(app): Shared, caller: Caller) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || app.periods(&caller)).await.map(Json)
+}
+
+async fn create_period(
+    State(app): Shared,
+    who: Unverified,
+    Body(req): Body<verivali_protocol::cycle::NewPeriod>,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || app.create_period(&who.verify(&app)?, &req))
+        .await
+        .map(|p| (StatusCode::CREATED, Json(p)))
+}
+
+async fn move_period(
+    State(app): Shared,
+    who: Unverified,
+    Path((id, to)): Path<(String, String)>,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || {
+        let caller = who.verify(&app)?;
+        let id = path_id(&id, caller.lang)?;
+        let to = match to.as_str() {
+            "open" => verivali_domain::cycle::PeriodState::Open,
+            "close" => verivali_domain::cycle::PeriodState::Closed,
+            _ => return Err(ApiError::not_found(caller.lang)),
+        };
+        app.move_period(&caller, id, to)
+    })
+    .await
+    .map(Json)
+}
+
+async fn create_proposal(
+    State(app): Shared,
+    who: Unverified,
+    Body(req): Body<verivali_domain::cycle::NewProposal>,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || app.create_proposal(&who.verify(&app)?, &req))
+        .await
+        .map(|p| (StatusCode::CREATED, Json(p)))
+}
+
+async fn proposals(
+    State(app): Shared,
+    caller: Caller,
+    Q(q): Q<AreaParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || app.proposals(&caller, q.area.as_deref()))
+        .await
+        .map(Json)
+}
+
+async fn import_proposals(
+    State(app): Shared,
+    who: Unverified,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || app.import_proposals(&who.verify(&app)?, &body))
+        .await
+        .map(Json)
+}
+
+async fn record_musdes(
+    State(app): Shared,
+    who: Unverified,
+    Body(req): Body<verivali_domain::cycle::NewMusdes>,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || app.record_musdes(&who.verify(&app)?, &req))
+        .await
+        .map(|m| (StatusCode::CREATED, Json(m)))
+}
+
+async fn musdes_list(
+    State(app): Shared,
+    caller: Caller,
+    Q(q): Q<AreaParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || app.musdes_list(&caller, q.area.as_deref()))
+        .await
+        .map(Json)
+}
+
+async fn musdes_one(
+    State(app): Shared,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = path_id(&id, caller.lang)?;
+    blocking(move || app.musdes_one(&caller, id))
+        .await
+        .map(Json)
+}
+
+async fn berita_acara(
+    State(app): Shared,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = path_id(&id, caller.lang)?;
+    let pdf = blocking(move || app.berita_acara(&caller, id)).await?;
+    let headers = [
+        (header::CONTENT_TYPE, "application/pdf"),
+        (header::CACHE_CONTROL, "private, no-store"),
+        (
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"berita-acara-musdes.pdf\"",
+        ),
+    ];
+    Ok((headers, pdf))
+}
+
+async fn musdes_scan(
+    State(app): Shared,
+    who: Unverified,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    blocking(move || {
+        let caller = who.verify(&app)?;
+        let id = path_id(&id, caller.lang)?;
+        app.put_musdes_scan(&caller, id, &content_type, &body)
+    })
+    .await
+    .map(Json)
 }

@@ -351,6 +351,63 @@ INSERT INTO visit_photos (sha256, visit_id, finished_at)
     ON CONFLICT DO NOTHING;
 "#;
 
+/// Step 11, both backends: the update cycle (DESIGN.md §12). Periods; proposals with the
+/// session that decided them and the household their verification goes to; musdes sessions with
+/// their attendees (JSON) and the signed scan of the berita acara (kept with the photos, by hash).
+/// A proposal's period and path are derived when read (from when it was entered, and from the
+/// assignment and visits of its household), so a period created later still holds it.
+const COMMON_V11: &str = r#"
+CREATE TABLE periods (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    opens TEXT NOT NULL,
+    cutoff TEXT NOT NULL,
+    closes TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    opened_at TEXT,
+    closed_at TEXT
+);
+CREATE TABLE musdes (
+    id TEXT PRIMARY KEY,
+    kode_desa TEXT NOT NULL,
+    date TEXT NOT NULL,
+    sptjm BIGINT NOT NULL,
+    place TEXT NOT NULL,
+    chair TEXT NOT NULL,
+    attendees TEXT NOT NULL,
+    recorded_by TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    scan_sha256 TEXT,
+    scan_type TEXT,
+    scan_bytes BIGINT,
+    scan_at TEXT
+);
+CREATE INDEX musdes_desa ON musdes (kode_desa, date);
+CREATE TABLE proposals (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    household_id TEXT REFERENCES households (id),
+    nik TEXT,
+    name TEXT NOT NULL,
+    address TEXT NOT NULL,
+    kode_desa TEXT NOT NULL,
+    reporter TEXT,
+    reason TEXT NOT NULL,
+    entered_by TEXT NOT NULL,
+    entered_at TEXT NOT NULL,
+    musdes_id TEXT REFERENCES musdes (id),
+    decision TEXT,
+    note TEXT,
+    decided_at TEXT,
+    target_household_id TEXT
+);
+CREATE INDEX proposals_desa ON proposals (kode_desa, entered_at);
+CREATE INDEX proposals_musdes ON proposals (musdes_id);
+"#;
+
 pub fn sqlite_steps() -> Vec<String> {
     vec![
         format!("{COMMON_V1}{SQLITE_V1}{SQLITE_V1_TRIGGERS}"),
@@ -363,6 +420,7 @@ pub fn sqlite_steps() -> Vec<String> {
         COMMON_V8.to_string(),
         COMMON_V9.to_string(),
         format!("{COMMON_V10}{SQLITE_V10_BACKFILL}"),
+        COMMON_V11.to_string(),
     ]
 }
 
@@ -379,6 +437,7 @@ pub fn postgres_steps() -> Vec<String> {
         COMMON_V8.to_string(),
         COMMON_V9.to_string(),
         format!("{COMMON_V10}{POSTGRES_V10_BACKFILL}"),
+        COMMON_V11.to_string(),
     ]
 }
 

@@ -76,3 +76,27 @@ pub fn regions_scoped(tx: &mut dyn Sql, scope: &Scope) -> DbResult<Vec<(String, 
         .map(|r| (r.text(0), r.text(1)))
         .collect())
 }
+
+/// The stored names of some regions, by code (codes without a name are missing).
+pub fn region_names(
+    tx: &mut dyn Sql,
+    codes: &[&str],
+) -> DbResult<std::collections::HashMap<String, String>> {
+    let mut out = std::collections::HashMap::new();
+    if codes.is_empty() {
+        return Ok(out);
+    }
+    let marks: Vec<String> = (1..=codes.len()).map(|i| format!("${i}")).collect();
+    let params: Vec<Value> = codes
+        .iter()
+        .map(|c| Value::Text((*c).to_string()))
+        .collect();
+    let sql = format!(
+        "SELECT kode, nama FROM regions WHERE kode IN ({})",
+        marks.join(", ")
+    );
+    for r in tx.query(&sql, &params)? {
+        out.insert(r.text(0), r.text(1));
+    }
+    Ok(out)
+}

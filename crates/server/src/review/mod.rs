@@ -25,11 +25,12 @@ pub(crate) fn bad_filter(lang: Lang, what: &str, value: &str) -> ApiError {
 }
 
 impl App {
-    /// 403 unless the caller reviews (supervisor or admin).
+    /// 403 unless the caller reads the review (supervisor, admin, or the verifikator who
+    /// confirms what supervisors approved; what each may decide is the state machine's).
     pub(crate) fn reviewer(caller: &Caller) -> Result<(), ApiError> {
         match caller.user.role {
-            Role::Supervisor | Role::Admin => Ok(()),
-            Role::Enumerator => Err(ApiError::forbidden(caller.lang)),
+            Role::Supervisor | Role::Admin | Role::Verifier => Ok(()),
+            Role::Enumerator | Role::Operator => Err(ApiError::forbidden(caller.lang)),
         }
     }
 

@@ -9,6 +9,7 @@ mod api;
 mod assignments;
 mod baseline_jobs;
 mod conformance;
+mod cycle;
 mod devices;
 mod hardening;
 mod import;

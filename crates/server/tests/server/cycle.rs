@@ -1,0 +1,646 @@
+//! The update cycle (DESIGN.md §12) over both backends: periods, proposals entered and
+//! imported, a musdes deciding them, the layak ones assigned, visited and approved, the berita
+//! acara read back with `pdftotext`, the signed scan kept, and every refusal coded.
+
+use crate::common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
+use verivali_domain::{Household, Role};
+use verivali_protocol::{ChangeKind, OpBody};
+
+/// The NIK of a proposal (synthetic): born 5 January 1990, a woman.
+const NIK: &str = "3308014501900003";
+
+async fn send(
+    d: &Device,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut rq = d
+        .client
+        .request(method, format!("{}{path}", d.url))
+        .bearer_auth(&d.token);
+    if let Some(b) = body {
+        rq = rq.json(&b);
+    }
+    rq.send().await.unwrap()
+}
+
+async fn post(d: &Device, path: &str, body: Value) -> reqwest::Response {
+    send(d, reqwest::Method::POST, path, Some(body)).await
+}
+
+async fn ok(r: reqwest::Response) -> Value {
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    assert!(status.is_success(), "{status}: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+async fn code(r: reqwest::Response) -> (u16, String) {
+    let (status, v) = problem(r).await;
+    (status.as_u16(), v["code"].as_str().unwrap().to_string())
+}
+
+fn proposal(kind: &str, household: Option<Uuid>, name: &str, desa: &str) -> Value {
+    json!({
+        "kind": kind, "channel": "desa", "household_id": household, "nik": NIK,
+        "name": name, "address": "Dusun Krajan RT 02 RW 01", "kode_desa": desa,
+        "reason": "Dilaporkan warga di kantor desa",
+    })
+}
+
+async fn step_of(d: &Device, id: &str) -> (String, Value) {
+    let list = ok(d.get("/api/v1/proposals").await).await;
+    let p = list["proposals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id)
+        .cloned()
+        .unwrap();
+    (p["step"].as_str().unwrap().to_string(), p)
+}
+
+both_backends!(whole, a_month_of_proposals_from_desk_to_field);
+async fn a_month_of_proposals_from_desk_to_field(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.add_user("admin", Role::Admin, &["3308"]).await;
+    s.add_user("op_a", Role::Operator, &[DESA_A]).await;
+    s.add_user("op_b", Role::Operator, &[DESA_B]).await;
+    s.add_user("spv", Role::Supervisor, &["330801"]).await;
+    s.add_user("ani", Role::Enumerator, &[DESA_A]).await;
+    s.add_user("verif", Role::Verifier, &["3308"]).await;
+    let ha = s.import(DESA_A, 2, 1).await;
+    let hb = s.import(DESA_B, 1, 2).await;
+    let admin = s.sign_in("admin").await;
+    let op_a = s.sign_in("op_a").await;
+    let op_b = s.sign_in("op_b").await;
+    let spv = s.sign_in("spv").await;
+    let mut ani = s.sign_in("ani").await;
+    let verif = s.sign_in("verif").await;
+    let names =
+        "kode,nama\n3308,Kabupaten Contoh\n330801,Kecamatan Sukamaju\n3308012001,Desa Sukamaju\n";
+    let r = admin
+        .client
+        .post(format!("{}/api/v1/admin/regions", admin.url))
+        .bearer_auth(&admin.token)
+        .body(names)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // A period whose cut-off is in two days: it warns.
+    let today = verivali_domain::cycle::today(chrono::Utc::now());
+    let day = |n: i64| (today + chrono::Duration::days(n)).to_string();
+    let period = ok(post(
+        &admin,
+        "/api/v1/admin/periods",
+        json!({"name": "2026-12", "opens": day(-20), "cutoff": day(2), "closes": day(8)}),
+    )
+    .await)
+    .await;
+    assert_eq!(period["state"], "planned");
+    let pid = period["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        code(
+            post(
+                &op_a,
+                "/api/v1/admin/periods",
+                json!({"name": "x", "opens": day(0), "cutoff": day(1), "closes": day(2)})
+            )
+            .await
+        )
+        .await,
+        (403, "auth.forbidden".into())
+    );
+    assert_eq!(
+        code(
+            post(
+                &admin,
+                "/api/v1/admin/periods",
+                json!({"name": "2026-12", "opens": day(3), "cutoff": day(30), "closes": day(31)})
+            )
+            .await
+        )
+        .await,
+        (409, "period.name_taken".into())
+    );
+    ok(post(
+        &admin,
+        &format!("/api/v1/admin/periods/{pid}/open"),
+        json!(null),
+    )
+    .await)
+    .await;
+    assert_eq!(
+        code(
+            post(
+                &admin,
+                &format!("/api/v1/admin/periods/{pid}/open"),
+                json!(null)
+            )
+            .await
+        )
+        .await,
+        (409, "period.not_allowed".into())
+    );
+    let periods = ok(op_a.get("/api/v1/periods").await).await;
+    assert_eq!(periods["open"]["name"], "2026-12");
+    assert_eq!(periods["open"]["warn"], true);
+    assert_eq!(periods["open"]["days_to_cutoff"], 2);
+
+    // Three proposals at the desa office; the refusals first.
+    let new_family = ok(post(
+        &op_a,
+        "/api/v1/proposals",
+        proposal("usulan_baru", None, "Siti Aminah", DESA_A),
+    )
+    .await)
+    .await;
+    let death = ok(post(
+        &op_a,
+        "/api/v1/proposals",
+        proposal("laporan_kematian", Some(ha[0].0.id), "Sutarjo", DESA_A),
+    )
+    .await)
+    .await;
+    let objection = ok(post(
+        &op_a,
+        "/api/v1/proposals",
+        proposal("sanggah", Some(ha[1].0.id), "Wagiman", DESA_A),
+    )
+    .await)
+    .await;
+    assert_eq!(new_family["step"], "entered");
+    assert_eq!(new_family["period"], "2026-12");
+    assert_eq!(new_family["nik_masked"], "330801********03");
+    assert_eq!(death["source"], "laporan_kematian");
+    let refusals = [
+        (
+            &op_a,
+            proposal("sanggah", None, "X", DESA_B),
+            (422, "proposal.outside_area"),
+        ),
+        (
+            &op_a,
+            proposal("laporan_kematian", Some(hb[0].0.id), "X", DESA_A),
+            (422, "proposal.household_outside"),
+        ),
+        (
+            &op_a,
+            proposal("laporan_kematian", None, "X", DESA_A),
+            (422, "proposal.household_required"),
+        ),
+        (
+            &op_a,
+            proposal("usulan_baru", Some(ha[0].0.id), "X", DESA_A),
+            (422, "proposal.household_refused"),
+        ),
+        (
+            &spv,
+            proposal("sanggah", None, "X", DESA_A),
+            (403, "auth.forbidden"),
+        ),
+        (
+            &ani,
+            proposal("sanggah", None, "X", DESA_A),
+            (403, "auth.forbidden"),
+        ),
+        (
+            &verif,
+            proposal("sanggah", None, "X", DESA_A),
+            (403, "auth.forbidden"),
+        ),
+    ];
+    for (who, body, want) in refusals {
+        let got = code(post(who, "/api/v1/proposals", body).await).await;
+        assert_eq!((got.0, got.1.as_str()), want);
+    }
+    let r = send(&op_a, reqwest::Method::POST, "/api/v1/proposals", None).await;
+    assert!(r.status().is_client_error());
+    // The verifikator and the supervisor read them; the operator of another desa sees none.
+    assert_eq!(
+        ok(verif.get("/api/v1/proposals").await).await["proposals"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        ok(spv.get("/api/v1/proposals").await).await["proposals"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert!(
+        ok(op_b.get("/api/v1/proposals").await).await["proposals"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(code(ani.get("/api/v1/proposals").await).await.0, 403);
+
+    // The musdes: two layak, one not. Refused sessions change nothing.
+    let id = |v: &Value| v["id"].as_str().unwrap().to_string();
+    let session = |date: String, decisions: Value| {
+        json!({
+            "kode_desa": DESA_A, "date": date, "place": "Balai Desa Sukamaju",
+            "chair": "Bambang Sutrisno",
+            "attendees": [
+                {"name": "Bambang Sutrisno", "role": "Kepala Desa"},
+                {"name": "Sri Wahyuni", "role": "Ketua RT 02"},
+                {"name": "Agus Salim", "role": "Pendamping PKH"}
+            ],
+            "decisions": decisions,
+        })
+    };
+    let decisions = json!([
+        {"proposal_id": id(&new_family), "decision": "layak"},
+        {"proposal_id": id(&death), "decision": "layak", "note": "Akta kematian ada"},
+        {"proposal_id": id(&objection), "decision": "tidak_layak", "note": "Penghasilan tetap"},
+    ]);
+    let unknown = json!([{"proposal_id": Uuid::now_v7(), "decision": "layak"}]);
+    let bad_sessions = [
+        (
+            &op_a,
+            session(day(1), decisions.clone()),
+            (422, "musdes.future"),
+        ),
+        (
+            &op_a,
+            session(day(0), unknown),
+            (422, "musdes.unknown_proposal"),
+        ),
+        (
+            &op_b,
+            session(day(0), decisions.clone()),
+            (422, "proposal.outside_area"),
+        ),
+        (
+            &spv,
+            session(day(0), decisions.clone()),
+            (403, "auth.forbidden"),
+        ),
+    ];
+    for (who, body, want) in bad_sessions {
+        let got = code(post(who, "/api/v1/musdes", body).await).await;
+        assert_eq!((got.0, got.1.as_str()), want);
+    }
+    let mut one_bad = decisions.clone();
+    one_bad
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"proposal_id": id(&new_family), "decision": "tidak_layak"}));
+    assert_eq!(
+        code(post(&op_a, "/api/v1/musdes", session(day(0), one_bad)).await)
+            .await
+            .1,
+        "musdes.decided_twice"
+    );
+    let musdes = ok(post(&op_a, "/api/v1/musdes", session(day(0), decisions.clone())).await).await;
+    assert_eq!(musdes["decisions"].as_array().unwrap().len(), 3);
+    let mid = id(&musdes);
+    assert_eq!(
+        code(
+            post(
+                &op_a,
+                "/api/v1/musdes",
+                session(
+                    day(0),
+                    json!([{"proposal_id": id(&death), "decision": "tidak_layak"}])
+                )
+            )
+            .await
+        )
+        .await,
+        (409, "musdes.already_decided".into())
+    );
+    let (step, nf) = step_of(&op_a, &id(&new_family)).await;
+    assert_eq!(
+        (step.as_str(), nf["decision"].as_str()),
+        ("decided", Some("layak"))
+    );
+    let new_household: Uuid = nf["target_household_id"].as_str().unwrap().parse().unwrap();
+    assert!(nf["household_id"].is_null());
+    assert_eq!(step_of(&op_a, &id(&objection)).await.0, "decided");
+
+    // The supervisor assigns the layak ones with the source their kind gives.
+    let (_, dp) = step_of(&spv, &id(&death)).await;
+    for (target, source) in [
+        (new_household.to_string(), nf["source"].clone()),
+        (
+            dp["target_household_id"].as_str().unwrap().to_string(),
+            dp["source"].clone(),
+        ),
+    ] {
+        ok(post(
+            &spv,
+            "/api/v1/assignments",
+            json!({"enumerator": "ani", "household_ids": [target], "source": source}),
+        )
+        .await)
+        .await;
+    }
+    assert_eq!(step_of(&op_a, &id(&new_family)).await.0, "assigned");
+    assert_eq!(step_of(&op_a, &id(&death)).await.0, "assigned");
+    assert_eq!(
+        step_of(&op_a, &id(&objection)).await.0,
+        "decided",
+        "a tidak layak proposal stops"
+    );
+
+    // The enumerator's device receives the new family, visits it; the supervisor approves.
+    s.settle().await;
+    let changes = ani.pull_all().await;
+    let h: Household = changes
+        .iter()
+        .find(|c| c.kind == ChangeKind::Household && c.id == new_household.to_string())
+        .map(|c| serde_json::from_value(c.data.clone()).unwrap())
+        .expect("the new family reaches the assigned enumerator");
+    assert_eq!(h.fields.nama_krt, "Siti Aminah");
+    // The family as the enumerator finds it: a head and whoever lives with her, new members.
+    let (_, mut found) =
+        verivali_domain::sample::household(&mut verivali_domain::sample::Seq::new(9), DESA_A, 0);
+    for m in &mut found {
+        m.member_id = Uuid::now_v7();
+        m.status = verivali_domain::PresenceStatus::AnggotaBaru;
+    }
+    let mut v = visit(&h, &found, 7);
+    // The musdes knew the family by name and address; the enumerator adds the RT and RW.
+    v.household.fields.rt = "02".into();
+    v.household.fields.rw = "01".into();
+    let photo = ani.upload(b"foto rumah keluarga Siti Aminah").await;
+    let kind = v.photo_kinds.values().next().cloned().unwrap();
+    v.photos = vec![photo.clone()];
+    v.photo_kinds = [(photo, kind)].into_iter().collect();
+    let op = ani.op(&OpBody::VisitRecord(Box::new(v.clone())));
+    let pushed = ani.push(&[op]).await;
+    assert_eq!(
+        pushed.results[0].status,
+        verivali_protocol::OpStatus::Applied,
+        "{:?}",
+        pushed.results[0].error
+    );
+    assert_eq!(step_of(&op_a, &id(&new_family)).await.0, "visited");
+    let batch = verivali_domain::Batch {
+        batch_id: Uuid::now_v7(),
+        visit_ids: vec![v.visit_id],
+    };
+    let op = ani.op(&OpBody::BatchSubmit(batch));
+    ani.push(&[op]).await;
+    let r = spv.decide(v.visit_id, json!({"decision": "approve"})).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    assert_eq!(step_of(&op_a, &id(&new_family)).await.0, "approved");
+
+    // The berita acara: Indonesian, names and addresses, the NIK masked.
+    let r = op_a
+        .get(&format!("/api/v1/musdes/{mid}/berita-acara.pdf"))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    let pdf = r.bytes().await.unwrap().to_vec();
+    let text = pdftotext(&pdf);
+    for want in [
+        "BERITA ACARA MUSYAWARAH DESA",
+        "Desa Sukamaju (3308012001)",
+        "Kecamatan Sukamaju (330801)",
+        "Kabupaten Contoh (3308)",
+        "Balai Desa Sukamaju",
+        "Siti Aminah",
+        "Sutarjo",
+        "Wagiman",
+        "330801********03",
+        "TIDAK LAYAK",
+        "Sri Wahyuni",
+        "Pimpinan Musyawarah",
+        "layak: 2; tidak layak: 1",
+    ] {
+        assert!(text.contains(want), "{want:?} missing from:\n{text}");
+    }
+    assert!(!text.contains(NIK), "the full NIK is printed:\n{text}");
+    assert_eq!(
+        code(
+            op_b.get(&format!("/api/v1/musdes/{mid}/berita-acara.pdf"))
+                .await
+        )
+        .await
+        .0,
+        404
+    );
+
+    // The signed scan comes back; only a PDF or an image.
+    let put = |d: &Device, ct: &'static str, body: Vec<u8>| {
+        d.client
+            .put(format!("{}/api/v1/musdes/{mid}/scan", d.url))
+            .bearer_auth(&d.token)
+            .header("content-type", ct)
+            .body(body)
+            .send()
+    };
+    assert_eq!(
+        code(
+            put(&op_a, "text/plain", b"tanda tangan".to_vec())
+                .await
+                .unwrap()
+        )
+        .await
+        .1,
+        "musdes.scan_type"
+    );
+    assert_eq!(
+        code(
+            put(&op_a, "application/pdf", b"<html>".to_vec())
+                .await
+                .unwrap()
+        )
+        .await
+        .1,
+        "musdes.scan_type"
+    );
+    assert_eq!(
+        code(put(&op_b, "application/pdf", pdf.clone()).await.unwrap())
+            .await
+            .0,
+        404
+    );
+    let scanned = ok(put(&op_a, "application/pdf", pdf.clone()).await.unwrap()).await;
+    assert_eq!(scanned["scan"]["content_type"], "application/pdf");
+    assert_eq!(scanned["scan"]["bytes"], pdf.len());
+    let listed = ok(verif.get("/api/v1/musdes").await).await;
+    assert_eq!(
+        listed["sessions"][0]["scan"]["sha256"],
+        scanned["scan"]["sha256"]
+    );
+
+    // Closing the period: its last proposal can no longer be decided.
+    let late = ok(post(
+        &op_a,
+        "/api/v1/proposals",
+        proposal("sanggah", None, "Darmini", DESA_A),
+    )
+    .await)
+    .await;
+    ok(post(
+        &admin,
+        &format!("/api/v1/admin/periods/{pid}/close"),
+        json!(null),
+    )
+    .await)
+    .await;
+    assert_eq!(
+        code(
+            post(
+                &op_a,
+                "/api/v1/musdes",
+                session(
+                    day(0),
+                    json!([{"proposal_id": id(&late), "decision": "layak"}])
+                )
+            )
+            .await
+        )
+        .await,
+        (409, "period.closed".into())
+    );
+    assert_eq!(step_of(&op_a, &id(&late)).await.0, "entered");
+    let actions: Vec<String> =
+        ok(admin.get("/api/v1/admin/audit?limit=200").await).await["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_string())
+            .collect();
+    for a in [
+        "period.create",
+        "period.open",
+        "period.close",
+        "proposal.create",
+        "musdes.record",
+        "musdes.print",
+        "musdes.scan",
+    ] {
+        assert!(
+            actions.iter().any(|x| x == a),
+            "{a} not audited: {actions:?}"
+        );
+    }
+}
+
+/// The text of a PDF as `pdftotext` reads it (layout kept, so table rows stay on one line).
+fn pdftotext(pdf: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ba.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .arg("-layout")
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) is installed by scripts/setup.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+both_backends!(import, proposals_come_from_a_spreadsheet_bad_rows_reported);
+async fn proposals_come_from_a_spreadsheet_bad_rows_reported(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.add_user("op_a", Role::Operator, &[DESA_A]).await;
+    let ha = s.import(DESA_A, 1, 1).await;
+    let op = s.sign_in("op_a").await;
+    let csv = format!(
+        "\u{feff}kind,channel,household_id,nik,name,address,kode_desa,reporter,reason\n\
+         usulan_baru,cek_bansos,,{NIK},Siti Aminah,Dusun Krajan,{DESA_A},,Tidak punya pekerjaan\n\
+         pindah_rumah,desa,,,X,Y,{DESA_A},,Z\n\
+         sanggah,desa,,,X,Y,{DESA_B},,Z\n\
+         laporan_kematian,rt_rw,{},,Sutarjo,\"Dusun Krajan, RT 01\",{DESA_A},Ketua RT,Meninggal 1 Desember\n\
+         sanggah,merpati,,,X,Y,{DESA_A},,Z\n",
+        ha[0].0.id
+    );
+    let r = op
+        .client
+        .post(format!("{}/api/v1/proposals/import", op.url))
+        .bearer_auth(&op.token)
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    let v = ok(r).await;
+    assert_eq!(v["created"], 2, "{v}");
+    let bad: Vec<(u64, &str)> = v["bad_rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["line"].as_u64().unwrap(), p["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        bad,
+        [
+            (3, "proposal.bad_kind"),
+            (4, "proposal.outside_area"),
+            (6, "proposal.bad_channel")
+        ]
+    );
+    let list = ok(op.get("/api/v1/proposals").await).await;
+    let names: Vec<&str> = list["proposals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.contains(&"Siti Aminah") && names.contains(&"Sutarjo"));
+    let r = op
+        .client
+        .post(format!("{}/api/v1/proposals/import", op.url))
+        .bearer_auth(&op.token)
+        .body("nama,alamat\nx,y\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code(r).await, (422, "proposal.bad_file".into()));
+}
+
+both_backends!(roles, operators_and_verifiers_work_at_their_level);
+async fn operators_and_verifiers_work_at_their_level(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.add_user("admin", Role::Admin, &["3308"]).await;
+    let admin = s.sign_in("admin").await;
+    let user = |name: &str, role: &str, area: &str| json!({"username": name, "display_name": name, "role": role, "areas": [area], "password": PASSWORD});
+    for (body, want) in [
+        (user("op1", "operator", "330801"), Some("user.area_level")),
+        (user("op2", "operator", DESA_A), None),
+        (user("ver1", "verifier", DESA_A), Some("user.area_level")),
+        (user("ver2", "verifier", "3308"), None),
+    ] {
+        let r = post(&admin, "/api/v1/admin/users", body).await;
+        match want {
+            Some(c) => assert_eq!(code(r).await, (422, c.to_string())),
+            None => assert_eq!(
+                r.status(),
+                StatusCode::CREATED,
+                "{}",
+                r.text().await.unwrap()
+            ),
+        }
+    }
+    // A verifier reads the review queue of the kabupaten; an operator does not.
+    let ver = s.sign_in("ver2").await;
+    let op = s.sign_in("op2").await;
+    assert_eq!(
+        ver.get("/api/v1/review/visits").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        op.get("/api/v1/review/visits").await.status(),
+        StatusCode::FORBIDDEN
+    );
+}
