@@ -144,10 +144,11 @@ pub fn check_period(
     if existing.iter().any(|p| p.name == name) {
         return Err(CycleError::PeriodNameTaken(name.to_string()));
     }
-    // Cut-offs strictly increase with the opening days, so each instant has one period.
+    // Periods do not share a day: each instant has one period, and cut-offs increase with the
+    // opening days.
     if existing
         .iter()
-        .any(|p| p.cutoff == cutoff || (p.opens < opens) != (p.cutoff < cutoff))
+        .any(|p| !(cutoff < p.opens || opens > p.cutoff))
     {
         return Err(CycleError::PeriodOverlap);
     }
@@ -409,8 +410,11 @@ impl NewMusdes {
         if self.date > today {
             return Err(CycleError::MusdesInFuture);
         }
-        if self.decisions.is_empty() || self.decisions.len() > MAX_DECISIONS {
+        if self.decisions.is_empty() {
             return Err(CycleError::NoDecisions);
+        }
+        if self.decisions.len() > MAX_DECISIONS {
+            return Err(CycleError::TooManyDecisions);
         }
         let mut seen = HashSet::new();
         if let Some(d) = self.decisions.iter().find(|d| !seen.insert(d.proposal_id)) {
@@ -521,7 +525,6 @@ impl Step {
 }
 
 /// How far a proposal got: decided when a session decided it; a *tidak layak* one stops there.
-/// (`Verified` comes with the verifikator's level of approval.)
 /// A *layak* one is assigned once its household is given to an enumerator (or is visited
 /// without one: a shared household), visited once a finished visit of it reached the server
 /// after the decision,
@@ -536,8 +539,11 @@ pub fn reached(
         None => Step::Entered,
         Some(Verdict::TidakLayak) => Step::Decided,
         Some(Verdict::Layak) => match visit {
+            Some(S::Verified) => Step::Verified,
             Some(S::Approved) => Step::Approved,
-            Some(S::Draft | S::Submitted | S::Rejected | S::Superseded) => Step::Visited,
+            Some(S::Draft | S::Submitted | S::Rejected | S::Superseded | S::Returned) => {
+                Step::Visited
+            }
             None if assigned => Step::Assigned,
             None => Step::Decided,
         },
@@ -553,7 +559,7 @@ pub enum CycleError {
     PeriodDates,
     #[error("a period named {0:?} exists")]
     PeriodNameTaken(String),
-    #[error("the period overlaps another: cut-offs must increase with the opening days")]
+    #[error("the period overlaps another: a day belongs to one period only")]
     PeriodOverlap,
     #[error("another period is open; close it first")]
     OtherPeriodOpen,
@@ -588,6 +594,8 @@ pub enum CycleError {
     MusdesInFuture,
     #[error("a session decides at least one proposal")]
     NoDecisions,
+    #[error("a session decides at most 2,000 proposals")]
+    TooManyDecisions,
     #[error("proposal {0} is decided twice in this session")]
     DecidedTwice(Uuid),
     #[error("a session lists its attendees, each with a name and a role")]
@@ -624,6 +632,7 @@ impl Coded for CycleError {
             CycleError::BadChannel(_) => "proposal.bad_channel",
             CycleError::MusdesInFuture => "musdes.future",
             CycleError::NoDecisions => "musdes.no_decisions",
+            CycleError::TooManyDecisions => "musdes.too_many_decisions",
             CycleError::DecidedTwice(_) => "musdes.decided_twice",
             CycleError::Attendees => "musdes.attendees",
             CycleError::UnknownProposal(_) => "musdes.unknown_proposal",
@@ -655,7 +664,8 @@ impl Coded for CycleError {
             }
             CycleError::PeriodNameTaken(n) => format!("Periode bernama {n:?} sudah ada"),
             CycleError::PeriodOverlap => {
-                "Periode bertumpang tindih: tanggal batas harus bertambah sesuai tanggal buka".into()
+                "Periode bertumpang tindih dengan periode lain: satu hari hanya milik satu periode"
+                    .into()
             }
             CycleError::OtherPeriodOpen => "Periode lain sedang dibuka; tutup dulu".into(),
             CycleError::PeriodClosed => "Periode sudah ditutup; keputusan tidak bisa diubah".into(),
@@ -685,6 +695,9 @@ impl Coded for CycleError {
             CycleError::BadChannel(c) => format!("Saluran {c:?} tidak dikenal"),
             CycleError::MusdesInFuture => "Tanggal musyawarah tidak boleh di masa depan".into(),
             CycleError::NoDecisions => "Musyawarah memutuskan paling sedikit satu usulan".into(),
+            CycleError::TooManyDecisions => {
+                "Satu musyawarah memutuskan paling banyak 2.000 usulan".into()
+            }
             CycleError::DecidedTwice(id) => format!("Usulan {id} diputuskan dua kali"),
             CycleError::Attendees => {
                 "Daftar hadir wajib diisi, masing-masing dengan nama dan jabatan".into()
@@ -795,6 +808,17 @@ mod tests {
                 std::slice::from_ref(&nov)
             )),
             "period.name_taken"
+        );
+        // Opens inside November and runs past it.
+        assert_eq!(
+            e(check_period(
+                "w",
+                d("2026-11-10"),
+                d("2026-12-20"),
+                d("2026-12-28"),
+                std::slice::from_ref(&nov)
+            )),
+            "period.overlap"
         );
         // Opens later but cuts off earlier: November's window would hold it twice.
         assert_eq!(

@@ -52,15 +52,21 @@ pub enum Decision {
     /// Another visit of the household was approved in this one's place. Never asked for on its
     /// own: it is the consequence of approving the other visit with `supersede`.
     Supersede,
+    /// The verifikator confirms an approved visit.
+    Verify,
+    /// The verifikator sends an approved visit back to the supervisor (a reason required).
+    Return,
 }
 
 impl Decision {
     /// All decisions.
-    pub const ALL: [Decision; 4] = [
+    pub const ALL: [Decision; 6] = [
         Decision::Approve,
         Decision::Reject,
         Decision::Reopen,
         Decision::Supersede,
+        Decision::Verify,
+        Decision::Return,
     ];
 
     /// The wire name.
@@ -70,6 +76,8 @@ impl Decision {
             Decision::Reject => "reject",
             Decision::Reopen => "reopen",
             Decision::Supersede => "supersede",
+            Decision::Verify => "verify",
+            Decision::Return => "return",
         }
     }
 }
@@ -101,7 +109,10 @@ pub fn second_truths<T: Copy>(others: &[(T, crate::VisitState)]) -> Vec<T> {
         .filter(|(_, s)| {
             matches!(
                 s,
-                crate::VisitState::Submitted | crate::VisitState::Approved
+                crate::VisitState::Submitted
+                    | crate::VisitState::Approved
+                    | crate::VisitState::Verified
+                    | crate::VisitState::Returned
             )
         })
         .map(|(id, _)| *id)

@@ -1,9 +1,11 @@
-//! Roles and the visit state machine of DESIGN.md §3:
-//! `draft -> submitted -> approved`, `submitted -> rejected -> submitted`, an admin-only,
-//! audited reopen `approved -> submitted`, and `submitted | approved -> superseded` when a
-//! reviewer approves another visit of the same household as its one truth
-//! ([`crate::review::second_truths`]). Nothing else moves a visit. A superseded visit is kept
-//! and audited but final: out of the export and the baseline, editable by nobody.
+//! Roles and the visit state machine of DESIGN.md §3 and §12:
+//! `draft -> submitted -> approved -> verified`, `submitted -> rejected -> submitted`, the
+//! verifikator's `approved -> returned` (back in the supervisor's queue, who approves again or
+//! rejects to the enumerator), an admin-only, audited reopen `approved -> submitted`, and
+//! `submitted | approved | returned -> superseded` when a reviewer approves another visit of the
+//! same household as its one truth ([`crate::review::second_truths`]). Nothing else moves a
+//! visit. A superseded visit is kept and audited but final: out of the export and the baseline,
+//! editable by nobody; a verified one is final too.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -68,16 +70,22 @@ pub enum VisitState {
     /// Replaced by another visit of the same household that a reviewer approved instead: kept
     /// for the record, never exported, never applied to the baseline; final.
     Superseded,
+    /// Confirmed by the verifikator dinas after the supervisor's approval; final.
+    Verified,
+    /// Sent back by the verifikator to the supervisor with a reason (not to the enumerator).
+    Returned,
 }
 
 impl VisitState {
     /// All states.
-    pub const ALL: [VisitState; 5] = [
+    pub const ALL: [VisitState; 7] = [
         VisitState::Draft,
         VisitState::Submitted,
         VisitState::Approved,
         VisitState::Rejected,
         VisitState::Superseded,
+        VisitState::Verified,
+        VisitState::Returned,
     ];
 
     /// Wire name.
@@ -88,6 +96,8 @@ impl VisitState {
             VisitState::Approved => "approved",
             VisitState::Rejected => "rejected",
             VisitState::Superseded => "superseded",
+            VisitState::Verified => "verified",
+            VisitState::Returned => "returned",
         }
     }
 
@@ -127,6 +137,13 @@ pub enum Action {
     },
     /// A reviewer approves another visit of the same household in this one's place.
     Supersede,
+    /// The verifikator confirms an approved visit.
+    Verify,
+    /// The verifikator sends an approved visit back to the supervisor, with a reason.
+    Return {
+        /// Why; must not be blank.
+        reason: String,
+    },
 }
 
 impl Action {
@@ -137,6 +154,8 @@ impl Action {
             Action::Reject { .. } => "reject",
             Action::Reopen { .. } => "reopen",
             Action::Supersede => "supersede",
+            Action::Verify => "verify",
+            Action::Return { .. } => "return",
         }
     }
 }
@@ -183,6 +202,8 @@ impl Coded for TransitionError {
             "approve" => "menyetujui",
             "reject" => "menolak",
             "supersede" => "menggantikan",
+            "verify" => "memverifikasi",
+            "return" => "mengembalikan ke pengawas",
             _ => "membuka kembali",
         };
         let state_id = |s: VisitState| match s {
@@ -191,6 +212,8 @@ impl Coded for TransitionError {
             VisitState::Approved => "disetujui",
             VisitState::Rejected => "ditolak",
             VisitState::Superseded => "diganti",
+            VisitState::Verified => "terverifikasi",
+            VisitState::Returned => "dikembalikan dinas",
         };
         match self {
             TransitionError::NotAllowed { from, action } => {
@@ -222,6 +245,7 @@ pub fn transition(
             matches!(role, Role::Supervisor | Role::Admin)
         }
         Action::Reopen { .. } => role == Role::Admin,
+        Action::Verify | Action::Return { .. } => matches!(role, Role::Verifier | Role::Admin),
     };
     if !allowed_role {
         return Err(TransitionError::Forbidden {
@@ -229,17 +253,20 @@ pub fn transition(
             action: action.name(),
         });
     }
-    if let Action::Reject { reason } | Action::Reopen { reason } = action
+    if let Action::Reject { reason } | Action::Reopen { reason } | Action::Return { reason } =
+        action
         && reason.trim().is_empty()
     {
         return Err(TransitionError::ReasonRequired);
     }
     match (from, action) {
         (Draft | Rejected, Action::Submit) => Ok(Submitted),
-        (Submitted, Action::Approve) => Ok(Approved),
-        (Submitted, Action::Reject { .. }) => Ok(Rejected),
+        (Submitted | Returned, Action::Approve) => Ok(Approved),
+        (Submitted | Returned, Action::Reject { .. }) => Ok(Rejected),
         (Approved, Action::Reopen { .. }) => Ok(Submitted),
-        (Submitted | Approved, Action::Supersede) => Ok(Superseded),
+        (Submitted | Approved | Returned, Action::Supersede) => Ok(Superseded),
+        (Approved, Action::Verify) => Ok(Verified),
+        (Approved, Action::Return { .. }) => Ok(Returned),
         _ => Err(TransitionError::NotAllowed {
             from,
             action: action.name(),
@@ -259,6 +286,8 @@ mod tests {
             "[ a-z]{0,3}".prop_map(|reason| Action::Reject { reason }),
             "[ a-z]{0,3}".prop_map(|reason| Action::Reopen { reason }),
             Just(Action::Supersede),
+            Just(Action::Verify),
+            "[ a-z]{0,3}".prop_map(|reason| Action::Return { reason }),
         ]
     }
 
@@ -273,8 +302,10 @@ mod tests {
         match (from, action, role) {
             (Draft, Action::Submit, Role::Enumerator) => Some(Submitted),
             (Rejected, Action::Submit, Role::Enumerator) => Some(Submitted),
-            (Submitted, Action::Approve, Role::Supervisor | Role::Admin) => Some(Approved),
-            (Submitted, Action::Reject { reason }, Role::Supervisor | Role::Admin)
+            (Submitted | Returned, Action::Approve, Role::Supervisor | Role::Admin) => {
+                Some(Approved)
+            }
+            (Submitted | Returned, Action::Reject { reason }, Role::Supervisor | Role::Admin)
                 if reason_ok(reason) =>
             {
                 Some(Rejected)
@@ -282,8 +313,16 @@ mod tests {
             (Approved, Action::Reopen { reason }, Role::Admin) if reason_ok(reason) => {
                 Some(Submitted)
             }
-            (Submitted | Approved, Action::Supersede, Role::Supervisor | Role::Admin) => {
-                Some(Superseded)
+            (
+                Submitted | Approved | Returned,
+                Action::Supersede,
+                Role::Supervisor | Role::Admin,
+            ) => Some(Superseded),
+            (Approved, Action::Verify, Role::Verifier | Role::Admin) => Some(Verified),
+            (Approved, Action::Return { reason }, Role::Verifier | Role::Admin)
+                if reason_ok(reason) =>
+            {
+                Some(Returned)
             }
             _ => None,
         }
@@ -357,19 +396,26 @@ mod tests {
             prop_assert_eq!(got, expected(from, &action, role));
         }
 
-        /// Along any sequence of actions, an approved visit is left only by an admin's reopen or a
-        /// reviewer's supersession, a superseded visit is never left, and a visit is editable
-        /// exactly when draft or rejected.
+        /// Along any sequence of actions, an approved visit is left only by an admin's reopen, a
+        /// reviewer's supersession or the verifikator's verification or return; a superseded or
+        /// verified visit is never left; only a supervisor or admin moves a returned one; a visit
+        /// is editable exactly when draft or rejected.
         #[test]
         fn approved_is_locked(steps in proptest::collection::vec((action_strategy(), role_strategy()), 0..30)) {
             let mut state = VisitState::Draft;
             for (action, role) in steps {
                 if let Ok(next) = transition(state, &action, role) {
                     prop_assert_ne!(state, VisitState::Superseded, "a superseded visit moved");
+                    prop_assert_ne!(state, VisitState::Verified, "a verified visit moved");
                     if state == VisitState::Approved {
                         let reopen = matches!(action, Action::Reopen { .. }) && role == Role::Admin;
                         let superseded = action == Action::Supersede && role != Role::Enumerator;
-                        prop_assert!(reopen || superseded);
+                        let verifier = matches!(action, Action::Verify | Action::Return { .. })
+                            && matches!(role, Role::Verifier | Role::Admin);
+                        prop_assert!(reopen || superseded || verifier);
+                    }
+                    if state == VisitState::Returned {
+                        prop_assert!(matches!(role, Role::Supervisor | Role::Admin));
                     }
                     state = next;
                 }
@@ -427,7 +473,9 @@ impl WorkStatus {
             Some((VisitState::Approved, _)) => WorkStatus::Approved,
             Some((VisitState::Rejected, _)) => WorkStatus::Rejected,
             // Another visit of the household was approved in its place: the household is settled.
-            Some((VisitState::Superseded, _)) => WorkStatus::Approved,
+            Some((VisitState::Superseded | VisitState::Verified, _)) => WorkStatus::Approved,
+            // The verifikator sent it back to the supervisor: waiting for review again.
+            Some((VisitState::Returned, _)) => WorkStatus::Submitted,
         }
     }
 

@@ -79,6 +79,11 @@ fn review_state_label(s: VisitState) -> Label {
         VisitState::Approved => ("Disetujui", "Approved"),
         VisitState::Rejected => ("Dikembalikan", "Sent back"),
         VisitState::Superseded => ("Diganti kunjungan lain", "Superseded by another visit"),
+        VisitState::Verified => ("Diverifikasi dinas", "Verified by the district"),
+        VisitState::Returned => (
+            "Dikembalikan dinas ke pengawas",
+            "Returned by the district to the supervisor",
+        ),
     }
 }
 
@@ -151,12 +156,14 @@ fn decision_label(d: crate::review::Decision) -> Label {
         Reject => ("Kembalikan ke petugas", "Send back"),
         Reopen => ("Buka kembali", "Reopen"),
         Supersede => ("Diganti kunjungan lain", "Superseded"),
+        Verify => ("Verifikasi", "Verify"),
+        Return => ("Kembalikan ke pengawas", "Return to the supervisor"),
     }
 }
 
 /// Every action the server writes to its audit log, with what it means to the reader of the
 /// log (the dashboard's audit page). A server test checks that every action it wrote is here.
-pub const AUDIT_ACTIONS: [(&str, Label); 39] = [
+pub const AUDIT_ACTIONS: [(&str, Label); 42] = [
     (
         "visit.record",
         (
@@ -280,6 +287,18 @@ pub const AUDIT_ACTIONS: [(&str, Label); 39] = [
         ),
     ),
     ("musdes.print", ("Berita acara dicetak", "Minutes printed")),
+    (
+        "proposal.list",
+        ("Daftar usulan dibuka", "Proposals listed"),
+    ),
+    (
+        "musdes.list",
+        ("Daftar musyawarah dibuka", "Village meetings listed"),
+    ),
+    (
+        "musdes.read",
+        ("Musyawarah desa dibuka", "Village meeting opened"),
+    ),
 ];
 
 pub(crate) fn flag_label(c: crate::quality::FlagCode) -> Label {

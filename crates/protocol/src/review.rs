@@ -129,6 +129,16 @@ pub struct BulkApproveRequest {
     pub confirmed: Vec<Uuid>,
 }
 
+/// `POST /api/v1/review/verify`: the verifikator confirms, per desa (or any area of theirs) and
+/// period, every visit the supervisors approved there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyRequest {
+    pub area: String,
+    /// A period's name: only visits finished within it (by its cut-off); every one when absent.
+    #[serde(default)]
+    pub period: Option<String>,
+}
+
 /// One decision taken on a visit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReviewEntry {

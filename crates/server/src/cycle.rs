@@ -131,7 +131,16 @@ impl App {
                 closes: req.closes,
                 state: PeriodState::Planned,
             };
-            repo::insert_period(tx, &p, caller.user.id, now)?;
+            match repo::insert_period(tx, &p, caller.user.id, now) {
+                // Another admin's period of the same name committed meanwhile.
+                Err(crate::db::DbError::Duplicate) => {
+                    return Ok(Err(refused(
+                        &CycleError::PeriodNameTaken(p.name.clone()),
+                        lang,
+                    )));
+                }
+                r => r?,
+            }
             let audit = Audit {
                 entity_kind: Some("period"),
                 entity_id: Some(p.id.to_string()),
@@ -179,7 +188,13 @@ impl App {
             if to == PeriodState::Open && all.iter().any(|o| o.state == PeriodState::Open) {
                 return Ok(Err(refused(&CycleError::OtherPeriodOpen, lang)));
             }
-            repo::set_period_state(tx, id, to, now)?;
+            match repo::set_period_state(tx, id, to, now) {
+                // Another period opened meanwhile (the index allows one open).
+                Err(crate::db::DbError::Duplicate) => {
+                    return Ok(Err(refused(&CycleError::OtherPeriodOpen, lang)));
+                }
+                r => r?,
+            }
             let action = if to == PeriodState::Open {
                 "period.open"
             } else {
@@ -206,6 +221,7 @@ impl App {
         tx: &mut dyn Sql,
         caller: &Caller,
         p: &NewProposal,
+        now: chrono::DateTime<chrono::Utc>,
     ) -> crate::db::DbResult<Result<NewProposal, CycleError>> {
         let p = match p.checked() {
             Ok(p) => p,
@@ -213,6 +229,11 @@ impl App {
         };
         if !caller.user.areas.contains(&p.kode_desa) {
             return Ok(Err(CycleError::OutsideArea(p.kode_desa)));
+        }
+        // Closed before its cut-off: what comes now could never be decided.
+        let periods = repo::periods(tx)?;
+        if cycle::period_of(&periods, now).is_some_and(|x| x.state == PeriodState::Closed) {
+            return Ok(Err(CycleError::PeriodClosed));
         }
         if let Some(h) = p.household_id {
             match repo::household_scoped(tx, &caller.user.scope(), h)? {
@@ -233,7 +254,7 @@ impl App {
         desa_office(caller)?;
         let now = self.now();
         let id = self.run_write(|tx: &mut dyn Sql| {
-            let p = match Self::check_proposal(tx, caller, req)? {
+            let p = match Self::check_proposal(tx, caller, req, now)? {
                 Ok(p) => p,
                 Err(e) => return Ok(Err(refused(&e, lang))),
             };
@@ -279,7 +300,7 @@ impl App {
             };
             for (line, row) in &rows {
                 let p = match row {
-                    Ok(p) => Self::check_proposal(tx, caller, p)?,
+                    Ok(p) => Self::check_proposal(tx, caller, p, now)?,
                     Err(e) => Err(e.clone()),
                 };
                 match p {
@@ -312,17 +333,28 @@ impl App {
     pub fn proposals(&self, caller: &Caller, area: Option<&str>) -> Result<ProposalList, ApiError> {
         cycle_reader(caller)?;
         let scope = Self::review_scope(caller, area)?;
-        let mut tx = self.db.read()?;
-        let tx = tx.as_mut();
-        let rows = repo::proposals(tx, &scope)?;
-        let periods = repo::periods(tx)?;
-        let targets: Vec<Uuid> = rows.iter().filter_map(|r| r.target_household_id).collect();
-        let assigned = repo::assignments_of(tx, &targets)?;
-        let visits = repo::visits_since(tx, &targets)?;
-        let proposals = rows
-            .iter()
-            .map(|r| proposal_view(r, &periods, &assigned, &visits))
-            .collect();
+        let proposals: Vec<ProposalView> = {
+            let mut held = self.db.read()?;
+            let tx = held.as_mut();
+            let rows = repo::proposals(tx, &scope)?;
+            let periods = repo::periods(tx)?;
+            let targets: Vec<Uuid> = rows.iter().filter_map(|r| r.target_household_id).collect();
+            let assigned = repo::assignments_of(tx, &targets)?;
+            let visits = repo::visits_since(tx, &targets)?;
+            rows.iter()
+                .map(|r| proposal_view(r, &periods, &assigned, &visits))
+                .collect()
+        };
+        self.audit_read(
+            caller,
+            "proposal.list",
+            None,
+            format!(
+                "{} proposals; area={}",
+                proposals.len(),
+                area.unwrap_or("*")
+            ),
+        )?;
         Ok(ProposalList { proposals })
     }
 
@@ -395,19 +427,39 @@ impl App {
     pub fn musdes_list(&self, caller: &Caller, area: Option<&str>) -> Result<MusdesList, ApiError> {
         cycle_reader(caller)?;
         let scope = Self::review_scope(caller, area)?;
-        let mut tx = self.db.read()?;
-        let tx = tx.as_mut();
-        let sessions = repo::musdes(tx, &scope, None)?
-            .into_iter()
-            .map(|row| {
-                let decided = repo::decided_by(tx, row.id)?;
-                Ok(musdes_view(row, &decided))
-            })
-            .collect::<Result<_, ApiError>>()?;
+        let sessions = {
+            let mut held = self.db.read()?;
+            let tx = held.as_mut();
+            repo::musdes(tx, &scope, None)?
+                .into_iter()
+                .map(|row| {
+                    let decided = repo::decided_by(tx, row.id)?;
+                    Ok(musdes_view(row, &decided))
+                })
+                .collect::<Result<Vec<_>, ApiError>>()?
+        };
+        self.audit_read(
+            caller,
+            "musdes.list",
+            None,
+            format!("{} sessions; area={}", sessions.len(), area.unwrap_or("*")),
+        )?;
         Ok(MusdesList { sessions })
     }
 
-    /// `GET /api/v1/musdes/{id}`.
+    /// `GET /api/v1/musdes/{id}` (audited: it names residents).
+    pub fn musdes_read(&self, caller: &Caller, id: Uuid) -> Result<MusdesView, ApiError> {
+        let m = self.musdes_one(caller, id)?;
+        self.audit_read(
+            caller,
+            "musdes.read",
+            Some(("musdes", id.to_string())),
+            format!("{} {}", m.kode_desa, m.date),
+        )?;
+        Ok(m)
+    }
+
+    /// One session of the caller's areas (404 outside them).
     pub fn musdes_one(&self, caller: &Caller, id: Uuid) -> Result<MusdesView, ApiError> {
         cycle_reader(caller)?;
         let mut tx = self.db.read()?;
@@ -519,14 +571,14 @@ fn parse_csv(
     csv: &[u8],
     lang: Lang,
 ) -> Result<Vec<(u64, Result<NewProposal, CycleError>)>, ApiError> {
-    let bad_file = |why: &str| {
+    let bad_file = |id: &str, en: &str| {
         ApiError::new(
             Refusal::Unprocessable,
             "proposal.bad_file",
             "Bad file",
             lang,
-            &format!("Berkas CSV tidak bisa dibaca: {why}"),
-            &format!("The CSV file cannot be read: {why}"),
+            &format!("Berkas CSV tidak bisa dibaca: {id}"),
+            &format!("The CSV file cannot be read: {en}"),
         )
     };
     let mut reader = csv::ReaderBuilder::new()
@@ -535,7 +587,7 @@ fn parse_csv(
         .from_reader(csv);
     let headers = reader
         .headers()
-        .map_err(|e| bad_file(&e.to_string()))?
+        .map_err(|e| bad_file("bukan CSV", &e.to_string()))?
         .clone();
     let col = |name: &str| {
         headers
@@ -544,18 +596,41 @@ fn parse_csv(
     };
     let need = ["kind", "channel", "name", "address", "kode_desa", "reason"];
     if let Some(missing) = need.iter().find(|n| col(n).is_none()) {
-        return Err(bad_file(&format!("kolom/column {missing:?}")));
+        return Err(bad_file(
+            &format!("kolom {missing:?} tidak ada"),
+            &format!("column {missing:?} is missing"),
+        ));
     }
     let mut out = Vec::new();
-    for (i, rec) in reader.records().enumerate() {
-        let line = i as u64 + 2;
+    for rec in reader.records() {
         if out.len() >= MAX_IMPORT_ROWS {
-            return Err(bad_file(&format!("> {MAX_IMPORT_ROWS} rows")));
+            return Err(bad_file(
+                &format!("lebih dari {MAX_IMPORT_ROWS} baris"),
+                &format!("more than {MAX_IMPORT_ROWS} rows"),
+            ));
         }
         let rec = match rec {
             Ok(r) => r,
-            Err(e) => return Err(bad_file(&e.to_string())),
+            Err(e) => {
+                let at = e.position().map_or(0, |p| p.line());
+                return Err(bad_file(
+                    &format!("baris {at} rusak"),
+                    &format!("line {at}: {e}"),
+                ));
+            }
         };
+        // As a spreadsheet numbers it (the header is line 1; blank lines count, which the csv
+        // reader's own line count skips): newlines before the record's first byte, plus one.
+        // The position is where the reader started looking, before any blank lines.
+        let line = rec.position().map_or(0, |p| {
+            let mut at = usize::try_from(p.byte())
+                .unwrap_or(usize::MAX)
+                .min(csv.len());
+            while at < csv.len() && matches!(csv[at], b'\n' | b'\r') {
+                at += 1;
+            }
+            csv[..at].iter().filter(|b| **b == b'\n').count() as u64 + 1
+        });
         let get = |name: &str| {
             col(name)
                 .and_then(|i| rec.get(i))
@@ -602,7 +677,11 @@ fn proposal_view(
     let visit = match (target, r.decided_at) {
         (Some(h), Some(decided)) => visits
             .get(&h)
-            .and_then(|v| v.iter().rev().find(|(at, _)| *at >= decided))
+            .and_then(|v| {
+                v.iter()
+                    .rev()
+                    .find(|(at, s)| *at >= decided && *s != verivali_domain::VisitState::Superseded)
+            })
             .map(|(_, s)| *s),
         _ => None,
     };

@@ -76,6 +76,7 @@ pub fn router_with(app: Arc<App>, edge: Edge) -> Router {
         .route("/api/v1/review/batches", get(review_batches))
         .route("/api/v1/review/batches/{id}/approve", post(approve_batch))
         .route("/api/v1/review/progress", get(progress))
+        .route("/api/v1/review/verify", post(verify_many))
         .route("/api/v1/review/enumerators", get(enumerator_comparison))
         .route(
             "/api/v1/admin/quality/thresholds",
@@ -1075,7 +1076,7 @@ async fn musdes_one(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = path_id(&id, caller.lang)?;
-    blocking(move || app.musdes_one(&caller, id))
+    blocking(move || app.musdes_read(&caller, id))
         .await
         .map(Json)
 }
@@ -1121,4 +1122,14 @@ async fn musdes_scan(
     })
     .await
     .map(Json)
+}
+
+async fn verify_many(
+    State(app): Shared,
+    who: Unverified,
+    Body(req): Body<verivali_protocol::review::VerifyRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || app.verify_many(&who.verify(&app)?, &req))
+        .await
+        .map(Json)
 }

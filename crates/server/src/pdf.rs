@@ -313,14 +313,15 @@ mod tests {
             d.paragraph(&format!("Baris {i}"), 10.0, false);
         }
         let pdf = d.finish();
-        let text = String::from_utf8_lossy(&pdf);
-        assert!(text.starts_with("%PDF-1.4"));
-        assert!(text.contains("/Count 2"), "two pages");
-        // Each xref offset points at its object.
-        let xref = text.rfind("xref\n").unwrap();
-        for (i, line) in text[xref..].lines().skip(3).take(4).enumerate() {
+        assert!(pdf.starts_with(b"%PDF-1.4"));
+        let find = |needle: &[u8]| pdf.windows(needle.len()).rposition(|w| w == needle);
+        assert!(find(b"/Count 2").is_some(), "two pages");
+        // Each xref offset points at its object (offsets are bytes: the header has binary ones).
+        let xref = find(b"xref\n").unwrap();
+        let table = std::str::from_utf8(&pdf[xref..]).unwrap();
+        for (i, line) in table.lines().skip(3).take(4).enumerate() {
             let off: usize = line[..10].parse().unwrap();
-            assert!(text[off..].starts_with(&format!("{} 0 obj", i + 1)));
+            assert!(pdf[off..].starts_with(format!("{} 0 obj", i + 1).as_bytes()));
         }
     }
 }

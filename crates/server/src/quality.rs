@@ -28,11 +28,12 @@ use crate::repo::{self, Audit, VisitRow};
 /// The settings key of the thresholds.
 const THRESHOLDS_KEY: &str = "quality.thresholds";
 
-/// Whether a visit's flags may still change (a decided one keeps what the supervisor saw).
+/// Whether a visit's flags may still change (a decided one keeps what the supervisor saw; one the
+/// verifikator returned waits for the supervisor again).
 fn open(state: VisitState) -> bool {
     matches!(
         state,
-        VisitState::Draft | VisitState::Submitted | VisitState::Rejected
+        VisitState::Draft | VisitState::Submitted | VisitState::Rejected | VisitState::Returned
     )
 }
 

@@ -132,6 +132,8 @@ impl Coded for StoreError {
                     VisitState::Draft => "draf",
                     VisitState::Rejected => "ditolak",
                     VisitState::Superseded => "diganti kunjungan lain",
+                    VisitState::Verified => "diverifikasi dinas",
+                    VisitState::Returned => "dikembalikan dinas ke pengawas",
                 }
             ),
             StoreError::NotFinished(_) => "Kunjungan belum diselesaikan".into(),

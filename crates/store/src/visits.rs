@@ -350,6 +350,9 @@ impl Store {
                 Decision::Reject => (VisitState::Rejected, false),
                 Decision::Reopen => (VisitState::Submitted, true),
                 Decision::Supersede => (VisitState::Superseded, true),
+                // The verifikator's level: final, or back with the supervisor (still locked).
+                Decision::Verify => (VisitState::Verified, true),
+                Decision::Return => (VisitState::Returned, true),
             };
             tx.exec_cached(
                 "UPDATE visits SET state = ?1, finished = ?2 WHERE id = ?3",

@@ -212,11 +212,11 @@ gps_finish?: Gps | null,
  */
 mock_location?: boolean | null, };
 
-export type VisitState = "draft" | "submitted" | "approved" | "rejected" | "superseded";
+export type VisitState = "draft" | "submitted" | "approved" | "rejected" | "superseded" | "verified" | "returned";
 
 export type WorkStatus = "not_visited" | "draft" | "finished" | "submitted" | "approved" | "rejected";
 
-export type Decision = "approve" | "reject" | "reopen" | "supersede";
+export type Decision = "approve" | "reject" | "reopen" | "supersede" | "verify" | "return";
 
 export type ReviewEvent = { 
 /**

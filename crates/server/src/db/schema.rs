@@ -355,7 +355,9 @@ INSERT INTO visit_photos (sha256, visit_id, finished_at)
 /// session that decided them and the household their verification goes to; musdes sessions with
 /// their attendees (JSON) and the signed scan of the berita acara (kept with the photos, by hash).
 /// A proposal's period and path are derived when read (from when it was entered, and from the
-/// assignment and visits of its household), so a period created later still holds it.
+/// assignment and visits of its household), so a period created later still holds it. A visit
+/// notes when its findings went into the baseline (at approval before verifikators existed, or
+/// where none covers the desa; else at verification), so nothing is applied twice.
 const COMMON_V11: &str = r#"
 CREATE TABLE periods (
     id TEXT PRIMARY KEY,
@@ -384,6 +386,7 @@ CREATE TABLE musdes (
     scan_bytes BIGINT,
     scan_at TEXT
 );
+CREATE UNIQUE INDEX periods_one_open ON periods (state) WHERE state = 'open';
 CREATE INDEX musdes_desa ON musdes (kode_desa, date);
 CREATE TABLE proposals (
     id TEXT PRIMARY KEY,
@@ -406,6 +409,8 @@ CREATE TABLE proposals (
 );
 CREATE INDEX proposals_desa ON proposals (kode_desa, entered_at);
 CREATE INDEX proposals_musdes ON proposals (musdes_id);
+ALTER TABLE visits ADD COLUMN baseline_applied BIGINT NOT NULL DEFAULT 0;
+UPDATE visits SET baseline_applied = 1 WHERE state = 'approved';
 "#;
 
 pub fn sqlite_steps() -> Vec<String> {

@@ -210,7 +210,11 @@ pub fn pull(
                  {WITHDRAWN}))
               OR (kind IN ('visit', 'review') AND owner = $3) OR kind = 'questionnaire')"
         }
-        Role::Supervisor | Role::Admin | Role::Operator | Role::Verifier => {
+        // The desk roles never pull (App::pull refuses them); were they to, only this.
+        Role::Operator | Role::Verifier => {
+            "(kind = 'questionnaire' AND CAST($3 AS TEXT) IS NOT NULL AND CAST({AFTER} AS TEXT) IS NOT NULL)"
+        }
+        Role::Supervisor | Role::Admin => {
             "((({AREA} AND (kind NOT IN ('household', 'member') OR owner IS NULL)) OR kind = 'questionnaire')
               AND CAST($3 AS TEXT) IS NOT NULL AND CAST({AFTER} AS TEXT) IS NOT NULL)"
         }

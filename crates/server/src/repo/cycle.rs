@@ -175,6 +175,11 @@ pub fn proposals_for_update(
 ) -> DbResult<HashMap<Uuid, ProposalRow>> {
     let mut out = HashMap::new();
     let lock = super::lock(tx);
+    // Locked in id order across chunks too: two sessions deciding overlapping lists never
+    // wait on each other in a circle.
+    let mut ids = ids.to_vec();
+    ids.sort();
+    ids.dedup();
     for chunk in ids.chunks(400) {
         let mut w = Where::default();
         w.scope(scope, "kode_desa");
@@ -361,4 +366,33 @@ pub fn visits_since(tx: &mut dyn Sql, households: &[Uuid]) -> DbResult<Received>
         v.sort_by_key(|(at, _)| *at);
     }
     Ok(out)
+}
+
+/// Whether an active verifikator dinas covers the desa: then a supervisor's approval waits for
+/// their verification before it changes the baseline.
+pub fn verified_in(tx: &mut dyn Sql, kode_desa: &str) -> DbResult<bool> {
+    Ok(
+        super::list_users(tx, None, Some(verivali_domain::Role::Verifier), Some(false))?
+            .iter()
+            .any(|l| l.user.areas.contains(kode_desa)),
+    )
+}
+
+/// Whether a visit's findings are in the baseline already.
+pub fn baseline_applied(tx: &mut dyn Sql, visit: Uuid) -> DbResult<bool> {
+    Ok(tx
+        .query_opt(
+            "SELECT baseline_applied FROM visits WHERE id = $1",
+            &[visit.into()],
+        )?
+        .is_some_and(|r| r.i64(0) != 0))
+}
+
+/// Notes that a visit's findings went into the baseline.
+pub fn set_baseline_applied(tx: &mut dyn Sql, visit: Uuid) -> DbResult<()> {
+    tx.execute(
+        "UPDATE visits SET baseline_applied = 1 WHERE id = $1",
+        &[visit.into()],
+    )?;
+    Ok(())
 }

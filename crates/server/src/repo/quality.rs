@@ -337,7 +337,7 @@ pub fn open_visit_ids(tx: &mut dyn Sql, after: Option<Uuid>, limit: usize) -> Db
     let after = after.map_or_else(String::new, |a| a.to_string());
     tx.query(
         &format!(
-            "SELECT id FROM visits WHERE state IN ('draft', 'submitted', 'rejected') AND id > $1
+            "SELECT id FROM visits WHERE state IN ('draft', 'submitted', 'rejected', 'returned') AND id > $1
              ORDER BY id LIMIT {limit}"
         ),
         &[after.into()],

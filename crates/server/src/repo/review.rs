@@ -15,6 +15,8 @@ pub struct VisitFilter {
     pub id: Option<Uuid>,
     /// Review state.
     pub state: Option<VisitState>,
+    /// A second state listed with `state` (the supervisor's queue: submitted or returned).
+    pub or_state: Option<VisitState>,
     /// Enumerator's username.
     pub enumerator: Option<String>,
     /// Outcome wire name.
@@ -61,8 +63,13 @@ pub fn review_visits(
     if let Some(id) = f.id {
         w.eq("v.id = ?", id);
     }
-    if let Some(s) = f.state {
-        w.eq("v.state = ?", s.as_str());
+    match (f.state, f.or_state) {
+        (Some(s), Some(o)) => {
+            w.eq("(v.state = ?", s.as_str());
+            w.eq_more(" OR v.state = ?)", o.as_str());
+        }
+        (Some(s), None) => w.eq("v.state = ?", s.as_str()),
+        _ => {}
     }
     if let Some(e) = &f.enumerator {
         w.eq("u.username = ?", e.as_str());

@@ -8,6 +8,12 @@
 //! changed on both sides must be settled (`resolutions`: `found` or `current`), else 409 with the
 //! conflicts. Every decision is an immutable review event, announced to the enumerator's device.
 //!
+//! Two levels (DESIGN.md §12): where an active verifikator dinas covers the visit's desa, the
+//! supervisor's approval no longer touches the baseline; the verifikator's `verify` applies it
+//! (settling conflicts the same way) and `return` sends the visit back to the supervisor's queue
+//! with a reason. A kabupaten with no verifikator keeps working as before: approval applies the
+//! baseline, and a later verification applies nothing twice (`visits.baseline_applied`).
+//!
 //! One approved truth per household (`verivali_domain::review::second_truths`): approving a visit
 //! while another visit of the household is submitted or approved answers 409
 //! `review.second_visit` with those visits, unless the request says `supersede`; then they become
@@ -142,6 +148,10 @@ impl App {
             Decision::Reopen => Action::Reopen {
                 reason: reason.clone(),
             },
+            Decision::Verify => Action::Verify,
+            Decision::Return => Action::Return {
+                reason: reason.clone(),
+            },
             // Only ever the consequence of approving another visit with `supersede`.
             Decision::Supersede => {
                 return Err(ApiError::new(
@@ -227,16 +237,30 @@ impl App {
                 )
                 .with("photos", json!(missing))));
             }
+            // With a verifikator over this desa, the baseline waits for the verification.
             if visit.record.outcome.updates_baseline()
-                && let Err(e) = self.apply_to_baseline(tx, caller, &visit, req, now)?
+                && !repo::verified_in(tx, &visit.kode_desa)?
+                && !repo::baseline_applied(tx, visit_id)?
             {
-                return Ok(Err(e));
+                if let Err(e) = self.apply_to_baseline(tx, caller, &visit, req, now)? {
+                    return Ok(Err(e));
+                }
+                repo::set_baseline_applied(tx, visit_id)?;
             }
             for &other in &standing {
                 if let Err(e) = self.supersede_in(tx, caller, other, visit_id, now)? {
                     return Ok(Err(e));
                 }
             }
+        }
+        if req.decision == Decision::Verify
+            && visit.record.outcome.updates_baseline()
+            && !repo::baseline_applied(tx, visit_id)?
+        {
+            if let Err(e) = self.apply_to_baseline(tx, caller, &visit, req, now)? {
+                return Ok(Err(e));
+            }
+            repo::set_baseline_applied(tx, visit_id)?;
         }
         let reason = req.reason.clone().filter(|r| !r.trim().is_empty());
         // Wire names ("approve -> approved"): the dashboard words them from the vocabulary.
@@ -378,6 +402,115 @@ impl App {
             )?;
         }
         Ok(Ok(()))
+    }
+
+    /// `POST /api/v1/review/verify`: verifies every approved visit of an area of the caller's,
+    /// finished within a period when one is named, each as its own decision; one that cannot be
+    /// verified (baseline conflicts to settle one by one) is reported and never blocks the others.
+    pub fn verify_many(
+        &self,
+        caller: &Caller,
+        req: &verivali_protocol::review::VerifyRequest,
+    ) -> Result<BulkResponse, ApiError> {
+        use verivali_domain::cycle;
+        Self::reviewer(caller)?;
+        if !matches!(
+            caller.user.role,
+            verivali_domain::Role::Verifier | verivali_domain::Role::Admin
+        ) {
+            let e = verivali_domain::TransitionError::Forbidden {
+                role: caller.user.role.as_str(),
+                action: "verify",
+            };
+            return Err(ApiError::coded(
+                Refusal::Forbidden,
+                "Decision refused",
+                &e,
+                caller.lang,
+            ));
+        }
+        let scope = Self::review_scope(caller, Some(&req.area))?;
+        let mut ids = Vec::new();
+        {
+            let mut tx = self.db.read()?;
+            // The period's days: after the cut-off of the one before, up to its own.
+            let window = match req.period.as_deref().filter(|p| !p.is_empty()) {
+                None => None,
+                Some(name) => {
+                    let periods = repo::periods(tx.as_mut())?;
+                    let Some(i) = periods.iter().position(|p| p.name == name) else {
+                        return Err(ApiError::coded(
+                            Refusal::NotFound,
+                            "Refused",
+                            &cycle::CycleError::UnknownPeriod,
+                            caller.lang,
+                        ));
+                    };
+                    let before = i.checked_sub(1).map(|j| periods[j].cutoff);
+                    Some((before, periods[i].clone()))
+                }
+            };
+            let mut filter = VisitFilter {
+                state: Some(VisitState::Approved),
+                limit: 500,
+                ..Default::default()
+            };
+            loop {
+                let page = repo::review_visits(tx.as_mut(), &scope, &filter)?;
+                let full = page.len() == filter.limit;
+                for v in &page {
+                    let inside = match (&window, v.row.record.finished_at) {
+                        (None, _) => true,
+                        (Some((before, p)), Some(at)) => p.holds(*before, at),
+                        (Some(_), None) => false,
+                    };
+                    if inside {
+                        ids.push(v.row.record.visit_id);
+                    }
+                }
+                let last = page.last().map(|v| v.row.record.visit_id);
+                match (full, last) {
+                    (true, Some(last)) => filter.after = Some(last),
+                    _ => break,
+                }
+            }
+        }
+        if ids.is_empty() {
+            return Err(ApiError::new(
+                Refusal::NotFound,
+                "review.nothing_to_verify",
+                "Nothing to verify",
+                caller.lang,
+                "Tidak ada kunjungan disetujui yang menunggu verifikasi di sini",
+                "No approved visit is waiting for verification here",
+            ));
+        }
+        let req = DecisionRequest {
+            decision: Decision::Verify,
+            reason: None,
+            resolutions: BTreeMap::new(),
+            supersede: false,
+        };
+        let results = ids
+            .into_iter()
+            .map(|id| match self.decide(caller, id, &req) {
+                Ok(r) => BulkResult {
+                    visit_id: id,
+                    state: Some(r.state),
+                    error: None,
+                },
+                Err(e) => BulkResult {
+                    visit_id: id,
+                    state: None,
+                    error: Some(OpError {
+                        code: e.code.to_string(),
+                        message: e.detail,
+                        field: None,
+                    }),
+                },
+            })
+            .collect();
+        Ok(BulkResponse { results })
     }
 
     /// `POST /api/v1/review/batches/{id}/approve`: approves every submitted visit of a batch in

@@ -22,7 +22,8 @@ use super::bad_filter;
 /// Query parameters of the queue (all optional).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct QueueQuery {
-    /// Review state (`submitted` unless given; `all` for every state).
+    /// Review state; `to_review` (submitted or returned: the supervisor's default), `all` for
+    /// every state; a verifikator's default is `approved`.
     pub state: Option<String>,
     /// Region code (desa, kecamatan…) inside the caller's areas.
     pub area: Option<String>,
@@ -52,9 +53,20 @@ impl App {
         Self::reviewer(caller)?;
         let lang = caller.lang;
         let scope = Self::review_scope(caller, q.area.as_deref())?;
-        let state = match q.state.as_deref().unwrap_or("submitted") {
-            "all" | "" => None,
-            s => Some(VisitState::parse(s).ok_or_else(|| bad_filter(lang, "state", s))?),
+        // A verifikator's queue is what supervisors approved; a supervisor's what waits for them,
+        // submitted by an enumerator or returned by the verifikator.
+        let default = if caller.user.role == verivali_domain::Role::Verifier {
+            "approved"
+        } else {
+            "to_review"
+        };
+        let (state, or_state) = match q.state.as_deref().unwrap_or(default) {
+            "all" | "" => (None, None),
+            "to_review" => (Some(VisitState::Submitted), Some(VisitState::Returned)),
+            s => (
+                Some(VisitState::parse(s).ok_or_else(|| bad_filter(lang, "state", s))?),
+                None,
+            ),
         };
         let outcome = match q.outcome.as_deref().filter(|o| !o.is_empty()) {
             None => None,
@@ -89,6 +101,7 @@ impl App {
         };
         let filter = VisitFilter {
             state,
+            or_state,
             enumerator: q.enumerator.clone().filter(|e| !e.is_empty()),
             outcome,
             batch: q.batch,
@@ -119,7 +132,7 @@ impl App {
             format!(
                 "{} visits; state={} area={} enumerator={} outcome={} flag={}",
                 visits.len(),
-                q.state.as_deref().unwrap_or("submitted"),
+                q.state.as_deref().unwrap_or(default),
                 q.area.as_deref().unwrap_or("*"),
                 q.enumerator.as_deref().unwrap_or("*"),
                 q.outcome.as_deref().unwrap_or("*"),

@@ -63,6 +63,8 @@ fn state_rank(s: VisitState) -> i64 {
         VisitState::Rejected => 2,
         VisitState::Approved => 3,
         VisitState::Superseded => 4,
+        VisitState::Returned => 5,
+        VisitState::Verified => 6,
     }
 }
 

@@ -18,6 +18,14 @@ impl App {
         cursor: &str,
         limit: Option<usize>,
     ) -> Result<PullResponse, ApiError> {
+        // The desk roles work in the dashboard, whose reads are scoped, masked and audited; the
+        // sync feed carries whole households with their NIKs to a device.
+        if matches!(
+            caller.user.role,
+            verivali_domain::Role::Operator | verivali_domain::Role::Verifier
+        ) {
+            return Err(ApiError::forbidden(caller.lang));
+        }
         let limit = limit.unwrap_or(PULL_DEFAULT).clamp(1, PULL_MAX);
         let now = self.now();
         if cursor.is_empty() || cursor == "0" {

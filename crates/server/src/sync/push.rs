@@ -620,6 +620,12 @@ fn locked(state: VisitState, lang: Lang) -> Reject {
             "Kunjungan sudah disetujui dan dikunci; tidak bisa diubah",
             "The visit is approved and locked; it cannot be changed",
         ),
+        VisitState::Verified => Reject::new(
+            "visit.locked",
+            lang,
+            "Kunjungan sudah diverifikasi dinas dan dikunci; tidak bisa diubah",
+            "The visit is verified by the district and locked; it cannot be changed",
+        ),
         VisitState::Superseded => Reject::new(
             "visit.locked",
             lang,

@@ -397,6 +397,160 @@ async fn a_month_of_proposals_from_desk_to_field(b: Backend) {
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     assert_eq!(step_of(&op_a, &id(&new_family)).await.0, "approved");
 
+    // Two levels: with a verifikator over the desa the approval has not touched the baseline;
+    // the verification does. A supervisor cannot verify.
+    let version = |h: Uuid| {
+        let s = &s;
+        async move {
+            s.count(&format!("SELECT version FROM households WHERE id = '{h}'"))
+                .await
+        }
+    };
+    assert_eq!(
+        version(new_household).await,
+        1,
+        "approved, not verified yet"
+    );
+    assert_eq!(
+        code(spv.decide(v.visit_id, json!({"decision": "verify"})).await).await,
+        (403, "state.forbidden".into())
+    );
+    assert_eq!(
+        code(
+            verif
+                .decide(v.visit_id, json!({"decision": "return", "reason": " "}))
+                .await
+        )
+        .await,
+        (422, "state.reason_required".into())
+    );
+    let queue = ok(verif.get("/api/v1/review/visits").await).await;
+    assert!(
+        queue["visits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["found"]["visit_id"] == json!(v.visit_id)),
+        "the verifikator's queue is the approved visits: {queue}"
+    );
+    let r = verif
+        .decide(v.visit_id, json!({"decision": "verify"}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    assert_eq!(version(new_household).await, 2, "verified: in the baseline");
+    assert_eq!(step_of(&op_a, &id(&new_family)).await.0, "verified");
+    assert_eq!(
+        code(
+            verif
+                .decide(v.visit_id, json!({"decision": "verify"}))
+                .await
+        )
+        .await,
+        (409, "state.not_allowed".into())
+    );
+
+    // The death report's household: visited, approved, returned by the verifikator to the
+    // supervisor's queue, approved again, then verified with the rest of the desa's period.
+    let (h0, m0) = &ha[0];
+    let mut w = visit(h0, m0, 11);
+    let photo = ani.upload(b"foto rumah keluarga Sutarjo").await;
+    let kind = w.photo_kinds.values().next().cloned().unwrap();
+    w.photos = vec![photo.clone()];
+    w.photo_kinds = [(photo, kind)].into_iter().collect();
+    let op = ani.op(&OpBody::VisitRecord(Box::new(w.clone())));
+    assert_eq!(
+        ani.push(&[op]).await.results[0].status,
+        verivali_protocol::OpStatus::Applied
+    );
+    let batch = verivali_domain::Batch {
+        batch_id: Uuid::now_v7(),
+        visit_ids: vec![w.visit_id],
+    };
+    let op = ani.op(&OpBody::BatchSubmit(batch));
+    ani.push(&[op]).await;
+    assert_eq!(
+        spv.decide(w.visit_id, json!({"decision": "approve"}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let before = version(h0.id).await;
+    let r = verif
+        .decide(
+            w.visit_id,
+            json!({"decision": "return", "reason": "Tanggal kematian tidak ada di catatan"}),
+        )
+        .await;
+    assert_eq!(ok(r).await["state"], "returned");
+    assert_eq!(step_of(&op_a, &id(&death)).await.0, "visited");
+    let queue = ok(spv.get("/api/v1/review/visits").await).await;
+    assert!(
+        queue["visits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["found"]["visit_id"] == json!(w.visit_id)),
+        "returned: back in the supervisor's queue: {queue}"
+    );
+    assert_eq!(
+        spv.decide(w.visit_id, json!({"decision": "approve"}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        version(h0.id).await,
+        before,
+        "approved again, still waiting"
+    );
+    let bulk = ok(post(
+        &verif,
+        "/api/v1/review/verify",
+        json!({"area": DESA_A, "period": "2026-12"}),
+    )
+    .await)
+    .await;
+    assert_eq!(bulk["results"].as_array().unwrap().len(), 1, "{bulk}");
+    assert_eq!(bulk["results"][0]["state"], "verified");
+    assert_eq!(version(h0.id).await, before + 1);
+    assert_eq!(step_of(&op_a, &id(&death)).await.0, "verified");
+    assert_eq!(
+        code(
+            post(
+                &verif,
+                "/api/v1/review/verify",
+                json!({"area": DESA_A, "period": "2026-12"})
+            )
+            .await
+        )
+        .await,
+        (404, "review.nothing_to_verify".into())
+    );
+    assert_eq!(
+        code(post(&spv, "/api/v1/review/verify", json!({"area": DESA_A})).await)
+            .await
+            .0,
+        403
+    );
+    // Only verified visits go to the ministry; the device learns the final state.
+    let csv = verif.get("/api/v1/export/visits.csv?state=verified").await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    let csv = csv.text().await.unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        3,
+        "a header and the two verified visits:\n{csv}"
+    );
+    s.settle().await;
+    let decisions: Vec<String> = ani
+        .pull_all()
+        .await
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Review && c.data["visit_id"] == json!(w.visit_id))
+        .map(|c| c.data["decision"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(decisions, ["approve", "return", "approve", "verify"]);
+
     // The berita acara: Indonesian, names and addresses, the NIK masked.
     let r = op_a
         .get(&format!("/api/v1/musdes/{mid}/berita-acara.pdf"))
@@ -508,6 +662,14 @@ async fn a_month_of_proposals_from_desk_to_field(b: Backend) {
         (409, "period.closed".into())
     );
     assert_eq!(step_of(&op_a, &id(&late)).await.0, "entered");
+    // Closed before its cut-off: nothing more enters it.
+    let r = post(
+        &op_a,
+        "/api/v1/proposals",
+        proposal("sanggah", None, "Paijo", DESA_A),
+    )
+    .await;
+    assert_eq!(code(r).await, (409, "period.closed".into()));
     let actions: Vec<String> =
         ok(admin.get("/api/v1/admin/audit?limit=200").await).await["entries"]
             .as_array()
@@ -520,7 +682,9 @@ async fn a_month_of_proposals_from_desk_to_field(b: Backend) {
         "period.open",
         "period.close",
         "proposal.create",
+        "proposal.list",
         "musdes.record",
+        "musdes.list",
         "musdes.print",
         "musdes.scan",
     ] {
@@ -562,6 +726,7 @@ async fn proposals_come_from_a_spreadsheet_bad_rows_reported(b: Backend) {
          pindah_rumah,desa,,,X,Y,{DESA_A},,Z\n\
          sanggah,desa,,,X,Y,{DESA_B},,Z\n\
          laporan_kematian,rt_rw,{},,Sutarjo,\"Dusun Krajan, RT 01\",{DESA_A},Ketua RT,Meninggal 1 Desember\n\
+         \n\
          sanggah,merpati,,,X,Y,{DESA_A},,Z\n",
         ha[0].0.id
     );
@@ -586,7 +751,8 @@ async fn proposals_come_from_a_spreadsheet_bad_rows_reported(b: Backend) {
         [
             (3, "proposal.bad_kind"),
             (4, "proposal.outside_area"),
-            (6, "proposal.bad_channel")
+            // As a spreadsheet numbers lines: the blank one counts.
+            (7, "proposal.bad_channel")
         ]
     );
     let list = ok(op.get("/api/v1/proposals").await).await;
@@ -643,4 +809,9 @@ async fn operators_and_verifiers_work_at_their_level(b: Backend) {
         op.get("/api/v1/review/visits").await.status(),
         StatusCode::FORBIDDEN
     );
+    // The desk roles do not pull the sync feed (whole households, NIKs unmasked).
+    for d in [&ver, &op] {
+        let r = d.get("/api/v1/sync/pull").await;
+        assert_eq!(code(r).await, (403, "auth.forbidden".into()));
+    }
 }

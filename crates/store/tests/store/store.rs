@@ -299,6 +299,38 @@ fn drafts_revisions_batches_reviews_and_locks() {
             .len(),
         3
     );
+    // The verifikator's level: returned to the supervisor (still locked on the phone, the
+    // household waiting for review again), approved again, then verified: final, done.
+    let at = |decision| ReviewEvent {
+        decision,
+        reason: Some("Tanggal kematian belum dicatat".into()),
+        ..reject.clone()
+    };
+    store
+        .apply_review(Uuid::now_v7(), &at(Decision::Return))
+        .unwrap();
+    assert_eq!(store.visit(full.visit_id).unwrap().1, VisitState::Returned);
+    assert_eq!(
+        store.household_detail(h.id).unwrap().status,
+        WorkStatus::Submitted
+    );
+    assert_eq!(
+        store.record_visit(&full).unwrap_err().code(),
+        "visit.locked"
+    );
+    store.apply_review(Uuid::now_v7(), &approve).unwrap();
+    store
+        .apply_review(Uuid::now_v7(), &at(Decision::Verify))
+        .unwrap();
+    assert_eq!(store.visit(full.visit_id).unwrap().1, VisitState::Verified);
+    assert_eq!(
+        store.household_detail(h.id).unwrap().status,
+        WorkStatus::Approved
+    );
+    assert_eq!(
+        store.record_visit(&full).unwrap_err().code(),
+        "visit.locked"
+    );
 }
 
 #[test]
