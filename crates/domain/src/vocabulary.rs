@@ -163,7 +163,7 @@ fn decision_label(d: crate::review::Decision) -> Label {
 
 /// Every action the server writes to its audit log, with what it means to the reader of the
 /// log (the dashboard's audit page). A server test checks that every action it wrote is here.
-pub const AUDIT_ACTIONS: [(&str, Label); 42] = [
+pub const AUDIT_ACTIONS: [(&str, Label); 43] = [
     (
         "visit.record",
         (
@@ -298,6 +298,10 @@ pub const AUDIT_ACTIONS: [(&str, Label); 42] = [
     (
         "musdes.read",
         ("Musyawarah desa dibuka", "Village meeting opened"),
+    ),
+    (
+        "household.search",
+        ("Pencarian rumah tangga", "Household search"),
     ),
 ];
 

@@ -126,3 +126,21 @@ pub struct MusdesView {
 pub struct MusdesList {
     pub sessions: Vec<MusdesView>,
 }
+
+/// A household of the baseline as a desa office finds it to attach a proposal (No. KK masked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HouseholdHit {
+    pub id: Uuid,
+    pub nama_krt: String,
+    pub alamat: String,
+    pub rt: String,
+    pub rw: String,
+    pub kode_desa: String,
+    pub no_kk_masked: Option<String>,
+}
+
+/// `GET /api/v1/households/search?q=WORDS&area=CODE`: at most 20, by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HouseholdHits {
+    pub households: Vec<HouseholdHit>,
+}

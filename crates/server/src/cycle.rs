@@ -358,6 +358,46 @@ impl App {
         Ok(ProposalList { proposals })
     }
 
+    /// `GET /api/v1/households/search?q=WORDS&area=CODE`: households of the caller's areas to
+    /// attach a proposal to (at least two characters; at most 20; No. KK masked; audited).
+    pub fn search_households(
+        &self,
+        caller: &Caller,
+        q: &str,
+        area: Option<&str>,
+    ) -> Result<verivali_protocol::cycle::HouseholdHits, ApiError> {
+        cycle_reader(caller)?;
+        let scope = Self::review_scope(caller, area)?;
+        let words = q.trim();
+        if words.chars().count() < 2 {
+            return Ok(verivali_protocol::cycle::HouseholdHits { households: vec![] });
+        }
+        let found = {
+            let mut held = self.db.read()?;
+            repo::search_households(held.as_mut(), &scope, words, 20)?
+        };
+        self.audit_read(
+            caller,
+            "household.search",
+            None,
+            format!("{} found; area={}", found.len(), area.unwrap_or("*")),
+        )?;
+        Ok(verivali_protocol::cycle::HouseholdHits {
+            households: found
+                .into_iter()
+                .map(|h| verivali_protocol::cycle::HouseholdHit {
+                    id: h.id,
+                    nama_krt: h.fields.nama_krt,
+                    alamat: h.fields.alamat,
+                    rt: h.fields.rt,
+                    rw: h.fields.rw,
+                    kode_desa: h.kode_desa,
+                    no_kk_masked: h.fields.no_kk.as_deref().map(nik::mask),
+                })
+                .collect(),
+        })
+    }
+
     /// `POST /api/v1/musdes`: a session (or SPTJM) of one desa with its decisions. Each
     /// proposal must be of that desa, in the caller's areas, not decided yet and not of a closed
     /// period; one refused decision refuses the whole session and nothing changes.

@@ -103,6 +103,7 @@ pub fn router_with(app: Arc<App>, edge: Edge) -> Router {
         .route("/api/v1/admin/periods/{id}/{to}", post(move_period))
         .route("/api/v1/proposals", post(create_proposal).get(proposals))
         .route("/api/v1/proposals/import", post(import_proposals))
+        .route("/api/v1/households/search", get(search_households))
         .route("/api/v1/musdes", post(record_musdes).get(musdes_list))
         .route("/api/v1/musdes/{id}", get(musdes_one))
         .route("/api/v1/musdes/{id}/berita-acara.pdf", get(berita_acara))
@@ -1132,4 +1133,22 @@ async fn verify_many(
     blocking(move || app.verify_many(&who.verify(&app)?, &req))
         .await
         .map(Json)
+}
+
+#[derive(Deserialize)]
+struct SearchParams {
+    q: Option<String>,
+    area: Option<String>,
+}
+
+async fn search_households(
+    State(app): Shared,
+    caller: Caller,
+    Q(q): Q<SearchParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    blocking(move || {
+        app.search_households(&caller, q.q.as_deref().unwrap_or(""), q.area.as_deref())
+    })
+    .await
+    .map(Json)
 }

@@ -9,6 +9,16 @@ use verivali_domain::Role;
 use verivali_domain::clock::SystemClock;
 use verivali_server::App;
 
+/// The roles by wire name, from the domain's one list (the CLI offers every one).
+fn roles() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(Role::ALL.map(Role::as_str))
+}
+
+/// The review states by wire name, from the domain's one list.
+fn states() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(verivali_domain::VisitState::ALL.map(|s| s.as_str()))
+}
+
 #[derive(Parser)]
 #[command(name = "verivali-server", version, about = "Verivali central server")]
 struct Cli {
@@ -177,7 +187,7 @@ enum ExportCmd {
     /// Export reviewed visits for the ministry upload (CSV or XLSX)
     Visits {
         /// Review state of the visits to export
-        #[arg(long, default_value = "approved", value_parser = ["approved", "submitted", "rejected", "draft", "superseded"])]
+        #[arg(long, default_value = "approved", value_parser = states())]
         state: String,
         /// Region-code prefix to limit the export to (default: everything)
         #[arg(long)]
@@ -196,7 +206,7 @@ enum UserCmd {
     Add {
         #[arg(long)]
         username: String,
-        #[arg(long, value_parser = ["enumerator", "supervisor", "admin"])]
+        #[arg(long, value_parser = roles())]
         role: String,
         /// Region-code prefix the user works in (repeat for several)
         #[arg(long = "area", required = true)]
@@ -210,7 +220,7 @@ enum UserCmd {
     },
     /// List users: username, role, areas, state
     List {
-        #[arg(long, value_parser = ["enumerator", "supervisor", "admin"])]
+        #[arg(long, value_parser = roles())]
         role: Option<String>,
         /// Only users working in or covering this region code
         #[arg(long)]
@@ -226,7 +236,7 @@ enum UserCmd {
         username: String,
         #[arg(long)]
         display_name: Option<String>,
-        #[arg(long, value_parser = ["enumerator", "supervisor", "admin"])]
+        #[arg(long, value_parser = roles())]
         role: Option<String>,
         /// New areas (repeat for several; replaces the old ones)
         #[arg(long = "area")]

@@ -121,8 +121,9 @@ function go(hash) {
 }
 
 // Codes come from the vocabulary; this is only the order the queue's state filter offers them.
-const STATE_ORDER = ["submitted", "approved", "rejected", "draft", "superseded"];
+const STATE_ORDER = ["submitted", "returned", "approved", "verified", "rejected", "draft", "superseded"];
 const outcomes = () => state.vocab.outcomes.map((o) => o.code);
+const defaultState = () => (state.me?.role === "verifier" ? "approved" : "to_review");
 const states = () => STATE_ORDER.filter((c) => state.vocab.review_states.some((s) => s.code === c));
 
 // ------------------------------------------------------------------ frame
@@ -133,8 +134,11 @@ function frame(active) {
   const nav = document.getElementById("nav");
   nav.replaceChildren();
   if (!state.me) return;
-  const links = [["/progress", "nav.progress"], ["/queue", "nav.queue"], ["/batches", "nav.batches"], ["/enumerators", "nav.enumerators"], ["/assignments", "nav.assignments"], ["/export", "nav.export"], ["/quality", "nav.quality"]];
-  if (state.me.role === "admin") links.push(["/users", "nav.users"], ["/devices", "nav.devices"], ["/import", "nav.import"], ["/questionnaires", "nav.questionnaires"], ["/audit", "nav.audit"]);
+  const cycle = [["/proposals", "nav.proposals"], ["/musdes", "nav.musdes"], ["/periods", "nav.periods"]];
+  const links = state.me.role === "operator" ? cycle
+    : state.me.role === "verifier" ? [["/verify", "nav.verify"], ["/queue", "nav.queue"], ...cycle, ["/export", "nav.export"]]
+    : [["/progress", "nav.progress"], ["/queue", "nav.queue"], ["/batches", "nav.batches"], ["/enumerators", "nav.enumerators"], ["/assignments", "nav.assignments"], ["/export", "nav.export"], ["/quality", "nav.quality"], ...cycle];
+  if (state.me.role === "admin") links.push(["/verify", "nav.verify"], ["/users", "nav.users"], ["/devices", "nav.devices"], ["/import", "nav.import"], ["/questionnaires", "nav.questionnaires"], ["/audit", "nav.audit"]);
   for (const [path, key] of links) {
     nav.append(h("a", { href: `#${path}`, "aria-current": active === path ? "page" : null, id: `nav-${path.slice(1)}` }, t(key)));
   }
@@ -197,8 +201,8 @@ function signIn() {
       const r = await api("/api/v1/web/session", { method: "POST", body });
       state.me = r.user;
       state.csrf = r.csrf;
-      await loadRegions();
-      go("#/progress");
+      await Promise.all([loadRegions(), loadPeriods()]);
+      go(state.me.role === "operator" ? "#/proposals" : state.me.role === "verifier" ? "#/verify" : "#/progress");
     } catch (x) {
       err.textContent = x.message;
       if (x.problem.code === "auth.password_change_required") {
@@ -286,7 +290,9 @@ async function queue() {
       opt("", t("queue.all"), query.get("outcome") || ""),
       outcomes().map((o) => opt(o, term("outcomes", o), query.get("outcome"))))),
     h("label", {}, t("queue.state"), h("select", { name: "state", id: "filter-state" },
-      states().map((st) => opt(st, term("review_states", st), query.get("state") || "submitted")))),
+      // A supervisor's default: what waits for them, submitted or returned by the verifikator.
+      opt("to_review", t("queue.to_review"), query.get("state") || defaultState()),
+      states().map((st) => opt(st, term("review_states", st), query.get("state") || defaultState())))),
     h("label", {}, t("queue.flag"), h("select", { name: "flag", id: "filter-flag" },
       opt("", t("queue.all"), query.get("flag") || ""),
       (state.vocab.flags || []).map((f) => opt(f.code, term("flags", f.code), query.get("flag"))))),
@@ -328,6 +334,8 @@ async function queue() {
       const flags = flagChips(v);
       if (v.photos.some((p) => !p.present)) flags.push(h("span", { class: "chip" }, t("flag.photo_missing")));
       if (v.conflicts.length) flags.push(h("span", { class: "chip" }, t("flag.conflicts")));
+      // Sent back by the verifikator: it says so first.
+      if (v.state === "returned") flags.unshift(h("span", { class: "chip returned" }, term("review_states", "returned")));
       tbody.append(h("tr", { "data-visit": v.found.visit_id, "data-risk": v.risk || 0 },
         h("td", {}, h("a", { href: `#/visit/${v.found.visit_id}`, class: "visit-link" }, v.found.household.nama_krt || "—"), h("div", { class: "muted" }, v.found.household.alamat)),
         h("td", { class: "num" }, riskMeter(v.risk || 0)),
@@ -345,7 +353,7 @@ async function queue() {
   };
   more.addEventListener("click", load);
   await load();
-  const set = ["area", "enumerator", "outcome", "flag"].filter((k) => query.get(k)).length + (query.get("state") && query.get("state") !== "submitted" ? 1 : 0);
+  const set = ["area", "enumerator", "outcome", "flag"].filter((k) => query.get(k)).length + (query.get("state") && query.get("state") !== defaultState() ? 1 : 0);
   page(t("queue.title"), fold(form, set), h("div", { class: "tablewrap" }, table), empty, more);
 }
 
@@ -432,7 +440,11 @@ async function visit(id) {
   const [v, qn] = await Promise.all([api(`/api/v1/review/visits/${id}`), questionnaire()]);
   // One approved truth per household: the other visits waiting or approved, to compare before
   // deciding (verivali_domain::review::second_truths; the server refuses a plain approval).
-  const fetched = v.state === "submitted"
+  // The supervisor decides a submitted visit, or one the verifikator returned; the verifikator
+  // (or an admin) an approved one.
+  const reviewing = v.state === "submitted" || (v.state === "returned" && state.me.role !== "verifier");
+  const verifying = v.state === "approved" && (state.me.role === "verifier" || state.me.role === "admin");
+  const fetched = reviewing
     ? await Promise.all(v.other_visits.map((o) => api(`/api/v1/review/visits/${o}`).catch(() => null)))
     : [];
   const standing = fetched.filter((o) => o && (o.state === "submitted" || o.state === "approved"));
@@ -452,7 +464,7 @@ async function visit(id) {
         h("th", { scope: "row" }, term("household_fields", k)), h("td", {}, base), h("td", {}, found));
     })));
   const resolutions = h("div", { id: "conflicts" });
-  if (v.conflicts.length && v.state === "submitted") {
+  if (v.conflicts.length && (reviewing || verifying)) {
     resolutions.append(h("p", { class: "flag" }, t("visit.conflicts")));
     for (const c of v.conflicts) {
       const name = `res-${c.field}`;
@@ -541,15 +553,20 @@ async function visit(id) {
   const approve = standing.length || unseen
     ? h("button", { type: "button", class: "ok", id: "approve-supersede", onclick: supersede }, t("visit.approve_supersede"))
     : h("button", { type: "button", class: "ok", id: "approve", onclick: () => decide("approve") }, t("visit.approve"));
-  if (v.state === "submitted") {
-    actions.append(h("label", {}, t("visit.reason"), reason), h("div", { class: "actions" },
-      approve,
-      h("button", { type: "button", class: "bad", id: "reject", onclick: () => decide("reject") }, t("visit.reject"))),
+  const returned = v.reviews.filter((r) => r.decision === "return").pop();
+  if (reviewing) {
+    actions.append(
+      returned && v.state === "returned" ? h("p", { class: "flag", id: "returned-reason" }, `${t("visit.returned_by")}: ${returned.reason || ""}`) : null,
+      h("label", {}, t("visit.reason"), reason), h("div", { class: "actions" },
+        approve,
+        h("button", { type: "button", class: "bad", id: "reject", onclick: () => decide("reject") }, t("visit.reject"))),
       h("p", { class: "muted" }, t("visit.keys")), out);
-  } else if (v.state === "approved" && state.me.role === "admin") {
-    reason.setAttribute("aria-label", t("visit.reason_reopen"));
-    actions.append(h("label", {}, t("visit.reason_reopen"), reason), h("div", { class: "actions" },
-      h("button", { type: "button", id: "reopen", onclick: () => decide("reopen") }, t("visit.reopen"))), out);
+  } else if (verifying) {
+    reason.setAttribute("aria-label", t("visit.reason_return"));
+    actions.append(h("label", {}, t("visit.reason_return"), reason), h("div", { class: "actions" },
+      h("button", { type: "button", class: "ok", id: "verify", onclick: () => decide("verify") }, t("visit.verify")),
+      h("button", { type: "button", class: "bad", id: "return", onclick: () => decide("return") }, t("visit.return")),
+      state.me.role === "admin" ? h("button", { type: "button", id: "reopen", onclick: () => decide("reopen") }, t("visit.reopen")) : null), out);
   } else {
     actions.append(badge(v.state));
   }
@@ -560,13 +577,13 @@ async function visit(id) {
     // A approves only when pressed twice (or A then Enter): one stray key never decides
     // someone's aid. A confirmation rather than an undo window, so the decision is never held
     // in a tab that may close before it is sent.
-    if (e.key === "a" && v.state === "submitted" && (standing.length || unseen)) {
+    if (e.key === "a" && reviewing && (standing.length || unseen)) {
       e.preventDefault();
       supersede();
       document.getElementById("approve-supersede")?.focus();
       return;
     }
-    if (e.key === "a" && v.state === "submitted") {
+    if (e.key === "a" && reviewing) {
       e.preventDefault();
       if (armed) { armed = false; decide("approve"); }
       else { armed = true; out.className = "flag"; out.textContent = t("visit.key_confirm"); document.getElementById("approve")?.focus(); }
@@ -1365,6 +1382,299 @@ async function assignments() {
     h("div", { class: "actions" }, file, importIt, bar), report);
 }
 
+// ------------------------------------------------------------------ the update cycle (DESIGN.md §12)
+
+/** The periods, fetched once per sign-in and again after an admin changes one. */
+async function loadPeriods() {
+  state.periods = await api("/api/v1/periods").catch(() => ({ periods: [], open: null }));
+}
+
+/** From three days before the open period's cut-off, every page says how long is left. */
+function cutoffBanner() {
+  const p = state.periods?.open;
+  if (!p || !p.warn) return null;
+  const when = p.days_to_cutoff === 0 ? t("cutoff.today") : t("cutoff.days", { n: p.days_to_cutoff });
+  return h("p", { class: "banner", id: "cutoff-banner", role: "status" }, t("cutoff.warn", { name: p.name, when, date: p.cutoff }));
+}
+
+/** A proposal's path as a row of steps, the reached one marked (a tidak layak one stops). */
+function steps(p) {
+  const all = (state.vocab.proposal_steps || []).map((s) => s.code);
+  const reached = all.indexOf(p.step);
+  const stopped = p.decision === "tidak_layak";
+  return h("ol", { class: "steps", "aria-label": t("proposal.path") }, all.map((code, i) => h("li", {
+    class: i < reached ? "done" : i === reached ? (stopped ? "stop" : "here") : stopped ? "off" : null,
+    "aria-current": i === reached ? "step" : null,
+  }, term("proposal_steps", code))));
+}
+
+const desk = () => state.me.role === "operator" || state.me.role === "admin";
+/** The desa a desk user works in (an operator's areas are desa; an admin's the desa listed in progress). */
+function desas() {
+  const mine = state.me.areas.filter((a) => a.length === 10);
+  return mine.length ? mine : (state.progress?.areas || []).map((a) => a.kode_desa);
+}
+
+async function proposalsPage() {
+  if (state.me.role === "admin" && !state.progress) state.progress = await api("/api/v1/review/progress").catch(() => ({ areas: [] }));
+  const list = await api("/api/v1/proposals");
+  const sel = (name, items, vocab) => h("select", { name, id: `p-${name}`, required: true }, items.map((c) => h("option", { value: c }, term(vocab, c))));
+  const kinds = (state.vocab.proposal_kinds || []).map((k) => k.code);
+  const form = h("form", { class: "card editor", id: "proposal-form" },
+    h("label", {}, t("proposal.kind"), sel("kind", kinds, "proposal_kinds")),
+    h("label", {}, t("proposal.channel"), sel("channel", (state.vocab.channels || []).map((c) => c.code), "channels")),
+    h("label", {}, t("proposal.desa"), h("select", { name: "kode_desa", id: "p-kode_desa", required: true }, desas().map((d) => h("option", { value: d }, place(d))))));
+  // A household of the baseline, found by name, address or No. KK.
+  const chosen = h("p", { id: "p-chosen", class: "muted" }, t("proposal.no_household"));
+  let household = null;
+  const hits = h("ul", { id: "p-hits", class: "hits" });
+  const search = h("input", { type: "search", id: "p-search", placeholder: t("proposal.search_hint"), autocomplete: "off" });
+  const find = async () => {
+    const q = new URLSearchParams({ q: search.value, area: form.kode_desa.value });
+    const r = await api(`/api/v1/households/search?${q}`);
+    hits.replaceChildren(...r.households.map((x) => h("li", {}, h("button", { type: "button", class: "quiet pick-household", "data-id": x.id, onclick: () => {
+      household = x.id;
+      chosen.className = "";
+      chosen.textContent = `${t("proposal.household")}: ${x.nama_krt} — ${x.alamat} RT ${x.rt}/RW ${x.rw}${x.no_kk_masked ? ` · KK ${x.no_kk_masked}` : ""}`;
+      if (!form.name.value) form.name.value = x.nama_krt;
+      if (!form.address.value) form.address.value = `${x.alamat} RT ${x.rt}/RW ${x.rw}`;
+      hits.replaceChildren();
+    } }, `${x.nama_krt} — ${x.alamat} RT ${x.rt}/RW ${x.rw}`))));
+    if (!r.households.length) hits.append(h("li", { class: "muted" }, t("proposal.no_hits")));
+  };
+  const searchBox = h("fieldset", { id: "p-household" }, h("legend", {}, t("proposal.household")),
+    h("div", { class: "actions" }, search, h("button", { type: "button", id: "p-find", class: "quiet", onclick: find }, t("proposal.find")),
+      h("button", { type: "button", class: "quiet", id: "p-clear", onclick: () => { household = null; chosen.className = "muted"; chosen.textContent = t("proposal.no_household"); } }, t("proposal.clear"))),
+    chosen, hits);
+  const out = h("p", { role: "status", id: "p-result" });
+  form.append(searchBox,
+    h("label", {}, t("proposal.name"), h("input", { name: "name", id: "p-name", required: true, maxlength: 200 })),
+    h("label", {}, t("proposal.nik"), h("input", { name: "nik", id: "p-nik", inputmode: "numeric", pattern: "[0-9]{16}", maxlength: 16 })),
+    h("label", {}, t("proposal.address"), h("input", { name: "address", id: "p-address", required: true, maxlength: 200 })),
+    h("label", {}, t("proposal.reporter"), h("input", { name: "reporter", id: "p-reporter", maxlength: 200 })),
+    h("label", { class: "wide" }, t("proposal.reason"), h("textarea", { name: "reason", id: "p-reason", required: true, maxlength: 1000 })),
+    h("button", { type: "submit", class: "primary", id: "p-save" }, t("proposal.save")), out);
+  // A new family has no household to attach; the other kinds need one.
+  const sync = () => {
+    const k = (state.vocab.proposal_kinds || []).find((x) => x.code === form.kind.value);
+    searchBox.hidden = !!k?.refuses_household;
+    if (k?.refuses_household) household = null;
+  };
+  form.kind.addEventListener("change", sync);
+  sync();
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const body = { kind: form.kind.value, channel: form.channel.value, household_id: household, nik: form.nik.value || null,
+      name: form.name.value, address: form.address.value, kode_desa: form.kode_desa.value, reporter: form.reporter.value || null, reason: form.reason.value };
+    try {
+      await api("/api/v1/proposals", { method: "POST", body });
+      toast(t("proposal.saved"));
+      proposalsPage();
+    } catch (x) { out.className = "error"; out.textContent = x.message; }
+  });
+  // A spreadsheet of the same columns.
+  const file = h("input", { type: "file", id: "p-file", accept: ".csv,text/csv" });
+  const report = h("div", { id: "p-import-report" });
+  const importIt = h("button", { type: "button", id: "p-import", onclick: async () => {
+    const f = file.files[0];
+    if (!f) return;
+    const r = await fetch("/api/v1/proposals/import", { method: "POST", credentials: "same-origin",
+      headers: { "Accept-Language": state.lang, "X-CSRF-Token": state.csrf, "Content-Type": "text/csv" }, body: await f.text() });
+    const v = await r.json().catch(() => ({}));
+    if (!r.ok) { report.replaceChildren(h("p", { class: "error" }, v.detail || r.status)); return; }
+    report.replaceChildren(h("p", { id: "p-import-created" }, t("proposal.imported", { n: v.created })),
+      v.bad_rows.length ? h("table", { class: "cards", id: "p-bad-rows" }, h("thead", {}, h("tr", {}, h("th", {}, t("import.line")), h("th", {}, t("import.problem")))),
+        h("tbody", {}, v.bad_rows.map((b) => h("tr", {}, h("td", {}, b.line), h("td", {}, b.message))))) : null);
+    for (const table of report.querySelectorAll("table.cards")) labelCells(table);
+  } }, t("proposal.import"));
+  const table = h("table", { class: "cards", id: "proposals" },
+    h("thead", {}, h("tr", {}, [t("proposal.name"), t("proposal.kind"), t("proposal.desa"), t("proposal.period"), t("proposal.path")].map((x) => h("th", {}, x)))),
+    h("tbody", {}, list.proposals.map((p) => h("tr", { "data-id": p.id, "data-step": p.step },
+      h("td", {}, h("strong", {}, p.name), p.nik_masked ? h("div", { class: "muted" }, `NIK ${p.nik_masked}`) : null, h("div", { class: "muted" }, p.address)),
+      h("td", {}, term("proposal_kinds", p.kind), h("div", { class: "muted" }, term("channels", p.channel))),
+      h("td", {}, place(p.kode_desa)),
+      h("td", {}, p.period || "—"),
+      h("td", {}, steps(p), p.note ? h("div", { class: "muted" }, p.note) : null)))));
+  page(t("proposal.title"), cutoffBanner(),
+    desk() ? [h("h2", {}, t("proposal.new")), form, h("h2", {}, t("proposal.import_title")), h("p", { class: "muted" }, t("proposal.import_help")),
+      h("div", { class: "actions" }, file, importIt), report] : null,
+    h("h2", {}, t("proposal.list")), list.proposals.length ? h("div", { class: "tablewrap" }, table) : h("p", { class: "muted" }, t("proposal.none")));
+}
+
+async function musdesPage() {
+  if (state.me.role === "admin" && !state.progress) state.progress = await api("/api/v1/review/progress").catch(() => ({ areas: [] }));
+  const [sessions, proposals] = await Promise.all([api("/api/v1/musdes"), api("/api/v1/proposals")]);
+  const today = new Date(Date.now() + 7 * 3600e3).toISOString().slice(0, 10);
+  const form = h("form", { class: "card editor", id: "musdes-form" },
+    h("label", {}, t("proposal.desa"), h("select", { name: "kode_desa", id: "m-desa" }, desas().map((d) => h("option", { value: d }, place(d))))),
+    h("label", {}, t("musdes.date"), h("input", { type: "date", name: "date", id: "m-date", value: today, max: today, required: true })),
+    h("label", { class: "inline" }, h("input", { type: "checkbox", name: "sptjm", id: "m-sptjm" }), t("musdes.sptjm")),
+    h("label", {}, t("musdes.place"), h("input", { name: "place", id: "m-place", maxlength: 200 })),
+    h("label", {}, t("musdes.chair"), h("input", { name: "chair", id: "m-chair", required: true, maxlength: 200 })));
+  const people = h("tbody", {});
+  const addPerson = () => {
+    people.append(h("tr", {},
+      h("td", {}, h("input", { class: "m-att-name", "aria-label": t("musdes.attendee"), maxlength: 200 })),
+      h("td", {}, h("input", { class: "m-att-role", "aria-label": t("musdes.role"), maxlength: 200 }))));
+    const table = people.closest("table");
+    if (table) labelCells(table);
+  };
+  addPerson(); addPerson(); addPerson();
+  const attendees = h("fieldset", { id: "m-attendees", class: "wide" }, h("legend", {}, t("musdes.attendees")),
+    h("table", { class: "cards" }, h("thead", {}, h("tr", {}, h("th", {}, t("musdes.attendee")), h("th", {}, t("musdes.role")))), people),
+    h("button", { type: "button", class: "quiet", id: "m-add-person", onclick: addPerson }, t("musdes.add_person")));
+  const decisions = h("tbody", {});
+  const drawOpen = () => {
+    const open = proposals.proposals.filter((p) => !p.decision && p.kode_desa === form.kode_desa.value);
+    decisions.replaceChildren(...open.map((p) => h("tr", { "data-id": p.id },
+      h("td", {}, h("strong", {}, p.name), h("div", { class: "muted" }, `${term("proposal_kinds", p.kind)} · ${p.address}`)),
+      h("td", {}, h("select", { class: "m-verdict", "data-id": p.id, "aria-label": t("musdes.decision") },
+        h("option", { value: "" }, t("musdes.undecided")), (state.vocab.verdicts || []).map((v) => h("option", { value: v.code }, term("verdicts", v.code))))),
+      h("td", {}, h("input", { class: "m-note", "data-id": p.id, "aria-label": t("musdes.note"), maxlength: 1000 })))));
+    if (!open.length) decisions.append(h("tr", {}, h("td", { colspan: 3, class: "muted" }, t("musdes.nothing_open"))));
+    const table = decisions.closest("table");
+    if (table) labelCells(table);
+  };
+  form.kode_desa.addEventListener("change", drawOpen);
+  drawOpen();
+  const out = h("p", { role: "status", id: "m-result" });
+  form.append(attendees,
+    h("fieldset", { id: "m-decisions", class: "wide" }, h("legend", {}, t("musdes.decisions")),
+      h("table", { class: "cards" }, h("thead", {}, h("tr", {}, h("th", {}, t("proposal.name")), h("th", {}, t("musdes.decision")), h("th", {}, t("musdes.note")))), decisions)),
+    h("button", { type: "submit", class: "primary", id: "m-save" }, t("musdes.save")), out);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const body = {
+      kode_desa: form.kode_desa.value, date: form.date.value, sptjm: form.sptjm.checked, place: form.place.value, chair: form.chair.value,
+      attendees: [...people.querySelectorAll("tr")].map((r) => ({ name: r.querySelector(".m-att-name").value.trim(), role: r.querySelector(".m-att-role").value.trim() })).filter((a) => a.name || a.role),
+      decisions: [...decisions.querySelectorAll("select.m-verdict")].filter((s) => s.value).map((s) => ({
+        proposal_id: s.dataset.id, decision: s.value, note: decisions.querySelector(`input.m-note[data-id="${s.dataset.id}"]`).value.trim() || null })),
+    };
+    try {
+      const m = await api("/api/v1/musdes", { method: "POST", body });
+      toast(t("musdes.saved"));
+      await musdesPage();
+      document.getElementById(`musdes-${m.id}`)?.scrollIntoView();
+    } catch (x) { out.className = "error"; out.textContent = x.message; }
+  });
+  const scanUpload = (m) => {
+    const file = h("input", { type: "file", accept: "application/pdf,image/jpeg,image/png", class: "scan-file", "aria-label": t("musdes.scan") });
+    const go = h("button", { type: "button", class: "quiet scan-send", onclick: async () => {
+      const f = file.files[0];
+      if (!f) return;
+      const r = await fetch(`/api/v1/musdes/${m.id}/scan`, { method: "PUT", credentials: "same-origin",
+        headers: { "Accept-Language": state.lang, "X-CSRF-Token": state.csrf, "Content-Type": f.type || "application/octet-stream" }, body: f });
+      const v = await r.json().catch(() => ({}));
+      if (!r.ok) { toast(v.detail || String(r.status)); return; }
+      toast(t("musdes.scan_saved"));
+      musdesPage();
+    } }, t("musdes.scan_send"));
+    return h("div", { class: "actions" }, file, go);
+  };
+  const list = h("table", { class: "cards", id: "musdes-list" },
+    h("thead", {}, h("tr", {}, [t("musdes.date"), t("proposal.desa"), t("musdes.decisions"), t("musdes.documents")].map((x) => h("th", {}, x)))),
+    h("tbody", {}, sessions.sessions.map((m) => {
+      const layak = m.decisions.filter((d) => d.decision === "layak").length;
+      return h("tr", { id: `musdes-${m.id}` },
+        h("td", {}, h("strong", {}, m.date), h("div", { class: "muted" }, m.sptjm ? t("musdes.sptjm") : m.place)),
+        h("td", {}, place(m.kode_desa), h("div", { class: "muted" }, m.chair)),
+        h("td", {}, t("musdes.counts", { n: m.decisions.length, layak, tidak: m.decisions.length - layak })),
+        h("td", {}, h("a", { class: "button quiet berita-acara", href: `/api/v1/musdes/${m.id}/berita-acara.pdf`, download: "" }, t("musdes.pdf")),
+          m.scan ? h("div", { class: "kept scan-kept" }, t("musdes.scan_kept", { kb: Math.ceil(m.scan.bytes / 1024) })) : h("div", { class: "flag" }, t("musdes.scan_missing")),
+          desk() ? scanUpload(m) : null));
+    })));
+  page(t("musdes.title"), cutoffBanner(),
+    desk() ? [h("h2", {}, t("musdes.new")), form] : null,
+    h("h2", {}, t("musdes.list")), sessions.sessions.length ? h("div", { class: "tablewrap" }, list) : h("p", { class: "muted" }, t("musdes.none")));
+}
+
+async function periodsPage() {
+  await loadPeriods();
+  const admin = state.me.role === "admin";
+  const move = (p, to) => h("button", { type: "button", class: to === "open" ? "ok" : "bad", id: `period-${to}-${p.name}`, onclick: async () => {
+    try { await api(`/api/v1/admin/periods/${p.id}/${to}`, { method: "POST" }); await periodsPage(); } catch (x) { toast(x.message); }
+  } }, t(`period.${to}`));
+  const table = h("table", { class: "cards", id: "periods" },
+    h("thead", {}, h("tr", {}, [t("period.name"), t("period.opens"), t("period.cutoff"), t("period.closes"), t("period.state"), ""].map((x) => h("th", {}, x)))),
+    h("tbody", {}, state.periods.periods.map((p) => h("tr", { "data-state": p.state },
+      h("td", {}, h("strong", {}, p.name)), h("td", {}, p.opens), h("td", {}, p.cutoff, p.warn ? h("div", { class: "flag" }, t("cutoff.days", { n: p.days_to_cutoff })) : null), h("td", {}, p.closes),
+      h("td", {}, term("period_states", p.state)),
+      h("td", {}, admin && p.state === "planned" ? move(p, "open") : null, admin && p.state === "open" ? move(p, "close") : null)))));
+  const out = h("p", { role: "status", id: "period-result" });
+  const form = h("form", { class: "card editor", id: "period-form" },
+    h("label", {}, t("period.name"), h("input", { name: "name", id: "period-name", required: true, placeholder: "2026-12" })),
+    h("label", {}, t("period.opens"), h("input", { type: "date", name: "opens", id: "period-opens", required: true })),
+    h("label", {}, t("period.cutoff"), h("input", { type: "date", name: "cutoff", id: "period-cutoff", required: true })),
+    h("label", {}, t("period.closes"), h("input", { type: "date", name: "closes", id: "period-closes", required: true })),
+    h("button", { type: "submit", class: "primary", id: "period-save" }, t("period.save")), out);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      await api("/api/v1/admin/periods", { method: "POST", body: { name: form.name.value, opens: form.opens.value, cutoff: form.cutoff.value, closes: form.closes.value } });
+      await periodsPage();
+    } catch (x) { out.className = "error"; out.textContent = x.message; }
+  });
+  page(t("period.title"), cutoffBanner(), h("p", { class: "muted" }, t("period.help")),
+    state.periods.periods.length ? h("div", { class: "tablewrap" }, table) : h("p", { class: "muted" }, t("period.none")),
+    admin ? [h("h2", {}, t("period.new")), form] : null);
+}
+
+/** The verifikator's desk: per desa, what supervisors approved, drawn as bars, verified in one go
+ * per desa and period or one by one from the visit page. */
+async function verifyPage() {
+  await loadPeriods();
+  const { query } = params();
+  const period = query.get("period") ?? (state.periods.open?.name || "");
+  const all = [];
+  let after = null;
+  for (;;) {
+    const q = new URLSearchParams({ state: "approved", limit: "200", sort: "oldest" });
+    if (after) q.set("after", after);
+    const got = await api(`/api/v1/review/visits?${q}`);
+    all.push(...got.visits);
+    if (!got.next_after) break;
+    after = got.next_after;
+  }
+  const byDesa = new Map();
+  for (const v of all) byDesa.set(v.kode_desa, [...(byDesa.get(v.kode_desa) || []), v]);
+  const most = Math.max(1, ...[...byDesa.values()].map((x) => x.length));
+  const pick = h("select", { id: "verify-period" }, h("option", { value: "" }, t("verify.any_period")),
+    state.periods.periods.map((p) => h("option", { value: p.name, selected: p.name === period }, `${p.name} (${term("period_states", p.state)})`)));
+  pick.addEventListener("change", () => go(`#/verify?period=${encodeURIComponent(pick.value)}`));
+  const out = h("div", { role: "status", id: "verify-result" });
+  const rows = [...byDesa.entries()].sort().map(([desa, visits]) => h("tr", { "data-desa": desa },
+    h("td", {}, place(desa)),
+    h("td", {}, h("svg", { class: "bar" }), visits.length),
+    h("td", {}, h("button", { type: "button", class: "ok verify-desa", "data-desa": desa, onclick: async (e) => {
+      e.target.disabled = true;
+      try {
+        const r = await api("/api/v1/review/verify", { method: "POST", body: { area: desa, period: pick.value || null } });
+        const done = r.results.filter((x) => x.state === "verified").length;
+        const refused = r.results.filter((x) => x.error);
+        toast(t("verify.done", { n: done }));
+        await verifyPage();
+        if (refused.length) document.getElementById("verify-result")?.replaceChildren(h("p", { class: "flag" }, t("verify.refused", { n: refused.length })),
+          h("ul", {}, refused.map((x) => h("li", {}, h("a", { href: `#/visit/${x.visit_id}` }, x.visit_id.slice(-8)), ` — ${x.error.message}`))));
+      } catch (x) { toast(x.message); e.target.disabled = false; }
+    } }, t("verify.all")))));
+  // Bars: how much each desa waits for, against the most.
+  for (const r of rows) {
+    const n = byDesa.get(r.dataset.desa).length;
+    r.querySelector("svg.bar").replaceWith(s("svg", { width: 160, height: 16, role: "img", "aria-label": String(n) },
+      s("rect", { x: 0, y: 2, width: 160, height: 12, fill: "#e6ebf0" }), s("rect", { x: 0, y: 2, width: Math.max(2, 160 * n / most), height: 12, fill: "#1a7f37" })));
+  }
+  const visits = h("table", { class: "cards", id: "verify-visits" },
+    h("thead", {}, h("tr", {}, [t("queue.household"), t("proposal.desa"), t("queue.enumerator"), t("visit.finished_at")].map((x) => h("th", {}, x)))),
+    h("tbody", {}, all.map((v) => h("tr", {},
+      h("td", {}, h("a", { class: "visit-link", href: `#/visit/${v.found.visit_id}` }, v.found.household.nama_krt || v.found.visit_id.slice(-8))),
+      h("td", {}, place(v.kode_desa)), h("td", {}, v.enumerator.display_name), h("td", {}, fmtTime(v.found.finished_at))))));
+  state.qQueue = all.map((v) => v.found.visit_id);
+  page(t("verify.title"), cutoffBanner(), h("p", { class: "muted" }, t("verify.help")),
+    h("div", { class: "filters" }, h("label", {}, t("verify.period"), pick)), out,
+    all.length ? [h("table", { class: "cards", id: "verify-desa" }, h("thead", {}, h("tr", {}, [t("proposal.desa"), t("verify.waiting"), ""].map((x) => h("th", {}, x)))), h("tbody", {}, rows)),
+      h("h2", {}, t("verify.one_by_one")), h("div", { class: "tablewrap" }, visits)] : h("p", { class: "muted", id: "verify-empty" }, t("verify.none")));
+}
+
 // ------------------------------------------------------------------ router
 
 async function render() {
@@ -1388,6 +1698,13 @@ async function render() {
     else if (screen === "assignments") await assignments();
     else if (screen === "enumerators") await enumeratorsPage();
     else if (screen === "quality") await qualityPage();
+    else if (screen === "proposals") await proposalsPage();
+    else if (screen === "musdes") await musdesPage();
+    else if (screen === "periods") await periodsPage();
+    else if (screen === "verify") await verifyPage();
+    // The desk roles land on their own work: proposals for a desa office, verification for a dinas.
+    else if (state.me.role === "operator") await proposalsPage();
+    else if (state.me.role === "verifier") await verifyPage();
     else await progress();
     document.getElementById("main").focus({ preventScroll: true });
   } catch (x) {
@@ -1420,7 +1737,7 @@ async function start() {
     const me = await api("/api/v1/web/me");
     state.me = me.user;
     state.csrf = me.csrf;
-    await loadRegions();
+    await Promise.all([loadRegions(), loadPeriods()]);
   } catch (_) {
     state.me = null;
   }

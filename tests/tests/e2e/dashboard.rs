@@ -788,7 +788,7 @@ async fn every_page_fits_a_phone_and_a_desk() {
     record_and_sync(&d, 6, 0, 5);
     let visit = server.text("SELECT id FROM visits ORDER BY id LIMIT 1");
 
-    let pages: [(&str, String, &str); 13] = [
+    let pages: [(&str, String, &str); 17] = [
         ("01-progres", "#/progress".into(), "#progress-chart"),
         ("02-antrean", "#/queue".into(), "#queue tbody tr"),
         ("03-kunjungan", format!("#/visit/{visit}"), "#compare"),
@@ -806,6 +806,10 @@ async fn every_page_fits_a_phone_and_a_desk() {
         ("11-audit", "#/audit".into(), "#audit tbody tr"),
         ("12-perbandingan", "#/enumerators".into(), "#enum-chart svg"),
         ("13-ambang-mutu", "#/quality".into(), "#qt-gps_far_m"),
+        ("14-usulan", "#/proposals".into(), "#proposal-form"),
+        ("15-musdes", "#/musdes".into(), "#musdes-form"),
+        ("16-periode", "#/periods".into(), "#period-form"),
+        ("17-verifikasi", "#/verify".into(), "#verify-empty"),
     ];
     let driver = Driver::chromium().await;
     // 390 px as the phone, 360 px as the narrowest common Android screen.

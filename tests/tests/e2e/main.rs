@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod assignments;
+mod cycle;
 mod dashboard;
 mod deploy;
 mod faults;

@@ -35,6 +35,33 @@ pub fn household_any(tx: &mut dyn Sql, id: Uuid) -> DbResult<Option<Household>> 
         .transpose()
 }
 
+/// Up to `limit` households of the caller's areas whose head's name or address holds `words`
+/// (case-insensitive), or whose No. KK or DTSEN id starts with them; by name.
+pub fn search_households(
+    tx: &mut dyn Sql,
+    scope: &Scope,
+    words: &str,
+    limit: usize,
+) -> DbResult<Vec<Household>> {
+    let mut w = super::Where::default();
+    w.scope(scope, "kode_desa");
+    let like = format!("%{}%", words.to_lowercase().replace(['%', '_'], ""));
+    w.eq("(lower(nama_krt) LIKE ?", like.clone());
+    w.eq_more(" OR lower(alamat) LIKE ?", like);
+    let prefix = format!("{}%", words.replace(['%', '_'], ""));
+    w.eq_more(" OR no_kk LIKE ?", prefix.clone());
+    w.eq_more(" OR id_dtsen LIKE ?)", prefix);
+    let sql = format!(
+        "SELECT {HH_COLS} FROM households WHERE {} ORDER BY nama_krt, id LIMIT {}",
+        w.sql(),
+        limit.clamp(1, 100)
+    );
+    tx.query(&sql, &w.params)?
+        .iter()
+        .map(household_row)
+        .collect()
+}
+
 /// A household inside the caller's areas.
 pub fn household_scoped(tx: &mut dyn Sql, scope: &Scope, id: Uuid) -> DbResult<Option<Household>> {
     let (area, mut params) = scope.area_sql("kode_desa", 2);
