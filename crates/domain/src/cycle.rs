@@ -550,6 +550,79 @@ pub fn reached(
     }
 }
 
+/// The instants a period's work falls between: after the previous period's cut-off day ends
+/// (none for the first), up to the end of its own cut-off day (WIB).
+pub fn window(
+    periods: &[Period],
+    name: &str,
+) -> Option<(Option<DateTime<Utc>>, DateTime<Utc>, Period)> {
+    let mut sorted: Vec<&Period> = periods.iter().collect();
+    sorted.sort_by_key(|p| p.cutoff);
+    let i = sorted.iter().position(|p| p.name == name)?;
+    let from = i.checked_sub(1).map(|j| cutoff_ends(sorted[j].cutoff));
+    Some((from, cutoff_ends(sorted[i].cutoff), sorted[i].clone()))
+}
+
+/// The columns of the BNBA list (by name, by address) of a period's decisions: a row per
+/// proposal decided, with the NIK masked (a document meant for display).
+pub const BNBA_COLUMNS: [&str; 13] = [
+    "no",
+    "kode_desa",
+    "desa",
+    "nama",
+    "nik",
+    "alamat",
+    "jenis_usulan",
+    "saluran",
+    "tanggal_musdes",
+    "keputusan",
+    "catatan",
+    "tahap",
+    "id_usulan",
+];
+
+/// Labels of a proposal's kind, channel, verdict and step in documents (Bahasa Indonesia).
+pub fn kind_label(k: ProposalKind) -> &'static str {
+    match k {
+        ProposalKind::UsulanBaru => "Usulan keluarga baru",
+        ProposalKind::UsulanPerubahan => "Usulan perubahan data",
+        ProposalKind::Sanggah => "Sanggah",
+        ProposalKind::LaporanKematian => "Laporan kematian",
+        ProposalKind::BukanKeluarga => "Bukan satu keluarga",
+    }
+}
+
+/// See [`kind_label`].
+pub fn channel_label(c: Channel) -> &'static str {
+    match c {
+        Channel::Desa => "Kantor desa",
+        Channel::CekBansos => "Aplikasi Cek Bansos",
+        Channel::RtRw => "RT/RW",
+        Channel::Dinas => "Dinas sosial",
+        Channel::Lainnya => "Lainnya",
+    }
+}
+
+/// See [`kind_label`].
+pub fn verdict_label(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Layak => "Layak",
+        Verdict::TidakLayak => "Tidak layak",
+    }
+}
+
+/// See [`kind_label`].
+pub fn step_label(s: Step) -> &'static str {
+    match s {
+        Step::Entered => "Dicatat",
+        Step::Decided => "Diputuskan musdes",
+        Step::Assigned => "Ditugaskan",
+        Step::Visited => "Dikunjungi",
+        Step::Approved => "Disetujui pengawas",
+        Step::Verified => "Diverifikasi dinas",
+    }
+}
+
 /// Why something of the cycle is refused. Codes are stable; messages in both languages.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CycleError {

@@ -32,6 +32,18 @@ fn outcome_label(o: Outcome) -> Label {
     }
 }
 
+/// An outcome's label in `lang`, for documents.
+pub fn outcome_text(o: Outcome, lang: Lang) -> &'static str {
+    let (id, en) = outcome_label(o);
+    if lang == Lang::En { en } else { id }
+}
+
+/// A review state's label in `lang`, for documents.
+pub fn state_text(s: VisitState, lang: Lang) -> &'static str {
+    let (id, en) = review_state_label(s);
+    if lang == Lang::En { en } else { id }
+}
+
 fn reason_label(r: NotFoundReason) -> Label {
     match r {
         NotFoundReason::Pindah => ("Pindah", "Moved away"),
@@ -163,7 +175,7 @@ fn decision_label(d: crate::review::Decision) -> Label {
 
 /// Every action the server writes to its audit log, with what it means to the reader of the
 /// log (the dashboard's audit page). A server test checks that every action it wrote is here.
-pub const AUDIT_ACTIONS: [(&str, Label); 43] = [
+pub const AUDIT_ACTIONS: [(&str, Label); 45] = [
     (
         "visit.record",
         (
@@ -303,6 +315,14 @@ pub const AUDIT_ACTIONS: [(&str, Label); 43] = [
         "household.search",
         ("Pencarian rumah tangga", "Household search"),
     ),
+    (
+        "period.bnba",
+        ("Daftar BNBA periode diunduh", "Period BNBA list downloaded"),
+    ),
+    (
+        "period.summary",
+        ("Rekap periode dicetak", "Period summary printed"),
+    ),
 ];
 
 pub(crate) fn flag_label(c: crate::quality::FlagCode) -> Label {
@@ -354,33 +374,37 @@ fn photo_kind_label(k: PhotoKind) -> Label {
     }
 }
 
+// The update cycle's Indonesian labels live in `cycle` (its documents print them); English here.
 fn proposal_kind_label(k: crate::cycle::ProposalKind) -> Label {
     use crate::cycle::ProposalKind::*;
-    match k {
-        UsulanBaru => ("Usulan keluarga baru", "New family proposed"),
-        UsulanPerubahan => ("Usulan perubahan data", "Change of data proposed"),
-        Sanggah => ("Sanggah", "Objection"),
-        LaporanKematian => ("Laporan kematian", "Reported death"),
-        BukanKeluarga => ("Bukan satu keluarga", "Not one family"),
-    }
+    let en = match k {
+        UsulanBaru => "New family proposed",
+        UsulanPerubahan => "Change of data proposed",
+        Sanggah => "Objection",
+        LaporanKematian => "Reported death",
+        BukanKeluarga => "Not one family",
+    };
+    (crate::cycle::kind_label(k), en)
 }
 
 fn channel_label(c: crate::cycle::Channel) -> Label {
     use crate::cycle::Channel::*;
-    match c {
-        Desa => ("Kantor desa", "Desa office"),
-        CekBansos => ("Aplikasi Cek Bansos", "Cek Bansos app"),
-        RtRw => ("RT/RW", "RT/RW"),
-        Dinas => ("Dinas sosial", "Social affairs office"),
-        Lainnya => ("Lainnya", "Other"),
-    }
+    let en = match c {
+        Desa => "Desa office",
+        CekBansos => "Cek Bansos app",
+        RtRw => "RT/RW",
+        Dinas => "Social affairs office",
+        Lainnya => "Other",
+    };
+    (crate::cycle::channel_label(c), en)
 }
 
 fn verdict_label(v: crate::cycle::Verdict) -> Label {
-    match v {
-        crate::cycle::Verdict::Layak => ("Layak", "Eligible"),
-        crate::cycle::Verdict::TidakLayak => ("Tidak layak", "Not eligible"),
-    }
+    let en = match v {
+        crate::cycle::Verdict::Layak => "Eligible",
+        crate::cycle::Verdict::TidakLayak => "Not eligible",
+    };
+    (crate::cycle::verdict_label(v), en)
 }
 
 fn period_state_label(p: crate::cycle::PeriodState) -> Label {
@@ -394,14 +418,15 @@ fn period_state_label(p: crate::cycle::PeriodState) -> Label {
 
 fn step_label(s: crate::cycle::Step) -> Label {
     use crate::cycle::Step::*;
-    match s {
-        Entered => ("Dicatat", "Entered"),
-        Decided => ("Diputuskan musdes", "Decided at musdes"),
-        Assigned => ("Ditugaskan", "Assigned"),
-        Visited => ("Dikunjungi", "Visited"),
-        Approved => ("Disetujui pengawas", "Approved"),
-        Verified => ("Diverifikasi dinas", "Verified"),
-    }
+    let en = match s {
+        Entered => "Entered",
+        Decided => "Decided at musdes",
+        Assigned => "Assigned",
+        Visited => "Visited",
+        Approved => "Approved",
+        Verified => "Verified",
+    };
+    (crate::cycle::step_label(s), en)
 }
 
 /// One entry: the wire code (as serde writes it, so it cannot drift from the wire) and labels.

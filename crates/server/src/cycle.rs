@@ -335,15 +335,7 @@ impl App {
         let scope = Self::review_scope(caller, area)?;
         let proposals: Vec<ProposalView> = {
             let mut held = self.db.read()?;
-            let tx = held.as_mut();
-            let rows = repo::proposals(tx, &scope)?;
-            let periods = repo::periods(tx)?;
-            let targets: Vec<Uuid> = rows.iter().filter_map(|r| r.target_household_id).collect();
-            let assigned = repo::assignments_of(tx, &targets)?;
-            let visits = repo::visits_since(tx, &targets)?;
-            rows.iter()
-                .map(|r| proposal_view(r, &periods, &assigned, &visits))
-                .collect()
+            proposal_views(held.as_mut(), &scope)?
         };
         self.audit_read(
             caller,
@@ -605,6 +597,175 @@ impl App {
     }
 }
 
+/// A period's document as served: bytes, content type, file name.
+pub type Document = (Vec<u8>, &'static str, String);
+
+impl App {
+    /// `GET /api/v1/periods/{name}/bnba.csv|bnba.xlsx?area=CODE`: the BNBA list of the
+    /// period's decisions in the caller's areas (a row per proposal decided, NIK masked; CSV
+    /// cells safe from spreadsheet formulas); audited.
+    pub fn bnba(
+        &self,
+        caller: &Caller,
+        name: &str,
+        area: Option<&str>,
+        xlsx: bool,
+    ) -> Result<Document, ApiError> {
+        use verivali_domain::export::csv_safe;
+        cycle_reader(caller)?;
+        let lang = caller.lang;
+        let scope = Self::review_scope(caller, area)?;
+        let (rows, musdes_dates, names) = {
+            let mut held = self.db.read()?;
+            let tx = held.as_mut();
+            let periods = repo::periods(tx)?;
+            if cycle::window(&periods, name).is_none() {
+                return Err(refused(&CycleError::UnknownPeriod, lang));
+            }
+            let rows: Vec<ProposalView> = proposal_views(tx, &scope)?
+                .into_iter()
+                .filter(|p| p.period.as_deref() == Some(name) && p.decision.is_some())
+                .collect();
+            let dates: HashMap<Uuid, String> = repo::musdes(tx, &scope, None)?
+                .into_iter()
+                .map(|m| (m.id, m.m.date.to_string()))
+                .collect();
+            let mut codes: Vec<&str> = rows.iter().map(|p| p.kode_desa.as_str()).collect();
+            codes.sort();
+            codes.dedup();
+            let names = repo::region_names(tx, &codes)?;
+            (rows, dates, names)
+        };
+        let mut sorted = rows;
+        sorted.sort_by(|a, b| (&a.kode_desa, &a.name).cmp(&(&b.kode_desa, &b.name)));
+        let table: Vec<Vec<String>> = sorted
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                vec![
+                    (i + 1).to_string(),
+                    p.kode_desa.clone(),
+                    names.get(&p.kode_desa).cloned().unwrap_or_default(),
+                    p.name.clone(),
+                    p.nik_masked.clone().unwrap_or_default(),
+                    p.address.clone(),
+                    cycle::kind_label(p.kind).into(),
+                    cycle::channel_label(p.channel).into(),
+                    p.musdes_id
+                        .and_then(|m| musdes_dates.get(&m).cloned())
+                        .unwrap_or_default(),
+                    p.decision
+                        .map(cycle::verdict_label)
+                        .unwrap_or_default()
+                        .into(),
+                    p.note.clone().unwrap_or_default(),
+                    cycle::step_label(p.step).into(),
+                    p.id.to_string(),
+                ]
+            })
+            .collect();
+        let file = format!(
+            "bnba-{}",
+            name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_")
+        );
+        let doc = if xlsx {
+            let mut book = rust_xlsxwriter::Workbook::new();
+            let sheet = book.add_worksheet();
+            let bold = rust_xlsxwriter::Format::new().set_bold();
+            let cell = |e: rust_xlsxwriter::XlsxError| ApiError::internal(&e);
+            for (c, h) in cycle::BNBA_COLUMNS.iter().enumerate() {
+                sheet
+                    .write_string_with_format(0, c as u16, *h, &bold)
+                    .map_err(cell)?;
+            }
+            for (r, row) in table.iter().enumerate() {
+                for (c, v) in row.iter().enumerate() {
+                    // Strings, never formulas: a cell is text whatever it begins with.
+                    sheet
+                        .write_string(r as u32 + 1, c as u16, v)
+                        .map_err(cell)?;
+                }
+            }
+            let bytes = book.save_to_buffer().map_err(cell)?;
+            (
+                bytes,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                format!("{file}.xlsx"),
+            )
+        } else {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record(cycle::BNBA_COLUMNS)
+                .map_err(|e| ApiError::internal(&e))?;
+            for row in &table {
+                w.write_record(row.iter().map(|c| csv_safe(c).into_owned()))
+                    .map_err(|e| ApiError::internal(&e))?;
+            }
+            let bytes = w.into_inner().map_err(|e| ApiError::internal(&e))?;
+            (bytes, "text/csv; charset=utf-8", format!("{file}.csv"))
+        };
+        self.audit_read(
+            caller,
+            "period.bnba",
+            None,
+            format!("{name} {} rows; area={}", table.len(), area.unwrap_or("*")),
+        )?;
+        Ok(doc)
+    }
+
+    /// `GET /api/v1/periods/{name}/summary.pdf?area=KAB`: the period's summary for one
+    /// kabupaten/kota: per desa the visits finished in the period by outcome and by review state
+    /// (verified, waiting for verification, returned, waiting for review, sent back), the
+    /// proposals (entered, layak, tidak layak, undecided), and signature lines for the kepala
+    /// dinas; audited.
+    pub fn period_summary(
+        &self,
+        caller: &Caller,
+        name: &str,
+        area: Option<&str>,
+    ) -> Result<Vec<u8>, ApiError> {
+        cycle_reader(caller)?;
+        let lang = caller.lang;
+        let Some(kab) = area.map(str::trim).filter(|a| a.len() == 4) else {
+            return Err(ApiError::new(
+                Refusal::Unprocessable,
+                "period.summary_area",
+                "A kabupaten is needed",
+                lang,
+                "Rekap dibuat per kabupaten/kota: pilih kode 4 digit",
+                "The summary is per kabupaten/kota: give its 4-digit code",
+            ));
+        };
+        if !caller.user.areas.overlaps(kab) {
+            return Err(ApiError::not_found(lang));
+        }
+        let scope = Self::review_scope(caller, Some(kab))?;
+        let (period, tally, proposals, names) = {
+            let mut held = self.db.read()?;
+            let tx = held.as_mut();
+            let periods = repo::periods(tx)?;
+            let Some((from, to, period)) = cycle::window(&periods, name) else {
+                return Err(refused(&CycleError::UnknownPeriod, lang));
+            };
+            let tally = repo::visit_tally(tx, &scope, from, to)?;
+            let proposals: Vec<ProposalView> = proposal_views(tx, &scope)?
+                .into_iter()
+                .filter(|p| p.period.as_deref() == Some(name))
+                .collect();
+            let mut codes: Vec<String> = tally.iter().map(|t| t.0.clone()).collect();
+            codes.extend(proposals.iter().map(|p| p.kode_desa.clone()));
+            codes.push(kab.to_string());
+            codes.sort();
+            codes.dedup();
+            let refs: Vec<&str> = codes.iter().map(String::as_str).collect();
+            let names = repo::region_names(tx, &refs)?;
+            (period, tally, proposals, names)
+        };
+        let pdf = crate::cycle_pdf::summary(&period, kab, &names, &tally, &proposals);
+        self.audit_read(caller, "period.summary", None, format!("{name} {kab}"))?;
+        Ok(pdf)
+    }
+}
+
 /// Parses a proposal CSV: `(line, the row or why not)` per data row (the header is line 1).
 #[allow(clippy::type_complexity)]
 fn parse_csv(
@@ -702,6 +863,19 @@ fn parse_csv(
         out.push((line, row));
     }
     Ok(out)
+}
+
+/// The proposals of a scope as listed, with their period and step.
+fn proposal_views(tx: &mut dyn Sql, scope: &repo::Scope) -> crate::db::DbResult<Vec<ProposalView>> {
+    let rows = repo::proposals(tx, scope)?;
+    let periods = repo::periods(tx)?;
+    let targets: Vec<Uuid> = rows.iter().filter_map(|r| r.target_household_id).collect();
+    let assigned = repo::assignments_of(tx, &targets)?;
+    let visits = repo::visits_since(tx, &targets)?;
+    Ok(rows
+        .iter()
+        .map(|r| proposal_view(r, &periods, &assigned, &visits))
+        .collect())
 }
 
 /// A stored proposal as listed, with its period and step.

@@ -3,7 +3,7 @@
 //! it; residents by name and address, their NIK masked (UU Adminduk art. 84, UU PDP).
 
 use chrono::{Datelike, NaiveDate, Weekday};
-use verivali_domain::cycle::{ProposalKind, Verdict};
+use verivali_domain::cycle::Verdict;
 use verivali_protocol::cycle::MusdesView;
 
 use crate::pdf::Doc;
@@ -40,16 +40,6 @@ pub fn tanggal(d: NaiveDate) -> String {
         MONTHS[d.month0() as usize],
         d.year()
     )
-}
-
-fn kind(k: ProposalKind) -> &'static str {
-    match k {
-        ProposalKind::UsulanBaru => "Usulan keluarga baru",
-        ProposalKind::UsulanPerubahan => "Usulan perubahan",
-        ProposalKind::Sanggah => "Sanggah",
-        ProposalKind::LaporanKematian => "Laporan kematian",
-        ProposalKind::BukanKeluarga => "Bukan satu keluarga",
-    }
 }
 
 fn verdict(v: Verdict) -> &'static str {
@@ -165,7 +155,7 @@ pub fn berita_acara(m: &MusdesView, (desa, kecamatan, kabupaten): (&str, &str, &
                 x.name.clone(),
                 x.nik_masked.clone().unwrap_or_else(|| "—".into()),
                 x.address.clone(),
-                kind(x.kind).into(),
+                verivali_domain::cycle::kind_label(x.kind).into(),
                 verdict(x.decision).into(),
                 x.note.clone().unwrap_or_default(),
             ]
@@ -222,5 +212,190 @@ pub fn berita_acara(m: &MusdesView, (desa, kecamatan, kabupaten): (&str, &str, &
             10.0,
         );
     }
+    d.finish()
+}
+
+/// A desa's visits counted by outcome and by review state (wire names).
+type Counts = (
+    std::collections::BTreeMap<String, i64>,
+    std::collections::BTreeMap<String, i64>,
+);
+
+/// The summary of a period for one kabupaten/kota (`kab`): per desa, the visits finished in the
+/// period by outcome and by review state, and the proposals; signature lines for the kepala
+/// dinas. `names` are region names by code; `tally` is `(desa, outcome, state, count)`.
+pub fn summary(
+    period: &verivali_domain::cycle::Period,
+    kab: &str,
+    names: &std::collections::HashMap<String, String>,
+    tally: &[(String, String, String, i64)],
+    proposals: &[verivali_protocol::cycle::ProposalView],
+) -> Vec<u8> {
+    use std::collections::BTreeMap;
+    use verivali_domain::vocabulary::{outcome_text, state_text};
+    use verivali_domain::{Lang, Outcome, VisitState};
+    let named = |code: &str| {
+        names
+            .get(code)
+            .map_or_else(|| code.to_string(), |n| format!("{n} ({code})"))
+    };
+    let mut d = Doc::new();
+    d.centred("REKAPITULASI PEMUTAKHIRAN DTSEN", 14.0, true);
+    d.centred(&format!("Periode {}", period.name), 12.0, true);
+    d.centred(
+        &titled("Kabupaten/Kota", &["kabupaten", "kota"], &named(kab)),
+        10.0,
+        false,
+    );
+    d.centred(
+        &format!(
+            "Dibuka {} · batas {} · ditutup {}",
+            period.opens, period.cutoff, period.closes
+        ),
+        9.0,
+        false,
+    );
+    d.gap(8.0);
+    // Desa in code order, each with its counts.
+    let mut desa: BTreeMap<String, Counts> = BTreeMap::new();
+    for (k, outcome, state, n) in tally {
+        let e = desa.entry(k.clone()).or_default();
+        *e.0.entry(outcome.clone()).or_default() += n;
+        *e.1.entry(state.clone()).or_default() += n;
+    }
+    let mut usulan: BTreeMap<String, [i64; 4]> = BTreeMap::new();
+    for p in proposals {
+        let e = usulan.entry(p.kode_desa.clone()).or_default();
+        e[0] += 1;
+        match p.decision {
+            Some(Verdict::Layak) => e[1] += 1,
+            Some(Verdict::TidakLayak) => e[2] += 1,
+            None => e[3] += 1,
+        }
+        desa.entry(p.kode_desa.clone()).or_default();
+    }
+    let total = |f: &dyn Fn(&Counts) -> i64| desa.values().map(f).sum::<i64>().to_string();
+    // Visits by outcome.
+    d.paragraph(
+        "A. Kunjungan verifikasi selesai dalam periode, menurut hasil",
+        11.0,
+        true,
+    );
+    let outcomes: Vec<Outcome> = Outcome::ALL.to_vec();
+    let mut head: Vec<&str> = vec!["Desa"];
+    head.extend(outcomes.iter().map(|o| outcome_text(*o, Lang::Id)));
+    head.push("Jumlah");
+    let mut rows: Vec<Vec<String>> = desa
+        .iter()
+        .map(|(k, (by_outcome, _))| {
+            let mut row = vec![named(k)];
+            row.extend(
+                outcomes
+                    .iter()
+                    .map(|o| by_outcome.get(o.as_str()).copied().unwrap_or(0).to_string()),
+            );
+            row.push(by_outcome.values().sum::<i64>().to_string());
+            row
+        })
+        .collect();
+    let mut sum = vec!["Jumlah".to_string()];
+    sum.extend(
+        outcomes
+            .iter()
+            .map(|o| total(&|e| e.0.get(o.as_str()).copied().unwrap_or(0))),
+    );
+    sum.push(total(&|e| e.0.values().sum()));
+    rows.push(sum);
+    let mut shares = vec![3.0];
+    shares.extend(std::iter::repeat_n(1.2, outcomes.len() + 1));
+    d.table(&shares, &head, &rows, 8.0);
+    // Visits by review state: where each stands.
+    d.gap(6.0);
+    d.paragraph("B. Kunjungan menurut status pemeriksaan", 11.0, true);
+    let states = [
+        VisitState::Verified,
+        VisitState::Approved,
+        VisitState::Returned,
+        VisitState::Submitted,
+        VisitState::Rejected,
+    ];
+    let mut head: Vec<&str> = vec!["Desa"];
+    head.extend(states.iter().map(|s| match s {
+        VisitState::Approved => "Disetujui, menunggu verifikasi",
+        VisitState::Submitted => "Menunggu pemeriksaan",
+        VisitState::Rejected => "Dikembalikan ke petugas",
+        other => state_text(*other, Lang::Id),
+    }));
+    let mut rows: Vec<Vec<String>> = desa
+        .iter()
+        .map(|(k, (_, by_state))| {
+            let mut row = vec![named(k)];
+            row.extend(
+                states
+                    .iter()
+                    .map(|s| by_state.get(s.as_str()).copied().unwrap_or(0).to_string()),
+            );
+            row
+        })
+        .collect();
+    let mut sum = vec!["Jumlah".to_string()];
+    sum.extend(
+        states
+            .iter()
+            .map(|s| total(&|e| e.1.get(s.as_str()).copied().unwrap_or(0))),
+    );
+    rows.push(sum);
+    d.table(&[3.0, 1.6, 1.6, 1.6, 1.6, 1.6], &head, &rows, 8.0);
+    // Proposals.
+    d.gap(6.0);
+    d.paragraph("C. Usulan dan sanggah warga", 11.0, true);
+    let mut rows: Vec<Vec<String>> = desa
+        .keys()
+        .map(|k| {
+            let u = usulan.get(k).copied().unwrap_or_default();
+            vec![
+                named(k),
+                u[0].to_string(),
+                u[1].to_string(),
+                u[2].to_string(),
+                u[3].to_string(),
+            ]
+        })
+        .collect();
+    let all: [i64; 4] = usulan.values().fold([0; 4], |a, u| {
+        [a[0] + u[0], a[1] + u[1], a[2] + u[2], a[3] + u[3]]
+    });
+    rows.push(vec![
+        "Jumlah".into(),
+        all[0].to_string(),
+        all[1].to_string(),
+        all[2].to_string(),
+        all[3].to_string(),
+    ]);
+    d.table(
+        &[3.0, 1.5, 1.5, 1.5, 1.5],
+        &["Desa", "Masuk", "Layak", "Tidak layak", "Belum diputuskan"],
+        &rows,
+        8.0,
+    );
+    d.gap(6.0);
+    d.paragraph(
+        "Hanya kunjungan yang diverifikasi dinas yang mengubah data dasar dan dikirim ke \
+         Kementerian Sosial. Dokumen ini tidak memuat NIK.",
+        9.0,
+        false,
+    );
+    d.gap(10.0);
+    d.signatures(
+        &[
+            ("Mengetahui,", "(....................................)"),
+            (
+                "Kepala Dinas Sosial,",
+                "(....................................)",
+            ),
+        ],
+        10.0,
+    );
+    d.paragraph("NIP. ....................................", 9.0, false);
     d.finish()
 }

@@ -101,6 +101,7 @@ pub fn router_with(app: Arc<App>, edge: Edge) -> Router {
         .route("/api/v1/periods", get(periods))
         .route("/api/v1/admin/periods", post(create_period))
         .route("/api/v1/admin/periods/{id}/{to}", post(move_period))
+        .route("/api/v1/periods/{name}/{file}", get(period_document))
         .route("/api/v1/proposals", post(create_proposal).get(proposals))
         .route("/api/v1/proposals/import", post(import_proposals))
         .route("/api/v1/households/search", get(search_households))
@@ -1151,4 +1152,39 @@ async fn search_households(
     })
     .await
     .map(Json)
+}
+
+async fn period_document(
+    State(app): Shared,
+    caller: Caller,
+    Path((name, file)): Path<(String, String)>,
+    Q(q): Q<AreaParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    let (bytes, content_type, filename) = blocking(move || match file.as_str() {
+        "bnba.csv" => app.bnba(&caller, &name, q.area.as_deref(), false),
+        "bnba.xlsx" => app.bnba(&caller, &name, q.area.as_deref(), true),
+        "summary.pdf" => app
+            .period_summary(&caller, &name, q.area.as_deref())
+            .map(|b| (b, "application/pdf", format!("rekap-{name}.pdf"))),
+        _ => Err(ApiError::not_found(caller.lang)),
+    })
+    .await?;
+    let disposition = format!(
+        "attachment; filename=\"{}\"",
+        filename.replace(
+            |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '.',
+            "_"
+        )
+    );
+    let mut r = axum::response::Response::new(axum::body::Body::from(bytes));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(r)
 }

@@ -1594,11 +1594,18 @@ async function periodsPage() {
   const move = (p, to) => h("button", { type: "button", class: to === "open" ? "ok" : "bad", id: `period-${to}-${p.name}`, onclick: async () => {
     try { await api(`/api/v1/admin/periods/${p.id}/${to}`, { method: "POST" }); await periodsPage(); } catch (x) { toast(x.message); }
   } }, t(`period.${to}`));
+  // The period's documents: the BNBA list for the caller's areas, the summary per kabupaten.
+  const kabs = [...new Set(state.me.areas.map((a) => a.slice(0, 4)).filter((a) => a.length === 4))];
+  const docs = (p) => h("div", { class: "actions" },
+    h("a", { class: "button quiet", href: `/api/v1/periods/${encodeURIComponent(p.name)}/bnba.csv`, download: "" }, t("period.bnba_csv")),
+    h("a", { class: "button quiet", href: `/api/v1/periods/${encodeURIComponent(p.name)}/bnba.xlsx`, download: "" }, t("period.bnba_xlsx")),
+    kabs.map((k) => h("a", { class: "button quiet period-summary", href: `/api/v1/periods/${encodeURIComponent(p.name)}/summary.pdf?area=${k}`, download: "" }, t("period.summary", { kab: place(k) }))));
   const table = h("table", { class: "cards", id: "periods" },
-    h("thead", {}, h("tr", {}, [t("period.name"), t("period.opens"), t("period.cutoff"), t("period.closes"), t("period.state"), ""].map((x) => h("th", {}, x)))),
+    h("thead", {}, h("tr", {}, [t("period.name"), t("period.opens"), t("period.cutoff"), t("period.closes"), t("period.state"), t("period.documents"), ""].map((x) => h("th", {}, x)))),
     h("tbody", {}, state.periods.periods.map((p) => h("tr", { "data-state": p.state },
       h("td", {}, h("strong", {}, p.name)), h("td", {}, p.opens), h("td", {}, p.cutoff, p.warn ? h("div", { class: "flag" }, t("cutoff.days", { n: p.days_to_cutoff })) : null), h("td", {}, p.closes),
       h("td", {}, term("period_states", p.state)),
+      h("td", {}, docs(p)),
       h("td", {}, admin && p.state === "planned" ? move(p, "open") : null, admin && p.state === "open" ? move(p, "close") : null)))));
   const out = h("p", { role: "status", id: "period-result" });
   const form = h("form", { class: "card editor", id: "period-form" },

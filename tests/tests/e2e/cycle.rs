@@ -311,6 +311,33 @@ async fn a_desa_office_and_a_dinas_run_the_month_in_the_browser() {
         server.count("SELECT count(*) FROM visits WHERE state = 'verified'"),
         2
     );
+    // The period's documents: the kabupaten's summary, fetched as the browser would.
+    b.goto(&format!("{url}/#/periods")).await;
+    b.wait("#periods a.period-summary").await;
+    let summary = b
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const a = document.querySelector('#periods a.period-summary');
+             fetch(a.href, { credentials: 'same-origin' }).then(async (r) => {
+               const bytes = new Uint8Array(await r.arrayBuffer());
+               done({ status: r.status, bytes: Array.from(bytes) });
+             });",
+            json!([]),
+        )
+        .await;
+    assert_eq!(summary["status"], 200);
+    let bytes: Vec<u8> = summary["bytes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u8)
+        .collect();
+    let text = pdftotext(&bytes);
+    assert!(
+        text.contains("REKAPITULASI PEMUTAKHIRAN DTSEN") && text.contains("Periode 2026-12"),
+        "{text}"
+    );
+    b.screenshot(&shot("87b-dokumen-periode")).await;
     sign_out(&b).await;
 
     // The supervisor finds the returned visit waiting, with the verifikator's reason.

@@ -396,3 +396,30 @@ pub fn set_baseline_applied(tx: &mut dyn Sql, visit: Uuid) -> DbResult<()> {
     )?;
     Ok(())
 }
+
+/// Visits of a scope finished within `[from, to)` (no lower bound without `from`), counted by
+/// `(desa, outcome, state)`; drafts and superseded visits are not counted.
+pub fn visit_tally(
+    tx: &mut dyn Sql,
+    scope: &Scope,
+    from: Option<DateTime<Utc>>,
+    to: DateTime<Utc>,
+) -> DbResult<Vec<(String, String, String, i64)>> {
+    let mut w = Where::default();
+    w.scope(scope, "kode_desa");
+    if let Some(f) = from {
+        w.eq("finished_at >= ?", ts(f));
+    }
+    w.eq("finished_at < ?", ts(to));
+    let sql = format!(
+        "SELECT kode_desa, outcome, state, count(*) FROM visits
+         WHERE {} AND state NOT IN ('draft', 'superseded')
+         GROUP BY kode_desa, outcome, state ORDER BY kode_desa",
+        w.sql()
+    );
+    Ok(tx
+        .query(&sql, &w.params)?
+        .iter()
+        .map(|r| (r.text(0), r.text(1), r.text(2), r.i64(3)))
+        .collect())
+}

@@ -532,6 +532,95 @@ async fn a_month_of_proposals_from_desk_to_field(b: Backend) {
             .0,
         403
     );
+    // The period's documents: the BNBA list of decisions (NIK masked, cells safe from
+    // spreadsheet formulas) and the kabupaten's summary.
+    let r = op_a.get("/api/v1/periods/2026-12/bnba.csv").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let bnba = r.text().await.unwrap();
+    let lines: Vec<&str> = bnba.lines().collect();
+    assert_eq!(lines.len(), 4, "a header and three decisions:\n{bnba}");
+    assert!(lines[0].starts_with("no,kode_desa,desa,nama,nik,alamat,jenis_usulan"));
+    for want in [
+        "Siti Aminah",
+        "Sutarjo",
+        "Wagiman",
+        "330801********03",
+        "Tidak layak",
+        "Diverifikasi dinas",
+        "Desa Sukamaju",
+    ] {
+        assert!(bnba.contains(want), "{want:?} missing:\n{bnba}");
+    }
+    assert!(!bnba.contains(NIK));
+    let xlsx = op_a.get("/api/v1/periods/2026-12/bnba.xlsx").await;
+    assert_eq!(xlsx.status(), StatusCode::OK);
+    assert!(
+        xlsx.bytes().await.unwrap().starts_with(b"PK"),
+        "a zip: an XLSX workbook"
+    );
+    assert_eq!(
+        code(op_a.get("/api/v1/periods/2027-01/bnba.csv").await).await,
+        (404, "period.unknown".into())
+    );
+    assert!(
+        ok(op_b.get("/api/v1/proposals").await).await["proposals"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let other = op_b
+        .get("/api/v1/periods/2026-12/bnba.csv")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        other.lines().count(),
+        1,
+        "another desa's office gets the header only"
+    );
+    let r = verif
+        .get("/api/v1/periods/2026-12/summary.pdf?area=3308")
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let summary = pdftotext(&r.bytes().await.unwrap());
+    for want in [
+        "REKAPITULASI PEMUTAKHIRAN DTSEN",
+        "Periode 2026-12",
+        "Kabupaten Contoh (3308)",
+        "Desa Sukamaju (3308012001)",
+        "Kepala Dinas Sosial",
+        "Belum diputuskan",
+    ] {
+        assert!(summary.contains(want), "{want:?} missing:\n{summary}");
+    }
+    assert!(!summary.contains(NIK));
+    assert_eq!(
+        code(verif.get("/api/v1/periods/2026-12/summary.pdf").await).await,
+        (422, "period.summary_area".into())
+    );
+    assert_eq!(
+        code(
+            spv.get("/api/v1/periods/2026-12/summary.pdf?area=3309")
+                .await
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        code(ani.get("/api/v1/periods/2026-12/bnba.csv").await)
+            .await
+            .0,
+        403
+    );
+
     // Only verified visits go to the ministry; the device learns the final state.
     let csv = verif.get("/api/v1/export/visits.csv?state=verified").await;
     assert_eq!(csv.status(), StatusCode::OK);
