@@ -333,8 +333,11 @@ impl Drop for Server {
 }
 
 impl Server {
-    /// A number from the server's own database (read-only, while it runs).
+    /// A number from the server's own database (read-only, while it runs), on either backend.
     pub fn count(&self, sql: &str) -> i64 {
+        if self.db.starts_with("postgres://") {
+            return self.on_postgres(sql, |r| r.get::<_, i64>(0));
+        }
         let path = self.db.strip_prefix("sqlite://").unwrap();
         let conn =
             rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -342,8 +345,23 @@ impl Server {
         conn.query_row(sql, [], |r| r.get(0)).unwrap()
     }
 
-    /// A text from the server's own database (read-only, while it runs).
+    /// One row's value from the server's PostgreSQL database (on a thread of its own: the
+    /// blocking client cannot run inside an async runtime).
+    fn on_postgres<T: Send + 'static>(&self, sql: &str, get: fn(&postgres::Row) -> T) -> T {
+        let (url, sql) = (self.db.clone(), sql.to_string());
+        std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            get(&c.query_one(sql.as_str(), &[]).unwrap())
+        })
+        .join()
+        .unwrap()
+    }
+
+    /// A text from the server's own database (read-only, while it runs), on either backend.
     pub fn text(&self, sql: &str) -> String {
+        if self.db.starts_with("postgres://") {
+            return self.on_postgres(sql, |r| r.get::<_, String>(0));
+        }
         let path = self.db.strip_prefix("sqlite://").unwrap();
         let conn =
             rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)

@@ -135,6 +135,8 @@ export const messages = {
     "send.amend": "Perbaiki",
     "send.sign_out": "Keluar dari perangkat",
     "progress": "{done} dari {total} selesai",
+    "cutoff.days": "Batas periode {period}: {n} hari lagi ({date}). Kirim kunjungan sebelum batas; sesudahnya masuk periode berikutnya.",
+    "cutoff.today": "Hari ini batas periode {period} ({date}). Kirim kunjungan hari ini; besok masuk periode berikutnya.",
   },
   en: {
     "app.title": "Verivali",
@@ -271,6 +273,8 @@ export const messages = {
     "send.amend": "Amend",
     "send.sign_out": "Sign out of this device",
     "progress": "{done} of {total} done",
+    "cutoff.days": "Period {period} cuts off in {n} days ({date}). Send your visits before; after it they count for the next period.",
+    "cutoff.today": "Period {period} cuts off today ({date}). Send your visits today; tomorrow they count for the next period.",
   },
 } as const;
 

@@ -52,6 +52,17 @@ describe("assignments in the list", () => {
   });
 });
 
+describe("the period's cut-off", () => {
+  it("warns on the list, from days before to the day itself", async () => {
+    const soon = await listScreen(ctx(fakeApi({ progress: async () => ({ done: 0, total: 3, cutoff: { period: "2026-12", cutoff: "2026-12-20", days_left: 2 } }) })));
+    const warn = soon.querySelector("#cutoff")!;
+    expect(warn.getAttribute("role")).toBe("status");
+    expect(warn.textContent).toContain("Batas periode 2026-12: 2 hari lagi (2026-12-20)");
+    const today = await listScreen(ctx(fakeApi({ progress: async () => ({ done: 0, total: 3, cutoff: { period: "2026-12", cutoff: "2026-12-20", days_left: 0 } }) })));
+    expect(today.querySelector("#cutoff")!.textContent).toContain("Hari ini batas periode 2026-12");
+  });
+});
+
 describe("messages", () => {
   it("has every key in both languages, none empty", () => {
     expect(Object.keys(messages.en).sort()).toEqual(Object.keys(messages.id).sort());
@@ -107,6 +118,7 @@ describe("assignment list", () => {
     const el = await listScreen(ctx(api, go));
     document.body.replaceChildren(el);
     expect(el.querySelector("#progress")!.textContent).toBe("1 dari 2 selesai");
+    expect(el.querySelector("#cutoff"), "no period near its cut-off: no warning").toBeNull();
     expect(el.querySelectorAll("[data-household]").length).toBe(2);
     expect(el.querySelector("h2")!.textContent).toBe("RT 002 / RW 001 · Desa Sukamaju (3308012001)");
     const search = el.querySelector<HTMLInputElement>("#search")!;

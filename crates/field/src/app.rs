@@ -108,8 +108,8 @@ pub struct Status {
     pub lang: String,
 }
 
-/// Households done of all assigned.
-#[derive(ts_rs::TS, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Households done of all assigned, and the period's cut-off when it is near.
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
     /// Finished, submitted or approved.
     #[ts(type = "number")]
@@ -117,6 +117,23 @@ pub struct Progress {
     /// Assigned.
     #[ts(type = "number")]
     pub total: u64,
+    /// The open period's cut-off, from [`verivali_domain::cycle::WARN_DAYS`] days before it to
+    /// the day itself (judged on the phone's clock, so it warns offline too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub cutoff: Option<CutoffNote>,
+}
+
+/// A cut-off coming (DESIGN.md §12): after it, new work counts for the next period.
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CutoffNote {
+    /// The period, e.g. `2026-12`.
+    pub period: String,
+    /// `YYYY-MM-DD`.
+    pub cutoff: String,
+    /// Days left: 0 on the cut-off day.
+    #[ts(type = "number")]
+    pub days_left: i64,
 }
 
 /// The sync screen.
@@ -535,9 +552,26 @@ impl FieldApp {
             .filter(|(s, _)| WorkStatus::parse(s).is_some_and(WorkStatus::is_done))
             .map(|(_, n)| n)
             .sum();
+        let today = verivali_domain::cycle::today(self.clock.now());
+        let kept = self
+            .device()?
+            .store()
+            .open_period()
+            .map_err(|e| AppError::coded(&e, lang))?;
+        let cutoff = kept.and_then(|(period, day)| {
+            let days_left = (day - today).num_days();
+            (0..=verivali_domain::cycle::WARN_DAYS)
+                .contains(&days_left)
+                .then(|| CutoffNote {
+                    period,
+                    cutoff: day.to_string(),
+                    days_left,
+                })
+        });
         Ok(Progress {
             done,
             total: counts.values().sum(),
+            cutoff,
         })
     }
 

@@ -409,6 +409,12 @@ pub async fn sync_with(access: &mut impl StoreAccess) -> Result<SyncReport, Fiel
             if let Ok(names) = client.region_names().await {
                 access.with(|s| s.set_region_names(&names))?;
             }
+            // The open period, for the cut-off warning; an older server without periods, or a
+            // cut here, keeps what the last sync said.
+            if let Ok(open) = client.open_period().await {
+                let kept = open.map(|p| (p.name, p.cutoff));
+                access.with(|s| s.set_open_period(kept.as_ref().map(|(n, c)| (n.as_str(), *c))))?;
+            }
             Ok(report)
         }
         Err(e) => Err(e.into()),

@@ -174,6 +174,37 @@ impl Store {
         Ok(())
     }
 
+    /// Keeps the period the server had open at the last sync (name and cut-off day), or forgets
+    /// it when none was open.
+    pub fn set_open_period(&mut self, period: Option<(&str, chrono::NaiveDate)>) -> Result<()> {
+        match period {
+            Some((name, cutoff)) => self.conn.exec_cached(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('period', ?1)",
+                [serde_json::json!({"name": name, "cutoff": cutoff}).to_string()],
+            )?,
+            None => self
+                .conn
+                .exec_cached("DELETE FROM meta WHERE key = 'period'", [])?,
+        };
+        Ok(())
+    }
+
+    /// The period kept from the last sync: `(name, cut-off day)`.
+    pub fn open_period(&self) -> Result<Option<(String, chrono::NaiveDate)>> {
+        let text: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'period'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let Some(text) = text else { return Ok(None) };
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        Ok(match (v["name"].as_str(), v["cutoff"].as_str()) {
+            (Some(n), Some(c)) => c.parse().ok().map(|c| (n.to_string(), c)),
+            _ => None,
+        })
+    }
+
     /// The region names kept from the last sync (empty before one, or while an admin has
     /// imported none).
     pub fn region_names(&self) -> Result<BTreeMap<String, String>> {

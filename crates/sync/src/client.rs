@@ -291,6 +291,19 @@ impl<T: Transport> SyncClient<T> {
         Ok(list.regions.into_iter().map(|r| (r.kode, r.nama)).collect())
     }
 
+    /// The period open on the server, if any (`GET /api/v1/periods`): the field app warns of its
+    /// cut-off, offline too, from what the last sync kept.
+    pub async fn open_period(
+        &self,
+    ) -> Result<Option<verivali_protocol::cycle::PeriodView>, SyncError> {
+        let r = self
+            .request(Method::Get, "/api/v1/periods", vec![], vec![])
+            .await?;
+        let list: verivali_protocol::cycle::PeriodList =
+            serde_json::from_slice(&r.body).map_err(|e| SyncError::Protocol(e.to_string()))?;
+        Ok(list.open)
+    }
+
     /// A client with a token from [`SyncClient::sign_in`].
     pub fn new(transport: T, token: &str, config: Config) -> SyncClient<T> {
         SyncClient {

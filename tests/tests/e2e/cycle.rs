@@ -9,7 +9,7 @@
 
 use serde_json::{Value, json};
 use verivali_e2e::webdriver::{Driver, Session};
-use verivali_e2e::{PASSWORD, Server, field, screenshot_dir};
+use verivali_e2e::{Backend, PASSWORD, Server, field, screenshot_dir};
 
 const DESA: &str = "3308012001";
 /// A synthetic NIK: born 5 January 1990, a woman.
@@ -86,8 +86,19 @@ fn pdftotext(pdf: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_desa_office_and_a_dinas_run_the_month_in_the_browser() {
+    the_month(Backend::Sqlite, "").await;
+}
+
+/// The same month on PostgreSQL (real processes: the server, the field CLI, Chromium);
+/// screenshots under `screenshots/dashboard/pg-8x-*.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_month_on_postgresql() {
+    the_month(Backend::Postgres, "pg-").await;
+}
+
+async fn the_month(backend: Backend, prefix: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::new(dir.path());
+    let mut server = Server::on(dir.path(), backend);
     server.add_user("admin", "admin", "3308");
     server.add_user("op", "operator", DESA);
     server.add_user("spv", "supervisor", "330801");
@@ -134,7 +145,7 @@ async fn a_desa_office_and_a_dinas_run_the_month_in_the_browser() {
     let head = server.text("SELECT nama_krt FROM households ORDER BY id LIMIT 1");
 
     let shots = screenshot_dir("dashboard");
-    let shot = |name: &str| shots.join(format!("{name}.png"));
+    let shot = |name: &str| shots.join(format!("{prefix}{name}.png"));
     let driver = Driver::chromium().await;
     let b = driver.session(1280, 900).await;
 
@@ -152,6 +163,15 @@ async fn a_desa_office_and_a_dinas_run_the_month_in_the_browser() {
     b.wait("#periods tr[data-state='open']").await;
     b.wait_text("#cutoff-banner", "2 hari lagi").await;
     b.screenshot(&shot("80-periode")).await;
+    // The enumerator's phone learns the period at its next sync (and warns offline from it).
+    let (ok, out, err) = field(&store, &["sync"], "");
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = field(&store, &["status"], "");
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!("period 2026-12, cut-off {}", day(2))),
+        "{out}"
+    );
     sign_out(&b).await;
 
     // The operator desa lands on the proposals, warned of the cut-off.

@@ -763,4 +763,23 @@ done: number,
 /**
  * Assigned.
  */
-total: number, };
+total: number, 
+/**
+ * The open period's cut-off, from [`verivali_domain::cycle::WARN_DAYS`] days before it to
+ * the day itself (judged on the phone's clock, so it warns offline too).
+ */
+cutoff?: CutoffNote, };
+
+export type CutoffNote = { 
+/**
+ * The period, e.g. `2026-12`.
+ */
+period: string, 
+/**
+ * `YYYY-MM-DD`.
+ */
+cutoff: string, 
+/**
+ * Days left: 0 on the cut-off day.
+ */
+days_left: number, };

@@ -65,7 +65,10 @@ export async function listScreen(ctx: Ctx): Promise<HTMLElement> {
   await load();
   const screen = h("section", { class: "screen" },
     h("h1", {}, t("list.title")),
-    h("p", { id: "progress", class: "progress" }, t("progress", p)),
+    // The period's cut-off, from three days before it (the phone's clock: it warns offline too).
+    p.cutoff ? h("p", { id: "cutoff", class: "banner", role: "status" },
+      t(p.cutoff.days_left === 0 ? "cutoff.today" : "cutoff.days", { period: p.cutoff.period, date: p.cutoff.cutoff, n: p.cutoff.days_left })) : null,
+    h("p", { id: "progress", class: "progress" }, t("progress", { done: p.done, total: p.total })),
     h("div", { class: "filters" }, search, status, source),
     h("button", { type: "button", class: "quiet", id: "propose", onclick: () => ctx.go("propose") }, `+ ${t("list.propose")}`),
     results);

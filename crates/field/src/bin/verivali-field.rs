@@ -344,6 +344,10 @@ fn main() -> anyhow::Result<()> {
                 c.acked_through,
                 c.needs_attention
             );
+            // The period the server had open at the last sync, whose cut-off the app warns of.
+            if let Some((name, cutoff)) = d.store().open_period()? {
+                println!("period {name}, cut-off {cutoff}");
+            }
         }
     }
     Ok(())

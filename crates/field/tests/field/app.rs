@@ -137,3 +137,48 @@ fn a_new_household_is_proposed_and_visited_as_usulan_baru() {
     assert!(row.proposed && row.id == id);
     assert_eq!(app.progress().unwrap().done, 1);
 }
+
+/// The period's cut-off warning comes from what the last sync kept and the phone's own clock: it
+/// shows from three days before the cut-off day (WIB) to the day itself, offline too, and goes
+/// once the day has passed or the server has no period open.
+#[test]
+fn the_list_warns_of_the_cut_off_from_three_days_before() {
+    use chrono::TimeZone;
+    // 16 December 2026, 09:00 WIB.
+    let clock = Arc::new(ManualClock::new(
+        chrono::Utc.with_ymd_and_hms(2026, 12, 16, 2, 0, 0).unwrap(),
+    ));
+    let dir = device_folder(clock.clone());
+    let cutoff = chrono::NaiveDate::from_ymd_opt(2026, 12, 20).unwrap();
+    let keep = |p: Option<(&str, chrono::NaiveDate)>| {
+        let mut store = Store::open(&dir.path().join("perangkat.db"), PIN, clock.clone()).unwrap();
+        store.set_open_period(p).unwrap();
+        assert_eq!(
+            store.open_period().unwrap(),
+            p.map(|(n, c)| (n.to_string(), c))
+        );
+    };
+    keep(Some(("2026-12", cutoff)));
+    let mut app = FieldApp::new(dir.path(), clock.clone(), KdfParams::FAST_INSECURE, "");
+    app.unlock(PIN).unwrap();
+    assert_eq!(
+        app.progress().unwrap().cutoff,
+        None,
+        "four days before: no warning"
+    );
+    clock.advance(chrono::Duration::days(1));
+    let note = app.progress().unwrap().cutoff.unwrap();
+    assert_eq!(
+        (note.period.as_str(), note.cutoff.as_str(), note.days_left),
+        ("2026-12", "2026-12-20", 3)
+    );
+    // 20 December 23:30 WIB: still the day.
+    clock.advance(
+        chrono::Duration::days(3) + chrono::Duration::hours(14) + chrono::Duration::minutes(30),
+    );
+    assert_eq!(app.progress().unwrap().cutoff.unwrap().days_left, 0);
+    clock.advance(chrono::Duration::hours(1));
+    assert_eq!(app.progress().unwrap().cutoff, None, "the day has passed");
+    drop(app);
+    keep(None);
+}

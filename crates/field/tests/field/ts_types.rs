@@ -67,6 +67,7 @@ fn declarations() -> Vec<String> {
         ReadyVisit::decl(),
         SyncDone::decl(),
         Progress::decl(),
+        CutoffNote::decl(),
     ]
 }
 
