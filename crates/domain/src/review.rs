@@ -107,11 +107,12 @@ pub fn second_truths<T: Copy>(others: &[(T, crate::VisitState)]) -> Vec<T> {
     others
         .iter()
         .filter(|(_, s)| {
+            // A verified visit is final and settled (it cannot be superseded): a later visit,
+            // the next period's verification, stands on its own.
             matches!(
                 s,
                 crate::VisitState::Submitted
                     | crate::VisitState::Approved
-                    | crate::VisitState::Verified
                     | crate::VisitState::Returned
             )
         })
@@ -150,8 +151,11 @@ mod tests {
             (3, Approved),
             (4, Rejected),
             (5, Superseded),
+            (6, Returned),
+            (7, Verified),
         ];
-        assert_eq!(second_truths(&others), vec![2, 3]);
+        // A returned visit waits for the supervisor again; a verified one is settled.
+        assert_eq!(second_truths(&others), vec![2, 3, 6]);
         assert!(second_truths::<u8>(&[]).is_empty());
     }
 

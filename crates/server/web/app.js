@@ -447,7 +447,8 @@ async function visit(id) {
   const fetched = reviewing
     ? await Promise.all(v.other_visits.map((o) => api(`/api/v1/review/visits/${o}`).catch(() => null)))
     : [];
-  const standing = fetched.filter((o) => o && (o.state === "submitted" || o.state === "approved"));
+  // As verivali_domain::review::second_truths: a returned visit stands, a verified one is settled.
+  const standing = fetched.filter((o) => o && ["submitted", "approved", "returned"].includes(o.state));
   // Another visit this account cannot open (outside its areas, or the network failed): the
   // server decides whether it stands; the page offers the same deliberate choice and says why.
   const unseen = fetched.filter((o) => o === null).length;
@@ -861,19 +862,24 @@ async function exportPage() {
   if (!state.progress) state.progress = await api("/api/v1/review/progress").catch(() => ({ areas: [] }));
   const area = h("select", { id: "export-area", name: "area" }, h("option", { value: "" }, t("queue.area.all")),
     state.progress.areas.map((a) => h("option", { value: a.kode_desa }, place(a.kode_desa))));
+  // Approved visits (the supervisors' word), or verified ones: what goes to the ministry where a
+  // verifikator confirms (DESIGN.md §12).
+  const which = h("select", { id: "export-state", name: "state" },
+    ["approved", "verified"].map((st) => h("option", { value: st }, term("review_states", st))));
   const link = (fmt) => {
     const a = h("a", { class: "button", id: `export-${fmt}`, download: "" }, t(`export.${fmt}`));
     const update = () => {
-      const q = new URLSearchParams({ state: "approved" });
+      const q = new URLSearchParams({ state: which.value });
       if (area.value) q.set("area", area.value);
       a.setAttribute("href", `/api/v1/export/visits.${fmt}?${q}`);
     };
     area.addEventListener("change", update);
+    which.addEventListener("change", update);
     update();
     return a;
   };
   page(t("export.title"), h("p", {}, t("export.help")),
-    h("div", { class: "actions" }, h("label", {}, t("queue.area"), area), link("csv"), link("xlsx")));
+    h("div", { class: "actions" }, h("label", {}, t("queue.area"), area), h("label", {}, t("queue.state"), which), link("csv"), link("xlsx")));
 }
 
 /** An audit entry's detail in the reader's words: a decision reads "Setujui → Disetujui". */
@@ -1631,7 +1637,8 @@ async function periodsPage() {
 async function verifyPage() {
   await loadPeriods();
   const { query } = params();
-  const period = query.get("period") ?? (state.periods.open?.name || "");
+  // Every period unless one is picked: after a cut-off the verifikator often works on the last.
+  const period = query.get("period") || "";
   const all = [];
   let after = null;
   for (;;) {
@@ -1642,8 +1649,15 @@ async function verifyPage() {
     if (!got.next_after) break;
     after = got.next_after;
   }
+  // The picked period's visits: finished after the cut-off before it, up to its own (WIB days).
+  const sorted = [...state.periods.periods].sort((a, b) => a.cutoff.localeCompare(b.cutoff));
+  const at = sorted.findIndex((p) => p.name === period);
+  const wib = (iso) => new Date(new Date(iso).getTime() + 7 * 3600e3).toISOString().slice(0, 10);
+  const inside = (v) => at < 0 || (v.found.finished_at && wib(v.found.finished_at) <= sorted[at].cutoff
+    && (at === 0 || wib(v.found.finished_at) > sorted[at - 1].cutoff));
+  const shown = all.filter(inside);
   const byDesa = new Map();
-  for (const v of all) byDesa.set(v.kode_desa, [...(byDesa.get(v.kode_desa) || []), v]);
+  for (const v of shown) byDesa.set(v.kode_desa, [...(byDesa.get(v.kode_desa) || []), v]);
   const most = Math.max(1, ...[...byDesa.values()].map((x) => x.length));
   const pick = h("select", { id: "verify-period" }, h("option", { value: "" }, t("verify.any_period")),
     state.periods.periods.map((p) => h("option", { value: p.name, selected: p.name === period }, `${p.name} (${term("period_states", p.state)})`)));
@@ -1672,13 +1686,13 @@ async function verifyPage() {
   }
   const visits = h("table", { class: "cards", id: "verify-visits" },
     h("thead", {}, h("tr", {}, [t("queue.household"), t("proposal.desa"), t("queue.enumerator"), t("visit.finished_at")].map((x) => h("th", {}, x)))),
-    h("tbody", {}, all.map((v) => h("tr", {},
+    h("tbody", {}, shown.map((v) => h("tr", {},
       h("td", {}, h("a", { class: "visit-link", href: `#/visit/${v.found.visit_id}` }, v.found.household.nama_krt || v.found.visit_id.slice(-8))),
       h("td", {}, place(v.kode_desa)), h("td", {}, v.enumerator.display_name), h("td", {}, fmtTime(v.found.finished_at))))));
-  state.qQueue = all.map((v) => v.found.visit_id);
+  state.qQueue = shown.map((v) => v.found.visit_id);
   page(t("verify.title"), cutoffBanner(), h("p", { class: "muted" }, t("verify.help")),
     h("div", { class: "filters" }, h("label", {}, t("verify.period"), pick)), out,
-    all.length ? [h("table", { class: "cards", id: "verify-desa" }, h("thead", {}, h("tr", {}, [t("proposal.desa"), t("verify.waiting"), ""].map((x) => h("th", {}, x)))), h("tbody", {}, rows)),
+    shown.length ? [h("table", { class: "cards", id: "verify-desa" }, h("thead", {}, h("tr", {}, [t("proposal.desa"), t("verify.waiting"), ""].map((x) => h("th", {}, x)))), h("tbody", {}, rows)),
       h("h2", {}, t("verify.one_by_one")), h("div", { class: "tablewrap" }, visits)] : h("p", { class: "muted", id: "verify-empty" }, t("verify.none")));
 }
 

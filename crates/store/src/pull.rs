@@ -271,15 +271,15 @@ pub(crate) fn is_withdrawn(conn: &rusqlite::Connection, id: Uuid) -> Result<bool
 }
 
 /// Deletes the withdrawn households that hold nothing the enumerator must still finish or
-/// send: every visit submitted or approved, no op of theirs queued, no rejection waiting to be
-/// read. A draft, a recorded-but-unsubmitted visit or a sent-back one keeps the household (with
+/// send: every visit submitted, approved or beyond (returned, verified, superseded), no op of
+/// theirs queued, no rejection waiting to be read. A draft, a recorded-but-unsubmitted visit or a sent-back one keeps the household (with
 /// its members) on the device, so no work begun here is lost by a reassignment. Photos go with
 /// the last visit that names them once the server holds them. Answers the deleted ids.
 pub(crate) fn release_withdrawn(conn: &rusqlite::Connection) -> Result<Vec<Uuid>> {
     let mut stmt = conn.prepare_cached(
         "SELECT h.id FROM households h WHERE h.withdrawn = 1
            AND NOT EXISTS (SELECT 1 FROM visits v WHERE v.household_id = h.id
-                           AND v.state NOT IN ('submitted', 'approved'))
+                           AND v.state NOT IN ('submitted', 'approved', 'returned', 'verified', 'superseded'))
            AND NOT EXISTS (SELECT 1 FROM visits v JOIN outbox o
                            ON (o.type = 'visit.record' AND o.entity_id = v.id)
                            OR (o.type = 'batch.submit' AND instr(o.payload, v.id) > 0)

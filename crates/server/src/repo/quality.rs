@@ -61,7 +61,7 @@ pub fn household_visits(tx: &mut dyn Sql, households: &[Uuid]) -> DbResult<Vec<S
     Ok(out)
 }
 
-/// Each household's reference point: the fix of its last approved visit (by id), with that
+/// Each household's reference point: the fix of its last approved (or verified) visit (by id), with that
 /// visit (households without one are missing).
 pub fn reference_points(
     tx: &mut dyn Sql,
@@ -71,7 +71,8 @@ pub fn reference_points(
     for (marks, params) in in_chunks(households, 1) {
         let sql = format!(
             "SELECT household_id, id, gps FROM visits
-             WHERE household_id IN {marks} AND state = 'approved' AND gps IS NOT NULL ORDER BY id"
+             WHERE household_id IN {marks} AND state IN ('approved', 'verified') AND gps IS NOT NULL
+             ORDER BY id"
         );
         for r in tx.query(&sql, &params)? {
             if let Ok(g) = serde_json::from_str::<Gps>(&r.text(2)) {

@@ -278,7 +278,8 @@ pub fn progress(tx: &mut dyn Sql, scope: &Scope, today: &str) -> DbResult<Progre
         &format!(
             "SELECT h.kode_desa, a.enumerator_id, count(*), count(a.received_at),
                     sum(CASE WHEN a.due_date < {due} AND NOT EXISTS (SELECT 1 FROM visits v
-                        WHERE v.household_id = a.household_id AND v.state IN ('submitted', 'approved'))
+                        WHERE v.household_id = a.household_id
+                              AND v.state IN ('submitted', 'approved', 'returned', 'verified'))
                         THEN 1 ELSE 0 END)
              FROM assignments a JOIN households h ON h.id = a.household_id
              WHERE {area_h} GROUP BY h.kode_desa, a.enumerator_id"

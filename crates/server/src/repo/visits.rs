@@ -122,7 +122,7 @@ pub fn save_visit_json(
              baseline_version = excluded.baseline_version, record = excluded.record, batch_id = excluded.batch_id,
              submitted_at = coalesce(excluded.submitted_at, visits.submitted_at), updated_at = excluded.updated_at,
              finished_at = excluded.finished_at, duration_s = excluded.duration_s, gps = excluded.gps,
-             flags = excluded.flags, risk = excluded.risk",
+             flags = excluded.flags, risk = excluded.risk, baseline_applied = 0",
         &[r.visit_id.into(), r.household_id.into(), v.enumerator_id.into(), v.device_id.into(),
           (&v.kode_desa).into(), r.revision.into(), v.state.as_str().into(), r.outcome.as_str().into(),
           r.baseline_version.into(), record.into(), v.batch_id.into(), submitted.into(), ts(now).into(),

@@ -298,8 +298,9 @@ impl App {
                 overdue: given(&p.given_by_desa, d)[2],
                 visited: p.visited.get(d).copied().unwrap_or(0),
                 draft: count(&p.by_desa, d, "draft"),
-                submitted: count(&p.by_desa, d, "submitted"),
-                approved: count(&p.by_desa, d, "approved"),
+                // A returned visit waits for review again; a verified one is approved and more.
+                submitted: count(&p.by_desa, d, "submitted") + count(&p.by_desa, d, "returned"),
+                approved: count(&p.by_desa, d, "approved") + count(&p.by_desa, d, "verified"),
                 rejected: count(&p.by_desa, d, "rejected"),
             })
             .collect();
@@ -333,8 +334,8 @@ impl App {
                     overdue: own[2],
                     visited: p.visited_by.get(id).copied().unwrap_or(0),
                     draft: by(*id, "draft"),
-                    submitted: by(*id, "submitted"),
-                    approved: by(*id, "approved"),
+                    submitted: by(*id, "submitted") + by(*id, "returned"),
+                    approved: by(*id, "approved") + by(*id, "verified"),
                     rejected: by(*id, "rejected"),
                 }
             })

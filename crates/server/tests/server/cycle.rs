@@ -904,3 +904,99 @@ async fn operators_and_verifiers_work_at_their_level(b: Backend) {
         assert_eq!(code(r).await, (403, "auth.forbidden".into()));
     }
 }
+
+both_backends!(corrected, a_corrected_visit_reaches_the_baseline_again);
+/// Without a verifikator, approval applies the findings; when an admin reopens the visit and the
+/// enumerator corrects it, the corrected findings are applied again at the next approval (a new
+/// revision is not "already in the baseline").
+async fn a_corrected_visit_reaches_the_baseline_again(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.add_user("admin", Role::Admin, &["3308"]).await;
+    s.add_user("spv", Role::Supervisor, &["330801"]).await;
+    s.add_user("ani", Role::Enumerator, &[DESA_A]).await;
+    let hh = s.import(DESA_A, 1, 3).await;
+    let (admin, spv) = (s.sign_in("admin").await, s.sign_in("spv").await);
+    let mut ani = s.sign_in("ani").await;
+    let (h, m) = &hh[0];
+    let version = || async {
+        s.count(&format!(
+            "SELECT version FROM households WHERE id = '{}'",
+            h.id
+        ))
+        .await
+    };
+    let mut v = visit(h, m, 21);
+    let photo = ani.upload(b"foto rumah, kunjungan pertama").await;
+    let kind = v.photo_kinds.values().next().cloned().unwrap();
+    v.photos = vec![photo.clone()];
+    v.photo_kinds = [(photo, kind)].into_iter().collect();
+    let send = |ani: &mut Device, v: &verivali_domain::VisitRecord| {
+        let ops = vec![
+            ani.op(&OpBody::VisitRecord(Box::new(v.clone()))),
+            ani.op(&OpBody::BatchSubmit(verivali_domain::Batch {
+                batch_id: Uuid::now_v7(),
+                visit_ids: vec![v.visit_id],
+            })),
+        ];
+        let ani = ani.clone();
+        async move {
+            let r = ani.push(&ops).await;
+            assert!(
+                r.results
+                    .iter()
+                    .all(|x| x.status == verivali_protocol::OpStatus::Applied),
+                "{r:?}"
+            );
+        }
+    };
+    send(&mut ani, &v).await;
+    assert_eq!(
+        spv.decide(v.visit_id, json!({"decision": "approve"}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        version().await,
+        2,
+        "applied at approval: no verifikator here"
+    );
+    assert_eq!(
+        admin
+            .decide(
+                v.visit_id,
+                json!({"decision": "reopen", "reason": "Alamat salah ketik"})
+            )
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        spv.decide(
+            v.visit_id,
+            json!({"decision": "reject", "reason": "Perbaiki alamat"})
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
+    v.revision += 1;
+    v.baseline_version = 2;
+    v.household.fields.alamat = "Jl. Kenanga 7".into();
+    send(&mut ani, &v).await;
+    assert_eq!(
+        spv.decide(v.visit_id, json!({"decision": "approve"}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(version().await, 3, "the corrected revision is applied too");
+    assert_eq!(
+        s.count(&format!(
+            "SELECT count(*) FROM households WHERE id = '{}' AND alamat = 'Jl. Kenanga 7'",
+            h.id
+        ))
+        .await,
+        1
+    );
+}
