@@ -41,6 +41,11 @@ export class App {
   private status!: Status;
   private screen: Screen = "list";
   private param = "";
+  /** The screen last asked for, and how many were asked for: a drawing that a later request
+   * overtook while it awaited the store is dropped, so the last tap wins (a sync ending just
+   * after a tap on another screen no longer draws the send screen over it). */
+  private wanted: Screen = "list";
+  private generation = 0;
   private running: Promise<SyncDone> | null = null;
   private leave: (() => Promise<void>) | null = null;
 
@@ -77,7 +82,7 @@ export class App {
     const done = () => { this.running = null; this.paintSyncing(); };
     // A sync that went through redraws the send screen if it shows (it may have been redrawn
     // meanwhile, by a submission); a failed one leaves its message where the button put it.
-    run.then(() => { done(); if (this.screen === "send") void this.show("send"); }, done);
+    run.then(() => { done(); if (this.wanted === "send") void this.show("send"); }, done);
     return run;
   }
 
@@ -121,9 +126,12 @@ export class App {
   }
 
   async show(screen: Screen, param = ""): Promise<void> {
+    const generation = ++this.generation;
+    this.wanted = screen;
     await this.flush();
     this.leave = null;
     this.status = await this.api.status();
+    if (generation !== this.generation) return;
     if (!this.status.unlocked && screen !== "signin") screen = this.status.signed_in ? "unlock" : "signin";
     this.screen = screen;
     this.param = param;
@@ -145,7 +153,9 @@ export class App {
     } catch (e) {
       body = h("p", { class: "error", role: "alert" }, errorMessage(e));
     }
-    this.root.replaceChildren(this.header(), body, await this.nav());
+    const nav = await this.nav();
+    if (generation !== this.generation) return;
+    this.root.replaceChildren(this.header(), body, nav);
     this.root.dataset.screen = screen;
     this.root.focus({ preventScroll: true });
     // Every screen opens at its top, not at the last one's scroll position; the list returns to

@@ -398,6 +398,30 @@ describe("automatic sync", () => {
     await app.sync();
     expect(calls).toBe(3);
   });
+  it("leaves the screen tapped last alone when a sync ends (the send screen is redrawn only if it shows)", async () => {
+    const { App } = await import("../src/app");
+    let finish: (d: { acked: number; rejected: number; photos: number; pulled: number; removed: number }) => void = () => {};
+    const api = fakeApi({
+      // The store answers after a moment, as on a phone: a screen takes a while to draw.
+      status: () => new Promise((ok) => setTimeout(() => ok(status), 5)),
+      syncNow: () => new Promise((ok) => { finish = ok; }),
+      syncState: async () => ({ ready: [], inbox: [], needs_attention: [], received: [], log: [], last_sync: null, outbox: { pending_ops: 0, pending_visits: 0, pending_batches: 0, photos_pending: 0, acked_through: 0, needs_attention: 0 } } as unknown as SyncState),
+    });
+    const root = document.createElement("main");
+    const app = new App(api, root);
+    await app.start();
+    await app.show("send");
+    const running = app.sync();
+    // The enumerator goes to the list while the sync still runs; then it ends.
+    const toList = app.show("list");
+    finish({ acked: 0, rejected: 0, photos: 0, pulled: 0, removed: 0 });
+    await running;
+    await toList;
+    await new Promise((r) => setTimeout(r, 0));
+    await vi.waitFor(() => expect(root.dataset.screen).toBe("list"));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(root.dataset.screen).toBe("list");
+  });
   it("says in one line when households were given to a colleague", async () => {
     const { App } = await import("../src/app");
     document.body.innerHTML = '<div id="toast"></div>';
