@@ -188,6 +188,45 @@ describe("visit form", () => {
     expect((el.querySelector("#next-issue") as HTMLElement).hidden).toBe(false);
   });
 
+  it("asks a death for its date and document, and a move for its desa", async () => {
+    const saved: { members: { status: string; exit?: Record<string, string | null> | null }[] }[] = [];
+    const open = openVisit(["punya_ternak"]);
+    open.record.photos = ["ab".repeat(32)];
+    open.record.photo_kinds = { ["ab".repeat(32)]: "dokumen" };
+    const api = fakeApi({
+      openVisit: async () => open,
+      questionnaire: async () => qn,
+      saveDraft: async (v) => { saved.push(structuredClone(v as typeof saved[number])); return { relevant: ["punya_ternak"], issues: [] }; },
+    });
+    const el = await visitScreen(ctx(api), "h1");
+    document.body.replaceChildren(el);
+    expect(el.querySelector(".exit")).toBeNull();
+    const status = el.querySelector<HTMLSelectElement>(".member-status")!;
+    status.value = "meninggal";
+    status.dispatchEvent(new Event("change"));
+    const date = el.querySelector<HTMLInputElement>(".exit-date")!;
+    date.value = "2026-11-20";
+    date.dispatchEvent(new Event("input"));
+    const photo = el.querySelector<HTMLSelectElement>(".exit-photo")!;
+    // The document is one of this visit's photos, named by its kind.
+    expect([...photo.options].map((o) => o.textContent)).toEqual(["Tidak ada dokumen", expect.stringContaining("Dokumen")]);
+    photo.value = "ab".repeat(32);
+    photo.dispatchEvent(new Event("change"));
+    await vi.waitFor(() => expect(saved[saved.length - 1]?.members[0].exit?.document_photo).toBe("ab".repeat(32)), { timeout: 2000 });
+    expect(saved[saved.length - 1].members[0].exit?.date).toBe("2026-11-20");
+    // A move asks for its desa instead; back to "lives here", no exit at all.
+    const again = el.querySelector<HTMLSelectElement>(".member-status")!;
+    again.value = "pindah";
+    again.dispatchEvent(new Event("change"));
+    expect(el.querySelector(".exit-desa")).not.toBeNull();
+    expect(el.querySelector(".exit-photo")).toBeNull();
+    const back = el.querySelector<HTMLSelectElement>(".member-status")!;
+    back.value = "tinggal";
+    back.dispatchEvent(new Event("change"));
+    await vi.waitFor(() => expect(saved[saved.length - 1]?.members[0].exit ?? null).toBeNull(), { timeout: 2000 });
+    expect(el.querySelector(".exit")).toBeNull();
+  });
+
   it("answers a short single choice with one tap, and a tap on a question's text answers nothing", async () => {
     const saved: Record<string, unknown>[] = [];
     const api = fakeApi({

@@ -172,6 +172,29 @@ pub struct Member {
     pub relationship: Relationship,
     /// Presence status.
     pub status: PresenceStatus,
+    /// How a member who died or moved out left, with its evidence (DESIGN.md §12). Absent on
+    /// everyone else, and on a death or move recorded before the update cycle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub exit: Option<MemberExit>,
+}
+
+/// A member's exit and its evidence: a death's date and the photo of its document (akta or surat
+/// keterangan kematian) or why there is none; a move's date and destination desa when known.
+#[derive(ts_rs::TS, Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberExit {
+    /// The day of death or of the move.
+    #[serde(default)]
+    pub date: Option<NaiveDate>,
+    /// SHA-256 of the document photo, one of the visit's photos.
+    #[serde(default)]
+    pub document_photo: Option<String>,
+    /// Why there is no document (a death at home, the akta not issued yet…).
+    #[serde(default)]
+    pub no_document_reason: Option<String>,
+    /// Kemendagri code of the desa moved to, when known.
+    #[serde(default)]
+    pub destination_desa: Option<String>,
 }
 
 /// The household fields an enumerator may correct, defined once: the baseline [`Household`], what
@@ -335,8 +358,66 @@ impl Member {
                 validate_nik(nik, Some(self.sex), self.birth_date, regions),
             );
         }
+        if let Some(x) = &self.exit {
+            self.validate_exit(&mut r, x, today);
+        }
         r
     }
+
+    /// The exit's own rules (its presence on a new death is the visit's: [`new_deaths`]).
+    fn validate_exit(&self, r: &mut Report, x: &MemberExit, today: NaiveDate) {
+        if !matches!(
+            self.status,
+            PresenceStatus::Meninggal | PresenceStatus::Pindah
+        ) {
+            r.error("exit", Invalid::ExitStatus);
+            return;
+        }
+        if let Some(d) = x.date {
+            if d > today {
+                r.error("exit.date", Invalid::ExitDateFuture);
+            } else if self.birth_date.is_some_and(|b| d < b) {
+                r.error("exit.date", Invalid::ExitBeforeBirth);
+            }
+        }
+        if self.status == PresenceStatus::Meninggal {
+            if x.date.is_none() {
+                r.error("exit.date", Invalid::DeathDateMissing);
+            }
+            let reason = x
+                .no_document_reason
+                .as_deref()
+                .is_some_and(|s| !s.trim().is_empty());
+            if x.document_photo.is_none() && !reason {
+                r.error("exit.document_photo", Invalid::DeathEvidenceMissing);
+            }
+        }
+        if let Some(d) = &x.destination_desa
+            && !(d.len() == 10 && d.bytes().all(|b| b.is_ascii_digit()))
+        {
+            r.error(
+                "exit.destination_desa",
+                Invalid::DestinationDesa { value: d.clone() },
+            );
+        }
+    }
+}
+
+/// The deaths this visit reports that its baseline did not know (`baseline`: the household's
+/// members before the visit) and that carry no exit: each needs one. A death the baseline knew is
+/// carried over as it was, and an older app's record stays accepted on the server, which does not
+/// hold this check: the phone holds it before a visit is finished.
+pub fn new_deaths(baseline: &[Member], found: &[Member]) -> Report {
+    let mut r = Report::default();
+    for (i, m) in found.iter().enumerate() {
+        let known_dead = baseline
+            .iter()
+            .any(|b| b.member_id == m.member_id && b.status == PresenceStatus::Meninggal);
+        if m.status == PresenceStatus::Meninggal && !known_dead && m.exit.is_none() {
+            r.error(format!("members[{i}].exit.date"), Invalid::DeathDateMissing);
+        }
+    }
+    r
 }
 
 /// Validates the member list of a household that was found: each member, no NIK or member twice,
@@ -437,7 +518,7 @@ mod tests {
         assert!(!h.fields.set("rw", &serde_json::json!(3)));
         assert_eq!(h, before);
     }
-    use crate::i18n::Coded;
+    use crate::i18n::{Coded, Lang};
 
     fn today() -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 11, 22).unwrap()
@@ -453,6 +534,7 @@ mod tests {
             birth_date: NaiveDate::from_ymd_opt(1980, 5, 1),
             relationship: rel,
             status,
+            exit: None,
         }
     }
 
@@ -554,6 +636,82 @@ mod tests {
                 "household.rt_rw",
                 "household.desa_code"
             ]
+        );
+    }
+
+    #[test]
+    fn a_death_carries_its_date_and_evidence_and_a_move_its_desa() {
+        let codes = |m: &Member| -> Vec<&'static str> {
+            m.validate(today(), None)
+                .errors
+                .iter()
+                .map(|e| e.issue.code())
+                .collect()
+        };
+        let mut dead = member(
+            Relationship::Kepala,
+            PresenceStatus::Meninggal,
+            "3308010105800001",
+        );
+        dead.exit = Some(MemberExit::default());
+        assert_eq!(codes(&dead), ["member.death_date", "member.death_evidence"]);
+        let x = dead.exit.as_mut().unwrap();
+        x.date = NaiveDate::from_ymd_opt(2026, 11, 30);
+        x.no_document_reason = Some("Meninggal di rumah, akta belum dibuat".into());
+        assert_eq!(codes(&dead), ["member.exit_date_future"]);
+        dead.exit.as_mut().unwrap().date = NaiveDate::from_ymd_opt(1979, 1, 1);
+        assert_eq!(codes(&dead), ["member.exit_before_birth"]);
+        dead.exit.as_mut().unwrap().date = NaiveDate::from_ymd_opt(2026, 11, 1);
+        assert!(codes(&dead).is_empty());
+        let e = dead.validate(today(), None);
+        assert!(e.is_ok());
+        // A move: the destination desa when known, a desa code.
+        let mut moved = member(
+            Relationship::Anak,
+            PresenceStatus::Pindah,
+            "3308010105800002",
+        );
+        moved.exit = Some(MemberExit {
+            destination_desa: Some("330802".into()),
+            ..MemberExit::default()
+        });
+        assert_eq!(codes(&moved), ["member.destination_desa"]);
+        moved.exit.as_mut().unwrap().destination_desa = Some("3308022001".into());
+        assert!(codes(&moved).is_empty(), "a move needs no date or document");
+        // Only a death or a move has an exit.
+        let mut alive = member(
+            Relationship::Anak,
+            PresenceStatus::Tinggal,
+            "3308010105800003",
+        );
+        alive.exit = Some(MemberExit::default());
+        assert_eq!(codes(&alive), ["member.exit_status"]);
+        let msg = Invalid::DeathEvidenceMissing.message(Lang::Id);
+        assert!(msg.contains("akta"), "{msg}");
+    }
+
+    #[test]
+    fn only_a_death_the_baseline_did_not_know_needs_its_exit() {
+        let before = member(
+            Relationship::Kepala,
+            PresenceStatus::Tinggal,
+            "3308010105800001",
+        );
+        let long_gone = member(
+            Relationship::OrangTua,
+            PresenceStatus::Meninggal,
+            "3308010105800004",
+        );
+        let mut now_dead = before.clone();
+        now_dead.status = PresenceStatus::Meninggal;
+        let baseline = [before, long_gone.clone()];
+        let r = new_deaths(&baseline, &[now_dead.clone(), long_gone]);
+        assert_eq!(r.errors.len(), 1);
+        assert_eq!(r.errors[0].field, "members[0].exit.date");
+        now_dead.exit = Some(MemberExit::default());
+        assert!(
+            new_deaths(&baseline, &[now_dead]).is_ok(),
+            "its own rules judge the rest"
         );
     }
 }

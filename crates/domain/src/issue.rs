@@ -39,6 +39,22 @@ pub enum Invalid {
     NameTooLong { max: usize },
     #[error("birth date is in the future")]
     BirthDateFuture,
+    #[error("the date of death or of the move is in the future")]
+    ExitDateFuture,
+    #[error("the date of death or of the move is before the birth date")]
+    ExitBeforeBirth,
+    #[error("a death needs its date")]
+    DeathDateMissing,
+    #[error(
+        "a death needs a photo of its document (akta or surat keterangan) or the reason there is none"
+    )]
+    DeathEvidenceMissing,
+    #[error("the document photo is not one of this visit's photos")]
+    ExitPhotoNotInVisit,
+    #[error("{value:?} is not the code of a desa (10 digits)")]
+    DestinationDesa { value: String },
+    #[error("only a member who died or moved out has an exit")]
+    ExitStatus,
     #[error("birth date is before 1900")]
     BirthDateTooOld,
     #[error("relationship code {value} is not 1-8")]
@@ -124,6 +140,13 @@ impl Coded for Invalid {
             NameRequired => "member.name_required",
             NameTooLong { .. } => "member.name_too_long",
             BirthDateFuture => "member.birth_date_future",
+            ExitDateFuture => "member.exit_date_future",
+            ExitBeforeBirth => "member.exit_before_birth",
+            DeathDateMissing => "member.death_date",
+            DeathEvidenceMissing => "member.death_evidence",
+            ExitPhotoNotInVisit => "member.exit_photo",
+            DestinationDesa { .. } => "member.destination_desa",
+            ExitStatus => "member.exit_status",
             BirthDateTooOld => "member.birth_date_too_old",
             RelationshipCode { .. } => "member.relationship",
             HeadCount { .. } => "household.head_count",
@@ -191,6 +214,19 @@ impl Coded for Invalid {
             NameRequired => "Nama wajib diisi".into(),
             NameTooLong { max } => format!("Nama lebih dari {max} karakter"),
             BirthDateFuture => "Tanggal lahir tidak boleh di masa depan".into(),
+            ExitDateFuture => "Tanggal meninggal atau pindah tidak boleh di masa depan".into(),
+            ExitBeforeBirth => {
+                "Tanggal meninggal atau pindah tidak boleh sebelum tanggal lahir".into()
+            }
+            DeathDateMissing => "Isi tanggal meninggal".into(),
+            DeathEvidenceMissing => {
+                "Foto akta atau surat keterangan kematian wajib, atau tulis alasan tidak ada".into()
+            }
+            ExitPhotoNotInVisit => "Foto dokumen harus salah satu foto kunjungan ini".into(),
+            DestinationDesa { value } => format!("{value:?} bukan kode desa (10 digit)"),
+            ExitStatus => {
+                "Hanya anggota yang meninggal atau pindah yang punya keterangan keluar".into()
+            }
             BirthDateTooOld => "Tanggal lahir tidak boleh sebelum tahun 1900".into(),
             RelationshipCode { value } => {
                 format!("Kode hubungan dengan kepala rumah tangga ({value}) harus 1-8")

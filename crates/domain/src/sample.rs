@@ -123,6 +123,7 @@ pub fn household(seq: &mut Seq, kode_desa: &str, index: u32) -> (Household, Vec<
             birth_date: Some(birth),
             relationship,
             status: PresenceStatus::Tinggal,
+            exit: None,
         });
     }
     let hh = Household {

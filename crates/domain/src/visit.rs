@@ -485,6 +485,17 @@ impl VisitRecord {
                 },
             );
         }
+        // A death's document is one of the visit's photos.
+        for (i, m) in self.members.iter().enumerate() {
+            if let Some(sha) = m.exit.as_ref().and_then(|x| x.document_photo.as_ref())
+                && !self.photos.contains(sha)
+            {
+                r.error(
+                    format!("members[{i}].exit.document_photo"),
+                    Invalid::ExitPhotoNotInVisit,
+                );
+            }
+        }
         // A kind names one of the visit's photos.
         for sha in self.photo_kinds.keys().filter(|k| !self.photos.contains(k)) {
             r.error(

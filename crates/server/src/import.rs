@@ -199,6 +199,7 @@ fn parse_row(
             birth_date,
             relationship,
             status: PresenceStatus::Tinggal,
+            exit: None,
         },
     })
 }

@@ -436,6 +436,19 @@ function twoVisits(v, o, qn) {
       keys.map((k) => row(`answers.${k}`, qs.get(k)?.label[state.lang] || qs.get(k)?.label.id || k, shown(k, v.found.answers[k]), shown(k, o.found.answers[k])))));
 }
 
+/** A member's exit with its evidence (DESIGN.md §12): a death's date and document, or why there
+ * is none; a move's date and destination desa. */
+function exitOf(m) {
+  const x = m.exit;
+  if (!x) return null;
+  const parts = [];
+  if (x.date) parts.push(t("member.exit_date", { date: x.date }));
+  if (x.document_photo) parts.push(t("member.exit_document", { photo: x.document_photo.slice(-8) }));
+  if (x.no_document_reason) parts.push(t("member.exit_no_document", { reason: x.no_document_reason }));
+  if (x.destination_desa) parts.push(t("member.exit_to", { desa: place(x.destination_desa) }));
+  return parts.length ? h("div", { class: "muted exit" }, parts.join(" · ")) : null;
+}
+
 async function visit(id) {
   const [v, qn] = await Promise.all([api(`/api/v1/review/visits/${id}`), questionnaire()]);
   // One approved truth per household: the other visits waiting or approved, to compare before
@@ -486,7 +499,7 @@ async function visit(id) {
         h("td", {}, m.nik || "—", old && old.nik !== m.nik ? h("div", { class: "muted" }, old.nik || "—") : null),
         h("td", {}, m.name, !old ? h("span", { class: "badge" }, t("member.new")) : null, old && old.name !== m.name ? h("div", { class: "muted" }, old.name) : null),
         h("td", {}, term("sexes", m.sex)), h("td", {}, m.birth_date || ""),
-        h("td", {}, term("relationships", m.relationship)), h("td", {}, term("member_statuses", m.status)));
+        h("td", {}, term("relationships", m.relationship)), h("td", {}, term("member_statuses", m.status), exitOf(m)));
     })));
   const labels = new Map();
   for (const sec of qn?.sections || []) for (const q of sec.questions) labels.set(q.id, q);

@@ -429,6 +429,7 @@ impl Store {
                 status: serde_json::from_value::<PresenceStatus>(serde_json::Value::String(
                     status,
                 ))?,
+                exit: None,
             });
         }
         Ok(out)
@@ -530,6 +531,11 @@ impl Store {
         let mut report = self.with_ctx(record.questionnaire_version, |ctx| {
             record.validate_draft(ctx)
         });
+        if let Ok(deaths) = self.new_deaths(record) {
+            for e in deaths.errors {
+                report.errors.push(e);
+            }
+        }
         for (i, m) in record.members.iter().enumerate() {
             let Some(nik) = m.nik.as_deref().filter(|n| n.len() == 16) else {
                 continue;
@@ -545,6 +551,23 @@ impl Store {
             }
         }
         report
+    }
+
+    /// The deaths a visit reports that the household's baseline on this device did not know, each
+    /// without its exit ([`verivali_domain::household::new_deaths`]); none unless the household
+    /// was found (the member list is not judged otherwise).
+    pub fn new_deaths(
+        &self,
+        record: &verivali_domain::VisitRecord,
+    ) -> Result<verivali_domain::Report> {
+        if !record.outcome.needs_answers() {
+            return Ok(verivali_domain::Report::default());
+        }
+        let baseline = self.members(&record.household_id.to_string())?;
+        Ok(verivali_domain::household::new_deaths(
+            &baseline,
+            &record.members,
+        ))
     }
 
     /// The head's name of another household on the device where a living member holds `nik`.

@@ -180,7 +180,10 @@ impl Store {
     /// Records a finished visit: validates it fully, writes it as the next revision and queues its
     /// `visit.record` op, in one durable transaction. Nothing is written when it is invalid.
     pub fn record_visit(&mut self, record: &VisitRecord) -> Result<Recorded> {
-        let report = self.with_ctx(record.questionnaire_version, |ctx| record.validate(ctx));
+        let mut report = self.with_ctx(record.questionnaire_version, |ctx| record.validate(ctx));
+        // A death this visit reports needs its date and evidence (the phone holds this rule:
+        // it knows who was alive in the baseline).
+        report.errors.extend(self.new_deaths(record)?.errors);
         if !report.is_ok() {
             return Err(StoreError::Invalid(report));
         }

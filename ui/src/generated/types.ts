@@ -32,6 +32,24 @@ no_kk: string | null,
  */
 nama_krt: string, alamat: string, rt: string, rw: string, };
 
+export type MemberExit = { 
+/**
+ * The day of death or of the move.
+ */
+date: string | null, 
+/**
+ * SHA-256 of the document photo, one of the visit's photos.
+ */
+document_photo: string | null, 
+/**
+ * Why there is no document (a death at home, the akta not issued yet…).
+ */
+no_document_reason: string | null, 
+/**
+ * Kemendagri code of the desa moved to, when known.
+ */
+destination_desa: string | null, };
+
 export type HouseholdFields = { 
 /**
  * No. KK; changes on moves, deaths and splits. `None` when not shown.
@@ -78,7 +96,12 @@ relationship: number,
 /**
  * Presence status.
  */
-status: PresenceStatus, };
+status: PresenceStatus, 
+/**
+ * How a member who died or moved out left, with its evidence (DESIGN.md §12). Absent on
+ * everyone else, and on a death or move recorded before the update cycle.
+ */
+exit?: MemberExit, };
 
 export type Sex = "L" | "P";
 

@@ -165,6 +165,23 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
   // status says what became of them: moved, died…).
   const baselineMembers = new Set((await ctx.api.household(householdId).catch(() => null))?.members.map((m) => m.member_id) ?? v.members.map((m) => m.member_id));
   const added = (m: Member) => !baselineMembers.has(m.member_id);
+  // How a member left, with its evidence (verivali-domain MemberExit): a death's date and the
+  // photo of its document (one of this visit's photos) or why there is none; a move's date and
+  // destination desa when known. The rules and their messages come back from Rust.
+  const exitFields = (m: Member, i: number) => {
+    if (m.status !== "meninggal" && m.status !== "pindah") return null;
+    const x = (m.exit ??= { date: null, document_photo: null, no_document_reason: null, destination_desa: null });
+    const at = (k: string) => `members[${i}].exit.${k}`;
+    const date = field(t(m.status === "meninggal" ? "visit.death_date" : "visit.move_date"), text(x.date, (s) => { x.date = s || null; }, { type: "date", class: "exit-date" }), at("date"));
+    if (m.status === "pindah") {
+      return h("div", { class: "exit" }, date,
+        field(t("visit.destination_desa"), text(x.destination_desa, (s) => { x.destination_desa = s || null; }, { class: "exit-desa", inputmode: "numeric", maxlength: "10" }), at("destination_desa")));
+    }
+    const photos: [string, string][] = v.photos.map((sha) => [sha, `${termLabel(vocab.photo_kinds, v.photo_kinds?.[sha] ?? "lainnya")} …${sha.slice(-6)}`]);
+    return h("div", { class: "exit" }, date,
+      field(t("visit.death_document"), select([["", t("visit.no_document")], ...photos], x.document_photo, (s) => { x.document_photo = s || null; }, { class: "exit-photo" }), at("document_photo")),
+      field(t("visit.no_document_reason"), text(x.no_document_reason, (s) => { x.no_document_reason = s || null; }, { class: "exit-reason" }), at("no_document_reason")));
+  };
   const memberCard = (m: Member, i: number) => h("fieldset", { class: "member", "data-member": i },
     h("legend", {}, m.name || `#${i + 1}`),
     editable && added(m) ? h("button", { type: "button", class: "quiet danger remove-member", onclick: () => {
@@ -179,7 +196,13 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
       field(termLabel(vocab.member_fields, "birth_date"), text(m.birth_date, (s) => { m.birth_date = s || null; }, { type: "date", class: "member-birth" }), `members[${i}].birth_date`)),
     h("div", { class: "row" },
       field(termLabel(vocab.member_fields, "relationship"), select(options(vocab.relationships), String(m.relationship), (s) => { m.relationship = Number(s); }, { class: "member-relationship" }), `members[${i}].relationship`),
-      field(termLabel(vocab.member_fields, "status"), select(options(vocab.member_statuses), m.status, (s) => { m.status = s as PresenceStatus; }, { class: "member-status" }), `members[${i}].status`)));
+      field(termLabel(vocab.member_fields, "status"), select(options(vocab.member_statuses), m.status, (s) => {
+        m.status = s as PresenceStatus;
+        // Only a death or a move has an exit; the card shows its fields.
+        if (m.status !== "meninggal" && m.status !== "pindah") delete m.exit;
+        paintMembers();
+      }, { class: "member-status" }), `members[${i}].status`)),
+    exitFields(m, i));
   paintMembers();
   const addMember = h("button", { type: "button", class: "quiet", id: "add-member", disabled: !editable, onclick: () => {
     v.members.push({ member_id: crypto.randomUUID(), nik: null, name: "", sex: "L", birth_place: null, birth_date: null, relationship: 3, status: "anggota_baru" });

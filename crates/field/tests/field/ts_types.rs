@@ -18,6 +18,7 @@ fn declarations() -> Vec<String> {
     vec![
         // The registry baseline and the visit record (verivali-domain).
         Household::decl(),
+        verivali_domain::household::MemberExit::decl(),
         HouseholdFields::decl(),
         HouseholdFound::decl(),
         Member::decl(),

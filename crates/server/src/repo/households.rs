@@ -157,6 +157,7 @@ pub fn members(tx: &mut dyn Sql, household: Uuid) -> DbResult<Vec<Member>> {
                 relationship: Relationship::try_from(r.i64(6) as u8)
                     .map_err(|e| DbError::Corrupt(e.to_string()))?,
                 status: json::<PresenceStatus>(&format!("\"{}\"", r.text(7)))?,
+                exit: None,
             })
         })
         .collect()

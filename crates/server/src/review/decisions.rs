@@ -381,6 +381,38 @@ impl App {
         next.version = current.version + 1;
         repo::save_household(tx, &next, None, now)?;
         repo::replace_members(tx, next.id, &visit.record.members)?;
+        // A member who moved to a known desa is handed to it (DESIGN.md §12): a proposal there,
+        // for its desa office to bring to its musdes.
+        for m in &visit.record.members {
+            let Some(dest) = m
+                .exit
+                .as_ref()
+                .and_then(|x| x.destination_desa.as_deref())
+                .filter(|d| {
+                    m.status == verivali_domain::PresenceStatus::Pindah && *d != next.kode_desa
+                })
+            else {
+                continue;
+            };
+            let handed = verivali_domain::cycle::NewProposal {
+                kind: verivali_domain::cycle::ProposalKind::UsulanBaru,
+                channel: verivali_domain::cycle::Channel::Dinas,
+                household_id: None,
+                nik: m.nik.clone(),
+                name: m.name.clone(),
+                address: format!("Pindahan dari desa {}", next.kode_desa),
+                kode_desa: dest.to_string(),
+                reporter: None,
+                reason: format!(
+                    "Pindah dari rumah tangga {} (desa {}), tercatat pada kunjungan {}",
+                    next.fields.nama_krt, next.kode_desa, visit.record.visit_id
+                ),
+            };
+            // A proposal the domain refuses (a malformed NIK from the baseline) is not handed.
+            if let Ok(p) = handed.checked() {
+                repo::insert_proposal(tx, Uuid::now_v7(), &p, caller.user.id, now)?;
+            }
+        }
         repo::insert_household_version(tx, &next, &visit.record.members, now)?;
         repo::announce_household(tx, &next, now)?;
         for m in &visit.record.members {

@@ -1000,3 +1000,92 @@ async fn a_corrected_visit_reaches_the_baseline_again(b: Backend) {
         1
     );
 }
+
+both_backends!(exits, exits_carry_their_evidence_and_a_move_is_handed_on);
+/// A death with a date in the future is refused with its code (the rest of the push goes on); a
+/// death with its date and the reason there is no document, and a move to another desa, are
+/// accepted; at approval the member who moved becomes a proposal of the desa moved to.
+async fn exits_carry_their_evidence_and_a_move_is_handed_on(b: Backend) {
+    use verivali_domain::PresenceStatus;
+    use verivali_domain::household::MemberExit;
+    let s = TestServer::start(b).await;
+    s.add_user("spv", Role::Supervisor, &["330801"]).await;
+    s.add_user("ani", Role::Enumerator, &[DESA_A]).await;
+    s.add_user("op_b", Role::Operator, &[DESA_B]).await;
+    let hh = s.import(DESA_A, 1, 9).await;
+    let (spv, op_b) = (s.sign_in("spv").await, s.sign_in("op_b").await);
+    let mut ani = s.sign_in("ani").await;
+    let (h, m) = &hh[0];
+    assert!(m.len() >= 3, "a head and two others");
+    let mut v = visit(h, m, 31);
+    let photo = ani.upload(b"foto rumah keluarga yang ditinggalkan").await;
+    let kind = v.photo_kinds.values().next().cloned().unwrap();
+    v.photos = vec![photo.clone()];
+    v.photo_kinds = [(photo, kind)].into_iter().collect();
+    let others: Vec<usize> = (0..v.members.len())
+        .filter(|i| v.members[*i].relationship != verivali_domain::Relationship::Kepala)
+        .take(2)
+        .collect();
+    let (died, moved) = (others[0], others[1]);
+    v.members[died].status = PresenceStatus::Meninggal;
+    v.members[died].exit = Some(MemberExit {
+        date: Some(chrono::Utc::now().date_naive() + chrono::Duration::days(3)),
+        no_document_reason: Some("Meninggal di rumah; akta belum dibuat".into()),
+        ..MemberExit::default()
+    });
+    let op = ani.op(&OpBody::VisitRecord(Box::new(v.clone())));
+    let r = ani.push(&[op]).await;
+    let e = r.results[0].error.as_ref().unwrap();
+    assert_eq!(e.code, "member.exit_date_future", "{e:?}");
+    // Corrected: a past date; and a move to another desa.
+    v.members[died].exit.as_mut().unwrap().date =
+        Some(chrono::Utc::now().date_naive() - chrono::Duration::days(4));
+    v.members[moved].status = PresenceStatus::Pindah;
+    v.members[moved].exit = Some(MemberExit {
+        destination_desa: Some(DESA_B.into()),
+        ..MemberExit::default()
+    });
+    v.revision += 1;
+    let ops = vec![
+        ani.op(&OpBody::VisitRecord(Box::new(v.clone()))),
+        ani.op(&OpBody::BatchSubmit(verivali_domain::Batch {
+            batch_id: Uuid::now_v7(),
+            visit_ids: vec![v.visit_id],
+        })),
+    ];
+    let r = ani.push(&ops).await;
+    assert!(
+        r.results
+            .iter()
+            .all(|x| x.status == verivali_protocol::OpStatus::Applied),
+        "{r:?}"
+    );
+    // The supervisor sees the evidence with the member.
+    let seen = ok(spv
+        .get(&format!("/api/v1/review/visits/{}", v.visit_id))
+        .await)
+    .await;
+    assert_eq!(
+        seen["found"]["members"][died]["exit"]["no_document_reason"],
+        "Meninggal di rumah; akta belum dibuat"
+    );
+    assert!(
+        ok(op_b.get("/api/v1/proposals").await).await["proposals"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        spv.decide(v.visit_id, json!({"decision": "approve"}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let handed = ok(op_b.get("/api/v1/proposals").await).await;
+    let list = handed["proposals"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{handed}");
+    assert_eq!(list[0]["name"], json!(v.members[moved].name));
+    assert_eq!(list[0]["kind"], "usulan_baru");
+    assert_eq!(list[0]["channel"], "dinas");
+    assert!(list[0]["address"].as_str().unwrap().contains(DESA_A));
+}

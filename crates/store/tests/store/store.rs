@@ -162,6 +162,45 @@ impl NowUtc for Arc<ManualClock> {
     }
 }
 
+/// A death the baseline did not know needs its date and its evidence before the visit is
+/// finished; the draft says so while the enumerator is still at the door.
+#[test]
+fn a_new_death_is_finished_only_with_its_date_and_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = clock();
+    let (mut store, hh) = store_with(&dir.path().join("d.db"), 6, c.clone());
+    let mut s = Seq::new(4);
+    // A household with someone besides its head.
+    let (h, m) = hh.iter().find(|(_, m)| m.len() > 1).unwrap();
+    let mut v = sample::visit(&mut s, h, m, c.now_utc());
+    let dead = v
+        .members
+        .iter()
+        .position(|m| m.relationship != verivali_domain::Relationship::Kepala)
+        .unwrap();
+    v.members[dead].status = verivali_domain::PresenceStatus::Meninggal;
+    assert!(
+        store
+            .check_draft(&v)
+            .errors
+            .iter()
+            .any(|e| e.issue.code() == "member.death_date"
+                && e.field == format!("members[{dead}].exit.date")),
+        "the form shows it while the draft is open"
+    );
+    let err = store.record_visit(&v).unwrap_err();
+    let StoreError::Invalid(report) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(report.error_codes(), vec!["member.death_date"]);
+    v.members[dead].exit = Some(verivali_domain::household::MemberExit {
+        date: chrono::NaiveDate::from_ymd_opt(2026, 11, 2),
+        no_document_reason: Some("Akta kematian belum dibuat".into()),
+        ..Default::default()
+    });
+    store.record_visit(&v).unwrap();
+}
+
 #[test]
 fn invalid_visit_is_refused_with_codes_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
