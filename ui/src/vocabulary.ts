@@ -30,6 +30,7 @@ export const vocab = vocabulary as {
   member_fields: Term[];
   assignment_sources: Term[];
   photo_kinds: Term[];
+  graduation_kinds: Term[];
 };
 
 /** The label of `code` in `list` in the current language (the code itself when unknown). */

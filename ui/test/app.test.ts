@@ -188,6 +188,35 @@ describe("visit form", () => {
     expect((el.querySelector("#next-issue") as HTMLElement).hidden).toBe(false);
   });
 
+  it("records a graduation with its letter among the visit's photos, only for a household found", async () => {
+    const saved: { graduation?: { kind: string; letter_photo: string | null } }[] = [];
+    const open = openVisit(["punya_ternak"]);
+    open.record.photos = ["cd".repeat(32)];
+    open.record.photo_kinds = { ["cd".repeat(32)]: "dokumen" };
+    const api = fakeApi({
+      openVisit: async () => open,
+      questionnaire: async () => qn,
+      saveDraft: async (v) => { saved.push(structuredClone(v as typeof saved[number])); return { relevant: ["punya_ternak"], issues: [] }; },
+    });
+    const el = await visitScreen(ctx(api), "h1");
+    document.body.replaceChildren(el);
+    const kind = el.querySelector<HTMLSelectElement>("#graduation-kind")!;
+    expect([...kind.options].map((o) => o.value)).toEqual(["", "mandiri", "alami", "paksa"]);
+    expect(el.querySelector("#graduation-letter")).toBeNull();
+    kind.value = "alami";
+    kind.dispatchEvent(new Event("change"));
+    const letter = el.querySelector<HTMLSelectElement>("#graduation-letter")!;
+    letter.value = "cd".repeat(32);
+    letter.dispatchEvent(new Event("change"));
+    await vi.waitFor(() => expect(saved[saved.length - 1]?.graduation).toEqual({ kind: "alami", letter_photo: "cd".repeat(32) }), { timeout: 2000 });
+    // Another outcome: no graduation.
+    const outcome = el.querySelector<HTMLSelectElement>("#outcome")!;
+    outcome.value = "menolak";
+    outcome.dispatchEvent(new Event("change"));
+    expect((el.querySelector("#graduation") as HTMLElement).hidden).toBe(true);
+    await vi.waitFor(() => expect(saved[saved.length - 1]?.graduation).toBeUndefined(), { timeout: 2000 });
+  });
+
   it("asks a death for its date and document, and a move for its desa", async () => {
     const saved: { members: { status: string; exit?: Record<string, string | null> | null }[] }[] = [];
     const open = openVisit(["punya_ternak"]);

@@ -55,6 +55,10 @@ pub enum Invalid {
     DestinationDesa { value: String },
     #[error("only a member who died or moved out has an exit")]
     ExitStatus,
+    #[error("only a household found can graduate")]
+    GraduationOutcome,
+    #[error("a graduation needs the photo of its letter")]
+    GraduationLetter,
     #[error("birth date is before 1900")]
     BirthDateTooOld,
     #[error("relationship code {value} is not 1-8")]
@@ -147,6 +151,8 @@ impl Coded for Invalid {
             ExitPhotoNotInVisit => "member.exit_photo",
             DestinationDesa { .. } => "member.destination_desa",
             ExitStatus => "member.exit_status",
+            GraduationOutcome => "graduation.outcome",
+            GraduationLetter => "graduation.letter",
             BirthDateTooOld => "member.birth_date_too_old",
             RelationshipCode { .. } => "member.relationship",
             HeadCount { .. } => "household.head_count",
@@ -224,6 +230,8 @@ impl Coded for Invalid {
             }
             ExitPhotoNotInVisit => "Foto dokumen harus salah satu foto kunjungan ini".into(),
             DestinationDesa { value } => format!("{value:?} bukan kode desa (10 digit)"),
+            GraduationOutcome => "Graduasi hanya untuk rumah tangga yang ditemukan".into(),
+            GraduationLetter => "Graduasi wajib disertai foto surat pernyataan graduasi".into(),
             ExitStatus => {
                 "Hanya anggota yang meninggal atau pindah yang punya keterangan keluar".into()
             }

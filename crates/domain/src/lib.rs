@@ -42,4 +42,7 @@ pub use review::{Batch, Decision, ReviewEvent};
 pub use state::{Action, Role, TransitionError, VisitState, WorkStatus, transition};
 pub use text::ControlChar;
 pub use user::UserError;
-pub use visit::{Gps, NotFoundReason, Outcome, Paradata, PhotoKind, VisitContext, VisitRecord};
+pub use visit::{
+    Gps, Graduation, GraduationKind, NotFoundReason, Outcome, Paradata, PhotoKind, VisitContext,
+    VisitRecord,
+};

@@ -243,6 +243,7 @@ pub fn visit(seq: &mut Seq, hh: &Household, members: &[Member], at: DateTime<Utc
             gps_finish: gps,
             mock_location: None,
         }),
+        graduation: None,
     }
 }
 

@@ -286,6 +286,41 @@ pub struct VisitRecord {
     /// How the visit was made (DESIGN.md §11), measured by the device; absent from older devices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paradata: Option<Paradata>,
+    /// The household graduated from aid, with its letter (DESIGN.md §12); only on a household
+    /// found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub graduation: Option<Graduation>,
+}
+
+/// How a household left the aid programmes (graduasi).
+#[derive(ts_rs::TS, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GraduationKind {
+    /// By its own means: it no longer needs aid.
+    Mandiri,
+    /// Naturally: no member meets the conditions any more (children grown, no elderly…).
+    Alami,
+    /// Ended by the programme (it does not meet the conditions, or broke them).
+    Paksa,
+}
+
+impl GraduationKind {
+    /// Every kind.
+    pub const ALL: [GraduationKind; 3] = [
+        GraduationKind::Mandiri,
+        GraduationKind::Alami,
+        GraduationKind::Paksa,
+    ];
+}
+
+/// A household's graduation and the photo of its letter (surat pernyataan graduasi).
+#[derive(ts_rs::TS, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Graduation {
+    pub kind: GraduationKind,
+    /// SHA-256 of the letter's photo, one of the visit's photos.
+    #[serde(default)]
+    pub letter_photo: Option<String>,
 }
 
 /// How a visit was made, measured by the field app for the quality checks (DESIGN.md §11). Only
@@ -416,6 +451,7 @@ impl VisitRecord {
             started_at: now,
             finished_at: None,
             paradata: None,
+            graduation: None,
         }
     }
 
@@ -485,6 +521,19 @@ impl VisitRecord {
                 },
             );
         }
+        // A graduation is of a household found, and shows its letter among the visit's photos.
+        if let Some(g) = &self.graduation {
+            if self.outcome != Outcome::Ditemukan {
+                r.error("graduation", Invalid::GraduationOutcome);
+            }
+            match &g.letter_photo {
+                None => r.error("graduation.letter_photo", Invalid::GraduationLetter),
+                Some(sha) if !self.photos.contains(sha) => {
+                    r.error("graduation.letter_photo", Invalid::ExitPhotoNotInVisit)
+                }
+                Some(_) => {}
+            }
+        }
         // A death's document is one of the visit's photos.
         for (i, m) in self.members.iter().enumerate() {
             if let Some(sha) = m.exit.as_ref().and_then(|x| x.document_photo.as_ref())
@@ -521,6 +570,46 @@ impl VisitRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_graduation_is_of_a_household_found_and_shows_its_letter() {
+        use crate::i18n::Coded;
+        use crate::sample::{self, Seq};
+        let q = Questionnaire::default_dtsen().unwrap();
+        let mut seq = Seq::new(8);
+        let (h, m) = sample::household(&mut seq, "3308012001", 1);
+        let mut v = sample::visit(&mut seq, &h, &m, Utc::now());
+        let ctx = || VisitContext {
+            questionnaire: &q,
+            today: validation_date(Utc::now()),
+            regions: None,
+        };
+        let codes = |v: &VisitRecord| -> Vec<&'static str> {
+            v.validate(ctx())
+                .errors
+                .iter()
+                .map(|e| e.issue.code())
+                .collect()
+        };
+        v.graduation = Some(Graduation {
+            kind: GraduationKind::Mandiri,
+            letter_photo: None,
+        });
+        assert_eq!(codes(&v), ["graduation.letter"]);
+        v.graduation.as_mut().unwrap().letter_photo = Some("cd".repeat(32));
+        assert_eq!(
+            codes(&v),
+            ["member.exit_photo"],
+            "the letter is one of the visit's photos"
+        );
+        v.graduation.as_mut().unwrap().letter_photo = Some(v.photos[0].clone());
+        assert!(codes(&v).is_empty());
+        v.outcome = Outcome::Menolak;
+        assert!(codes(&v).contains(&"graduation.outcome"));
+        // On the wire: absent when there is none, so older devices and servers read it.
+        v.graduation = None;
+        assert!(!serde_json::to_string(&v).unwrap().contains("graduation"));
+    }
 
     #[test]
     fn only_a_found_or_a_proposed_household_updates_the_baseline() {

@@ -429,6 +429,24 @@ fn step_label(s: crate::cycle::Step) -> Label {
     (crate::cycle::step_label(s), en)
 }
 
+fn graduation_label(g: crate::visit::GraduationKind) -> Label {
+    use crate::visit::GraduationKind::*;
+    match g {
+        Mandiri => (
+            "Graduasi mandiri (sudah sejahtera)",
+            "Graduated by its own means",
+        ),
+        Alami => (
+            "Graduasi alami (tidak ada lagi anggota yang memenuhi syarat)",
+            "Graduated naturally (no member qualifies any more)",
+        ),
+        Paksa => (
+            "Graduasi paksa (tidak memenuhi syarat)",
+            "Graduation imposed (does not qualify)",
+        ),
+    }
+}
+
 /// One entry: the wire code (as serde writes it, so it cannot drift from the wire) and labels.
 fn entry(code: impl serde::Serialize, (id, en): Label) -> Value {
     json!({"code": serde_json::to_value(code).unwrap_or(Value::Null), "id": id, "en": en})
@@ -473,6 +491,7 @@ pub fn vocabulary() -> Value {
             "refuses_household": k.refuses_household(),
         }))),
         "channels": crate::cycle::Channel::ALL.map(|c| entry(c, channel_label(c))),
+        "graduation_kinds": crate::visit::GraduationKind::ALL.map(|g| entry(g, graduation_label(g))),
         "verdicts": crate::cycle::Verdict::ALL.map(|v| entry(v, verdict_label(v))),
         "period_states": crate::cycle::PeriodState::ALL.map(|p| entry(p, period_state_label(p))),
         "proposal_steps": crate::cycle::Step::ALL.map(|s| entry(s, step_label(s))),

@@ -518,6 +518,11 @@ async function visit(id) {
   const history = v.reviews.length
     ? h("ul", { id: "history" }, v.reviews.map((r) => h("li", {}, `${fmtTime(r.at)} · ${r.reviewer} · ${t(`visit.${r.decision === "reject" ? "reject" : r.decision}`)}`, r.reason ? ` — ${r.reason}` : "")))
     : h("p", { class: "muted", id: "history" }, t("visit.no_history"));
+  // A graduation from aid, with its letter among the photos below.
+  const graduation = f.graduation
+    ? h("p", { class: "flag", id: "graduation" }, t("visit.graduated", { kind: term("graduation_kinds", f.graduation.kind) }),
+      f.graduation.letter_photo ? ` · ${t("visit.graduation_letter", { photo: f.graduation.letter_photo.slice(-8) })}` : "")
+    : null;
   const others = v.other_visits.length
     ? h("p", { class: "flag", id: "other-visits" }, `${t("visit.other_visits")}: `, v.other_visits.map((o, i) => [i ? ", " : "", h("a", { href: `#/visit/${o}` }, o.slice(-8))]))
     : null;
@@ -616,6 +621,7 @@ async function visit(id) {
     // The phone's own word that the fix came from a mock-location app.
     f.gps?.mocked ? h("p", { class: "flag", id: "gps-mocked" }, t("flag.gps_mocked")) : null,
     qualityCard(v),
+    graduation,
     others,
     standing.length
       ? h("section", { class: "card", id: "second-visit" }, h("h2", {}, t("visit.second_title")),

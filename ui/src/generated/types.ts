@@ -178,7 +178,12 @@ finished_at: string | null,
 /**
  * How the visit was made (DESIGN.md §11), measured by the device; absent from older devices.
  */
-paradata?: Paradata | null, };
+paradata?: Paradata | null, 
+/**
+ * The household graduated from aid, with its letter (DESIGN.md §12); only on a household
+ * found.
+ */
+graduation?: Graduation, };
 
 export type Outcome = "ditemukan" | "tidak_ditemukan" | "menolak" | "ganda" | "bagian_ruta_lain" | "usulan_baru";
 
@@ -234,6 +239,14 @@ gps_finish?: Gps | null,
  * Whether the platform reported any fix of the visit as mocked.
  */
 mock_location?: boolean | null, };
+
+export type Graduation = { kind: GraduationKind, 
+/**
+ * SHA-256 of the letter's photo, one of the visit's photos.
+ */
+letter_photo: string | null, };
+
+export type GraduationKind = "mandiri" | "alami" | "paksa";
 
 export type VisitState = "draft" | "submitted" | "approved" | "rejected" | "superseded" | "verified" | "returned";
 

@@ -5,7 +5,7 @@
 // window loses input. A running sync never delays a save (Rust holds the store per call only).
 // Each message shows under its own question, in words; a bar at the bottom counts what is
 // wrong and jumps to the next one, so the page never jumps by itself.
-import type { DraftState, Issue, Member, NotFoundReason, Outcome, PhotoKind, PresenceStatus, Question, VisitRecord } from "../api";
+import type { DraftState, GraduationKind, Issue, Member, NotFoundReason, Outcome, PhotoKind, PresenceStatus, Question, VisitRecord } from "../api";
 import { errorMessage, thumbnailUrl } from "../api";
 import type { Ctx } from "../app";
 import { h, toast } from "../dom";
@@ -146,7 +146,12 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
   const answerParts: HTMLElement[] = [];
   // (the step line is redrawn with them, below)
   let paintParts = () => { for (const el of answerParts) el.hidden = !outcomeTerm(v.outcome)?.needs_answers; };
-  const outcome = field(t("visit.outcome"), select(offered, v.outcome, (s) => { v.outcome = s as Outcome; v.outcome_reason = null; v.reference_household_id = null; paintOutcome(); paintParts(); }, { id: "outcome" }), "outcome");
+  const outcome = field(t("visit.outcome"), select(offered, v.outcome, (s) => {
+    v.outcome = s as Outcome; v.outcome_reason = null; v.reference_household_id = null;
+    // Only a household found graduates.
+    if (v.outcome !== "ditemukan") v.graduation = undefined;
+    paintOutcome(); paintParts(); paintGraduation();
+  }, { id: "outcome" }), "outcome");
 
   // Household as found.
   const hf = v.household;
@@ -157,6 +162,23 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
     h("div", { class: "row" },
       field(termLabel(vocab.household_fields, "rt"), text(hf.rt, (s) => { hf.rt = s; }, { id: "rt", inputmode: "numeric" }), "household.rt"),
       field(termLabel(vocab.household_fields, "rw"), text(hf.rw, (s) => { hf.rw = s; }, { id: "rw", inputmode: "numeric" }), "household.rw")));
+
+  // Graduation from aid (graduasi), for a household found: how, and the photo of its letter
+  // among the visit's photos (drawn again when photos change).
+  const gradBox = h("fieldset", { id: "graduation" });
+  const paintGraduation = () => {
+    gradBox.hidden = v.outcome !== "ditemukan";
+    const g = v.graduation;
+    const photos: [string, string][] = v.photos.map((sha) => [sha, `${termLabel(vocab.photo_kinds, v.photo_kinds?.[sha] ?? "lainnya")} …${sha.slice(-6)}`]);
+    gradBox.replaceChildren(h("legend", {}, t("visit.graduation")),
+      field(t("visit.graduation_kind"), select([["", t("visit.graduation_none")], ...options(vocab.graduation_kinds)], g?.kind ?? "", (s) => {
+        v.graduation = s ? { kind: s as GraduationKind, letter_photo: v.graduation?.letter_photo ?? null } : undefined;
+        paintGraduation();
+      }, { id: "graduation-kind" }), "graduation"),
+      g ? field(t("visit.graduation_letter"), select([["", "—"], ...photos], g.letter_photo ?? "", (s) => { g.letter_photo = s || null; }, { id: "graduation-letter" }), "graduation.letter_photo") : "");
+  };
+  paintGraduation();
+  household.append(gradBox);
 
   // Members.
   const memberList = h("div", { id: "member-list" });
@@ -313,6 +335,7 @@ export async function visitScreen(ctx: Ctx, householdId: string): Promise<HTMLEl
   const photoCount = h("p", { id: "photo-count" }, t("visit.photo_count", { n: v.photos.length }));
   const paintPhotos = () => {
     paintEvidence();
+    paintGraduation();
     photoCount.textContent = t("visit.photo_count", { n: v.photos.length });
     kind.value = nextKind();
     thumbs.replaceChildren(...v.photos.map((sha) => {

@@ -29,6 +29,8 @@ fn declarations() -> Vec<String> {
         NotFoundReason::decl(),
         Gps::decl(),
         Paradata::decl(),
+        Graduation::decl(),
+        GraduationKind::decl(),
         VisitState::decl(),
         WorkStatus::decl(),
         Decision::decl(),

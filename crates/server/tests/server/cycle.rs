@@ -1089,3 +1089,46 @@ async fn exits_carry_their_evidence_and_a_move_is_handed_on(b: Backend) {
     assert_eq!(list[0]["channel"], "dinas");
     assert!(list[0]["address"].as_str().unwrap().contains(DESA_A));
 }
+
+both_backends!(graduation, a_graduation_comes_with_its_letter);
+/// A household found that graduates from aid carries the kind and its letter's photo; the
+/// supervisor sees it; a graduation on a household not found is refused with its code.
+async fn a_graduation_comes_with_its_letter(b: Backend) {
+    use verivali_domain::{Graduation, GraduationKind, Outcome};
+    let s = TestServer::start(b).await;
+    s.add_user("spv", Role::Supervisor, &["330801"]).await;
+    s.add_user("ani", Role::Enumerator, &[DESA_A]).await;
+    let hh = s.import(DESA_A, 2, 11).await;
+    let spv = s.sign_in("spv").await;
+    let mut ani = s.sign_in("ani").await;
+    let mut v = visit(&hh[0].0, &hh[0].1, 41);
+    v.graduation = Some(Graduation {
+        kind: GraduationKind::Mandiri,
+        letter_photo: Some(v.photos[0].clone()),
+    });
+    let mut refused = visit(&hh[1].0, &hh[1].1, 42);
+    refused.outcome = Outcome::Menolak;
+    refused.members.clear();
+    refused.answers.clear();
+    refused.graduation = v.graduation.clone();
+    refused.graduation.as_mut().unwrap().letter_photo = Some(refused.photos[0].clone());
+    let ops = vec![
+        ani.op(&OpBody::VisitRecord(Box::new(v.clone()))),
+        ani.op(&OpBody::VisitRecord(Box::new(refused))),
+    ];
+    let r = ani.push(&ops).await;
+    assert_eq!(
+        r.results[0].status,
+        verivali_protocol::OpStatus::Applied,
+        "{r:?}"
+    );
+    assert_eq!(
+        r.results[1].error.as_ref().unwrap().code,
+        "graduation.outcome"
+    );
+    let seen = ok(spv
+        .get(&format!("/api/v1/review/visits/{}", v.visit_id))
+        .await)
+    .await;
+    assert_eq!(seen["found"]["graduation"]["kind"], "mandiri");
+}
