@@ -188,18 +188,24 @@ describe("visit form", () => {
     expect((el.querySelector("#next-issue") as HTMLElement).hidden).toBe(false);
   });
 
-  it("records a graduation with its letter among the visit's photos, only for a household found", async () => {
-    const saved: { graduation?: { kind: string; letter_photo: string | null } }[] = [];
+  /** The form of a visit holding one document photo (`sha`), with every autosave kept. */
+  async function formWithDocument<T>(sha: string): Promise<{ el: HTMLElement; saved: T[] }> {
+    const saved: T[] = [];
     const open = openVisit(["punya_ternak"]);
-    open.record.photos = ["cd".repeat(32)];
-    open.record.photo_kinds = { ["cd".repeat(32)]: "dokumen" };
+    open.record.photos = [sha];
+    open.record.photo_kinds = { [sha]: "dokumen" };
     const api = fakeApi({
       openVisit: async () => open,
       questionnaire: async () => qn,
-      saveDraft: async (v) => { saved.push(structuredClone(v as typeof saved[number])); return { relevant: ["punya_ternak"], issues: [] }; },
+      saveDraft: async (v) => { saved.push(structuredClone(v as T)); return { relevant: ["punya_ternak"], issues: [] }; },
     });
     const el = await visitScreen(ctx(api), "h1");
     document.body.replaceChildren(el);
+    return { el, saved };
+  }
+
+  it("records a graduation with its letter among the visit's photos, only for a household found", async () => {
+    const { el, saved } = await formWithDocument<{ graduation?: { kind: string; letter_photo: string | null } }>("cd".repeat(32));
     const kind = el.querySelector<HTMLSelectElement>("#graduation-kind")!;
     expect([...kind.options].map((o) => o.value)).toEqual(["", "mandiri", "alami", "paksa"]);
     expect(el.querySelector("#graduation-letter")).toBeNull();
@@ -218,17 +224,7 @@ describe("visit form", () => {
   });
 
   it("asks a death for its date and document, and a move for its desa", async () => {
-    const saved: { members: { status: string; exit?: Record<string, string | null> | null }[] }[] = [];
-    const open = openVisit(["punya_ternak"]);
-    open.record.photos = ["ab".repeat(32)];
-    open.record.photo_kinds = { ["ab".repeat(32)]: "dokumen" };
-    const api = fakeApi({
-      openVisit: async () => open,
-      questionnaire: async () => qn,
-      saveDraft: async (v) => { saved.push(structuredClone(v as typeof saved[number])); return { relevant: ["punya_ternak"], issues: [] }; },
-    });
-    const el = await visitScreen(ctx(api), "h1");
-    document.body.replaceChildren(el);
+    const { el, saved } = await formWithDocument<{ members: { status: string; exit?: Record<string, string | null> | null }[] }>("ab".repeat(32));
     expect(el.querySelector(".exit")).toBeNull();
     const status = el.querySelector<HTMLSelectElement>(".member-status")!;
     status.value = "meninggal";

@@ -70,6 +70,33 @@ async fn approve_all(url: &str) -> Vec<String> {
     ids
 }
 
+/// A call as `user` (a token of its own), answering the status and the JSON body.
+async fn call(
+    url: &str,
+    user: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let http = verivali_e2e::http().build().unwrap();
+    let token = verivali_e2e::bearer_token(&http, url, user).await;
+    let mut rq = http
+        .request(method, format!("{url}{path}"))
+        .bearer_auth(&token);
+    if let Some(b) = body {
+        rq = rq.json(&b);
+    }
+    let r = rq.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// The field CLI on the enumerator's phone; it must succeed.
+fn phone(store: &std::path::Path, args: &[&str]) {
+    let (ok, out, err) = field(store, args, "");
+    assert!(ok, "{args:?}: {out}{err}");
+}
+
 fn pdftotext(pdf: &[u8]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ba.pdf");
@@ -142,7 +169,11 @@ async fn the_month(backend: Backend, prefix: &str) {
     assert!(ok, "{out}{err}");
     let approved = approve_all(&url).await;
     assert_eq!(approved.len(), 3);
-    let head = server.text("SELECT nama_krt FROM households ORDER BY id LIMIT 1");
+    // A household nobody visited yet: the death report's.
+    let head = server.text(
+        "SELECT nama_krt FROM households h WHERE NOT EXISTS
+           (SELECT 1 FROM visits v WHERE v.household_id = h.id) ORDER BY id LIMIT 1",
+    );
 
     let shots = screenshot_dir("dashboard");
     let shot = |name: &str| shots.join(format!("{prefix}{name}.png"));
@@ -310,9 +341,43 @@ async fn the_month(backend: Backend, prefix: &str) {
     b.screenshot(&shot("85-jalan-usulan")).await;
     sign_out(&b).await;
 
+    // The supervisor gives the two layak households to the enumerator, with the source each
+    // proposal's kind gives; her phone visits them; the supervisor approves.
+    let (_, list) = call(&url, "spv", reqwest::Method::GET, "/api/v1/proposals", None).await;
+    let layak: Vec<&Value> = list["proposals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["decision"] == "layak")
+        .collect();
+    assert_eq!(layak.len(), 2);
+    let mut targets = vec![];
+    for p in &layak {
+        let target = p["target_household_id"].as_str().unwrap().to_string();
+        let body = json!({"enumerator": "ani", "household_ids": [target], "source": p["source"]});
+        let (status, answer) = call(
+            &url,
+            "spv",
+            reqwest::Method::POST,
+            "/api/v1/assignments",
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        targets.push(target);
+    }
+    let mut args = vec!["record", "--seed", "8", "--photo-bytes", "2000", "--submit"];
+    for t in &targets {
+        args.extend(["--household", t.as_str()]);
+    }
+    phone(&store, &["sync"]);
+    phone(&store, &args);
+    phone(&store, &["sync"]);
+    assert_eq!(approve_all(&url).await.len(), 2);
+
     // The verifikator: the desa's approved visits as a bar; one goes back to the supervisor.
     sign_in(&b, &url, "verif", "#verify-desa").await;
-    b.wait_text("#verify-desa", "3").await;
+    b.wait_text("#verify-desa", "5").await;
     b.wait("#verify-desa svg rect").await;
     b.screenshot(&shot("86-verifikasi")).await;
     b.click(&b.find_all("#verify-visits .visit-link").await.remove(0))
@@ -323,13 +388,13 @@ async fn the_month(backend: Backend, prefix: &str) {
     b.click(&b.wait("#return").await).await;
     b.wait_text("#toast", "Dikembalikan dinas").await;
     b.goto(&format!("{url}/#/verify")).await;
-    b.wait_text("#verify-desa", "2").await;
+    b.wait_text("#verify-desa", "4").await;
     b.click(&b.wait(".verify-desa").await).await;
     b.wait("#verify-empty").await;
     b.screenshot(&shot("87-verifikasi-selesai")).await;
     assert_eq!(
         server.count("SELECT count(*) FROM visits WHERE state = 'verified'"),
-        2
+        4
     );
     // The period's documents: the kabupaten's summary, fetched as the browser would.
     b.goto(&format!("{url}/#/periods")).await;
@@ -369,6 +434,70 @@ async fn the_month(backend: Backend, prefix: &str) {
         .await;
     b.wait("#approve").await;
     b.screenshot(&shot("88-dikembalikan-ke-pengawas")).await;
+    // Sent on to the enumerator, who fixes it on her phone; approved, then verified.
+    let returned = server.text("SELECT id FROM visits WHERE state = 'returned'");
+    let household = server.text(&format!(
+        "SELECT household_id FROM visits WHERE id = '{returned}'"
+    ));
+    let dtsen = server.text(&format!(
+        "SELECT coalesce(id_dtsen, id) FROM households WHERE id = '{household}'"
+    ));
+    b.type_into(
+        &b.wait("#reason").await,
+        "Foto dokumen diulang, mohon difoto jelas",
+    )
+    .await;
+    b.click(&b.wait("#reject").await).await;
+    b.wait_text("#toast", "Dikembalikan").await;
+    phone(&store, &["sync"]);
+    phone(
+        &store,
+        &[
+            "record",
+            "--household",
+            &dtsen,
+            "--seed",
+            "9",
+            "--photo-bytes",
+            "2500",
+            "--submit",
+        ],
+    );
+    phone(&store, &["sync"]);
+    assert_eq!(
+        approve_all(&url).await,
+        std::slice::from_ref(&returned),
+        "the fixed revision, same visit"
+    );
+    let body = json!({"area": DESA, "period": "2026-12"});
+    let (status, answer) = call(
+        &url,
+        "verif",
+        reqwest::Method::POST,
+        "/api/v1/review/verify",
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        server.count("SELECT count(*) FROM visits WHERE state = 'verified'"),
+        5
+    );
+    // Both layak proposals went the whole way; the admin closes the period.
+    let (_, list) = call(&url, "spv", reqwest::Method::GET, "/api/v1/proposals", None).await;
+    let steps: Vec<&str> = list["proposals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["decision"] == "layak")
+        .map(|p| p["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["verified", "verified"]);
+    let (_, periods) = call(&url, "admin", reqwest::Method::GET, "/api/v1/periods", None).await;
+    let pid = periods["open"]["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/admin/periods/{pid}/close");
+    let (status, answer) = call(&url, "admin", reqwest::Method::POST, &path, None).await;
+    assert_eq!(status, 200, "{answer}");
     // The driver's sessions share one browser profile: leave it signed out.
     sign_out(&b).await;
     b.quit().await;

@@ -71,7 +71,8 @@ enum Cmd {
         /// Start at this household of the list (so that runs can visit different households)
         #[arg(long, default_value_t = 0)]
         offset: usize,
-        /// Visit these households (id DTSEN) instead of `--count` from the list
+        /// Visit these households (id DTSEN, or the household's id for one without it, such as a
+        /// family a musdes found layak) instead of `--count` from the list
         #[arg(long, num_args = 1..)]
         household: Vec<String>,
         /// Leave them as drafts (not finished, nothing queued)
@@ -209,7 +210,9 @@ fn main() -> anyhow::Result<()> {
                     .map(|want| {
                         households
                             .iter()
-                            .find(|h| h.id_dtsen.as_deref() == Some(want))
+                            .find(|h| {
+                                h.id_dtsen.as_deref() == Some(want) || h.id.to_string() == *want
+                            })
                             .map(|h| h.id)
                             .with_context(|| format!("household {want} is not on this device"))
                     })
@@ -218,13 +221,32 @@ fn main() -> anyhow::Result<()> {
             let mut s = Seq::new(seed);
             let mut ids = Vec::new();
             for id in &targets {
-                let detail = store.household_detail(*id)?;
+                let mut detail = store.household_detail(*id)?;
+                // A family known only by name and address (a layak proposal): the enumerator
+                // finds its members at the door, and its RT and RW.
+                if detail.members.is_empty() {
+                    let (_, found) = sample::household(&mut s, &detail.household.kode_desa, 0);
+                    detail.members = found
+                        .into_iter()
+                        .map(|mut m| {
+                            m.member_id = uuid::Uuid::now_v7();
+                            m.status = verivali_domain::PresenceStatus::AnggotaBaru;
+                            m
+                        })
+                        .collect();
+                }
                 let mut v = sample::visit(
                     &mut s,
                     &detail.household,
                     &detail.members,
                     chrono::Utc::now(),
                 );
+                if v.household.fields.rt.is_empty() {
+                    v.household.fields.rt = "001".into();
+                }
+                if v.household.fields.rw.is_empty() {
+                    v.household.fields.rw = "001".into();
+                }
                 // Named households: the open draft goes on, else a visit of its own (the seed's
                 // ids would repeat across runs).
                 if !household.is_empty() {
