@@ -34,10 +34,12 @@ async fn matrix_of_role_area_and_call(b: Backend) {
     s.add_user("enum_b", Role::Enumerator, &[DESA_B]).await;
     s.add_user("spv_a", Role::Supervisor, &["330801"]).await;
     s.add_user("admin", Role::Admin, &["3308"]).await;
+    s.add_user("op_a", Role::Operator, &[DESA_A]).await;
+    s.add_user("verif", Role::Verifier, &["3308"]).await;
     let ha = s.import(DESA_A, 1, 1).await.remove(0);
     let hb = s.import(DESA_B, 1, 2).await.remove(0);
     let mut users = vec![];
-    for u in ["enum_a", "enum_b", "spv_a", "admin"] {
+    for u in ["enum_a", "enum_b", "spv_a", "admin", "op_a", "verif"] {
         users.push((u, s.sign_in(u).await));
     }
     let victim = s.sign_in("enum_a").await;
@@ -66,6 +68,10 @@ async fn matrix_of_role_area_and_call(b: Backend) {
         ),
         ("spv_a", "403", "403", true, false, true, "403", "403"),
         ("admin", "403", "403", true, true, true, "403", "204"),
+        // The desk roles work in the dashboard: no push, no photo upload, no sync feed (it
+        // carries whole households with their NIKs), no device administration.
+        ("op_a", "403", "403", false, false, false, "403", "403"),
+        ("verif", "403", "403", false, false, false, "403", "403"),
     ];
     let mut got = vec![];
     for (i, (name, d)) in users.iter_mut().enumerate() {
@@ -76,7 +82,13 @@ async fn matrix_of_role_area_and_call(b: Backend) {
     s.settle().await;
     let mut failures = vec![];
     for (i, (name, d)) in users.iter().enumerate() {
-        let changes = d.pull_all().await;
+        let changes = if matches!(*name, "op_a" | "verif") {
+            let r = d.get("/api/v1/sync/pull").await;
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{name} pulls");
+            vec![]
+        } else {
+            d.pull_all().await
+        };
         let sees = |id: Uuid, kind: ChangeKind| {
             changes
                 .iter()
