@@ -162,16 +162,37 @@ impl ExportLayout {
             .collect()
     }
 
-    /// One visit's cells, in header order.
-    pub fn row(&self, v: &ExportRecord<'_>, ctx: &ExportContext<'_>) -> Vec<String> {
+    /// A short name of the layout (FNV-1a over the question ids, 16 hex digits): cells kept in
+    /// compact form are used only under the layout they were written for, so publishing a
+    /// questionnaire with other questions falls back to decoding the records, never a shifted
+    /// column.
+    pub fn key(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        // The format's version first: a change to the cells derived from a record changes it.
+        for b in COMPACT_VERSION
+            .bytes()
+            .chain(self.questions.iter().flat_map(|q| q.bytes().chain([b'\n'])))
+        {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{h:016x}")
+    }
+
+    /// How many cells come from the record itself (the rest are the server's context).
+    pub fn record_width(&self) -> usize {
+        RECORD_LEAD + self.questions.len() + RECORD_TAIL
+    }
+
+    /// The cells that come from the record, in header order: what [`ExportLayout::compact`]
+    /// keeps so an export needs no JSON decoding.
+    pub fn record_cells(&self, v: &ExportRecord<'_>) -> Vec<String> {
         let head = v.members.iter().find(|m| m.relationship == 1);
         let list = |f: &dyn for<'m> Fn(&'m MemberLite<'_>) -> &'m str| {
             v.members.iter().map(f).collect::<Vec<_>>().join(LIST_SEP)
         };
-        let mut out = Vec::with_capacity(LEAD.len() + self.questions.len() + TAIL.len());
+        let mut out = Vec::with_capacity(self.record_width());
         out.push(v.visit_id.to_string());
-        out.push(ctx.id_dtsen.unwrap_or_default().to_string());
-        out.push(ctx.kode_desa.to_string());
         out.push(v.household.no_kk.as_deref().unwrap_or_default().to_string());
         out.push(
             head.and_then(|m| m.nik.as_deref())
@@ -205,19 +226,10 @@ impl ExportLayout {
             }
             None => out.extend([String::new(), String::new(), String::new()]),
         }
-        out.push(ctx.enumerator.to_string());
-        out.push(ctx.reviewer.unwrap_or_default().to_string());
         // Stored times are RFC 3339 in UTC: the date is their first ten characters.
         let visited = v.finished_at.as_deref().unwrap_or(&v.started_at);
         out.push(visited.get(..10).unwrap_or(visited).to_string());
-        out.push(
-            ctx.approved_at
-                .map(|a| a.get(..10).unwrap_or(a))
-                .unwrap_or_default()
-                .to_string(),
-        );
         out.push(v.questionnaire_version.to_string());
-        out.push(ctx.flags.to_string());
         let duration = match &v.paradata {
             Some(p) => Some(i64::from(p.duration_s)),
             None => v.finished_at.as_deref().and_then(|f| {
@@ -227,9 +239,72 @@ impl ExportLayout {
             }),
         };
         out.push(duration.map(|d| d.to_string()).unwrap_or_default());
+        debug_assert_eq!(out.len(), self.record_width());
         out
     }
+
+    /// The record's cells in compact form (joined by [`COMPACT_SEP`]), written once when a visit
+    /// is approved; `None` when a cell holds the separator itself (the export then decodes that
+    /// record, as for any visit without compact cells).
+    pub fn compact(&self, v: &ExportRecord<'_>) -> Option<String> {
+        let cells = self.record_cells(v);
+        if cells.iter().any(|c| c.contains(COMPACT_SEP)) {
+            return None;
+        }
+        Some(cells.join(&COMPACT_SEP.to_string()))
+    }
+
+    /// Splits compact cells back; `None` when their count is not this layout's.
+    pub fn split_compact<'c>(&self, compact: &'c str) -> Option<Vec<&'c str>> {
+        let cells: Vec<&str> = compact.split(COMPACT_SEP).collect();
+        (cells.len() == self.record_width()).then_some(cells)
+    }
+
+    /// A whole row, in header order, from the record's cells and the server's context.
+    pub fn assemble<'c>(&self, rec: &[&'c str], ctx: &ExportContext<'c>) -> Vec<&'c str> {
+        let q_end = RECORD_LEAD + self.questions.len() + 4;
+        let mut out = Vec::with_capacity(LEAD.len() + self.questions.len() + TAIL.len());
+        out.push(rec[0]);
+        out.push(ctx.id_dtsen.unwrap_or_default());
+        out.push(ctx.kode_desa);
+        out.extend_from_slice(&rec[1..q_end]);
+        out.push(ctx.enumerator);
+        out.push(ctx.reviewer.unwrap_or_default());
+        out.push(rec[q_end]);
+        out.push(
+            ctx.approved_at
+                .map(|a| a.get(..10).unwrap_or(a))
+                .unwrap_or_default(),
+        );
+        out.push(rec[q_end + 1]);
+        out.push(ctx.flags);
+        out.push(rec[q_end + 2]);
+        out
+    }
+
+    /// One visit's cells, in header order.
+    pub fn row(&self, v: &ExportRecord<'_>, ctx: &ExportContext<'_>) -> Vec<String> {
+        let cells = self.record_cells(v);
+        let refs: Vec<&str> = cells.iter().map(String::as_str).collect();
+        self.assemble(&refs, ctx)
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    }
 }
+
+/// Between the cells of [`ExportLayout::compact`]: the ASCII unit separator, which no text a
+/// visit carries may hold (control characters are refused at the door).
+pub const COMPACT_SEP: char = '\u{1f}';
+
+/// Bumped when [`ExportLayout::record_cells`] changes: older compact cells are then ignored.
+const COMPACT_VERSION: &str = "1";
+
+/// Record cells before the questions (`visit_id`, then `no_kk` … `alasan`).
+const RECORD_LEAD: usize = 13;
+/// Record cells after them: `ruta_rujukan`, `lat`, `lon`, `akurasi_m`, `tanggal_kunjungan`,
+/// `versi_kuesioner`, `durasi_detik`.
+const RECORD_TAIL: usize = 7;
 
 /// A CSV cell as a spreadsheet will read it safely (OWASP, CSV injection): a cell that begins
 /// with `=`, `+`, `-`, `@`, a tab or a carriage return would start a formula in Excel, LibreOffice
@@ -321,6 +396,41 @@ mod tests {
         );
         let answered = v.answers.keys().next().unwrap();
         assert_eq!(col(&format!("q_{answered}")), &cell(&v.answers[answered]));
+    }
+
+    #[test]
+    fn compact_cells_give_the_same_row_and_belong_to_their_layout() {
+        let q = Questionnaire::default_dtsen().unwrap();
+        let layout = ExportLayout::new(&q);
+        let mut seq = Seq::new(11);
+        let (hh, members) = sample::household(&mut seq, "3308010001", 2);
+        let v = sample::visit(&mut seq, &hh, &members, chrono::Utc::now());
+        let json = serde_json::to_string(&v).unwrap();
+        let lite = ExportRecord::parse(&json).unwrap();
+        let ctx = ExportContext {
+            id_dtsen: Some("X2"),
+            kode_desa: "3308010001",
+            enumerator: "petugas",
+            reviewer: None,
+            approved_at: Some("2026-11-21T08:00:00.000Z"),
+            flags: "",
+        };
+        let compact = layout.compact(&lite).unwrap();
+        let cells = layout.split_compact(&compact).unwrap();
+        let from_compact: Vec<String> = layout
+            .assemble(&cells, &ctx)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(from_compact, layout.row(&lite, &ctx));
+        assert_eq!(from_compact.len(), layout.header().len());
+        // Another questionnaire is another layout: its key differs and the cells do not fit.
+        let fewer = ExportLayout {
+            questions: layout.questions[1..].to_vec(),
+        };
+        assert_ne!(fewer.key(), layout.key());
+        assert!(fewer.split_compact(&compact).is_none());
+        assert_eq!(layout.key(), ExportLayout::new(&q).key(), "stable");
     }
 
     #[test]

@@ -119,12 +119,41 @@ pub fn everything() -> Scope {
     }
 }
 
+/// Keeps an approved visit's export cells in compact form (DESIGN.md §7: the export reads them
+/// instead of decoding a million records). Called in the approval's transaction; a record whose
+/// cells cannot be kept compactly is simply decoded at export time.
+pub(crate) fn keep_export_cells(
+    tx: &mut dyn crate::db::Sql,
+    record: &verivali_domain::VisitRecord,
+    flag_codes: &str,
+) -> crate::db::DbResult<()> {
+    let Some(q) = repo::active_questionnaire(tx)? else {
+        return Ok(());
+    };
+    let layout = ExportLayout::new(&q);
+    let json =
+        serde_json::to_string(record).map_err(|e| crate::db::DbError::Corrupt(e.to_string()))?;
+    let lite =
+        ExportRecord::parse(&json).map_err(|e| crate::db::DbError::Corrupt(e.to_string()))?;
+    if let Some(cells) = layout.compact(&lite) {
+        repo::save_export_cells(
+            tx,
+            &record.visit_id.to_string(),
+            i64::from(record.revision),
+            &layout.key(),
+            &cells,
+            flag_codes,
+        )?;
+    }
+    Ok(())
+}
+
 impl App {
     /// Walks the visits of an export, calling `row` for each (header first); returns the count.
     pub fn export_walk(
         &self,
         req: &ExportRequest,
-        row: &mut dyn FnMut(&[String]) -> Result<(), ExportError>,
+        row: &mut dyn FnMut(&[&str]) -> Result<(), ExportError>,
     ) -> Result<u64, ExportError> {
         let layout = {
             let mut tx = self.db.read()?;
@@ -132,7 +161,9 @@ impl App {
                 .ok_or_else(|| crate::db::DbError::Corrupt("no questionnaire".into()))?;
             ExportLayout::new(&q)
         };
-        row(&layout.header())?;
+        let key = layout.key();
+        let header = layout.header();
+        row(&header.iter().map(String::as_str).collect::<Vec<_>>())?;
         let (send, recv) = std::sync::mpsc::sync_channel::<Result<Vec<ExportRow>, ExportError>>(2);
         std::thread::scope(|s| {
             // The reader: one snapshot, page after page, until the writer hangs up or all is read.
@@ -146,7 +177,8 @@ impl App {
                 };
                 let mut after = String::new();
                 loop {
-                    let page = repo::export_page(tx.as_mut(), &req.scope, req.state, &after, PAGE);
+                    let page =
+                        repo::export_page(tx.as_mut(), &req.scope, req.state, &key, &after, PAGE);
                     let (last, full) = match &page {
                         Ok(p) => (p.last().map(|r| r.id.clone()), p.len() == PAGE),
                         Err(_) => (None, false),
@@ -163,8 +195,6 @@ impl App {
             let mut n = 0u64;
             for page in recv {
                 for r in page? {
-                    let rec = ExportRecord::parse(&r.record)
-                        .map_err(|e| ExportError::Record(r.id.clone(), e.to_string()))?;
                     let (reviewer, approved_at) = match r.approval.as_deref() {
                         Some(a) => match a.split_once('|') {
                             Some((who, at)) => (Some(who), Some(at)),
@@ -173,10 +203,10 @@ impl App {
                         None => (None, None),
                     };
                     // Most visits are clean: skip decoding their empty list.
-                    let flags = if r.flags.len() <= 2 {
-                        String::new()
-                    } else {
-                        crate::quality::codes(&r.flags).join(" ")
+                    let flags = match r.flag_codes {
+                        Some(f) => f,
+                        None if r.flags.len() <= 2 => String::new(),
+                        None => crate::quality::codes(&r.flags).join(" "),
                     };
                     let ctx = ExportContext {
                         id_dtsen: r.id_dtsen.as_deref(),
@@ -186,12 +216,72 @@ impl App {
                         approved_at,
                         flags: &flags,
                     };
-                    row(&layout.row(&rec, &ctx))?;
+                    // Compact cells where approval wrote them; else the record, decoded.
+                    let decoded;
+                    let cells: Vec<&str> = match (&r.cells, &r.record) {
+                        (Some(c), _) => layout.split_compact(c).ok_or_else(|| {
+                            ExportError::Record(r.id.clone(), "compact cells".into())
+                        })?,
+                        (None, Some(json)) => {
+                            let rec = ExportRecord::parse(json)
+                                .map_err(|e| ExportError::Record(r.id.clone(), e.to_string()))?;
+                            decoded = layout.record_cells(&rec);
+                            decoded.iter().map(String::as_str).collect()
+                        }
+                        (None, None) => {
+                            return Err(ExportError::Record(r.id.clone(), "no record".into()));
+                        }
+                    };
+                    row(&layout.assemble(&cells, &ctx))?;
                     n += 1;
                 }
             }
             Ok(n)
         })
+    }
+
+    /// Writes the compact export cells of approved and verified visits that lack them under the
+    /// active layout (visits approved before they existed, or before a new questionnaire was
+    /// published), `PAGE` visits per transaction; returns how many. `export prepare` on the
+    /// command line; exports are correct without it, only slower for those visits.
+    pub fn prepare_export_cells(&self) -> Result<u64, ExportError> {
+        let layout = {
+            let mut tx = self.db.read()?;
+            match repo::active_questionnaire(tx.as_mut())? {
+                Some(q) => ExportLayout::new(&q),
+                None => return Ok(0),
+            }
+        };
+        let key = layout.key();
+        let mut after = String::new();
+        let mut n = 0u64;
+        loop {
+            let page = {
+                let mut tx = self.db.read()?;
+                repo::export_cells_missing(tx.as_mut(), &key, &after, PAGE)?
+            };
+            let Some(last) = page.last().map(|(id, ..)| id.clone()) else {
+                return Ok(n);
+            };
+            let mut cells = Vec::with_capacity(page.len());
+            for (id, revision, json, flags) in &page {
+                let rec = ExportRecord::parse(json)
+                    .map_err(|e| ExportError::Record(id.clone(), e.to_string()))?;
+                if let Some(c) = layout.compact(&rec) {
+                    let codes = crate::quality::codes(flags).join(" ");
+                    cells.push((id.as_str(), *revision, c, codes));
+                }
+            }
+            // A record that changed since it was read keeps its own revision's cells only.
+            self.db.write_job(&mut |tx: &mut dyn crate::db::Sql| {
+                for (id, revision, c, codes) in &cells {
+                    repo::save_export_cells(tx, id, *revision, &key, c, codes)?;
+                }
+                Ok(())
+            })?;
+            n += cells.len() as u64;
+            after = last;
+        }
     }
 
     /// Writes a CSV export to `out`; returns the number of visits.
@@ -225,7 +315,7 @@ impl App {
             }
             for (c, v) in cells.iter().enumerate() {
                 if !v.is_empty() {
-                    sheet.write_string(r, c as u16, v)?;
+                    sheet.write_string(r, c as u16, *v)?;
                 }
             }
             r += 1;

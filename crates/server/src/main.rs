@@ -198,6 +198,9 @@ enum ExportCmd {
         #[arg(long)]
         output: PathBuf,
     },
+    /// Write the compact export cells of approved visits that lack them (after an upgrade or a
+    /// new questionnaire), so the next export need not decode their records
+    Prepare,
 }
 
 #[derive(Subcommand)]
@@ -604,6 +607,14 @@ fn main() -> anyhow::Result<()> {
             let app = open(&cli)?;
             let n = app.export_visits_cli(state, area.as_deref(), format, output)?;
             println!("{n} visits exported to {}", output.display());
+            Ok(())
+        }
+        Cmd::Export {
+            cmd: ExportCmd::Prepare,
+        } => {
+            let app = open(&cli)?;
+            let n = app.prepare_export_cells()?;
+            println!("{n} visits prepared for export");
             Ok(())
         }
         Cmd::Backup { output } => {

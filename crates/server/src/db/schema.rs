@@ -413,6 +413,25 @@ ALTER TABLE visits ADD COLUMN baseline_applied BIGINT NOT NULL DEFAULT 0;
 UPDATE visits SET baseline_applied = 1 WHERE state = 'approved';
 "#;
 
+/// Step 12, both backends: the export's cells in compact form (DESIGN.md §7, the 1,000,000-visit
+/// export), written when a visit is approved, so an export reads them instead of decoding every
+/// record. Valid only for the revision and the questionnaire layout they were written for (a
+/// re-sent record has a higher revision; another questionnaire another layout key): the export
+/// joins on both and decodes the record where they do not match. A table of its own, not a
+/// column of `visits`: on SQLite a column after the ~3 KB record sits in its overflow pages.
+/// `flags` holds the quality flag codes the visit carried when approved (space-separated), for
+/// the same reason (an approved visit's flags change only with its state, which writes the
+/// cells again at the next approval).
+const COMMON_V12: &str = r#"
+CREATE TABLE visit_exports (
+    visit_id TEXT PRIMARY KEY,
+    revision BIGINT NOT NULL,
+    layout TEXT NOT NULL,
+    cells TEXT NOT NULL,
+    flags TEXT NOT NULL
+);
+"#;
+
 pub fn sqlite_steps() -> Vec<String> {
     vec![
         format!("{COMMON_V1}{SQLITE_V1}{SQLITE_V1_TRIGGERS}"),
@@ -426,6 +445,7 @@ pub fn sqlite_steps() -> Vec<String> {
         COMMON_V9.to_string(),
         format!("{COMMON_V10}{SQLITE_V10_BACKFILL}"),
         COMMON_V11.to_string(),
+        COMMON_V12.to_string(),
     ]
 }
 
@@ -443,6 +463,7 @@ pub fn postgres_steps() -> Vec<String> {
         COMMON_V9.to_string(),
         format!("{COMMON_V10}{POSTGRES_V10_BACKFILL}"),
         COMMON_V11.to_string(),
+        COMMON_V12.to_string(),
     ]
 }
 

@@ -90,6 +90,9 @@ fn record_decision(
         format!("{detail}; flags {}", seen.join(" "))
     };
     repo::set_visit_state(tx, visit_id, next, visit.batch_id, now)?;
+    if next == VisitState::Approved {
+        crate::export::keep_export_cells(tx, &visit.record, &seen.join(" "))?;
+    }
     crate::sync::visit_change(
         tx,
         &VisitRow {

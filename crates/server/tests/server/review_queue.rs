@@ -518,6 +518,52 @@ async fn queue_batches_progress_photos_exports_and_audit(b: Backend) {
             );
         }
     }
+
+    // The approval kept the export's cells in compact form; without them the export decodes
+    // the record and writes the same bytes; `export prepare` writes them again.
+    let v2_cells = format!(
+        "SELECT count(*) FROM visit_exports WHERE visit_id = '{}'",
+        v2.visit_id
+    );
+    assert_eq!(
+        s.count(&v2_cells).await,
+        1,
+        "v2's cells, written when it was approved"
+    );
+    s.sql("DELETE FROM visit_exports", vec![]).await;
+    let decoded = spv
+        .get("/api/v1/export/visits.csv")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(decoded, body, "decoded and compact cells export alike");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_verivali-server"))
+        .args(["--database", &s.db_url, "--data-dir"])
+        .arg(&s.data_dir)
+        .args(["export", "prepare"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout).trim(),
+        "1 visits prepared for export",
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(s.count(&v2_cells).await, 1);
+    // Stale cells (another revision) are never used: the record is decoded instead.
+    s.sql(
+        "UPDATE visit_exports SET revision = revision + 100, cells = 'x'",
+        vec![],
+    )
+    .await;
+    let again = spv
+        .get("/api/v1/export/visits.csv")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(again, body, "stale cells are ignored");
 }
 both_backends!(queue, queue_batches_progress_photos_exports_and_audit);
 
