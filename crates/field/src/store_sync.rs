@@ -39,7 +39,8 @@ impl<A: StoreAccess> LocalStore for StoreSync<A> {
                     hlc: o.hlc,
                     schema: o.schema,
                     op_type: o.op_type,
-                    payload: serde_json::from_str(&o.payload)?,
+                    // The outbox's text as it is: checked to be JSON, never rebuilt.
+                    payload: serde_json::value::RawValue::from_string(o.payload)?,
                 })
             })
             .collect()

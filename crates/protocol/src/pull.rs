@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 use verivali_domain::{Household, Member, Questionnaire, ReviewEvent, VisitRecord, VisitState};
 
@@ -24,8 +25,9 @@ pub enum ChangeKind {
     Questionnaire,
 }
 
-/// One change.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One change. Its data travels as raw JSON text: the server writes what it stored without
+/// building a tree, and the device decodes each kind straight from the text.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Change {
     pub kind: ChangeKind,
     /// Id of the thing (a UUID, or `questionnaire-id@version`).
@@ -35,7 +37,30 @@ pub struct Change {
     /// Whether the thing is gone (or left the caller's view).
     pub deleted: bool,
     /// The thing itself (null when deleted).
-    pub data: Value,
+    pub data: Box<RawValue>,
+}
+
+impl PartialEq for Change {
+    fn eq(&self, o: &Change) -> bool {
+        (
+            self.kind,
+            &self.id,
+            self.version,
+            self.deleted,
+            self.data.get(),
+        ) == (o.kind, &o.id, o.version, o.deleted, o.data.get())
+    }
+}
+
+/// A key that is present, even as `null` (`Some(Value::Null)`), told from one that is absent.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+struct AssignmentKey {
+    #[serde(default, deserialize_with = "present")]
+    assignment: Option<Value>,
 }
 
 /// A member with its household.
@@ -77,12 +102,14 @@ impl Change {
         if self.kind != ChangeKind::Household || self.deleted {
             return None;
         }
-        let v = self.data.get("assignment")?;
+        let v = serde_json::from_str::<AssignmentKey>(self.data.get())
+            .ok()?
+            .assignment?;
         if v.is_null() {
             return Some(None);
         }
         // Terms this app cannot read (a newer source) leave what the device knew.
-        serde_json::from_value(v.clone()).ok().map(Some)
+        serde_json::from_value(v).ok().map(Some)
     }
 
     /// Decodes the data by kind (`None` for deletions).
@@ -94,22 +121,30 @@ impl Change {
             kind: format!("{:?}", self.kind).to_lowercase(),
             detail: e.to_string(),
         };
-        let d = &self.data;
+        let d = self.data.get();
         Ok(Some(match self.kind {
             ChangeKind::Household => {
-                ChangeData::Household(Box::new(Household::deserialize(d).map_err(err)?))
+                ChangeData::Household(Box::new(serde_json::from_str(d).map_err(err)?))
             }
             ChangeKind::Member => {
-                ChangeData::Member(Box::new(MemberChange::deserialize(d).map_err(err)?))
+                ChangeData::Member(Box::new(serde_json::from_str(d).map_err(err)?))
             }
-            ChangeKind::Visit => {
-                ChangeData::Visit(Box::new(VisitChange::deserialize(d).map_err(err)?))
-            }
-            ChangeKind::Review => ChangeData::Review(ReviewEvent::deserialize(d).map_err(err)?),
+            ChangeKind::Visit => ChangeData::Visit(Box::new(serde_json::from_str(d).map_err(err)?)),
+            ChangeKind::Review => ChangeData::Review(serde_json::from_str(d).map_err(err)?),
             ChangeKind::Questionnaire => {
-                ChangeData::Questionnaire(Box::new(Questionnaire::deserialize(d).map_err(err)?))
+                ChangeData::Questionnaire(Box::new(serde_json::from_str(d).map_err(err)?))
             }
         }))
+    }
+
+    /// The data as a JSON tree (for tests and tools; the sync path decodes it by kind).
+    pub fn value(&self) -> Value {
+        serde_json::from_str(self.data.get()).unwrap_or(Value::Null)
+    }
+
+    /// Raw JSON `null`, the data of a deletion.
+    pub fn null() -> Box<RawValue> {
+        RawValue::NULL.to_owned()
     }
 }
 

@@ -51,10 +51,12 @@ impl App {
         for r in rows {
             let kind: ChangeKind =
                 serde_json::from_value(json!(r.kind)).map_err(|e| ApiError::internal(&e))?;
+            // As stored: checked to be JSON, not rebuilt.
             let data = if r.deleted {
-                serde_json::Value::Null
+                Change::null()
             } else {
-                serde_json::from_str(&r.data).map_err(|e| ApiError::internal(&e))?
+                serde_json::value::RawValue::from_string(r.data)
+                    .map_err(|e| ApiError::internal(&e))?
             };
             changes.push(Change {
                 kind,

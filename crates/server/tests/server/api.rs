@@ -97,7 +97,7 @@ async fn matrix_of_role_area_and_call(b: Backend) {
         let has_visit = |changes: &[verivali_protocol::Change]| {
             changes
                 .iter()
-                .any(|c| c.kind == ChangeKind::Visit && c.data["household_id"] == json!(ha.0.id))
+                .any(|c| c.kind == ChangeKind::Visit && c.value()["household_id"] == json!(ha.0.id))
         };
         // A device's own pushes are not echoed back to it: enum_a's visit reaches enum_a's
         // other device, not the one that pushed it.

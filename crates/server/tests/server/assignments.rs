@@ -322,7 +322,8 @@ async fn each_device_holds_its_own_and_the_shared_households(b: Backend) {
         .iter()
         .filter(|c| c.kind == verivali_protocol::ChangeKind::Member)
     {
-        let hh = c.data["household_id"].as_str().unwrap_or_default();
+        let v = c.value();
+        let hh = v["household_id"].as_str().unwrap_or_default();
         assert!(
             !anis.contains(hh),
             "a member of ani's household {hh} reached budi"
@@ -364,7 +365,7 @@ async fn each_device_holds_its_own_and_the_shared_households(b: Backend) {
     for c in &fresh {
         let hh = match c.kind {
             verivali_protocol::ChangeKind::Household => c.id.clone(),
-            verivali_protocol::ChangeKind::Member => c.data["household_id"]
+            verivali_protocol::ChangeKind::Member => c.value()["household_id"]
                 .as_str()
                 .unwrap_or_default()
                 .to_string(),

@@ -191,7 +191,9 @@ async fn push_is_exactly_once_and_never_blocked(b: Backend) {
     unknown.op_type = "visit.delete".into();
     ops.push(unknown);
     let mut wrong_types = d.op(&OpBody::VisitRecord(Box::new(good.clone())));
-    wrong_types.payload["revision"] = json!("satu");
+    let mut payload: serde_json::Value = serde_json::from_str(wrong_types.payload.get()).unwrap();
+    payload["revision"] = json!("satu");
+    wrong_types.payload = serde_json::value::to_raw_value(&payload).unwrap();
     ops.push(wrong_types);
     ops.push(d.op(&OpBody::VisitRecord(Box::new(good.clone()))));
     let r = d.push(&ops).await;

@@ -360,7 +360,7 @@ async fn a_month_of_proposals_from_desk_to_field(b: Backend) {
     let h: Household = changes
         .iter()
         .find(|c| c.kind == ChangeKind::Household && c.id == new_household.to_string())
-        .map(|c| serde_json::from_value(c.data.clone()).unwrap())
+        .map(|c| serde_json::from_value(c.value()).unwrap())
         .expect("the new family reaches the assigned enumerator");
     assert_eq!(h.fields.nama_krt, "Siti Aminah");
     // The family as the enumerator finds it: a head and whoever lives with her, new members.
@@ -635,8 +635,8 @@ async fn a_month_of_proposals_from_desk_to_field(b: Backend) {
         .pull_all()
         .await
         .iter()
-        .filter(|c| c.kind == ChangeKind::Review && c.data["visit_id"] == json!(w.visit_id))
-        .map(|c| c.data["decision"].as_str().unwrap().to_string())
+        .filter(|c| c.kind == ChangeKind::Review && c.value()["visit_id"] == json!(w.visit_id))
+        .map(|c| c.value()["decision"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(decisions, ["approve", "return", "approve", "verify"]);
 

@@ -313,16 +313,16 @@ async fn cli_forms_and_a_real_server_process() {
     let households: Vec<verivali_domain::Household> = changes
         .iter()
         .filter(|c| c.kind == ChangeKind::Household)
-        .map(|c| serde_json::from_value(c.data.clone()).unwrap())
+        .map(|c| serde_json::from_value(c.value()).unwrap())
         .collect();
     assert_eq!(households.len(), 12);
     let h = &households[0];
     let members: Vec<verivali_domain::Member> = changes
         .iter()
         .filter(|c| {
-            c.kind == ChangeKind::Member && c.data["household_id"] == serde_json::json!(h.id)
+            c.kind == ChangeKind::Member && c.value()["household_id"] == serde_json::json!(h.id)
         })
-        .map(|c| serde_json::from_value(c.data.clone()).unwrap())
+        .map(|c| serde_json::from_value(c.value()).unwrap())
         .collect();
     let op = d.op(&OpBody::VisitRecord(Box::new(visit(h, &members, 1))));
     let first = d.push(std::slice::from_ref(&op)).await;

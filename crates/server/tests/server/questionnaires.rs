@@ -169,7 +169,7 @@ async fn a_new_version_is_checked_published_and_pulled(b: Backend) {
     assert!(
         page.changes
             .iter()
-            .any(|c| c.kind == ChangeKind::Questionnaire && c.data["version"] == 2)
+            .any(|c| c.kind == ChangeKind::Questionnaire && c.value()["version"] == 2)
     );
     let op = ani.op(&OpBody::VisitRecord(Box::new(v1_visit)));
     let r = ani.push(&[op]).await;

@@ -113,13 +113,13 @@ async fn decisions_follow_the_state_machine_and_update_the_baseline(b: Backend) 
         .iter()
         .find(|c| c.kind == ChangeKind::Review)
         .unwrap();
-    assert_eq!(review.data["decision"], "approve");
+    assert_eq!(review.value()["decision"], "approve");
     let visit_state = changes
         .iter()
         .rev()
         .find(|c| c.kind == ChangeKind::Visit)
         .unwrap();
-    assert_eq!(visit_state.data["state"], "approved");
+    assert_eq!(visit_state.value()["state"], "approved");
     assert_eq!(
         s.count("SELECT count(*) FROM audit WHERE action = 'review.decision'")
             .await,

@@ -195,8 +195,8 @@ async fn one_approved_truth_per_household(b: Backend) {
     let changes = d.pull_all().await;
     let superseded = changes.iter().any(|c| {
         c.kind == ChangeKind::Review
-            && c.data["visit_id"] == json!(first.visit_id.to_string())
-            && c.data["decision"] == json!("supersede")
+            && c.value()["visit_id"] == json!(first.visit_id.to_string())
+            && c.value()["decision"] == json!("supersede")
     });
     assert!(superseded, "the review event reaches the phone");
     let visit_now = changes
@@ -204,7 +204,7 @@ async fn one_approved_truth_per_household(b: Backend) {
         .rev()
         .find(|c| c.kind == ChangeKind::Visit && c.id == first.visit_id.to_string())
         .unwrap();
-    assert_eq!(visit_now.data["state"], json!("superseded"));
+    assert_eq!(visit_now.value()["state"], json!("superseded"));
 
     // A visit waiting (not yet approved) stands too: the other household's two visits.
     let a = visit(&hh[1].0, &hh[1].1, 3);
