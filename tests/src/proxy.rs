@@ -64,6 +64,9 @@ impl Proxy {
                 let Ok(server) = TcpStream::connect(&upstream).await else {
                     continue;
                 };
+                // As a router forwards: each segment at once, no Nagle delay added here.
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
                 let (cr, cw) = client.into_split();
                 let (sr, sw) = server.into_split();
                 // A cut in one direction kills the whole connection: no answer gets through.

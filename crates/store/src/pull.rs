@@ -85,6 +85,23 @@ impl Store {
         server_time: DateTime<Utc>,
     ) -> Result<Applied> {
         let now = self.clock.now();
+        // A pulled page is the server's to give again: its commit need not wait for the disk.
+        // It stays atomic with its cursor (WAL), and the next durable commit (a visit recorded)
+        // flushes it; a power cut before that loses the page and its cursor together, and the
+        // next pull fetches it again. One fsync less per page of a first pull.
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let applied = self.apply_pulled_in(items, cursor, server_time, now);
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        applied
+    }
+
+    fn apply_pulled_in(
+        &mut self,
+        items: &[Pulled],
+        cursor: &str,
+        server_time: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
         let tx = self.write_tx()?;
         let mut out = Applied::default();
         // Households whose baseline or members changed (search text), and whose visits changed
@@ -299,6 +316,10 @@ pub(crate) fn release_withdrawn(conn: &rusqlite::Connection) -> Result<Vec<Uuid>
             .collect::<rusqlite::Result<_>>()?;
         conn.exec_cached(
             "DELETE FROM reviews WHERE visit_id IN (SELECT id FROM visits WHERE household_id = ?1)",
+            [&id],
+        )?;
+        conn.exec_cached(
+            "DELETE FROM visit_sent WHERE visit_id IN (SELECT id FROM visits WHERE household_id = ?1)",
             [&id],
         )?;
         conn.exec_cached("DELETE FROM visits WHERE household_id = ?1", [&id])?;

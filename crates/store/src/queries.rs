@@ -492,10 +492,11 @@ impl Store {
     /// "diterima server" marks.
     pub fn received_visits(&self, limit: u32) -> Result<Vec<SentVisit>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT v.id, v.household_id, h.nama_krt, v.state, v.received_at, v.submitted_at
-             FROM visits v JOIN households h ON h.id = v.household_id
-             WHERE v.received_at IS NOT NULL
-             ORDER BY max(v.received_at, coalesce(v.submitted_at, '')) DESC, v.id LIMIT ?1",
+            "SELECT v.id, v.household_id, h.nama_krt, v.state, s.received_at, s.submitted_at
+             FROM visit_sent s JOIN visits v ON v.id = s.visit_id
+                  JOIN households h ON h.id = v.household_id
+             WHERE s.received_at IS NOT NULL
+             ORDER BY max(s.received_at, coalesce(s.submitted_at, '')) DESC, v.id LIMIT ?1",
         )?;
         let rows = stmt.query_map([limit], |r| {
             Ok((

@@ -139,6 +139,22 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX members_nik ON members (nik);
     "#,
+    // 8: when the server received each visit and its submission, in a table of their own: as
+    // columns of `visits` (after the ~2 KB record) every acknowledgement rewrote each visit's
+    // whole row, decrypting and encrypting it again — the largest part of a big sync's local
+    // work (issue 18).
+    r#"
+    CREATE TABLE visit_sent (
+        visit_id TEXT PRIMARY KEY,
+        received_at TEXT,
+        submitted_at TEXT
+    ) WITHOUT ROWID;
+    INSERT INTO visit_sent (visit_id, received_at, submitted_at)
+        SELECT id, received_at, submitted_at FROM visits
+        WHERE received_at IS NOT NULL OR submitted_at IS NOT NULL;
+    ALTER TABLE visits DROP COLUMN received_at;
+    ALTER TABLE visits DROP COLUMN submitted_at;
+    "#,
 ];
 
 /// The schema version this build writes.

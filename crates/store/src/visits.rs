@@ -230,6 +230,10 @@ impl Store {
             return Err(StoreError::NotDiscardable(visit_id));
         }
         tx.exec_cached("DELETE FROM visits WHERE id = ?1", [visit_id.to_string()])?;
+        tx.exec_cached(
+            "DELETE FROM visit_sent WHERE visit_id = ?1",
+            [visit_id.to_string()],
+        )?;
         refresh_status(&tx, old.household_id)?;
         let released = crate::pull::release_withdrawn(&tx)?;
         tx.commit()?;

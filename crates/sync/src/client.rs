@@ -67,8 +67,13 @@ pub struct Config {
     /// A push answered within this time lets the next one double; one slower than four times
     /// it halves the next (never below the first size's quarter).
     pub push_fast: Duration,
-    /// Pull page size.
+    /// Size of the first pull page of a sync (changes).
     pub pull_limit: usize,
+    /// Pages grow (doubling) up to this many changes while the link answers within
+    /// `push_fast`, and halve (never below a quarter of `pull_limit`) when an answer takes more
+    /// than four times that: a fresh device's first pull is then a few large pages (fewer
+    /// round trips and local commits) on a good link and small ones on 2G.
+    pub pull_limit_ceiling: usize,
     /// Photo chunk size.
     pub chunk: u64,
     /// Retries.
@@ -88,6 +93,7 @@ impl Default for Config {
             push_ops_ceiling: 1000,
             push_fast: Duration::from_secs(1),
             pull_limit: 1000,
+            pull_limit_ceiling: 5000,
             chunk: 64 * 1024,
             retry: Retry {
                 attempts: 6,
@@ -198,6 +204,17 @@ pub struct SyncClient<T: Transport> {
     config: Config,
     sent: AtomicU64,
     trips: AtomicU64,
+}
+
+/// Runs the device's own work (a store transaction, compression) while a request is in flight.
+/// On a multi-threaded runtime the worker hands its other tasks to another worker first, so the
+/// request's connection (and, in tests, an in-process server) goes on meanwhile: otherwise a
+/// task woken on this worker waits behind the whole transaction, and the overlap is lost.
+fn local_work<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
 }
 
 fn local(e: LocalError) -> SyncError {
@@ -373,11 +390,14 @@ impl<T: Transport> SyncClient<T> {
     }
 
     /// Pushes the outbox in byte-sized batches, one request at a time (the server applies a
-    /// device's ops in seq order). While a push is on the wire the next one is read from the
-    /// store and compressed, so the device's work overlaps the server's. Batches start at the
-    /// configured size and adapt to the link ([`Config::push_fast`]): a slow link keeps them
-    /// small, so a cut costs little; a fast one makes them large, so round trips and commits
-    /// do not dominate.
+    /// device's ops in seq order). While a push is on the wire the device acknowledges the one
+    /// before it and reads and compresses the next, so the device's work overlaps the server's
+    /// (an acknowledgement is a durable local commit: waiting for it before sending held the
+    /// server idle for a third of a large sync). Batches start at the configured size and adapt
+    /// to the link ([`Config::push_fast`]): a slow link keeps them small, so a cut costs little;
+    /// a fast one makes them large, so round trips and commits do not dominate. A push answered
+    /// but not yet acknowledged when something fails is sent again next time and answered
+    /// `duplicate`.
     async fn push_all(
         &self,
         store: &mut impl LocalStore,
@@ -386,6 +406,7 @@ impl<T: Transport> SyncClient<T> {
     ) -> Result<(), SyncError> {
         let mut size = (self.config.max_push_ops, self.config.max_push_bytes);
         let mut next = self.prepare_push(store, 0, size)?;
+        let mut answered: Option<PushResponse> = None;
         while let Some((body, last_seq, json_len)) = next.take() {
             report.push_json_bytes += json_len;
             let headers = vec![
@@ -399,31 +420,54 @@ impl<T: Transport> SyncClient<T> {
                     .await;
                 (r, started.elapsed())
             };
-            let ((resp, took), prepared) = tokio::join!(send, async {
+            let previous = answered.take();
+            let ((resp, took), (acked, prepared)) = tokio::join!(send, async {
                 // Let the request leave before the store work starts.
                 tokio::task::yield_now().await;
-                self.prepare_push(store, last_seq, size)
+                local_work(|| {
+                    let acked = match &previous {
+                        Some(a) => Self::acknowledge(store, a, report, last),
+                        None => Ok(()),
+                    };
+                    (acked, self.prepare_push(store, last_seq, size))
+                })
             });
+            acked?;
             size = self.next_push_size(size, took);
             let resp = resp?;
             let answer: PushResponse = serde_json::from_slice(&resp.body)
                 .map_err(|e| SyncError::Protocol(e.to_string()))?;
-            store.acknowledge(&answer).map_err(local)?;
-            report.ops_acked += answer.results.len() as u64;
-            report.ops_rejected +=
-                answer.results.iter().filter(|r| r.error.is_some()).count() as u64;
-            report.acked_through = answer.acked_through;
-            *last = Some(answer.server_time);
             if answer.acked_through < last_seq {
+                // What it did take is acknowledged; the rest goes again next time.
+                Self::acknowledge(store, &answer, report, last)?;
                 return Err(SyncError::Protocol(format!(
                     "server acknowledged {} of {last_seq}",
                     answer.acked_through
                 )));
             }
+            answered = Some(answer);
             // The batch read during the push used the old size; a grown size applies from the
             // next one (a shrunk one too: it is already read, and small enough to have been sent).
             next = prepared?;
         }
+        if let Some(a) = answered {
+            Self::acknowledge(store, &a, report, last)?;
+        }
+        Ok(())
+    }
+
+    /// Applies a push's answer to the outbox and counts it.
+    fn acknowledge(
+        store: &mut impl LocalStore,
+        answer: &PushResponse,
+        report: &mut SyncReport,
+        last: &mut Option<DateTime<Utc>>,
+    ) -> Result<(), SyncError> {
+        store.acknowledge(answer).map_err(local)?;
+        report.ops_acked += answer.results.len() as u64;
+        report.ops_rejected += answer.results.iter().filter(|r| r.error.is_some()).count() as u64;
+        report.acked_through = answer.acked_through;
+        *last = Some(answer.server_time);
         Ok(())
     }
 
@@ -494,29 +538,74 @@ impl<T: Transport> SyncClient<T> {
         Ok(())
     }
 
+    /// One page of the feed after `cursor`, decoded.
+    async fn pull_page(&self, cursor: &str, limit: usize) -> Result<PullResponse, SyncError> {
+        let path = format!(
+            "/api/v1/sync/pull?cursor={}&limit={limit}",
+            encode_query(cursor),
+        );
+        let resp = self.request(Method::Get, &path, vec![], vec![]).await?;
+        serde_json::from_slice(&resp.body).map_err(|e| SyncError::Protocol(e.to_string()))
+    }
+
+    /// Pulls page after page. The next page is asked for as soon as a page arrives, so the
+    /// server reads it while the device applies the last one (a fresh device's first pull is
+    /// half server, half device). A page is applied with its cursor in one transaction, in
+    /// order; a page fetched ahead is dropped if applying the one before fails, and the stored
+    /// cursor still says where to go on from.
     async fn pull_all(
         &self,
         store: &mut impl LocalStore,
         report: &mut SyncReport,
         last: &mut Option<DateTime<Utc>>,
     ) -> Result<(), SyncError> {
-        let mut cursor = store.pull_cursor().map_err(local)?;
+        let cursor = store.pull_cursor().map_err(local)?;
+        let mut limit = self.config.pull_limit.max(1);
+        let started = std::time::Instant::now();
+        let mut page = self.pull_page(&cursor, limit).await?;
+        let mut took = started.elapsed();
         loop {
-            let path = format!(
-                "/api/v1/sync/pull?cursor={}&limit={}",
-                encode_query(&cursor),
-                self.config.pull_limit
-            );
-            let resp = self.request(Method::Get, &path, vec![], vec![]).await?;
-            let page: PullResponse = serde_json::from_slice(&resp.body)
-                .map_err(|e| SyncError::Protocol(e.to_string()))?;
-            store.apply_page(&page).map_err(local)?;
+            let ahead = page.has_more.then(|| page.next_cursor.clone());
+            let (next, applied) = match &ahead {
+                Some(c) => {
+                    limit = self.next_pull_limit(limit, page.changes.len(), took);
+                    let fetch = async {
+                        let started = std::time::Instant::now();
+                        let r = self.pull_page(c, limit).await;
+                        (r, started.elapsed())
+                    };
+                    let ((next, t), applied) = tokio::join!(fetch, async {
+                        // Let the request leave before the store work starts.
+                        tokio::task::yield_now().await;
+                        local_work(|| store.apply_page(&page))
+                    });
+                    took = t;
+                    (Some(next), applied)
+                }
+                None => (None, local_work(|| store.apply_page(&page))),
+            };
+            applied.map_err(local)?;
             report.changes_pulled += page.changes.len() as u64;
             *last = Some(page.server_time);
-            cursor = page.next_cursor;
-            if !page.has_more {
-                return Ok(());
+            match next {
+                Some(n) => page = n?,
+                None => return Ok(()),
             }
+        }
+    }
+
+    /// The next page's size after a page of `got` changes at `limit` arrived in `took` (while
+    /// the one before was applied, so it also counts the device's own pace): doubled after a
+    /// full page within [`Config::push_fast`], up to the ceiling; halved after one slower than
+    /// four times that, never below a quarter of the first size.
+    fn next_pull_limit(&self, limit: usize, got: usize, took: Duration) -> usize {
+        let c = &self.config;
+        if took <= c.push_fast && got >= limit {
+            (limit * 2).min(c.pull_limit_ceiling.max(c.pull_limit))
+        } else if took > c.push_fast * 4 {
+            (limit / 2).max((c.pull_limit / 4).max(1))
+        } else {
+            limit
         }
     }
 
