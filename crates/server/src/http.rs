@@ -133,6 +133,26 @@ pub fn router_with(app: Arc<App>, edge: Edge) -> Router {
         .with_state(app)
 }
 
+/// A connection whose writes leave at once (`TCP_NODELAY`): an answer's last small segment
+/// otherwise waits for the client's delayed acknowledgement (40 ms on Linux) whenever the
+/// client is busy with the page before it.
+pub trait NoDelay {
+    /// Sets `TCP_NODELAY` (best effort).
+    fn no_delay(&self);
+}
+
+impl NoDelay for tokio::net::TcpStream {
+    fn no_delay(&self) {
+        let _ = self.set_nodelay(true);
+    }
+}
+
+impl NoDelay for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
+    fn no_delay(&self) {
+        let _ = self.get_ref().0.set_nodelay(true);
+    }
+}
+
 /// Serves on a plain TCP listener until it fails.
 pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
     serve_with(app, listener, Edge::default(), std::future::pending()).await
@@ -148,11 +168,12 @@ pub async fn serve_with<L>(
 ) -> std::io::Result<()>
 where
     L: axum::serve::Listener<Addr = SocketAddr>,
+    L::Io: NoDelay,
 {
     use axum::serve::ListenerExt;
     // `tap_io` makes the peer address available to `ConnectInfo` for any listener.
     axum::serve(
-        listener.tap_io(|_| {}),
+        listener.tap_io(|io| io.no_delay()),
         router_with(app, edge).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)

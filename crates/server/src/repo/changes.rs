@@ -48,6 +48,52 @@ pub fn append_pushed_visit_change(
     Ok(())
 }
 
+/// A pushed visit's change: `(visit, version, area, owner)`.
+pub type PushedChange = (Uuid, i64, String, Uuid);
+
+/// [`append_pushed_visit_change`] for a push's visits, in order: one statement per 500 on
+/// PostgreSQL (rows take their `seq` in the order of the list), one each on SQLite.
+pub fn append_pushed_visit_changes(
+    tx: &mut dyn Sql,
+    changes: &[PushedChange],
+    origin: Uuid,
+    now: DateTime<Utc>,
+) -> DbResult<()> {
+    if tx.dialect() == crate::db::Dialect::Sqlite {
+        for (id, version, area, owner) in changes {
+            append_pushed_visit_change(tx, *id, *version, area, *owner, origin, now)?;
+        }
+        return Ok(());
+    }
+    for chunk in changes.chunks(500) {
+        let mut params: Vec<Value> = vec![ts(now).into(), origin.into()];
+        let mut rows = Vec::with_capacity(chunk.len());
+        for (i, (id, version, area, owner)) in chunk.iter().enumerate() {
+            let b = 3 + i * 4;
+            rows.push(format!(
+                "('visit', ${b}, ${}, 0, ${}, ${}, '', $1, $2)",
+                b + 1,
+                b + 2,
+                b + 3
+            ));
+            params.extend([
+                (*id).into(),
+                (*version).into(),
+                area.as_str().into(),
+                (*owner).into(),
+            ]);
+        }
+        tx.execute(
+            &format!(
+                "INSERT INTO changes (kind, entity_id, version, deleted, area, owner, data, at, origin_device) VALUES {}",
+                rows.join(", ")
+            ),
+            &params,
+        )?;
+    }
+    Ok(())
+}
+
 /// Announces a household's current baseline version in the change feed.
 pub fn announce_household(tx: &mut dyn Sql, h: &Household, now: DateTime<Utc>) -> DbResult<()> {
     let data = to_json(h)?;

@@ -23,7 +23,7 @@ use crate::db::{DbError, DbResult, Sql};
 use crate::error::{ApiError, Refusal};
 use crate::repo::{self, Audit, VisitRow};
 
-use super::{MAX_OPS_PER_PUSH, audit, pushed_visit_change};
+use super::{MAX_OPS_PER_PUSH, audit, pushed_change, pushed_visit_change};
 
 /// What the transactional part of a push produced: the new acknowledged seq, the per-op results,
 /// counts of applied, duplicate and rejected ops, and what it loaded, handed out to be freed
@@ -40,6 +40,17 @@ struct Loaded {
     pending: HashMap<Uuid, String>,
     /// Photos `(sha256, visit)` that visits recorded again in this push used before.
     rerecorded: Vec<(String, Uuid)>,
+    /// Change-feed entries of the visits recorded, written together (in op order, before any
+    /// other change an op of this push makes: a proposal, a batch).
+    feed: Vec<repo::PushedChange>,
+}
+
+impl Loaded {
+    fn flush_feed(&mut self, tx: &mut dyn Sql, origin: Uuid, now: DateTime<Utc>) -> DbResult<()> {
+        repo::append_pushed_visit_changes(tx, &self.feed, origin, now)?;
+        self.feed.clear();
+        Ok(())
+    }
 }
 
 /// An op after the checks that need no database.
@@ -244,7 +255,19 @@ impl App {
             visits: repo::visits_for_update(tx, &visit_ids)?,
             pending: HashMap::new(),
             rerecorded: Vec::new(),
+            feed: Vec::new(),
         };
+        // Every new op claimed at once (a second op with an id claimed here is a duplicate).
+        let claims: Vec<repo::OpClaim> = req
+            .ops
+            .iter()
+            .filter(|o| o.seq > acked)
+            .map(|o| {
+                let op_type = verivali_domain::text::scrub(&o.op_type).into_owned();
+                (o.op_id, o.seq, op_type, o.hlc.to_string())
+            })
+            .collect();
+        let mut claimed = repo::claim_ops(tx, &claims, caller.device.id, now)?;
         let mut results = Vec::with_capacity(req.ops.len());
         let mut counts = [0u64; 3];
         let mut changed: Vec<(&'static str, &'static str, Vec<String>)> = vec![
@@ -253,18 +276,7 @@ impl App {
             ("batch.submit", "batch", vec![]),
         ];
         for (op, prep) in req.ops.iter().zip(prepared) {
-            let hlc = op.hlc.to_string();
-            if op.seq <= acked
-                || !repo::claim_op(
-                    tx,
-                    op.op_id,
-                    caller.device.id,
-                    op.seq,
-                    &verivali_domain::text::scrub(&op.op_type),
-                    &hlc,
-                    now,
-                )?
-            {
+            if op.seq <= acked || !claimed.remove(&op.op_id) {
                 results.push(OpResult {
                     op_id: op.op_id,
                     status: OpStatus::Duplicate,
@@ -279,18 +291,24 @@ impl App {
                 Prepared::Visit { record, json } => {
                     let id = record.visit_id;
                     (
-                        self.apply_visit(tx, caller, &mut loaded, record, json, now)?,
+                        self.apply_visit(tx, caller, &mut loaded, record, json)?,
                         Some((0, id)),
                     )
                 }
-                Prepared::Proposal(p) => (
-                    self.apply_proposal(tx, caller, &p, now)?,
-                    Some((1, p.household_id)),
-                ),
-                Prepared::Batch(b) => (
-                    self.apply_batch(tx, caller, &mut loaded, &b, now)?,
-                    Some((2, b.batch_id)),
-                ),
+                Prepared::Proposal(p) => {
+                    loaded.flush_feed(tx, caller.device.id, now)?;
+                    (
+                        self.apply_proposal(tx, caller, &p, now)?,
+                        Some((1, p.household_id)),
+                    )
+                }
+                Prepared::Batch(b) => {
+                    loaded.flush_feed(tx, caller.device.id, now)?;
+                    (
+                        self.apply_batch(tx, caller, &mut loaded, &b, now)?,
+                        Some((2, b.batch_id)),
+                    )
+                }
             };
             match outcome {
                 Ok(()) => {
@@ -325,6 +343,7 @@ impl App {
             }
             acked = op.seq;
         }
+        loaded.flush_feed(tx, caller.device.id, now)?;
         // The visits recorded, with their quality flags from evidence gathered for all of them
         // at once (their photos first, so a photo used twice in one push is seen).
         let mut ids: Vec<Uuid> = loaded.pending.keys().copied().collect();
@@ -339,12 +358,17 @@ impl App {
             .collect();
         repo::set_visit_photos(tx, &uses, &loaded.rerecorded)?;
         let flags = crate::quality::after_ingest(tx, &recorded, settled)?;
-        for row in recorded {
-            let id = row.record.visit_id;
-            let (json, risk) = flags.get(&id).map_or(("[]", 0), |(j, r)| (j.as_str(), *r));
-            let record = loaded.pending.get(&id).map_or("", String::as_str);
-            repo::save_visit_json(tx, row, record, (json, risk), now)?;
-        }
+        let writes: Vec<repo::VisitWrite<'_>> = recorded
+            .into_iter()
+            .map(|row| {
+                let id = row.record.visit_id;
+                let (json, risk) = flags.get(&id).map_or(("[]", 0), |(j, r)| (j.as_str(), *r));
+                let record = loaded.pending.get(&id).map_or("", String::as_str);
+                (row, record, (json, risk))
+            })
+            .collect();
+        repo::save_visits_json(tx, &writes, now)?;
+        drop(writes);
         // One audit entry per kind of change in this push, naming every record it changed.
         for (action, kind, ids) in changed.into_iter().filter(|c| !c.2.is_empty()) {
             let detail = Some(format!("{} {kind}(s): {}", ids.len(), ids.join(" ")));
@@ -383,7 +407,7 @@ impl App {
         // Before anything is decoded or stored: a string no backend can store is this op's
         // fault alone, never the whole push's.
         if let Err(e) = verivali_domain::text::check("type", &op.op_type)
-            .and_then(|()| verivali_domain::text::check_json("payload", &op.payload))
+            .and_then(|()| verivali_domain::text::check_json_text("payload", op.payload.get()))
         {
             return Ok(Prepared::Rejected(Reject {
                 code: e.code().into(),
@@ -436,7 +460,6 @@ impl App {
         loaded: &mut Loaded,
         v: Box<VisitRecord>,
         json: String,
-        now: DateTime<Utc>,
     ) -> DbResult<Result<(), Reject>> {
         let lang = caller.lang;
         let kode_desa = match loaded.households.get(&v.household_id) {
@@ -499,7 +522,7 @@ impl App {
             batch_id,
         };
         loaded.pending.insert(row.record.visit_id, json);
-        pushed_visit_change(tx, &row, caller.device.id, now)?;
+        loaded.feed.push(pushed_change(&row));
         loaded.visits.insert(row.record.visit_id, row);
         Ok(Ok(()))
     }
