@@ -315,6 +315,33 @@ fn sqlite_initialised() -> Result<()> {
     })
 }
 
+/// Page authentication of stores made by this build.
+const HMAC_FAST: &str = "HMAC_SHA256";
+/// SQLCipher 4's default, which stores made before used.
+const HMAC_LEGACY: &str = "HMAC_SHA512";
+
+/// Opens `path` with `key` and page authentication `hmac`; `None` when the key check fails
+/// (a wrong PIN, or a store using the other authentication).
+fn open_keyed(path: &Path, key: &str, flags: OpenFlags, hmac: &str) -> Result<Option<Connection>> {
+    let conn = Connection::open_with_flags(path, flags)?;
+    // A wrong PIN is an answer, not an error worth SQLCipher's stderr log.
+    let _ = conn.pragma_update(None, "cipher_log_level", "NONE");
+    conn.pragma_update(None, "key", key)?;
+    conn.pragma_update(None, "cipher_hmac_algorithm", hmac)?;
+    // The first read tells whether the key is right; nothing is written before it.
+    match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    }) {
+        Ok(_) => Ok(Some(conn)),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::NotADatabase =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn keyed_connection(
     path: &Path,
     pin: &str,
@@ -324,22 +351,13 @@ fn keyed_connection(
 ) -> Result<Connection> {
     let key = key::derive_key_literal(pin, salt, params)?;
     sqlite_initialised()?;
-    let conn = Connection::open_with_flags(path, flags)?;
-    // A wrong PIN is an answer, not an error worth SQLCipher's stderr log.
-    let _ = conn.pragma_update(None, "cipher_log_level", "NONE");
-    conn.pragma_update(None, "key", key.as_str())?;
-    // The first read tells whether the key is right; nothing is written before it.
-    match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
-        r.get::<_, i64>(0)
-    }) {
-        Ok(_) => {}
-        Err(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::NotADatabase =>
-        {
-            return Err(StoreError::WrongPin);
-        }
-        Err(e) => return Err(e.into()),
-    }
+    // Pages are authenticated with HMAC-SHA256, which this class of CPU computes in hardware
+    // (SHA extensions): SQLCipher's default, HMAC-SHA512, was half of a large sync's local CPU.
+    // A store made before keeps SHA-512 and opens with it: the key check tells which.
+    let conn = match open_keyed(path, key.as_str(), flags, HMAC_FAST)? {
+        Some(c) => c,
+        None => open_keyed(path, key.as_str(), flags, HMAC_LEGACY)?.ok_or(StoreError::WrongPin)?,
+    };
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -392,5 +410,54 @@ pub(crate) trait ExecCached {
 impl ExecCached for Connection {
     fn exec_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
         self.prepare_cached(sql)?.execute(params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store made by an earlier build (HMAC-SHA512 pages) opens, and a new one uses the
+    /// hardware-backed HMAC-SHA256: it does not open as SHA-512.
+    #[test]
+    fn stores_of_either_page_authentication_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = "x'2DD29CA851E7B56E4697B0E1F08507293D761A05CE4D1B628663F411A8086D99'";
+        let create = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
+        sqlite_initialised().unwrap();
+        let legacy = dir.path().join("legacy.db");
+        let c = open_keyed(&legacy, key, create, HMAC_LEGACY)
+            .unwrap()
+            .unwrap();
+        c.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (7);")
+            .unwrap();
+        drop(c);
+        assert!(
+            open_keyed(&legacy, key, create, HMAC_FAST)
+                .unwrap()
+                .is_none()
+        );
+        let c = open_keyed(&legacy, key, create, HMAC_LEGACY)
+            .unwrap()
+            .unwrap();
+        let x: i64 = c.query_row("SELECT x FROM t", [], |r| r.get(0)).unwrap();
+        assert_eq!(x, 7);
+        drop(c);
+
+        let fresh = dir.path().join("fresh.db");
+        let c = open_keyed(&fresh, key, create, HMAC_FAST).unwrap().unwrap();
+        c.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (8);")
+            .unwrap();
+        drop(c);
+        assert!(
+            open_keyed(&fresh, key, create, HMAC_LEGACY)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            open_keyed(&fresh, key, create, HMAC_FAST)
+                .unwrap()
+                .is_some()
+        );
     }
 }
