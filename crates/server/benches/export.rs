@@ -169,7 +169,9 @@ fn main() {
     assert_eq!(lines, rows + 1, "header and one line per visit");
     // XLSX of the same set, when it fits one sheet (1,000,000 does).
     reset_peak();
-    let xlsx = (rows as u64 <= verivali_server::export::XLSX_MAX_ROWS).then(|| {
+    // `VERIVALI_BENCH_EXPORT_XLSX=0` skips it (a minute at a million rows).
+    let xlsx_wanted = std::env::var("VERIVALI_BENCH_EXPORT_XLSX").map_or(true, |v| v != "0");
+    let xlsx = (xlsx_wanted && rows as u64 <= verivali_server::export::XLSX_MAX_ROWS).then(|| {
         let t = Instant::now();
         let n = app
             .export_to_file(&req, ExportFormat::Xlsx, &dir.path().join("export.xlsx"))

@@ -199,8 +199,13 @@ fn query(conn: &Connection, sql: &str, params: &[Value]) -> DbResult<Vec<Row>> {
                 ValueRef::Null => Value::Null,
                 ValueRef::Integer(v) => Value::I64(v),
                 ValueRef::Real(f) => Value::Text(f.to_string()),
+                // Valid UTF-8 (all text written through this crate) is checked with the
+                // vectorised validator; the lossy walk only for what is not.
                 ValueRef::Text(t) | ValueRef::Blob(t) => {
-                    Value::Text(String::from_utf8_lossy(t).into_owned())
+                    Value::Text(match std::str::from_utf8(t) {
+                        Ok(s) => s.to_owned(),
+                        Err(_) => String::from_utf8_lossy(t).into_owned(),
+                    })
                 }
             });
         }

@@ -28,6 +28,12 @@ pub struct ExportRow {
     pub flag_codes: Option<String>,
 }
 
+/// A visit's last approval as `reviewer|at` (the visit's row aliased `v`).
+const LAST_APPROVAL: &str =
+    "(SELECT coalesce(ru.username, r.reviewer_id) || '|' || r.at FROM reviews r
+                   LEFT JOIN users ru ON ru.id = r.reviewer_id
+                  WHERE r.visit_id = v.id AND r.decision = 'approve' ORDER BY r.at DESC LIMIT 1)";
+
 /// One page of the export walk: visits in `state` in the caller's areas with an id after `after`.
 /// `layout` is the key of the export's layout: compact cells written under another are ignored.
 pub fn export_page(
@@ -50,9 +56,7 @@ pub fn export_page(
     w.scope(scope, "v.kode_desa");
     let sql = format!(
         "SELECT v.id, x.cells, CASE WHEN x.cells IS NULL THEN v.record END, v.kode_desa, h.id_dtsen, u.username,
-                (SELECT coalesce(ru.username, r.reviewer_id) || '|' || r.at FROM reviews r
-                   LEFT JOIN users ru ON ru.id = r.reviewer_id
-                  WHERE r.visit_id = v.id AND r.decision = 'approve' ORDER BY r.at DESC LIMIT 1),
+                CASE WHEN x.cells IS NULL THEN {LAST_APPROVAL} ELSE x.approval END,
                 CASE WHEN x.cells IS NULL THEN v.flags END, x.flags
          FROM visits v JOIN users u ON u.id = v.enumerator_id
               LEFT JOIN households h ON h.id = v.household_id
@@ -96,10 +100,15 @@ pub fn save_export_cells(
     cells: &str,
     flag_codes: &str,
 ) -> DbResult<()> {
+    // The approval these cells were written for: the visit's last one (in the same
+    // transaction as the approval's review, or by the backfill afterwards).
     tx.execute(
-        "INSERT INTO visit_exports (visit_id, revision, layout, cells, flags) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (visit_id) DO UPDATE SET revision = excluded.revision, layout = excluded.layout,
-             cells = excluded.cells, flags = excluded.flags",
+        &format!(
+            "INSERT INTO visit_exports (visit_id, revision, layout, cells, flags, approval)
+             SELECT v.id, CAST($2 AS BIGINT), $3, $4, $5, coalesce({LAST_APPROVAL}, '') FROM visits v WHERE v.id = $1
+             ON CONFLICT (visit_id) DO UPDATE SET revision = excluded.revision, layout = excluded.layout,
+                 cells = excluded.cells, flags = excluded.flags, approval = excluded.approval"
+        ),
         &[visit_id.into(), revision.into(), layout.into(), cells.into(), flag_codes.into()],
     )?;
     Ok(())

@@ -90,9 +90,6 @@ fn record_decision(
         format!("{detail}; flags {}", seen.join(" "))
     };
     repo::set_visit_state(tx, visit_id, next, visit.batch_id, now)?;
-    if next == VisitState::Approved {
-        crate::export::keep_export_cells(tx, &visit.record, &seen.join(" "))?;
-    }
     crate::sync::visit_change(
         tx,
         &VisitRow {
@@ -110,6 +107,10 @@ fn record_decision(
         at: now,
     };
     repo::insert_review(tx, review_id, &event)?;
+    if next == VisitState::Approved {
+        // After the review: the cells carry this approval's reviewer and time.
+        crate::export::keep_export_cells(tx, &visit.record, &seen.join(" "))?;
+    }
     let data = serde_json::to_string(&event).map_err(|e| DbError::Corrupt(e.to_string()))?;
     repo::append_change(
         tx,
