@@ -254,6 +254,37 @@ async fn push_is_exactly_once_and_never_blocked(b: Backend) {
 }
 both_backends!(push_semantics, push_is_exactly_once_and_never_blocked);
 
+/// A push claims its ops at once (one statement on PostgreSQL): an op id that comes twice in
+/// one push is applied once, the second answered `duplicate`, and the seq still advances.
+async fn an_op_id_twice_in_one_push_is_applied_once(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.add_user("petugas", Role::Enumerator, &[DESA_A]).await;
+    let hh = s.import(DESA_A, 3, 1).await;
+    let mut d = s.sign_in("petugas").await;
+    let first = d.op(&OpBody::VisitRecord(Box::new(visit(&hh[0].0, &hh[0].1, 1))));
+    let mut again = d.op(&OpBody::VisitRecord(Box::new(visit(&hh[1].0, &hh[1].1, 2))));
+    again.op_id = first.op_id;
+    let after = d.op(&OpBody::VisitRecord(Box::new(visit(&hh[2].0, &hh[2].1, 3))));
+    let r = d.push(&[first, again, after]).await;
+    let statuses: Vec<_> = r.results.iter().map(|x| x.status).collect();
+    assert_eq!(
+        (r.acked_through, statuses),
+        (
+            3,
+            vec![OpStatus::Applied, OpStatus::Duplicate, OpStatus::Applied]
+        )
+    );
+    assert_eq!(s.count("SELECT count(*) FROM visits").await, 2);
+    assert_eq!(s.count("SELECT count(*) FROM applied_ops").await, 2);
+    assert_eq!(
+        s.count("SELECT count(*) FROM changes WHERE kind = 'visit'")
+            .await,
+        2,
+        "one feed entry per visit applied"
+    );
+}
+both_backends!(op_id_twice, an_op_id_twice_in_one_push_is_applied_once);
+
 async fn batches_lock_visits_and_approved_visits_stay_locked(b: Backend) {
     let s = TestServer::start(b).await;
     s.add_user("petugas", Role::Enumerator, &[DESA_A]).await;
