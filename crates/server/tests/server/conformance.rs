@@ -285,6 +285,43 @@ async fn an_op_id_twice_in_one_push_is_applied_once(b: Backend) {
 }
 both_backends!(op_id_twice, an_op_id_twice_in_one_push_is_applied_once);
 
+/// A push large enough to be prepared on two threads answers each op in order: a bad op in the
+/// second half is rejected alone, an op id of the first half repeated in the second is a
+/// duplicate, everything else is applied.
+async fn a_large_push_answers_each_op_in_order(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.add_user("petugas", Role::Enumerator, &[DESA_A]).await;
+    let hh = s.import(DESA_A, 250, 1).await;
+    let mut d = s.sign_in("petugas").await;
+    let mut ops: Vec<_> = hh
+        .iter()
+        .enumerate()
+        .map(|(i, (h, m))| d.op(&OpBody::VisitRecord(Box::new(visit(h, m, i as u64)))))
+        .collect();
+    let mut bad = visit(&hh[200].0, &hh[200].1, 9_000);
+    bad.members[0].nik = Some("123".into());
+    let bad_op = d.op(&OpBody::VisitRecord(Box::new(bad)));
+    ops[200] = verivali_protocol::Op {
+        seq: ops[200].seq,
+        ..bad_op
+    };
+    ops[240].op_id = ops[10].op_id;
+    let r = d.push(&ops).await;
+    assert_eq!(r.acked_through, 250);
+    assert_eq!(r.results.len(), 250);
+    for (i, x) in r.results.iter().enumerate() {
+        assert_eq!(x.op_id, ops[i].op_id, "answers in the order of the ops");
+        let want = match i {
+            200 => OpStatus::Rejected,
+            240 => OpStatus::Duplicate,
+            _ => OpStatus::Applied,
+        };
+        assert_eq!(x.status, want, "op {i}");
+    }
+    assert_eq!(s.count("SELECT count(*) FROM visits").await, 248);
+}
+both_backends!(large_push, a_large_push_answers_each_op_in_order);
+
 async fn batches_lock_visits_and_approved_visits_stay_locked(b: Backend) {
     let s = TestServer::start(b).await;
     s.add_user("petugas", Role::Enumerator, &[DESA_A]).await;
