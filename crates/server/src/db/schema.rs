@@ -440,6 +440,23 @@ DROP INDEX visits_state_id;
 CREATE INDEX visits_state_id ON visits (state, id, kode_desa, revision, household_id, enumerator_id);
 "#;
 
+/// Step 13, both backends: fewer index entries per pushed visit (DESIGN.md §7, the push
+/// budget; each entry is a b-tree insert inside the push's write transaction and bytes in its
+/// commit). `visits_batch` only needs the visits that are in a batch (a pushed visit is not
+/// yet); `changes_addressed` only the household and member changes the pull's look-up asks for
+/// (`repo::changes::pull`), not one entry per visit change. `members_nik` carries the status and
+/// household the quality check of a push reads for every NIK it carries (`living_nik_holders`),
+/// so those look-ups read no member row.
+const COMMON_V13: &str = r#"
+DROP INDEX members_nik;
+CREATE INDEX members_nik ON members (nik, status, household_id);
+DROP INDEX visits_batch;
+CREATE INDEX visits_batch ON visits (batch_id) WHERE batch_id IS NOT NULL;
+DROP INDEX changes_addressed;
+CREATE INDEX changes_addressed ON changes (entity_id, owner)
+    WHERE owner IS NOT NULL AND kind IN ('household', 'member');
+"#;
+
 pub fn sqlite_steps() -> Vec<String> {
     vec![
         format!("{COMMON_V1}{SQLITE_V1}{SQLITE_V1_TRIGGERS}"),
@@ -454,6 +471,7 @@ pub fn sqlite_steps() -> Vec<String> {
         format!("{COMMON_V10}{SQLITE_V10_BACKFILL}"),
         COMMON_V11.to_string(),
         COMMON_V12.replace("{WITHOUT_ROWID}", " WITHOUT ROWID"),
+        COMMON_V13.to_string(),
     ]
 }
 
@@ -472,6 +490,7 @@ pub fn postgres_steps() -> Vec<String> {
         format!("{COMMON_V10}{POSTGRES_V10_BACKFILL}"),
         COMMON_V11.to_string(),
         COMMON_V12.replace("{WITHOUT_ROWID}", ""),
+        COMMON_V13.to_string(),
     ]
 }
 

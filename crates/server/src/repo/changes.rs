@@ -250,7 +250,7 @@ pub fn pull(
                   AND NOT (deleted = 0 AND EXISTS (
                      SELECT 1 FROM assignments a WHERE a.household_id = {HH} AND a.enumerator_id = $3)
                    AND EXISTS (SELECT 1 FROM changes t WHERE t.entity_id = c.entity_id AND t.owner = $3
-                     AND t.kind = c.kind AND t.deleted = 0 AND t.version >= c.version AND t.seq > c.seq)))
+                     AND t.kind IN ('household', 'member') AND t.kind = c.kind AND t.deleted = 0 AND t.version >= c.version AND t.seq > c.seq)))
                  OR (owner = $3 AND deleted = 0 AND EXISTS (
                      SELECT 1 FROM assignments a WHERE a.household_id = {HH} AND a.enumerator_id = $3))
                  {WITHDRAWN}))
