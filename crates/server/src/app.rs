@@ -92,6 +92,8 @@ pub struct App {
     pub metrics: Metrics,
     questionnaires: Mutex<HashMap<u32, Arc<Questionnaire>>>,
     pub(crate) upload_lock: Mutex<()>,
+    /// The order of one device's pushes handled at the same time (a pipelining device).
+    pub(crate) push_order: crate::sync::order::PushOrder,
     /// Background jobs (a baseline import from the console).
     pub(crate) jobs: crate::jobs::Jobs,
 }
@@ -119,6 +121,7 @@ impl App {
             attachments_dir,
             metrics: Metrics::default(),
             questionnaires: Mutex::new(HashMap::new()),
+            push_order: Default::default(),
             upload_lock: Mutex::new(()),
             jobs: crate::jobs::Jobs::default(),
         };

@@ -391,52 +391,91 @@ impl<T: Transport> SyncClient<T> {
         }
     }
 
-    /// Pushes the outbox in byte-sized batches, one request at a time (the server applies a
-    /// device's ops in seq order). While a push is on the wire the device acknowledges the one
-    /// before it and reads and compresses the next, so the device's work overlaps the server's
-    /// (an acknowledgement is a durable local commit: waiting for it before sending held the
-    /// server idle for a third of a large sync). Batches start at the configured size and adapt
-    /// to the link ([`Config::push_fast`]): a slow link keeps them small, so a cut costs little;
-    /// a fast one makes them large, so round trips and commits do not dominate. A push answered
-    /// but not yet acknowledged when something fails is sent again next time and answered
-    /// `duplicate`.
+    /// Pushes the outbox in byte-sized batches. While a push is on the wire the device
+    /// acknowledges the one before it and reads and compresses the next, so the device's work
+    /// overlaps the server's (an acknowledgement is a durable local commit: waiting for it
+    /// before sending held the server idle for a third of a large sync). On a link that answers
+    /// within [`Config::push_fast`] the next push is sent before the last is answered (two on
+    /// the wire): the server decodes and validates it while the last one is being written, and
+    /// applies the two in seq order (it holds the later one until the earlier is done). A push
+    /// refused for a gap because the one before it had not arrived yet (it was retried) is sent
+    /// once more after that one's answer. Batches start at the configured size and adapt to the
+    /// link: a slow link keeps them small and one at a time, so a cut costs little; a fast one
+    /// makes them large, so round trips and commits do not dominate. Answers are handled in
+    /// order; a push answered but not yet acknowledged when something fails is sent again next
+    /// time and answered `duplicate`.
     async fn push_all(
         &self,
         store: &mut impl LocalStore,
         report: &mut SyncReport,
         last: &mut Option<DateTime<Utc>>,
     ) -> Result<(), SyncError> {
+        use futures_util::StreamExt;
         let mut size = (self.config.max_push_ops, self.config.max_push_bytes);
+        // One on the wire until the link has shown it is fast.
+        let mut depth = 1;
+        let send = |body: Vec<u8>, last_seq: u64, pipelined: bool| async move {
+            let started = std::time::Instant::now();
+            let r = self.send_push(body.clone()).await;
+            (r, started.elapsed(), last_seq, body, pipelined)
+        };
+        let mut on_wire = futures_util::stream::FuturesOrdered::new();
         let mut next = self.prepare_push(store, 0, size)?;
+        // The last seq put on the wire, and whether the outbox had nothing after it.
+        let (mut sent_through, mut drained) = (0, next.is_none());
         let mut answered: Option<PushResponse> = None;
-        while let Some((body, last_seq, json_len)) = next.take() {
-            report.push_json_bytes += json_len;
-            let headers = vec![
-                ("content-type", "application/json".to_string()),
-                ("content-encoding", "zstd".to_string()),
-            ];
-            let send = async {
-                let started = std::time::Instant::now();
-                let r = self
-                    .request(Method::Post, "/api/v1/sync/push", headers, body)
-                    .await;
-                (r, started.elapsed())
-            };
+        loop {
+            while on_wire.len() < depth {
+                if next.is_none() && !drained {
+                    next = self.prepare_push(store, sent_through, size)?;
+                    drained = next.is_none();
+                }
+                let Some((body, last_seq, json_len)) = next.take() else {
+                    break;
+                };
+                report.push_json_bytes += json_len;
+                on_wire.push_back(send(body, last_seq, !on_wire.is_empty()));
+                sent_through = last_seq;
+            }
+            if on_wire.is_empty() {
+                break;
+            }
             let previous = answered.take();
-            let ((resp, took), (acked, prepared)) = tokio::join!(send, async {
-                // Let the request leave before the store work starts.
+            let read_next = next.is_none() && !drained;
+            let (done, (acked, prepared)) = tokio::join!(on_wire.next(), async {
+                // Let the requests leave before the store work starts.
                 tokio::task::yield_now().await;
                 local_work(|| {
                     let acked = match &previous {
                         Some(a) => Self::acknowledge(store, a, report, last),
                         None => Ok(()),
                     };
-                    (acked, self.prepare_push(store, last_seq, size))
+                    let prepared = if read_next {
+                        self.prepare_push(store, sent_through, size)
+                    } else {
+                        Ok(None)
+                    };
+                    (acked, prepared)
                 })
             });
             acked?;
+            if read_next {
+                next = prepared?;
+                drained = next.is_none();
+            }
+            let Some((resp, took, last_seq, body, pipelined)) = done else {
+                break;
+            };
             size = self.next_push_size(size, took);
-            let resp = resp?;
+            depth = if took <= self.config.push_fast { 2 } else { 1 };
+            let resp = match resp {
+                // Sent before the push ahead of it had reached the server (that one was
+                // retried): nothing of it was applied; the push ahead is answered now.
+                Err(SyncError::Refused {
+                    status: 409, code, ..
+                }) if pipelined && code == "sync.seq_gap" => self.send_push(body).await?,
+                r => r?,
+            };
             let answer: PushResponse = serde_json::from_slice(&resp.body)
                 .map_err(|e| SyncError::Protocol(e.to_string()))?;
             if answer.acked_through < last_seq {
@@ -448,14 +487,21 @@ impl<T: Transport> SyncClient<T> {
                 )));
             }
             answered = Some(answer);
-            // The batch read during the push used the old size; a grown size applies from the
-            // next one (a shrunk one too: it is already read, and small enough to have been sent).
-            next = prepared?;
         }
         if let Some(a) = answered {
             Self::acknowledge(store, &a, report, last)?;
         }
         Ok(())
+    }
+
+    /// One push request (a zstd body), with retries.
+    async fn send_push(&self, body: Vec<u8>) -> Result<Response, SyncError> {
+        let headers = vec![
+            ("content-type", "application/json".to_string()),
+            ("content-encoding", "zstd".to_string()),
+        ];
+        self.request(Method::Post, "/api/v1/sync/push", headers, body)
+            .await
     }
 
     /// Applies a push's answer to the outbox and counts it.

@@ -5,6 +5,7 @@
 
 use sha2::Digest;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use uuid::Uuid;
 use verivali_domain::clock::{Clock, SkewedClock, SystemClock};
@@ -15,7 +16,9 @@ use verivali_e2e::*;
 use verivali_field::StoreSync;
 use verivali_protocol::DeviceInfo;
 use verivali_store::{HouseholdQuery, KdfParams, Store};
-use verivali_sync::{Config, HttpTransport, Retry, SyncClient};
+use verivali_sync::{
+    Config, HttpTransport, Request, Response, Retry, SendError, SyncClient, Transport,
+};
 
 const DESA: &str = "3308012001";
 
@@ -58,6 +61,17 @@ async fn device(
     username: &str,
     clock: Arc<dyn Clock>,
 ) -> (Store, SyncClient<HttpTransport>, tempfile::TempDir) {
+    let t = HttpTransport::new(&rig.proxy.url, Duration::from_secs(20)).unwrap();
+    device_with(username, clock, t, config()).await
+}
+
+/// [`device`] over any transport, with its own sync configuration.
+async fn device_with<T: Transport>(
+    username: &str,
+    clock: Arc<dyn Clock>,
+    t: T,
+    config: Config,
+) -> (Store, SyncClient<T>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let id = Uuid::now_v7();
     let mut store = Store::create(
@@ -68,10 +82,9 @@ async fn device(
         clock,
     )
     .unwrap();
-    let t = HttpTransport::new(&rig.proxy.url, Duration::from_secs(20)).unwrap();
     let s = SyncClient::sign_in(
         &t,
-        &config(),
+        &config,
         username,
         PASSWORD,
         DeviceInfo {
@@ -83,7 +96,7 @@ async fn device(
     .await
     .unwrap();
     store.merge_server_time(s.server_time).unwrap();
-    let client = SyncClient::new(t, &s.token, config());
+    let client = SyncClient::new(t, &s.token, config);
     client.sync(&mut StoreSync(&mut store)).await.unwrap();
     (store, client, dir)
 }
@@ -172,6 +185,135 @@ async fn cuts_mid_request_and_mid_response_neither_lose_nor_duplicate() {
     );
 
     // Nothing acknowledged is ever re-sent: a clean sync sends no push at all.
+    let idle = client.sync(&mut StoreSync(&mut store)).await.unwrap();
+    assert_eq!((idle.round_trips, idle.bytes_sent), (1, 0));
+}
+
+/// A transport that counts the pushes on the wire at once and the gaps the server answered,
+/// and can hold one push back (the `hold`-th, counted from 1) so the one sent after it arrives
+/// first.
+struct Watched {
+    inner: HttpTransport,
+    on_wire: AtomicUsize,
+    most_on_wire: AtomicUsize,
+    pushes: AtomicUsize,
+    gaps: AtomicUsize,
+    hold: usize,
+}
+
+impl Transport for Watched {
+    async fn send(&self, req: Request) -> Result<Response, SendError> {
+        let push = req.path == "/api/v1/sync/push";
+        if !push {
+            return self.inner.send(req).await;
+        }
+        let n = self.pushes.fetch_add(1, Ordering::SeqCst) + 1;
+        let now = self.on_wire.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_on_wire.fetch_max(now, Ordering::SeqCst);
+        if n == self.hold {
+            // Longer than the server waits, after a gap, for the push ahead to arrive.
+            tokio::time::sleep(Duration::from_millis(1_500)).await;
+        }
+        let r = self.inner.send(req).await;
+        self.on_wire.fetch_sub(1, Ordering::SeqCst);
+        if r.as_ref().is_ok_and(|r| r.status == 409) {
+            self.gaps.fetch_add(1, Ordering::SeqCst);
+        }
+        r
+    }
+}
+
+/// Small pushes, so a few hundred visits take many and the pipeline fills.
+fn small_pushes() -> Config {
+    Config {
+        max_push_ops: 40,
+        push_ops_ceiling: 40,
+        ..config()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_pushes_apply_in_seq_order_exactly_once_even_overtaken_or_cut() {
+    let rig = rig(&["petugas"]).await;
+    let watched = Watched {
+        inner: HttpTransport::new(&rig.proxy.url, Duration::from_secs(20)).unwrap(),
+        on_wire: AtomicUsize::new(0),
+        most_on_wire: AtomicUsize::new(0),
+        pushes: AtomicUsize::new(0),
+        gaps: AtomicUsize::new(0),
+        // The first push is alone on the wire (until the link has shown it is fast); the second
+        // and third leave together: the second, held back, is overtaken by the third.
+        hold: 2,
+    };
+    let (mut store, client, _d) =
+        device_with("petugas", Arc::new(SystemClock), &watched, small_pushes()).await;
+
+    let ids = record(&mut store, 21, 400, 0);
+    let r = client.sync(&mut StoreSync(&mut store)).await.unwrap();
+    assert_eq!(
+        (r.ops_acked, store.outbox_counts().unwrap().pending_ops),
+        (400, 0)
+    );
+    assert_eq!(
+        watched.most_on_wire.load(Ordering::SeqCst),
+        2,
+        "two pushes were on the wire at once"
+    );
+    // Only the push that overtook the held one was refused (and sent again): the server held
+    // every other pipelined push until the one ahead of it was done.
+    assert_eq!(watched.gaps.load(Ordering::SeqCst), 1);
+    assert_eq!(rig.server.count("SELECT count(*) FROM visits"), 400);
+    assert_eq!(rig.server.count("SELECT count(*) FROM applied_ops"), 400);
+    // Applied in seq order: the op records' seqs are 1..=400 in the order they were applied
+    // (rowid), with no op of a later push before one of an earlier push.
+    assert_eq!(
+        rig.server.count(
+            "SELECT count(*) FROM applied_ops a JOIN applied_ops b
+             ON a.rowid < b.rowid AND a.seq > b.seq"
+        ),
+        0,
+        "no push was applied before the one ahead of it"
+    );
+    for id in ids.iter().step_by(37) {
+        assert_eq!(
+            rig.server
+                .count(&format!("SELECT count(*) FROM visits WHERE id = '{id}'")),
+            1
+        );
+    }
+
+    // A cut in the answers while two pushes are on the wire: the server committed what it got,
+    // the device re-sends what it did not hear of, each op is applied once.
+    record(&mut store, 22, 400, 0);
+    rig.proxy.set(Faults {
+        cut_down_after: Some(3_000),
+        ..Faults::default()
+    });
+    let cuts = rig.proxy.cuts.load(Ordering::SeqCst);
+    let mut acked = 0;
+    // A cut answer the retries cannot recover ends the sync; the next one finishes the outbox.
+    for _ in 0..3 {
+        match client.sync(&mut StoreSync(&mut store)).await {
+            Ok(r) => {
+                acked += r.ops_acked;
+                break;
+            }
+            Err(e) => eprintln!("sync ended by the cut: {e}"),
+        }
+    }
+    assert_eq!(
+        rig.proxy.cuts.load(Ordering::SeqCst),
+        cuts + 1,
+        "the cut fired"
+    );
+    assert_eq!(store.outbox_counts().unwrap().pending_ops, 0);
+    assert!(acked <= 400);
+    assert_eq!(rig.server.count("SELECT count(*) FROM visits"), 800);
+    assert_eq!(
+        rig.server.count("SELECT count(*) FROM applied_ops"),
+        800,
+        "each op applied once"
+    );
     let idle = client.sync(&mut StoreSync(&mut store)).await.unwrap();
     assert_eq!((idle.round_trips, idle.bytes_sent), (1, 0));
 }

@@ -10,6 +10,7 @@ use crate::app::Caller;
 use crate::db::{DbResult, Sql};
 use crate::repo::{self, Audit, VisitRow};
 
+pub(crate) mod order;
 mod pull;
 mod push;
 

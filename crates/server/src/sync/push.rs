@@ -150,6 +150,12 @@ impl App {
             return Err(crate::app::app_too_old(lang).with("op_schema", json!(old.schema)));
         }
         let now = self.now();
+        // Registered before the work outside the lock, so a later push of this device (sent
+        // before this one was answered) waits for this one before its write transaction.
+        let turn = req
+            .ops
+            .first()
+            .map(|o| self.push_order.enter(caller.device.id, o.seq));
         // Decoding, validation and serialising need no database state: do them before taking the
         // write transaction, so concurrent pushes share the CPUs instead of queueing behind it.
         let prepared = self.prepare_all(caller, &req.ops, now)?;
@@ -164,11 +170,22 @@ impl App {
                 }),
             )?
         };
+        if let Some(t) = &turn {
+            t.wait_for_earlier();
+        }
         let mut prepared = Some(prepared);
-        let pushed = self.run_write(|tx| {
-            let prepared = prepared.take().ok_or(DbError::Aborted)?;
-            self.apply_push(tx, caller, req, prepared, &settled, now)
-        });
+        let mut write =
+            || self.run_write(|tx| self.apply_push(tx, caller, req, &mut prepared, &settled, now));
+        let mut pushed = write();
+        // Overtaken by this device's own later push on another connection: once the push ahead
+        // has arrived and is done, the write is tried again (the seq check decides again).
+        if let (Err(e), Some(t)) = (&pushed, &turn)
+            && e.code == "sync.seq_gap"
+            && t.wait_for_predecessor()
+        {
+            pushed = write();
+        }
+        drop(turn);
         let (acked, results, [applied, duplicate, rejected], spent) = pushed?;
         drop(spent);
         Metrics::add(&self.metrics.pushes, 1);
@@ -184,13 +201,14 @@ impl App {
 
     /// The transactional part of a push: lock the device, check the sequence, apply each op,
     /// remember its result, write one audit entry per kind of change, advance the acknowledgement.
-    /// `Ok(Err(_))` is a refusal of the whole push (nothing written).
+    /// `Ok(Err(_))` is a refusal of the whole push (nothing written). `prepared` is taken once
+    /// the sequence is found to continue (a push refused for a gap can be tried again).
     fn apply_push(
         &self,
         tx: &mut dyn Sql,
         caller: &Caller,
         req: &PushRequest,
-        prepared: Vec<Prepared>,
+        prepared: &mut Option<Vec<Prepared>>,
         settled: &crate::quality::Settled,
         now: DateTime<Utc>,
     ) -> DbResult<Result<Pushed, ApiError>> {
@@ -199,6 +217,7 @@ impl App {
         // repo::lock_households).
         let touched: Vec<Uuid> = prepared
             .iter()
+            .flatten()
             .filter_map(|p| match p {
                 Prepared::Visit { record, .. } => Some(record.household_id),
                 _ => None,
@@ -229,6 +248,7 @@ impl App {
                 .with("expected_seq", json!(expected))));
             }
         }
+        let prepared = prepared.take().ok_or(DbError::Aborted)?;
         // Everything the ops will look up, in two queries instead of two per op.
         let new_ops = || {
             req.ops
