@@ -9,12 +9,6 @@ use verivali_domain::Role;
 use verivali_domain::clock::SystemClock;
 use verivali_server::App;
 
-/// mimalloc instead of glibc's allocator: a push decodes and frees a few hundred small strings
-/// per visit, and glibc's `malloc`/`free` (with its consolidation of freed chunks) was a sixth of
-/// the server's CPU in a 10,000-visit push (docs/benchmarks.md).
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// The roles by wire name, from the domain's one list (the CLI offers every one).
 fn roles() -> clap::builder::PossibleValuesParser {
     clap::builder::PossibleValuesParser::new(Role::ALL.map(Role::as_str))

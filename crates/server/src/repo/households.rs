@@ -96,6 +96,30 @@ pub fn households_scoped(
     Ok(out)
 }
 
+/// The desa of each household of `ids` in `scope` (absent ids and households outside it are
+/// missing): what a push needs of the households it records visits of, without decoding them.
+pub fn household_areas_scoped(
+    tx: &mut dyn Sql,
+    scope: &Scope,
+    ids: &[Uuid],
+) -> DbResult<HashMap<Uuid, String>> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let (area, area_params) = scope.area_sql("kode_desa", chunk.len() + 1);
+        let mut params: Vec<Value> = chunk.iter().map(|id| (*id).into()).collect();
+        params.extend(area_params);
+        let sql = format!(
+            "SELECT id, kode_desa FROM households WHERE id IN ({}) AND {area}",
+            marks.join(", ")
+        );
+        for r in tx.query(&sql, &params)? {
+            out.insert(uuid(&r.text(0))?, r.text(1));
+        }
+    }
+    Ok(out)
+}
+
 /// A household by registry id (admin import only).
 pub fn household_by_dtsen(tx: &mut dyn Sql, id_dtsen: &str) -> DbResult<Option<Household>> {
     tx.query_opt(

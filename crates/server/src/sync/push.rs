@@ -37,7 +37,8 @@ type Pushed = (u64, Vec<OpResult>, [u64; 3], Loaded);
 
 /// What a push looked up once for all its ops, kept current as the ops change it.
 struct Loaded {
-    households: HashMap<Uuid, Household>,
+    /// The desa of each household in the caller's area.
+    households: HashMap<Uuid, String>,
     visits: HashMap<Uuid, VisitRow>,
     /// Records of the visits recorded in this push (JSON), written once their flags are known,
     /// after every op: their rows in `visits` say the state they end the push in.
@@ -271,7 +272,7 @@ impl App {
             })
             .collect();
         let mut loaded = Loaded {
-            households: repo::households_scoped(tx, &caller.user.scope(), &household_ids)?,
+            households: repo::household_areas_scoped(tx, &caller.user.scope(), &household_ids)?,
             visits: repo::visits_for_update(tx, &visit_ids)?,
             pending: HashMap::new(),
             rerecorded: Vec::new(),
@@ -509,7 +510,7 @@ impl App {
     ) -> DbResult<Result<(), Reject>> {
         let lang = caller.lang;
         let kode_desa = match loaded.households.get(&v.household_id) {
-            Some(h) => h.kode_desa.clone(),
+            Some(desa) => desa.clone(),
             // Not preloaded: proposed earlier in this same push.
             None => match repo::household_scoped(tx, &caller.user.scope(), v.household_id)? {
                 Some(h) => h.kode_desa,
