@@ -409,8 +409,9 @@ impl App {
     }
 
     /// [`App::prepare`] for every op, in order. A large push (one device sending its backlog on a
-    /// good link) is split over two threads: its pushes come one at a time, so without this the
-    /// server's second core waits while the first decodes and validates a thousand visits.
+    /// good link) is split over two threads: its pushes come at most two at a time, one of them
+    /// being written (`sync::order`), so without this a core waits while the other decodes and
+    /// validates a thousand visits.
     fn prepare_all(
         &self,
         caller: &Caller,
