@@ -151,6 +151,32 @@ fn map_err(e: postgres::Error) -> DbError {
     DbError::Postgres(e)
 }
 
+/// A read of rows by a list of keys (`… IN ($1, $2, …)`): the look-ups of a push (photos, visits
+/// of its households, NIKs). These are not cached: PostgreSQL switches a cached statement to one
+/// generic plan after five runs, and one made while a table was nearly empty (a new database,
+/// the first pushes of a round) kept scanning it whole as it grew: ingest with 200 devices fell to
+/// a third, at random, run to run (DESIGN.md §7). Sent as an unnamed statement with its
+/// parameters' types, a look-up is planned for its own keys and the table's size, in the one
+/// round trip a cached statement takes (one with a NULL parameter, whose type would be a guess,
+/// stays cached). Custom plans for every statement instead (`plan_cache_mode`) cost a quarter of
+/// ingest with pushes of 100: the multi-row inserts are slow to plan and never change plans.
+fn is_key_lookup(sql: &str) -> bool {
+    sql.trim_start().starts_with("SELECT") && sql.contains(" IN ($")
+}
+
+/// The parameters with the types an unnamed statement needs declared: `None` if one is NULL (its
+/// type would be a guess).
+fn typed(params: &[Value]) -> Option<Vec<(&(dyn ToSql + Sync), Type)>> {
+    params
+        .iter()
+        .map(|p| match p {
+            Value::Text(_) => Some((p as &(dyn ToSql + Sync), Type::TEXT)),
+            Value::I64(_) => Some((p as &(dyn ToSql + Sync), Type::INT8)),
+            Value::Null => None,
+        })
+        .collect()
+}
+
 fn refs(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
 }
@@ -164,8 +190,14 @@ impl Sql for PgTx<'_> {
 
     fn query(&mut self, sql: &str, params: &[Value]) -> DbResult<Vec<Row>> {
         let conn = self.client.conn()?;
-        let stmt = conn.statement(sql)?;
-        let rows = conn.client.query(&stmt, &refs(params)).map_err(map_err)?;
+        let typed = is_key_lookup(sql).then(|| typed(params)).flatten();
+        let rows = if let Some(typed) = typed {
+            // An unnamed statement, planned for this run, in one round trip (`is_key_lookup`).
+            conn.client.query_typed(sql, &typed).map_err(map_err)?
+        } else {
+            let stmt = conn.statement(sql)?;
+            conn.client.query(&stmt, &refs(params)).map_err(map_err)?
+        };
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let mut vals = Vec::with_capacity(r.len());
@@ -257,5 +289,29 @@ impl Database for PgDb {
 
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_lookups_are_selects_by_a_list_of_parameters() {
+        assert!(is_key_lookup(
+            "SELECT sha256, visit_id FROM visit_photos WHERE sha256 IN ($1, $2)"
+        ));
+        assert!(is_key_lookup(
+            "\n  SELECT id FROM visits WHERE id IN ($3) ORDER BY id FOR UPDATE"
+        ));
+        // Inserts (slow to plan, one plan for good) and fixed lists stay cached.
+        assert!(!is_key_lookup(
+            "INSERT INTO visits (id) SELECT id FROM x WHERE id IN ($1)"
+        ));
+        assert!(!is_key_lookup(
+            "SELECT id FROM visits WHERE state IN ('approved', 'verified')"
+        ));
+        assert!(typed(&[Value::from("a"), Value::I64(1)]).is_some());
+        assert!(typed(&[Value::from("a"), Value::Null]).is_none());
     }
 }
