@@ -404,16 +404,28 @@ pub async fn sync_with(access: &mut impl StoreAccess) -> Result<SyncReport, Fiel
             Err(FieldError::Wiped)
         }
         Ok(report) => {
+            // Region names and periods change seldom: fetched again only when the pull's stamp
+            // differs from the one kept with them (every sync from a server without stamps).
+            let kept = access.with(|s| s.reference_stamp())?;
+            if report.refs.is_some() && report.refs == kept {
+                return Ok(report);
+            }
             // Names are for reading only: a server without them, or a cut here, costs
             // nothing but bare codes until the next sync.
-            if let Ok(names) = client.region_names().await {
-                access.with(|s| s.set_region_names(&names))?;
+            let names = client.region_names().await;
+            if let Ok(names) = &names {
+                access.with(|s| s.set_region_names(names))?;
             }
             // The open period, for the cut-off warning; an older server without periods, or a
             // cut here, keeps what the last sync said.
-            if let Ok(open) = client.open_period().await {
-                let kept = open.map(|p| (p.name, p.cutoff));
-                access.with(|s| s.set_open_period(kept.as_ref().map(|(n, c)| (n.as_str(), *c))))?;
+            let open = client.open_period().await;
+            if let Ok(open) = &open {
+                let kept = open.as_ref().map(|p| (p.name.as_str(), p.cutoff));
+                access.with(|s| s.set_open_period(kept))?;
+            }
+            // The stamp only once both arrived: after a cut, the next sync fetches them again.
+            if let (Ok(_), Ok(_), Some(stamp)) = (&names, &open, &report.refs) {
+                access.with(|s| s.set_reference_stamp(stamp))?;
             }
             Ok(report)
         }

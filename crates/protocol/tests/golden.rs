@@ -336,6 +336,7 @@ fn pull_response_covers_every_change_kind() {
             next_cursor: "1042".into(),
             has_more: true,
             server_time: w.at,
+            refs: None,
         },
     );
 }

@@ -205,6 +205,26 @@ impl Store {
         })
     }
 
+    /// The stamp of the region names and periods kept ([`Store::set_reference_stamp`]).
+    pub fn reference_stamp(&self) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'refs'", [], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Keeps the stamp a pull gave for the region names and periods just fetched, so the next
+    /// sync fetches them only when the server's stamp differs (an idle sync stays one request).
+    pub fn set_reference_stamp(&mut self, stamp: &str) -> Result<()> {
+        self.conn.exec_cached(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('refs', ?1)",
+            [stamp],
+        )?;
+        Ok(())
+    }
+
     /// The region names kept from the last sync (empty before one, or while an admin has
     /// imported none).
     pub fn region_names(&self) -> Result<BTreeMap<String, String>> {

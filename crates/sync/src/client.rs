@@ -195,6 +195,9 @@ pub struct SyncReport {
     pub bytes_sent: u64,
     /// JSON bytes of the pushes before compression.
     pub push_json_bytes: u64,
+    /// The stamp of the reference data (region names, periods) the last pull page carried
+    /// ([`verivali_protocol::PullResponse::refs`]); `None` from a server without one.
+    pub refs: Option<String>,
 }
 
 /// The client for one signed-in device.
@@ -635,6 +638,9 @@ impl<T: Transport> SyncClient<T> {
             applied.map_err(local)?;
             report.changes_pulled += page.changes.len() as u64;
             *last = Some(page.server_time);
+            if ahead.is_none() {
+                report.refs = page.refs.clone();
+            }
             match next {
                 Some(n) => page = n?,
                 None => return Ok(()),

@@ -252,3 +252,111 @@ async fn reject_amend_resubmit_approve_and_lock() {
     assert_eq!(server.count("SELECT revision FROM visits"), 2);
     assert_eq!(server.count("SELECT count(*) FROM reviews"), 2);
 }
+
+/// Answers counted by the server's metrics for a route (`GET /metrics`).
+async fn answered(http: &reqwest::Client, url: &str, route: &str) -> u64 {
+    let text = http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| {
+            l.starts_with("verivali_http_request_duration_seconds_count{")
+                && l.contains(&format!("route=\"{route}\""))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// DESIGN.md §7: an idle sync is one round trip. The field CLI fetches the region names and the
+/// periods only when the pull's stamp of them changed: not on an idle sync, again once an
+/// admin opens a period (which the phone then shows), and not after that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_sync_is_one_request_and_a_new_period_still_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(dir.path());
+    server.add_user("admin", "admin", "3308");
+    server.add_user("ani", "enumerator", DESA);
+    server.import(DESA, 4);
+    server.start(0);
+    let url = server.url.clone();
+    let http = http().build().unwrap();
+    let store = dir.path().join("ani.db");
+    let (ok, out, err) = field(
+        &store,
+        &[
+            "sign-in",
+            "--server",
+            &url,
+            "--username",
+            "ani",
+            "--fast-kdf",
+        ],
+        &format!("{PASSWORD}\n270814\n"),
+    );
+    assert!(ok, "{out}{err}");
+    let sync = || {
+        let (ok, out, err) = field(&store, &["sync"], "");
+        assert!(ok, "{out}{err}");
+    };
+    let counts = || async {
+        (
+            answered(&http, &url, "/api/v1/sync/pull").await,
+            answered(&http, &url, "/api/v1/regions").await,
+            answered(&http, &url, "/api/v1/periods").await,
+        )
+    };
+    sync();
+    let (pulls, regions, periods) = counts().await;
+    assert!(
+        regions >= 1 && periods >= 1,
+        "fetched once: {regions} {periods}"
+    );
+    sync();
+    assert_eq!(
+        counts().await,
+        (pulls + 1, regions, periods),
+        "an idle sync is its pull alone"
+    );
+
+    // The admin opens a period: the next sync fetches both again, and the phone knows it.
+    let token = bearer_token(&http, &url, "admin").await;
+    let today = verivali_domain::cycle::today(chrono::Utc::now());
+    let day = |n: i64| (today + chrono::Duration::days(n)).to_string();
+    let r: serde_json::Value = http
+        .post(format!("{url}/api/v1/admin/periods"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "2026-12", "opens": day(-3), "cutoff": day(5), "closes": day(9)}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = r["id"].as_str().unwrap_or_else(|| panic!("{r}"));
+    let r = http
+        .post(format!("{url}/api/v1/admin/periods/{id}/open"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    sync();
+    assert_eq!(
+        counts().await,
+        (pulls + 2, regions + 1, periods + 1),
+        "fetched again after the change"
+    );
+    let (ok, out, err) = field(&store, &["status"], "");
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!("period 2026-12, cut-off {}", day(5))),
+        "{out}"
+    );
+    sync();
+    assert_eq!(counts().await, (pulls + 3, regions + 1, periods + 1));
+}

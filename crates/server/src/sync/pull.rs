@@ -93,11 +93,30 @@ impl App {
             tx.commit()?;
         }
         Metrics::add(&self.metrics.pulls, 1);
+        let refs = if has_more {
+            None
+        } else {
+            Some(self.reference_stamp(caller)?)
+        };
         Ok(PullResponse {
             changes,
             next_cursor,
             has_more,
             server_time: now,
+            refs,
         })
+    }
+
+    /// The stamp of what `GET /api/v1/regions` and `GET /api/v1/periods` answer the caller now
+    /// (the first 16 hex digits of a SHA-256 of both answers): the device fetches them only when
+    /// it changes ([`PullResponse::refs`]). Built from the answers themselves, so any change a
+    /// device would see (a name imported, a period opened, a period's day-by-day warning)
+    /// changes it, and nothing has to remember to.
+    fn reference_stamp(&self, caller: &Caller) -> Result<String, ApiError> {
+        use sha2::{Digest, Sha256};
+        let answers = (self.regions(caller)?, self.periods(caller)?);
+        let json = serde_json::to_vec(&answers).map_err(|e| ApiError::internal(&e))?;
+        let digest = Sha256::digest(&json);
+        Ok(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
     }
 }
