@@ -380,6 +380,10 @@ pub async fn renew_with(
     Ok(())
 }
 
+/// What this build keeps of `GET /regions` and `GET /periods` (the names, the open period): raise
+/// it when the app starts keeping more of them, so the kept stamp no longer matches.
+const REFERENCE_USE: u32 = 1;
+
 /// Syncs with the server of the session; a device an admin revoked with a wipe sends what it
 /// holds, then erases itself ([`FieldError::Wiped`]).
 pub async fn sync_with(access: &mut impl StoreAccess) -> Result<SyncReport, FieldError> {
@@ -405,10 +409,16 @@ pub async fn sync_with(access: &mut impl StoreAccess) -> Result<SyncReport, Fiel
         }
         Ok(report) => {
             // Region names and periods change seldom: fetched again only when the pull's stamp
-            // differs from the one kept with them (every sync from a server without stamps).
+            // differs from the one kept with them (every sync from a server without stamps). The
+            // kept stamp names this build's use of the answers too, so an app that starts keeping
+            // more of them fetches once after its update.
+            let stamp = report.refs.as_ref().map(|r| format!("{REFERENCE_USE}:{r}"));
             let kept = access.with(|s| s.reference_stamp())?;
-            if report.refs.is_some() && report.refs == kept {
+            if stamp.is_some() && stamp == kept {
                 return Ok(report);
+            }
+            if kept.is_some() {
+                access.with(|s| s.set_reference_stamp(None))?;
             }
             // Names are for reading only: a server without them, or a cut here, costs
             // nothing but bare codes until the next sync.
@@ -424,8 +434,8 @@ pub async fn sync_with(access: &mut impl StoreAccess) -> Result<SyncReport, Fiel
                 access.with(|s| s.set_open_period(kept))?;
             }
             // The stamp only once both arrived: after a cut, the next sync fetches them again.
-            if let (Ok(_), Ok(_), Some(stamp)) = (&names, &open, &report.refs) {
-                access.with(|s| s.set_reference_stamp(stamp))?;
+            if let (Ok(_), Ok(_), Some(stamp)) = (&names, &open, &stamp) {
+                access.with(|s| s.set_reference_stamp(Some(stamp)))?;
             }
             Ok(report)
         }

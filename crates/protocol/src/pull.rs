@@ -161,8 +161,9 @@ pub struct PullResponse {
     pub server_time: DateTime<Utc>,
     /// On the last page: a stamp of the reference data a device fetches beside the feed (its
     /// region names, `GET /api/v1/regions`, and the periods, `GET /api/v1/periods`). It changes
-    /// when they do; a device that kept the same stamp skips those two requests, so an idle sync
-    /// is one round trip. Absent from older servers: fetch them every sync.
+    /// when they do (with periods, also once a day: their views count the days to the cut-off);
+    /// a device that kept the same stamp skips those two requests, so an idle sync is one round
+    /// trip. Absent from older servers: fetch them every sync.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refs: Option<String>,
 }

@@ -216,12 +216,18 @@ impl Store {
     }
 
     /// Keeps the stamp a pull gave for the region names and periods just fetched, so the next
-    /// sync fetches them only when the server's stamp differs (an idle sync stays one request).
-    pub fn set_reference_stamp(&mut self, stamp: &str) -> Result<()> {
-        self.conn.exec_cached(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('refs', ?1)",
-            [stamp],
-        )?;
+    /// sync fetches them only when the server's stamp differs (an idle sync stays one request);
+    /// `None` forgets it (before writing a new answer, so a half-done fetch is never trusted).
+    pub fn set_reference_stamp(&mut self, stamp: Option<&str>) -> Result<()> {
+        match stamp {
+            Some(s) => self.conn.exec_cached(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('refs', ?1)",
+                [s],
+            )?,
+            None => self
+                .conn
+                .exec_cached("DELETE FROM meta WHERE key = 'refs'", [])?,
+        };
         Ok(())
     }
 

@@ -261,17 +261,11 @@ impl Store {
              ON CONFLICT (visit_id) DO UPDATE SET submitted_at = excluded.submitted_at",
             params![acked, ts(server_time)],
         )?;
-        // SQLCipher turns `secure_delete` on, which zeroes every freed page and writes it back:
-        // for a large acknowledgement that was a fresh encryption, authentication and WAL frame
-        // for every page of the ops sent (a third of a 10,000-visit sync's device CPU). Here it
-        // buys nothing: an op's payload is the visit or proposal the store still keeps, and a
-        // wipe erases the file and its key. FAST still zeroes what it deletes on the pages it
-        // writes anyway and leaves the freed pages as they were (encrypted); every other delete
-        // of the store keeps the full setting.
-        tx.pragma_update(None, "secure_delete", "FAST")?;
-        let deleted = tx.exec_cached("DELETE FROM outbox WHERE seq <= ?1", [acked]);
-        tx.pragma_update(None, "secure_delete", "ON")?;
-        deleted?;
+        // With SQLCipher's `secure_delete` on, every freed page is zeroed and written back (a third
+        // of a 10,000-visit sync's device CPU). Kept: the payloads freed here include a
+        // reassigned household's visits and a re-recorded visit's older revision, which the
+        // store means to remove (issue 18, docs/benchmarks.md "Third pass").
+        tx.exec_cached("DELETE FROM outbox WHERE seq <= ?1", [acked])?;
         let previous = acked_through(&tx)?;
         tx.exec_cached(
             "INSERT OR REPLACE INTO sync_state (key, value) VALUES ('acked_through', ?1)",
@@ -432,48 +426,5 @@ impl Store {
             "DELETE FROM attention WHERE op_id = ?1",
             [op_id.to_string()],
         )? > 0)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Arc;
-    use verivali_domain::clock::SystemClock;
-
-    /// The outbox's delete on an acknowledgement runs with `secure_delete = FAST`; every later
-    /// delete of the store is back to SQLCipher's full setting, and the acknowledged ops are gone.
-    #[test]
-    fn acknowledging_leaves_secure_delete_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::create(
-            &dir.path().join("s.db"),
-            "270814",
-            Uuid::now_v7(),
-            crate::KdfParams::FAST_INSECURE,
-            Arc::new(SystemClock),
-        )
-        .unwrap();
-        let secure = |s: &Store| -> i64 {
-            s.conn
-                .query_row("PRAGMA secure_delete", [], |r| r.get(0))
-                .unwrap()
-        };
-        assert_eq!(secure(&store), 1, "SQLCipher's default");
-        let tx = store.write_tx().unwrap();
-        let payload = "x".repeat(3_000);
-        for _ in 0..20 {
-            enqueue(&tx, Utc::now(), "visit.record", Uuid::now_v7(), &payload).unwrap();
-        }
-        tx.commit().unwrap();
-        store.acknowledge(15, &[], Utc::now()).unwrap();
-        assert_eq!(secure(&store), 1);
-        let left: Vec<u64> = store
-            .pending_ops_after(0, 100, 1 << 20)
-            .unwrap()
-            .iter()
-            .map(|o| o.seq)
-            .collect();
-        assert_eq!(left, (16..=20).collect::<Vec<_>>());
     }
 }

@@ -462,8 +462,10 @@ CREATE INDEX changes_addressed ON changes (entity_id, owner)
 /// a push naming each visit it recorded). pglz was an eighth of PostgreSQL's CPU during ingest
 /// with 200 devices (`perf record -a`, DESIGN.md §7's ingest budget); LZ4 compresses several
 /// times faster for a little less saving. Values stored before keep their compression and read
-/// as they are. A PostgreSQL built without LZ4 (or one before 14) keeps pglz: the step is an
-/// optimisation, never a reason not to start.
+/// as they are. A PostgreSQL built without LZ4 (`feature_not_supported`) or one before 14
+/// (`syntax_error` from the deferred `EXECUTE`) keeps pglz and the step still counts as done: it
+/// is an optimisation, never a reason not to start (after an upgrade to a PostgreSQL with LZ4,
+/// the four `ALTER TABLE`s can be run by hand).
 const POSTGRES_V14: &str = r#"
 DO $$
 BEGIN

@@ -74,6 +74,17 @@ both_backends!(write_jobs, concurrent_jobs_commit_and_failures_vanish);
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_compresses_large_values_with_lz4() {
     let s = TestServer::start(Backend::Postgres).await;
+    // A PostgreSQL built without LZ4 keeps pglz (schema step 14 allows it): nothing to check.
+    if s.count(
+        "SELECT count(*) FROM pg_settings
+          WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)",
+    )
+    .await
+        == 0
+    {
+        eprintln!("this PostgreSQL has no LZ4: skipped");
+        return;
+    }
     assert_eq!(
         s.count(
             "SELECT count(*) FROM pg_attribute
