@@ -26,6 +26,12 @@ impl PgConn {
             // a server whose certificate nobody set up to verify (Debian's snakeoil one).
             config.connect(NoTls)?
         };
+        let mut client = client;
+        // No JIT: it pays off on long analytical queries, never on the server's short ones, and
+        // PostgreSQL decides by estimated cost alone. A first pull's page (a scan of the change
+        // feed whose filter holds sub-queries, estimated in the millions once the tables have
+        // statistics) took 0.3 s of compiling for 12 ms of work, on every page.
+        client.batch_execute("SET jit = off")?;
         Ok(PgConn {
             client,
             cache: HashMap::new(),
@@ -142,6 +148,30 @@ impl Drop for PgDb {
 struct PgTx<'a> {
     client: Pooled<'a, PgConn>,
     done: bool,
+    /// `enable_seqscan` is off in this transaction (for a run of key look-ups; `is_key_lookup`).
+    indexed: bool,
+}
+
+impl PgTx<'_> {
+    /// Turns whole-table scans off for key look-ups and back on for everything else, when the
+    /// statement differs from the one before (a push's look-ups run one after another: a few
+    /// round trips of a `SET` each push).
+    fn plan_for(&mut self, key_lookup: bool) -> DbResult<()> {
+        if key_lookup != self.indexed {
+            let set = if key_lookup {
+                "SET LOCAL enable_seqscan = off"
+            } else {
+                "SET LOCAL enable_seqscan = on"
+            };
+            self.client
+                .conn()?
+                .client
+                .batch_execute(set)
+                .map_err(map_err)?;
+            self.indexed = key_lookup;
+        }
+        Ok(())
+    }
 }
 
 fn map_err(e: postgres::Error) -> DbError {
@@ -160,6 +190,15 @@ fn map_err(e: postgres::Error) -> DbError {
 /// round trip a cached statement takes (one with a NULL parameter, whose type would be a guess,
 /// stays cached). Custom plans for every statement instead (`plan_cache_mode`) cost a quarter of
 /// ingest with pushes of 100: the multi-row inserts are slow to plan and never change plans.
+///
+/// They also run with `enable_seqscan` off (`PgTx::plan_for`): every one is a few hundred keys
+/// at most against an indexed column, where the index is right at any table size, but a table
+/// without statistics (never analysed: a new database, a server where autovacuum is off, as on
+/// the CI machine) is costed from defaults, a hundred keys look like half the table, and
+/// PostgreSQL scanned `members`, `visits` and `visit_photos` whole, once per push, a scan that
+/// grows with every visit. With them off, ingest with 200 devices rose by 1.3x on a new database
+/// (docs/benchmarks.md). Statistics kept fresh by the server instead (an `ANALYZE` thread) gained
+/// a twentieth: the planner still prefers a scan of a small table.
 fn is_key_lookup(sql: &str) -> bool {
     sql.trim_start().starts_with("SELECT") && sql.contains(" IN ($")
 }
@@ -183,14 +222,17 @@ fn refs(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
 
 impl Sql for PgTx<'_> {
     fn execute(&mut self, sql: &str, params: &[Value]) -> DbResult<u64> {
+        self.plan_for(false)?;
         let conn = self.client.conn()?;
         let stmt = conn.statement(sql)?;
         conn.client.execute(&stmt, &refs(params)).map_err(map_err)
     }
 
     fn query(&mut self, sql: &str, params: &[Value]) -> DbResult<Vec<Row>> {
+        let key_lookup = is_key_lookup(sql);
+        self.plan_for(key_lookup)?;
         let conn = self.client.conn()?;
-        let typed = is_key_lookup(sql).then(|| typed(params)).flatten();
+        let typed = key_lookup.then(|| typed(params)).flatten();
         let rows = if let Some(typed) = typed {
             // An unnamed statement, planned for this run, in one round trip (`is_key_lookup`).
             conn.client.query_typed(sql, &typed).map_err(map_err)?
@@ -271,6 +313,7 @@ impl Database for PgDb {
         Ok(Box::new(PgTx {
             client,
             done: false,
+            indexed: false,
         }))
     }
 
@@ -284,6 +327,7 @@ impl Database for PgDb {
         Ok(Box::new(PgTx {
             client,
             done: false,
+            indexed: false,
         }))
     }
 
