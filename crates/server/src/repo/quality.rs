@@ -214,22 +214,22 @@ fn present_statuses() -> Vec<String> {
 }
 
 /// `(nik, household)` for every living member on the server that holds one of the NIKs (through
-/// the `members_nik` index).
+/// the `members_nik` index, which also holds the status and household: no member row is read).
+/// Each NIK is looked up once, by the NIK alone, and the statuses kept here: `nik IN (…) AND
+/// status IN (…)` made SQLite seek every pair of the two lists, twice the seeks for a push's few
+/// thousand NIKs.
 pub fn living_nik_holders(tx: &mut dyn Sql, niks: &[String]) -> DbResult<Vec<(String, Uuid)>> {
-    let statuses = present_statuses();
+    let present = present_statuses();
+    let mut niks: Vec<&String> = niks.iter().collect();
+    niks.sort_unstable();
+    niks.dedup();
     let mut out = Vec::new();
-    for (marks, mut params) in in_chunks(niks, 1) {
-        let first = params.len() + 1;
-        let status_marks: Vec<String> = (0..statuses.len())
-            .map(|i| format!("${}", first + i))
-            .collect();
-        params.extend(statuses.iter().map(|s| Value::from(s.as_str())));
-        let sql = format!(
-            "SELECT nik, household_id FROM members WHERE nik IN {marks} AND status IN ({})",
-            status_marks.join(", ")
-        );
+    for (marks, params) in in_chunks(&niks, 1) {
+        let sql = format!("SELECT nik, household_id, status FROM members WHERE nik IN {marks}");
         for r in tx.query(&sql, &params)? {
-            out.push((r.text(0), uuid(&r.text(1))?));
+            if present.contains(&r.text(2)) {
+                out.push((r.text(0), uuid(&r.text(1))?));
+            }
         }
     }
     Ok(out)

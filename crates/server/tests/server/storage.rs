@@ -244,3 +244,68 @@ async fn postgres_plans_key_lookups_by_their_index() {
     let per_tx = ["off", "on", "off", "on", "off"];
     assert_eq!(seen, [per_tx, per_tx].concat());
 }
+
+/// `repo::living_nik_holders`: a NIK is held where a member who lives there (`tinggal`,
+/// `anggota_baru`) carries it, not where one died or moved out; a NIK asked for twice is
+/// answered once; the same on both backends.
+async fn nik_holders_are_the_living_members(b: Backend) {
+    let s = TestServer::start(b).await;
+    let hh = s.import(DESA_A, 3, 1).await;
+    let ids: Vec<String> = hh.iter().map(|(h, _)| h.id.to_string()).collect();
+    let app = s.app.clone();
+    let (holders, all) = tokio::task::spawn_blocking(move || {
+        let mut tx = app.db.write().unwrap();
+        let rows = [
+            ("m1", &ids[0], "3308010101900001", "tinggal"),
+            ("m2", &ids[1], "3308010101900001", "meninggal"),
+            ("m3", &ids[2], "3308010101900001", "anggota_baru"),
+            ("m4", &ids[0], "3308010101900002", "pindah"),
+            ("m5", &ids[1], "3308010101900003", "tinggal"),
+        ];
+        for (id, household, nik, status) in rows {
+            tx.execute(
+                "INSERT INTO members (id, household_id, nik, name, sex, relationship, status)
+                 VALUES ($1, $2, $3, 'SINTETIS', 'L', 2, $4)",
+                &[
+                    Value::from(id),
+                    Value::from(household.as_str()),
+                    Value::from(nik),
+                    Value::from(status),
+                ],
+            )
+            .unwrap();
+        }
+        let asked: Vec<String> = [
+            "3308010101900001",
+            "3308010101900002",
+            "3308010101900001",
+            "3308010101900009",
+        ]
+        .map(String::from)
+        .to_vec();
+        let mut holders: Vec<(String, String)> =
+            verivali_server::repo::living_nik_holders(tx.as_mut(), &asked)
+                .unwrap()
+                .into_iter()
+                .map(|(nik, h)| (nik, h.to_string()))
+                .collect();
+        holders.sort();
+        let all = verivali_server::repo::living_nik_holders(
+            tx.as_mut(),
+            &["3308010101900003".to_string()],
+        )
+        .unwrap();
+        (holders, all)
+    })
+    .await
+    .unwrap();
+    let mut expected = vec![
+        ("3308010101900001".to_string(), hh[0].0.id.to_string()),
+        ("3308010101900001".to_string(), hh[2].0.id.to_string()),
+    ];
+    expected.sort();
+    assert_eq!(holders, expected);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].1, hh[1].0.id);
+}
+both_backends!(nik_holders, nik_holders_are_the_living_members);
