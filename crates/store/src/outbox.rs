@@ -2,6 +2,7 @@
 
 use crate::ExecCached;
 use chrono::{DateTime, Utc};
+use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -121,6 +122,50 @@ pub(crate) fn acked_through(conn: &rusqlite::Connection) -> Result<u64> {
     Ok(v.and_then(|s| s.parse().ok()).unwrap_or(0))
 }
 
+/// The op type whose payloads the outbox keeps compressed: a visit's record, ~2 KB of JSON with
+/// names and NIKs, to ~0.9 KB with zstd (level 1, each record alone). A large sync then reads,
+/// decrypts, frees and (SQLCipher's `secure_delete`) zeroes and re-encrypts less than half the
+/// outbox pages, and a week offline takes less of a small phone's storage. The other payloads stay
+/// JSON text: SQL reads a batch's visit ids (`json_each`, `instr`), and a proposal is small.
+const COMPRESSED: &str = "visit.record";
+
+/// Largest payload a compressed one may claim to hold (a visit is a few KB; a corrupt frame
+/// header must not make the store allocate gigabytes).
+const MAX_PAYLOAD: u64 = 16 << 20;
+
+/// How `payload` is stored for an op of `op_type` (see [`COMPRESSED`]).
+fn stored_payload(op_type: &str, payload: &str) -> Result<SqlValue> {
+    if op_type != COMPRESSED {
+        return Ok(SqlValue::Text(payload.to_owned()));
+    }
+    // `bulk::compress` records the content size in the frame, which `payload_text` sizes its
+    // buffer by.
+    let z = zstd::bulk::compress(payload.as_bytes(), 1).map_err(unreadable)?;
+    Ok(SqlValue::Blob(z))
+}
+
+/// A stored payload as JSON text: text as it is, a BLOB decompressed (stores written before
+/// schema step 9 hold text only).
+fn payload_text(v: ValueRef<'_>, dctx: &mut zstd::bulk::Decompressor<'_>) -> Result<String> {
+    match v {
+        ValueRef::Text(t) => String::from_utf8(t.to_vec()).map_err(unreadable),
+        ValueRef::Blob(z) => {
+            let size = zstd::zstd_safe::get_frame_content_size(z)
+                .ok()
+                .flatten()
+                .filter(|n| *n <= MAX_PAYLOAD)
+                .ok_or_else(|| unreadable("compressed payload without a valid size"))?;
+            let bytes = dctx.decompress(z, size as usize).map_err(unreadable)?;
+            String::from_utf8(bytes).map_err(unreadable)
+        }
+        _ => Err(unreadable("payload is neither text nor compressed text")),
+    }
+}
+
+fn unreadable(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
+    StoreError::Json(serde_json::Error::io(std::io::Error::other(e)))
+}
+
 /// Appends an op in the caller's transaction: the next gap-free seq, a fresh HLC time and op id.
 pub(crate) fn enqueue(
     tx: &Transaction<'_>,
@@ -144,7 +189,7 @@ pub(crate) fn enqueue(
             OP_SCHEMA,
             op_type,
             entity_id.to_string(),
-            payload,
+            stored_payload(op_type, payload)?,
             ts(now)
         ],
     )?;
@@ -153,7 +198,8 @@ pub(crate) fn enqueue(
 
 fn row_to_op(
     r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(u64, String, String, u32, String, String, String)> {
+    dctx: &mut zstd::bulk::Decompressor<'_>,
+) -> Result<(u64, String, String, u32, String, String, String)> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -161,13 +207,12 @@ fn row_to_op(
         r.get(3)?,
         r.get(4)?,
         r.get(5)?,
-        r.get(6)?,
+        payload_text(r.get_ref(6)?, dctx)?,
     ))
 }
 
 fn parse_uuid(s: &str) -> Result<Uuid> {
-    Uuid::parse_str(s)
-        .map_err(|e| StoreError::Json(serde_json::Error::io(std::io::Error::other(e))))
+    Uuid::parse_str(s).map_err(unreadable)
 }
 
 impl Store {
@@ -188,11 +233,12 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT seq, op_id, hlc, schema, type, entity_id, payload FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         )?;
-        let rows = stmt.query_map([after_seq as i64, max_ops as i64], row_to_op)?;
+        let mut rows = stmt.query([after_seq as i64, max_ops as i64])?;
+        let mut dctx = zstd::bulk::Decompressor::new().map_err(unreadable)?;
         let mut out = Vec::new();
         let mut bytes = 0usize;
-        for row in rows {
-            let (seq, op_id, hlc, schema, op_type, entity, payload) = row?;
+        while let Some(row) = rows.next()? {
+            let (seq, op_id, hlc, schema, op_type, entity, payload) = row_to_op(row, &mut dctx)?;
             if !out.is_empty() && bytes + payload.len() > max_bytes {
                 break;
             }
@@ -262,9 +308,10 @@ impl Store {
             params![acked, ts(server_time)],
         )?;
         // With SQLCipher's `secure_delete` on, every freed page is zeroed and written back (a third
-        // of a 10,000-visit sync's device CPU). Kept: the payloads freed here include a
-        // reassigned household's visits and a re-recorded visit's older revision, which the
-        // store means to remove (issue 18, docs/benchmarks.md "Third pass").
+        // of a 10,000-visit sync's device CPU while visits were stored as text; compressed
+        // (`COMPRESSED`), they free less than half the pages). Kept: the payloads freed here
+        // include a reassigned household's visits and a re-recorded visit's older revision,
+        // which the store means to remove (issue 18, docs/benchmarks.md "Third pass").
         tx.exec_cached("DELETE FROM outbox WHERE seq <= ?1", [acked])?;
         let previous = acked_through(&tx)?;
         tx.exec_cached(

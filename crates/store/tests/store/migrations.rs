@@ -124,6 +124,8 @@ fn fixture_v1_opens_migrates_and_keeps_its_data() {
         (ops.len(), ops[0].seq, ops[0].entity_id),
         (1, 1, record.visit_id)
     );
+    // Its payload was stored as JSON text (before step 9) and is read as it was written.
+    assert_eq!(ops[0].payload, serde_json::to_string(&record).unwrap());
 
     // New work continues the sequence.
     let (h, m) = &hh[1];
@@ -136,7 +138,11 @@ fn fixture_v1_opens_migrates_and_keeps_its_data() {
     // Reopening an already migrated file is a no-op.
     drop(store);
     let store = Store::open(&path, PIN, c).unwrap();
-    assert_eq!(store.pending_ops(10, usize::MAX).unwrap().len(), 2);
+    let ops = store.pending_ops(10, usize::MAX).unwrap();
+    assert_eq!(ops.len(), 2);
+    // The old op's text and the new op's compressed payload, side by side in one outbox.
+    let later: verivali_domain::VisitRecord = serde_json::from_str(&ops[1].payload).unwrap();
+    assert_eq!((ops[1].seq, later.household_id), (2, h.id));
 }
 
 #[test]

@@ -153,6 +153,70 @@ fn recording_writes_visit_and_op_together_with_gap_free_seq() {
     assert_gap_free(&store);
 }
 
+/// A visit's op waits in the outbox compressed (less to read, free and zero at the
+/// acknowledgement, less storage), and comes out as the exact JSON that was queued; a batch's
+/// payload, which SQL reads, stays text; a damaged payload is a coded error, not a panic, and
+/// the ops before it still go.
+#[test]
+fn queued_visits_are_stored_compressed_and_read_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.db");
+    let c = clock();
+    let (mut store, hh) = store_with(&path, 4, c.clone());
+    let mut s = Seq::new(1);
+    let mut sent = vec![];
+    let mut ids = vec![];
+    for (h, m) in hh.iter().take(3) {
+        let v = sample::visit(&mut s, h, m, c.now_utc());
+        store.record_visit(&v).unwrap();
+        let (saved, _, _) = store.visit(v.visit_id).unwrap();
+        sent.push(serde_json::to_string(&saved).unwrap());
+        ids.push(v.visit_id);
+    }
+    store.submit_batch(&ids[..1]).unwrap();
+    let ops = store.pending_ops(100, usize::MAX).unwrap();
+    let visits: Vec<&str> = ops
+        .iter()
+        .filter(|o| o.op_type == "visit.record")
+        .map(|o| o.payload.as_str())
+        .collect();
+    assert_eq!(visits, sent.iter().map(String::as_str).collect::<Vec<_>>());
+    drop(store);
+
+    let raw = Store::open_raw(&path, PIN).unwrap();
+    let stored: Vec<(String, String, i64)> = raw
+        .prepare("SELECT type, typeof(payload), length(payload) FROM outbox ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        (stored.len(), stored[3].0.as_str(), stored[3].1.as_str()),
+        (4, "batch.submit", "text")
+    );
+    for ((op_type, kind, len), json) in stored.iter().zip(&sent) {
+        assert_eq!((op_type.as_str(), kind.as_str()), ("visit.record", "blob"));
+        assert!(
+            (*len as usize) < json.len() / 2,
+            "{len} bytes stored for {} of JSON",
+            json.len()
+        );
+    }
+    // Damage the last op's payload: reading it fails with the store's code, and the ops before
+    // it are still read.
+    raw.execute(
+        "UPDATE outbox SET payload = x'28b52ffd2000' WHERE seq = 3",
+        [],
+    )
+    .unwrap();
+    drop(raw);
+    let store = Store::open(&path, PIN, c).unwrap();
+    let err = store.pending_ops(100, usize::MAX).unwrap_err();
+    assert_eq!(err.code(), "store.json");
+    assert_eq!(store.pending_ops(2, usize::MAX).unwrap().len(), 2);
+}
+
 trait NowUtc {
     fn now_utc(&self) -> chrono::DateTime<chrono::Utc>;
 }
