@@ -309,3 +309,56 @@ async fn nik_holders_are_the_living_members(b: Backend) {
     assert_eq!(all[0].1, hh[1].0.id);
 }
 both_backends!(nik_holders, nik_holders_are_the_living_members);
+
+/// A visit is stored as the device sent it: the payload's text, byte for byte, a field this
+/// server does not know included (a newer app's), and it still reads back as the record.
+async fn the_record_is_stored_as_the_device_sent_it(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.add_user("petugas.rekam", verivali_domain::Role::Enumerator, &[DESA_A])
+        .await;
+    let hh = s.import(DESA_A, 2, 7).await;
+    let mut d = s.sign_in("petugas.rekam").await;
+    let plain = visit(&hh[0].0, &hh[0].1, 1);
+    let newer = visit(&hh[1].0, &hh[1].1, 2);
+    let mut ops = vec![
+        d.op(&verivali_protocol::OpBody::VisitRecord(Box::new(plain.clone()))),
+        d.op(&verivali_protocol::OpBody::VisitRecord(Box::new(newer.clone()))),
+    ];
+    let text = ops[1].payload.get().replacen('{', r#"{"catatan_masa_depan":{"v":2},"#, 1);
+    ops[1].payload = serde_json::value::RawValue::from_string(text).unwrap();
+    let sent: Vec<String> = ops.iter().map(|o| o.payload.get().to_string()).collect();
+    let r = d.push(&ops).await;
+    assert!(
+        r.results
+            .iter()
+            .all(|x| x.status == verivali_protocol::OpStatus::Applied),
+        "{:?}",
+        r.results
+    );
+    let app = s.app.clone();
+    let ids = [plain.visit_id, newer.visit_id];
+    let (stored, decoded) = tokio::task::spawn_blocking(move || {
+        let mut tx = app.db.read().unwrap();
+        let stored: Vec<String> = ids
+            .iter()
+            .map(|id| {
+                tx.query_opt("SELECT record FROM visits WHERE id = $1", &[Value::from(*id)])
+                    .unwrap()
+                    .unwrap()
+                    .text(0)
+            })
+            .collect();
+        let decoded = verivali_server::repo::visits_by_id(tx.as_mut(), &ids).unwrap();
+        (stored, decoded)
+    })
+    .await
+    .unwrap();
+    assert_eq!(stored, sent);
+    assert_eq!(stored[0], serde_json::to_string(&plain).unwrap());
+    let mut records: Vec<_> = decoded.into_iter().map(|r| r.record).collect();
+    records.sort_by_key(|r| r.visit_id);
+    let mut expected = vec![plain, newer];
+    expected.sort_by_key(|r| r.visit_id);
+    assert_eq!(records, expected);
+}
+both_backends!(stored_as_sent, the_record_is_stored_as_the_device_sent_it);
