@@ -314,17 +314,28 @@ both_backends!(nik_holders, nik_holders_are_the_living_members);
 /// server does not know included (a newer app's), and it still reads back as the record.
 async fn the_record_is_stored_as_the_device_sent_it(b: Backend) {
     let s = TestServer::start(b).await;
-    s.add_user("petugas.rekam", verivali_domain::Role::Enumerator, &[DESA_A])
-        .await;
+    s.add_user(
+        "petugas.rekam",
+        verivali_domain::Role::Enumerator,
+        &[DESA_A],
+    )
+    .await;
     let hh = s.import(DESA_A, 2, 7).await;
     let mut d = s.sign_in("petugas.rekam").await;
     let plain = visit(&hh[0].0, &hh[0].1, 1);
     let newer = visit(&hh[1].0, &hh[1].1, 2);
     let mut ops = vec![
-        d.op(&verivali_protocol::OpBody::VisitRecord(Box::new(plain.clone()))),
-        d.op(&verivali_protocol::OpBody::VisitRecord(Box::new(newer.clone()))),
+        d.op(&verivali_protocol::OpBody::VisitRecord(Box::new(
+            plain.clone(),
+        ))),
+        d.op(&verivali_protocol::OpBody::VisitRecord(Box::new(
+            newer.clone(),
+        ))),
     ];
-    let text = ops[1].payload.get().replacen('{', r#"{"catatan_masa_depan":{"v":2},"#, 1);
+    let text = ops[1]
+        .payload
+        .get()
+        .replacen('{', r#"{"catatan_masa_depan":{"v":2},"#, 1);
     ops[1].payload = serde_json::value::RawValue::from_string(text).unwrap();
     let sent: Vec<String> = ops.iter().map(|o| o.payload.get().to_string()).collect();
     let r = d.push(&ops).await;
@@ -342,10 +353,13 @@ async fn the_record_is_stored_as_the_device_sent_it(b: Backend) {
         let stored: Vec<String> = ids
             .iter()
             .map(|id| {
-                tx.query_opt("SELECT record FROM visits WHERE id = $1", &[Value::from(*id)])
-                    .unwrap()
-                    .unwrap()
-                    .text(0)
+                tx.query_opt(
+                    "SELECT record FROM visits WHERE id = $1",
+                    &[Value::from(*id)],
+                )
+                .unwrap()
+                .unwrap()
+                .text(0)
             })
             .collect();
         let decoded = verivali_server::repo::visits_by_id(tx.as_mut(), &ids).unwrap();
