@@ -29,6 +29,7 @@ pub mod import;
 pub mod jobs;
 pub mod ops;
 pub mod pdf;
+pub(crate) mod priority;
 pub mod quality;
 pub mod questionnaires;
 pub mod regions;

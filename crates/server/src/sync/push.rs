@@ -118,41 +118,27 @@ fn area_forbidden(lang: Lang) -> Reject {
     )
 }
 
-/// Nice value of the threads that prepare a push before its write transaction.
-const PREPARE_NICE: i32 = 10;
-
-/// Runs the part of a push that comes before its write transaction on a thread of its own, at a
-/// lower CPU priority (nice [`PREPARE_NICE`]; the threads it starts inherit it), and waits for it.
+/// Runs the part of a push that comes before its write transaction on a thread of its own at a
+/// lower CPU priority ([`crate::priority`]; the threads it starts inherit it), and waits for it.
 ///
 /// Why: the write transaction is serial, and it is the critical path of a large sync: with a
 /// device's pushes pipelined, the writer ran without a pause from one push to the next, while
 /// the next push's decoding (two threads) and the checkpointer shared the two cores with it, so
 /// the writer got about two thirds of one. With the preparing threads behind it, a 10,000-visit
 /// sync took 0.58 s instead of 0.60 s (medians of seven, alternated; never slower in a pair),
-/// and ingest with 200 devices was no lower (docs/benchmarks.md, fifth pass). Nothing waits on them at nice 10 but
-/// their own push, which a busier CPU would have delayed anyway; they still get a tenth of a
-/// busy CPU, so they never starve. A thread's priority cannot be raised again without
-/// privileges, hence a thread of its own rather than the request's.
+/// and ingest with 200 devices was no lower (docs/benchmarks.md, fifth pass). Nothing waits on
+/// them but their own push, which a busier CPU would have delayed anyway.
 fn behind_the_writer<T: Send>(
     work: impl FnOnce() -> Result<T, ApiError> + Send,
 ) -> Result<T, ApiError> {
     std::thread::scope(|s| {
         s.spawn(|| {
-            lower_priority();
+            crate::priority::lower();
             work()
         })
         .join()
         .map_err(|_| ApiError::from(DbError::Aborted))?
     })
-}
-
-/// Lowers the calling thread's CPU priority to [`PREPARE_NICE`] (best effort: a refusal
-/// leaves it as it was).
-fn lower_priority() {
-    #[cfg(unix)]
-    {
-        let _ = rustix::process::setpriority_process(None, PREPARE_NICE);
-    }
 }
 
 impl App {
@@ -762,29 +748,5 @@ fn locked(state: VisitState, lang: Lang) -> Reject {
             "Kunjungan sedang diperiksa pengawas; tunggu hasilnya",
             "The visit is waiting for review; wait for the decision",
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The preparing thread and the threads it starts run at the lower priority; the caller's
-    /// thread keeps its own.
-    #[cfg(unix)]
-    #[test]
-    fn a_push_is_prepared_behind_the_writer() {
-        let nice = || rustix::process::getpriority_process(None).unwrap();
-        let before = nice();
-        let (inside, child) = behind_the_writer(|| {
-            let child = std::thread::scope(|s| s.spawn(nice).join().unwrap());
-            Ok((nice(), child))
-        })
-        .unwrap();
-        assert_eq!(inside, child);
-        if before < PREPARE_NICE {
-            assert_eq!(inside, PREPARE_NICE);
-        }
-        assert_eq!(nice(), before);
     }
 }
