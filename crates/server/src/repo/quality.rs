@@ -257,7 +257,7 @@ pub fn finish_times(
          WHERE enumerator_id = $1 AND finished_at >= $2 AND finished_at <= $3 ORDER BY finished_at",
         &[enumerator.into(), ts(from).into(), ts(to).into()],
     )? {
-        let Ok(at) = r.text(1).parse::<DateTime<Utc>>() else {
+        let Some(at) = super::parse_ts(&r.text(1)) else {
             continue;
         };
         let Some(state) = VisitState::parse(&r.text(2)) else {
