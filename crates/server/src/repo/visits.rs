@@ -112,11 +112,11 @@ const VISIT_UPSERT: &str = "ON CONFLICT (id) DO UPDATE SET revision = excluded.r
 /// A visit's values for [`VISIT_COLUMNS`] but the last two (the time, shared).
 fn visit_values(
     v: &VisitRow,
-    record: &str,
+    record: String,
     quality: (&str, u32),
-    now: DateTime<Utc>,
+    now: &str,
 ) -> DbResult<[Value; 17]> {
-    let submitted = (v.state == VisitState::Submitted).then(|| ts(now));
+    let submitted = (v.state == VisitState::Submitted).then(|| now.to_owned());
     let r = &v.record;
     let gps = r.gps.map(|g| to_json(&g)).transpose()?;
     Ok([
@@ -129,7 +129,7 @@ fn visit_values(
         v.state.as_str().into(),
         r.outcome.as_str().into(),
         r.baseline_version.into(),
-        record.into(),
+        Value::Text(record),
         v.batch_id.into(),
         submitted.into(),
         r.finished_at.map(ts).into(),
@@ -140,14 +140,16 @@ fn visit_values(
     ])
 }
 
-/// Writes one visit (its record as JSON). `quality`: the visit's flags (JSON) and risk, computed
-/// before it is written (a second write of the ~3 KB row only for them would cost as much again).
-pub fn save_visit_json(
+/// Writes one visit (its record as JSON, moved into the statement's values: a push's ~2 KB
+/// records are not copied again inside the write lock). `quality`: the visit's flags (JSON) and
+/// risk, computed before it is written (a second write of the ~3 KB row only for them would cost
+/// as much again). `now`: the time as stored, formatted once per push.
+fn save_visit_json(
     tx: &mut dyn Sql,
     v: &VisitRow,
-    record: &str,
+    record: String,
     quality: (&str, u32),
-    now: DateTime<Utc>,
+    now: &str,
 ) -> DbResult<()> {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         let marks: Vec<String> = (1..=17).map(|i| format!("${i}")).collect();
@@ -157,33 +159,36 @@ pub fn save_visit_json(
         )
     });
     let mut params = visit_values(v, record, quality, now)?.to_vec();
-    params.push(ts(now).into());
+    params.push(now.into());
     tx.execute(&SQL, &params)?;
     Ok(())
 }
 
 /// One visit a push writes: the row, its record (JSON), its flags (JSON) and risk.
-pub type VisitWrite<'a> = (&'a VisitRow, &'a str, (&'a str, u32));
+pub type VisitWrite<'a> = (&'a VisitRow, String, (&'a str, u32));
 
 /// Writes the visits of a push: [`save_visit_json`] for each on SQLite; on PostgreSQL one
 /// multi-row statement per 100 visits instead of a round trip each. Ids must be distinct.
 pub fn save_visits_json(
     tx: &mut dyn Sql,
-    visits: &[VisitWrite<'_>],
+    visits: Vec<VisitWrite<'_>>,
     now: DateTime<Utc>,
 ) -> DbResult<()> {
+    let now = ts(now);
     if tx.dialect() == crate::db::Dialect::Sqlite {
         for (v, record, quality) in visits {
-            save_visit_json(tx, v, record, *quality, now)?;
+            save_visit_json(tx, v, record, quality, &now)?;
         }
         return Ok(());
     }
-    for chunk in visits.chunks(100) {
+    let mut visits = visits.into_iter().peekable();
+    while visits.peek().is_some() {
+        let chunk: Vec<VisitWrite<'_>> = visits.by_ref().take(100).collect();
         let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 17 + 1);
-        params.push(ts(now).into());
+        params.push(now.as_str().into());
         let mut rows = Vec::with_capacity(chunk.len());
-        for (i, (v, record, quality)) in chunk.iter().enumerate() {
-            params.extend(visit_values(v, record, *quality, now)?);
+        for (i, (v, record, quality)) in chunk.into_iter().enumerate() {
+            params.extend(visit_values(v, record, quality, &now)?);
             let b = 2 + i * 17;
             let marks: Vec<String> = (b..b + 17).map(|n| format!("${n}")).collect();
             rows.push(format!("({}, $1, $1)", marks.join(", ")));

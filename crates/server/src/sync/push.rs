@@ -417,12 +417,11 @@ impl App {
             .map(|row| {
                 let id = row.record.visit_id;
                 let (json, risk) = flags.get(&id).map_or(("[]", 0), |(j, r)| (j.as_str(), *r));
-                let record = loaded.pending.get(&id).map_or("", String::as_str);
+                let record = loaded.pending.remove(&id).unwrap_or_default();
                 (row, record, (json, risk))
             })
             .collect();
-        repo::save_visits_json(tx, &writes, now)?;
-        drop(writes);
+        repo::save_visits_json(tx, writes, now)?;
         // One audit entry per kind of change in this push, naming every record it changed.
         for (action, kind, ids) in changed.into_iter().filter(|c| !c.2.is_empty()) {
             let detail = Some(format!("{} {kind}(s): {}", ids.len(), ids.join(" ")));
