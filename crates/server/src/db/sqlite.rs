@@ -384,9 +384,6 @@ impl Database for SqliteDb {
 mod tests {
     use super::*;
 
-    /// The writer never checkpoints below the backstop, so the database file grows only when the
-    /// checkpointer thread copies the WAL into it: it must, once the WAL passes
-    /// `CHECKPOINT_FRAMES`, while the WAL keeps what no checkpoint took yet.
     /// A group's first job runs without a savepoint: when it fails, the group's transaction is
     /// rolled back whole (nothing of it stays), and the next job opens a fresh one; a failing
     /// job after the first undoes only itself (`tests/server/storage.rs` mixes both under load).
@@ -426,6 +423,9 @@ mod tests {
         assert_eq!(keys, ["k2"]);
     }
 
+    /// The writer never checkpoints below the backstop, so the database file grows only when the
+    /// checkpointer thread copies the WAL into it: it must, once the WAL passes
+    /// `CHECKPOINT_FRAMES`, while the WAL keeps what no checkpoint took yet.
     #[test]
     fn the_checkpointer_copies_the_wal_into_the_database() {
         let dir = tempfile::tempdir().unwrap();

@@ -31,8 +31,10 @@ const PARALLEL_PREPARE: usize = 200;
 
 /// What the transactional part of a push produced: the new acknowledged seq, the per-op results,
 /// counts of applied, duplicate and rejected ops, and what it loaded, handed out to be freed
-/// after the write lock is released (freeing a hundred records is not work the pushes queued
-/// behind this one should wait for).
+/// after the write lock is released (freeing a thousand decoded records is not work the pushes
+/// queued behind this one should wait for). The records' JSON texts are the exception: each is
+/// moved into its row's statement and freed there, a single free where copying it was a ~2 KB
+/// copy and an allocation.
 type Pushed = (u64, Vec<OpResult>, [u64; 3], Loaded);
 
 /// What a push looked up once for all its ops, kept current as the ops change it.
