@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The scripted sync flow of docs/benchmarks.md (issue 18, fifth and sixth passes), for comparing
+# builds on a noisy machine: one demo server (SQLite, 2,000 households) and one device with
+# 10,000 recorded visits are prepared once; then each run copies both, starts the server on the
+# copy and times one `verivali-field sync`, printing its wall time, the device's CPU and the
+# server's CPU (clock ticks of 10 ms) during the sync. With two builds, runs alternate between
+# them and the medians come last. Real processes, release builds; nothing here asserts a time.
+#
+#   scripts/sync-flow.sh [--runs N] [--visits N] [DIR_A [DIR_B]]
+#
+# DIR_A / DIR_B hold a `verivali-server` and a `verivali-field` each (copy a build aside to keep
+# it); without them the current release build is used (`cargo build --release` first). Every
+# device is recorded by DIR_A's field binary, so two builds sync the same outbox.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=5
+VISITS=10000
+DIRS=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) RUNS=$2; shift 2 ;;
+    --visits) VISITS=$2; shift 2 ;;
+    *) DIRS+=("$(cd "$1" && pwd)"); shift ;;
+  esac
+done
+if [ ${#DIRS[@]} -eq 0 ]; then
+  cargo build --release -q -p verivali-server -p verivali-field
+  DIRS=("${CARGO_TARGET_DIR:-$PWD/target}/release")
+fi
+WORK=$(mktemp -d /tmp/vv-sync-flow.XXXX)
+trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$WORK"' EXIT
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+
+wait_listening() {
+  for _ in $(seq 200); do
+    grep -q 'listening on' "$1" && return 0
+    sleep 0.1
+  done
+  echo "the server did not start: $(tail -5 "$1")" >&2
+  exit 1
+}
+
+# Prepared once: the demo server's data and a signed-in device with VISITS queued visits.
+(
+  cd "$WORK"
+  "${DIRS[0]}/verivali-server" --listen "127.0.0.1:$PORT" demo --households 2000 >prep.log 2>&1 &
+  SP=$!
+  wait_listening prep.log
+  PW=$(grep 'petugas.demo1 ' prep.log | grep -o 'demo-[A-Za-z0-9_-]*' | head -1)
+  printf '%s\n270814\n' "$PW" | "${DIRS[0]}/verivali-field" --store "$WORK/device.db" sign-in \
+    --server "http://127.0.0.1:$PORT" --username petugas.demo1 --fast-kdf >/dev/null
+  VERIVALI_PIN=270814 "${DIRS[0]}/verivali-field" --store "$WORK/device.db" record --count "$VISITS" >/dev/null
+  kill "$SP"
+  wait "$SP" 2>/dev/null || true
+  mv verivali-data/demo server
+)
+
+# One sync of build $1; prints "wall device_cpu server_ticks".
+one() {
+  local bin=$1 run="$WORK/run"
+  rm -rf "$run" && mkdir -p "$run"
+  cp -r "$WORK/server" "$run/server"
+  cp "$WORK"/device.db* "$run/"
+  "$bin/verivali-server" --data-dir "$run/server" --listen "127.0.0.1:$PORT" serve >"$run/server.log" 2>&1 &
+  local sp=$!
+  wait_listening "$run/server.log"
+  local t0 s e t1
+  t0=$(awk '{print $14 + $15}' "/proc/$sp/stat")
+  s=$(date +%s.%N)
+  VERIVALI_PIN=270814 /usr/bin/time -f '%U %S' -o "$run/device.time" \
+    "$bin/verivali-field" --store "$run/device.db" sync >"$run/sync.out" 2>&1
+  e=$(date +%s.%N)
+  t1=$(awk '{print $14 + $15}' "/proc/$sp/stat")
+  kill "$sp"
+  wait "$sp" 2>/dev/null || true
+  grep -q "synced: $VISITS ops acknowledged (0 rejected)" "$run/sync.out" || {
+    echo "the sync failed: $(cat "$run/sync.out")" >&2
+    exit 1
+  }
+  printf '%.3f %.2f %d\n' "$(echo "$e - $s" | bc)" "$(awk '{print $1 + $2}' "$run/device.time")" $((t1 - t0))
+}
+
+declare -A RESULTS
+for i in $(seq "$RUNS"); do
+  for k in "${!DIRS[@]}"; do
+    r=$(one "${DIRS[$k]}")
+    RESULTS[$k]+="$r"$'\n'
+    echo "run $i, build $((k + 1)) (${DIRS[$k]}): wall ${r%% *} s, device CPU $(echo "$r" | cut -d' ' -f2) s, server CPU $(echo "$r" | cut -d' ' -f3) ticks"
+  done
+done
+for k in "${!DIRS[@]}"; do
+  printf '%s' "${RESULTS[$k]}" | python3 -c '
+import statistics, sys
+rows = [l.split() for l in sys.stdin if l.strip()]
+col = lambda i: [float(r[i]) for r in rows]
+print(f"build {sys.argv[1]}: median wall {statistics.median(col(0)):.3f} s ({min(col(0)):.3f}-{max(col(0)):.3f}), "
+      f"device CPU {statistics.median(col(1)):.2f} s, server CPU {statistics.median(col(2)):.0f} ticks, {len(rows)} runs")
+' "$((k + 1)) (${DIRS[$k]})"
+done
