@@ -30,12 +30,12 @@ const COLS: &str = "a.household_id, a.enumerator_id, a.due_date, a.source, a.not
 
 fn row(r: &Row) -> DbResult<AssignmentRow> {
     Ok(AssignmentRow {
-        household_id: uuid(&r.text(0))?,
-        enumerator_id: uuid(&r.text(1))?,
+        household_id: uuid(r.str(0))?,
+        enumerator_id: uuid(r.str(1))?,
         due_date: r.opt_text(2),
         source: r.text(3),
         note: r.opt_text(4),
-        assigned_by: uuid(&r.text(5))?,
+        assigned_by: uuid(r.str(5))?,
         assigned_at: r.text(6),
         received_at: r.opt_text(7),
     })
@@ -70,7 +70,7 @@ pub fn assigned_to(tx: &mut dyn Sql, enumerator: Uuid) -> DbResult<Vec<(Uuid, St
         &[enumerator.into()],
     )?
     .iter()
-    .map(|r| Ok((uuid(&r.text(0))?, r.text(1))))
+    .map(|r| Ok((uuid(r.str(0))?, r.text(1))))
     .collect()
 }
 
@@ -182,7 +182,7 @@ pub fn household_ids_scoped(tx: &mut dyn Sql, scope: &Scope) -> DbResult<Vec<(Uu
     );
     tx.query(&sql, &w.params)?
         .iter()
-        .map(|r| Ok((uuid(&r.text(0))?, r.text(1))))
+        .map(|r| Ok((uuid(r.str(0))?, r.text(1))))
         .collect()
 }
 
@@ -245,7 +245,7 @@ pub fn board(tx: &mut dyn Sql, scope: &Scope, limit: usize) -> DbResult<Vec<Boar
                 }
             };
             Ok((
-                uuid(&r.text(0))?,
+                uuid(r.str(0))?,
                 r.opt_text(1),
                 r.text(2),
                 r.text(3),

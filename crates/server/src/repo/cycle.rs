@@ -33,12 +33,12 @@ pub fn periods(tx: &mut dyn Sql) -> DbResult<Vec<Period>> {
     .iter()
     .map(|r| {
         Ok(Period {
-            id: uuid(&r.text(0))?,
+            id: uuid(r.str(0))?,
             name: r.text(1),
-            opens: date(&r.text(2))?,
-            cutoff: date(&r.text(3))?,
-            closes: date(&r.text(4))?,
-            state: PeriodState::parse(&r.text(5)).ok_or_else(|| corrupt("period state"))?,
+            opens: date(r.str(2))?,
+            cutoff: date(r.str(3))?,
+            closes: date(r.str(4))?,
+            state: PeriodState::parse(r.str(5)).ok_or_else(|| corrupt("period state"))?,
         })
     })
     .collect()
@@ -100,10 +100,10 @@ const PROPOSAL_COLUMNS: &str = "id, kind, channel, household_id, nik, name, addr
 fn proposal_row(r: &Row) -> DbResult<ProposalRow> {
     let opt_uuid = |i| r.opt_text(i).map(|t| uuid(&t)).transpose();
     Ok(ProposalRow {
-        id: uuid(&r.text(0))?,
+        id: uuid(r.str(0))?,
         p: NewProposal {
-            kind: ProposalKind::parse(&r.text(1)).ok_or_else(|| corrupt("proposal kind"))?,
-            channel: Channel::parse(&r.text(2)).ok_or_else(|| corrupt("channel"))?,
+            kind: ProposalKind::parse(r.str(1)).ok_or_else(|| corrupt("proposal kind"))?,
+            channel: Channel::parse(r.str(2)).ok_or_else(|| corrupt("channel"))?,
             household_id: opt_uuid(3)?,
             nik: r.opt_text(4),
             name: r.text(5),
@@ -112,7 +112,7 @@ fn proposal_row(r: &Row) -> DbResult<ProposalRow> {
             reporter: r.opt_text(8),
             reason: r.text(9),
         },
-        entered_at: time(&r.text(10))?,
+        entered_at: time(r.str(10))?,
         musdes_id: opt_uuid(11)?,
         decision: r.opt_text(12).and_then(|d| Verdict::parse(&d)),
         note: r.opt_text(13),
@@ -281,23 +281,23 @@ pub fn musdes(tx: &mut dyn Sql, scope: &Scope, id: Option<Uuid>) -> DbResult<Vec
     )?
     .iter()
     .map(|r| {
-        let attendees: Vec<Attendee> = json(&r.text(6))?;
+        let attendees: Vec<Attendee> = json(r.str(6))?;
         let scan = match (r.opt_text(8), r.opt_text(9), r.opt_text(11)) {
             (Some(sha), Some(t), Some(at)) => Some((sha, t, r.i64(10) as u64, time(&at)?)),
             _ => None,
         };
         Ok(MusdesRow {
-            id: uuid(&r.text(0))?,
+            id: uuid(r.str(0))?,
             m: NewMusdes {
                 kode_desa: r.text(1),
-                date: date(&r.text(2))?,
+                date: date(r.str(2))?,
                 sptjm: r.i64(3) != 0,
                 place: r.text(4),
                 chair: r.text(5),
                 attendees,
                 decisions: vec![],
             },
-            recorded_at: time(&r.text(7))?,
+            recorded_at: time(r.str(7))?,
             scan,
         })
     })
@@ -356,10 +356,10 @@ pub fn visits_since(tx: &mut dyn Sql, households: &[Uuid]) -> DbResult<Received>
             marks.join(", ")
         );
         for r in tx.query(&sql, &params)? {
-            let (Ok(at), Some(state)) = (time(&r.text(1)), VisitState::parse(&r.text(2))) else {
+            let (Ok(at), Some(state)) = (time(r.str(1)), VisitState::parse(r.str(2))) else {
                 continue;
             };
-            out.entry(uuid(&r.text(0))?).or_default().push((at, state));
+            out.entry(uuid(r.str(0))?).or_default().push((at, state));
         }
     }
     for v in out.values_mut() {

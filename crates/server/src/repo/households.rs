@@ -10,7 +10,7 @@ use super::{Scope, json, to_json, ts, uuid};
 
 fn household_row(r: &Row) -> DbResult<Household> {
     Ok(Household {
-        id: uuid(&r.text(0))?,
+        id: uuid(r.str(0))?,
         id_dtsen: r.opt_text(1),
         fields: verivali_domain::HouseholdFields {
             no_kk: r.opt_text(2),
@@ -114,7 +114,7 @@ pub fn household_areas_scoped(
             marks.join(", ")
         );
         for r in tx.query(&sql, &params)? {
-            out.insert(uuid(&r.text(0))?, r.text(1));
+            out.insert(uuid(r.str(0))?, r.text(1));
         }
     }
     Ok(out)
@@ -172,7 +172,7 @@ pub fn members(tx: &mut dyn Sql, household: Uuid) -> DbResult<Vec<Member>> {
     rows.iter()
         .map(|r| {
             Ok(Member {
-                member_id: uuid(&r.text(0))?,
+                member_id: uuid(r.str(0))?,
                 nik: r.opt_text(1),
                 name: r.text(2),
                 sex: if r.text(3) == "P" { Sex::P } else { Sex::L },

@@ -49,10 +49,10 @@ pub fn household_visits(tx: &mut dyn Sql, households: &[Uuid]) -> DbResult<Vec<S
         );
         for r in tx.query(&sql, &params)? {
             out.push(SiblingVisit {
-                id: uuid(&r.text(0))?,
-                household_id: uuid(&r.text(1))?,
-                enumerator_id: uuid(&r.text(2))?,
-                state: VisitState::parse(&r.text(3))
+                id: uuid(r.str(0))?,
+                household_id: uuid(r.str(1))?,
+                enumerator_id: uuid(r.str(2))?,
+                state: VisitState::parse(r.str(3))
                     .ok_or_else(|| crate::db::DbError::Corrupt("visit state".into()))?,
                 finished: r.opt_text(4).is_some(),
             });
@@ -75,8 +75,8 @@ pub fn reference_points(
              ORDER BY id"
         );
         for r in tx.query(&sql, &params)? {
-            if let Ok(g) = serde_json::from_str::<Gps>(&r.text(2)) {
-                out.insert(uuid(&r.text(0))?, (uuid(&r.text(1))?, g));
+            if let Ok(g) = serde_json::from_str::<Gps>(r.str(2)) {
+                out.insert(uuid(r.str(0))?, (uuid(r.str(1))?, g));
             }
         }
     }
@@ -98,9 +98,9 @@ pub fn flags_by_id(
         let sql =
             format!("SELECT id, flags, state FROM visits WHERE id IN {marks} ORDER BY id{lock}");
         for r in tx.query(&sql, &params)? {
-            let state = VisitState::parse(&r.text(2))
+            let state = VisitState::parse(r.str(2))
                 .ok_or_else(|| crate::db::DbError::Corrupt("visit state".into()))?;
-            out.insert(uuid(&r.text(0))?, (r.text(1), state));
+            out.insert(uuid(r.str(0))?, (r.text(1), state));
         }
     }
     Ok(out)
@@ -147,7 +147,7 @@ pub fn photo_users(tx: &mut dyn Sql, shas: &[String]) -> DbResult<Vec<PhotoUse>>
         for r in tx.query(&sql, &params)? {
             out.push(PhotoUse {
                 sha256: r.text(0),
-                visit: uuid(&r.text(1))?,
+                visit: uuid(r.str(1))?,
                 finished_at: r.opt_text(2).and_then(|t| t.parse().ok()),
             });
         }
@@ -228,7 +228,7 @@ pub fn living_nik_holders(tx: &mut dyn Sql, niks: &[String]) -> DbResult<Vec<(St
         let sql = format!("SELECT nik, household_id, status FROM members WHERE nik IN {marks}");
         for r in tx.query(&sql, &params)? {
             if present.contains(&r.text(2)) {
-                out.push((r.text(0), uuid(&r.text(1))?));
+                out.push((r.text(0), uuid(r.str(1))?));
             }
         }
     }
@@ -257,14 +257,14 @@ pub fn finish_times(
          WHERE enumerator_id = $1 AND finished_at >= $2 AND finished_at <= $3 ORDER BY finished_at",
         &[enumerator.into(), ts(from).into(), ts(to).into()],
     )? {
-        let Some(at) = super::parse_ts(&r.text(1)) else {
+        let Some(at) = super::parse_ts(r.str(1)) else {
             continue;
         };
-        let Some(state) = VisitState::parse(&r.text(2)) else {
+        let Some(state) = VisitState::parse(r.str(2)) else {
             continue;
         };
         out.push(Finished {
-            id: uuid(&r.text(0))?,
+            id: uuid(r.str(0))?,
             at,
             state,
         });
@@ -344,7 +344,7 @@ pub fn open_visit_ids(tx: &mut dyn Sql, after: Option<Uuid>, limit: usize) -> Db
         &[after.into()],
     )?
     .iter()
-    .map(|r| uuid(&r.text(0)))
+    .map(|r| uuid(r.str(0)))
     .collect()
 }
 
@@ -398,9 +398,9 @@ pub fn visit_facts(tx: &mut dyn Sql, scope: &Scope) -> DbResult<Vec<VisitFacts>>
     tx.query(&sql, &w.params)?
         .iter()
         .map(|r| {
-            let flags: Vec<serde_json::Value> = json(&r.text(6)).unwrap_or_default();
+            let flags: Vec<serde_json::Value> = json(r.str(6)).unwrap_or_default();
             Ok(VisitFacts {
-                enumerator_id: uuid(&r.text(0))?,
+                enumerator_id: uuid(r.str(0))?,
                 username: r.text(1),
                 display_name: r.text(2),
                 outcome: r.text(3),

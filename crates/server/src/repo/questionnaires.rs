@@ -11,7 +11,7 @@ pub fn active_questionnaire(tx: &mut dyn Sql) -> DbResult<Option<Questionnaire>>
         "SELECT json FROM questionnaires WHERE active = 1 ORDER BY version DESC LIMIT 1",
         &[],
     )?
-    .map(|r| json(&r.text(0)))
+    .map(|r| json(r.str(0)))
     .transpose()
 }
 
@@ -25,7 +25,7 @@ pub fn questionnaire_version(
         "SELECT json FROM questionnaires WHERE id = $1 AND version = $2",
         &[id.into(), version.into()],
     )?
-    .map(|r| json(&r.text(0)))
+    .map(|r| json(r.str(0)))
     .transpose()
 }
 
@@ -110,8 +110,8 @@ pub fn drafts(tx: &mut dyn Sql, id: Option<uuid::Uuid>) -> DbResult<Vec<DraftRow
     .iter()
     .map(|r| {
         Ok(DraftRow {
-            id: super::uuid(&r.text(0))?,
-            questionnaire: json(&r.text(1))?,
+            id: super::uuid(r.str(0))?,
+            questionnaire: json(r.str(1))?,
             uploaded_by: r.text(2),
             uploaded_at: r.text(3),
             published_at: r.opt_text(4),

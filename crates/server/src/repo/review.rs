@@ -128,7 +128,7 @@ pub fn other_visits(tx: &mut dyn Sql, household: Uuid, visit: Uuid) -> DbResult<
         &[household.into(), visit.into()],
     )?
     .iter()
-    .map(|r| uuid(&r.text(0)))
+    .map(|r| uuid(r.str(0)))
     .collect()
 }
 
@@ -144,9 +144,9 @@ pub fn other_visit_states(
     )?
     .iter()
     .map(|r| {
-        let state = VisitState::parse(&r.text(1))
+        let state = VisitState::parse(r.str(1))
             .ok_or_else(|| crate::db::DbError::Corrupt("visit state".into()))?;
-        Ok((uuid(&r.text(0))?, state))
+        Ok((uuid(r.str(0))?, state))
     })
     .collect()
 }
@@ -194,7 +194,7 @@ pub fn batches(tx: &mut dyn Sql, scope: &Scope, limit: usize) -> DbResult<Vec<Ba
     );
     let mut out: Vec<BatchRow> = Vec::new();
     for r in tx.query(&sql, &w.params)? {
-        let id = uuid(&r.text(0))?;
+        let id = uuid(r.str(0))?;
         let state = (r.text(5), r.i64(6).max(0) as u64);
         match out.last_mut() {
             Some(b) if b.id == id => b.states.push(state),
@@ -205,7 +205,7 @@ pub fn batches(tx: &mut dyn Sql, scope: &Scope, limit: usize) -> DbResult<Vec<Ba
                 out.push(BatchRow {
                     id,
                     created_at: r.text(1),
-                    enumerator: (uuid(&r.text(2))?, r.text(3), r.text(4)),
+                    enumerator: (uuid(r.str(2))?, r.text(3), r.text(4)),
                     states: vec![state],
                 });
             }
@@ -262,14 +262,14 @@ pub fn progress(tx: &mut dyn Sql, scope: &Scope, today: &str) -> DbResult<Progre
         let n = r.i64(3).max(0) as u64;
         *p.by_desa.entry((r.text(0), r.text(2))).or_default() += n;
         *p.by_enumerator
-            .entry((uuid(&r.text(1))?, r.text(2)))
+            .entry((uuid(r.str(1))?, r.text(2)))
             .or_default() += n;
     }
     for r in tx.query(
         &format!("SELECT enumerator_id, count(DISTINCT household_id) FROM visits WHERE {area} GROUP BY enumerator_id"),
         &params,
     )? {
-        p.visited_by.insert(uuid(&r.text(0))?, r.i64(1).max(0) as u64);
+        p.visited_by.insert(uuid(r.str(0))?, r.i64(1).max(0) as u64);
     }
     let (area_h, mut given_params) = scope.area_sql("h.kode_desa", 1);
     given_params.push(today.into());
@@ -289,17 +289,17 @@ pub fn progress(tx: &mut dyn Sql, scope: &Scope, today: &str) -> DbResult<Progre
         let n = [2, 3, 4].map(|i| r.i64(i).max(0) as u64);
         let add = |slot: &mut [u64; 3]| slot.iter_mut().zip(n).for_each(|(t, v)| *t += v);
         add(p.given_by_desa.entry(r.text(0)).or_default());
-        add(p.given_to.entry(uuid(&r.text(1))?).or_default());
+        add(p.given_to.entry(uuid(r.str(1))?).or_default());
     }
     for r in tx.query(
         "SELECT id, username, display_name, areas FROM users WHERE role = 'enumerator' AND disabled = 0 ORDER BY username",
         &[],
     )? {
-        let areas: Vec<String> = json(&r.text(3))?;
+        let areas: Vec<String> = json(r.str(3))?;
         // Enumerators working inside the caller's areas (or covering part of them).
         if areas.iter().any(|a| scope.areas.overlaps(a)) {
             p.enumerators
-                .push((uuid(&r.text(0))?, r.text(1), r.text(2), areas));
+                .push((uuid(r.str(0))?, r.text(1), r.text(2), areas));
         }
     }
     Ok(p)

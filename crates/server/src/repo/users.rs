@@ -54,17 +54,17 @@ const USER_COLS: &str =
     "id, username, display_name, role, areas, password_hash, disabled, must_change_password";
 
 fn user_row(r: &Row) -> DbResult<UserRow> {
-    let codes: Vec<String> = json(&r.text(4))?;
+    let codes: Vec<String> = json(r.str(4))?;
     let areas = codes
         .iter()
         .map(|c| RegionCode::parse(c))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| DbError::Corrupt(e.to_string()))?;
     Ok(UserRow {
-        id: uuid(&r.text(0))?,
+        id: uuid(r.str(0))?,
         username: r.text(1),
         display_name: r.text(2),
-        role: Role::parse(&r.text(3)).ok_or_else(|| DbError::Corrupt("role".into()))?,
+        role: Role::parse(r.str(3)).ok_or_else(|| DbError::Corrupt("role".into()))?,
         areas: Areas::new(areas),
         password_hash: r.text(5),
         disabled: r.i64(6) != 0,
@@ -207,8 +207,8 @@ fn prefixed(cols: &str, alias: &str) -> String {
 
 fn device_row(r: &Row) -> DbResult<DeviceRow> {
     Ok(DeviceRow {
-        id: uuid(&r.text(0))?,
-        user_id: uuid(&r.text(1))?,
+        id: uuid(r.str(0))?,
+        user_id: uuid(r.str(1))?,
         name: r.text(2),
         app_version: r.text(3),
         acked_seq: r.i64(4) as u64,

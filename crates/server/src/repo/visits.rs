@@ -44,11 +44,11 @@ pub fn visits_for_update(tx: &mut dyn Sql, ids: &[Uuid]) -> DbResult<HashMap<Uui
 
 pub(super) fn visit_row(r: &Row) -> DbResult<VisitRow> {
     Ok(VisitRow {
-        record: json(&r.text(0))?,
-        enumerator_id: uuid(&r.text(1))?,
-        device_id: uuid(&r.text(2))?,
+        record: json(r.str(0))?,
+        enumerator_id: uuid(r.str(1))?,
+        device_id: uuid(r.str(2))?,
         kode_desa: r.text(3),
-        state: VisitState::parse(&r.text(4)).ok_or_else(|| DbError::Corrupt("state".into()))?,
+        state: VisitState::parse(r.str(4)).ok_or_else(|| DbError::Corrupt("state".into()))?,
         batch_id: r.opt_text(5).map(|b| uuid(&b)).transpose()?,
     })
 }
@@ -63,11 +63,11 @@ pub fn visit_for_update(tx: &mut dyn Sql, id: Uuid) -> DbResult<Option<VisitRow>
         return Ok(None);
     };
     Ok(Some(VisitRow {
-        record: json(&r.text(0))?,
-        enumerator_id: uuid(&r.text(1))?,
-        device_id: uuid(&r.text(2))?,
+        record: json(r.str(0))?,
+        enumerator_id: uuid(r.str(1))?,
+        device_id: uuid(r.str(2))?,
         kode_desa: r.text(3),
-        state: VisitState::parse(&r.text(4)).ok_or_else(|| DbError::Corrupt("state".into()))?,
+        state: VisitState::parse(r.str(4)).ok_or_else(|| DbError::Corrupt("state".into()))?,
         batch_id: r.opt_text(5).map(|b| uuid(&b)).transpose()?,
     }))
 }
@@ -84,7 +84,7 @@ pub fn lock_household_visits(tx: &mut dyn Sql, visit: Uuid) -> DbResult<()> {
         "SELECT household_id FROM visits WHERE id = $1",
         &[visit.into()],
     )? {
-        super::lock_households(tx, &[uuid(&r.text(0))?])?;
+        super::lock_households(tx, &[uuid(r.str(0))?])?;
     }
     tx.query(
         "SELECT id FROM visits
@@ -243,7 +243,7 @@ pub fn household_version(tx: &mut dyn Sql, id: Uuid, version: i64) -> DbResult<O
     else {
         return Ok(None);
     };
-    let v: serde_json::Value = json(&r.text(0))?;
+    let v: serde_json::Value = json(r.str(0))?;
     Ok(serde_json::from_value(v["household"].clone()).ok())
 }
 
@@ -331,7 +331,7 @@ pub fn claim_ops(
         }
         sql.push_str(" ON CONFLICT (op_id) DO NOTHING RETURNING op_id");
         for r in tx.query(&sql, &params)? {
-            claimed.insert(uuid(&r.text(0))?);
+            claimed.insert(uuid(r.str(0))?);
         }
     }
     Ok(claimed)
