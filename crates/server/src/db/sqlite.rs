@@ -25,7 +25,7 @@ use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use super::pool::{Pool, Pooled};
-use super::{Database, DbError, DbResult, Dialect, Row, Sql, Tx, Value};
+use super::{Database, DbError, DbResult, Dialect, Row, RowView, Sql, Tx, Value};
 
 impl rusqlite::ToSql for Value {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -258,6 +258,37 @@ fn query(conn: &Connection, sql: &str, params: &[Value]) -> DbResult<Vec<Row>> {
     Ok(out)
 }
 
+/// A SQLite row read in place ([`Sql::query_each`]).
+struct InPlace<'a, 'b>(&'a rusqlite::Row<'b>);
+
+impl RowView for InPlace<'_, '_> {
+    fn str(&self, i: usize) -> &str {
+        match self.0.get_ref(i) {
+            Ok(ValueRef::Text(t) | ValueRef::Blob(t)) => std::str::from_utf8(t).unwrap_or(""),
+            _ => "",
+        }
+    }
+    fn is_null(&self, i: usize) -> bool {
+        matches!(self.0.get_ref(i), Ok(ValueRef::Null) | Err(_))
+    }
+}
+
+fn query_each(
+    conn: &Connection,
+    sql: &str,
+    params: &[Value],
+    each: &mut dyn FnMut(&dyn RowView) -> DbResult<()>,
+) -> DbResult<()> {
+    let mut stmt = conn.prepare_cached(&translate(sql)).map_err(map_err)?;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(params.iter()))
+        .map_err(map_err)?;
+    while let Some(r) = rows.next().map_err(map_err)? {
+        each(&InPlace(r))?;
+    }
+    Ok(())
+}
+
 /// The writer connection seen as [`Sql`] inside a group transaction.
 struct InGroup<'a>(&'a Connection);
 
@@ -267,6 +298,14 @@ impl Sql for InGroup<'_> {
     }
     fn query(&mut self, sql: &str, params: &[Value]) -> DbResult<Vec<Row>> {
         query(self.0, sql, params)
+    }
+    fn query_each(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        each: &mut dyn FnMut(&dyn RowView) -> DbResult<()>,
+    ) -> DbResult<()> {
+        query_each(self.0, sql, params, each)
     }
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
@@ -299,6 +338,15 @@ impl Sql for SqliteTx<'_> {
 
     fn query(&mut self, sql: &str, params: &[Value]) -> DbResult<Vec<Row>> {
         query(self.conn()?, sql, params)
+    }
+
+    fn query_each(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        each: &mut dyn FnMut(&dyn RowView) -> DbResult<()>,
+    ) -> DbResult<()> {
+        query_each(self.conn()?, sql, params, each)
     }
 
     fn dialect(&self) -> Dialect {
@@ -426,6 +474,58 @@ mod tests {
     /// A group's first job runs without a savepoint: when it fails, the group's transaction is
     /// rolled back whole (nothing of it stays), and the next job opens a fresh one; a failing
     /// job after the first undoes only itself (`tests/server/storage.rs` mixes both under load).
+    /// Rows read in place say what collected rows say: text, NULL, and a number (read as text
+    /// by neither, since `str` is for text columns).
+    #[test]
+    fn rows_read_in_place_match_collected_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteDb::open(&dir.path().join("t.db")).unwrap();
+        db.write_job(&mut |tx: &mut dyn Sql| {
+            tx.execute("CREATE TABLE t (k TEXT, v TEXT, n INTEGER)", &[])?;
+            tx.execute(
+                "INSERT INTO t VALUES ($1, $2, $3), ($4, NULL, NULL)",
+                &["a".into(), "ä ✓".into(), Value::I64(7), "b".into()],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        let mut r = db.read().unwrap();
+        let sql = "SELECT k, v, n FROM t ORDER BY k";
+        let collected: Vec<(String, String, bool, bool)> = r
+            .query(sql, &[])
+            .unwrap()
+            .iter()
+            .map(|row| {
+                let view: &dyn RowView = row;
+                (
+                    view.str(0).to_owned(),
+                    view.str(1).to_owned(),
+                    view.is_null(1),
+                    view.is_null(2),
+                )
+            })
+            .collect();
+        let mut in_place = Vec::new();
+        r.query_each(sql, &[], &mut |row| {
+            in_place.push((
+                row.str(0).to_owned(),
+                row.str(1).to_owned(),
+                row.is_null(1),
+                row.is_null(2),
+            ));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(in_place, collected);
+        assert_eq!(
+            in_place,
+            [
+                ("a".into(), "ä ✓".into(), false, false),
+                ("b".into(), String::new(), true, true)
+            ]
+        );
+    }
+
     #[test]
     fn a_failing_first_job_leaves_nothing_and_the_next_one_commits() {
         let dir = tempfile::tempdir().unwrap();

@@ -113,9 +113,10 @@ pub fn household_areas_scoped(
             "SELECT id, kode_desa FROM households WHERE id IN ({}) AND {area}",
             marks.join(", ")
         );
-        for r in tx.query(&sql, &params)? {
-            out.insert(uuid(r.str(0))?, r.text(1));
-        }
+        tx.query_each(&sql, &params, &mut |r| {
+            out.insert(uuid(r.str(0))?, r.str(1).to_owned());
+            Ok(())
+        })?;
     }
     Ok(out)
 }

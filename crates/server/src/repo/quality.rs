@@ -47,16 +47,17 @@ pub fn household_visits(tx: &mut dyn Sql, households: &[Uuid]) -> DbResult<Vec<S
             "SELECT id, household_id, enumerator_id, state, finished_at FROM visits
              WHERE household_id IN {marks} ORDER BY household_id, id"
         );
-        for r in tx.query(&sql, &params)? {
+        tx.query_each(&sql, &params, &mut |r| {
             out.push(SiblingVisit {
                 id: uuid(r.str(0))?,
                 household_id: uuid(r.str(1))?,
                 enumerator_id: uuid(r.str(2))?,
                 state: VisitState::parse(r.str(3))
                     .ok_or_else(|| crate::db::DbError::Corrupt("visit state".into()))?,
-                finished: r.opt_text(4).is_some(),
+                finished: !r.is_null(4),
             });
-        }
+            Ok(())
+        })?;
     }
     Ok(out)
 }
@@ -226,11 +227,12 @@ pub fn living_nik_holders(tx: &mut dyn Sql, niks: &[String]) -> DbResult<Vec<(St
     let mut out = Vec::new();
     for (marks, params) in in_chunks(&niks, 1) {
         let sql = format!("SELECT nik, household_id, status FROM members WHERE nik IN {marks}");
-        for r in tx.query(&sql, &params)? {
-            if present.contains(&r.text(2)) {
-                out.push((r.text(0), uuid(r.str(1))?));
+        tx.query_each(&sql, &params, &mut |r| {
+            if present.iter().any(|p| p == r.str(2)) {
+                out.push((r.str(0).to_owned(), uuid(r.str(1))?));
             }
-        }
+            Ok(())
+        })?;
     }
     Ok(out)
 }
@@ -252,23 +254,23 @@ pub fn finish_times(
     to: DateTime<Utc>,
 ) -> DbResult<Vec<Finished>> {
     let mut out = Vec::new();
-    for r in tx.query(
+    tx.query_each(
         "SELECT id, finished_at, state FROM visits
          WHERE enumerator_id = $1 AND finished_at >= $2 AND finished_at <= $3 ORDER BY finished_at",
         &[enumerator.into(), ts(from).into(), ts(to).into()],
-    )? {
-        let Some(at) = super::parse_ts(r.str(1)) else {
-            continue;
-        };
-        let Some(state) = VisitState::parse(r.str(2)) else {
-            continue;
-        };
-        out.push(Finished {
-            id: uuid(r.str(0))?,
-            at,
-            state,
-        });
-    }
+        &mut |r| {
+            if let (Some(at), Some(state)) =
+                (super::parse_ts(r.str(1)), VisitState::parse(r.str(2)))
+            {
+                out.push(Finished {
+                    id: uuid(r.str(0))?,
+                    at,
+                    state,
+                });
+            }
+            Ok(())
+        },
+    )?;
     Ok(out)
 }
 
