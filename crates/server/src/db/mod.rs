@@ -123,7 +123,9 @@ impl Row {
 
 /// A row handed to [`Sql::query_each`], read in place.
 pub trait RowView {
-    /// Column `i` as text (`""` for NULL, a number, or text that is not UTF-8).
+    /// Column `i` as text (`""` for NULL, a number, or text that is not UTF-8): for `TEXT`
+    /// columns only (a collected row holds a SQLite REAL as text, and invalid UTF-8 as a lossy
+    /// copy; a row read in place gives `""` for both).
     fn str(&self, i: usize) -> &str;
     /// Whether column `i` is NULL.
     fn is_null(&self, i: usize) -> bool;

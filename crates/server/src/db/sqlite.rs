@@ -116,13 +116,14 @@ fn checkpointer(conn: Connection, wake: Receiver<()>, wal: Arc<WalState>) {
     while wake.recv().is_ok() {
         loop {
             let seen = wal.commits.load(Ordering::Relaxed);
-            // Another wake-up during the wait is only another commit: the loop looks again.
-            if let Err(RecvTimeoutError::Disconnected) = wake.recv_timeout(QUIET) {
-                return;
-            }
-            if wal.commits.load(Ordering::Relaxed) == seen
-                || wal.frames.load(Ordering::Relaxed) >= BUSY_FRAMES
-            {
+            let quiet = match wake.recv_timeout(QUIET) {
+                Err(RecvTimeoutError::Disconnected) => return,
+                // Another wake-up is another commit (perhaps one counted before `seen` was read
+                // but sent after): the writer has not paused.
+                Ok(()) => false,
+                Err(RecvTimeoutError::Timeout) => wal.commits.load(Ordering::Relaxed) == seen,
+            };
+            if quiet || wal.frames.load(Ordering::Relaxed) >= BUSY_FRAMES {
                 break;
             }
         }
@@ -471,9 +472,6 @@ impl Database for SqliteDb {
 mod tests {
     use super::*;
 
-    /// A group's first job runs without a savepoint: when it fails, the group's transaction is
-    /// rolled back whole (nothing of it stays), and the next job opens a fresh one; a failing
-    /// job after the first undoes only itself (`tests/server/storage.rs` mixes both under load).
     /// Rows read in place say what collected rows say: text, NULL, and a number (read as text
     /// by neither, since `str` is for text columns).
     #[test]
@@ -526,6 +524,9 @@ mod tests {
         );
     }
 
+    /// A group's first job runs without a savepoint: when it fails, the group's transaction is
+    /// rolled back whole (nothing of it stays), and the next job opens a fresh one; a failing
+    /// job after the first undoes only itself (`tests/server/storage.rs` mixes both under load).
     #[test]
     fn a_failing_first_job_leaves_nothing_and_the_next_one_commits() {
         let dir = tempfile::tempdir().unwrap();
