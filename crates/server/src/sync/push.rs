@@ -217,7 +217,14 @@ impl App {
         }
         drop(turn);
         let (acked, results, [applied, duplicate, rejected], spent) = pushed?;
-        drop(spent);
+        // Freed on a thread of its own, behind the pushes (nice 10): a push's decoded records are
+        // thousands of small allocations, and the answer need not wait for them.
+        let _ = std::thread::Builder::new()
+            .name("push-free".into())
+            .spawn(move || {
+                crate::priority::lower();
+                drop(spent);
+            });
         Metrics::add(&self.metrics.pushes, 1);
         Metrics::add(&self.metrics.ops_applied, applied);
         Metrics::add(&self.metrics.ops_duplicate, duplicate);
