@@ -9,6 +9,15 @@
 //! `./verivali-data/`) and PostgreSQL; every query is written once in [`repo`]. Business rules
 //! come from `verivali-domain`, wire types from `verivali-protocol`.
 
+/// jemalloc instead of glibc's allocator, for every binary built on this crate (the server, its
+/// benchmarks and tests). A push decodes thousands of records into small allocations and frees
+/// them on other threads; glibc's `malloc`/`free` (with `malloc_consolidate`) were about a fifth of
+/// the server's CPU during a 10,000-visit sync. With jemalloc, eleven alternated syncs used 10 %
+/// less server CPU and ingest with 200 devices was no lower on either backend (mimalloc, tried in
+/// earlier passes, lowered it by a fifth): docs/benchmarks.md, eighth pass.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 pub mod admin;
 pub mod app;
 pub mod assignments;
