@@ -29,7 +29,9 @@ mod visits;
 
 pub use error::{Result, StoreError};
 pub use key::KdfParams;
-pub use outbox::{AttentionItem, OutboxCounts, OutboxOp, Rejection, SYNC_LOG_KEPT, SyncLogEntry};
+pub use outbox::{
+    AttentionItem, OutboxCounts, OutboxOp, Rejection, SYNC_LOG_KEPT, SyncLogEntry, VISIT_DICT_ID,
+};
 pub use pull::{Applied, Pulled};
 pub use queries::{
     HouseholdDetail, HouseholdQuery, HouseholdRow, PhotoRef, RtGroup, SentVisit, VisitSummary,
