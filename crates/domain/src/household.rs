@@ -166,6 +166,7 @@ pub struct Member {
     pub sex: Sex,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub birth_place: Option<String>,
+    #[serde(default, deserialize_with = "crate::time_text::date_opt")]
     pub birth_date: Option<NaiveDate>,
     /// Relationship to the head.
     #[ts(type = "number")]

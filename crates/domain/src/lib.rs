@@ -26,6 +26,7 @@ pub mod sample;
 pub mod search;
 pub mod state;
 pub mod text;
+pub mod time_text;
 pub mod user;
 pub mod visit;
 pub mod vocabulary;

@@ -146,6 +146,7 @@ pub struct Gps {
     /// Accuracy radius, metres.
     pub accuracy_m: f64,
     /// When the fix was taken.
+    #[serde(deserialize_with = "crate::time_text::utc")]
     pub at: DateTime<Utc>,
     /// Whether the platform marked the fix as coming from a mock-location app (Android's
     /// `Location.isMock`). Absent where the platform does not say (desktop webviews, older
@@ -280,8 +281,10 @@ pub struct VisitRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence_note: Option<String>,
     /// When the visit started.
+    #[serde(deserialize_with = "crate::time_text::utc")]
     pub started_at: DateTime<Utc>,
     /// When it was finished; `None` while it is a draft.
+    #[serde(default, deserialize_with = "crate::time_text::utc_opt")]
     pub finished_at: Option<DateTime<Utc>>,
     /// How the visit was made (DESIGN.md §11), measured by the device; absent from older devices.
     #[serde(default, skip_serializing_if = "Option::is_none")]

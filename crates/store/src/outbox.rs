@@ -294,7 +294,8 @@ impl Store {
         let mut out = Vec::new();
         let mut bytes = 0usize;
         while let Some(row) = rows.next()? {
-            let (seq, op_id, hlc, schema, op_type, entity, payload) = row_to_op(row, &mut payloads)?;
+            let (seq, op_id, hlc, schema, op_type, entity, payload) =
+                row_to_op(row, &mut payloads)?;
             if !out.is_empty() && bytes + payload.len() > max_bytes {
                 break;
             }
