@@ -167,19 +167,33 @@ impl App {
     /// (its savepoint or transaction rolls back) and is returned; success returns once committed.
     pub(crate) fn run_write<T>(
         &self,
+        job: impl FnMut(&mut dyn crate::db::Sql) -> DbResult<Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        self.run_write_then(job, || {})
+    }
+
+    /// [`App::run_write`], calling `committed` once the write is visible to the next transaction
+    /// and before it is durable ([`crate::db::Database::write_job_then`]); not called when the
+    /// job refuses or fails.
+    pub(crate) fn run_write_then<T>(
+        &self,
         mut job: impl FnMut(&mut dyn crate::db::Sql) -> DbResult<Result<T, ApiError>>,
+        mut committed: impl FnMut(),
     ) -> Result<T, ApiError> {
         let mut answer: Option<Result<T, ApiError>> = None;
-        let ran = self.db.write_job(&mut |tx: &mut dyn crate::db::Sql| {
-            let r = job(tx)?;
-            let refused = r.is_err();
-            answer = Some(r);
-            if refused {
-                Err(crate::db::DbError::Aborted)
-            } else {
-                Ok(())
-            }
-        });
+        let ran = self.db.write_job_then(
+            &mut |tx: &mut dyn crate::db::Sql| {
+                let r = job(tx)?;
+                let refused = r.is_err();
+                answer = Some(r);
+                if refused {
+                    Err(crate::db::DbError::Aborted)
+                } else {
+                    Ok(())
+                }
+            },
+            &mut committed,
+        );
         match ran {
             Ok(()) | Err(crate::db::DbError::Aborted) => {
                 answer.unwrap_or_else(|| Err(ApiError::internal(&"write job did not run")))

@@ -213,9 +213,23 @@ pub trait Database: Send + Sync + fmt::Debug {
     /// Runs a write job and returns once it is durably committed. A job that fails leaves no
     /// trace. Backends may commit concurrent jobs together (SQLite does: one fsync for many).
     fn write_job(&self, job: &mut dyn FnMut(&mut dyn Sql) -> DbResult<()>) -> DbResult<()> {
+        self.write_job_then(job, &mut || {})
+    }
+    /// [`Database::write_job`], calling `committed` once the job's commit is visible to the next
+    /// transaction, perhaps before it is on the disk (SQLite flushes it after letting go of the
+    /// writer): what only orders writes (a device's next push) need not wait for the disk. The
+    /// call still returns only once the commit is durable; `committed` is not called when the
+    /// job fails or its commit does.
+    fn write_job_then(
+        &self,
+        job: &mut dyn FnMut(&mut dyn Sql) -> DbResult<()>,
+        committed: &mut dyn FnMut(),
+    ) -> DbResult<()> {
         let mut tx = self.write()?;
         job(tx.as_mut())?;
-        tx.commit()
+        tx.commit()?;
+        committed();
+        Ok(())
     }
     fn dialect(&self) -> Dialect;
 }

@@ -204,11 +204,20 @@ impl App {
             t.wait_for_earlier();
         }
         let mut prepared = Some(prepared);
-        let mut write =
-            || self.run_write(|tx| self.apply_push(tx, caller, req, &mut prepared, &settled, now));
+        // This device's next push may take the writer once this one is committed, while this
+        // one's commit goes to the disk (`db::sqlite`, durability outside the write lock): the
+        // turn is given up then, and this push is answered only once its commit is durable.
+        let turn = std::cell::Cell::new(turn);
+        let mut write = || {
+            self.run_write_then(
+                |tx| self.apply_push(tx, caller, req, &mut prepared, &settled, now),
+                || drop(turn.take()),
+            )
+        };
         let mut pushed = write();
         // Overtaken by this device's own later push on another connection: once the push ahead
         // has arrived and is done, the write is tried again (the seq check decides again).
+        let turn = turn.take();
         if let (Err(e), Some(t)) = (&pushed, &turn)
             && e.code == "sync.seq_gap"
             && t.wait_for_predecessor()
