@@ -172,9 +172,9 @@ impl App {
         self.run_write_then(job, || {})
     }
 
-    /// [`App::run_write`], calling `committed` once the write is visible to the next transaction
-    /// and before it is durable ([`crate::db::Database::write_job_then`]); not called when the
-    /// job refuses or fails.
+    /// [`App::run_write`], calling `committed` once the write is visible to the next transaction,
+    /// perhaps before it is durable (on SQLite; [`crate::db::Database::write_job_then`]); not
+    /// called when the job refuses or fails.
     pub(crate) fn run_write_then<T>(
         &self,
         mut job: impl FnMut(&mut dyn crate::db::Sql) -> DbResult<Result<T, ApiError>>,

@@ -14,7 +14,7 @@ use chrono::{Duration, TimeZone, Utc};
 use verivali_domain::sample::{self, Seq};
 
 /// Size of the dictionary: 16 KiB was the knee on synthetic visits (8 KiB: 3 % larger frames;
-/// 64 KiB: 2 % smaller, four times the memory for each open store).
+/// 64 KiB: 2 % smaller, four times the memory a device process holds for it).
 const DICT_BYTES: usize = 16 * 1024;
 /// Samples trained on.
 const SAMPLES: u32 = 4_000;

@@ -123,8 +123,8 @@ pub(crate) fn acked_through(conn: &rusqlite::Connection) -> Result<u64> {
 }
 
 /// The op type whose payloads the outbox keeps compressed: a visit's record, ~2 KB of JSON with
-/// names and NIKs, to ~0.26 KB on synthetic visits with zstd (level 1, each record alone) and
-/// [`VISIT_DICT`]; ~0.86 KB without the dictionary. A large sync then reads, decrypts, frees and
+/// names and NIKs, to ~0.35 KB on synthetic visits with zstd (level 1, each record alone) and
+/// [`VISIT_DICT`]; ~0.97 KB without the dictionary. A large sync then reads, decrypts, frees and
 /// (SQLCipher's `secure_delete`) zeroes and re-encrypts a fraction of the outbox pages, and a week
 /// offline takes less of a small phone's storage. The other payloads stay JSON text: SQL reads a
 /// batch's visit ids (`json_each`, `instr`), and a proposal is small.

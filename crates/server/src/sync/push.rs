@@ -216,15 +216,19 @@ impl App {
         };
         let mut pushed = write();
         // Overtaken by this device's own later push on another connection: once the push ahead
-        // has arrived and is done, the write is tried again (the seq check decides again).
-        let turn = turn.take();
-        if let (Err(e), Some(t)) = (&pushed, &turn)
+        // has arrived and is done, the write is tried again (the seq check decides again), with
+        // the turn back in place to be given up the same way.
+        if let Err(e) = &pushed
             && e.code == "sync.seq_gap"
-            && t.wait_for_predecessor()
+            && let Some(t) = turn.take()
         {
-            pushed = write();
+            let again = t.wait_for_predecessor();
+            turn.set(Some(t));
+            if again {
+                pushed = write();
+            }
         }
-        drop(turn);
+        drop(turn.take());
         let (acked, results, [applied, duplicate, rejected], spent) = pushed?;
         // Freed on a thread of its own, behind the pushes (nice 10): a push's decoded records are
         // thousands of small allocations, and the answer need not wait for them.
