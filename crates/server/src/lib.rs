@@ -15,6 +15,14 @@
 /// the server's CPU during a 10,000-visit sync. With jemalloc, eleven alternated syncs used 10 %
 /// less server CPU and ingest with 200 devices was no lower on either backend (mimalloc, tried in
 /// earlier passes, lowered it by a fifth): docs/benchmarks.md, eighth pass.
+///
+/// It also takes the C library's `malloc` and `free` (the workspace enables tikv-jemallocator's
+/// `unprefixed_malloc_on_supported_platforms`), so SQLite's page cache and statements come from
+/// it too: under glibc they grew a per-thread arena (`grow_heap`, `mprotect`, first-touch page
+/// faults) in the middle of the writer's transaction. Together with SQLite's memory statistics
+/// turned off (`.cargo/config.toml`: no global mutex on every SQLite allocation), ingest with 200
+/// devices on SQLite went from 13,183–16,309 to 16,105–16,937 ops/s (docs/benchmarks.md, ninth
+/// pass).
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
