@@ -497,7 +497,7 @@ async fn push(
     who: Unverified,
     Pushed(req): Pushed<PushRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    blocking(move || app.push(&who.verify_outgoing(&app)?, &req))
+    blocking(move || app.push(&who.verify_outgoing(&app)?, req))
         .await
         .map(Json)
 }

@@ -8,6 +8,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use serde_json::value::RawValue;
 use std::collections::HashMap;
 use uuid::Uuid;
 use verivali_domain::{
@@ -145,7 +146,7 @@ fn behind_the_writer<T: Send>(
 
 impl App {
     /// Applies a push.
-    pub fn push(&self, caller: &Caller, req: &PushRequest) -> Result<PushResponse, ApiError> {
+    pub fn push(&self, caller: &Caller, mut req: PushRequest) -> Result<PushResponse, ApiError> {
         let lang = caller.lang;
         if req.device_id != caller.device.id {
             return Err(ApiError::new(
@@ -176,6 +177,15 @@ impl App {
             return Err(crate::app::app_too_old(lang).with("op_schema", json!(old.schema)));
         }
         let now = self.now();
+        // Each op's payload moves out of the request: a visit's is stored as sent, and moving
+        // its text into the row spares a ~2 KB copy per visit (4 MB of fresh memory per push of
+        // 2,000, each page of it faulted in). Nothing reads `req.ops[..].payload` after this.
+        let payloads: Vec<Box<RawValue>> = req
+            .ops
+            .iter_mut()
+            .map(|o| std::mem::replace(&mut o.payload, RawValue::NULL.to_owned()))
+            .collect();
+        let req = &req;
         // Registered before the work outside the lock, so a later push of this device (sent
         // before this one was answered) waits for this one before its write transaction.
         let turn = req
@@ -186,7 +196,7 @@ impl App {
         // concurrent pushes share the CPUs instead of queueing behind it, and at a lower priority
         // (`behind_the_writer`), so they do not take a CPU from the push holding it.
         let (prepared, settled) = behind_the_writer(|| {
-            let prepared = self.prepare_all(caller, &req.ops, now)?;
+            let prepared = self.prepare_all(caller, &req.ops, payloads, now)?;
             // The quality evidence no push changes, read from a snapshot outside the write lock.
             let settled = {
                 let mut tx = self.db.read()?;
@@ -470,20 +480,23 @@ impl App {
         &self,
         caller: &Caller,
         ops: &[verivali_protocol::Op],
+        mut payloads: Vec<Box<RawValue>>,
         now: DateTime<Utc>,
     ) -> DbResult<Vec<Prepared>> {
-        let prepare = |part: &[verivali_protocol::Op]| {
+        let prepare = |part: &[verivali_protocol::Op], payloads: Vec<Box<RawValue>>| {
             part.iter()
-                .map(|op| self.prepare(caller, op, now))
+                .zip(payloads)
+                .map(|(op, payload)| self.prepare(caller, op, payload, now))
                 .collect::<DbResult<Vec<_>>>()
         };
         if ops.len() < PARALLEL_PREPARE {
-            return prepare(ops);
+            return prepare(ops, payloads);
         }
         let (first, second) = ops.split_at(ops.len() / 2);
+        let later = payloads.split_off(first.len());
         std::thread::scope(|s| {
-            let other = s.spawn(|| prepare(second));
-            let mut out = prepare(first)?;
+            let other = s.spawn(|| prepare(second, later));
+            let mut out = prepare(first, payloads)?;
             out.extend(other.join().map_err(|_| DbError::Aborted)??);
             Ok(out)
         })
@@ -495,6 +508,7 @@ impl App {
         &self,
         caller: &Caller,
         op: &verivali_protocol::Op,
+        payload: Box<RawValue>,
         now: DateTime<Utc>,
     ) -> DbResult<Prepared> {
         let lang = caller.lang;
@@ -509,7 +523,7 @@ impl App {
         // Before anything is decoded or stored: a string no backend can store is this op's
         // fault alone, never the whole push's.
         if let Err(e) = verivali_domain::text::check("type", &op.op_type)
-            .and_then(|()| verivali_domain::text::check_json_text("payload", op.payload.get()))
+            .and_then(|()| verivali_domain::text::check_json_text("payload", payload.get()))
         {
             return Ok(Prepared::Rejected(Reject {
                 code: e.code().into(),
@@ -517,7 +531,7 @@ impl App {
                 field: Some(e.field),
             }));
         }
-        let body = match op.body() {
+        let body = match OpBody::decode(&op.op_type, payload.get()) {
             Ok(b) => b,
             Err(e) => {
                 return Ok(Prepared::Rejected(Reject::new(
@@ -553,7 +567,7 @@ impl App {
                 // record would give (the same type, the same serializer); a field a newer app
                 // added is kept for the server that will know it, where encoding again dropped
                 // it. Every reader decodes the text, which decodes to the record checked here.
-                let json = op.payload.get().to_owned();
+                let json = String::from(Box::<str>::from(payload));
                 Prepared::Visit { record: v, json }
             }
             OpBody::HouseholdPropose(p) => Prepared::Proposal(p),
