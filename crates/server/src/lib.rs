@@ -19,7 +19,9 @@
 /// It also takes the C library's `malloc` and `free` (the workspace enables tikv-jemallocator's
 /// `unprefixed_malloc_on_supported_platforms`), so SQLite's page cache and statements come from
 /// it too: under glibc they grew a per-thread arena (`grow_heap`, `mprotect`, first-touch page
-/// faults) in the middle of the writer's transaction. Together with SQLite's memory statistics
+/// faults) in the middle of the writer's transaction. (A test or bench that runs a device store in
+/// the same process, as `tests/benches/sync.rs` does, gives the device's SQLCipher jemalloc too;
+/// the phone's app does not link this crate.) Together with SQLite's memory statistics
 /// turned off (`.cargo/config.toml`: no global mutex on every SQLite allocation), ingest with 200
 /// devices on SQLite went from 13,183–16,309 to 16,105–16,937 ops/s (docs/benchmarks.md, ninth
 /// pass).
