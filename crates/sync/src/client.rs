@@ -40,6 +40,12 @@ pub trait LocalStore {
     fn photo_uploaded(&mut self, sha256: &str) -> Result<(), LocalError>;
     /// A sync completed at `at` (server time).
     fn sync_finished(&mut self, at: DateTime<Utc>) -> Result<(), LocalError>;
+    /// Called while the device waits for the server with nothing else to do (the last pushes
+    /// are on the wire): housekeeping that would otherwise fall into a later commit, such as
+    /// copying the store's log into its file. By default nothing.
+    fn idle(&mut self) -> Result<(), LocalError> {
+        Ok(())
+    }
 }
 
 /// Retry policy: exponential backoff with full jitter.
@@ -346,9 +352,34 @@ impl<T: Transport> SyncClient<T> {
         let start_sent = self.sent.load(Ordering::Relaxed);
         let mut report = SyncReport::default();
         let mut last_time = None;
-        self.push_all(store, &mut report, &mut last_time).await?;
+        let unacked = self.push_all(store, &mut report, &mut last_time).await?;
+        // The last push's answer is stored while the first pull page is on its way, when there
+        // is no photo to send first: the page is applied after it as before, only asked for
+        // earlier (that acknowledgement and the log copy its commit may start were the tail of
+        // a large sync, the pull's round trip waiting behind them).
+        let mut first_page = None;
+        if let Some(answer) = unacked {
+            if store.photos_to_upload().map_err(local)?.is_empty() {
+                let cursor = store.pull_cursor().map_err(local)?;
+                let fetch = async {
+                    let started = std::time::Instant::now();
+                    let r = self.pull_page(&cursor, self.config.pull_limit.max(1)).await;
+                    (r, started.elapsed())
+                };
+                let ((page, took), acked) = tokio::join!(fetch, async {
+                    tokio::task::yield_now().await;
+                    local_work(|| Self::acknowledge(store, &answer, &mut report, &mut last_time))
+                });
+                // A failed acknowledgement wins over the page, as it came first.
+                acked?;
+                first_page = Some((cursor, page?, took));
+            } else {
+                Self::acknowledge(store, &answer, &mut report, &mut last_time)?;
+            }
+        }
         self.upload_photos(store, &mut report).await?;
-        self.pull_all(store, &mut report, &mut last_time).await?;
+        self.pull_all(store, &mut report, &mut last_time, first_page)
+            .await?;
         if let Some(t) = last_time {
             store.sync_finished(t).map_err(local)?;
         }
@@ -423,13 +454,16 @@ impl<T: Transport> SyncClient<T> {
     /// link: a slow link keeps them small and one at a time, so a cut costs little; a fast one
     /// makes them large, so round trips and commits do not dominate. Answers are handled in
     /// order; a push answered but not yet acknowledged when something fails is sent again next
-    /// time and answered `duplicate`.
+    /// time and answered `duplicate`. Once the outbox has nothing left to send, the device's
+    /// wait for the last answers is its idle time ([`LocalStore::idle`]). The last answer is
+    /// returned unacknowledged, for [`SyncClient::sync`] to store while it asks for the first
+    /// pull page.
     async fn push_all(
         &self,
         store: &mut impl LocalStore,
         report: &mut SyncReport,
         last: &mut Option<DateTime<Utc>>,
-    ) -> Result<(), SyncError> {
+    ) -> Result<Option<PushResponse>, SyncError> {
         use futures_util::StreamExt;
         let mut size = (self.config.max_push_ops, self.config.max_push_bytes);
         // One on the wire until the link has shown it is fast.
@@ -475,6 +509,11 @@ impl<T: Transport> SyncClient<T> {
                     } else {
                         Ok(None)
                     };
+                    // Nothing left to send: the server has the rest of this sync's work.
+                    let acked = match acked {
+                        Ok(()) if drained && next.is_none() => store.idle().map_err(local),
+                        r => r,
+                    };
                     (acked, prepared)
                 })
             });
@@ -508,10 +547,7 @@ impl<T: Transport> SyncClient<T> {
             }
             answered = Some(answer);
         }
-        if let Some(a) = answered {
-            Self::acknowledge(store, &a, report, last)?;
-        }
-        Ok(())
+        Ok(answered)
     }
 
     /// One push request (a zstd body), with retries.
@@ -626,12 +662,19 @@ impl<T: Transport> SyncClient<T> {
         store: &mut impl LocalStore,
         report: &mut SyncReport,
         last: &mut Option<DateTime<Utc>>,
+        first: Option<(String, PullResponse, Duration)>,
     ) -> Result<(), SyncError> {
-        let cursor = store.pull_cursor().map_err(local)?;
         let mut limit = self.config.pull_limit.max(1);
-        let started = std::time::Instant::now();
-        let mut page = self.pull_page(&cursor, limit).await?;
-        let mut took = started.elapsed();
+        let cursor = store.pull_cursor().map_err(local)?;
+        let (mut page, mut took) = match first {
+            // Asked for from the cursor still stored (no photo upload came in between).
+            Some((from, page, took)) if from == cursor => (page, took),
+            _ => {
+                let started = std::time::Instant::now();
+                let page = self.pull_page(&cursor, limit).await?;
+                (page, started.elapsed())
+            }
+        };
         loop {
             let ahead = page.has_more.then(|| page.next_cursor.clone());
             let (next, applied) = match &ahead {
