@@ -130,8 +130,4 @@ impl<A: StoreAccess> LocalStore for StoreSync<A> {
     fn sync_finished(&mut self, at: DateTime<Utc>) -> Result<(), LocalError> {
         Ok(self.0.with(|s| s.set_last_sync(at))?)
     }
-
-    fn idle(&mut self) -> Result<(), LocalError> {
-        Ok(self.0.with(|s| s.checkpoint())?)
-    }
 }

@@ -278,17 +278,6 @@ impl Store {
         load_clock(&self.conn)
     }
 
-    /// Copies what the write-ahead log holds into the database file, as far as no reader needs it
-    /// (a passive checkpoint: it never waits). SQLite does this itself inside the commit that
-    /// makes the log pass 1,000 pages; the sync calls it while it waits for the server with
-    /// nothing else to do, so that copy (tens of milliseconds after a large acknowledgement,
-    /// mostly system calls) is not left to a later commit on the sync's own path.
-    pub fn checkpoint(&mut self) -> Result<()> {
-        self.conn
-            .wal_checkpoint_v2(None::<&str>, rusqlite::wal::CheckpointMode::PASSIVE)?;
-        Ok(())
-    }
-
     /// Runs `PRAGMA integrity_check` (used after crashes in tests and on demand in support).
     pub fn integrity_ok(&self) -> Result<bool> {
         let r: String = self

@@ -40,12 +40,6 @@ pub trait LocalStore {
     fn photo_uploaded(&mut self, sha256: &str) -> Result<(), LocalError>;
     /// A sync completed at `at` (server time).
     fn sync_finished(&mut self, at: DateTime<Utc>) -> Result<(), LocalError>;
-    /// Called while the device waits for the server with nothing else to do (the last pushes
-    /// are on the wire): housekeeping that would otherwise fall into a later commit, such as
-    /// copying the store's log into its file. By default nothing.
-    fn idle(&mut self) -> Result<(), LocalError> {
-        Ok(())
-    }
 }
 
 /// Retry policy: exponential backoff with full jitter.
@@ -355,8 +349,10 @@ impl<T: Transport> SyncClient<T> {
         let unacked = self.push_all(store, &mut report, &mut last_time).await?;
         // The last push's answer is stored while the first pull page is on its way, when there
         // is no photo to send first: the page is applied after it as before, only asked for
-        // earlier (that acknowledgement and the log copy its commit may start were the tail of
-        // a large sync, the pull's round trip waiting behind them).
+        // earlier. That acknowledgement is a durable commit, often with the log copy (SQLite's
+        // checkpoint) it sets off: tens of milliseconds here, more on a cheap phone's flash,
+        // which the pull's round trip no longer waits behind. On this machine the gain is
+        // within the benchmark's noise (docs/benchmarks.md, tenth pass).
         let mut first_page = None;
         if let Some(answer) = unacked {
             if store.photos_to_upload().map_err(local)?.is_empty() {
@@ -454,10 +450,8 @@ impl<T: Transport> SyncClient<T> {
     /// link: a slow link keeps them small and one at a time, so a cut costs little; a fast one
     /// makes them large, so round trips and commits do not dominate. Answers are handled in
     /// order; a push answered but not yet acknowledged when something fails is sent again next
-    /// time and answered `duplicate`. Once the outbox has nothing left to send, the device's
-    /// wait for the last answers is its idle time ([`LocalStore::idle`]). The last answer is
-    /// returned unacknowledged, for [`SyncClient::sync`] to store while it asks for the first
-    /// pull page.
+    /// time and answered `duplicate`. The last answer is returned unacknowledged, for
+    /// [`SyncClient::sync`] to store while it asks for the first pull page.
     async fn push_all(
         &self,
         store: &mut impl LocalStore,
@@ -508,11 +502,6 @@ impl<T: Transport> SyncClient<T> {
                         self.prepare_push(store, sent_through, size)
                     } else {
                         Ok(None)
-                    };
-                    // Nothing left to send: the server has the rest of this sync's work.
-                    let acked = match acked {
-                        Ok(()) if drained && next.is_none() => store.idle().map_err(local),
-                        r => r,
                     };
                     (acked, prepared)
                 })

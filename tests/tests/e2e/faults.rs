@@ -446,3 +446,51 @@ async fn a_2g_link_is_slow_but_complete() {
     assert_eq!(rig.server.count("SELECT count(*) FROM visits"), 4);
     assert_eq!(rig.server.count("SELECT count(*) FROM attachments"), 4);
 }
+
+/// A transport whose pulls fail once `failing` is set (the pushes go through).
+struct PullsFail {
+    inner: HttpTransport,
+    failing: std::sync::atomic::AtomicBool,
+    pulls_tried: AtomicUsize,
+}
+
+impl Transport for PullsFail {
+    async fn send(&self, req: Request) -> Result<Response, SendError> {
+        if req.path.starts_with("/api/v1/sync/pull") && self.failing.load(Ordering::SeqCst) {
+            self.pulls_tried.fetch_add(1, Ordering::SeqCst);
+            return Err(SendError::Network("pull cut".into()));
+        }
+        self.inner.send(req).await
+    }
+}
+
+/// The first pull page is asked for while the last push's answer is being stored: a pull that
+/// fails beside it must not cost that acknowledgement (nothing is re-sent next time), and the
+/// next sync pulls normally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_answer_is_stored_even_when_the_pull_beside_it_fails() {
+    let rig = rig(&["petugas"]).await;
+    let t = PullsFail {
+        inner: HttpTransport::new(&rig.proxy.url, Duration::from_secs(20)).unwrap(),
+        failing: std::sync::atomic::AtomicBool::new(false),
+        pulls_tried: AtomicUsize::new(0),
+    };
+    let (mut store, client, _d) =
+        device_with("petugas", Arc::new(SystemClock), &t, small_pushes()).await;
+    record(&mut store, 31, 120, 0);
+    t.failing.store(true, Ordering::SeqCst);
+    let err = client.sync(&mut StoreSync(&mut store)).await.unwrap_err();
+    assert_eq!(verivali_domain::Coded::code(&err), "sync.network", "{err}");
+    assert!(t.pulls_tried.load(Ordering::SeqCst) >= 1, "the pull was tried");
+    let counts = store.outbox_counts().unwrap();
+    assert_eq!(
+        (counts.pending_ops, counts.acked_through),
+        (0, 120),
+        "every answer stored, the last one included"
+    );
+    assert_eq!(rig.server.count("SELECT count(*) FROM visits"), 120);
+
+    t.failing.store(false, Ordering::SeqCst);
+    let again = client.sync(&mut StoreSync(&mut store)).await.unwrap();
+    assert_eq!((again.ops_acked, again.round_trips), (0, 1), "nothing re-sent");
+}

@@ -1105,31 +1105,3 @@ fn a_nik_held_by_another_household_on_the_device_warns_at_capture() {
             .contains(&"nik.on_device")
     );
 }
-
-/// `checkpoint` copies the log into the database file (the sync calls it while it waits for the
-/// server): the file grows by the pages the log held, and nothing read changes.
-#[test]
-fn checkpoint_copies_the_log_into_the_database_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("d.db");
-    let c = clock();
-    let (mut store, hh) = store_with(&path, 40, c.clone());
-    let mut s = Seq::new(4);
-    for (h, m) in &hh {
-        store
-            .record_visit(&sample::visit(&mut s, h, m, c.now_utc()))
-            .unwrap();
-    }
-    let wal = dir.path().join("d.db-wal");
-    let file_before = std::fs::metadata(&path).unwrap().len();
-    // Below SQLite's own threshold (1,000 pages): the log still holds what was written.
-    assert!(std::fs::metadata(&wal).unwrap().len() > 64 * 1024);
-    store.checkpoint().unwrap();
-    let file_after = std::fs::metadata(&path).unwrap().len();
-    assert!(
-        file_after > file_before,
-        "database file {file_before} → {file_after} bytes"
-    );
-    assert_eq!(store.outbox_counts().unwrap().pending_ops, 40);
-    assert!(store.integrity_ok().unwrap());
-}
