@@ -451,7 +451,7 @@ impl<T: Transport> SyncClient<T> {
     /// makes them large, so round trips and commits do not dominate. Answers are handled in
     /// order; a push answered but not yet acknowledged when something fails is sent again next
     /// time and answered `duplicate`. The last answer is returned unacknowledged, for
-    /// [`SyncClient::sync`] to store while it asks for the first pull page.
+    /// [`SyncClient::sync`] to store (beside the first pull request when no photo is waiting).
     async fn push_all(
         &self,
         store: &mut impl LocalStore,
@@ -645,7 +645,8 @@ impl<T: Transport> SyncClient<T> {
     /// server reads it while the device applies the last one (a fresh device's first pull is
     /// half server, half device). A page is applied with its cursor in one transaction, in
     /// order; a page fetched ahead is dropped if applying the one before fails, and the stored
-    /// cursor still says where to go on from.
+    /// cursor still says where to go on from. `first` is a page [`SyncClient::sync`] already
+    /// fetched, with the cursor it was fetched from: used only if that is still the stored one.
     async fn pull_all(
         &self,
         store: &mut impl LocalStore,
@@ -656,7 +657,7 @@ impl<T: Transport> SyncClient<T> {
         let mut limit = self.config.pull_limit.max(1);
         let cursor = store.pull_cursor().map_err(local)?;
         let (mut page, mut took) = match first {
-            // Asked for from the cursor still stored (no photo upload came in between).
+            // Asked for by `sync` from the cursor still stored (nothing has moved it since).
             Some((from, page, took)) if from == cursor => (page, took),
             _ => {
                 let started = std::time::Instant::now();
