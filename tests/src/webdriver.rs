@@ -476,6 +476,15 @@ impl Session {
         self.click(&option).await;
     }
 
+    /// Waits (up to 15 s) until `script` returns `true`; `what` names the wait in the failure.
+    pub async fn wait_until(&self, script: &str, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.execute(script, json!([])).await != Value::Bool(true) {
+            assert!(Instant::now() < deadline, "waited 15 s for {what}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Runs a script; its `return` value comes back.
     pub async fn execute(&self, script: &str, args: Value) -> Value {
         self.try_cmd(

@@ -145,8 +145,15 @@ async fn a_supervisor_reviews_in_a_real_browser() {
         )),
         1
     );
-    // Approve the next from the keyboard: A.
-    b.wait("#approve").await;
+    // Approve the next from the keyboard: A. The rejected visit's page (its `#approve` included)
+    // stays until the next one has loaded and replaced it, and a key pressed before that arms the
+    // page about to go: wait for the next visit's page, whose reason is still empty.
+    b.wait_until(
+        "const r = document.querySelector('#reason'); \
+         return !!r && r.value === '' && !!document.querySelector('#approve');",
+        "the next visit's page",
+    )
+    .await;
     b.execute(
         "document.activeElement && document.activeElement.blur()",
         json!([]),
