@@ -5,7 +5,10 @@
 //! kept inside the encrypted file, so they are encrypted at rest with everything else.
 //!
 //! * Append-only migrations run at open ([`schema`]).
-//! * WAL with `synchronous = FULL`: a call that returns has its data on disk.
+//! * WAL with `synchronous = FULL`: a call that returns has its data on disk. Two commits of the
+//!   sync do not wait for the disk, because the server gives their content again after a power
+//!   cut: a pulled page ([`Store::apply_pulled`]) and an acknowledgement without a rejection
+//!   ([`Store::acknowledge`]). Both stay atomic, and the next durable commit flushes them.
 //! * The **outbox** is the only way changes leave the device: every change writes its rows and its
 //!   op in one transaction ([`Store::record_visit`], [`Store::submit_batch`], [`Store::propose_household`]).
 //!   `seq` is per device, gap-free from 1; ops leave only when the server acknowledged them.
@@ -418,6 +421,40 @@ impl ExecCached for Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An acknowledgement commits without waiting for the disk only when it carries no
+    /// rejection ([`Store::acknowledge`]); after either kind the store waits for the disk again,
+    /// so every later call (a visit recorded) is durable and flushes the acknowledgement too.
+    #[test]
+    fn acknowledgements_leave_the_store_waiting_for_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(verivali_domain::clock::SystemClock);
+        let mut s = Store::create(
+            &dir.path().join("s.db"),
+            "270814",
+            Uuid::now_v7(),
+            KdfParams::FAST_INSECURE,
+            clock,
+        )
+        .unwrap();
+        let level = |s: &Store| -> i64 {
+            s.conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap()
+        };
+        const FULL: i64 = 2;
+        assert_eq!(level(&s), FULL);
+        s.acknowledge(0, &[], Utc::now()).unwrap();
+        assert_eq!(level(&s), FULL);
+        let rejected = Rejection {
+            op_id: Uuid::now_v7(),
+            code: "visit.invalid".into(),
+            message: "ditolak".into(),
+            field: None,
+        };
+        s.acknowledge(0, &[rejected], Utc::now()).unwrap();
+        assert_eq!(level(&s), FULL);
+    }
 
     /// A store made by an earlier build (HMAC-SHA512 pages) opens, and a new one uses the
     /// hardware-backed HMAC-SHA256: it does not open as SHA-512.
