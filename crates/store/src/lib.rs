@@ -289,6 +289,27 @@ impl Store {
         Ok(r == "ok")
     }
 
+    /// Runs `f`, whose commits do not wait for the disk (`synchronous = NORMAL`): only for the
+    /// commits the server gives again after a power cut (a pulled page, an acknowledgement
+    /// without a rejection). The store waits for the disk again afterwards, whether `f` returned,
+    /// failed or panicked: a caller that goes on after a panic (the app keeps a store whose lock
+    /// was poisoned) must not record visits without their fsync.
+    pub(crate) fn not_waiting_for_the_disk<T>(
+        &mut self,
+        f: impl FnOnce(&mut Store) -> Result<T>,
+    ) -> Result<T> {
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        let full = self.conn.pragma_update(None, "synchronous", "FULL");
+        match done {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(done) => {
+                full?;
+                done
+            }
+        }
+    }
+
     pub(crate) fn write_tx(&mut self) -> Result<Transaction<'_>> {
         Ok(self
             .conn
@@ -453,6 +474,16 @@ mod tests {
             field: None,
         };
         s.acknowledge(0, &[rejected], Utc::now()).unwrap();
+        assert_eq!(level(&s), FULL);
+        // A panic inside (the app goes on with a store whose lock was poisoned) or a failure.
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            s.not_waiting_for_the_disk(|_| -> Result<()> { panic!("inside the commit") })
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(level(&s), FULL);
+        let failed =
+            s.not_waiting_for_the_disk(|s| s.conn.execute_batch("NOT SQL").map_err(Into::into));
+        assert!(failed.is_err());
         assert_eq!(level(&s), FULL);
     }
 

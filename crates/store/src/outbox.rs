@@ -317,7 +317,8 @@ impl Store {
 
     /// Applies a push answer: ops up to `acked_through` leave the outbox (rejected ones are kept in
     /// the "needs attention" list with the server's reason) and the server time merges into the
-    /// clock, all in one transaction. An acknowledgement never moves backwards.
+    /// clock, all in one transaction. An acknowledgement never moves backwards, except that a
+    /// power cut may take back one that did not wait for the disk (below).
     ///
     /// An answer without a rejection commits without waiting for the disk (`synchronous =
     /// NORMAL`), as a pulled page does: it is the server's to give again. It stays atomic (WAL),
@@ -326,9 +327,10 @@ impl Store {
     /// again and the server answers `duplicate` for each (it applied them once), so nothing is
     /// lost or applied twice. A rejection is not given again (a re-sent rejected op is only a
     /// duplicate), so an answer with one waits for the disk: the enumerator must see it. One
-    /// fsync less per push of a sync: 11 of a 10,000-visit sync's 21, on cheap flash each several
+    /// fsync less per push of a sync: 10 of a 10,000-visit sync's 21, on cheap flash each several
     /// milliseconds of the one thread that also prepares the next push (docs/benchmarks.md,
-    /// eleventh pass).
+    /// eleventh pass). The send screen's "received" time of a re-sent visit is then that of the
+    /// `duplicate` answer.
     pub fn acknowledge(
         &mut self,
         acked: u64,
@@ -338,10 +340,7 @@ impl Store {
         if !rejections.is_empty() {
             return self.acknowledge_in(acked, rejections, server_time);
         }
-        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let done = self.acknowledge_in(acked, rejections, server_time);
-        self.conn.pragma_update(None, "synchronous", "FULL")?;
-        done
+        self.not_waiting_for_the_disk(|s| s.acknowledge_in(acked, rejections, server_time))
     }
 
     fn acknowledge_in(

@@ -89,10 +89,7 @@ impl Store {
         // It stays atomic with its cursor (WAL), and the next durable commit (a visit recorded)
         // flushes it; a power cut before that loses the page and its cursor together, and the
         // next pull fetches it again. One fsync less per page of a first pull.
-        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let applied = self.apply_pulled_in(items, cursor, server_time, now);
-        self.conn.pragma_update(None, "synchronous", "FULL")?;
-        applied
+        self.not_waiting_for_the_disk(|s| s.apply_pulled_in(items, cursor, server_time, now))
     }
 
     fn apply_pulled_in(

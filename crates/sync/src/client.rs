@@ -26,7 +26,9 @@ pub trait LocalStore {
         max_ops: usize,
         max_bytes: usize,
     ) -> Result<Vec<Op>, LocalError>;
-    /// Stores a push answer (acknowledged ops leave the outbox; rejections are kept) durably.
+    /// Stores a push answer (acknowledged ops leave the outbox; rejections are kept), atomically.
+    /// An answer with a rejection is on disk when this returns; one without may wait for the
+    /// store's next durable commit, since a lost one is only re-sent and answered `duplicate`.
     fn acknowledge(&mut self, answer: &PushResponse) -> Result<(), LocalError>;
     /// The cursor to pull from.
     fn pull_cursor(&mut self) -> Result<String, LocalError>;
@@ -349,7 +351,7 @@ impl<T: Transport> SyncClient<T> {
         let unacked = self.push_all(store, &mut report, &mut last_time).await?;
         // The last push's answer is stored while the first pull page is on its way, when there
         // is no photo to send first: the page is applied after it as before, only asked for
-        // earlier. That acknowledgement is a durable commit, often with the log copy (SQLite's
+        // earlier. That acknowledgement is a commit, often with the log copy (SQLite's
         // checkpoint) it sets off: tens of milliseconds here, more on a cheap phone's flash,
         // which the pull's round trip no longer waits behind. On this machine the gain is
         // within the benchmark's noise (docs/benchmarks.md, tenth pass).
@@ -440,8 +442,9 @@ impl<T: Transport> SyncClient<T> {
 
     /// Pushes the outbox in byte-sized batches. While a push is on the wire the device
     /// acknowledges the one before it and reads and compresses the next, so the device's work
-    /// overlaps the server's (an acknowledgement is a durable local commit: waiting for it
-    /// before sending held the server idle for a third of a large sync). On a link that answers
+    /// overlaps the server's (an acknowledgement is a local commit, with its encryption and
+    /// perhaps a checkpoint: waiting for it before sending held the server idle for a third of a
+    /// large sync). On a link that answers
     /// within [`Config::push_fast`] the next push is sent before the last is answered (two on
     /// the wire): the server decodes and validates it while the last one is being written, and
     /// applies the two in seq order (it holds the later one until the earlier is done). A push
