@@ -444,9 +444,8 @@ impl<T: Transport> SyncClient<T> {
     /// acknowledges the one before it and reads and compresses the next, so the device's work
     /// overlaps the server's (an acknowledgement is a local commit, with its encryption and
     /// perhaps a checkpoint: waiting for it before sending held the server idle for a third of a
-    /// large sync). On a link that answers
-    /// within [`Config::push_fast`] the next push is sent before the last is answered (two on
-    /// the wire): the server decodes and validates it while the last one is being written, and
+    /// large sync). On a link that answers within [`Config::push_fast`] the next push is sent
+    /// before the last is answered (two on the wire): the server decodes and validates it while the last one is being written, and
     /// applies the two in seq order (it holds the later one until the earlier is done). A push
     /// refused for a gap because the one before it had not arrived yet (it was retried) is sent
     /// once more after that one's answer. Batches start at the configured size and adapt to the

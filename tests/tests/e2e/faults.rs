@@ -5,7 +5,7 @@
 
 use sha2::Digest;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 use uuid::Uuid;
 use verivali_domain::clock::{Clock, SkewedClock, SystemClock};
@@ -450,7 +450,7 @@ async fn a_2g_link_is_slow_but_complete() {
 /// A transport whose pulls fail once `failing` is set (the pushes go through).
 struct PullsFail {
     inner: HttpTransport,
-    failing: std::sync::atomic::AtomicBool,
+    failing: AtomicBool,
     pulls_tried: AtomicUsize,
 }
 
@@ -474,7 +474,7 @@ async fn the_last_answer_is_stored_even_when_the_pull_beside_it_fails() {
     let rig = rig(&["petugas"]).await;
     let t = PullsFail {
         inner: HttpTransport::new(&rig.proxy.url, Duration::from_secs(20)).unwrap(),
-        failing: std::sync::atomic::AtomicBool::new(false),
+        failing: AtomicBool::new(false),
         pulls_tried: AtomicUsize::new(0),
     };
     let (mut store, client, _d) =
