@@ -345,6 +345,48 @@ impl Server {
         conn.query_row(sql, [], |r| r.get(0)).unwrap()
     }
 
+    /// The visits' records from the server's own database (read-only, while it runs), on either
+    /// backend. A record a push wrote to SQLite is packed (`verivali_domain::packed`), which SQL
+    /// on the file cannot read (`json_extract`): it is unpacked here, as the server reads it.
+    pub fn visit_records(&self) -> Vec<serde_json::Value> {
+        let texts: Vec<String> = if self.db.starts_with("postgres://") {
+            let url = self.db.clone();
+            std::thread::spawn(move || {
+                let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+                c.query("SELECT record FROM visits ORDER BY id", &[])
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.get::<_, String>(0))
+                    .collect()
+            })
+            .join()
+            .unwrap()
+        } else {
+            let path = self.db.strip_prefix("sqlite://").unwrap();
+            let conn = rusqlite::Connection::open_with_flags(
+                path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .unwrap();
+            let mut stmt = conn
+                .prepare("SELECT record FROM visits ORDER BY id")
+                .unwrap();
+            let rows = stmt.query_map([], |r| {
+                Ok(match r.get_ref(0)? {
+                    rusqlite::types::ValueRef::Blob(z) => {
+                        verivali_domain::packed::unpack(z).unwrap()
+                    }
+                    v => v.as_str()?.to_owned(),
+                })
+            });
+            rows.unwrap().map(Result::unwrap).collect()
+        };
+        texts
+            .iter()
+            .map(|t| serde_json::from_str(t).unwrap())
+            .collect()
+    }
+
     /// One row's value from the server's PostgreSQL database (on a thread of its own: the
     /// blocking client cannot run inside an async runtime).
     fn on_postgres<T: Send + 'static>(&self, sql: &str, get: fn(&postgres::Row) -> T) -> T {

@@ -17,6 +17,7 @@ pub mod household;
 pub mod i18n;
 pub mod issue;
 pub mod nik;
+pub mod packed;
 pub mod pin;
 pub mod quality;
 pub mod questionnaire;

@@ -1,5 +1,6 @@
 //! Trains the zstd dictionary the outbox compresses visit records with
-//! (`crates/store/src/visit.dict`, see `outbox::VISIT_DICT`) and prints what it does.
+//! (`crates/domain/src/visit.dict`, see `verivali_domain::packed`; the SQLite server packs
+//! `visits.record` with it too) and prints what it does.
 //!
 //!     cargo run --release -p verivali-store --example train_visit_dict -- [OUT]
 //!
@@ -22,7 +23,7 @@ const SAMPLES: u32 = 4_000;
 fn main() -> anyhow::Result<()> {
     let out = std::env::args()
         .nth(1)
-        .unwrap_or_else(|| "crates/store/src/visit.dict".into());
+        .unwrap_or_else(|| "crates/domain/src/visit.dict".into());
     let mut seq = Seq::new(9001);
     let start = Utc
         .with_ymd_and_hms(2026, 3, 2, 8, 0, 0)

@@ -7,6 +7,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use verivali_domain::hlc::Hlc;
+use verivali_domain::packed;
 
 use crate::error::{Result, StoreError};
 use crate::{Store, tick, ts};
@@ -123,96 +124,35 @@ pub(crate) fn acked_through(conn: &rusqlite::Connection) -> Result<u64> {
 }
 
 /// The op type whose payloads the outbox keeps compressed: a visit's record, ~2 KB of JSON with
-/// names and NIKs, to ~0.35 KB on synthetic visits with zstd (level 1, each record alone) and
-/// [`VISIT_DICT`]; ~0.97 KB without the dictionary. A large sync then reads, decrypts, frees and
-/// (SQLCipher's `secure_delete`) zeroes and re-encrypts a fraction of the outbox pages, and a week
-/// offline takes less of a small phone's storage. The other payloads stay JSON text: SQL reads a
-/// batch's visit ids (`json_each`, `instr`), and a proposal is small.
+/// names and NIKs, to ~0.35 KB on synthetic visits, packed alone with the visit dictionary of
+/// [`verivali_domain::packed`]; ~0.97 KB without the dictionary. A large sync then reads,
+/// decrypts, frees and (SQLCipher's `secure_delete`) zeroes and re-encrypts a fraction of the
+/// outbox pages, and a week offline takes less of a small phone's storage. The other payloads stay
+/// JSON text: SQL reads a batch's visit ids (`json_each`, `instr`), and a proposal is small.
 const COMPRESSED: &str = "visit.record";
 
-/// The zstd dictionary visit records are compressed with: the shape every record shares (field
-/// names, outcome and status words, the default questionnaire's question ids), which a 2 KB record
-/// compressed alone otherwise spells out in every frame. Trained on synthetic visits by
-/// `cargo run --release -p verivali-store --example train_visit_dict` (how, and what it gains: there).
-/// Each frame names the dictionary's id; frames without one (stores written before it) decompress
-/// without. A new dictionary gets a new id and this one stays readable.
-const VISIT_DICT: &[u8] = include_bytes!("visit.dict");
-
-/// The id [`VISIT_DICT`] carries ("VV" and 1), in the range zstd leaves to private dictionaries.
-pub const VISIT_DICT_ID: u32 = 0x5656_0001;
-
-/// Largest payload a compressed one may claim to hold (a visit is a few KB; a corrupt frame
-/// header must not make the store allocate gigabytes).
-const MAX_PAYLOAD: u64 = 16 << 20;
-
-/// [`VISIT_DICT`] digested for compressing (once per process).
-fn visit_cdict() -> &'static zstd::dict::EncoderDictionary<'static> {
-    static D: std::sync::OnceLock<zstd::dict::EncoderDictionary<'static>> =
-        std::sync::OnceLock::new();
-    D.get_or_init(|| zstd::dict::EncoderDictionary::copy(VISIT_DICT, 1))
-}
-
-/// [`VISIT_DICT`] digested for decompressing (once per process).
-fn visit_ddict() -> &'static zstd::dict::DecoderDictionary<'static> {
-    static D: std::sync::OnceLock<zstd::dict::DecoderDictionary<'static>> =
-        std::sync::OnceLock::new();
-    D.get_or_init(|| zstd::dict::DecoderDictionary::copy(VISIT_DICT))
-}
+/// The id of the dictionary the outbox packs with (its frames name it).
+pub const VISIT_DICT_ID: u32 = packed::VISIT_DICT_ID;
 
 /// How `payload` is stored for an op of `op_type` (see [`COMPRESSED`]).
 fn stored_payload(op_type: &str, payload: &str) -> Result<SqlValue> {
     if op_type != COMPRESSED {
         return Ok(SqlValue::Text(payload.to_owned()));
     }
-    // A one-shot compression records the content size in the frame, which `Payloads::text` sizes
-    // its buffer by, and the dictionary's id, which tells it which dictionary to use.
-    let z = zstd::bulk::Compressor::with_prepared_dictionary(visit_cdict())
-        .and_then(|mut c| c.compress(payload.as_bytes()))
-        .map_err(unreadable)?;
-    Ok(SqlValue::Blob(z))
+    Ok(SqlValue::Blob(packed::pack(payload).map_err(unreadable)?))
 }
 
-/// Reads stored payloads back as JSON text, with a decompressor for frames made with
-/// [`VISIT_DICT`] and one for frames made without (each made once it is first needed).
+/// Reads stored payloads back as JSON text (one unpacker for a whole read).
 #[derive(Default)]
-struct Payloads {
-    with_dict: Option<zstd::bulk::Decompressor<'static>>,
-    plain: Option<zstd::bulk::Decompressor<'static>>,
-}
+struct Payloads(packed::Unpacker);
 
 impl Payloads {
-    /// A stored payload as JSON text: text as it is, a BLOB decompressed (stores written before
-    /// schema step 9 hold text only).
+    /// A stored payload as JSON text: text as it is, a BLOB unpacked (stores written before
+    /// schema step 9 hold text only; before the dictionary, frames without one).
     fn text(&mut self, v: ValueRef<'_>) -> Result<String> {
         match v {
             ValueRef::Text(t) => String::from_utf8(t.to_vec()).map_err(unreadable),
-            ValueRef::Blob(z) => {
-                let size = zstd::zstd_safe::get_frame_content_size(z)
-                    .ok()
-                    .flatten()
-                    .filter(|n| *n <= MAX_PAYLOAD)
-                    .ok_or_else(|| unreadable("compressed payload without a valid size"))?;
-                let dctx = match zstd::zstd_safe::get_dict_id_from_frame(z) {
-                    None => match &mut self.plain {
-                        Some(d) => d,
-                        slot => slot.insert(zstd::bulk::Decompressor::new().map_err(unreadable)?),
-                    },
-                    Some(id) if id.get() == VISIT_DICT_ID => match &mut self.with_dict {
-                        Some(d) => d,
-                        slot => slot.insert(
-                            zstd::bulk::Decompressor::with_prepared_dictionary(visit_ddict())
-                                .map_err(unreadable)?,
-                        ),
-                    },
-                    Some(id) => {
-                        return Err(unreadable(format!(
-                            "compressed payload made with unknown dictionary {id}"
-                        )));
-                    }
-                };
-                let bytes = dctx.decompress(z, size as usize).map_err(unreadable)?;
-                String::from_utf8(bytes).map_err(unreadable)
-            }
+            ValueRef::Blob(z) => self.0.text(z).map_err(unreadable),
             _ => Err(unreadable("payload is neither text nor compressed text")),
         }
     }

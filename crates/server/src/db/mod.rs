@@ -2,6 +2,9 @@
 //! default) and PostgreSQL (the `postgres` client). Every query of the server is written once in
 //! [`crate::repo`] in the common subset of both dialects (`$1` placeholders, TEXT ids and times,
 //! BIGINT numbers and flags, JSON as TEXT); only the migrations and the change-feed cursor differ.
+//! One storage form differs: a visit's record a push writes to SQLite is packed ([`Value::Packed`]),
+//! which SQLite's reads unpack, so the repositories always see its JSON text; SQL on the SQLite
+//! file itself (`json_extract(record, …)`) no longer reads pushed records.
 //!
 //! Connections come from a small blocking pool; the HTTP layer runs storage work on tokio's
 //! blocking threads. A write transaction is one `BEGIN … COMMIT`; dropping it uncommitted rolls back.
@@ -21,6 +24,12 @@ pub enum Value {
     I64(i64),
     /// Text (ids, times as RFC 3339, JSON).
     Text(String),
+    /// JSON text packed by [`verivali_domain::packed`] (a visit's record, packed on a push's
+    /// prepare threads, outside the write lock). It means its text on both backends: SQLite
+    /// stores the frame as a BLOB and reads it back as [`Value::Text`]; PostgreSQL is given the
+    /// text (it compresses the column itself, LZ4 since schema step 14), so a push there keeps
+    /// its records as text and never packs one.
+    Packed(Vec<u8>),
 }
 
 impl From<i64> for Value {

@@ -80,6 +80,8 @@ impl ToSql for Value {
                 Type::INT4 => s.parse::<i32>()?.to_sql(ty, out),
                 _ => s.as_str().to_sql(ty, out),
             },
+            // Never made for PostgreSQL by the server itself (see `Value::Packed`): its text.
+            Value::Packed(z) => verivali_domain::packed::unpack(z)?.as_str().to_sql(ty, out),
         }
     }
 
@@ -209,7 +211,7 @@ fn typed(params: &[Value]) -> Option<Vec<(&(dyn ToSql + Sync), Type)>> {
     params
         .iter()
         .map(|p| match p {
-            Value::Text(_) => Some((p as &(dyn ToSql + Sync), Type::TEXT)),
+            Value::Text(_) | Value::Packed(_) => Some((p as &(dyn ToSql + Sync), Type::TEXT)),
             Value::I64(_) => Some((p as &(dyn ToSql + Sync), Type::INT8)),
             Value::Null => None,
         })

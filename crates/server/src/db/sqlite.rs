@@ -42,6 +42,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use super::pool::{Pool, Pooled};
 use super::{Database, DbError, DbResult, Dialect, Row, RowView, Sql, Tx, Value};
+use verivali_domain::packed;
 
 impl rusqlite::ToSql for Value {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -49,6 +50,7 @@ impl rusqlite::ToSql for Value {
             Value::Null => ToSqlOutput::Owned(rusqlite::types::Value::Null),
             Value::I64(n) => ToSqlOutput::Owned(rusqlite::types::Value::Integer(*n)),
             Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Value::Packed(z) => ToSqlOutput::Borrowed(ValueRef::Blob(z)),
         })
     }
 }
@@ -355,6 +357,11 @@ fn query(conn: &Connection, sql: &str, params: &[Value]) -> DbResult<Vec<Row>> {
                 ValueRef::Null => Value::Null,
                 ValueRef::Integer(v) => Value::I64(v),
                 ValueRef::Real(f) => Value::Text(f.to_string()),
+                // A packed record ([`Value::Packed`]) reads as its text; a frame that does not
+                // unpack is a corrupt row, said as such, never a row with its record missing.
+                ValueRef::Blob(z) if packed::is_packed(z) => Value::Text(
+                    packed::unpack(z).map_err(|e| DbError::Corrupt(format!("record: {e}")))?,
+                ),
                 // Valid UTF-8 (all text written through this crate) is checked with the
                 // vectorised validator; the lossy walk only for what is not.
                 ValueRef::Text(t) | ValueRef::Blob(t) => {
@@ -370,7 +377,8 @@ fn query(conn: &Connection, sql: &str, params: &[Value]) -> DbResult<Vec<Row>> {
     Ok(out)
 }
 
-/// A SQLite row read in place ([`Sql::query_each`]).
+/// A SQLite row read in place ([`Sql::query_each`]). A packed record cannot be lent as text
+/// (it reads as `""`): records are read through [`Sql::query`], which unpacks them.
 struct InPlace<'a, 'b>(&'a rusqlite::Row<'b>);
 
 impl RowView for InPlace<'_, '_> {

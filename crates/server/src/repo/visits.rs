@@ -112,7 +112,7 @@ const VISIT_UPSERT: &str = "ON CONFLICT (id) DO UPDATE SET revision = excluded.r
 /// A visit's values for [`VISIT_COLUMNS`] but the last two (the time, shared).
 fn visit_values(
     v: &VisitRow,
-    record: String,
+    record: Value,
     quality: (&str, u32),
     now: &str,
 ) -> DbResult<[Value; 17]> {
@@ -129,7 +129,7 @@ fn visit_values(
         v.state.as_str().into(),
         r.outcome.as_str().into(),
         r.baseline_version.into(),
-        Value::Text(record),
+        record,
         v.batch_id.into(),
         submitted.into(),
         r.finished_at.map(ts).into(),
@@ -147,7 +147,7 @@ fn visit_values(
 fn save_visit_json(
     tx: &mut dyn Sql,
     v: &VisitRow,
-    record: String,
+    record: Value,
     quality: (&str, u32),
     now: &str,
 ) -> DbResult<()> {
@@ -164,8 +164,9 @@ fn save_visit_json(
     Ok(())
 }
 
-/// One visit a push writes: the row, its record (JSON), its flags (JSON) and risk.
-pub type VisitWrite<'a> = (&'a VisitRow, String, (&'a str, u32));
+/// One visit a push writes: the row, its record (JSON text, or packed on SQLite:
+/// [`Value::Packed`]), its flags (JSON) and risk.
+pub type VisitWrite<'a> = (&'a VisitRow, Value, (&'a str, u32));
 
 /// Writes the visits of a push: [`save_visit_json`] for each on SQLite; on PostgreSQL one
 /// multi-row statement per 100 visits instead of a round trip each. Ids must be distinct.

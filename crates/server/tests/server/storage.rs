@@ -376,3 +376,99 @@ async fn the_record_is_stored_as_the_device_sent_it(b: Backend) {
     assert_eq!(records, expected);
 }
 both_backends!(stored_as_sent, the_record_is_stored_as_the_device_sent_it);
+
+/// A pushed record is packed on SQLite (a BLOB a fraction of its text's size) and kept as text on
+/// PostgreSQL, which compresses the column itself; either way it reads back as the text sent. On
+/// SQLite a record another server version wrote as text still reads beside packed ones, and a
+/// frame that does not unpack is a corrupt row, said as such.
+async fn pushed_records_are_packed_on_sqlite(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.add_user(
+        "petugas.rekam",
+        verivali_domain::Role::Enumerator,
+        &[DESA_A],
+    )
+    .await;
+    let hh = s.import(DESA_A, 2, 7).await;
+    let mut d = s.sign_in("petugas.rekam").await;
+    let records = [visit(&hh[0].0, &hh[0].1, 1), visit(&hh[1].0, &hh[1].1, 2)];
+    let ops: Vec<_> = records
+        .iter()
+        .map(|r| d.op(&verivali_protocol::OpBody::VisitRecord(Box::new(r.clone()))))
+        .collect();
+    let sent: Vec<String> = ops.iter().map(|o| o.payload.get().to_string()).collect();
+    let r = d.push(&ops).await;
+    assert!(
+        r.results
+            .iter()
+            .all(|x| x.status == verivali_protocol::OpStatus::Applied),
+        "{:?}",
+        r.results
+    );
+    let app = s.app.clone();
+    let ids = [records[0].visit_id, records[1].visit_id];
+    tokio::task::spawn_blocking(move || {
+        let mut tx = app.db.write().unwrap();
+        let form = match b {
+            Backend::Sqlite => "SELECT typeof(record), length(record) FROM visits WHERE id = $1",
+            Backend::Postgres => {
+                "SELECT pg_typeof(record)::text, octet_length(record) FROM visits WHERE id = $1"
+            }
+        };
+        for (id, text) in ids.iter().zip(&sent) {
+            let r = tx.query_opt(form, &[Value::from(*id)]).unwrap().unwrap();
+            let (kind, bytes) = (r.text(0), r.i64(1) as usize);
+            match b {
+                Backend::Sqlite => {
+                    assert_eq!(kind, "blob");
+                    assert!(
+                        bytes * 3 < text.len(),
+                        "{bytes} bytes packed, {} as text",
+                        text.len()
+                    );
+                }
+                Backend::Postgres => assert_eq!((kind.as_str(), bytes), ("text", text.len())),
+            }
+            let back = tx
+                .query_opt(
+                    "SELECT record FROM visits WHERE id = $1",
+                    &[Value::from(*id)],
+                )
+                .unwrap()
+                .unwrap()
+                .text(0);
+            assert_eq!(&back, text);
+        }
+        if b == Backend::Sqlite {
+            // The first as text (as a server before packing wrote it), beside the packed second.
+            tx.execute(
+                "UPDATE visits SET record = $1 WHERE id = $2",
+                &[Value::Text(sent[0].clone()), ids[0].into()],
+            )
+            .unwrap();
+            let mut read: Vec<_> = verivali_server::repo::visits_by_id(tx.as_mut(), &ids)
+                .unwrap()
+                .into_iter()
+                .map(|v| v.record)
+                .collect();
+            read.sort_by_key(|r| r.visit_id);
+            let mut expected = records.to_vec();
+            expected.sort_by_key(|r| r.visit_id);
+            assert_eq!(read, expected);
+            // A frame cut short: the row is corrupt, not a visit without its record.
+            tx.execute(
+                "UPDATE visits SET record = $1 WHERE id = $2",
+                &[
+                    Value::Packed(vec![0x28, 0xb5, 0x2f, 0xfd, 0x20]),
+                    ids[1].into(),
+                ],
+            )
+            .unwrap();
+            let err = verivali_server::repo::visits_by_id(tx.as_mut(), &ids).unwrap_err();
+            assert!(matches!(err, DbError::Corrupt(_)), "{err:?}");
+        }
+    })
+    .await
+    .unwrap();
+}
+both_backends!(packed_records, pushed_records_are_packed_on_sqlite);

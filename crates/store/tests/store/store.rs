@@ -258,7 +258,7 @@ fn visit_records_use_the_dictionary_and_older_frames_still_read() {
     // The first op as a store before the dictionary wrote it; the third made with a dictionary
     // of another id.
     let plain = zstd::bulk::compress(sent[0].as_bytes(), 1).unwrap();
-    let mut other = include_bytes!("../../src/visit.dict").to_vec();
+    let mut other = verivali_domain::packed::VISIT_DICT.to_vec();
     other[4..8].copy_from_slice(&0x5656_0999u32.to_le_bytes());
     let foreign = zstd::bulk::Compressor::with_dictionary(1, &other)
         .unwrap()
