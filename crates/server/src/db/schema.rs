@@ -479,9 +479,22 @@ END
 $$;
 "#;
 
-/// Step 14, SQLite: nothing (it stores values uncompressed); kept so both backends count the same
-/// steps.
+/// Step 14, SQLite: nothing (SQLite compresses no value itself); kept so both backends count the
+/// same steps.
 const SQLITE_V14: &str = "-- PostgreSQL only (value compression)\n";
+
+/// Step 15, SQLite: no statement, a mark. From here `visits.record` may hold a record a push packed
+/// (`verivali_domain::packed`: a zstd frame as a BLOB, ~0.35 KB where the text is ~2 KB), which
+/// the SQLite backend unpacks on every read; a server before this step would read the frame as
+/// text and fail on it, and now refuses the database instead ("schema 15 is newer"), after a
+/// rollback or a restore onto an older install alike. The row sizes the comments of steps 10 and
+/// 12 reason with (~3–4 KB) are those of text records; packed rows are a fifth of that, and the
+/// covering indexes and the export's table stay right for both. A later step must not apply SQL's
+/// JSON functions to `record` on SQLite: they cannot read a packed one.
+const SQLITE_V15: &str = "-- visits.record may be packed from here (verivali_domain::packed)\n";
+
+/// Step 15, PostgreSQL: nothing (records stay text there; PostgreSQL compresses them itself).
+const POSTGRES_V15: &str = "-- SQLite only (packed records)\n";
 
 pub fn sqlite_steps() -> Vec<String> {
     vec![
@@ -499,6 +512,7 @@ pub fn sqlite_steps() -> Vec<String> {
         COMMON_V12.replace("{WITHOUT_ROWID}", " WITHOUT ROWID"),
         COMMON_V13.to_string(),
         SQLITE_V14.to_string(),
+        SQLITE_V15.to_string(),
     ]
 }
 
@@ -519,6 +533,7 @@ pub fn postgres_steps() -> Vec<String> {
         COMMON_V12.replace("{WITHOUT_ROWID}", ""),
         COMMON_V13.to_string(),
         POSTGRES_V14.to_string(),
+        POSTGRES_V15.to_string(),
     ]
 }
 
@@ -579,5 +594,21 @@ mod tests {
     #[test]
     fn both_backends_count_the_same_steps() {
         assert_eq!(super::sqlite_steps().len(), super::postgres_steps().len());
+    }
+
+    /// What makes a step such as 15 (packed records) protect an older server: a database at a
+    /// step this build does not know is refused, untouched, rather than read.
+    #[test]
+    fn a_database_of_a_newer_server_is_refused_untouched() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        super::migrate_sqlite(&mut conn).unwrap();
+        let newer = super::sqlite_steps().len() as i64 + 1;
+        conn.pragma_update(None, "user_version", newer).unwrap();
+        let err = super::migrate_sqlite(&mut conn).unwrap_err();
+        assert!(err.to_string().contains("newer than this server"), "{err}");
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, newer);
     }
 }
