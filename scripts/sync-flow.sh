@@ -10,7 +10,9 @@
 #
 # DIR_A / DIR_B hold a `verivali-server` and a `verivali-field` each (copy a build aside to keep
 # it); without them the current release build is used (`cargo build --release` first). Every
-# device is recorded by DIR_A's field binary, so two builds sync the same outbox.
+# device is recorded by DIR_A's field binary, so two builds sync the same outbox, and the server's
+# data is made by DIR_A's server: put the older build first (a server refuses a database of a
+# newer schema, as one before step 15 refuses packed records).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=5
