@@ -23,7 +23,7 @@ use crate::db::{Database, Dialect, Sql, Value};
 pub const MIGRATED_XID: i64 = 1;
 
 /// Tables in an order that satisfies their foreign keys.
-pub const TABLES: [&str; 23] = [
+pub const TABLES: [&str; 24] = [
     "users",
     "devices",
     "tokens",
@@ -47,7 +47,20 @@ pub const TABLES: [&str; 23] = [
     "periods",
     "musdes",
     "proposals",
+    // The approved visits' compact export cells (schema step 12): without them a migrated
+    // server's export decodes every approved record again, the slow path DESIGN.md §7 budgets
+    // against, until each visit is approved again or `export prepare` is run.
+    "visit_exports",
 ];
+
+/// The column a table is copied in order of, page by page: SQLite's `rowid`, or the primary key
+/// of a `WITHOUT ROWID` table (which has no rowid).
+fn page_key(table: &str) -> &'static str {
+    match table {
+        "visit_exports" => "visit_id",
+        _ => "rowid",
+    }
+}
 
 /// What a backup or migration copied.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,8 +68,9 @@ pub struct Copied {
     /// Rows per table, in [`TABLES`] order.
     pub rows: Vec<(&'static str, u64)>,
     pub photos: u64,
-    /// Rows (table, SQLite rowid) whose NUL characters became U+FFFD on the way to PostgreSQL.
-    pub scrubbed: Vec<(String, i64)>,
+    /// Rows (table, SQLite rowid, or the primary key of a table without one) whose NUL
+    /// characters became U+FFFD on the way to PostgreSQL.
+    pub scrubbed: Vec<(String, String)>,
 }
 
 fn sqlite_path(url: &str) -> anyhow::Result<&Path> {
@@ -212,7 +226,7 @@ fn copy_table(
     src: &mut dyn Sql,
     dst: &mut dyn Sql,
     table: &str,
-    scrubbed: &mut Vec<(String, i64)>,
+    scrubbed: &mut Vec<(String, String)>,
 ) -> anyhow::Result<u64> {
     let columns: Vec<String> = src
         .query(
@@ -226,8 +240,9 @@ fn copy_table(
         !columns.is_empty(),
         "table {table} is missing in the source"
     );
+    let key = page_key(table);
     let select = format!(
-        "SELECT rowid, {} FROM {table} WHERE rowid > $1 ORDER BY rowid LIMIT 5000",
+        "SELECT {key}, {} FROM {table} WHERE {key} > $1 ORDER BY {key} LIMIT 5000",
         columns.join(", ")
     );
     let mut target_cols = columns.clone();
@@ -235,12 +250,17 @@ fn copy_table(
         target_cols.push("xid".into());
     }
     let per = rows_per_insert(target_cols.len());
-    let mut last = i64::MIN;
+    // Below every key: rowids are integers, the text keys are ids (any text sorts after '').
+    let mut last = if key == "rowid" {
+        Value::I64(i64::MIN)
+    } else {
+        Value::Text(String::new())
+    };
     let mut total = 0u64;
     loop {
-        let page = src.query(&select, &[Value::I64(last)])?;
+        let page = src.query(&select, &[last])?;
         let Some(end) = page.last() else { break };
-        last = end.i64(0);
+        last = end.0[0].clone();
         for chunk in page.chunks(per) {
             let mut params = Vec::with_capacity(chunk.len() * target_cols.len());
             let mut tuples = Vec::with_capacity(chunk.len());
@@ -251,7 +271,7 @@ fn copy_table(
                         // PostgreSQL cannot store NUL, which servers before the text rule
                         // accepted; it becomes U+FFFD and the row is reported.
                         Value::Text(t) if t.contains('\0') => {
-                            scrubbed.push((table.to_string(), row.i64(0)));
+                            scrubbed.push((table.to_string(), row.text(0)));
                             Value::Text(t.replace('\0', "\u{FFFD}"))
                         }
                         other => other.clone(),

@@ -424,6 +424,22 @@ async fn an_sqlite_server_migrated_to_postgres_answers_the_same() {
         .unwrap();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+    // The approved visits' compact export cells came along (a table without rowid on SQLite):
+    // without them the export below would still match, decoding each record instead.
+    let p = pg.clone();
+    let cells: i64 = tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&p, postgres::NoTls).unwrap();
+        c.query_one(
+            "SELECT count(*) FROM visit_exports x JOIN visits v ON v.id = x.visit_id
+              WHERE v.state = 'approved' AND x.revision = v.revision AND x.cells <> ''",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    })
+    .await
+    .unwrap();
+    assert_eq!(cells, 2, "{out}");
 
     let mut on_pg = Server::new(dir.path());
     on_pg.db = pg.clone();
