@@ -346,8 +346,9 @@ impl Server {
     }
 
     /// The visits' records from the server's own database (read-only, while it runs), on either
-    /// backend. A record a push wrote to SQLite is packed (`verivali_domain::packed`), which SQL
-    /// on the file cannot read (`json_extract`): it is unpacked here, as the server reads it.
+    /// backend. A record a push wrote is packed (`verivali_domain::packed`; a BLOB on SQLite,
+    /// `bytea` on PostgreSQL), which SQL cannot read as JSON: it is unpacked here, as the server
+    /// reads it.
     pub fn visit_records(&self) -> Vec<serde_json::Value> {
         let texts: Vec<String> = if self.db.starts_with("postgres://") {
             let url = self.db.clone();
@@ -356,7 +357,14 @@ impl Server {
                 c.query("SELECT record FROM visits ORDER BY id", &[])
                     .unwrap()
                     .iter()
-                    .map(|r| r.get::<_, String>(0))
+                    .map(|r| {
+                        let b: &[u8] = r.get(0);
+                        if verivali_domain::packed::is_packed(b) {
+                            verivali_domain::packed::unpack(b).unwrap()
+                        } else {
+                            String::from_utf8(b.to_vec()).unwrap()
+                        }
+                    })
                     .collect()
             })
             .join()

@@ -2,9 +2,10 @@
 //! default) and PostgreSQL (the `postgres` client). Every query of the server is written once in
 //! [`crate::repo`] in the common subset of both dialects (`$1` placeholders, TEXT ids and times,
 //! BIGINT numbers and flags, JSON as TEXT); only the migrations and the change-feed cursor differ.
-//! One storage form differs: a visit's record a push writes to SQLite is packed ([`Value::Packed`]),
-//! which SQLite's reads unpack, so the repositories always see its JSON text; SQL on the SQLite
-//! file itself (`json_extract(record, …)`) no longer reads pushed records.
+//! One storage form differs: a visit's record a push writes is packed ([`Value::Packed`]: a BLOB
+//! on SQLite, `bytea` on PostgreSQL since schema step 16), which both backends' reads unpack, so
+//! the repositories always see its JSON text; SQL on the database itself (`json_extract(record,
+//! …)`, `record::jsonb`) no longer reads pushed records.
 //!
 //! Connections come from a small blocking pool; the HTTP layer runs storage work on tokio's
 //! blocking threads. A write transaction is one `BEGIN … COMMIT`; dropping it uncommitted rolls back.
@@ -26,9 +27,8 @@ pub enum Value {
     Text(String),
     /// JSON text packed by [`verivali_domain::packed`] (a visit's record, packed on a push's
     /// prepare threads, outside the write lock). It means its text on both backends: SQLite
-    /// stores the frame as a BLOB and reads it back as [`Value::Text`]; PostgreSQL is given the
-    /// text (it compresses the column itself, LZ4 since schema step 14), so a push there keeps
-    /// its records as text and never packs one.
+    /// stores the frame as a BLOB, PostgreSQL as `bytea` (`visits.record`, schema step 16), and
+    /// both read it back as [`Value::Text`]. Bound to a text column, it is given as its text.
     Packed(Vec<u8>),
 }
 

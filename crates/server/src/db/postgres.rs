@@ -78,10 +78,16 @@ impl ToSql for Value {
             Value::Text(s) => match *ty {
                 Type::INT8 => s.parse::<i64>()?.to_sql(ty, out),
                 Type::INT4 => s.parse::<i32>()?.to_sql(ty, out),
+                // `visits.record` (schema step 16): a record given as text is stored as its
+                // UTF-8 bytes, which read back as the same text.
+                Type::BYTEA => s.as_bytes().to_sql(ty, out),
                 _ => s.as_str().to_sql(ty, out),
             },
-            // Never made for PostgreSQL by the server itself (see `Value::Packed`): its text.
-            Value::Packed(z) => verivali_domain::packed::unpack(z)?.as_str().to_sql(ty, out),
+            Value::Packed(z) => match *ty {
+                Type::BYTEA => z.as_slice().to_sql(ty, out),
+                // A packed value bound where text is expected means its text.
+                _ => verivali_domain::packed::unpack(z)?.as_str().to_sql(ty, out),
+            },
         }
     }
 
@@ -95,6 +101,7 @@ impl ToSql for Value {
                 | Type::TEXT
                 | Type::VARCHAR
                 | Type::BPCHAR
+                | Type::BYTEA
                 | Type::UNKNOWN
         )
     }
@@ -211,11 +218,24 @@ fn typed(params: &[Value]) -> Option<Vec<(&(dyn ToSql + Sync), Type)>> {
     params
         .iter()
         .map(|p| match p {
-            Value::Text(_) | Value::Packed(_) => Some((p as &(dyn ToSql + Sync), Type::TEXT)),
+            Value::Text(_) => Some((p as &(dyn ToSql + Sync), Type::TEXT)),
+            Value::Packed(_) => Some((p as &(dyn ToSql + Sync), Type::BYTEA)),
             Value::I64(_) => Some((p as &(dyn ToSql + Sync), Type::INT8)),
             Value::Null => None,
         })
         .collect()
+}
+
+/// A `bytea` value as the text it stands for: a packed record ([`Value::Packed`]) unpacked, any
+/// other value as UTF-8 (a record stored as text before schema step 16, or written outside a
+/// push). A frame that does not unpack, or bytes that are not UTF-8, are a corrupt row, said as
+/// such, never a row with its record missing.
+fn bytea_text(b: &[u8]) -> DbResult<String> {
+    if verivali_domain::packed::is_packed(b) {
+        return verivali_domain::packed::unpack(b)
+            .map_err(|e| DbError::Corrupt(format!("record: {e}")));
+    }
+    String::from_utf8(b.to_vec()).map_err(|_| DbError::Corrupt("record: not UTF-8".into()))
 }
 
 fn refs(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
@@ -263,6 +283,13 @@ impl Sql for PgTx<'_> {
                         .try_get::<_, Option<bool>>(i)
                         .map_err(map_err)?
                         .map(|b| Value::I64(i64::from(b))),
+                    // `visits.record`: packed or UTF-8 text, read as text (`bytea_text`).
+                    Type::BYTEA => r
+                        .try_get::<_, Option<&[u8]>>(i)
+                        .map_err(map_err)?
+                        .map(bytea_text)
+                        .transpose()?
+                        .map(Value::Text),
                     _ => r
                         .try_get::<_, Option<String>>(i)
                         .map_err(map_err)?

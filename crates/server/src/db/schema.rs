@@ -493,8 +493,30 @@ const SQLITE_V14: &str = "-- PostgreSQL only (value compression)\n";
 /// JSON functions to `record` on SQLite: they cannot read a packed one.
 const SQLITE_V15: &str = "-- visits.record may be packed from here (verivali_domain::packed)\n";
 
-/// Step 15, PostgreSQL: nothing (records stay text there; PostgreSQL compresses them itself).
+/// Step 15, PostgreSQL: nothing (records stayed text there until step 16).
 const POSTGRES_V15: &str = "-- SQLite only (packed records)\n";
+
+/// Step 16, PostgreSQL: `visits.record` becomes `bytea`, so a push can store its records packed
+/// there too (`verivali_domain::packed`, a zstd frame with the visit dictionary, ~0.35 KB where
+/// the text is ~2 KB), as SQLite has since step 15. Records stored before keep their text, as its
+/// UTF-8 bytes; the backend reads a value that starts with zstd's magic number as a frame and any
+/// other as text (JSON text never starts with that byte). The column keeps LZ4 for the text
+/// records written outside a push; a packed frame does not compress further and stays inline.
+/// The `ALTER … TYPE` rewrites the table once. After this step SQL on PostgreSQL must not read
+/// `record` as JSON either (`record::jsonb`): only the server's reads unpack it.
+const POSTGRES_V16: &str = r#"
+ALTER TABLE visits ALTER COLUMN record TYPE BYTEA USING convert_to(record, 'UTF8');
+DO $$
+BEGIN
+    EXECUTE 'ALTER TABLE visits ALTER COLUMN record SET COMPRESSION lz4';
+EXCEPTION WHEN feature_not_supported OR syntax_error THEN
+    NULL;
+END
+$$;
+"#;
+
+/// Step 16, SQLite: nothing (records a push writes are packed there since step 15).
+const SQLITE_V16: &str = "-- PostgreSQL only (visits.record as bytea)\n";
 
 pub fn sqlite_steps() -> Vec<String> {
     vec![
@@ -513,6 +535,7 @@ pub fn sqlite_steps() -> Vec<String> {
         COMMON_V13.to_string(),
         SQLITE_V14.to_string(),
         SQLITE_V15.to_string(),
+        SQLITE_V16.to_string(),
     ]
 }
 
@@ -534,6 +557,7 @@ pub fn postgres_steps() -> Vec<String> {
         COMMON_V13.to_string(),
         POSTGRES_V14.to_string(),
         POSTGRES_V15.to_string(),
+        POSTGRES_V16.to_string(),
     ]
 }
 

@@ -381,7 +381,7 @@ both_backends!(stored_as_sent, the_record_is_stored_as_the_device_sent_it);
 /// PostgreSQL, which compresses the column itself; either way it reads back as the text sent. On
 /// SQLite a record another server version wrote as text still reads beside packed ones, and a
 /// frame that does not unpack is a corrupt row, said as such.
-async fn pushed_records_are_packed_on_sqlite(b: Backend) {
+async fn pushed_records_are_packed(b: Backend) {
     let s = TestServer::start(b).await;
     s.add_user(
         "petugas.rekam",
@@ -418,17 +418,17 @@ async fn pushed_records_are_packed_on_sqlite(b: Backend) {
         for (id, text) in ids.iter().zip(&sent) {
             let r = tx.query_opt(form, &[Value::from(*id)]).unwrap().unwrap();
             let (kind, bytes) = (r.text(0), r.i64(1) as usize);
-            match b {
-                Backend::Sqlite => {
-                    assert_eq!(kind, "blob");
-                    assert!(
-                        bytes * 3 < text.len(),
-                        "{bytes} bytes packed, {} as text",
-                        text.len()
-                    );
-                }
-                Backend::Postgres => assert_eq!((kind.as_str(), bytes), ("text", text.len())),
-            }
+            // A BLOB on SQLite (step 15), `bytea` on PostgreSQL (step 16): packed on both.
+            let binary = match b {
+                Backend::Sqlite => "blob",
+                Backend::Postgres => "bytea",
+            };
+            assert_eq!(kind, binary);
+            assert!(
+                bytes * 3 < text.len(),
+                "{bytes} bytes packed, {} as text",
+                text.len()
+            );
             let back = tx
                 .query_opt(
                     "SELECT record FROM visits WHERE id = $1",
@@ -439,8 +439,9 @@ async fn pushed_records_are_packed_on_sqlite(b: Backend) {
                 .text(0);
             assert_eq!(&back, text);
         }
-        if b == Backend::Sqlite {
-            // The first as text (as a server before packing wrote it), beside the packed second.
+        {
+            // The first as text (as a server before packing wrote it, or a write outside a
+            // push), beside the packed second.
             tx.execute(
                 "UPDATE visits SET record = $1 WHERE id = $2",
                 &[Value::Text(sent[0].clone()), ids[0].into()],
@@ -471,4 +472,77 @@ async fn pushed_records_are_packed_on_sqlite(b: Backend) {
     .await
     .unwrap();
 }
-both_backends!(packed_records, pushed_records_are_packed_on_sqlite);
+both_backends!(packed_records, pushed_records_are_packed);
+
+/// Schema step 16 turns `visits.record` into `bytea` on PostgreSQL (pushes store records packed
+/// from then on): a record a server before it stored as text reads back as the same text, and
+/// a record that is neither a frame nor UTF-8 is a corrupt row, never a visit without a record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_database_from_before_step_16_keeps_its_text_records() {
+    let name = format!("vv_test_{}", uuid::Uuid::now_v7().simple());
+    let admin = pg_admin_url();
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    tokio::task::spawn_blocking(move || {
+        let text = r#"{"visit_id":"019af000-0000-7000-8000-000000000001","catatan":"sebelum langkah 16"}"#;
+        let mut c = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
+        c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        {
+            // The database as a server at step 15 left it, with one visit.
+            let mut old = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            old.batch_execute(
+                "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, at TEXT NOT NULL)",
+            )
+            .unwrap();
+            let steps = verivali_server::db::schema::postgres_steps();
+            assert!(steps.len() >= 16);
+            for (i, step) in steps.iter().take(15).enumerate() {
+                old.batch_execute(step).unwrap();
+                old.execute(
+                    "INSERT INTO schema_migrations (version, at) VALUES ($1, 'then')",
+                    &[&(i as i64 + 1)],
+                )
+                .unwrap();
+            }
+            old.batch_execute(
+                "INSERT INTO users (id, username, display_name, role, areas, password_hash, created_at)
+                 VALUES ('u1', 'petugas', 'Petugas', 'enumerator', '[]', 'x', 'then')",
+            )
+            .unwrap();
+            for (id, record) in [("v1", text), ("v2", "{}")] {
+                old.execute(
+                    "INSERT INTO visits (id, household_id, enumerator_id, device_id, kode_desa, revision,
+                         state, outcome, baseline_version, record, created_at, updated_at)
+                     VALUES ($1, 'h1', 'u1', 'd1', '3308012001', 1, 'submitted', 'ditemukan', 1, $2,
+                         'then', 'then')",
+                    &[&id, &record],
+                )
+                .unwrap();
+            }
+        }
+        {
+            let db = verivali_server::db::open(&url).unwrap();
+            let mut tx = db.write().unwrap();
+            let r = tx
+                .query_opt(
+                    "SELECT record, pg_typeof(record)::text FROM visits WHERE id = 'v1'",
+                    &[],
+                )
+                .unwrap()
+                .unwrap();
+            assert_eq!((r.text(0).as_str(), r.text(1).as_str()), (text, "bytea"));
+            tx.execute(
+                "UPDATE visits SET record = '\\xfffe'::bytea WHERE id = 'v2'",
+                &[],
+            )
+            .unwrap();
+            let err = tx
+                .query("SELECT record FROM visits ORDER BY id", &[])
+                .unwrap_err();
+            assert!(matches!(err, DbError::Corrupt(_)), "{err:?}");
+        }
+        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .unwrap();
+    })
+    .await
+    .unwrap();
+}
