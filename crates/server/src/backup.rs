@@ -249,6 +249,11 @@ fn copy_table(
     if table == "changes" {
         target_cols.push("xid".into());
     }
+    // Visit records go in packed, as a push stores them (schema step 16): a moved server's
+    // records take a sixth of the space and read the same.
+    let record_col = (table == "visits")
+        .then(|| columns.iter().position(|c| c == "record"))
+        .flatten();
     let per = rows_per_insert(target_cols.len());
     // Below every key: rowids are integers, the text keys are ids (any text sorts after '').
     let mut last = if key == "rowid" {
@@ -266,7 +271,7 @@ fn copy_table(
             let mut tuples = Vec::with_capacity(chunk.len());
             for row in chunk {
                 let start = params.len();
-                for v in row.0.iter().skip(1) {
+                for (i, v) in row.0.iter().skip(1).enumerate() {
                     params.push(match v {
                         // PostgreSQL cannot store NUL, which servers before the text rule
                         // accepted; it becomes U+FFFD and the row is reported.
@@ -274,6 +279,8 @@ fn copy_table(
                             scrubbed.push((table.to_string(), row.text(0)));
                             Value::Text(t.replace('\0', "\u{FFFD}"))
                         }
+                        Value::Text(t) if Some(i) == record_col => verivali_domain::packed::pack(t)
+                            .map_or_else(|_| v.clone(), Value::Packed),
                         other => other.clone(),
                     });
                 }

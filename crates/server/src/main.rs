@@ -303,8 +303,8 @@ fn print_copied(c: &verivali_server::backup::Copied) {
         println!("  {table:<20} {n:>10}");
     }
     println!("  {:<20} {:>10}", "photos", c.photos);
-    for (table, rowid) in &c.scrubbed {
-        println!("  note: {table} row {rowid} held a NUL character, stored as U+FFFD");
+    for (table, key) in &c.scrubbed {
+        println!("  note: {table} row {key} held a NUL character, stored as U+FFFD");
     }
 }
 

@@ -427,19 +427,29 @@ async fn an_sqlite_server_migrated_to_postgres_answers_the_same() {
     // The approved visits' compact export cells came along (a table without rowid on SQLite):
     // without them the export below would still match, decoding each record instead.
     let p = pg.clone();
-    let cells: i64 = tokio::task::spawn_blocking(move || {
+    // And the visits' records went in packed (zstd's magic number first), as a push stores them.
+    let (cells, packed): (i64, i64) = tokio::task::spawn_blocking(move || {
         let mut c = postgres::Client::connect(&p, postgres::NoTls).unwrap();
-        c.query_one(
-            "SELECT count(*) FROM visit_exports x JOIN visits v ON v.id = x.visit_id
-              WHERE v.state = 'approved' AND x.revision = v.revision AND x.cells <> ''",
-            &[],
-        )
-        .unwrap()
-        .get(0)
+        let cells = c
+            .query_one(
+                "SELECT count(*) FROM visit_exports x JOIN visits v ON v.id = x.visit_id
+                  WHERE v.state = 'approved' AND x.revision = v.revision AND x.cells <> ''",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        let packed = c
+            .query_one(
+                "SELECT count(*) FROM visits WHERE substr(record, 1, 4) = '\\x28b52ffd'::bytea",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        (cells, packed)
     })
     .await
     .unwrap();
-    assert_eq!(cells, 2, "{out}");
+    assert_eq!((cells, packed), (2, 6), "{out}");
 
     let mut on_pg = Server::new(dir.path());
     on_pg.db = pg.clone();

@@ -1,7 +1,8 @@
 //! Storage behind one small trait, [`Sql`], with two backends: embedded SQLite (rusqlite, the
 //! default) and PostgreSQL (the `postgres` client). Every query of the server is written once in
 //! [`crate::repo`] in the common subset of both dialects (`$1` placeholders, TEXT ids and times,
-//! BIGINT numbers and flags, JSON as TEXT); only the migrations and the change-feed cursor differ.
+//! BIGINT numbers and flags, JSON as TEXT but for the record below); only the migrations and the
+//! change-feed cursor differ.
 //! One storage form differs: a visit's record a push writes is packed ([`Value::Packed`]: a BLOB
 //! on SQLite, `bytea` on PostgreSQL since schema step 16), which both backends' reads unpack, so
 //! the repositories always see its JSON text; SQL on the database itself (`json_extract(record,

@@ -1,6 +1,7 @@
 //! PostgreSQL backend: a pool of clients of the synchronous `postgres` crate (no SQLite side, so
 //! it does not clash with rusqlite's bundled SQLCipher). Ids, times and JSON are TEXT, numbers
-//! BIGINT, as in SQLite, so one set of queries serves both.
+//! BIGINT, as in SQLite, so one set of queries serves both. One column is `bytea`: a visit's
+//! record (schema step 16), packed or UTF-8 text, read back as text ([`bytea_text`]).
 
 use bytes::BytesMut;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};

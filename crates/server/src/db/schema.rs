@@ -505,12 +505,14 @@ const POSTGRES_V15: &str = "-- SQLite only (packed records)\n";
 /// The `ALTER … TYPE` rewrites the table once. After this step SQL on PostgreSQL must not read
 /// `record` as JSON either (`record::jsonb`): only the server's reads unpack it.
 const POSTGRES_V16: &str = r#"
-ALTER TABLE visits ALTER COLUMN record TYPE BYTEA USING convert_to(record, 'UTF8');
 DO $$
 BEGIN
-    EXECUTE 'ALTER TABLE visits ALTER COLUMN record SET COMPRESSION lz4';
+    -- One statement: the type change resets the column's compression, and the rewrite it makes
+    -- then compresses the records already stored with LZ4, not the server's default.
+    EXECUTE 'ALTER TABLE visits ALTER COLUMN record TYPE BYTEA USING convert_to(record, ''UTF8''),
+             ALTER COLUMN record SET COMPRESSION lz4';
 EXCEPTION WHEN feature_not_supported OR syntax_error THEN
-    NULL;
+    ALTER TABLE visits ALTER COLUMN record TYPE BYTEA USING convert_to(record, 'UTF8');
 END
 $$;
 "#;

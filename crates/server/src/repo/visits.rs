@@ -164,8 +164,8 @@ fn save_visit_json(
     Ok(())
 }
 
-/// One visit a push writes: the row, its record (JSON text, or packed on SQLite:
-/// [`Value::Packed`]), its flags (JSON) and risk.
+/// One visit a push writes: the row, its record (packed, [`Value::Packed`], or JSON text if it
+/// could not be), its flags (JSON) and risk.
 pub type VisitWrite<'a> = (&'a VisitRow, Value, (&'a str, u32));
 
 /// Writes the visits of a push: [`save_visit_json`] for each on SQLite; on PostgreSQL one

@@ -377,10 +377,10 @@ async fn the_record_is_stored_as_the_device_sent_it(b: Backend) {
 }
 both_backends!(stored_as_sent, the_record_is_stored_as_the_device_sent_it);
 
-/// A pushed record is packed on SQLite (a BLOB a fraction of its text's size) and kept as text on
-/// PostgreSQL, which compresses the column itself; either way it reads back as the text sent. On
-/// SQLite a record another server version wrote as text still reads beside packed ones, and a
-/// frame that does not unpack is a corrupt row, said as such.
+/// A pushed record is packed on both backends (a BLOB on SQLite, a `bytea` on PostgreSQL, a
+/// fraction of its text's size) and reads back as the text sent. A record written as text (by a
+/// server before packing, or outside a push) still reads beside packed ones, and a frame that
+/// does not unpack is a corrupt row, said as such.
 async fn pushed_records_are_packed(b: Backend) {
     let s = TestServer::start(b).await;
     s.add_user(
