@@ -6,7 +6,11 @@
 # server's CPU (clock ticks of 10 ms) during the sync. With two builds, runs alternate between
 # them and the medians come last. Real processes, release builds; nothing here asserts a time.
 #
-#   scripts/sync-flow.sh [--runs N] [--visits N] [DIR_A [DIR_B]]
+#   scripts/sync-flow.sh [--runs N] [--visits N] [--postgres] [DIR_A [DIR_B]]
+#
+# --postgres: each run moves the prepared server data into a new PostgreSQL database with its
+# build's own `verivali-server migrate` (VERIVALI_TEST_PG, default the machine's `test` database,
+# names the server) and serves it from there; the database is dropped after the run.
 #
 # DIR_A / DIR_B hold a `verivali-server` and a `verivali-field` each (copy a build aside to keep
 # it); without them the current release build is used (`cargo build --release` first). Every
@@ -17,11 +21,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=5
 VISITS=10000
+PG=0
+PG_ADMIN=${VERIVALI_TEST_PG:-postgres://postgres@127.0.0.1:5432/test}
 DIRS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS=$2; shift 2 ;;
     --visits) VISITS=$2; shift 2 ;;
+    --postgres) PG=1; shift ;;
     *) DIRS+=("$(cd "$1" && pwd)"); shift ;;
   esac
 done
@@ -63,7 +70,14 @@ one() {
   rm -rf "$run" && mkdir -p "$run"
   cp -r "$WORK/server" "$run/server"
   cp "$WORK"/device.db* "$run/"
-  "$bin/verivali-server" --data-dir "$run/server" --listen "127.0.0.1:$PORT" serve >"$run/server.log" 2>&1 &
+  local db=()
+  if [ "$PG" = 1 ]; then
+    local name="vv_sync_flow_$$"
+    psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" -c "CREATE DATABASE $name" >/dev/null
+    db=(--database "${PG_ADMIN%/*}/$name")
+    "$bin/verivali-server" --data-dir "$run/server" migrate --to "${PG_ADMIN%/*}/$name" >/dev/null
+  fi
+  "$bin/verivali-server" "${db[@]}" --data-dir "$run/server" --listen "127.0.0.1:$PORT" serve >"$run/server.log" 2>&1 &
   local sp=$!
   wait_listening "$run/server.log"
   local t0 s e t1
@@ -75,6 +89,9 @@ one() {
   t1=$(awk '{print $14 + $15}' "/proc/$sp/stat")
   kill "$sp"
   wait "$sp" 2>/dev/null || true
+  if [ "$PG" = 1 ]; then
+    psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS vv_sync_flow_$$ WITH (FORCE)" >/dev/null
+  fi
   grep -q "synced: $VISITS ops acknowledged (0 rejected)" "$run/sync.out" || {
     echo "the sync failed: $(cat "$run/sync.out")" >&2
     exit 1
