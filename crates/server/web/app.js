@@ -460,6 +460,10 @@ async function visit(id) {
   const fetched = reviewing
     ? await Promise.all(v.other_visits.map((o) => api(`/api/v1/review/visits/${o}`).catch(() => null)))
     : [];
+  // The page moved on while these were fetched (a decision's `go` to the next visit, then a
+  // click or a link to another): that navigation draws its own page, and this visit, fetched for
+  // a hash no longer shown, must not draw over it or take the keyboard.
+  if (params().path !== `/visit/${id}`) return;
   // As verivali_domain::review::second_truths: a returned visit stands, a verified one is settled.
   const standing = fetched.filter((o) => o && ["submitted", "approved", "returned"].includes(o.state));
   // Another visit this account cannot open (outside its areas, or the network failed): the
