@@ -520,6 +520,50 @@ $$;
 /// Step 16, SQLite: nothing (records a push writes are packed there since step 15).
 const SQLITE_V16: &str = "-- PostgreSQL only (visits.record as bytea)\n";
 
+/// Step 17, PostgreSQL: the keys compare byte by byte (`COLLATE "C"`), as SQLite's do. Every
+/// text column in an index or a foreign key (ids, area codes, states, times as RFC 3339 text,
+/// hashes, NIKs, usernames) takes the "C" collation; the rest keep the database's own. Under any
+/// other collation, libc's included (`C.UTF-8`, `en_US.UTF-8`), each comparison in a b-tree
+/// insert, a look-up by a list of ids, or a sort of them goes through `strcoll` on copies of both
+/// strings; a push of 100 visits makes thousands (seven indexes of `visits`, the change feed, the
+/// claimed ops, the photos, the foreign keys' checks). Byte order is also SQLite's: an `ORDER BY
+/// id` and a key cursor (`id > $1`) now agree between the two backends whatever the database was
+/// created with. Changing only the collation of a `text` column rewrites no table, only the
+/// indexes on it. A column of one table compared with one of the database's collation compares
+/// as "C" (PostgreSQL lets a non-default collation win over the default one, never an error).
+/// The columns searched by `lower(…) LIKE` (a household's name and address) are in no index and
+/// keep the database's collation, so `lower` still folds their non-ASCII letters.
+const POSTGRES_V17: &str = r#"
+DO $$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN
+        SELECT DISTINCT t.relname AS tbl, a.attname AS col
+        FROM pg_attribute a
+        JOIN pg_class t ON t.oid = a.attrelid
+        WHERE t.relnamespace = current_schema()::regnamespace
+          AND t.relkind = 'r'
+          AND a.attnum > 0 AND NOT a.attisdropped
+          AND a.atttypid = 'text'::regtype
+          AND a.attcollation <> '"C"'::regcollation
+          AND (EXISTS (SELECT 1 FROM pg_index i
+                       WHERE i.indrelid = t.oid AND a.attnum = ANY (i.indkey))
+               OR EXISTS (SELECT 1 FROM pg_constraint k
+                          WHERE k.contype = 'f'
+                            AND ((k.conrelid = t.oid AND a.attnum = ANY (k.conkey))
+                              OR (k.confrelid = t.oid AND a.attnum = ANY (k.confkey)))))
+        ORDER BY 1, 2
+    LOOP
+        EXECUTE format('ALTER TABLE %I ALTER COLUMN %I TYPE text COLLATE "C"', c.tbl, c.col);
+    END LOOP;
+END
+$$;
+"#;
+
+/// Step 17, SQLite: nothing (SQLite compares text byte by byte unless told otherwise).
+const SQLITE_V17: &str = "-- PostgreSQL only (keys compared byte by byte)\n";
+
 pub fn sqlite_steps() -> Vec<String> {
     vec![
         format!("{COMMON_V1}{SQLITE_V1}{SQLITE_V1_TRIGGERS}"),
@@ -538,6 +582,7 @@ pub fn sqlite_steps() -> Vec<String> {
         SQLITE_V14.to_string(),
         SQLITE_V15.to_string(),
         SQLITE_V16.to_string(),
+        SQLITE_V17.to_string(),
     ]
 }
 
@@ -560,6 +605,7 @@ pub fn postgres_steps() -> Vec<String> {
         POSTGRES_V14.to_string(),
         POSTGRES_V15.to_string(),
         POSTGRES_V16.to_string(),
+        POSTGRES_V17.to_string(),
     ]
 }
 

@@ -479,13 +479,11 @@ both_backends!(packed_records, pushed_records_are_packed);
 /// a record that is neither a frame nor UTF-8 is a corrupt row, never a visit without a record.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_database_from_before_step_16_keeps_its_text_records() {
-    let name = format!("vv_test_{}", uuid::Uuid::now_v7().simple());
-    let admin = pg_admin_url();
-    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    // Dropped when the test ends, passed or failed.
+    let scratch = ScratchDb::create();
+    let url = scratch.url.clone();
     tokio::task::spawn_blocking(move || {
         let text = r#"{"visit_id":"019af000-0000-7000-8000-000000000001","catatan":"sebelum langkah 16"}"#;
-        let mut c = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
-        c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
         {
             // The database as a server at step 15 left it, with one visit.
             let mut old = postgres::Client::connect(&url, postgres::NoTls).unwrap();
@@ -540,9 +538,130 @@ async fn a_postgres_database_from_before_step_16_keeps_its_text_records() {
                 .unwrap_err();
             assert!(matches!(err, DbError::Corrupt(_)), "{err:?}");
         }
-        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .unwrap();
     })
     .await
     .unwrap();
+    drop(scratch);
+}
+
+/// Schema step 17 makes PostgreSQL compare keys byte by byte (`COLLATE "C"`), as SQLite does:
+/// every text column in an index or a foreign key of a database from before the step takes the
+/// "C" collation, its rows and constraints intact, so an `ORDER BY` of keys reads in the same
+/// order on both backends; the columns searched with `lower(…) LIKE` keep the database's own,
+/// so the search still folds a letter outside ASCII.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_database_compares_its_keys_byte_by_byte() {
+    // Dropped when the test ends, passed or failed.
+    let scratch = ScratchDb::create();
+    let url = scratch.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let usernames = ["petugas.b", "Petugas.a", "petugas.é", "petugas_c", "PETUGAS.z"];
+        {
+            // The database as a server at step 16 left it.
+            let mut old = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            old.batch_execute(
+                "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, at TEXT NOT NULL)",
+            )
+            .unwrap();
+            let steps = verivali_server::db::schema::postgres_steps();
+            assert!(steps.len() >= 17);
+            for (i, step) in steps.iter().take(16).enumerate() {
+                old.batch_execute(step).unwrap();
+                old.execute(
+                    "INSERT INTO schema_migrations (version, at) VALUES ($1, 'then')",
+                    &[&(i as i64 + 1)],
+                )
+                .unwrap();
+            }
+            for (i, u) in usernames.iter().enumerate() {
+                old.execute(
+                    "INSERT INTO users (id, username, display_name, role, areas, password_hash, created_at)
+                     VALUES ($1, $2, 'Petugas', 'enumerator', '[]', 'x', 'then')",
+                    &[&format!("u{i}"), u],
+                )
+                .unwrap();
+            }
+            old.batch_execute(
+                "INSERT INTO devices (id, user_id, name, app_version, first_seen, last_seen)
+                     VALUES ('d1', 'u0', 'hp', '1', 'then', 'then');
+                 INSERT INTO households (id, nama_krt, alamat, rt, rw, kode_desa, version,
+                         created_at, updated_at)
+                     VALUES ('h1', 'ÉLIA SUSANTI', 'Jl. Melati', '001', '002', '3308012001', 1,
+                         'then', 'then')",
+            )
+            .unwrap();
+        }
+        let db = verivali_server::db::open(&url).unwrap();
+        let mut tx = db.write().unwrap();
+        let not_c = tx
+            .query(
+                "SELECT t.relname || '.' || a.attname, coalesce(l.collname, '')
+                 FROM pg_attribute a
+                 JOIN pg_class t ON t.oid = a.attrelid
+                 LEFT JOIN pg_collation l ON l.oid = a.attcollation
+                 WHERE t.relnamespace = current_schema()::regnamespace AND t.relkind = 'r'
+                   AND a.attnum > 0 AND a.atttypid = 'text'::regtype
+                   AND EXISTS (SELECT 1 FROM pg_index i
+                               WHERE i.indrelid = t.oid AND a.attnum = ANY (i.indkey))
+                 ORDER BY 1",
+                &[],
+            )
+            .unwrap();
+        assert!(not_c.len() > 20, "{} indexed text columns", not_c.len());
+        let wrong: Vec<_> = not_c
+            .iter()
+            .filter(|r| r.text(1) != "C")
+            .map(|r| r.text(0))
+            .collect();
+        assert!(wrong.is_empty(), "not byte by byte: {wrong:?}");
+        let searched = tx
+            .query(
+                "SELECT a.attname, coalesce(l.collname, '') FROM pg_attribute a
+                 JOIN pg_collation l ON l.oid = a.attcollation
+                 WHERE a.attrelid = 'households'::regclass AND a.attname IN ('nama_krt', 'alamat')
+                 ORDER BY 1",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(searched.len(), 2);
+        assert!(searched.iter().all(|r| r.text(1) == "default"));
+        // Keys in byte order, as SQLite sorts them.
+        let mut expected: Vec<&str> = usernames.to_vec();
+        expected.sort_unstable();
+        let read: Vec<String> = tx
+            .query("SELECT username FROM users ORDER BY username", &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.text(0))
+            .collect();
+        assert_eq!(read, expected);
+        // The search still folds É; the foreign keys still hold.
+        let found = tx
+            .query(
+                "SELECT id FROM households WHERE lower(nama_krt) LIKE $1",
+                &["%élia%".into()],
+            )
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        let err = tx
+            .execute(
+                "INSERT INTO devices (id, user_id, name, app_version, first_seen, last_seen)
+                 VALUES ('d2', 'nobody', 'hp', '1', 'now', 'now')",
+                &[],
+            )
+            .unwrap_err();
+        let DbError::Postgres(e) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(
+            e.code(),
+            Some(&postgres::error::SqlState::FOREIGN_KEY_VIOLATION),
+            "{e:?}"
+        );
+        drop(tx);
+        drop(db);
+    })
+    .await
+    .unwrap();
+    drop(scratch);
 }
