@@ -151,6 +151,44 @@ pub fn pg_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
+/// An empty PostgreSQL database of its own for one test, dropped when the value is, so a test
+/// that fails half way leaves no database behind on the machine.
+pub struct ScratchDatabase {
+    /// Its name.
+    pub name: String,
+    /// `postgres://…/name`.
+    pub url: String,
+}
+
+impl ScratchDatabase {
+    /// Creates `{prefix}_{uuid}`.
+    pub fn create(prefix: &str) -> ScratchDatabase {
+        let name = format!("{prefix}_{}", uuid::Uuid::now_v7().simple());
+        let admin = pg_admin_url();
+        // On a thread of its own: the blocking client cannot run inside an async runtime.
+        let (a, n) = (admin.clone(), name.clone());
+        std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&a, postgres::NoTls).unwrap();
+            c.batch_execute(&format!("CREATE DATABASE {n}")).unwrap();
+        })
+        .join()
+        .unwrap();
+        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+        ScratchDatabase { name, url }
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        let name = std::mem::take(&mut self.name);
+        let _ = std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&pg_admin_url(), postgres::NoTls)?;
+            c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        })
+        .join();
+    }
+}
+
 /// A server data folder, administered through the CLI, that can be started and killed.
 pub struct Server {
     /// `sqlite://…` or `postgres://…`
@@ -161,7 +199,7 @@ pub struct Server {
     /// Base URL while running.
     pub url: String,
     /// The PostgreSQL database this server created, dropped with it.
-    pg_database: Option<String>,
+    pg_database: Option<ScratchDatabase>,
 }
 
 impl Server {
@@ -180,18 +218,9 @@ impl Server {
     pub fn on(dir: &Path, backend: Backend) -> Server {
         let mut s = Server::new(dir);
         if backend == Backend::Postgres {
-            let name = format!("vv_e2e_{}", uuid::Uuid::now_v7().simple());
-            let admin = pg_admin_url();
-            // On a thread of its own: the blocking client cannot run inside an async runtime.
-            let (a, n) = (admin.clone(), name.clone());
-            std::thread::spawn(move || {
-                let mut c = postgres::Client::connect(&a, postgres::NoTls).unwrap();
-                c.batch_execute(&format!("CREATE DATABASE {n}")).unwrap();
-            })
-            .join()
-            .unwrap();
-            s.db = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
-            s.pg_database = Some(name);
+            let scratch = ScratchDatabase::create("vv_e2e");
+            s.db = scratch.url.clone();
+            s.pg_database = Some(scratch);
         }
         s
     }
@@ -321,14 +350,8 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
-        if let Some(name) = self.pg_database.take() {
-            // Off any async runtime the test may be inside.
-            let _ = std::thread::spawn(move || {
-                let mut c = postgres::Client::connect(&pg_admin_url(), postgres::NoTls)?;
-                c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            })
-            .join();
-        }
+        // The server first, then its database (`ScratchDatabase` drops it).
+        drop(self.pg_database.take());
     }
 }
 

@@ -386,18 +386,9 @@ async fn an_sqlite_server_migrated_to_postgres_answers_the_same() {
     server.terminate();
 
     // An empty PostgreSQL database, then the move.
-    let name = format!("vv_migrate_{}", uuid::Uuid::now_v7().simple());
-    let admin = std::env::var("VERIVALI_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let n = name.clone();
-    let a = admin.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut c = postgres::Client::connect(&a, postgres::NoTls).unwrap();
-        c.batch_execute(&format!("CREATE DATABASE {n}")).unwrap();
-    })
-    .await
-    .unwrap();
-    let pg = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    // Dropped when the test ends, passed or failed.
+    let scratch = verivali_e2e::ScratchDatabase::create("vv_migrate");
+    let pg = scratch.url.clone();
     // A NUL that an older server accepted (PostgreSQL refuses NUL) is carried over as U+FFFD
     // and reported, not a failed move.
     {
@@ -481,11 +472,7 @@ async fn an_sqlite_server_migrated_to_postgres_answers_the_same() {
     .await
     .unwrap();
     on_pg.terminate();
-    let _ = tokio::task::spawn_blocking(move || {
-        let mut c = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
-        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    })
-    .await;
+    drop(scratch);
 }
 
 #[test]

@@ -48,7 +48,7 @@ pub struct TestServer {
     pub clock: Arc<ManualClock>,
     pub client: reqwest::Client,
     _dir: tempfile::TempDir,
-    pg_db: Option<String>,
+    pg_db: Option<ScratchDb>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -66,19 +66,8 @@ impl TestServer {
                 None,
             ),
             Backend::Postgres => {
-                let name = format!("vv_test_{}", Uuid::now_v7().simple());
-                let admin = pg_admin_url();
-                let n = name.clone();
-                tokio::task::spawn_blocking(move || {
-                    let mut c = postgres::Client::connect(&admin, postgres::NoTls)
-                        .expect("PostgreSQL must run on 127.0.0.1:5432");
-                    c.batch_execute(&format!("CREATE DATABASE {n}")).unwrap();
-                })
-                .await
-                .unwrap();
-                let base = pg_admin_url();
-                let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
-                (url, Some(name))
+                let scratch = ScratchDb::create();
+                (scratch.url.clone(), Some(scratch))
             }
         };
         let clock = Arc::new(ManualClock::new(Utc::now()));
@@ -245,17 +234,45 @@ impl Drop for TestServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        if let Some(name) = self.pg_db.take() {
-            let admin = pg_admin_url();
-            // Dropped from a plain thread: the test's runtime may be shutting down.
-            let _ = std::thread::spawn(move || {
-                if let Ok(mut c) = postgres::Client::connect(&admin, postgres::NoTls) {
-                    let _ =
-                        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-                }
-            })
-            .join();
-        }
+        drop(self.pg_db.take());
+    }
+}
+
+/// An empty PostgreSQL database of its own for one test (`vv_test_…`), dropped with the value,
+/// so a test that fails half way leaves none behind.
+pub struct ScratchDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl ScratchDb {
+    pub fn create() -> ScratchDb {
+        let name = format!("vv_test_{}", Uuid::now_v7().simple());
+        let admin = pg_admin_url();
+        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+        let n = name.clone();
+        // On a plain thread: the blocking client cannot run inside the test's runtime.
+        std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&admin, postgres::NoTls)
+                .expect("PostgreSQL must run on 127.0.0.1:5432");
+            c.batch_execute(&format!("CREATE DATABASE {n}")).unwrap();
+        })
+        .join()
+        .unwrap();
+        ScratchDb { name, url }
+    }
+}
+
+impl Drop for ScratchDb {
+    fn drop(&mut self) {
+        let (admin, name) = (pg_admin_url(), std::mem::take(&mut self.name));
+        // From a plain thread: the test's runtime may be shutting down.
+        let _ = std::thread::spawn(move || {
+            if let Ok(mut c) = postgres::Client::connect(&admin, postgres::NoTls) {
+                let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        })
+        .join();
     }
 }
 
