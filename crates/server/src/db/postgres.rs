@@ -74,6 +74,8 @@ impl ToSql for Value {
                 Type::INT4 => i32::try_from(*n)?.to_sql(ty, out),
                 Type::INT2 => i16::try_from(*n)?.to_sql(ty, out),
                 Type::BOOL => (*n != 0).to_sql(ty, out),
+                // A number is never a record: refused rather than stored as its digits.
+                Type::BYTEA => Err(format!("the number {n} given for a bytea column").into()),
                 _ => n.to_string().to_sql(ty, out),
             },
             Value::Text(s) => match *ty {

@@ -362,14 +362,20 @@ fn query(conn: &Connection, sql: &str, params: &[Value]) -> DbResult<Vec<Row>> {
                 ValueRef::Blob(z) if packed::is_packed(z) => Value::Text(
                     packed::unpack(z).map_err(|e| DbError::Corrupt(format!("record: {e}")))?,
                 ),
+                // Any other BLOB is a record given as bytes: UTF-8 text, or a corrupt row, as
+                // the PostgreSQL backend reads a `bytea` (`postgres::bytea_text`).
+                ValueRef::Blob(t) => Value::Text(
+                    std::str::from_utf8(t)
+                        .map_err(|_| DbError::Corrupt("record: not UTF-8".into()))?
+                        .to_owned(),
+                ),
                 // Valid UTF-8 (all text written through this crate) is checked with the
-                // vectorised validator; the lossy walk only for what is not.
-                ValueRef::Text(t) | ValueRef::Blob(t) => {
-                    Value::Text(match std::str::from_utf8(t) {
-                        Ok(s) => s.to_owned(),
-                        Err(_) => String::from_utf8_lossy(t).into_owned(),
-                    })
-                }
+                // vectorised validator; the lossy walk only for what is not (a TEXT value an
+                // older server or a hand edit left with stray bytes still reads).
+                ValueRef::Text(t) => Value::Text(match std::str::from_utf8(t) {
+                    Ok(s) => s.to_owned(),
+                    Err(_) => String::from_utf8_lossy(t).into_owned(),
+                }),
             });
         }
         out.push(Row(vals));

@@ -380,7 +380,7 @@ both_backends!(stored_as_sent, the_record_is_stored_as_the_device_sent_it);
 /// A pushed record is packed on both backends (a BLOB on SQLite, a `bytea` on PostgreSQL, a
 /// fraction of its text's size) and reads back as the text sent. A record written as text (by a
 /// server before packing, or outside a push) still reads beside packed ones, and a frame that
-/// does not unpack is a corrupt row, said as such.
+/// does not unpack, or bytes that are not UTF-8, are a corrupt row, said as such.
 async fn pushed_records_are_packed(b: Backend) {
     let s = TestServer::start(b).await;
     s.add_user(
@@ -467,6 +467,28 @@ async fn pushed_records_are_packed(b: Backend) {
             .unwrap();
             let err = verivali_server::repo::visits_by_id(tx.as_mut(), &ids).unwrap_err();
             assert!(matches!(err, DbError::Corrupt(_)), "{err:?}");
+            // Bytes that are neither a frame nor UTF-8: corrupt as well, on both backends alike
+            // (SQLite once read them lossily, PostgreSQL refused them).
+            tx.execute(
+                "UPDATE visits SET record = $1 WHERE id = $2",
+                &[Value::Packed(vec![0xff, 0xfe, 0x7b]), ids[1].into()],
+            )
+            .unwrap();
+            let err = tx
+                .query(
+                    "SELECT record FROM visits WHERE id = $1",
+                    &[Value::from(ids[1])],
+                )
+                .unwrap_err();
+            assert!(matches!(err, DbError::Corrupt(_)), "{err:?}");
+            if b == Backend::Postgres {
+                // A number given for the record is refused, never stored as its digits.
+                tx.execute(
+                    "UPDATE visits SET record = $1 WHERE id = $2",
+                    &[Value::I64(7), ids[1].into()],
+                )
+                .unwrap_err();
+            }
         }
     })
     .await
