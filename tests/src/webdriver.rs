@@ -76,7 +76,12 @@ impl Driver {
     /// Starts `chromedriver` on its own port and waits until it is ready.
     pub async fn chromium() -> Driver {
         let port = free_port();
-        let child = Command::new("chromedriver")
+        let mut cmd = Command::new("chromedriver");
+        // Its own process group: dropping the driver kills it with the Chromium it started,
+        // which a test that ends without `quit` (a failed assertion) would otherwise leave
+        // running on the machine.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let child = cmd
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -213,11 +218,10 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        if self.display.is_some() {
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", self.child.id())])
-                .status();
-        }
+        // The driver's whole process group (both kinds run in one of their own).
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
         if let Some(mut d) = self.display.take() {
