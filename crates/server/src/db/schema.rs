@@ -521,41 +521,70 @@ $$;
 const SQLITE_V16: &str = "-- PostgreSQL only (visits.record as bytea)\n";
 
 /// Step 17, PostgreSQL: the keys compare byte by byte (`COLLATE "C"`), as SQLite's do. Every
-/// text column in an index or a foreign key (ids, area codes, states, times as RFC 3339 text,
-/// hashes, NIKs, usernames) takes the "C" collation; the rest keep the database's own. Under any
-/// other collation, libc's included (`C.UTF-8`, `en_US.UTF-8`), each comparison in a b-tree
-/// insert, a look-up by a list of ids, or a sort of them goes through `strcoll` on copies of both
-/// strings; a push of 100 visits makes thousands (seven indexes of `visits`, the change feed, the
-/// claimed ops, the photos, the foreign keys' checks). Byte order is also SQLite's: an `ORDER BY
-/// id` and a key cursor (`id > $1`) now agree between the two backends whatever the database was
-/// created with. Changing only the collation of a `text` column rewrites no table, only the
-/// indexes on it. A column of one table compared with one of the database's collation compares
-/// as "C" (PostgreSQL lets a non-default collation win over the default one, never an error).
-/// The columns searched by `lower(…) LIKE` (a household's name and address) are in no index and
-/// keep the database's collation, so `lower` still folds their non-ASCII letters.
+/// text column of the server's tables that is in an index or a foreign key (ids, area codes,
+/// states, times as RFC 3339 text, hashes, NIKs, usernames) takes the "C" collation; the rest keep
+/// the database's own. Under any other collation, libc's included (`C.UTF-8`, `en_US.UTF-8`),
+/// each comparison in a b-tree insert, a look-up by a list of ids, or a sort of them goes through
+/// `strcoll` on copies of both strings; a push of 100 visits makes thousands (seven indexes of
+/// `visits`, the change feed, the claimed ops, the photos, the foreign keys' checks). 200-device
+/// ingest on an `en_US.UTF-8` database rose by 1.25x (docs/benchmarks.md, fourteenth pass). Byte
+/// order is also SQLite's: an `ORDER BY id` and a key cursor (`id > $1`) agree between the two
+/// backends whatever the database was created with.
+///
+/// - Only the server's own tables, by name: another application's tables in the same schema are
+///   not touched. A household's name and address, searched by `lower(…) LIKE`, keep the
+///   database's collation even if an operator indexed them, so `lower` still folds their
+///   non-ASCII letters.
+/// - One `ALTER TABLE` per table, all its columns at once, so each index is rebuilt once.
+///   Changing only a collation rewrites no table. Its statistics are gone with the old type,
+///   so a table that had them is analysed again.
+/// - A table an operator's view or rule depends on cannot change (`feature_not_supported`): it
+///   keeps its collation, with a warning in PostgreSQL's log, and the server still starts
+///   (correct, only slower; drop the view and run the `ALTER` by hand to finish).
+/// - A column compared with one of the database's collation compares as "C" (PostgreSQL lets a
+///   non-default collation win over the default one, never an error), so no query changes.
+///
+/// A later step that indexes a text column declares it `COLLATE "C"`:
+/// `storage::a_postgres_database_compares_its_keys_byte_by_byte` fails on any that is not.
 const POSTGRES_V17: &str = r#"
 DO $$
 DECLARE
-    c record;
+    t record;
 BEGIN
-    FOR c IN
-        SELECT DISTINCT t.relname AS tbl, a.attname AS col
-        FROM pg_attribute a
-        JOIN pg_class t ON t.oid = a.attrelid
-        WHERE t.relnamespace = current_schema()::regnamespace
-          AND t.relkind = 'r'
+    FOR t IN
+        SELECT c.relname AS tbl, c.reltuples > 0 AS had_rows,
+               string_agg(format('ALTER COLUMN %I TYPE text COLLATE "C"', a.attname), ', '
+                          ORDER BY a.attnum) AS alters
+        FROM pg_class c
+        JOIN pg_attribute a ON a.attrelid = c.oid
+        WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())
+          AND c.relkind = 'r'
+          AND c.relname IN ('applied_ops', 'assignment_events', 'assignments', 'attachments',
+              'audit', 'batches', 'changes', 'devices', 'household_versions', 'households',
+              'members', 'musdes', 'periods', 'proposals', 'questionnaire_drafts',
+              'questionnaires', 'regions', 'reviews', 'settings', 'tokens', 'users',
+              'visit_exports', 'visit_photos', 'visits')
+          AND NOT (c.relname = 'households' AND a.attname IN ('nama_krt', 'alamat'))
           AND a.attnum > 0 AND NOT a.attisdropped
           AND a.atttypid = 'text'::regtype
           AND a.attcollation <> '"C"'::regcollation
           AND (EXISTS (SELECT 1 FROM pg_index i
-                       WHERE i.indrelid = t.oid AND a.attnum = ANY (i.indkey))
+                       WHERE i.indrelid = c.oid AND a.attnum = ANY (i.indkey))
                OR EXISTS (SELECT 1 FROM pg_constraint k
                           WHERE k.contype = 'f'
-                            AND ((k.conrelid = t.oid AND a.attnum = ANY (k.conkey))
-                              OR (k.confrelid = t.oid AND a.attnum = ANY (k.confkey)))))
-        ORDER BY 1, 2
+                            AND ((k.conrelid = c.oid AND a.attnum = ANY (k.conkey))
+                              OR (k.confrelid = c.oid AND a.attnum = ANY (k.confkey)))))
+        GROUP BY c.relname, c.reltuples
+        ORDER BY c.relname
     LOOP
-        EXECUTE format('ALTER TABLE %I ALTER COLUMN %I TYPE text COLLATE "C"', c.tbl, c.col);
+        BEGIN
+            EXECUTE format('ALTER TABLE %I %s', t.tbl, t.alters);
+            IF t.had_rows THEN
+                EXECUTE format('ANALYZE %I', t.tbl);
+            END IF;
+        EXCEPTION WHEN feature_not_supported THEN
+            RAISE WARNING 'verivali schema step 17: table % keeps its collation: %', t.tbl, SQLERRM;
+        END;
     END LOOP;
 END
 $$;
