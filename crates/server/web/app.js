@@ -543,6 +543,9 @@ async function visit(id) {
     try {
       const r = await api(`/api/v1/review/visits/${id}/decision`, { method: "POST", body });
       toast(t("visit.decided", { state: term("review_states", r.state) }));
+      // The supervisor moved to another page while the decision was on its way (a link, the
+      // back button): the toast says it was taken, and the page they chose stays.
+      if (params().path !== `/visit/${id}`) return;
       const i = state.qQueue.indexOf(id);
       const next = i >= 0 ? state.qQueue[i + 1] : null;
       go(next ? `#/visit/${next}` : `#/visit/${id}`);
