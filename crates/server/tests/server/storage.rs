@@ -702,3 +702,84 @@ async fn a_postgres_database_compares_its_keys_byte_by_byte() {
     .unwrap();
     drop(scratch);
 }
+
+/// Two transactions that lock overlapping sets of households never deadlock, even when two of
+/// the households share a lock key (a lock is named by 32 bits; with a million households about
+/// a hundred pairs do). Households `x < y < z` (as text), `x` and `z` sharing a key: a push of
+/// `{x, y}` and one of `{y, z}` locked in id order would take the shared key and `y`'s in
+/// opposite orders. Here `y`'s key is held by a third session while the push of `{y, z}` queues
+/// first and that of `{x, y}` second; once it is let go, both must commit. Locked in id order
+/// (as before this test), the first holds `y`'s key and waits for the shared one, the second
+/// holds the shared one and waits for `y`'s, and PostgreSQL fails one with a deadlock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn household_locks_never_deadlock() {
+    use verivali_server::repo::{household_lock_key, lock_households};
+    let scratch = ScratchDb::create();
+    let url = scratch.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let x = uuid::Uuid::parse_str("3d5e0c8a-1b2c-4d3e-8f40-5a6b7c8d9e01").unwrap();
+        // `z`: `x` with the same bit flipped in its first two 32-bit words (the key folds the
+        // words together, so it is unchanged), and a larger first digit.
+        let z =
+            uuid::Uuid::from_u128(x.as_u128() ^ (0x8000_0000u128 << 96) ^ (0x8000_0000u128 << 64));
+        assert_eq!(household_lock_key(x), household_lock_key(z));
+        assert!(x.to_string() < z.to_string());
+        // `y` between them as text, with its key on the side that makes id order and key
+        // order disagree for one of the two sets.
+        let shared = household_lock_key(x);
+        let y = (0u128..)
+            .map(|i| uuid::Uuid::from_u128(x.as_u128() + (1u128 << 100) + i))
+            .find(|y| household_lock_key(*y) != shared)
+            .unwrap();
+        assert!(x.to_string() < y.to_string() && y.to_string() < z.to_string());
+
+        let db = verivali_server::db::open(&url).unwrap();
+        let mut holder = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut watcher = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let waiting = |c: &mut postgres::Client| -> i64 {
+            c.query_one(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+                &[],
+            )
+            .unwrap()
+            .get(0)
+        };
+        let wait_for = |c: &mut postgres::Client, n: i64| {
+            for _ in 0..500 {
+                if waiting(c) >= n {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            panic!("fewer than {n} sessions waited for a household lock");
+        };
+        holder.batch_execute("BEGIN").unwrap();
+        holder
+            .execute(
+                "SELECT pg_advisory_xact_lock(7452020, $1)",
+                &[&household_lock_key(y)],
+            )
+            .unwrap();
+        std::thread::scope(|s| {
+            let push = |set: [uuid::Uuid; 2]| {
+                let db = &db;
+                // `{e:?}`: PostgreSQL's own message ("deadlock detected") in a failure.
+                move || -> Result<(), String> {
+                    let mut tx = db.write().map_err(|e| format!("{e:?}"))?;
+                    lock_households(&mut *tx, &set).map_err(|e| format!("{e:?}"))?;
+                    tx.commit().map_err(|e| format!("{e:?}"))
+                }
+            };
+            let second = s.spawn(push([y, z]));
+            wait_for(&mut watcher, 1);
+            let first = s.spawn(push([x, y]));
+            wait_for(&mut watcher, 2);
+            holder.batch_execute("COMMIT").unwrap();
+            assert_eq!(second.join().unwrap(), Ok(()));
+            assert_eq!(first.join().unwrap(), Ok(()));
+        });
+    })
+    .await
+    .unwrap();
+    drop(scratch);
+}
