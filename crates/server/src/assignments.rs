@@ -296,10 +296,15 @@ pub(crate) fn end_assignments_of(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<u64, DbError> {
     let mut ended = 0;
-    for (household, kode_desa) in repo::assigned_to(tx, user)? {
-        if keep.is_some_and(|areas| areas.contains(&kode_desa)) {
-            continue;
-        }
+    let ending: Vec<Uuid> = repo::assigned_to(tx, user)?
+        .into_iter()
+        .filter(|(_, kode_desa)| !keep.is_some_and(|areas| areas.contains(kode_desa)))
+        .map(|(household, _)| household)
+        .collect();
+    // All at once, in the order a push takes them (`repo::lock_households`), not one by one
+    // below: a push of two of them locking the other way round would deadlock with this.
+    repo::lock_households(tx, &ending)?;
+    for household in ending {
         if repo::delete_assignment(tx, household, by, now)? {
             if let Some(h) = repo::household_any(tx, household)? {
                 let members = repo::members(tx, household)?;
@@ -364,11 +369,27 @@ impl App {
             let mut seen: std::collections::HashMap<Uuid, u64> = Default::default();
             let mut users: std::collections::HashMap<String, Option<repo::UserRow>> =
                 Default::default();
-            let mut reader = csv::ReaderBuilder::new()
-                .has_headers(true)
-                .flexible(true)
-                .from_reader(text.as_bytes());
-            for (i, rec) in reader.records().enumerate() {
+            let reader = || {
+                csv::ReaderBuilder::new()
+                    .has_headers(true)
+                    .flexible(true)
+                    .from_reader(text.as_bytes())
+            };
+            // Every household the file names, locked at once in the order a push takes them
+            // (`repo::lock_households`) before the first is given: given row by row, they were
+            // locked in the file's order, and a push of two of them locking the other way round
+            // could deadlock with the import. PostgreSQL only (SQLite has one writer).
+            if tx.dialect() == crate::db::Dialect::Postgres {
+                let mut named = Vec::new();
+                for row in reader().records().flatten() {
+                    if let Some(h) = repo::household_by_dtsen(tx, row.get(0).unwrap_or("").trim())?
+                    {
+                        named.push(h.id);
+                    }
+                }
+                repo::lock_households(tx, &named)?;
+            }
+            for (i, rec) in reader().records().enumerate() {
                 // The row as a spreadsheet numbers it: the header is row 1.
                 let line = i as u64 + 2;
                 let row = match rec {

@@ -108,7 +108,8 @@ pub fn flags_by_id(
 }
 
 /// On PostgreSQL, takes a transaction-long lock on each household (in the order of the locks'
-/// keys, before any row lock): two pushes, a push and a decision, or a push and a re-check that
+/// keys; a transaction takes every one it needs in one call, before it locks a visit's row: a
+/// second call only takes locks it holds already): two pushes, a push and a decision, or a push and a re-check that
 /// touch one household then run one after the other, each seeing the other's visits (so neither
 /// misses `two_visits`) and never deadlocking. SQLite's single writer serialises them already.
 ///

@@ -95,9 +95,19 @@ pub fn user_by_username(tx: &mut dyn Sql, username: &str) -> DbResult<Option<Use
     .transpose()
 }
 
-/// A user by id, locked for update.
+/// A user by id, locked for update: on PostgreSQL `FOR NO KEY UPDATE`, which two edits of the
+/// user wait for but a foreign key's check does not. Why: an edit that ends the user's
+/// assignments holds this row and then takes their households' locks, while a push of the user's
+/// phone holds a household's lock and, writing its visit, checks this row for the foreign key
+/// (a key-share lock, which `FOR UPDATE` blocks): each waited for the other, and PostgreSQL
+/// failed one with a deadlock (`users::an_admin_ending_assignments_while_the_phone_pushes_…`).
+/// The id, the only key, never changes.
 pub fn user_for_update(tx: &mut dyn Sql, id: Uuid) -> DbResult<Option<UserRow>> {
-    let sql = format!("SELECT {USER_COLS} FROM users WHERE id = $1{}", lock(tx));
+    let lock = match tx.dialect() {
+        crate::db::Dialect::Postgres => " FOR NO KEY UPDATE",
+        crate::db::Dialect::Sqlite => "",
+    };
+    let sql = format!("SELECT {USER_COLS} FROM users WHERE id = $1{lock}");
     tx.query_opt(&sql, &[id.into()])?
         .map(|r| user_row(&r))
         .transpose()

@@ -709,8 +709,9 @@ async fn a_postgres_database_compares_its_keys_byte_by_byte() {
 /// `{x, y}` and one of `{y, z}` locked in id order would take the shared key and `y`'s in
 /// opposite orders. Here `y`'s key is held by a third session while the push of `{y, z}` queues
 /// first and that of `{x, y}` second; once it is let go, both must commit. Locked in id order
-/// (as before this test), the first holds `y`'s key and waits for the shared one, the second
-/// holds the shared one and waits for `y`'s, and PostgreSQL fails one with a deadlock.
+/// (the order before this test, with these ids' keys), the first holds `y`'s key and waits for
+/// the shared one, the second holds the shared one and waits for `y`'s, and PostgreSQL fails one
+/// with a deadlock. (With the keys before it, `hashtext`, these ids share none.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn household_locks_never_deadlock() {
     use verivali_server::repo::{household_lock_key, lock_households};
@@ -724,8 +725,8 @@ async fn household_locks_never_deadlock() {
             uuid::Uuid::from_u128(x.as_u128() ^ (0x8000_0000u128 << 96) ^ (0x8000_0000u128 << 64));
         assert_eq!(household_lock_key(x), household_lock_key(z));
         assert!(x.to_string() < z.to_string());
-        // `y` between them as text, with its key on the side that makes id order and key
-        // order disagree for one of the two sets.
+        // `y` between them as text, with a key of its own: whichever side of the shared key it
+        // falls on, id order and key order disagree for one of the two sets.
         let shared = household_lock_key(x);
         let y = (0u128..)
             .map(|i| uuid::Uuid::from_u128(x.as_u128() + (1u128 << 100) + i))
@@ -738,7 +739,9 @@ async fn household_locks_never_deadlock() {
         let mut watcher = postgres::Client::connect(&url, postgres::NoTls).unwrap();
         let waiting = |c: &mut postgres::Client| -> i64 {
             c.query_one(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+                // This test's database only: other tests run theirs beside it.
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
                 &[],
             )
             .unwrap()
@@ -766,17 +769,20 @@ async fn household_locks_never_deadlock() {
                 // `{e:?}`: PostgreSQL's own message ("deadlock detected") in a failure.
                 move || -> Result<(), String> {
                     let mut tx = db.write().map_err(|e| format!("{e:?}"))?;
+                    // A failed wait below must fail the test, not leave it waiting for ever.
+                    tx.execute("SET LOCAL lock_timeout = '30s'", &[])
+                        .map_err(|e| format!("{e:?}"))?;
                     lock_households(&mut *tx, &set).map_err(|e| format!("{e:?}"))?;
                     tx.commit().map_err(|e| format!("{e:?}"))
                 }
             };
-            let second = s.spawn(push([y, z]));
+            let queued_first = s.spawn(push([y, z]));
             wait_for(&mut watcher, 1);
-            let first = s.spawn(push([x, y]));
+            let queued_second = s.spawn(push([x, y]));
             wait_for(&mut watcher, 2);
             holder.batch_execute("COMMIT").unwrap();
-            assert_eq!(second.join().unwrap(), Ok(()));
-            assert_eq!(first.join().unwrap(), Ok(()));
+            assert_eq!(queued_first.join().unwrap(), Ok(()));
+            assert_eq!(queued_second.join().unwrap(), Ok(()));
         });
     })
     .await

@@ -545,3 +545,92 @@ async fn the_cli_lists_and_changes_users() {
     let (ok, _, err) = run(&["user", "set", "--username", "nobody", "--disable"], "");
     assert!(!ok && err.contains("no user nobody"), "{err}");
 }
+
+/// Advisory locks waited for in the test database (`pg_locks`), polled until there are `n`.
+async fn household_lock_waiters(db_url: &str, n: i64) -> bool {
+    let url = db_url.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        for _ in 0..500 {
+            let waiting: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+                     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            if waiting >= n {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        false
+    })
+    .await
+    .unwrap()
+}
+
+/// An admin ends an enumerator's assignments while her phone pushes a visit of one of those
+/// households, on PostgreSQL: both are answered. The push holds the household's lock and, writing
+/// its visit, checks the enumerator's row for the foreign key (a key-share lock on it); the
+/// admin's edit held that row `FOR UPDATE` and waited for the household's lock. PostgreSQL then
+/// failed one of the two with a deadlock, a 500. The edit now locks the row `FOR NO KEY UPDATE`,
+/// which a key-share lock does not wait for. A third session holds the household's lock until
+/// both wait, so the two meet in that order every run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_ending_assignments_while_the_phone_pushes_gets_both_answered() {
+    use verivali_protocol::OpBody;
+    let s = TestServer::start(Backend::Postgres).await;
+    s.add_user("admin", Role::Admin, &["3308"]).await;
+    s.add_user("pengawas", Role::Supervisor, &["330801"]).await;
+    let ani_id = s
+        .add_user("ani", Role::Enumerator, &[DESA_A, DESA_A2])
+        .await;
+    let households = s.import(DESA_A, 2, 7).await;
+    let admin = s.sign_in("admin").await;
+    let sup = s.sign_in("pengawas").await;
+    let mut ani = s.sign_in("ani").await;
+    let ids: Vec<Uuid> = households.iter().map(|(h, _)| h.id).collect();
+    let r = send(
+        &sup,
+        reqwest::Method::POST,
+        "/api/v1/assignments",
+        Some(json!({"enumerator": "ani", "household_ids": ids})),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    s.settle().await;
+
+    let (h, m) = &households[0];
+    let key = verivali_server::repo::household_lock_key(h.id);
+    let url = s.db_url.clone();
+    let mut holder = tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute("BEGIN").unwrap();
+        c.execute("SELECT pg_advisory_xact_lock(7452020, $1)", &[&key])
+            .unwrap();
+        c
+    })
+    .await
+    .unwrap();
+    let op = ani.op(&OpBody::VisitRecord(Box::new(visit(h, m, 11))));
+    let push = tokio::spawn(async move { ani.push_raw(&[op]).await.status() });
+    let first = household_lock_waiters(&s.db_url, 1).await;
+    let id = ani_id.to_string();
+    let edit = tokio::spawn(async move {
+        patch(&admin, &id, json!({"areas": [DESA_A2]}))
+            .await
+            .status()
+    });
+    let second = household_lock_waiters(&s.db_url, 2).await;
+    tokio::task::spawn_blocking(move || holder.batch_execute("COMMIT").unwrap())
+        .await
+        .unwrap();
+    assert!(
+        first && second,
+        "the push and the edit waited for the household"
+    );
+    assert_eq!(push.await.unwrap(), StatusCode::OK);
+    assert_eq!(edit.await.unwrap(), StatusCode::OK);
+}
