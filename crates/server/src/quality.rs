@@ -534,6 +534,10 @@ impl App {
             let mut page = Vec::new();
             self.run_write(|tx| {
                 page = repo::open_visit_ids(tx, after, 500)?;
+                // The page's households locked first, as every writer of visits' flags takes
+                // them (repo::lock_households): the page's flags are written in no set order,
+                // and a push holding one of its visits could wait for another the page held.
+                repo::lock_households_of_visits(tx, &page)?;
                 refresh_ids(tx, &page, t)?;
                 Ok(Ok(()))
             })?;

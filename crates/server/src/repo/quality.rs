@@ -151,6 +151,23 @@ pub fn lock_households(tx: &mut dyn Sql, households: &[Uuid]) -> DbResult<()> {
     Ok(())
 }
 
+/// [`lock_households`] for the households of some visits (a visit's household never changes, so
+/// they are read before the locks are held): for a writer that starts from visits, as the
+/// re-check of every open visit does.
+pub fn lock_households_of_visits(tx: &mut dyn Sql, visits: &[Uuid]) -> DbResult<()> {
+    if super::lock(tx).is_empty() || visits.is_empty() {
+        return Ok(());
+    }
+    let mut households = Vec::new();
+    for (marks, params) in in_chunks(visits, 1) {
+        let sql = format!("SELECT DISTINCT household_id FROM visits WHERE id IN {marks}");
+        for r in tx.query(&sql, &params)? {
+            households.push(uuid(r.str(0))?);
+        }
+    }
+    lock_households(tx, &households)
+}
+
 /// The class of the household locks (the first half of a two-key advisory lock; the migration
 /// lock is a one-key lock, another space).
 const HOUSEHOLD_LOCKS: i32 = 7_452_020;

@@ -525,3 +525,62 @@ async fn older_visits_are_checked_once(b: Backend) {
 both_backends!(older, older_visits_are_checked_once);
 both_backends!(rules, each_rule_fires_on_its_visit);
 both_backends!(thresholds, a_burst_and_new_thresholds);
+
+/// New thresholds re-check every open visit, writing their flags in pages; on PostgreSQL a page
+/// first takes its households' locks, as a push does, so the two never hold each other's
+/// visits: the re-check waits while a third session holds the lock of one visit's household,
+/// and finishes once it is let go. Without the locks it wrote the page's flags in no set order
+/// while a push could hold one of those visits and wait for another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_thresholds_wait_for_the_households_a_push_holds() {
+    let s = TestServer::start(Backend::Postgres).await;
+    s.add_user("petugas", Role::Enumerator, &[DESA_A]).await;
+    s.add_user("admin", Role::Admin, &["33"]).await;
+    let hh = s.import(DESA_A, 2, 19).await;
+    let mut d = s.sign_in("petugas").await;
+    let admin = s.sign_in("admin").await;
+    submit(&mut d, &[plain(&hh[0], 1)]).await;
+    let mut t: Value = admin
+        .get("/api/v1/admin/quality/thresholds")
+        .await
+        .json()
+        .await
+        .unwrap();
+    t["burst_per_hour"] = json!(20);
+
+    let key = verivali_server::repo::household_lock_key(hh[0].0.id);
+    let url = s.db_url.clone();
+    let mut holder = tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute("BEGIN").unwrap();
+        c.execute("SELECT pg_advisory_xact_lock(7452020, $1)", &[&key])
+            .unwrap();
+        c
+    })
+    .await
+    .unwrap();
+    let put = tokio::spawn(async move { put_thresholds(&admin, t).await.status() });
+    let url = s.db_url.clone();
+    let waited = tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        (0..300).any(|_| {
+            let n: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+                     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            n > 0
+        })
+    })
+    .await
+    .unwrap();
+    tokio::task::spawn_blocking(move || holder.batch_execute("COMMIT").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(put.await.unwrap(), StatusCode::OK);
+    assert!(waited, "the re-check did not wait for the household's lock");
+}
