@@ -361,7 +361,10 @@ impl App {
         };
         let now = self.now();
         self.run_write(|tx: &mut dyn Sql| {
-            let Some(d) = repo::device_for_update(tx, device)? else {
+            // The owner's row before the device's, the order a sign-in takes them in: the other
+            // way round, a revocation and a sign-in that changes the password each held one
+            // and waited for the other (PostgreSQL; SQLite has one writer).
+            let Some(d) = repo::device_by_id(tx, device)? else {
                 return Ok(Err(not_found()));
             };
             if let Some(c) = caller {
@@ -371,6 +374,9 @@ impl App {
                 if rules::may_manage((Role::Admin, &c.user.areas), &owner.areas).is_err() {
                     return Ok(Err(not_found()));
                 }
+            }
+            if repo::device_for_update(tx, device)?.is_none() {
+                return Ok(Err(not_found()));
             }
             if wipe {
                 repo::request_wipe(tx, device, now)?;

@@ -67,6 +67,10 @@ fn give(
     now: chrono::DateTime<chrono::Utc>,
     answer: &mut AssignResponse,
 ) -> crate::db::DbResult<()> {
+    // The households' locks before their assignment rows, as ending assignments and a push take
+    // them: writing a row first and locking its household after, a reassignment and an admin
+    // ending the old enumerator's assignments each held one and waited for the other.
+    repo::lock_households(tx, ids)?;
     let current = repo::assignments_of(tx, ids)?;
     let mut changed = Vec::new();
     for &id in ids {
@@ -266,6 +270,8 @@ impl App {
             if repo::household_scoped(tx, &caller.user.scope(), household)?.is_none() {
                 return Ok(Err(refused(&AssignError::OutsideAssigner, lang)));
             }
+            // The household's lock before its assignment row (see `give`).
+            repo::lock_households(tx, &[household])?;
             if repo::delete_assignment(tx, household, caller.user.id, now)? {
                 // Shared again: back onto every device of the area.
                 if let Some(h) = repo::household_scoped(tx, &caller.user.scope(), household)? {

@@ -228,6 +228,15 @@ fn device_row(r: &Row) -> DbResult<DeviceRow> {
     })
 }
 
+/// A device, not locked (its owner never changes: a revocation reads it to lock the owner
+/// first, [`device_for_update`] after).
+pub fn device_by_id(tx: &mut dyn Sql, id: Uuid) -> DbResult<Option<DeviceRow>> {
+    let sql = format!("SELECT {DEVICE_COLS} FROM devices WHERE id = $1");
+    tx.query_opt(&sql, &[id.into()])?
+        .map(|r| device_row(&r))
+        .transpose()
+}
+
 /// A device, locked for update.
 pub fn device_for_update(tx: &mut dyn Sql, id: Uuid) -> DbResult<Option<DeviceRow>> {
     let sql = format!(

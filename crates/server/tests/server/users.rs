@@ -634,3 +634,73 @@ async fn an_admin_ending_assignments_while_the_phone_pushes_gets_both_answered()
     assert_eq!(push.await.unwrap(), StatusCode::OK);
     assert_eq!(edit.await.unwrap(), StatusCode::OK);
 }
+
+/// A supervisor reassigns a household while an admin ends its enumerator's assignments, on
+/// PostgreSQL: both are answered. Ending assignments takes the households' locks and then
+/// deletes their rows; the reassignment wrote the row first and took the household's lock at
+/// its end, so each held what the other waited for. Every writer of assignments now takes the
+/// household's lock before its row. A third session holds the household's lock until both
+/// wait, the edit first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reassignment_while_an_admin_ends_the_old_ones_gets_both_answered() {
+    let s = TestServer::start(Backend::Postgres).await;
+    s.add_user("admin", Role::Admin, &["3308"]).await;
+    s.add_user("pengawas", Role::Supervisor, &["330801"]).await;
+    let ani_id = s
+        .add_user("ani", Role::Enumerator, &[DESA_A, DESA_A2])
+        .await;
+    s.add_user("budi", Role::Enumerator, &[DESA_A]).await;
+    let h = s.import(DESA_A, 1, 8).await[0].0.id;
+    let admin = s.sign_in("admin").await;
+    let sup = s.sign_in("pengawas").await;
+    let give = |to: &str| json!({"enumerator": to, "household_ids": [h]});
+    let r = send(
+        &sup,
+        reqwest::Method::POST,
+        "/api/v1/assignments",
+        Some(give("ani")),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    s.settle().await;
+
+    let key = verivali_server::repo::household_lock_key(h);
+    let url = s.db_url.clone();
+    let mut holder = tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute("BEGIN").unwrap();
+        c.execute("SELECT pg_advisory_xact_lock(7452020, $1)", &[&key])
+            .unwrap();
+        c
+    })
+    .await
+    .unwrap();
+    let id = ani_id.to_string();
+    let edit = tokio::spawn(async move {
+        patch(&admin, &id, json!({"areas": [DESA_A2]}))
+            .await
+            .status()
+    });
+    let first = household_lock_waiters(&s.db_url, 1).await;
+    let body = give("budi");
+    let reassign = tokio::spawn(async move {
+        send(
+            &sup,
+            reqwest::Method::POST,
+            "/api/v1/assignments",
+            Some(body),
+        )
+        .await
+        .status()
+    });
+    let second = household_lock_waiters(&s.db_url, 2).await;
+    tokio::task::spawn_blocking(move || holder.batch_execute("COMMIT").unwrap())
+        .await
+        .unwrap();
+    assert!(
+        first && second,
+        "the edit and the reassignment waited for the household"
+    );
+    assert_eq!(edit.await.unwrap(), StatusCode::OK);
+    assert_eq!(reassign.await.unwrap(), StatusCode::OK);
+}
