@@ -188,6 +188,13 @@ pub fn household_ids_scoped(tx: &mut dyn Sql, scope: &Scope) -> DbResult<Vec<(Uu
 
 /// Marks these households received by `enumerator` where they are assigned to them and were not
 /// received yet (the first pull that carried them).
+///
+/// On PostgreSQL a row another transaction holds is skipped, not waited for: a pull takes no
+/// household lock, and a supervisor's change to several of the enumerator's assignments (which
+/// holds their households' locks, then writes their rows in its own order) could otherwise meet
+/// it the other way round. What a skipped row misses is only its "received" time: a change of
+/// its terms announces the household again, so the next pull that carries it marks it; a
+/// reassignment or an end starts it over anyway.
 pub fn mark_received(
     tx: &mut dyn Sql,
     enumerator: Uuid,
@@ -198,9 +205,14 @@ pub fn mark_received(
         let marks: Vec<String> = (3..chunk.len() + 3).map(|i| format!("${i}")).collect();
         let mut params: Vec<Value> = vec![ts(now).into(), enumerator.into()];
         params.extend(chunk.iter().map(|id| Value::from(*id)));
+        let held = match tx.dialect() {
+            crate::db::Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+            crate::db::Dialect::Sqlite => "",
+        };
         let sql = format!(
             "UPDATE assignments SET received_at = $1
-             WHERE enumerator_id = $2 AND received_at IS NULL AND household_id IN ({})",
+             WHERE household_id IN (SELECT household_id FROM assignments
+                 WHERE enumerator_id = $2 AND received_at IS NULL AND household_id IN ({}){held})",
             marks.join(", ")
         );
         tx.execute(&sql, &params)?;

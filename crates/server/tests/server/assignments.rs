@@ -696,3 +696,84 @@ async fn a_visit_from_the_previous_assignee_is_kept_and_flagged(b: Backend) {
     assert_eq!(flags(visits[0].visit_id), json!(["quality.reassigned"]));
     assert_eq!(flags(visits[1].visit_id), json!([]), "still hers: no flag");
 }
+
+/// A pull marks the assignments it delivered as received without waiting for a row another
+/// transaction holds (PostgreSQL): a pull takes no household lock, and waiting there could meet a
+/// supervisor's change to several of the same assignments the other way round. The held row is
+/// left unmarked, the others are marked. A third session holds one assignment's row while the
+/// device pulls; the pull either ends or is seen waiting, whichever comes first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_marks_what_it_delivered_without_waiting_for_a_held_assignment() {
+    let s = TestServer::start(Backend::Postgres).await;
+    s.add_user("pengawas", Role::Supervisor, &["330801"]).await;
+    s.add_user("ani", Role::Enumerator, &[DESA_A]).await;
+    let ids: Vec<Uuid> = s
+        .import(DESA_A, 2, 9)
+        .await
+        .iter()
+        .map(|(h, _)| h.id)
+        .collect();
+    let sup = s.sign_in("pengawas").await;
+    let ani = s.sign_in("ani").await;
+    let r = assign(&sup, json!({"enumerator": "ani", "household_ids": ids})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    s.settle().await;
+
+    let url = s.db_url.clone();
+    let held = ids[0].to_string();
+    let mut holder = tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute("BEGIN").unwrap();
+        c.execute(
+            "SELECT 1 FROM assignments WHERE household_id = $1 FOR UPDATE",
+            &[&held],
+        )
+        .unwrap();
+        c
+    })
+    .await
+    .unwrap();
+    let mut pull = tokio::spawn(async move { ani.pull("", 1000).await });
+    let url = s.db_url.clone();
+    let waiting = || {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            let n: i64 = c
+                .query_one(
+                    // Waits of this database's sessions only (a row wait names no database).
+                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                     WHERE NOT l.granted AND a.datname = current_database()",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            n > 0
+        })
+    };
+    let pulled = loop {
+        tokio::select! {
+            p = &mut pull => break Some(p.unwrap()),
+            w = waiting() => if w.unwrap() { break None },
+        }
+    };
+    tokio::task::spawn_blocking(move || holder.batch_execute("COMMIT").unwrap())
+        .await
+        .unwrap();
+    let page = pulled.expect("the pull waited for the held assignment");
+    assert!(!page.changes.is_empty());
+    let received: Vec<(String, bool)> = listed(&sup, "enumerator=ani")
+        .await
+        .iter()
+        .map(|a| {
+            (
+                a["household_id"].as_str().unwrap().to_string(),
+                !a["received_at"].is_null(),
+            )
+        })
+        .collect();
+    assert_eq!(received.len(), 2);
+    for (id, marked) in received {
+        assert_eq!(marked, id != ids[0].to_string(), "{id}");
+    }
+}
