@@ -548,39 +548,10 @@ async fn new_thresholds_wait_for_the_households_a_push_holds() {
         .unwrap();
     t["burst_per_hour"] = json!(20);
 
-    let key = verivali_server::repo::household_lock_key(hh[0].0.id);
-    let url = s.db_url.clone();
-    let mut holder = tokio::task::spawn_blocking(move || {
-        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-        c.batch_execute("BEGIN").unwrap();
-        c.execute("SELECT pg_advisory_xact_lock(7452020, $1)", &[&key])
-            .unwrap();
-        c
-    })
-    .await
-    .unwrap();
+    let holder = hold_household_lock(&s.db_url, hh[0].0.id).await;
     let put = tokio::spawn(async move { put_thresholds(&admin, t).await.status() });
-    let url = s.db_url.clone();
-    let waited = tokio::task::spawn_blocking(move || {
-        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-        (0..300).any(|_| {
-            let n: i64 = c
-                .query_one(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
-                     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-                    &[],
-                )
-                .unwrap()
-                .get(0);
-            std::thread::sleep(std::time::Duration::from_millis(10));
-            n > 0
-        })
-    })
-    .await
-    .unwrap();
-    tokio::task::spawn_blocking(move || holder.batch_execute("COMMIT").unwrap())
-        .await
-        .unwrap();
+    let waited = household_lock_waiters(&s.db_url, 1).await;
+    release(holder).await;
     assert_eq!(put.await.unwrap(), StatusCode::OK);
     assert!(waited, "the re-check did not wait for the household's lock");
 }

@@ -546,31 +546,6 @@ async fn the_cli_lists_and_changes_users() {
     assert!(!ok && err.contains("no user nobody"), "{err}");
 }
 
-/// Advisory locks waited for in the test database (`pg_locks`), polled until there are `n`.
-async fn household_lock_waiters(db_url: &str, n: i64) -> bool {
-    let url = db_url.to_string();
-    tokio::task::spawn_blocking(move || {
-        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-        for _ in 0..500 {
-            let waiting: i64 = c
-                .query_one(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
-                     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-                    &[],
-                )
-                .unwrap()
-                .get(0);
-            if waiting >= n {
-                return true;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        false
-    })
-    .await
-    .unwrap()
-}
-
 /// An admin ends an enumerator's assignments while her phone pushes a visit of one of those
 /// households, on PostgreSQL: both are answered. The push holds the household's lock and, writing
 /// its visit, checks the enumerator's row for the foreign key (a key-share lock on it); the
@@ -603,17 +578,7 @@ async fn an_admin_ending_assignments_while_the_phone_pushes_gets_both_answered()
     s.settle().await;
 
     let (h, m) = &households[0];
-    let key = verivali_server::repo::household_lock_key(h.id);
-    let url = s.db_url.clone();
-    let mut holder = tokio::task::spawn_blocking(move || {
-        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-        c.batch_execute("BEGIN").unwrap();
-        c.execute("SELECT pg_advisory_xact_lock(7452020, $1)", &[&key])
-            .unwrap();
-        c
-    })
-    .await
-    .unwrap();
+    let holder = hold_household_lock(&s.db_url, h.id).await;
     let op = ani.op(&OpBody::VisitRecord(Box::new(visit(h, m, 11))));
     let push = tokio::spawn(async move { ani.push_raw(&[op]).await.status() });
     let first = household_lock_waiters(&s.db_url, 1).await;
@@ -624,9 +589,7 @@ async fn an_admin_ending_assignments_while_the_phone_pushes_gets_both_answered()
             .status()
     });
     let second = household_lock_waiters(&s.db_url, 2).await;
-    tokio::task::spawn_blocking(move || holder.batch_execute("COMMIT").unwrap())
-        .await
-        .unwrap();
+    release(holder).await;
     assert!(
         first && second,
         "the push and the edit waited for the household"
@@ -664,17 +627,7 @@ async fn a_reassignment_while_an_admin_ends_the_old_ones_gets_both_answered() {
     assert_eq!(r.status(), StatusCode::OK);
     s.settle().await;
 
-    let key = verivali_server::repo::household_lock_key(h);
-    let url = s.db_url.clone();
-    let mut holder = tokio::task::spawn_blocking(move || {
-        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-        c.batch_execute("BEGIN").unwrap();
-        c.execute("SELECT pg_advisory_xact_lock(7452020, $1)", &[&key])
-            .unwrap();
-        c
-    })
-    .await
-    .unwrap();
+    let holder = hold_household_lock(&s.db_url, h).await;
     let id = ani_id.to_string();
     let edit = tokio::spawn(async move {
         patch(&admin, &id, json!({"areas": [DESA_A2]}))
@@ -694,9 +647,7 @@ async fn a_reassignment_while_an_admin_ends_the_old_ones_gets_both_answered() {
         .status()
     });
     let second = household_lock_waiters(&s.db_url, 2).await;
-    tokio::task::spawn_blocking(move || holder.batch_execute("COMMIT").unwrap())
-        .await
-        .unwrap();
+    release(holder).await;
     assert!(
         first && second,
         "the edit and the reassignment waited for the household"

@@ -508,3 +508,53 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// A session of the test's PostgreSQL database holding one household's lock (as a push takes
+/// it) until [`release`]: the lock-order tests make two writers wait for it, then let go, so
+/// the two meet in the order the test chose.
+pub async fn hold_household_lock(db_url: &str, household: Uuid) -> postgres::Client {
+    let key = verivali_server::repo::household_lock_key(household);
+    let url = db_url.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute("BEGIN").unwrap();
+        c.execute("SELECT pg_advisory_xact_lock(7452020, $1)", &[&key])
+            .unwrap();
+        c
+    })
+    .await
+    .unwrap()
+}
+
+/// Ends the holder's transaction, letting go of what it held.
+pub async fn release(mut holder: postgres::Client) {
+    tokio::task::spawn_blocking(move || holder.batch_execute("COMMIT").unwrap())
+        .await
+        .unwrap();
+}
+
+/// Whether `n` sessions of the test's database come to wait for a household lock (polled for
+/// about five seconds; other tests' databases are not counted).
+pub async fn household_lock_waiters(db_url: &str, n: i64) -> bool {
+    let url = db_url.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        (0..500).any(|_| {
+            let waiting: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+                     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            let enough = waiting >= n;
+            if !enough {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            enough
+        })
+    })
+    .await
+    .unwrap()
+}
