@@ -148,7 +148,19 @@ impl App {
             _ => None,
         };
         let mut tx = self.db.write()?;
-        let Some(user) = user.filter(|u| password_ok && !u.disabled) else {
+        // The user as she is now, locked (in the order a revocation takes her and her device):
+        // the password was checked against a copy read before, and an admin may have disabled
+        // her or reset her password since. Answered then as if the copy had said so; and a new
+        // password is written alone, never with that copy's other columns (its `disabled` once
+        // undid an admin's disabling made meanwhile).
+        let current = match &user {
+            Some(u) if password_ok => repo::user_for_update(tx.as_mut(), u.id)?,
+            _ => None,
+        };
+        let checked = user.as_ref().map(|u| u.password_hash.as_str());
+        let Some(user) =
+            current.filter(|c| !c.disabled && Some(c.password_hash.as_str()) == checked)
+        else {
             Metrics::add(&self.metrics.session_failures, 1);
             repo::audit(
                 tx.as_mut(),
@@ -186,12 +198,7 @@ impl App {
                     "This password is for one use: choose a new password to sign in",
                 ));
             };
-            let changed = repo::UserRow {
-                password_hash: hash,
-                must_change_password: false,
-                ..user.clone()
-            };
-            repo::update_user(tx.as_mut(), &changed)?;
+            repo::set_password(tx.as_mut(), user.id, &hash)?;
             let audit = Audit {
                 user_id: Some(user.id),
                 username: Some(&user.username),

@@ -177,6 +177,15 @@ pub fn update_user(tx: &mut dyn Sql, u: &UserRow) -> DbResult<()> {
     Ok(())
 }
 
+/// Sets a user's own new password (her one-time one used): the password columns alone.
+pub fn set_password(tx: &mut dyn Sql, id: Uuid, hash: &str) -> DbResult<()> {
+    tx.execute(
+        "UPDATE users SET password_hash = $1, must_change_password = $2 WHERE id = $3",
+        &[hash.into(), false.into(), id.into()],
+    )?;
+    Ok(())
+}
+
 /// A device.
 #[derive(Debug, Clone)]
 pub struct DeviceRow {

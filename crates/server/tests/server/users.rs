@@ -655,3 +655,77 @@ async fn a_reassignment_while_an_admin_ends_the_old_ones_gets_both_answered() {
     assert_eq!(edit.await.unwrap(), StatusCode::OK);
     assert_eq!(reassign.await.unwrap(), StatusCode::OK);
 }
+
+/// An admin disables an enumerator while she signs in with her one-time password and chooses a
+/// new one (PostgreSQL): she stays disabled, and the sign-in is refused. The sign-in checks the
+/// password outside any transaction (Argon2 is slow); it wrote the whole user row back from the
+/// copy it read before, `disabled` included, and so undid the admin's change made meanwhile. It
+/// now reads the user again, locked, before it writes, and changes the password alone. A third
+/// session disables her and holds the row until the sign-in waits for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_during_a_disable_does_not_enable_the_user_again() {
+    let s = TestServer::start(Backend::Postgres).await;
+    s.add_user("admin", Role::Admin, &["3308"]).await;
+    let ani_id = s.add_user("ani", Role::Enumerator, &[DESA_A]).await;
+    let admin = s.sign_in("admin").await;
+    let r = patch(&admin, &ani_id.to_string(), json!({"reset_password": true})).await;
+    let v: Value = r.json().await.unwrap();
+    let once = v["one_time_password"].as_str().unwrap().to_string();
+
+    let url = s.db_url.clone();
+    let id = ani_id.to_string();
+    let mut holder = tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute("BEGIN").unwrap();
+        c.execute("UPDATE users SET disabled = 1 WHERE id = $1", &[&id])
+            .unwrap();
+        c
+    })
+    .await
+    .unwrap();
+    let server = s.url.clone();
+    let client = s.client.clone();
+    let sign_in = tokio::spawn(async move {
+        let body = json!({"username": "ani", "password": once,
+            "new_password": "kopi tubruk di pasar pagi",
+            "device": {"id": Uuid::now_v7(), "name": "HP uji", "app_version": "0.1.0"}});
+        client
+            .post(format!("{server}/api/v1/session"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    // The sign-in waits for the row (a transaction's lock: count this database's waits).
+    let url = s.db_url.clone();
+    let waited = tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        (0..500).any(|_| {
+            let n: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                     WHERE NOT l.granted AND a.datname = current_database()",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            if n == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            n > 0
+        })
+    })
+    .await
+    .unwrap();
+    tokio::task::spawn_blocking(move || holder.batch_execute("COMMIT").unwrap())
+        .await
+        .unwrap();
+    assert!(waited, "the sign-in did not wait for the user's row");
+    assert_eq!(sign_in.await.unwrap(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        names(&users(&admin, "disabled=true").await),
+        ["ani"],
+        "she stays disabled"
+    );
+}
