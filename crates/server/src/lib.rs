@@ -25,6 +25,17 @@
 /// turned off (`.cargo/config.toml`: no global mutex on every SQLite allocation), ingest with 200
 /// devices on SQLite went from 13,183–16,309 to 16,105–16,937 ops/s (docs/benchmarks.md, ninth
 /// pass).
+///
+/// Built with jemalloc's background threads on (`background_threads`, workspace `Cargo.toml`):
+/// a push's preparing runs on a thread of its own (`sync::push::behind_the_writer`), and when
+/// such a thread ended as the last one on its arena, jemalloc purged the whole arena at once
+/// (`tcache_destroy` → forced decay → `madvise`, with a TLB shootdown on the other core) and the
+/// next push faulted the same pages in again: 3 % of the server's CPU in `madvise` and a third
+/// of its page faults in a 10,000-visit sync (`perf record`). With a background thread no exit
+/// forces a purge: unused pages are returned on jemalloc's decay clock, off the request threads.
+/// Ten alternated syncs: 0.435 s against 0.457 s, 50 against 54 ticks of server CPU
+/// (docs/benchmarks.md, sixteenth pass). One arena for every thread (`narenas:1`) removed the
+/// purges too, but lowered ingest with 200 devices on PostgreSQL by up to a fifth.
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
