@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 use verivali_protocol::pull::ChangeData;
-use verivali_protocol::{ChangeKind, Op, OpStatus, PullResponse, PushResponse};
+use verivali_protocol::{ChangeKind, OpStatus, OutgoingOp, PullResponse, PushResponse};
 use verivali_store::{Pulled, Rejection};
 
 use crate::device::StoreAccess;
@@ -28,22 +28,21 @@ impl<A: StoreAccess> LocalStore for StoreSync<A> {
         after_seq: u64,
         max_ops: usize,
         max_bytes: usize,
-    ) -> Result<Vec<Op>, LocalError> {
-        self.0
+    ) -> Result<Vec<OutgoingOp>, LocalError> {
+        Ok(self
+            .0
             .with(|s| s.pending_ops_after(after_seq, max_ops, max_bytes))?
             .into_iter()
-            .map(|o| {
-                Ok(Op {
-                    op_id: o.op_id,
-                    seq: o.seq,
-                    hlc: o.hlc,
-                    schema: o.schema,
-                    op_type: o.op_type,
-                    // The outbox's text as it is: checked to be JSON, never rebuilt.
-                    payload: serde_json::value::RawValue::from_string(o.payload)?,
-                })
+            // The outbox's text as it is (see `OutgoingOp`): neither checked again nor rebuilt.
+            .map(|o| OutgoingOp {
+                op_id: o.op_id,
+                seq: o.seq,
+                hlc: o.hlc,
+                schema: o.schema,
+                op_type: o.op_type,
+                payload: o.payload,
             })
-            .collect()
+            .collect())
     }
 
     fn acknowledge(&mut self, answer: &PushResponse) -> Result<(), LocalError> {
