@@ -30,9 +30,10 @@
 /// a push's preparing runs on a thread of its own (`sync::push::behind_the_writer`), and when
 /// such a thread ended as the last one on its arena, jemalloc purged the whole arena at once
 /// (`tcache_destroy` → forced decay → `madvise`, with a TLB shootdown on the other core) and the
-/// next push faulted the same pages in again: 3 % of the server's CPU in `madvise` and a third
-/// of its page faults in a 10,000-visit sync (`perf record`). With a background thread no exit
-/// forces a purge: unused pages are returned on jemalloc's decay clock, off the request threads.
+/// next push faulted the same pages in again: in a 10,000-visit sync (`perf record`) `madvise`
+/// took 3 % of the server's CPU and page faults 11.3 %; with background threads 0.5 % and 9.6 %.
+/// No thread's exit forces a purge then: unused pages are returned on jemalloc's decay clock, by
+/// jemalloc's own thread.
 /// Ten alternated syncs: 0.435 s against 0.457 s, 50 against 54 ticks of server CPU
 /// (docs/benchmarks.md, sixteenth pass). One arena for every thread (`narenas:1`) removed the
 /// purges too, but lowered ingest with 200 devices on PostgreSQL by up to a fifth.
