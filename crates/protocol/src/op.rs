@@ -175,7 +175,9 @@ struct OpHead<'a> {
 
 /// Appends the body of a push of `ops` to `out`: the same bytes as serialising a
 /// [`PushRequest`] of them (`a_written_push_is_the_serialised_request`), with each payload's
-/// text copied, not parsed.
+/// text copied, not parsed. The payloads must be JSON texts without surrounding whitespace, as
+/// `serde_json::to_string` writes them (the device's store writes every payload that way; a
+/// [`RawValue`] would have trimmed such whitespace, this does not).
 pub fn write_push(
     out: &mut Vec<u8>,
     device_id: Uuid,
