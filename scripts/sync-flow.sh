@@ -6,7 +6,12 @@
 # server's CPU (clock ticks of 10 ms) during the sync. With two builds, runs alternate between
 # them and the medians come last. Real processes, release builds; nothing here asserts a time.
 #
-#   scripts/sync-flow.sh [--runs N] [--visits N] [--postgres] [DIR_A [DIR_B]]
+#   scripts/sync-flow.sh [--runs N] [--visits N] [--postgres] [--writer] [DIR_A [DIR_B]]
+#
+# --writer: each run also prints the SQLite writer's timeline during the sync, from the server's
+# debug log of its write jobs (`db::sqlite`, "The writer's timeline"): how long the writer was
+# busy, and how long it stood idle between jobs, waiting for the device's next push to arrive or
+# to be prepared.
 #
 # --postgres: each run moves the prepared server data into a new PostgreSQL database with its
 # build's own `verivali-server migrate` (VERIVALI_TEST_PG, default the machine's `test` database,
@@ -22,6 +27,7 @@ cd "$(dirname "$0")/.."
 RUNS=5
 VISITS=10000
 PG=0
+WRITER=0
 PG_ADMIN=${VERIVALI_TEST_PG:-postgres://postgres@127.0.0.1:5432/test}
 DIRS=()
 while [ $# -gt 0 ]; do
@@ -29,6 +35,7 @@ while [ $# -gt 0 ]; do
     --runs) RUNS=$2; shift 2 ;;
     --visits) VISITS=$2; shift 2 ;;
     --postgres) PG=1; shift ;;
+    --writer) WRITER=1; shift ;;
     *) DIRS+=("$(cd "$1" && pwd)"); shift ;;
   esac
 done
@@ -64,6 +71,29 @@ wait_listening() {
   mv verivali-data/demo server
 )
 
+# The writer's busy and idle time between $2 and $3 (seconds since the epoch), from the write
+# jobs the server log $1 names (each logged when it let go of the writer, with how long it held
+# it).
+writer_timeline() {
+  python3 - "$@" <<'PY'
+import datetime, re, sys
+log, start, end = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+jobs = []
+for line in open(log, errors="replace"):
+    m = re.match(r"(\S+Z)\s.*write job.*held_us=(\d+)", line)
+    if m:
+        t = datetime.datetime.fromisoformat(m.group(1).replace("Z", "+00:00")).timestamp()
+        jobs.append((t - int(m.group(2)) / 1e6, t))
+jobs = sorted(j for j in jobs if start <= j[0] <= end)
+busy = sum(b - a for a, b in jobs)
+gaps = [b[0] - a[1] for a, b in zip(jobs, jobs[1:])]
+lead = jobs[0][0] - start if jobs else 0
+print(f"  writer: {len(jobs)} jobs, busy {busy * 1e3:.0f} ms; idle {sum(g for g in gaps if g > 0) * 1e3:.0f} ms "
+      f"between jobs (largest {max(gaps, default=0) * 1e3:.0f} ms), {lead * 1e3:.0f} ms before the first, "
+      f"{(end - jobs[-1][1]) * 1e3 if jobs else 0:.0f} ms after the last")
+PY
+}
+
 # One sync of build $1; prints "wall device_cpu server_ticks".
 one() {
   local bin=$1 run="$WORK/run"
@@ -77,7 +107,9 @@ one() {
     db=(--database "${PG_ADMIN%/*}/$name")
     "$bin/verivali-server" --data-dir "$run/server" migrate --to "${PG_ADMIN%/*}/$name" >/dev/null
   fi
-  "$bin/verivali-server" "${db[@]}" --data-dir "$run/server" --listen "127.0.0.1:$PORT" serve >"$run/server.log" 2>&1 &
+  local log=info
+  [ "$WRITER" = 1 ] && log=info,verivali_server::db::sqlite=debug
+  RUST_LOG=$log NO_COLOR=1 "$bin/verivali-server" "${db[@]}" --data-dir "$run/server" --listen "127.0.0.1:$PORT" serve >"$run/server.log" 2>&1 &
   local sp=$!
   wait_listening "$run/server.log"
   local t0 s e t1
@@ -96,6 +128,7 @@ one() {
     echo "the sync failed: $(cat "$run/sync.out")" >&2
     exit 1
   }
+  [ "$WRITER" = 1 ] && writer_timeline "$run/server.log" "$s" "$e" >&2
   printf '%.3f %.2f %d\n' "$(echo "$e - $s" | bc)" "$(awk '{print $1 + $2}' "$run/device.time")" $((t1 - t0))
 }
 

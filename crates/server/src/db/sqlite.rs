@@ -15,6 +15,13 @@
 //! checkpointer fall behind (a long read holds old pages), the writer checkpoints itself past
 //! [`WAL_BACKSTOP_FRAMES`].
 //!
+//! The writer's timeline: with `RUST_LOG=verivali_server::db::sqlite=debug` each write job logs,
+//! when it lets go of the writer, how long it waited for it (`waited_us`), ran (`job_us`) and
+//! held it, commit included (`held_us`), and whether it opened its group (`first`). The gaps
+//! between one job's release and the next one's start are the writer's idle time: how
+//! docs/benchmarks.md's seventeenth pass found the writer waiting for a device's next push to
+//! be prepared, a third of a 10,000-visit sync, rather than the pushes waiting for it.
+//!
 //! Durability outside the write lock: the writer connection commits with `synchronous=NORMAL`
 //! (in WAL mode a commit then writes its pages to the WAL without waiting for the disk), and the
 //! job that committed makes the WAL durable itself ([`Durability::sync`], an `fdatasync` of the
@@ -544,8 +551,10 @@ impl Database for SqliteDb {
         committed_then: &mut dyn FnMut(),
     ) -> DbResult<()> {
         self.durability.check()?;
+        let asked = std::time::Instant::now();
         self.waiting.fetch_add(1, Ordering::SeqCst);
         let locked = self.lock();
+        let held = std::time::Instant::now();
         self.waiting.fetch_sub(1, Ordering::SeqCst);
         let mut w = locked?;
         // The group's first job runs without a savepoint of its own: when it fails, nothing else
@@ -565,6 +574,7 @@ impl Database for SqliteDb {
         }
         let generation = w.generation;
         let outcome = job(&mut InGroup(&w.conn));
+        let ran = held.elapsed();
         if first {
             if outcome.is_err() {
                 // Alone in its group: the group ends with it, rolled back.
@@ -598,6 +608,14 @@ impl Database for SqliteDb {
         };
         // The next job may take the writer while this one's commit goes to the disk.
         drop(w);
+        // When the writer waits and works (module docs, "The writer's timeline").
+        tracing::debug!(
+            waited_us = held.duration_since(asked).as_micros() as u64,
+            job_us = ran.as_micros() as u64,
+            held_us = held.elapsed().as_micros() as u64,
+            first,
+            "write job"
+        );
         match (outcome, committed) {
             (Err(e), _) => Err(e),
             (Ok(()), Some(commit)) => {
