@@ -11,7 +11,8 @@
 # --writer: each run also prints the SQLite writer's timeline during the sync, from the server's
 # debug log of its write jobs (`db::sqlite`, "The writer's timeline"): how long the writer was
 # busy, and how long it stood idle between jobs, waiting for the device's next push to arrive or
-# to be prepared.
+# to be prepared (SQLite only; the log is read as text whatever VERIVALI_LOG_FORMAT says, and
+# RUST_LOG, default info, gains the writer's debug lines).
 #
 # --postgres: each run moves the prepared server data into a new PostgreSQL database with its
 # build's own `verivali-server migrate` (VERIVALI_TEST_PG, default the machine's `test` database,
@@ -39,6 +40,10 @@ while [ $# -gt 0 ]; do
     *) DIRS+=("$(cd "$1" && pwd)"); shift ;;
   esac
 done
+if [ "$WRITER" = 1 ] && [ "$PG" = 1 ]; then
+  echo "--writer reads the SQLite writer's log; it does not go with --postgres" >&2
+  exit 2
+fi
 if [ ${#DIRS[@]} -eq 0 ]; then
   cargo build --release -q -p verivali-server -p verivali-field
   DIRS=("${CARGO_TARGET_DIR:-$PWD/target}/release")
@@ -85,10 +90,19 @@ for line in open(log, errors="replace"):
         t = datetime.datetime.fromisoformat(m.group(1).replace("Z", "+00:00")).timestamp()
         jobs.append((t - int(m.group(2)) / 1e6, t))
 jobs = sorted(j for j in jobs if start <= j[0] <= end)
-busy = sum(b - a for a, b in jobs)
-gaps = [b[0] - a[1] for a, b in zip(jobs, jobs[1:])]
+# Holds do not overlap (one writer), but merged anyway so that clock rounding cannot count
+# a moment twice.
+merged = []
+for a, b in jobs:
+    if merged and a <= merged[-1][1]:
+        merged[-1][1] = max(merged[-1][1], b)
+    else:
+        merged.append([a, b])
+busy = sum(b - a for a, b in merged)
+gaps = [b[0] - a[1] for a, b in zip(merged, merged[1:])]
+jobs = merged
 lead = jobs[0][0] - start if jobs else 0
-print(f"  writer: {len(jobs)} jobs, busy {busy * 1e3:.0f} ms; idle {sum(g for g in gaps if g > 0) * 1e3:.0f} ms "
+print(f"  writer: {len(jobs)} holds, busy {busy * 1e3:.0f} ms; idle {sum(g for g in gaps if g > 0) * 1e3:.0f} ms "
       f"between jobs (largest {max(gaps, default=0) * 1e3:.0f} ms), {lead * 1e3:.0f} ms before the first, "
       f"{(end - jobs[-1][1]) * 1e3 if jobs else 0:.0f} ms after the last")
 PY
@@ -107,9 +121,11 @@ one() {
     db=(--database "${PG_ADMIN%/*}/$name")
     "$bin/verivali-server" --data-dir "$run/server" migrate --to "${PG_ADMIN%/*}/$name" >/dev/null
   fi
-  local log=info
-  [ "$WRITER" = 1 ] && log=info,verivali_server::db::sqlite=debug
-  RUST_LOG=$log NO_COLOR=1 "$bin/verivali-server" "${db[@]}" --data-dir "$run/server" --listen "127.0.0.1:$PORT" serve >"$run/server.log" 2>&1 &
+  local log=${RUST_LOG:-info}
+  [ "$WRITER" = 1 ] && log=$log,verivali_server::db::sqlite=debug
+  # NO_COLOR: tracing colours its text even into a file, which the timeline's parser cannot read.
+  RUST_LOG=$log NO_COLOR=1 "$bin/verivali-server" --log-format text "${db[@]}" --data-dir "$run/server" \
+    --listen "127.0.0.1:$PORT" serve >"$run/server.log" 2>&1 &
   local sp=$!
   wait_listening "$run/server.log"
   local t0 s e t1

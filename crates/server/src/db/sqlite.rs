@@ -15,12 +15,15 @@
 //! checkpointer fall behind (a long read holds old pages), the writer checkpoints itself past
 //! [`WAL_BACKSTOP_FRAMES`].
 //!
-//! The writer's timeline: with `RUST_LOG=verivali_server::db::sqlite=debug` each write job logs,
-//! when it lets go of the writer, how long it waited for it (`waited_us`), ran (`job_us`) and
-//! held it, commit included (`held_us`), and whether it opened its group (`first`). The gaps
-//! between one job's release and the next one's start are the writer's idle time: how
-//! docs/benchmarks.md's seventeenth pass found the writer waiting for a device's next push to
-//! be prepared, a third of a 10,000-visit sync, rather than the pushes waiting for it.
+//! The writer's timeline: with `RUST_LOG=verivali_server::db::sqlite=debug` each write job
+//! ([`Database::write_job_then`]: a push, a review decision…) that succeeds logs, once its
+//! commit is made, how long it waited for the writer (`waited_us`), ran (`job_us`) and had it
+//! (`held_us`: until it handed the open transaction to the next job of its group, or until the
+//! group's commit when it made it, `committed`), and whether it opened its group (`first`). A
+//! job that fails, and a plain transaction ([`Database::write`], as a pull's audit entry), is
+//! not logged. The gaps between one job's release and the next one's start are the writer's
+//! idle time: how docs/benchmarks.md's seventeenth pass found the writer waiting for a
+//! device's next push to be prepared, rather than the pushes waiting for it.
 //!
 //! Durability outside the write lock: the writer connection commits with `synchronous=NORMAL`
 //! (in WAL mode a commit then writes its pages to the WAL without waiting for the disk), and the
@@ -595,16 +598,21 @@ impl Database for SqliteDb {
         }
         w.jobs += 1;
         let more_coming = self.waiting.load(Ordering::SeqCst) > 0 && w.jobs < MAX_GROUP;
-        let committed = if more_coming {
+        // How long this job had the writer: until it hands the open transaction on, or until
+        // its group's commit when it is the last.
+        let (committed, hold) = if more_coming {
+            let hold = held.elapsed();
             // Hand the open transaction to the next job and wait for the group's commit.
-            loop {
+            let ok = loop {
                 if let Some(ok) = w.results.get(&generation) {
                     break *ok;
                 }
                 w = self.wait(w)?;
-            }
+            };
+            (ok, hold)
         } else {
-            self.finish_group(&mut w, true)
+            let ok = self.finish_group(&mut w, true);
+            (ok, held.elapsed())
         };
         // The next job may take the writer while this one's commit goes to the disk.
         drop(w);
@@ -612,8 +620,9 @@ impl Database for SqliteDb {
         tracing::debug!(
             waited_us = held.duration_since(asked).as_micros() as u64,
             job_us = ran.as_micros() as u64,
-            held_us = held.elapsed().as_micros() as u64,
+            held_us = hold.as_micros() as u64,
             first,
+            committed = !more_coming,
             "write job"
         );
         match (outcome, committed) {
