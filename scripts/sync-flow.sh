@@ -84,14 +84,17 @@ writer_timeline() {
 import datetime, re, sys
 log, start, end = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 jobs = []
+handed = 0
 for line in open(log, errors="replace"):
-    m = re.match(r"(\S+Z)\s.*write job.*held_us=(\d+)", line)
+    handed += "committed=false" in line
+    m = re.match(r"(\S+Z)\s.*write job.*held_us=(\d+) released_us_ago=(\d+)", line)
     if m:
         t = datetime.datetime.fromisoformat(m.group(1).replace("Z", "+00:00")).timestamp()
-        jobs.append((t - int(m.group(2)) / 1e6, t))
+        released = t - int(m.group(3)) / 1e6
+        jobs.append((released - int(m.group(2)) / 1e6, released))
 jobs = sorted(j for j in jobs if start <= j[0] <= end)
-# Holds do not overlap (one writer), but merged anyway so that clock rounding cannot count
-# a moment twice.
+# Holds do not overlap (one writer); merged anyway, so that a microsecond's rounding at a
+# hand-over cannot count a moment twice.
 merged = []
 for a, b in jobs:
     if merged and a <= merged[-1][1]:
@@ -102,7 +105,7 @@ busy = sum(b - a for a, b in merged)
 gaps = [b[0] - a[1] for a, b in zip(merged, merged[1:])]
 jobs = merged
 lead = jobs[0][0] - start if jobs else 0
-print(f"  writer: {len(jobs)} holds, busy {busy * 1e3:.0f} ms; idle {sum(g for g in gaps if g > 0) * 1e3:.0f} ms "
+print(f"  writer: {len(jobs)} holds ({handed} handed to a job of the same group), busy {busy * 1e3:.0f} ms; idle {sum(g for g in gaps if g > 0) * 1e3:.0f} ms "
       f"between jobs (largest {max(gaps, default=0) * 1e3:.0f} ms), {lead * 1e3:.0f} ms before the first, "
       f"{(end - jobs[-1][1]) * 1e3 if jobs else 0:.0f} ms after the last")
 PY

@@ -16,12 +16,13 @@
 //! [`WAL_BACKSTOP_FRAMES`].
 //!
 //! The writer's timeline: with `RUST_LOG=verivali_server::db::sqlite=debug` each write job
-//! ([`Database::write_job_then`]: a push, a review decision…) that succeeds logs, once its
-//! commit is made, how long it waited for the writer (`waited_us`), ran (`job_us`) and had it
+//! ([`Database::write_job_then`]: a push, a review decision…) logs, once its group's commit is
+//! made, how long it waited for the writer (`waited_us`), ran (`job_us`) and had it
 //! (`held_us`: until it handed the open transaction to the next job of its group, or until the
-//! group's commit when it made it, `committed`), and whether it opened its group (`first`). A
-//! job that fails, and a plain transaction ([`Database::write`], as a pull's audit entry), is
-//! not logged. The gaps between one job's release and the next one's start are the writer's
+//! group's commit when it made it, `committed`), how long ago it let go (`released_us_ago`),
+//! and whether it opened its group (`first`). A job that fails alone or first in its group
+//! (which ends the group at once), and a plain transaction ([`Database::write`], as a pull's
+//! audit entry), is not logged. The gaps between one job's release and the next one's start are the writer's
 //! idle time: how docs/benchmarks.md's seventeenth pass found the writer waiting for a
 //! device's next push to be prepared, rather than the pushes waiting for it.
 //!
@@ -598,10 +599,10 @@ impl Database for SqliteDb {
         }
         w.jobs += 1;
         let more_coming = self.waiting.load(Ordering::SeqCst) > 0 && w.jobs < MAX_GROUP;
-        // How long this job had the writer: until it hands the open transaction on, or until
-        // its group's commit when it is the last.
-        let (committed, hold) = if more_coming {
-            let hold = held.elapsed();
+        // When this job let go of the writer: as it hands the open transaction on, or after its
+        // group's commit when it is the last.
+        let (committed, released) = if more_coming {
+            let released = std::time::Instant::now();
             // Hand the open transaction to the next job and wait for the group's commit.
             let ok = loop {
                 if let Some(ok) = w.results.get(&generation) {
@@ -609,10 +610,10 @@ impl Database for SqliteDb {
                 }
                 w = self.wait(w)?;
             };
-            (ok, hold)
+            (ok, released)
         } else {
             let ok = self.finish_group(&mut w, true);
-            (ok, held.elapsed())
+            (ok, std::time::Instant::now())
         };
         // The next job may take the writer while this one's commit goes to the disk.
         drop(w);
@@ -620,7 +621,8 @@ impl Database for SqliteDb {
         tracing::debug!(
             waited_us = held.duration_since(asked).as_micros() as u64,
             job_us = ran.as_micros() as u64,
-            held_us = hold.as_micros() as u64,
+            held_us = released.duration_since(held).as_micros() as u64,
+            released_us_ago = released.elapsed().as_micros() as u64,
             first,
             committed = !more_coming,
             "write job"
