@@ -3,7 +3,8 @@
 # builds on a noisy machine: one demo server (SQLite, 2,000 households) and one device with
 # 10,000 recorded visits are prepared once; then each run copies both, starts the server on the
 # copy and times one `verivali-field sync`, printing its wall time, the device's CPU and the
-# server's CPU (clock ticks of 10 ms) during the sync. With two builds, runs alternate between
+# server's CPU (clock ticks of 10 ms) and its page faults (minor: memory touched for the first
+# time, each a trip into the kernel) during the sync. With two builds, runs alternate between
 # them and the medians come last. Real processes, release builds; nothing here asserts a time.
 #
 #   scripts/sync-flow.sh [--runs N] [--visits N] [--postgres] [--writer] [DIR_A [DIR_B]]
@@ -111,7 +112,7 @@ print(f"  writer: {len(jobs)} holds ({handed} handed to a job of the same group)
 PY
 }
 
-# One sync of build $1; prints "wall device_cpu server_ticks".
+# One sync of build $1; prints "wall device_cpu server_ticks server_faults".
 one() {
   local bin=$1 run="$WORK/run"
   rm -rf "$run" && mkdir -p "$run"
@@ -131,13 +132,14 @@ one() {
     --listen "127.0.0.1:$PORT" serve >"$run/server.log" 2>&1 &
   local sp=$!
   wait_listening "$run/server.log"
-  local t0 s e t1
-  t0=$(awk '{print $14 + $15}' "/proc/$sp/stat")
+  local t0 s e t1 f0 f1
+  # /proc/PID/stat: field 10 the minor faults, 14 and 15 the user and system ticks.
+  read -r f0 t0 < <(awk '{print $10, $14 + $15}' "/proc/$sp/stat")
   s=$(date +%s.%N)
   VERIVALI_PIN=270814 /usr/bin/time -f '%U %S' -o "$run/device.time" \
     "$bin/verivali-field" --store "$run/device.db" sync >"$run/sync.out" 2>&1
   e=$(date +%s.%N)
-  t1=$(awk '{print $14 + $15}' "/proc/$sp/stat")
+  read -r f1 t1 < <(awk '{print $10, $14 + $15}' "/proc/$sp/stat")
   kill "$sp"
   wait "$sp" 2>/dev/null || true
   if [ "$PG" = 1 ]; then
@@ -148,7 +150,8 @@ one() {
     exit 1
   }
   [ "$WRITER" = 1 ] && writer_timeline "$run/server.log" "$s" "$e" >&2
-  printf '%.3f %.2f %d\n' "$(echo "$e - $s" | bc)" "$(awk '{print $1 + $2}' "$run/device.time")" $((t1 - t0))
+  printf '%.3f %.2f %d %d\n' "$(echo "$e - $s" | bc)" "$(awk '{print $1 + $2}' "$run/device.time")" \
+    $((t1 - t0)) $((f1 - f0))
 }
 
 declare -A RESULTS
@@ -156,7 +159,7 @@ for i in $(seq "$RUNS"); do
   for k in "${!DIRS[@]}"; do
     r=$(one "${DIRS[$k]}")
     RESULTS[$k]+="$r"$'\n'
-    echo "run $i, build $((k + 1)) (${DIRS[$k]}): wall ${r%% *} s, device CPU $(echo "$r" | cut -d' ' -f2) s, server CPU $(echo "$r" | cut -d' ' -f3) ticks"
+    echo "run $i, build $((k + 1)) (${DIRS[$k]}): wall ${r%% *} s, device CPU $(echo "$r" | cut -d' ' -f2) s, server CPU $(echo "$r" | cut -d' ' -f3) ticks, $(echo "$r" | cut -d' ' -f4) faults"
   done
 done
 for k in "${!DIRS[@]}"; do
@@ -165,6 +168,7 @@ import statistics, sys
 rows = [l.split() for l in sys.stdin if l.strip()]
 col = lambda i: [float(r[i]) for r in rows]
 print(f"build {sys.argv[1]}: median wall {statistics.median(col(0)):.3f} s ({min(col(0)):.3f}-{max(col(0)):.3f}), "
-      f"device CPU {statistics.median(col(1)):.2f} s, server CPU {statistics.median(col(2)):.0f} ticks, {len(rows)} runs")
+      f"device CPU {statistics.median(col(1)):.2f} s, server CPU {statistics.median(col(2)):.0f} ticks, "
+      f"{statistics.median(col(3)):.0f} faults, {len(rows)} runs")
 ' "$((k + 1)) (${DIRS[$k]})"
 done
