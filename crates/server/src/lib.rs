@@ -44,12 +44,11 @@
 /// and freed on threads made for it (`sync::push`), and each such thread was given the next of
 /// eight arenas: the memory the last push had freed sat in another arena, so the next push's
 /// records came from pages never touched, each faulted in. A fresh server syncing 10,000 visits
-/// took ~30,500 page faults (its resident memory grew by ~112 MB); with an arena per CPU ~20,000,
+/// took ~30,500 page faults (its resident memory grew by ~112 MB); with an arena per CPU ~22,000,
 /// the rest being the real high-water mark (SQLite's page cache filling, two pushes in flight):
 /// docs/benchmarks.md, eighteenth pass.
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 
 pub mod admin;
 pub mod app;
