@@ -38,15 +38,16 @@
 /// (docs/benchmarks.md, sixteenth pass). One arena for every thread (`narenas:1`) removed the
 /// purges too, but lowered ingest with 200 devices on PostgreSQL by up to a fifth.
 ///
-/// Built with one arena per CPU (`percpu_arena:percpu`, set at build time in
-/// `.cargo/config.toml`; an operator's `MALLOC_CONF` still overrides it), chosen by the CPU a
-/// thread runs on, instead of four per CPU handed out to threads in turn. Each push is prepared
-/// and freed on threads made for it (`sync::push`), and each such thread was given the next of
-/// eight arenas: the memory the last push had freed sat in another arena, so the next push's
-/// records came from pages never touched, each faulted in. A fresh server syncing 10,000 visits
-/// took ~30,500 page faults (its resident memory grew by ~112 MB); with an arena per CPU ~22,000,
-/// the rest being the real high-water mark (SQLite's page cache filling, two pushes in flight):
-/// docs/benchmarks.md, eighteenth pass.
+/// Built with one arena per CPU on Linux (`percpu_arena:percpu`, set at build time in
+/// `.cargo/config.toml`), chosen by the CPU a thread runs on, instead of four per CPU (eight on
+/// two cores) handed out to threads in turn. Each push is prepared and freed on threads made for
+/// it (`sync::push`), and each such thread was given the next arena: the memory the last push had
+/// freed sat in another, so the next push's records came from pages never touched, each faulted
+/// in. A fresh server syncing 10,000 visits took 29,600–31,400 page faults (its resident memory
+/// grew by ~112 MB); with an arena per CPU 20,100–23,200 (docs/benchmarks.md, eighteenth pass).
+/// `MALLOC_CONF=percpu_arena:disabled` restores the old arenas. jemalloc turns the setting off by
+/// itself, with a line on stderr at start, where the CPUs it may run on are not all the
+/// machine's (a container given a `--cpuset-cpus`, `taskset`).
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
