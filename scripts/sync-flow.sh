@@ -3,9 +3,10 @@
 # builds on a noisy machine: one demo server (SQLite, 2,000 households) and one device with
 # 10,000 recorded visits are prepared once; then each run copies both, starts the server on the
 # copy and times one `verivali-field sync`, printing its wall time, the device's CPU and the
-# server's CPU (clock ticks of 10 ms) and its page faults (minor: memory touched for the first
-# time, each a trip into the kernel) during the sync. With two builds, runs alternate between
-# them and the medians come last. Real processes, release builds; nothing here asserts a time.
+# server's CPU (clock ticks of 10 ms) and its minor page faults (pages mapped in without a disk
+# read: memory first touched or touched again after the allocator returned it, each a trip into
+# the kernel) during the sync. With two builds, runs alternate between them and the medians come
+# last. Real processes, release builds; nothing here asserts a time.
 #
 #   scripts/sync-flow.sh [--runs N] [--visits N] [--postgres] [--writer] [DIR_A [DIR_B]]
 #
@@ -159,7 +160,7 @@ for i in $(seq "$RUNS"); do
   for k in "${!DIRS[@]}"; do
     r=$(one "${DIRS[$k]}")
     RESULTS[$k]+="$r"$'\n'
-    echo "run $i, build $((k + 1)) (${DIRS[$k]}): wall ${r%% *} s, device CPU $(echo "$r" | cut -d' ' -f2) s, server CPU $(echo "$r" | cut -d' ' -f3) ticks, $(echo "$r" | cut -d' ' -f4) faults"
+    echo "run $i, build $((k + 1)) (${DIRS[$k]}): wall ${r%% *} s, device CPU $(echo "$r" | cut -d' ' -f2) s, server CPU $(echo "$r" | cut -d' ' -f3) ticks and $(echo "$r" | cut -d' ' -f4) page faults"
   done
 done
 for k in "${!DIRS[@]}"; do
@@ -168,7 +169,7 @@ import statistics, sys
 rows = [l.split() for l in sys.stdin if l.strip()]
 col = lambda i: [float(r[i]) for r in rows]
 print(f"build {sys.argv[1]}: median wall {statistics.median(col(0)):.3f} s ({min(col(0)):.3f}-{max(col(0)):.3f}), "
-      f"device CPU {statistics.median(col(1)):.2f} s, server CPU {statistics.median(col(2)):.0f} ticks, "
-      f"{statistics.median(col(3)):.0f} faults, {len(rows)} runs")
+      f"device CPU {statistics.median(col(1)):.2f} s, server CPU {statistics.median(col(2)):.0f} ticks "
+      f"and {statistics.median(col(3)):.0f} page faults, {len(rows)} runs")
 ' "$((k + 1)) (${DIRS[$k]})"
 done
