@@ -171,5 +171,12 @@ col = lambda i: [float(r[i]) for r in rows]
 print(f"build {sys.argv[1]}: median wall {statistics.median(col(0)):.3f} s ({min(col(0)):.3f}-{max(col(0)):.3f}), "
       f"device CPU {statistics.median(col(1)):.2f} s, server CPU {statistics.median(col(2)):.0f} ticks "
       f"and {statistics.median(col(3)):.0f} page faults, {len(rows)} runs")
-' "$((k + 1)) (${DIRS[$k]})"
+# Both processes share the cores here: however well they overlap, the sync cannot end before
+# the cores have run the CPU both used. The floor tells whether a change should aim at the
+# overlap (wall well above it) or at the CPU itself (wall near it).
+tick, cores = float(sys.argv[2]), int(sys.argv[3])
+cpu = statistics.median([d + t / tick for d, t in zip(col(1), col(2))])
+print(f"  CPU of both processes {cpu:.2f} s (median of the runs); on {cores} cores no sync ends before "
+      f"{cpu / cores:.3f} s, and the median wall is {statistics.median(col(0)) * cores / cpu:.2f}x that")
+' "$((k + 1)) (${DIRS[$k]})" "$(getconf CLK_TCK)" "$(nproc)"
 done
