@@ -6,7 +6,8 @@
 # server's CPU (clock ticks of 10 ms) and its minor page faults (pages mapped in without a disk
 # read: memory first touched or touched again after the allocator returned it, each a trip into
 # the kernel) during the sync. With two builds, runs alternate between them and the medians come
-# last. Real processes, release builds; nothing here asserts a time.
+# last, each with the floor the two processes' CPU sets on this machine's cores. Real processes,
+# release builds; nothing here asserts a time.
 #
 #   scripts/sync-flow.sh [--runs N] [--visits N] [--postgres] [--writer] [DIR_A [DIR_B]]
 #
