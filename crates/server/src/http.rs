@@ -40,11 +40,14 @@ pub fn router(app: Arc<App>) -> Router {
 
 /// The router behind `edge` (trusted proxies, HTTPS).
 pub fn router_with(app: Arc<App>, edge: Edge) -> Router {
+    // The push decompresses its own body (`PushBody`), outside the request decompression layer.
+    let push_route = Router::new()
+        .route("/api/v1/sync/push", post(push))
+        .layer(DefaultBodyLimit::max(MAX_BODY));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/v1/session", post(session))
-        .route("/api/v1/sync/push", post(push))
         .route("/api/v1/sync/pull", get(pull))
         .route(
             "/api/v1/attachments/{sha}",
@@ -115,6 +118,7 @@ pub fn router_with(app: Arc<App>, edge: Edge) -> Router {
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(RequestDecompressionLayer::new().gzip(true).zstd(true))
+        .merge(push_route)
         .layer(CompressionLayer::new().gzip(true).zstd(true))
         .layer(axum::middleware::from_fn(crate::web::csrf_guard))
         .layer(axum::middleware::from_fn(text_in_uri))
@@ -410,16 +414,117 @@ impl<S: Send + Sync> FromRequestParts<S> for UserAgent {
     }
 }
 
-/// A JSON body as `T` with no text check: only for the push, whose strings are checked op by op
-/// so that one bad visit never blocks the others.
-pub struct Pushed<T>(pub T);
+/// A push's body as it came (zstd, gzip or plain JSON), decoded on the blocking thread by
+/// [`PushBody::decode`], with no text check: the push's strings are checked op by op so that one
+/// bad visit never blocks the others.
+///
+/// The push is routed around the request decompression layer, which inflated a body in a stream
+/// of chunks (through zstd's window buffer) that the `Bytes` extractor then copied into one
+/// buffer: three copies of ~2–4 MB per large push, each on fresh pages, a fifth of a fresh
+/// server's page faults in a 10,000-visit sync. A zstd frame that states its size (every
+/// device's does) is inflated here in one call, straight into a buffer of that size
+/// (docs/benchmarks.md, nineteenth pass).
+pub struct PushBody {
+    body: Bytes,
+    encoding: Encoding,
+    lang: Lang,
+}
 
-impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Pushed<T> {
+/// A push body's `Content-Encoding`.
+#[derive(Clone, Copy)]
+enum Encoding {
+    Identity,
+    Zstd,
+    Gzip,
+}
+
+impl<S: Send + Sync> FromRequest<S> for PushBody {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let lang = lang(req.headers());
-        let bytes = body_bytes(req, state, lang).await?;
-        decode(&bytes, lang).map(Pushed)
+        let encoding = match req.headers().get(header::CONTENT_ENCODING) {
+            None => Encoding::Identity,
+            Some(v) if v.as_bytes().eq_ignore_ascii_case(b"identity") => Encoding::Identity,
+            Some(v) if v.as_bytes().eq_ignore_ascii_case(b"zstd") => Encoding::Zstd,
+            Some(v) if v.as_bytes().eq_ignore_ascii_case(b"gzip") => Encoding::Gzip,
+            Some(_) => return Err(framework_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, lang)),
+        };
+        let body = body_bytes(req, state, lang).await?;
+        Ok(PushBody {
+            body,
+            encoding,
+            lang,
+        })
+    }
+}
+
+impl PushBody {
+    /// The push request: inflated (at most [`MAX_BODY`] bytes, else 413) and parsed (else 400).
+    fn decode(self) -> Result<PushRequest, ApiError> {
+        let lang = self.lang;
+        let json = inflate(&self.body, self.encoding, MAX_BODY).map_err(|e| match e {
+            Inflate::TooLarge => framework_error(StatusCode::PAYLOAD_TOO_LARGE, lang),
+            Inflate::Corrupt(e) => {
+                ApiError::bad_request(lang, &format!("the body could not be decompressed: {e}"))
+            }
+        })?;
+        decode(&json, lang)
+    }
+}
+
+/// Why a body could not be inflated.
+#[derive(Debug)]
+enum Inflate {
+    /// It inflates to more than the limit.
+    TooLarge,
+    /// It is not valid zstd or gzip.
+    Corrupt(std::io::Error),
+}
+
+/// `body` decompressed, at most `limit` bytes. A zstd frame that states its size is inflated in
+/// one call into a buffer of exactly that size; anything else (no size, several frames, a size
+/// that lies, gzip) in a stream, stopped past the limit.
+fn inflate(
+    body: &[u8],
+    encoding: Encoding,
+    limit: usize,
+) -> Result<std::borrow::Cow<'_, [u8]>, Inflate> {
+    use std::io::Read;
+    let stream = |mut r: Box<dyn Read + '_>, hint: usize| {
+        let mut out = Vec::with_capacity(hint.min(limit));
+        r.by_ref()
+            .take(limit as u64 + 1)
+            .read_to_end(&mut out)
+            .map_err(Inflate::Corrupt)?;
+        if out.len() > limit {
+            return Err(Inflate::TooLarge);
+        }
+        Ok(std::borrow::Cow::Owned(out))
+    };
+    match encoding {
+        Encoding::Identity if body.len() > limit => Err(Inflate::TooLarge),
+        Encoding::Identity => Ok(std::borrow::Cow::Borrowed(body)),
+        Encoding::Zstd => {
+            let stated = zstd::zstd_safe::get_frame_content_size(body)
+                .ok()
+                .flatten()
+                .and_then(|n| usize::try_from(n).ok());
+            if let Some(n) = stated {
+                if n > limit {
+                    return Err(Inflate::TooLarge);
+                }
+                if let Ok(out) = zstd::bulk::decompress(body, n) {
+                    return Ok(std::borrow::Cow::Owned(out));
+                }
+            }
+            let decoder =
+                zstd::stream::read::Decoder::with_buffer(body).map_err(Inflate::Corrupt)?;
+            stream(Box::new(decoder), stated.unwrap_or(body.len() * 8))
+        }
+        Encoding::Gzip => stream(
+            Box::new(flate2::read::MultiGzDecoder::new(body)),
+            body.len() * 8,
+        ),
     }
 }
 
@@ -495,11 +600,14 @@ async fn session(
 async fn push(
     State(app): Shared,
     who: Unverified,
-    Pushed(req): Pushed<PushRequest>,
+    body: PushBody,
 ) -> Result<impl IntoResponse, ApiError> {
-    blocking(move || app.push(&who.verify_outgoing(&app)?, req))
-        .await
-        .map(Json)
+    blocking(move || {
+        let req = body.decode()?;
+        app.push(&who.verify_outgoing(&app)?, req)
+    })
+    .await
+    .map(Json)
 }
 
 #[derive(Deserialize)]
@@ -1208,4 +1316,102 @@ async fn period_document(
         r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Encoding, Inflate, inflate};
+    use std::io::Write;
+
+    fn json(n: usize) -> Vec<u8> {
+        let mut v = b"[".to_vec();
+        for i in 0..n {
+            v.extend_from_slice(format!("{{\"i\":{i},\"s\":\"kunjungan\"}},").as_bytes());
+        }
+        v.push(b'0');
+        v.push(b']');
+        v
+    }
+
+    #[test]
+    fn every_form_a_client_may_send_inflates_to_the_same_bytes() {
+        let plain = json(5_000);
+        let stated = zstd::bulk::compress(&plain, 1).unwrap();
+        assert_eq!(
+            zstd::zstd_safe::get_frame_content_size(&stated).unwrap(),
+            Some(plain.len() as u64)
+        );
+        // A streaming encoder does not state the size; two frames are one body.
+        let mut streamed = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        streamed.write_all(&plain).unwrap();
+        let streamed = streamed.finish().unwrap();
+        assert_eq!(
+            zstd::zstd_safe::get_frame_content_size(&streamed).unwrap(),
+            None
+        );
+        let (a, b) = plain.split_at(1000);
+        let mut two = zstd::bulk::compress(a, 1).unwrap();
+        two.extend(zstd::bulk::compress(b, 1).unwrap());
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&plain).unwrap();
+        let gz = gz.finish().unwrap();
+        for (name, body, enc) in [
+            ("stated", &stated, Encoding::Zstd),
+            ("streamed", &streamed, Encoding::Zstd),
+            ("two frames", &two, Encoding::Zstd),
+            ("gzip", &gz, Encoding::Gzip),
+            ("plain", &plain, Encoding::Identity),
+        ] {
+            let out = inflate(body, enc, plain.len()).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            assert_eq!(&*out, &plain[..], "{name}");
+            // One byte under the limit is too large, in every form.
+            assert!(
+                matches!(inflate(body, enc, plain.len() - 1), Err(Inflate::TooLarge)),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_frame_whose_stated_size_lies_or_is_cut_is_refused_not_trusted() {
+        // Over 64 KiB, so that the frame states its size in four bytes.
+        let plain = json(5_000);
+        let frame = zstd::bulk::compress(&plain, 1).unwrap();
+        // Cut: the stated size is right, the data is not all there.
+        assert!(matches!(
+            inflate(&frame[..frame.len() / 2], Encoding::Zstd, 1 << 20),
+            Err(Inflate::Corrupt(_))
+        ));
+        // Garbage, and gzip that is not gzip.
+        assert!(matches!(
+            inflate(b"not zstd at all", Encoding::Zstd, 1 << 20),
+            Err(Inflate::Corrupt(_))
+        ));
+        assert!(matches!(
+            inflate(b"not gzip at all", Encoding::Gzip, 1 << 20),
+            Err(Inflate::Corrupt(_))
+        ));
+        // A header that claims more than the limit is refused before anything is allocated.
+        let mut big = frame.clone();
+        // Frame header: magic (4), descriptor (1; its top two bits size the content size field),
+        // then the window descriptor unless single-segment, then the content size (LE).
+        let fhd = big[4];
+        let single = fhd & 0x20 != 0;
+        let size_at = 5 + usize::from(!single);
+        let field = match fhd >> 6 {
+            0 => usize::from(single),
+            1 => 2,
+            2 => 4,
+            _ => 8,
+        };
+        assert_eq!(field, 4, "a frame of this size states it in four bytes");
+        big[size_at..size_at + 4].copy_from_slice(&(64u32 << 20).to_le_bytes());
+        assert!(matches!(
+            inflate(&big, Encoding::Zstd, 16 << 20),
+            Err(Inflate::TooLarge)
+        ));
+        // A size that understates the data: the one-call inflate fails, the stream finds out.
+        big[size_at..size_at + 4].copy_from_slice(&100u32.to_le_bytes());
+        assert!(inflate(&big, Encoding::Zstd, 16 << 20).is_err());
+    }
 }
