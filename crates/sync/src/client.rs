@@ -113,6 +113,26 @@ impl Default for Config {
     }
 }
 
+/// What every push of a sync reuses: the JSON buffer, which grows to the largest push's body
+/// (~4 MB) once instead of being allocated and faulted in afresh for each push (half the
+/// device's page faults in a 10,000-visit sync, docs/benchmarks.md, nineteenth pass), and
+/// zstd's compression context.
+struct Scratch {
+    json: Vec<u8>,
+    zstd: zstd::bulk::Compressor<'static>,
+}
+
+impl Scratch {
+    fn new() -> Result<Scratch, SyncError> {
+        Ok(Scratch {
+            json: Vec::new(),
+            // Level 1: on visit JSON it is both faster than 3 (~510 against ~350 MB/s here) and
+            // no larger (x7.6 against x7.3 on 10,000 synthetic visits, `zstd -b1` / `-b3`).
+            zstd: zstd::bulk::Compressor::new(1).map_err(|e| SyncError::Protocol(e.to_string()))?,
+        })
+    }
+}
+
 /// Why a sync stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -388,9 +408,11 @@ impl<T: Transport> SyncClient<T> {
     }
 
     /// The next push body after `after_seq`: (zstd body, last seq, raw JSON bytes), or none.
+    /// The JSON is written into `scratch`, one buffer for every push of a sync.
     fn prepare_push(
         &self,
         store: &mut impl LocalStore,
+        scratch: &mut Scratch,
         after_seq: u64,
         (max_ops, max_bytes): (usize, usize),
     ) -> Result<Option<(Vec<u8>, u64, u64)>, SyncError> {
@@ -403,14 +425,17 @@ impl<T: Transport> SyncClient<T> {
         // Room for the whole body at once: a push is ~2 MB of JSON, which growing by doubling
         // copied again and again (with fresh pages each time).
         let room = ops.iter().map(|o| o.payload.len() + 256).sum::<usize>() + 128;
-        let mut json = Vec::with_capacity(room);
-        verivali_protocol::write_push(&mut json, store.device_id(), &ops)
+        let json = &mut scratch.json;
+        json.clear();
+        json.reserve(room);
+        verivali_protocol::write_push(json, store.device_id(), &ops)
             .map_err(|e| SyncError::Protocol(e.to_string()))?;
-        // Level 1: on visit JSON it is both faster than 3 (~510 against ~350 MB/s here) and
-        // no larger (x7.6 against x7.3 on 10,000 synthetic visits, `zstd -b1` / `-b3`). In one
-        // call, not streamed through a buffer: the whole body is in memory anyway.
-        let body =
-            zstd::bulk::compress(&json, 1).map_err(|e| SyncError::Protocol(e.to_string()))?;
+        drop(ops);
+        // In one call, not streamed through a buffer: the whole body is in memory anyway.
+        let body = scratch
+            .zstd
+            .compress(json)
+            .map_err(|e| SyncError::Protocol(e.to_string()))?;
         Ok(Some((body, last_seq, json.len() as u64)))
     }
 
@@ -461,14 +486,15 @@ impl<T: Transport> SyncClient<T> {
             (r, started.elapsed(), last_seq, body, pipelined)
         };
         let mut on_wire = futures_util::stream::FuturesOrdered::new();
-        let mut next = self.prepare_push(store, 0, size)?;
+        let mut scratch = Scratch::new()?;
+        let mut next = self.prepare_push(store, &mut scratch, 0, size)?;
         // The last seq put on the wire, and whether the outbox had nothing after it.
         let (mut sent_through, mut drained) = (0, next.is_none());
         let mut answered: Option<PushResponse> = None;
         loop {
             while on_wire.len() < depth {
                 if next.is_none() && !drained {
-                    next = self.prepare_push(store, sent_through, size)?;
+                    next = self.prepare_push(store, &mut scratch, sent_through, size)?;
                     drained = next.is_none();
                 }
                 let Some((body, last_seq, json_len)) = next.take() else {
@@ -492,7 +518,7 @@ impl<T: Transport> SyncClient<T> {
                         None => Ok(()),
                     };
                     let prepared = if read_next {
-                        self.prepare_push(store, sent_through, size)
+                        self.prepare_push(store, &mut scratch, sent_through, size)
                     } else {
                         Ok(None)
                     };
