@@ -517,8 +517,12 @@ fn inflate(
                     return Ok(std::borrow::Cow::Owned(out));
                 }
             }
-            let decoder =
+            let mut decoder =
                 zstd::stream::read::Decoder::with_buffer(body).map_err(Inflate::Corrupt)?;
+            // A frame may ask for a window of up to 2^27 bytes (zstd's default limit), which the
+            // stream reserves whatever the body holds: no push needs more than its own limit
+            // (16 MiB, 2^24), and a device's level-1 frames use 2^19.
+            decoder.window_log_max(24).map_err(Inflate::Corrupt)?;
             stream(Box::new(decoder), stated.unwrap_or(body.len() * 8))
         }
         Encoding::Gzip => stream(
@@ -1409,6 +1413,17 @@ mod tests {
         assert!(matches!(
             inflate(&big, Encoding::Zstd, 16 << 20),
             Err(Inflate::TooLarge)
+        ));
+        // A frame without a stated size that asks for a window larger than any push: refused
+        // before its window is reserved.
+        let mut wide = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+        wide.set_parameter(zstd::zstd_safe::CParameter::WindowLog(25))
+            .unwrap();
+        wide.write_all(&plain).unwrap();
+        let wide = wide.finish().unwrap();
+        assert!(matches!(
+            inflate(&wide, Encoding::Zstd, 16 << 20),
+            Err(Inflate::Corrupt(_))
         ));
         // A size that understates the data: the one-call inflate fails, the stream finds out.
         big[size_at..size_at + 4].copy_from_slice(&100u32.to_le_bytes());

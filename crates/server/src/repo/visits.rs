@@ -12,7 +12,9 @@ use super::{json, lock, to_json, ts, uuid};
 /// A visit as stored.
 #[derive(Debug, Clone)]
 pub struct VisitRow {
-    /// The latest record.
+    /// The latest record. A row a push has just recorded (`sync::push`, its `Loaded`) holds it
+    /// without its answers, which the push frees once the visit is validated; a row read from
+    /// the database holds all of it.
     pub record: VisitRecord,
     pub enumerator_id: Uuid,
     pub device_id: Uuid,

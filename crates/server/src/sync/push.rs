@@ -65,7 +65,8 @@ impl Loaded {
 enum Prepared {
     Visit {
         /// The decoded record, validated, *without its answers* (`answers` is empty): the write
-        /// reads its ids, revision, members, photos and times, never the answers.
+        /// and the quality checks read its ids, revision, outcome, baseline version, members,
+        /// photos, GPS, paradata and times, never the answers (the stored `json` keeps them).
         record: Box<VisitRecord>,
         /// The record as it will be stored ([`App::stored_record`]).
         json: Value,
