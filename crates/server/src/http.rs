@@ -418,10 +418,10 @@ impl<S: Send + Sync> FromRequestParts<S> for UserAgent {
 /// [`PushBody::decode`], with no text check: the push's strings are checked op by op so that one
 /// bad visit never blocks the others.
 ///
-/// The push is routed around the request decompression layer, which inflated a body in a stream
-/// of chunks (through zstd's window buffer) that the `Bytes` extractor then copied into one
-/// buffer: three copies of ~2–4 MB per large push, each on fresh pages, a fifth of a fresh
-/// server's page faults in a 10,000-visit sync. A zstd frame that states its size (every
+/// The push is routed around the request decompression layer, which inflated a body through
+/// zstd's window buffer into a stream of chunks that the `Bytes` extractor then copied into one
+/// buffer: two more copies of ~2–4 MB per large push, where a profile placed a quarter of a
+/// fresh server's page faults in a 10,000-visit sync. A zstd frame that states its size (every
 /// device's does) is inflated here in one call, straight into a buffer of that size
 /// (docs/benchmarks.md, nineteenth pass).
 pub struct PushBody {
