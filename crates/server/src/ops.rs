@@ -127,6 +127,9 @@ pub struct Metrics {
     pub ops_rejected: Counter,
     /// Push requests that were applied.
     pub pushes: Counter,
+    /// Pushes whose quality checks read their evidence beside the writer (SQLite,
+    /// `quality::ReadAhead`).
+    pub pushes_read_ahead: Counter,
     /// Pull pages served.
     pub pulls: Counter,
     /// Successful sign-ins.
@@ -152,6 +155,11 @@ impl Default for Metrics {
             ops_duplicate: counter(&mut registry, "ops_duplicate", "Ops answered as duplicates"),
             ops_rejected: counter(&mut registry, "ops_rejected", "Ops rejected with a reason"),
             pushes: counter(&mut registry, "push_requests", "Push requests applied"),
+            pushes_read_ahead: counter(
+                &mut registry,
+                "push_read_ahead",
+                "Pushes whose quality checks read their evidence beside the writer",
+            ),
             pulls: counter(&mut registry, "pull_requests", "Pull pages served"),
             sessions: counter(&mut registry, "sessions", "Successful sign-ins"),
             session_failures: counter(&mut registry, "session_failures", "Failed sign-ins"),

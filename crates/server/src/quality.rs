@@ -159,6 +159,60 @@ fn store(out: &mut Vec<(Uuid, String, u32)>, id: Uuid, flags: &[quality::Flag]) 
     Ok(())
 }
 
+/// What the checks of a push read of the visits themselves, read ahead on a second connection
+/// while the writer applies the push's ops: each household's visits and the enumerator's finish
+/// times around the push's visits. On SQLite those reads were ~15 % of the writer's time in a
+/// 10,000-visit sync, the one part of the serial path another core could take (docs/
+/// benchmarks.md, twentieth pass). Exact only when nothing written before the checks changes
+/// those rows (a push of visit records alone writes its visits after them) and the second
+/// connection sees what the writer saw when its transaction began
+/// ([`Sql::alone_with_the_writer`]); `sync::push` reads ahead only then.
+pub(crate) struct ReadAhead {
+    siblings: Vec<repo::SiblingVisit>,
+    times: Option<AheadTimes>,
+}
+
+/// An enumerator, the finish times of the visits read for (first, last), and their visits
+/// finished from an hour before the first to an hour after the last.
+type AheadTimes = (Uuid, (DateTime<Utc>, DateTime<Utc>), Vec<repo::Finished>);
+
+impl ReadAhead {
+    /// Reads for the visits `enumerator` is pushing, each given as its household and finish
+    /// time: a superset of those the checks will judge (an op the writer refuses leaves a
+    /// household read for nothing, and a window that no longer matches is read again in the
+    /// transaction).
+    pub(crate) fn read(
+        tx: &mut dyn Sql,
+        enumerator: Uuid,
+        visits: &[(Uuid, Option<DateTime<Utc>>)],
+    ) -> DbResult<ReadAhead> {
+        let households: Vec<Uuid> = visits
+            .iter()
+            .map(|v| v.0)
+            .collect::<Set<_>>()
+            .into_iter()
+            .collect();
+        let window = visits.iter().filter_map(|v| v.1).fold(
+            None,
+            |w: Option<(DateTime<Utc>, DateTime<Utc>)>, f| {
+                Some(w.map_or((f, f), |(a, b)| (a.min(f), b.max(f))))
+            },
+        );
+        let hour = Duration::hours(1);
+        Ok(ReadAhead {
+            siblings: repo::household_visits(tx, &households)?,
+            times: match window {
+                Some((from, to)) => Some((
+                    enumerator,
+                    (from, to),
+                    repo::finish_times(tx, enumerator, from - hour, to + hour)?,
+                )),
+                None => None,
+            },
+        })
+    }
+}
+
 /// Computes and stores the flags of `rows` (their records as just written), and tells the open,
 /// finished visits around them what they now share: a sibling in the same household gains
 /// `two_visits` when it had no other visit before, the enumerator's other visits of an hour gain
@@ -174,11 +228,19 @@ fn store(out: &mut Vec<(Uuid, String, u32)>, id: Uuid, flags: &[quality::Flag]) 
 /// `rows` may not be written yet (a push writes its visits once their flags are known): what the
 /// database says of them is replaced by the rows themselves. Their own flags are returned
 /// (`visit → (JSON, risk)`), for the caller to write; the neighbours' are written here.
+///
+/// The visits' and finish times' reads may have been made beside the writer (`ahead`, see
+/// [`ReadAhead`]).
 pub(crate) fn refresh(
     tx: &mut dyn Sql,
     rows: &[&VisitRow],
     settled: &Settled,
+    ahead: Option<ReadAhead>,
 ) -> DbResult<Map<Uuid, (String, u32)>> {
+    let (ahead_siblings, mut ahead_times) = match ahead {
+        Some(a) => (Some(a.siblings), a.times),
+        None => (None, None),
+    };
     if rows.is_empty() {
         return Ok(Map::default());
     }
@@ -190,7 +252,12 @@ pub(crate) fn refresh(
         .collect::<Set<_>>()
         .into_iter()
         .collect();
-    let mut siblings: Vec<repo::SiblingVisit> = repo::household_visits(tx, &households)?
+    // Read ahead for every household of the push: a superset of these rows' households.
+    let read = match ahead_siblings {
+        Some(s) => s,
+        None => repo::household_visits(tx, &households)?,
+    };
+    let mut siblings: Vec<repo::SiblingVisit> = read
         .into_iter()
         .filter(|s| !checked.contains(&s.id))
         .collect();
@@ -230,11 +297,18 @@ pub(crate) fn refresh(
     let mut times: Map<Uuid, (Hours, Hours)> = Map::default();
     for (enumerator, (from, to)) in &ranges {
         // What the database says, without these visits (perhaps not written yet), then with them.
-        let before: Vec<repo::Finished> =
-            repo::finish_times(tx, *enumerator, *from - hour, *to + hour)?
-                .into_iter()
-                .filter(|f| !checked.contains(&f.id))
-                .collect();
+        // Read ahead over the same window, or read now.
+        let read = match ahead_times.take() {
+            Some((e, window, times)) if e == *enumerator && window == (*from, *to) => times,
+            other => {
+                ahead_times = other;
+                repo::finish_times(tx, *enumerator, *from - hour, *to + hour)?
+            }
+        };
+        let before: Vec<repo::Finished> = read
+            .into_iter()
+            .filter(|f| !checked.contains(&f.id))
+            .collect();
         // Stored times may differ in their fraction digits (older rows): order them as times.
         let mut before = before;
         before.sort_by_key(|f| (f.at, f.id));
@@ -431,7 +505,7 @@ pub(crate) fn refresh_ids(tx: &mut dyn Sql, ids: &[Uuid], t: &Thresholds) -> DbR
     let mut settled = Settled::gather(tx, rows.iter().map(|r| &r.record))?;
     settled.thresholds = t.clone();
     let rows: Vec<&VisitRow> = rows.iter().collect();
-    let own: Vec<(Uuid, String, u32)> = refresh(tx, &rows, &settled)?
+    let own: Vec<(Uuid, String, u32)> = refresh(tx, &rows, &settled, None)?
         .into_iter()
         .map(|(id, (json, risk))| (id, json, risk))
         .collect();
@@ -443,8 +517,9 @@ pub(crate) fn after_ingest(
     tx: &mut dyn Sql,
     rows: &[&VisitRow],
     settled: &Settled,
+    ahead: Option<ReadAhead>,
 ) -> DbResult<Map<Uuid, (String, u32)>> {
-    refresh(tx, rows, settled)
+    refresh(tx, rows, settled, ahead)
 }
 
 /// Re-checks the open visits of some households (after an approval or a reassignment).

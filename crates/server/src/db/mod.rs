@@ -192,6 +192,17 @@ pub trait Sql {
     fn query(&mut self, sql: &str, params: &[Value]) -> DbResult<Vec<Row>>;
     fn dialect(&self) -> Dialect;
 
+    /// Whether a read transaction begun now, on another connection, sees the database as this
+    /// transaction found it when it began: no other connection can commit until this one ends
+    /// and nothing but this caller's own writes is pending in it. True for the first job of an
+    /// SQLite write group (one writer; a later job of the group shares an uncommitted
+    /// transaction), false elsewhere (PostgreSQL commits concurrently). A push then reads what
+    /// its writes cannot have changed on a second core while the writer works on
+    /// (`sync::push`).
+    fn alone_with_the_writer(&self) -> bool {
+        false
+    }
+
     /// The first row of a query, if any.
     fn query_opt(&mut self, sql: &str, params: &[Value]) -> DbResult<Option<Row>> {
         Ok(self.query(sql, params)?.into_iter().next())
@@ -220,6 +231,11 @@ pub trait Database: Send + Sync + fmt::Debug {
     fn write(&self) -> DbResult<Box<dyn Tx + '_>>;
     /// Starts a read transaction (a consistent snapshot).
     fn read(&self) -> DbResult<Box<dyn Tx + '_>>;
+    /// [`Database::read`] without waiting for a connection: none when every one is in use (a
+    /// caller holding the writer must not wait for a reader that may wait for the writer).
+    fn try_read(&self) -> DbResult<Option<Box<dyn Tx + '_>>> {
+        self.read().map(Some)
+    }
     /// Runs a write job and returns once it is durably committed. A job that fails leaves no
     /// trace. Backends may commit concurrent jobs together (SQLite does: one fsync for many).
     fn write_job(&self, job: &mut dyn FnMut(&mut dyn Sql) -> DbResult<()>) -> DbResult<()> {

@@ -40,6 +40,18 @@ impl<C> Pool<C> {
             .unwrap_or_default()
     }
 
+    /// Takes a connection if one is free now.
+    pub fn try_get(&self) -> DbResult<Option<Pooled<'_, C>>> {
+        let mut free = self
+            .free
+            .lock()
+            .map_err(|_| DbError::Connection("pool poisoned".into()))?;
+        Ok(free.pop().map(|conn| Pooled {
+            pool: self,
+            conn: Some(conn),
+        }))
+    }
+
     /// Takes a connection, waiting up to 30 s for one to be free.
     pub fn get(&self) -> DbResult<Pooled<'_, C>> {
         let mut free = self

@@ -235,6 +235,16 @@ fn checkpointer(
 }
 
 impl SqliteDb {
+    /// A read transaction on a reader taken from the pool.
+    fn begin_read(mut conn: Pooled<'_, Connection>) -> DbResult<Box<dyn Tx + '_>> {
+        conn.conn()?.execute_batch("BEGIN").map_err(map_err)?;
+        Ok(Box::new(SqliteTx {
+            conn: Held::Reader(conn),
+            done: false,
+            durability: None,
+        }))
+    }
+
     /// Opens (creating if needed) and migrates the database file.
     pub fn open(path: &Path) -> DbResult<SqliteDb> {
         if let Some(dir) = path.parent()
@@ -426,8 +436,9 @@ fn query_each(
     Ok(())
 }
 
-/// The writer connection seen as [`Sql`] inside a group transaction.
-struct InGroup<'a>(&'a Connection);
+/// The writer connection seen as [`Sql`] inside a group transaction, and whether the job is its
+/// group's first.
+struct InGroup<'a>(&'a Connection, bool);
 
 impl Sql for InGroup<'_> {
     fn execute(&mut self, sql: &str, params: &[Value]) -> DbResult<u64> {
@@ -446,6 +457,9 @@ impl Sql for InGroup<'_> {
     }
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
+    }
+    fn alone_with_the_writer(&self) -> bool {
+        self.1
     }
 }
 
@@ -536,13 +550,12 @@ impl Database for SqliteDb {
     }
 
     fn read(&self) -> DbResult<Box<dyn Tx + '_>> {
-        let mut conn = self.readers.get()?;
-        conn.conn()?.execute_batch("BEGIN").map_err(map_err)?;
-        Ok(Box::new(SqliteTx {
-            conn: Held::Reader(conn),
-            done: false,
-            durability: None,
-        }))
+        let conn = self.readers.get()?;
+        Self::begin_read(conn)
+    }
+
+    fn try_read(&self) -> DbResult<Option<Box<dyn Tx + '_>>> {
+        self.readers.try_get()?.map(Self::begin_read).transpose()
     }
 
     /// Group commit: the job runs in a transaction shared with the jobs queued behind it (each
@@ -577,7 +590,7 @@ impl Database for SqliteDb {
             return Err(DbError::Connection("group transaction failed".into()));
         }
         let generation = w.generation;
-        let outcome = job(&mut InGroup(&w.conn));
+        let outcome = job(&mut InGroup(&w.conn, first));
         let ran = held.elapsed();
         if first {
             if outcome.is_err() {

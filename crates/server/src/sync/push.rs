@@ -291,7 +291,7 @@ impl App {
         let Some(device) = repo::device_for_update(tx, caller.device.id)? else {
             return Ok(Err(ApiError::unauthorized(lang, "auth.invalid_token")));
         };
-        let mut acked = device.acked_seq;
+        let acked = device.acked_seq;
         // No gap: the ops after the acknowledged seq must continue it one by one.
         for (expected, op) in (acked + 1..).zip(req.ops.iter().filter(|o| o.seq > acked)) {
             if op.seq != expected {
@@ -313,6 +313,61 @@ impl App {
             }
         }
         let prepared = prepared.take().ok_or(DbError::Aborted)?;
+        // The checks' reads of the visits themselves go to a second core while the ops are
+        // applied (`quality::ReadAhead`), when a snapshot taken now sees what this transaction
+        // will see at the checks: the writer's first job of its group (nothing else pending, no
+        // other commit until this one ends) and a large push of visit records alone (they write
+        // their visits after the checks; a batch changes visit states before them).
+        let visits_only = prepared
+            .iter()
+            .all(|p| matches!(p, Prepared::Visit { .. } | Prepared::Rejected(_)));
+        let ahead_of: Option<Vec<(Uuid, Option<DateTime<Utc>>)>> = (tx.alone_with_the_writer()
+            && visits_only
+            && prepared.len() >= PARALLEL_PREPARE)
+            .then(|| {
+                prepared
+                    .iter()
+                    .filter_map(|p| match p {
+                        Prepared::Visit { record, .. } => {
+                            Some((record.household_id, record.finished_at))
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            });
+        std::thread::scope(|scope| {
+            // Without a free reader the transaction reads as before: a reader may be held by
+            // someone waiting for this writer.
+            let ahead = ahead_of.as_deref().map(|visits| {
+                scope.spawn(move || {
+                    let Some(mut snapshot) = self.db.try_read()? else {
+                        return Ok(None);
+                    };
+                    Metrics::add(&self.metrics.pushes_read_ahead, 1);
+                    crate::quality::ReadAhead::read(snapshot.as_mut(), caller.user.id, visits)
+                        .map(Some)
+                })
+            });
+            self.apply_ops(tx, caller, req, prepared, settled, now, acked, ahead)
+        })
+    }
+
+    /// The ops of a push that continues the device's sequence after `acked`, applied in order,
+    /// with the quality checks of the visits recorded (`ahead`: their reads, if made beside).
+    #[allow(clippy::too_many_arguments)]
+    fn apply_ops(
+        &self,
+        tx: &mut dyn Sql,
+        caller: &Caller,
+        req: &PushRequest,
+        prepared: Vec<Prepared>,
+        settled: &crate::quality::Settled,
+        now: DateTime<Utc>,
+        mut acked: u64,
+        ahead: Option<
+            std::thread::ScopedJoinHandle<'_, DbResult<Option<crate::quality::ReadAhead>>>,
+        >,
+    ) -> DbResult<Result<Pushed, ApiError>> {
         // Everything the ops will look up, in two queries instead of two per op.
         let new_ops = || {
             req.ops
@@ -447,7 +502,11 @@ impl App {
             })
             .collect();
         repo::set_visit_photos(tx, &uses, &loaded.rerecorded)?;
-        let flags = crate::quality::after_ingest(tx, &recorded, settled)?;
+        let ahead = match ahead {
+            Some(reading) => reading.join().map_err(|_| DbError::Aborted)??,
+            None => None,
+        };
+        let flags = crate::quality::after_ingest(tx, &recorded, settled, ahead)?;
         let writes: Vec<repo::VisitWrite<'_>> = recorded
             .into_iter()
             .map(|row| {

@@ -522,6 +522,109 @@ async fn older_visits_are_checked_once(b: Backend) {
     assert_eq!(again, 0, "once");
 }
 
+/// The flags stored on a visit (JSON), read from the database.
+async fn stored_flags(s: &TestServer, visit: Uuid) -> Vec<Value> {
+    let app = s.app.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut tx = app.db.read().unwrap();
+        let row = tx
+            .query_opt("SELECT flags FROM visits WHERE id = $1", &[visit.into()])
+            .unwrap()
+            .expect("the visit is stored");
+        serde_json::from_str(&row.text(0)).unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn flag<'a>(flags: &'a [Value], code: &str) -> Option<&'a Value> {
+    flags.iter().find(|f| f["code"] == json!(code))
+}
+
+/// A push of 200 visit records or more has its checks' evidence read beside the writer on
+/// SQLite (`quality::ReadAhead`, from a snapshot taken once the writer is held), and must judge
+/// as the transaction's own reads do, which PostgreSQL keeps: a household an earlier push
+/// visited, one visited twice within the push, and a burst counted with the earlier push's
+/// visit, which learns of it.
+async fn a_large_push_judges_as_a_small_one(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.add_user("petugas", Role::Enumerator, &[DESA_A]).await;
+    let hh = s.import(DESA_A, 210, 41).await;
+    let mut d = s.sign_in("petugas").await;
+    let now = Utc::now();
+    let finished = |mut v: VisitRecord, minutes_ago: i64| {
+        v.finished_at = Some(now - Duration::minutes(minutes_ago));
+        v.started_at = v.finished_at.unwrap() - Duration::minutes(12);
+        v
+    };
+    let ops_of = |d: &mut Device, visits: &[VisitRecord]| {
+        visits
+            .iter()
+            .map(|v| d.op(&OpBody::VisitRecord(Box::new(v.clone()))))
+            .collect::<Vec<_>>()
+    };
+    let earlier = finished(plain(&hh[0], 1), 50);
+    let ops = ops_of(&mut d, std::slice::from_ref(&earlier));
+    let r = d.push(&ops).await;
+    assert_eq!(r.results[0].status, OpStatus::Applied, "{:?}", r.results);
+    // Every household once within the hour, and the second one twice.
+    let mut big: Vec<VisitRecord> = hh
+        .iter()
+        .enumerate()
+        .map(|(i, h)| finished(plain(h, 100 + i as u64), (i % 40) as i64))
+        .collect();
+    let twice = finished(plain(&hh[1], 999), 5);
+    big.push(twice.clone());
+    let ops = ops_of(&mut d, &big);
+    let read_ahead = s.app.metrics.pushes_read_ahead.get();
+    let r = d.push(&ops).await;
+    assert!(
+        r.results.iter().all(|r| r.status == OpStatus::Applied),
+        "{:?}",
+        r.results
+    );
+    assert_eq!(
+        s.app.metrics.pushes_read_ahead.get() - read_ahead,
+        u64::from(b == Backend::Sqlite),
+        "read beside the writer on SQLite only"
+    );
+
+    // The household of the earlier push: both visits know of each other.
+    let again = stored_flags(&s, big[0].visit_id).await;
+    assert_eq!(
+        flag(&again, "quality.two_visits").map(|f| &f["detail"]["other_visits"]),
+        Some(&json!([earlier.visit_id])),
+        "{again:?}"
+    );
+    let first = stored_flags(&s, earlier.visit_id).await;
+    assert_eq!(
+        flag(&first, "quality.two_visits").map(|f| &f["detail"]["other_visits"]),
+        Some(&json!([big[0].visit_id])),
+        "{first:?}"
+    );
+    // Twice within the push.
+    for (v, other) in [(&big[1], &twice), (&twice, &big[1])] {
+        let f = stored_flags(&s, v.visit_id).await;
+        assert_eq!(
+            flag(&f, "quality.two_visits").map(|f| &f["detail"]["other_visits"]),
+            Some(&json!([other.visit_id])),
+            "{f:?}"
+        );
+    }
+    // Once: no sibling. All 212 visits lie within one hour, the earlier one included, and it
+    // is told of the burst it is now part of.
+    let once = stored_flags(&s, big[2].visit_id).await;
+    assert!(flag(&once, "quality.two_visits").is_none(), "{once:?}");
+    for f in [&once, &again, &first] {
+        assert_eq!(
+            flag(f, "quality.burst").map(|f| &f["detail"]["visits"]),
+            Some(&json!(212)),
+            "{f:?}"
+        );
+    }
+}
+
+both_backends!(large_push, a_large_push_judges_as_a_small_one);
 both_backends!(older, older_visits_are_checked_once);
 both_backends!(rules, each_rule_fires_on_its_visit);
 both_backends!(thresholds, a_burst_and_new_thresholds);
