@@ -751,3 +751,87 @@ fn threshold_error_id(e: &quality::ThresholdError) -> String {
         quality::ThresholdError::Duration => "durasi minimum paling lama 7.200 detik".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{Dialect, Row, Value};
+    use verivali_domain::sample::{self, Seq};
+
+    /// A transaction that answers every query with no rows and keeps what it was asked.
+    #[derive(Default)]
+    struct Asked(Vec<String>);
+
+    impl Sql for Asked {
+        fn execute(&mut self, sql: &str, _: &[Value]) -> DbResult<u64> {
+            self.0.push(sql.to_owned());
+            Ok(0)
+        }
+        fn query(&mut self, sql: &str, _: &[Value]) -> DbResult<Vec<Row>> {
+            self.0.push(sql.to_owned());
+            Ok(vec![])
+        }
+        fn dialect(&self) -> Dialect {
+            Dialect::Sqlite
+        }
+    }
+
+    impl Asked {
+        fn read_siblings(&self) -> bool {
+            self.0.iter().any(|q| q.contains("WHERE household_id IN"))
+        }
+        fn read_times(&self) -> bool {
+            self.0.iter().any(|q| q.contains("finished_at >= $2"))
+        }
+    }
+
+    /// Two finished visits of one enumerator, and the window of their finish times.
+    fn rows(enumerator: Uuid) -> (Vec<VisitRow>, (DateTime<Utc>, DateTime<Utc>)) {
+        let mut seq = Seq::new(7);
+        let now = Utc::now();
+        let rows: Vec<VisitRow> = (0..2)
+            .map(|i| {
+                let (h, m) = sample::household(&mut seq, "3308012001", i);
+                VisitRow {
+                    record: sample::visit(&mut seq, &h, &m, now + Duration::minutes(i.into())),
+                    enumerator_id: enumerator,
+                    device_id: Uuid::now_v7(),
+                    kode_desa: "3308012001".into(),
+                    state: VisitState::Draft,
+                    batch_id: None,
+                }
+            })
+            .collect();
+        let times: Vec<DateTime<Utc>> = rows.iter().filter_map(|r| r.record.finished_at).collect();
+        let window = (*times.iter().min().unwrap(), *times.iter().max().unwrap());
+        (rows, window)
+    }
+
+    /// What a push read ahead is not read again in the transaction; a finish-time window that
+    /// no longer matches the visits judged (an op refused in the transaction) is read again, and
+    /// without a read ahead both are read there.
+    #[test]
+    fn what_was_read_ahead_is_not_read_again() {
+        let enumerator = Uuid::now_v7();
+        let (rows, window) = rows(enumerator);
+        let rows: Vec<&VisitRow> = rows.iter().collect();
+        let settled = Settled::default();
+        let ahead = |window| ReadAhead {
+            siblings: vec![],
+            times: Some((enumerator, window, vec![])),
+        };
+
+        let mut tx = Asked::default();
+        refresh(&mut tx, &rows, &settled, Some(ahead(window))).unwrap();
+        assert!(!tx.read_siblings() && !tx.read_times(), "{:?}", tx.0);
+
+        let wider = (window.0 - Duration::minutes(5), window.1);
+        let mut tx = Asked::default();
+        refresh(&mut tx, &rows, &settled, Some(ahead(wider))).unwrap();
+        assert!(!tx.read_siblings() && tx.read_times(), "{:?}", tx.0);
+
+        let mut tx = Asked::default();
+        refresh(&mut tx, &rows, &settled, None).unwrap();
+        assert!(tx.read_siblings() && tx.read_times(), "{:?}", tx.0);
+    }
+}

@@ -196,9 +196,9 @@ pub trait Sql {
     /// transaction found it when it began: no other connection can commit until this one ends
     /// and nothing but this caller's own writes is pending in it. True for the first job of an
     /// SQLite write group (one writer; a later job of the group shares an uncommitted
-    /// transaction), false elsewhere (PostgreSQL commits concurrently). A push then reads what
-    /// its writes cannot have changed on a second core while the writer works on
-    /// (`sync::push`).
+    /// transaction); false where that is not known (PostgreSQL commits concurrently). A push
+    /// then reads what its writes cannot have changed on a second core while the writer works
+    /// on (`sync::push`).
     fn alone_with_the_writer(&self) -> bool {
         false
     }
@@ -232,9 +232,10 @@ pub trait Database: Send + Sync + fmt::Debug {
     /// Starts a read transaction (a consistent snapshot).
     fn read(&self) -> DbResult<Box<dyn Tx + '_>>;
     /// [`Database::read`] without waiting for a connection: none when every one is in use (a
-    /// caller holding the writer must not wait for a reader that may wait for the writer).
+    /// caller holding the writer must not wait for a reader that may wait for the writer), or
+    /// where the backend cannot tell without waiting (the default).
     fn try_read(&self) -> DbResult<Option<Box<dyn Tx + '_>>> {
-        self.read().map(Some)
+        Ok(None)
     }
     /// Runs a write job and returns once it is durably committed. A job that fails leaves no
     /// trace. Backends may commit concurrent jobs together (SQLite does: one fsync for many).

@@ -338,14 +338,23 @@ impl App {
         std::thread::scope(|scope| {
             // Without a free reader the transaction reads as before: a reader may be held by
             // someone waiting for this writer.
+            // A panic stays in the thread (the scope would raise it again while the writer is
+            // held, poisoning it): it is a failed read, read again in the transaction.
             let ahead = ahead_of.as_deref().map(|visits| {
                 scope.spawn(move || {
-                    let Some(mut snapshot) = self.db.try_read()? else {
-                        return Ok(None);
-                    };
-                    Metrics::add(&self.metrics.pushes_read_ahead, 1);
-                    crate::quality::ReadAhead::read(snapshot.as_mut(), caller.user.id, visits)
-                        .map(Some)
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        let Some(mut snapshot) = self.db.try_read()? else {
+                            return Ok(None);
+                        };
+                        let read = crate::quality::ReadAhead::read(
+                            snapshot.as_mut(),
+                            caller.user.id,
+                            visits,
+                        )?;
+                        Metrics::add(&self.metrics.pushes_read_ahead, 1);
+                        Ok(Some(read))
+                    }))
+                    .unwrap_or(Err(DbError::Aborted))
                 })
             });
             self.apply_ops(tx, caller, req, prepared, settled, now, acked, ahead)
@@ -502,9 +511,15 @@ impl App {
             })
             .collect();
         repo::set_visit_photos(tx, &uses, &loaded.rerecorded)?;
-        let ahead = match ahead {
-            Some(reading) => reading.join().map_err(|_| DbError::Aborted)??,
-            None => None,
+        // A read ahead that failed is read again in the transaction, as without it.
+        let ahead = match ahead.map(|reading| reading.join()) {
+            Some(Ok(Ok(read))) => read,
+            Some(Ok(Err(e))) => {
+                tracing::warn!(error = %e, "the checks' read ahead failed; reading in the transaction");
+                None
+            }
+            // The thread catches its own panic: no join fails.
+            Some(Err(_)) | None => None,
         };
         let flags = crate::quality::after_ingest(tx, &recorded, settled, ahead)?;
         let writes: Vec<repo::VisitWrite<'_>> = recorded
