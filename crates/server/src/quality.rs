@@ -252,7 +252,9 @@ pub(crate) fn refresh(
         .collect::<Set<_>>()
         .into_iter()
         .collect();
-    // Read ahead for every household of the push: a superset of these rows' households.
+    // Read ahead for every household of the push: a superset of these rows' households (one
+    // whose visit the writer refused, perhaps outside the caller's area). Only the rows' own
+    // households are looked up below (`by_household`), so the rest is never used or shown.
     let read = match ahead_siblings {
         Some(s) => s,
         None => repo::household_visits(tx, &households)?,
