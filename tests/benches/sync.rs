@@ -129,7 +129,7 @@ fn main() {
         c2.sync(&mut StoreSync(&mut s2)).await.unwrap();
         record(&mut s2, 100, 2);
         let ops = s2.pending_ops(500, usize::MAX).unwrap();
-        let ops: Vec<_> = ops.into_iter().map(|o| verivali_protocol::Op { op_id: o.op_id, seq: o.seq, hlc: o.hlc, schema: o.schema, op_type: o.op_type, payload: serde_json::value::RawValue::from_string(o.payload).unwrap() }).collect();
+        let ops: Vec<_> = ops.into_iter().map(|o| verivali_protocol::Op { op_id: o.op_id, seq: o.seq, hlc: o.hlc, schema: o.schema, op_type: o.op_type, payload: serde_json::value::RawValue::from_string(o.payload).unwrap(), payload_packed: None }).collect();
         let body = zstd::encode_all(&serde_json::to_vec(&PushRequest { device_id: s2.device_id(), ops }).unwrap()[..], 3).unwrap().len() as u64;
         let up0 = proxy.bytes().0;
         proxy.set(Faults { cut_up_after: Some(body / 2), ..Faults::default() });

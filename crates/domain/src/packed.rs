@@ -34,6 +34,8 @@ pub enum PackError {
     UnknownDictionary(u32),
     #[error("packed record is not UTF-8")]
     NotText,
+    #[error("packed record is not exactly one zstd frame")]
+    NotOneFrame,
     #[error("zstd: {0}")]
     Zstd(#[from] std::io::Error),
 }
@@ -41,6 +43,16 @@ pub enum PackError {
 /// Whether stored bytes are a packed record rather than text.
 pub fn is_packed(bytes: &[u8]) -> bool {
     bytes.starts_with(&MAGIC)
+}
+
+/// The size of the text a frame says it holds, when it says one within [`MAX_TEXT`] (every frame
+/// [`pack`] makes does; [`Unpacker::text`] refuses one that does not).
+pub fn text_len(z: &[u8]) -> Option<usize> {
+    zstd::zstd_safe::get_frame_content_size(z)
+        .ok()
+        .flatten()
+        .filter(|n| *n <= MAX_TEXT)
+        .map(|n| n as usize)
 }
 
 /// [`VISIT_DICT`] digested for packing (once per process).
@@ -100,11 +112,7 @@ pub struct Unpacker {
 impl Unpacker {
     /// The text a frame holds.
     pub fn text(&mut self, z: &[u8]) -> Result<String, PackError> {
-        let size = zstd::zstd_safe::get_frame_content_size(z)
-            .ok()
-            .flatten()
-            .filter(|n| *n <= MAX_TEXT)
-            .ok_or(PackError::Size)?;
+        let size = text_len(z).ok_or(PackError::Size)?;
         let dctx = match zstd::zstd_safe::get_dict_id_from_frame(z) {
             None => match &mut self.plain {
                 Some(d) => d,
@@ -116,8 +124,17 @@ impl Unpacker {
             },
             Some(id) => return Err(PackError::UnknownDictionary(id.get())),
         };
-        let bytes = dctx.decompress(z, size as usize)?;
+        let bytes = dctx.decompress(z, size)?;
         String::from_utf8(bytes).map_err(|_| PackError::NotText)
+    }
+}
+
+/// [`unpack`] for bytes from outside (a device's packed payload, stored as it came): also refused
+/// unless they are exactly one frame, so what is stored is nothing but the text checked.
+pub fn unpack_received(z: &[u8]) -> Result<String, PackError> {
+    match zstd::zstd_safe::find_frame_compressed_size(z) {
+        Ok(n) if n == z.len() && is_packed(z) => unpack(z),
+        _ => Err(PackError::NotOneFrame),
     }
 }
 
@@ -176,5 +193,33 @@ mod tests {
         enc.finish().unwrap();
         assert!(matches!(unpack(&streamed), Err(PackError::Size)));
         assert!(unpack(&MAGIC).is_err());
+    }
+
+    #[test]
+    fn a_received_frame_must_be_one_frame_and_nothing_else() {
+        let z = pack(RECORD).unwrap();
+        assert_eq!(unpack_received(&z).unwrap(), RECORD);
+        assert_eq!(text_len(&z), Some(RECORD.len()));
+        let mut trailing = z.clone();
+        trailing.push(0);
+        let mut two = z.clone();
+        two.extend_from_slice(&z);
+        // A skippable frame after it would be stored unread.
+        let mut skippable = z.clone();
+        skippable.extend_from_slice(&[0x50, 0x2a, 0x4d, 0x18, 1, 0, 0, 0, 9]);
+        for bad in [
+            trailing,
+            two,
+            skippable,
+            z[..z.len() - 1].to_vec(),
+            Vec::new(),
+        ] {
+            assert!(
+                matches!(unpack_received(&bad), Err(PackError::NotOneFrame)),
+                "{bad:?}"
+            );
+        }
+        // A skippable frame alone is one frame, but no record.
+        assert!(unpack_received(&[0x50, 0x2a, 0x4d, 0x18, 0, 0, 0, 0]).is_err());
     }
 }

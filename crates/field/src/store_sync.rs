@@ -4,8 +4,10 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 use verivali_protocol::pull::ChangeData;
-use verivali_protocol::{ChangeKind, OpStatus, OutgoingOp, PullResponse, PushResponse};
-use verivali_store::{Pulled, Rejection};
+use verivali_protocol::{
+    ChangeKind, OpStatus, OutgoingOp, OutgoingPayload, PullResponse, PushResponse,
+};
+use verivali_store::{OutboxOp, Pulled, Rejection, StoredPayload};
 
 use crate::device::StoreAccess;
 use verivali_sync::{LocalError, LocalStore};
@@ -28,21 +30,38 @@ impl<A: StoreAccess> LocalStore for StoreSync<A> {
         after_seq: u64,
         max_ops: usize,
         max_bytes: usize,
+        packed: bool,
     ) -> Result<Vec<OutgoingOp>, LocalError> {
-        Ok(self
-            .0
-            .with(|s| s.pending_ops_after(after_seq, max_ops, max_bytes))?
-            .into_iter()
-            // The outbox's text as it is (see `OutgoingOp`): neither checked again nor rebuilt.
-            .map(|o| OutgoingOp {
-                op_id: o.op_id,
-                seq: o.seq,
-                hlc: o.hlc,
-                schema: o.schema,
-                op_type: o.op_type,
-                payload: o.payload,
-            })
-            .collect())
+        // The outbox's text or frame as it is (see `OutgoingOp`): neither checked again nor
+        // rebuilt.
+        let op = |o: OutboxOp<OutgoingPayload>| OutgoingOp {
+            op_id: o.op_id,
+            seq: o.seq,
+            hlc: o.hlc,
+            schema: o.schema,
+            op_type: o.op_type,
+            payload: o.payload,
+        };
+        let ops = match packed {
+            true => self
+                .0
+                .with(|s| s.pending_ops_as_stored(after_seq, max_ops, max_bytes))?
+                .into_iter()
+                .map(|o| {
+                    op(o.map(|p| match p {
+                        StoredPayload::Text(t) => OutgoingPayload::Text(t),
+                        StoredPayload::Packed(z) => OutgoingPayload::Packed(z),
+                    }))
+                })
+                .collect(),
+            false => self
+                .0
+                .with(|s| s.pending_ops_after(after_seq, max_ops, max_bytes))?
+                .into_iter()
+                .map(|o| op(o.map(OutgoingPayload::Text)))
+                .collect(),
+        };
+        Ok(ops)
     }
 
     fn acknowledge(&mut self, answer: &PushResponse) -> Result<(), LocalError> {

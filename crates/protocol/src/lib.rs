@@ -19,8 +19,8 @@ pub mod session;
 
 pub use attachment::{AttachmentStatus, UPLOAD_OFFSET};
 pub use op::{
-    HouseholdProposal, Op, OpBody, OpError, OpResult, OpStatus, OutgoingOp, PushRequest,
-    PushResponse, write_push,
+    HouseholdProposal, Op, OpBody, OpError, OpResult, OpStatus, OutgoingOp, OutgoingPayload,
+    PushRequest, PushResponse, write_push,
 };
 pub use problem::Problem;
 pub use pull::{Change, ChangeKind, PullResponse};

@@ -26,8 +26,16 @@ pub struct Op {
     /// `visit.record`, `household.propose` or `batch.submit`.
     #[serde(rename = "type")]
     pub op_type: String,
-    /// The payload of that type, as JSON text.
+    /// The payload of that type, as JSON text (`null` when it travels packed).
     pub payload: Box<RawValue>,
+    /// The payload packed instead, a v1 addition: one zstd frame of the payload's JSON text as
+    /// the device's outbox stores it ([`verivali_domain::packed`]: the visit dictionary, or none),
+    /// in standard base64. A device sends it only to a server whose push answers said
+    /// [`PushResponse::payload_packed`], and `payload` is then `null`. The server unpacks it,
+    /// checks the text like any payload, and stores a visit's frame as it came: neither side
+    /// unpacks and packs a record again on the way (docs/benchmarks.md, twenty-first pass).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_packed: Option<String>,
 }
 
 impl PartialEq for Op {
@@ -39,6 +47,7 @@ impl PartialEq for Op {
             self.schema,
             &self.op_type,
             self.payload.get(),
+            &self.payload_packed,
         ) == (
             o.op_id,
             o.seq,
@@ -46,6 +55,7 @@ impl PartialEq for Op {
             o.schema,
             &o.op_type,
             o.payload.get(),
+            &o.payload_packed,
         )
     }
 }
@@ -158,8 +168,17 @@ pub struct OutgoingOp {
     pub hlc: Hlc,
     pub schema: u32,
     pub op_type: String,
-    /// JSON text.
-    pub payload: String,
+    pub payload: OutgoingPayload,
+}
+
+/// An [`OutgoingOp`]'s payload.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutgoingPayload {
+    /// JSON text, sent as `payload`.
+    Text(String),
+    /// One zstd frame of the JSON text as the outbox stores it, sent as `payload_packed` (only
+    /// to a server that said it takes it).
+    Packed(Vec<u8>),
 }
 
 /// An [`Op`]'s fields but its payload, serialised as [`Op`] names them.
@@ -200,8 +219,26 @@ pub fn write_push(
         serde_json::to_writer(&mut *out, &head)?;
         // The head's closing brace gives way to the payload, the last of Op's fields.
         out.pop();
-        out.extend_from_slice(b",\"payload\":");
-        out.extend_from_slice(op.payload.as_bytes());
+        match &op.payload {
+            OutgoingPayload::Text(text) => {
+                out.extend_from_slice(b",\"payload\":");
+                out.extend_from_slice(text.as_bytes());
+            }
+            OutgoingPayload::Packed(frame) => {
+                use base64::Engine;
+                // Base64's alphabet needs no escaping in a JSON string.
+                out.extend_from_slice(b",\"payload\":null,\"payload_packed\":\"");
+                let at = out.len();
+                let len = base64::encoded_len(frame.len(), true).ok_or_else(|| {
+                    serde_json::Error::io(std::io::Error::other("payload too large"))
+                })?;
+                out.resize(at + len, 0);
+                base64::engine::general_purpose::STANDARD
+                    .encode_slice(frame, &mut out[at..])
+                    .map_err(|e| serde_json::Error::io(std::io::Error::other(e)))?;
+                out.push(b'"');
+            }
+        }
         out.push(b'}');
     }
     out.extend_from_slice(b"]}");
@@ -253,6 +290,10 @@ pub struct PushResponse {
     pub results: Vec<OpResult>,
     /// The server's clock.
     pub server_time: DateTime<Utc>,
+    /// This server takes [`Op::payload_packed`] (a v1 addition): the device may send its later
+    /// pushes so. Absent (false) from a server before it, which then never receives one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub payload_packed: bool,
 }
 
 #[cfg(test)]
@@ -261,6 +302,10 @@ mod tests {
     use super::*;
 
     fn op(seq: u64, op_type: &str, payload: &str) -> OutgoingOp {
+        with(seq, op_type, OutgoingPayload::Text(payload.into()))
+    }
+
+    fn with(seq: u64, op_type: &str, payload: OutgoingPayload) -> OutgoingOp {
         OutgoingOp {
             op_id: Uuid::now_v7(),
             seq,
@@ -271,13 +316,14 @@ mod tests {
             },
             schema: 1,
             op_type: op_type.into(),
-            payload: payload.into(),
+            payload,
         }
     }
 
     /// The written body is byte for byte what serde makes of the same request (so the server
     /// reads it as it reads any push), for none, one and several ops, with text that needs
-    /// escaping in the envelope and payloads of every shape.
+    /// escaping in the envelope, payloads of every shape, and packed payloads (base64 of every
+    /// padding: frames of 0, 1, 2 and 3 bytes mod 3) beside text ones.
     #[test]
     fn a_written_push_is_the_serialised_request() {
         let device = Uuid::now_v7();
@@ -289,6 +335,17 @@ mod tests {
                 op(8, "ty\"pe\\ with \u{1}", "[1,2.5,null]"),
                 op(9, "household.propose", "\"text\""),
             ],
+            vec![
+                with(
+                    10,
+                    "visit.record",
+                    OutgoingPayload::Packed(vec![0x28, 0xb5, 0x2f]),
+                ),
+                op(11, "batch.submit", r#"{"visit_ids":[]}"#),
+                with(12, "visit.record", OutgoingPayload::Packed(vec![0xff; 4])),
+                with(13, "visit.record", OutgoingPayload::Packed(vec![7; 5])),
+                with(14, "visit.record", OutgoingPayload::Packed(Vec::new())),
+            ],
         ];
         for ops in cases {
             let mut written = Vec::new();
@@ -297,13 +354,24 @@ mod tests {
                 device_id: device,
                 ops: ops
                     .iter()
-                    .map(|o| Op {
-                        op_id: o.op_id,
-                        seq: o.seq,
-                        hlc: o.hlc,
-                        schema: o.schema,
-                        op_type: o.op_type.clone(),
-                        payload: RawValue::from_string(o.payload.clone()).unwrap(),
+                    .map(|o| {
+                        use base64::Engine;
+                        let (payload, payload_packed) = match &o.payload {
+                            OutgoingPayload::Text(t) => (RawValue::from_string(t.clone()), None),
+                            OutgoingPayload::Packed(z) => (
+                                RawValue::from_string("null".into()),
+                                Some(base64::engine::general_purpose::STANDARD.encode(z)),
+                            ),
+                        };
+                        Op {
+                            op_id: o.op_id,
+                            seq: o.seq,
+                            hlc: o.hlc,
+                            schema: o.schema,
+                            op_type: o.op_type.clone(),
+                            payload: payload.unwrap(),
+                            payload_packed,
+                        }
                     })
                     .collect(),
             };

@@ -101,6 +101,7 @@ fn op(w: &mut World, seq: u64, body: &OpBody) -> Op {
         schema: SCHEMA_VERSION,
         op_type: body.op_type().into(),
         payload: raw(&serde_json::from_str::<Value>(body.payload().unwrap().get()).unwrap()),
+        payload_packed: None,
     }
 }
 
@@ -250,6 +251,7 @@ fn push_messages_cover_every_op_type() {
                 },
             ],
             server_time: w.at,
+            payload_packed: true,
         },
     );
 }

@@ -33,7 +33,8 @@ mod visits;
 pub use error::{Result, StoreError};
 pub use key::KdfParams;
 pub use outbox::{
-    AttentionItem, OutboxCounts, OutboxOp, Rejection, SYNC_LOG_KEPT, SyncLogEntry, VISIT_DICT_ID,
+    AttentionItem, OutboxCounts, OutboxOp, Rejection, SYNC_LOG_KEPT, StoredPayload, SyncLogEntry,
+    VISIT_DICT_ID,
 };
 pub use pull::{Applied, Pulled};
 pub use queries::{

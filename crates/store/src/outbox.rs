@@ -12,9 +12,10 @@ use verivali_domain::packed;
 use crate::error::{Result, StoreError};
 use crate::{Store, tick, ts};
 
-/// One queued op, ready to send.
+/// One queued op, ready to send, with its payload as JSON text (`P = String`) or as stored
+/// ([`StoredPayload`], from [`Store::pending_ops_as_stored`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxOp {
+pub struct OutboxOp<P = String> {
     /// Per-device sequence, gap-free.
     pub seq: u64,
     pub op_id: Uuid,
@@ -26,8 +27,33 @@ pub struct OutboxOp {
     pub op_type: String,
     /// The visit, household or batch it is about.
     pub entity_id: Uuid,
-    /// The payload, JSON text.
-    pub payload: String,
+    /// The payload.
+    pub payload: P,
+}
+
+impl<P> OutboxOp<P> {
+    /// The same op with its payload made another thing.
+    pub fn map<Q>(self, f: impl FnOnce(P) -> Q) -> OutboxOp<Q> {
+        OutboxOp {
+            seq: self.seq,
+            op_id: self.op_id,
+            hlc: self.hlc,
+            schema: self.schema,
+            op_type: self.op_type,
+            entity_id: self.entity_id,
+            payload: f(self.payload),
+        }
+    }
+}
+
+/// A queued op's payload as the outbox holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredPayload {
+    /// JSON text (stores written before schema step 9 hold text only).
+    Text(String),
+    /// A zstd frame of the JSON text ([`verivali_domain::packed`]), as it is: for a server that
+    /// takes packed payloads, so the text is neither unpacked here nor packed there again.
+    Packed(Vec<u8>),
 }
 
 /// The server's reason for rejecting an op.
@@ -192,10 +218,8 @@ pub(crate) fn enqueue(
     Ok((seq, op_id))
 }
 
-fn row_to_op(
-    r: &rusqlite::Row<'_>,
-    payloads: &mut Payloads,
-) -> Result<(u64, String, String, u32, String, String, String)> {
+/// A pending op's columns but its payload.
+fn row_to_op(r: &rusqlite::Row<'_>) -> Result<(u64, String, String, u32, String, String)> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -203,7 +227,6 @@ fn row_to_op(
         r.get(3)?,
         r.get(4)?,
         r.get(5)?,
-        payloads.text(r.get_ref(6)?)?,
     ))
 }
 
@@ -226,20 +249,58 @@ impl Store {
         max_ops: usize,
         max_bytes: usize,
     ) -> Result<Vec<OutboxOp>> {
+        let mut payloads = Payloads::default();
+        self.pending_with(after_seq, max_ops, max_bytes, |v| {
+            let text = payloads.text(v)?;
+            Ok((text.len(), text))
+        })
+    }
+
+    /// Like [`Store::pending_ops_after`], each payload as the outbox holds it: a packed one is
+    /// neither unpacked nor checked here (the server unpacks and checks it). `max_bytes` counts
+    /// the payloads' text all the same (a frame states its text's size), so a push holds as many
+    /// ops either way.
+    pub fn pending_ops_as_stored(
+        &self,
+        after_seq: u64,
+        max_ops: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<OutboxOp<StoredPayload>>> {
+        self.pending_with(after_seq, max_ops, max_bytes, |v| match v {
+            ValueRef::Blob(z) => {
+                let len = packed::text_len(z)
+                    .ok_or_else(|| unreadable("packed payload without a valid size"))?;
+                Ok((len, StoredPayload::Packed(z.to_vec())))
+            }
+            v => {
+                let text = Payloads::default().text(v)?;
+                Ok((text.len(), StoredPayload::Text(text)))
+            }
+        })
+    }
+
+    /// The pending ops after `after_seq`, each payload read by `payload` (its text's size in
+    /// bytes, and the payload).
+    fn pending_with<P>(
+        &self,
+        after_seq: u64,
+        max_ops: usize,
+        max_bytes: usize,
+        mut payload: impl FnMut(ValueRef<'_>) -> Result<(usize, P)>,
+    ) -> Result<Vec<OutboxOp<P>>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT seq, op_id, hlc, schema, type, entity_id, payload FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         )?;
         let mut rows = stmt.query([after_seq as i64, max_ops as i64])?;
-        let mut payloads = Payloads::default();
         let mut out = Vec::new();
         let mut bytes = 0usize;
         while let Some(row) = rows.next()? {
-            let (seq, op_id, hlc, schema, op_type, entity, payload) =
-                row_to_op(row, &mut payloads)?;
-            if !out.is_empty() && bytes + payload.len() > max_bytes {
+            let (seq, op_id, hlc, schema, op_type, entity) = row_to_op(row)?;
+            let (len, payload) = payload(row.get_ref(6)?)?;
+            if !out.is_empty() && bytes + len > max_bytes {
                 break;
             }
-            bytes += payload.len();
+            bytes += len;
             out.push(OutboxOp {
                 seq,
                 op_id: parse_uuid(&op_id)?,

@@ -6,8 +6,8 @@ use std::time::Duration;
 use uuid::Uuid;
 use verivali_domain::{Coded, Lang};
 use verivali_protocol::{
-    AttachmentStatus, DeviceInfo, OutgoingOp, Problem, PullResponse, PushResponse, SessionRequest,
-    SessionResponse,
+    AttachmentStatus, DeviceInfo, OutgoingOp, OutgoingPayload, Problem, PullResponse, PushResponse,
+    SessionRequest, SessionResponse,
 };
 
 use crate::transport::{Method, Request, Response, SendError, Transport};
@@ -19,13 +19,15 @@ pub type LocalError = Box<dyn std::error::Error + Send + Sync>;
 pub trait LocalStore {
     fn device_id(&self) -> Uuid;
     /// The oldest queued ops after `after_seq` (0: from the start), up to `max_ops` and about
-    /// `max_bytes` (at least one), each payload the JSON text the store holds (sent as it is:
-    /// [`OutgoingOp`]).
+    /// `max_bytes` of payload text (at least one), each payload the JSON text the store holds
+    /// (sent as it is: [`OutgoingOp`]) or, with `packed` (the server takes packed payloads), a
+    /// packed one as the store holds it, without unpacking it.
     fn pending_ops(
         &mut self,
         after_seq: u64,
         max_ops: usize,
         max_bytes: usize,
+        packed: bool,
     ) -> Result<Vec<OutgoingOp>, LocalError>;
     /// Stores a push answer (acknowledged ops leave the outbox; rejections are kept), atomically.
     /// An answer with a rejection is on disk when this returns; one without may wait for the
@@ -223,10 +225,16 @@ pub struct SyncReport {
     pub bytes_sent: u64,
     /// JSON bytes of the pushes before compression.
     pub push_json_bytes: u64,
+    /// Ops whose payload was sent packed ([`verivali_protocol::Op::payload_packed`]).
+    pub ops_sent_packed: u64,
     /// The stamp of the reference data (region names, periods) the last pull page carried
     /// ([`verivali_protocol::PullResponse::refs`]); `None` from a server without one.
     pub refs: Option<String>,
 }
+
+/// A push ready to send: its zstd body, its last seq, the JSON's size, and how many of its ops
+/// carry a packed payload.
+type Prepared = (Vec<u8>, u64, u64, u64);
 
 /// The client for one signed-in device.
 pub struct SyncClient<T: Transport> {
@@ -407,24 +415,41 @@ impl<T: Transport> SyncClient<T> {
         Ok(report)
     }
 
-    /// The next push body after `after_seq`: (zstd body, last seq, raw JSON bytes), or none.
-    /// The JSON is written into `scratch`, one buffer for every push of a sync.
+    /// The next push body after `after_seq`: (zstd body, last seq, raw JSON bytes, ops sent
+    /// packed), or none. The JSON is written into `scratch`, one buffer for every push of a sync.
+    /// With `packed` (the server said it takes them) the payloads the outbox holds packed go as
+    /// they are: the device neither unpacks them nor compresses their text again, the server
+    /// does not pack them again, and the body carries their frames (in base64, which the body's
+    /// zstd brings back to about their size): ~0.3 KB a visit, against ~0.23 KB for the text
+    /// compressed together (docs/benchmarks.md, twenty-first pass).
     fn prepare_push(
         &self,
         store: &mut impl LocalStore,
         scratch: &mut Scratch,
         after_seq: u64,
         (max_ops, max_bytes): (usize, usize),
-    ) -> Result<Option<(Vec<u8>, u64, u64)>, SyncError> {
+        packed: bool,
+    ) -> Result<Option<Prepared>, SyncError> {
         let ops = store
-            .pending_ops(after_seq, max_ops, max_bytes)
+            .pending_ops(after_seq, max_ops, max_bytes, packed)
             .map_err(local)?;
         let Some(last_seq) = ops.last().map(|o| o.seq) else {
             return Ok(None);
         };
+        let sent_packed = ops
+            .iter()
+            .filter(|o| matches!(o.payload, OutgoingPayload::Packed(_)))
+            .count() as u64;
         // Room for the whole body at once: a push is ~2 MB of JSON, which growing by doubling
         // copied again and again (with fresh pages each time).
-        let room = ops.iter().map(|o| o.payload.len() + 256).sum::<usize>() + 128;
+        let room = ops
+            .iter()
+            .map(|o| match &o.payload {
+                OutgoingPayload::Text(t) => t.len() + 256,
+                OutgoingPayload::Packed(z) => z.len() * 4 / 3 + 256,
+            })
+            .sum::<usize>()
+            + 128;
         let json = &mut scratch.json;
         json.clear();
         json.reserve(room);
@@ -436,7 +461,7 @@ impl<T: Transport> SyncClient<T> {
             .zstd
             .compress(json)
             .map_err(|e| SyncError::Protocol(e.to_string()))?;
-        Ok(Some((body, last_seq, json.len() as u64)))
+        Ok(Some((body, last_seq, json.len() as u64, sent_packed)))
     }
 
     /// The size of the next push after one of `size` took `took`: doubled on a fast link, halved
@@ -487,20 +512,24 @@ impl<T: Transport> SyncClient<T> {
         };
         let mut on_wire = futures_util::stream::FuturesOrdered::new();
         let mut scratch = Scratch::new()?;
-        let mut next = self.prepare_push(store, &mut scratch, 0, size)?;
+        // Payloads go packed once an answer of this sync said the server takes them: the first
+        // pushes go as text, and a server rolled back to a version before them is never sent one.
+        let mut packed = false;
+        let mut next = self.prepare_push(store, &mut scratch, 0, size, packed)?;
         // The last seq put on the wire, and whether the outbox had nothing after it.
         let (mut sent_through, mut drained) = (0, next.is_none());
         let mut answered: Option<PushResponse> = None;
         loop {
             while on_wire.len() < depth {
                 if next.is_none() && !drained {
-                    next = self.prepare_push(store, &mut scratch, sent_through, size)?;
+                    next = self.prepare_push(store, &mut scratch, sent_through, size, packed)?;
                     drained = next.is_none();
                 }
-                let Some((body, last_seq, json_len)) = next.take() else {
+                let Some((body, last_seq, json_len, sent_packed)) = next.take() else {
                     break;
                 };
                 report.push_json_bytes += json_len;
+                report.ops_sent_packed += sent_packed;
                 on_wire.push_back(send(body, last_seq, !on_wire.is_empty()));
                 sent_through = last_seq;
             }
@@ -518,7 +547,7 @@ impl<T: Transport> SyncClient<T> {
                         None => Ok(()),
                     };
                     let prepared = if read_next {
-                        self.prepare_push(store, &mut scratch, sent_through, size)
+                        self.prepare_push(store, &mut scratch, sent_through, size, packed)
                     } else {
                         Ok(None)
                     };
@@ -553,6 +582,7 @@ impl<T: Transport> SyncClient<T> {
                     answer.acked_through
                 )));
             }
+            packed = answer.payload_packed;
             answered = Some(answer);
         }
         Ok(answered)

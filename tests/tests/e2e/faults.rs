@@ -223,6 +223,56 @@ impl Transport for Watched {
     }
 }
 
+/// A server from before packed payloads, as its device sees it: its push answers never say it
+/// takes them (the field is taken out of each), and it counts every push body that would carry
+/// one.
+struct Older {
+    inner: HttpTransport,
+    pushes: AtomicUsize,
+    packed_bodies: AtomicUsize,
+}
+
+impl Transport for Older {
+    async fn send(&self, req: Request) -> Result<Response, SendError> {
+        if req.path != "/api/v1/sync/push" {
+            return self.inner.send(req).await;
+        }
+        self.pushes.fetch_add(1, Ordering::SeqCst);
+        let json = zstd::decode_all(&req.body[..]).unwrap();
+        if String::from_utf8_lossy(&json).contains("payload_packed") {
+            self.packed_bodies.fetch_add(1, Ordering::SeqCst);
+        }
+        let mut r = self.inner.send(req).await?;
+        if r.status == 200 {
+            let mut answer: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            assert_eq!(answer["payload_packed"], true, "this server takes them");
+            answer.as_object_mut().unwrap().remove("payload_packed");
+            r.body = serde_json::to_vec(&answer).unwrap();
+        }
+        Ok(r)
+    }
+}
+
+/// A device sends packed payloads only to a server that said it takes them: one from before
+/// them is sent text alone, all of which it applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_does_not_say_it_takes_packed_payloads_gets_text() {
+    let rig = rig(&["petugas"]).await;
+    let older = Older {
+        inner: HttpTransport::new(&rig.proxy.url, Duration::from_secs(20)).unwrap(),
+        pushes: AtomicUsize::new(0),
+        packed_bodies: AtomicUsize::new(0),
+    };
+    let (mut store, client, _d) =
+        device_with("petugas", Arc::new(SystemClock), &older, small_pushes()).await;
+    record(&mut store, 23, 200, 0);
+    let r = client.sync(&mut StoreSync(&mut store)).await.unwrap();
+    assert_eq!((r.ops_acked, r.ops_sent_packed), (200, 0));
+    assert!(older.pushes.load(Ordering::SeqCst) >= 5, "several pushes");
+    assert_eq!(older.packed_bodies.load(Ordering::SeqCst), 0);
+    assert_eq!(rig.server.count("SELECT count(*) FROM visits"), 200);
+}
+
 /// Small pushes, so a few hundred visits take many and the pipeline fills.
 fn small_pushes() -> Config {
     Config {
@@ -254,6 +304,9 @@ async fn pipelined_pushes_apply_in_seq_order_exactly_once_even_overtaken_or_cut(
         (r.ops_acked, store.outbox_counts().unwrap().pending_ops),
         (400, 0)
     );
+    // Packed payloads once the first answer said the server takes them: the first push and the
+    // second (prepared while the first was on the wire) went as text, the other eight packed.
+    assert_eq!(r.ops_sent_packed, 320);
     assert_eq!(
         watched.most_on_wire.load(Ordering::SeqCst),
         2,

@@ -154,6 +154,7 @@ impl Client {
                     schema: 1,
                     op_type: b.op_type().into(),
                     payload: b.payload().unwrap(),
+                    payload_packed: None,
                 }
             })
             .collect();

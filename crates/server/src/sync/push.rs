@@ -6,6 +6,7 @@
 //! rejected with a coded reason. A rejected op is acknowledged like an applied one, so it never
 //! blocks the ops behind it. Every op's result is remembered by op id.
 
+use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use serde_json::value::RawValue;
@@ -61,6 +62,28 @@ impl Loaded {
     }
 }
 
+/// An op's payload as it arrived: JSON text, or packed (`payload_packed`, base64 decoded; `None`
+/// when it was not base64, or came beside a `payload` that was not `null`).
+enum Arrived {
+    Text(Box<RawValue>),
+    Packed(Option<Vec<u8>>),
+}
+
+/// An op's payload being prepared: JSON text as it arrived, or a packed one's text with its frame.
+enum Payload {
+    Text(Box<RawValue>),
+    Unpacked(String, Vec<u8>),
+}
+
+impl Payload {
+    fn get(&self) -> &str {
+        match self {
+            Payload::Text(raw) => raw.get(),
+            Payload::Unpacked(text, _) => text,
+        }
+    }
+}
+
 /// An op after the checks that need no database.
 enum Prepared {
     Visit {
@@ -113,6 +136,19 @@ impl Reject {
             },
             None => Reject::new("op.invalid", lang, "Data tidak valid", "Invalid data"),
         }
+    }
+}
+
+/// A packed payload that is not one readable frame of text (that op alone is refused).
+fn bad_packed(lang: Lang, why: &dyn std::fmt::Display) -> Reject {
+    Reject {
+        code: "op.payload_packed".into(),
+        message: if lang == Lang::En {
+            format!("The packed payload cannot be read: {why}")
+        } else {
+            format!("Data terkemas tidak dapat dibaca: {why}")
+        },
+        field: Some("payload_packed".into()),
     }
 }
 
@@ -184,11 +220,39 @@ impl App {
         // Each op's payload moves out of the request: a visit's is stored as sent, and moving
         // its text into the row spares a ~2 KB copy per visit (4 MB of fresh memory per push of
         // 2,000, each page of it faulted in). Nothing reads `req.ops[..].payload` after this.
-        let payloads: Vec<Box<RawValue>> = req
+        let payloads: Vec<Arrived> = req
             .ops
             .iter_mut()
-            .map(|o| std::mem::replace(&mut o.payload, RawValue::NULL.to_owned()))
+            .map(|o| {
+                let text = std::mem::replace(&mut o.payload, RawValue::NULL.to_owned());
+                match o.payload_packed.take() {
+                    None => Arrived::Text(text),
+                    Some(b64) if text.get() == "null" => {
+                        Arrived::Packed(base64::engine::general_purpose::STANDARD.decode(b64).ok())
+                    }
+                    Some(_) => Arrived::Packed(None),
+                }
+            })
             .collect();
+        // What the packed payloads say they hold, bounded as a body's text is: a frame of a few
+        // bytes may claim megabytes, and a push of them must not be unpacked at all.
+        let claimed: usize = payloads
+            .iter()
+            .filter_map(|p| match p {
+                Arrived::Packed(Some(z)) => verivali_domain::packed::text_len(z),
+                _ => None,
+            })
+            .sum();
+        if claimed > crate::http::MAX_BODY {
+            return Err(ApiError::new(
+                Refusal::TooLarge,
+                "request.too_large",
+                "Request too large",
+                lang,
+                "Permintaan terlalu besar",
+                "Request too large",
+            ));
+        }
         let req = &req;
         // Registered before the work outside the lock, so a later push of this device (sent
         // before this one was answered) waits for this one before its write transaction.
@@ -260,6 +324,7 @@ impl App {
             acked_through: acked,
             results,
             server_time: now,
+            payload_packed: true,
         })
     }
 
@@ -558,10 +623,10 @@ impl App {
         &self,
         caller: &Caller,
         ops: &[verivali_protocol::Op],
-        mut payloads: Vec<Box<RawValue>>,
+        mut payloads: Vec<Arrived>,
         now: DateTime<Utc>,
     ) -> DbResult<Vec<Prepared>> {
-        let prepare = |part: &[verivali_protocol::Op], payloads: Vec<Box<RawValue>>| {
+        let prepare = |part: &[verivali_protocol::Op], payloads: Vec<Arrived>| {
             part.iter()
                 .zip(payloads)
                 .map(|(op, payload)| self.prepare(caller, op, payload, now))
@@ -586,10 +651,28 @@ impl App {
         &self,
         caller: &Caller,
         op: &verivali_protocol::Op,
-        payload: Box<RawValue>,
+        payload: Arrived,
         now: DateTime<Utc>,
     ) -> DbResult<Prepared> {
         let lang = caller.lang;
+        // A packed payload's text, and its frame to store as it came. The text is not made a
+        // `RawValue` (a parse of its own): decoding it below finds what is not JSON.
+        let payload = match payload {
+            Arrived::Text(text) => Payload::Text(text),
+            Arrived::Packed(z) => {
+                let text = z.as_deref().map(verivali_domain::packed::unpack_received);
+                match (text, z) {
+                    (Some(Ok(text)), Some(z)) => Payload::Unpacked(text, z),
+                    (Some(Err(e)), _) => return Ok(Prepared::Rejected(bad_packed(lang, &e))),
+                    _ => {
+                        return Ok(Prepared::Rejected(bad_packed(
+                            lang,
+                            &"not base64, or beside a payload that is not null",
+                        )));
+                    }
+                }
+            }
+        };
         if !SCHEMAS.contains(&op.schema) {
             return Ok(Prepared::Rejected(Reject::new(
                 "op.schema_unsupported",
@@ -645,7 +728,12 @@ impl App {
                 // record would give (the same type, the same serializer); a field a newer app
                 // added is kept for the server that will know it, where encoding again dropped
                 // it. Every reader decodes the text, which decodes to the record checked here.
-                let json = self.stored_record(payload);
+                // A packed payload is stored as the frame it came in: it holds this text alone
+                // (`unpack_received`), and packing the text again would make the same bytes.
+                let json = match payload {
+                    Payload::Unpacked(_, z) => Value::Packed(z),
+                    Payload::Text(raw) => self.stored_record(raw),
+                };
                 // Nothing after this reads the answers (the stored text keeps them): freed here,
                 // on the thread that decoded them, so the next visit's decoding reuses their memory
                 // from this thread's cache. Kept, they were about half of a push's decoded

@@ -13,6 +13,7 @@ mod cycle;
 mod devices;
 mod hardening;
 mod import;
+mod packed;
 mod quality;
 mod questionnaires;
 mod regions;

@@ -300,6 +300,7 @@ impl Device {
             schema: 1,
             op_type: body.op_type().into(),
             payload: body.payload().unwrap(),
+            payload_packed: None,
         }
     }
 
