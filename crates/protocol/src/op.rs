@@ -11,7 +11,8 @@ use crate::ProtocolError;
 
 /// One op as it travels: envelope fields plus a typed payload kept as JSON, so that a server can
 /// answer `rejected` for an unknown type or bad payload without refusing the whole push. The
-/// payload stays raw text from the outbox to the server's decoder: building a JSON tree on the
+/// payload stays raw text from the outbox to the server's decoder (or, to a server that takes
+/// them, the outbox's frame of that text: [`Op::payload_packed`]): building a JSON tree on the
 /// way (and serialising it again on the device) was a third of a push's CPU on both sides.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Op {
@@ -157,7 +158,8 @@ pub struct PushRequest {
 }
 
 /// An op on its way out of a device: the envelope of an [`Op`] and its payload as the JSON text
-/// the device's store holds. That text was written by serialising a value when the op was
+/// the device's store holds, or the store's frame of that text ([`OutgoingPayload::Packed`]).
+/// That text was written by serialising a value when the op was
 /// queued, and the store authenticates every page it reads (SQLCipher's HMAC), so it goes into
 /// the body as it is: turning it into a [`RawValue`] checked all of it again, 8 % of the device's
 /// CPU in a 10,000-visit sync (docs/benchmarks.md, sixteenth pass).
@@ -194,7 +196,8 @@ struct OpHead<'a> {
 
 /// Appends the body of a push of `ops` to `out`: the same bytes as serialising a
 /// [`PushRequest`] of them (`a_written_push_is_the_serialised_request`), with each payload's
-/// text copied, not parsed. The payloads must be JSON texts without surrounding whitespace, as
+/// text copied, not parsed, and each packed one's frame in base64 (`payload` then `null`). Text
+/// payloads must be JSON texts without surrounding whitespace, as
 /// `serde_json::to_string` writes them (the device's store writes every payload that way; a
 /// [`RawValue`] would have trimmed such whitespace, this does not).
 pub fn write_push(

@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -188,6 +189,31 @@ fn push_messages_cover_every_op_type() {
         ops: ops.clone(),
     };
     golden("push_request", &request);
+
+    // The first visit again, packed (`payload_packed`), as a device sends it to a server whose
+    // push answers say it takes that: one zstd frame of the same text, `payload` null.
+    let mut packed = ops[0].clone();
+    let text = packed.payload.get().to_string();
+    packed.payload = serde_json::value::RawValue::NULL.to_owned();
+    packed.payload_packed = Some(
+        base64::engine::general_purpose::STANDARD
+            .encode(verivali_domain::packed::pack(&text).unwrap()),
+    );
+    golden(
+        "push_request_packed",
+        &PushRequest {
+            device_id: w.device,
+            ops: vec![packed.clone()],
+        },
+    );
+    let frame = base64::engine::general_purpose::STANDARD
+        .decode(packed.payload_packed.unwrap())
+        .unwrap();
+    assert_eq!(
+        verivali_domain::packed::unpack_received(&frame).unwrap(),
+        text,
+        "the frame holds the payload's text"
+    );
 
     // The contract's required payload fields are all present in the file.
     let v = serde_json::to_value(&request).unwrap();
@@ -479,6 +505,7 @@ fn every_golden_file_is_checked() {
         "session_request",
         "session_response",
         "push_request",
+        "push_request_packed",
         "push_response",
         "pull_response",
         "attachment_status",

@@ -61,11 +61,13 @@ pub struct Retry {
 /// Tuning.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Size of the first push of a sync, before compression (payload bytes).
+    /// Size of the first push of a sync, in bytes of payload text (before compression; a packed
+    /// payload counts the text its frame holds).
     pub max_push_bytes: usize,
     /// Most ops in the first push of a sync.
     pub max_push_ops: usize,
-    /// Pushes grow (doubling) up to this many payload bytes while the link answers quickly.
+    /// Pushes grow (doubling) up to this many bytes of payload text while the link answers
+    /// quickly.
     pub push_bytes_ceiling: usize,
     /// ... and up to this many ops.
     pub push_ops_ceiling: usize,

@@ -34,9 +34,9 @@ const PARALLEL_PREPARE: usize = 200;
 /// What the transactional part of a push produced: the new acknowledged seq, the per-op results,
 /// counts of applied, duplicate and rejected ops, and what it loaded, handed out to be freed
 /// after the write lock is released (freeing a thousand decoded records is not work the pushes
-/// queued behind this one should wait for). The records' JSON texts are the exception: each is
-/// moved into its row's statement and freed there, a single free where copying it was a ~2 KB
-/// copy and an allocation.
+/// queued behind this one should wait for). The records as stored are the exception: each
+/// (packed here, or the frame a device sent) is moved into its row's statement and freed there,
+/// a single free where copying it was a copy and an allocation.
 type Pushed = (u64, Vec<OpResult>, [u64; 3], Loaded);
 
 /// What a push looked up once for all its ops, kept current as the ops change it.
@@ -218,8 +218,9 @@ impl App {
         }
         let now = self.now();
         // Each op's payload moves out of the request: a visit's is stored as sent, and moving
-        // its text into the row spares a ~2 KB copy per visit (4 MB of fresh memory per push of
-        // 2,000, each page of it faulted in). Nothing reads `req.ops[..].payload` after this.
+        // its text (or its frame) into the row spares a copy per visit (4 MB of fresh memory per
+        // push of 2,000 texts, each page of it faulted in). Nothing reads `req.ops[..].payload`
+        // or `payload_packed` after this.
         let payloads: Vec<Arrived> = req
             .ops
             .iter_mut()
@@ -236,13 +237,13 @@ impl App {
             .collect();
         // What the packed payloads say they hold, bounded as a body's text is: a frame of a few
         // bytes may claim megabytes, and a push of them must not be unpacked at all.
-        let claimed: usize = payloads
+        let claimed = payloads
             .iter()
             .filter_map(|p| match p {
                 Arrived::Packed(Some(z)) => verivali_domain::packed::text_len(z),
                 _ => None,
             })
-            .sum();
+            .fold(0usize, usize::saturating_add);
         if claimed > crate::http::MAX_BODY {
             return Err(ApiError::new(
                 Refusal::TooLarge,
@@ -729,7 +730,9 @@ impl App {
                 // added is kept for the server that will know it, where encoding again dropped
                 // it. Every reader decodes the text, which decodes to the record checked here.
                 // A packed payload is stored as the frame it came in: it holds this text alone
-                // (`unpack_received`), and packing the text again would make the same bytes.
+                // (`unpack_received`), which every reader unpacks. A current device's frame is
+                // the bytes packing the text here would make (the same dictionary and level);
+                // an older one's (no dictionary, another zstd) differs and reads the same.
                 let json = match payload {
                     Payload::Unpacked(_, z) => Value::Packed(z),
                     Payload::Text(raw) => self.stored_record(raw),
