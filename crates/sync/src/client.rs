@@ -225,7 +225,8 @@ pub struct SyncReport {
     pub photos_uploaded: u64,
     /// Bytes sent (bodies, compressed).
     pub bytes_sent: u64,
-    /// JSON bytes of the pushes before compression.
+    /// JSON bytes of the pushes before compression, every payload counted as its text (a packed
+    /// one as the text its frame holds, not its base64).
     pub push_json_bytes: u64,
     /// Ops whose payload was sent packed ([`verivali_protocol::Op::payload_packed`]).
     pub ops_sent_packed: u64,
@@ -442,6 +443,20 @@ impl<T: Transport> SyncClient<T> {
             .iter()
             .filter(|o| matches!(o.payload, OutgoingPayload::Packed(_)))
             .count() as u64;
+        // What the JSON of this push would be with every payload as text: a packed one's
+        // `null,"payload_packed":"…"` (4 + 20 characters, and 4 of base64 for every 3 bytes)
+        // stands for the text its frame holds. The report's JSON bytes are the text's, so its
+        // ratio of the wire to them says what compression saved either way.
+        let text_delta: i64 = ops
+            .iter()
+            .map(|o| match &o.payload {
+                OutgoingPayload::Packed(z) => {
+                    let text = verivali_domain::packed::text_len(z).unwrap_or(0);
+                    text as i64 - (24 + z.len().div_ceil(3) * 4) as i64
+                }
+                OutgoingPayload::Text(_) => 0,
+            })
+            .sum();
         // Room for the whole body at once: a push is ~2 MB of JSON, which growing by doubling
         // copied again and again (with fresh pages each time).
         let room = ops
@@ -463,7 +478,8 @@ impl<T: Transport> SyncClient<T> {
             .zstd
             .compress(json)
             .map_err(|e| SyncError::Protocol(e.to_string()))?;
-        Ok(Some((body, last_seq, json.len() as u64, sent_packed)))
+        let json_len = (json.len() as i64 + text_delta).max(0) as u64;
+        Ok(Some((body, last_seq, json_len, sent_packed)))
     }
 
     /// The size of the next push after one of `size` took `took`: doubled on a fast link, halved
