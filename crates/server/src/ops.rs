@@ -130,6 +130,9 @@ pub struct Metrics {
     /// Pushes whose quality checks read their evidence beside the writer (SQLite,
     /// `quality::ReadAhead`).
     pub pushes_read_ahead: Counter,
+    /// Op payloads that arrived packed (`payload_packed`) and unpacked to text: how many
+    /// devices' records are stored as sent, frame and all.
+    pub payloads_packed: Counter,
     /// Pull pages served.
     pub pulls: Counter,
     /// Successful sign-ins.
@@ -159,6 +162,11 @@ impl Default for Metrics {
                 &mut registry,
                 "push_read_ahead",
                 "Pushes whose quality checks read their evidence beside the writer",
+            ),
+            payloads_packed: counter(
+                &mut registry,
+                "payloads_packed",
+                "Op payloads that arrived packed and unpacked to text",
             ),
             pulls: counter(&mut registry, "pull_requests", "Pull pages served"),
             sessions: counter(&mut registry, "sessions", "Successful sign-ins"),

@@ -663,7 +663,10 @@ impl App {
             Arrived::Packed(z) => {
                 let text = z.as_deref().map(verivali_domain::packed::unpack_received);
                 match (text, z) {
-                    (Some(Ok(text)), Some(z)) => Payload::Unpacked(text, z),
+                    (Some(Ok(text)), Some(z)) => {
+                        Metrics::add(&self.metrics.payloads_packed, 1);
+                        Payload::Unpacked(text, z)
+                    }
                     (Some(Err(e)), _) => return Ok(Prepared::Rejected(bad_packed(lang, &e))),
                     _ => {
                         return Ok(Prepared::Rejected(bad_packed(

@@ -67,10 +67,16 @@ async fn packed_payloads(b: Backend) {
     // One readable frame, but not of a visit.
     sent[6] = packed_as(ops[6].clone(), &packed::pack("{\"visit_id\":1}").unwrap());
     sent[7] = packed_as(ops[7].clone(), &frames[7]);
+    let unpacked = s.app.metrics.payloads_packed.get();
     let r = d.push(&sent).await;
     assert!(
         r.payload_packed,
         "this server says it takes packed payloads"
+    );
+    assert_eq!(
+        s.app.metrics.payloads_packed.get() - unpacked,
+        3,
+        "the frames of 1, 6 and 7 were read as sent"
     );
     assert_eq!(r.acked_through, 8);
     for (i, x) in r.results.iter().enumerate() {
