@@ -35,6 +35,9 @@ async fn ingest(
     per_push: usize,
 ) -> Ingest {
     let spaced = std::env::var_os("VERIVALI_BENCH_SPACED").is_some();
+    // VERIVALI_BENCH_PACKED: each payload sent packed, as a device sends it once the server has
+    // said it takes that (`payload_packed`: the frame its outbox holds, in base64).
+    let packed = std::env::var_os("VERIVALI_BENCH_PACKED").is_some();
     let mut prepared = Vec::new();
     for i in 0..devices {
         let name = format!("bench{i}");
@@ -61,7 +64,15 @@ async fn ingest(
                         v.finished_at = Some(f);
                         v.started_at = f - chrono::Duration::minutes(12);
                     }
-                    d.op(&OpBody::VisitRecord(Box::new(v)))
+                    let mut op = d.op(&OpBody::VisitRecord(Box::new(v)));
+                    if packed {
+                        use base64::Engine;
+                        let frame = verivali_domain::packed::pack(op.payload.get()).unwrap();
+                        op.payload = serde_json::value::RawValue::NULL.to_owned();
+                        op.payload_packed =
+                            Some(base64::engine::general_purpose::STANDARD.encode(frame));
+                    }
+                    op
                 })
                 .collect();
             let json = serde_json::to_vec(&PushRequest {
