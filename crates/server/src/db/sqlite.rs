@@ -88,10 +88,10 @@ const WAL_BACKSTOP_FRAMES: i32 = 16_384;
 /// returns becomes the `COMMIT`'s, which the writer would take for a failed commit and tell its
 /// group's jobs so (a 500 for pushes and decisions that were stored). A passive checkpoint fails
 /// with `SQLITE_BUSY` whenever the checkpointer thread is running one, which is exactly when the
-/// WAL has grown this far under load (200 devices pushing 20,000 visits, with the checkpoint's
-/// backstop reached: five pushes in two hundred answered 500 that way; docs/benchmarks.md,
-/// twenty-second pass). The checkpoint running elsewhere does the work; the next commit past the
-/// backstop tries again.
+/// WAL has grown this far under load (200 devices pushing 20,000 visits took it past the
+/// backstop; with the group commit cut to one or two jobs, an experiment, up to five pushes in
+/// two hundred answered 500 that way; docs/benchmarks.md, twenty-second pass). The checkpoint
+/// running elsewhere does the work; the next commit past the backstop tries again.
 fn backstop(pages: i32, checkpoint: impl FnOnce() -> rusqlite::Result<()>) {
     if let Err(e) = checkpoint() {
         tracing::debug!(pages, error = %e, "WAL backstop checkpoint not made; the checkpointer's runs");
