@@ -84,9 +84,11 @@ async fn ingest(
         }
         prepared.push((d, bodies));
     }
-    if std::env::var_os("VERIVALI_BENCH_MARK").is_some() {
+    let mark = std::env::var_os("VERIVALI_BENCH_MARK").is_some();
+    if mark {
         eprintln!("INGEST-START");
     }
+    let cpu_before = machine_cpu();
     let start = Instant::now();
     let mut tasks = Vec::new();
     for (d, bodies) in prepared {
@@ -117,6 +119,15 @@ async fn ingest(
     }
     let secs = start.elapsed().as_secs_f64();
     let ops = devices * pushes * per_push;
+    if mark && let (Some(a), Some(b)) = (cpu_before, machine_cpu()) {
+        // The whole machine's CPU over the ingest (server, database, the bench's clients): a
+        // steadier figure than the wall time where the machine's speed drifts through a session.
+        eprintln!(
+            "INGEST-END busy {:.0} us/op, steal {:.0} us/op",
+            (b.0 - a.0) * 1e6 / ops as f64,
+            (b.1 - a.1) * 1e6 / ops as f64
+        );
+    }
     assert_eq!(
         s.count("SELECT count(*) FROM applied_ops").await as usize,
         ops
@@ -127,6 +138,21 @@ async fn ingest(
         p50: pct(&mut lat, 0.5),
         p99: pct(&mut lat, 0.99),
     }
+}
+
+/// The machine's busy and stolen CPU seconds since boot (`/proc/stat`, all cores), on Linux.
+fn machine_cpu() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal; USER_HZ is 100 on every Linux here.
+    let busy = ticks.first()? + ticks.get(1)? + ticks.get(2)? + ticks.get(5)? + ticks.get(6)?;
+    Some((busy / 100.0, ticks.get(7)? / 100.0))
 }
 
 struct Pull {

@@ -326,6 +326,19 @@ pub fn pull(
     params.extend(area_params);
     params.push(device.into());
     params.push(withdrawn_after.into());
+    if tx.dialect() == Dialect::Postgres {
+        // The page is read along `changes_order` and stops at its limit, never sorted. The
+        // visibility filter is estimated to keep a handful of rows of the whole feed, so the two
+        // plans cost within a few percent of each other, and one made for a cursor's own value
+        // (PostgreSQL's first five runs of a statement, and later ones while those look cheaper
+        // than a generic plan) fetched every change after the cursor, filtered them and sorted
+        // the survivors: each page of a first pull read the rest of the feed (5,343 changes for
+        // a page of 50 in `a_postgres_feed_page_reads_no_further_than_its_limit`; a fresh
+        // device's pull in the server bench took 0.21-0.31 s instead of 0.13 s with 20,000 visits
+        // in the feed, 0.42 s instead of 0.18 s with 100,000). `SET LOCAL` lasts until the
+        // caller's transaction ends: `App::pull` reads nothing after the page in it.
+        tx.execute("SET LOCAL enable_sort = off", &[])?;
+    }
     let mut rows = tx.query(&sql, &params)?;
     let has_more = rows.len() > limit;
     rows.truncate(limit);

@@ -789,3 +789,74 @@ async fn household_locks_never_deadlock() {
     .unwrap();
     drop(scratch);
 }
+
+/// A page of a PostgreSQL server's change feed reads the changes it returns and no more, however
+/// long the rest of the feed is: the page follows `changes_order` and stops at its limit
+/// (`repo::changes::pull`). Planned for a cursor's own value, as PostgreSQL plans a statement's
+/// first runs, the page fetched every change after the cursor, filtered and sorted them, so a
+/// fresh device's first pull read the rest of the feed once per page. Counted from the
+/// transaction's own statistics (`pg_stat_xact_user_tables`): rows, not time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_feed_page_reads_no_further_than_its_limit() {
+    let s = TestServer::start(Backend::Postgres).await;
+    s.import(DESA_A, 600, 7).await;
+    s.import(DESA_B, 600, 8).await;
+    s.add_user("fresh", verivali_domain::Role::Enumerator, &[DESA_A])
+        .await;
+    let app = s.app.clone();
+    tokio::task::spawn_blocking(move || {
+        let scope = {
+            let mut tx = app.db.read().unwrap();
+            verivali_server::repo::user_by_username(tx.as_mut(), "fresh")
+                .unwrap()
+                .unwrap()
+                .scope()
+        };
+        let device = uuid::Uuid::from_u128(0x5eed);
+        let limit = 50;
+        let (mut cursor, mut pages, mut received) = (String::new(), 0, 0);
+        // Changes read so far by this connection: PostgreSQL 15 keeps a backend's counts pending
+        // across transactions until it reports them, so a page's reads are a difference.
+        let fetched = |tx: &mut dyn Sql| {
+            tx.query(
+                "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
+                 FROM pg_stat_xact_user_tables WHERE relname = 'changes'",
+                &[],
+            )
+            .unwrap()
+            .first()
+            .map_or(0, |r| r.i64(0))
+        };
+        loop {
+            let mut tx = app.db.read().unwrap();
+            let before = fetched(tx.as_mut());
+            let (rows, next, more) =
+                verivali_server::repo::pull(tx.as_mut(), &scope, device, &cursor, limit, "")
+                    .unwrap();
+            let read = fetched(tx.as_mut()) - before;
+            // The page's rows and the one after it, which says there is more. The other desa's
+            // changes all follow this one's (imported after them): only the last page, which
+            // passes over them to find the feed's end, reads what it does not return.
+            if more {
+                assert!(
+                    read <= limit as i64 + 1,
+                    "page {pages} read {read} changes to return {}",
+                    rows.len()
+                );
+            }
+            received += rows.len();
+            pages += 1;
+            cursor = next;
+            if !more {
+                break;
+            }
+        }
+        assert!(
+            pages > 5,
+            "{pages} pages: more than PostgreSQL's custom plans"
+        );
+        assert!(received > 2_000, "{received}");
+    })
+    .await
+    .unwrap();
+}
