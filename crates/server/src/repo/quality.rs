@@ -35,8 +35,8 @@ pub struct SiblingVisit {
     pub household_id: Uuid,
     pub enumerator_id: Uuid,
     pub state: VisitState,
-    /// When it was finished (a draft, not yet, is not judged).
-    pub finished_at: Option<DateTime<Utc>>,
+    /// Whether it was finished (a draft is not judged).
+    pub finished: bool,
 }
 
 /// Every visit of the given households, from `visits_household_quality` alone.
@@ -54,7 +54,7 @@ pub fn household_visits(tx: &mut dyn Sql, households: &[Uuid]) -> DbResult<Vec<S
                 enumerator_id: uuid(r.str(2))?,
                 state: VisitState::parse(r.str(3))
                     .ok_or_else(|| crate::db::DbError::Corrupt("visit state".into()))?,
-                finished_at: (!r.is_null(4)).then(|| super::parse_ts(r.str(4))).flatten(),
+                finished: !r.is_null(4),
             });
             Ok(())
         })?;

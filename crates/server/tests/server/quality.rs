@@ -624,68 +624,6 @@ async fn a_large_push_judges_as_a_small_one(b: Backend) {
     }
 }
 
-/// `quality.two_visits` is "another visit of the same household in the period" (DESIGN.md §11):
-/// last month's visit of a household, approved or not, does not make this month's a second one,
-/// while a second visit this month does, and names only this month's. Before, every standing
-/// visit of the household counted, so each monthly round flagged every household visited before.
-async fn a_visit_of_another_period_is_not_a_second_visit(b: Backend) {
-    let s = TestServer::start(b).await;
-    s.add_user("admin", Role::Admin, &["3308"]).await;
-    s.add_user("petugas", Role::Enumerator, &[DESA_A]).await;
-    let hh = s.import(DESA_A, 1, 21).await;
-    let admin = s.sign_in("admin").await;
-    let mut d = s.sign_in("petugas").await;
-    let today = verivali_domain::cycle::today(Utc::now());
-    let day = |n: i64| (today + Duration::days(n)).to_string();
-    for (name, opens, cutoff, closes) in [
-        ("bulan-lalu", day(-60), day(-31), day(-25)),
-        ("bulan-ini", day(-30), day(2), day(8)),
-    ] {
-        let r = admin
-            .client
-            .post(format!("{}/api/v1/admin/periods", admin.url))
-            .bearer_auth(&admin.token)
-            .json(&json!({"name": name, "opens": opens, "cutoff": cutoff, "closes": closes}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            r.status(),
-            StatusCode::CREATED,
-            "{}",
-            r.text().await.unwrap()
-        );
-    }
-    let finished = |seed: u64, ago: Duration| {
-        let mut v = plain(&hh[0], seed);
-        let f = Utc::now() - ago;
-        v.finished_at = Some(f);
-        v.started_at = f - Duration::minutes(12);
-        v
-    };
-    let last_month = finished(1, Duration::days(40));
-    let this_month = finished(2, Duration::days(1));
-    let again = finished(3, Duration::hours(2));
-    submit(&mut d, std::slice::from_ref(&last_month)).await;
-    submit(&mut d, std::slice::from_ref(&this_month)).await;
-    for v in [&last_month, &this_month] {
-        let f = stored_flags(&s, v.visit_id).await;
-        assert!(flag(&f, "quality.two_visits").is_none(), "{f:?}");
-    }
-    submit(&mut d, std::slice::from_ref(&again)).await;
-    for (v, other) in [(&again, &this_month), (&this_month, &again)] {
-        let f = stored_flags(&s, v.visit_id).await;
-        assert_eq!(
-            flag(&f, "quality.two_visits").map(|f| &f["detail"]["other_visits"]),
-            Some(&json!([other.visit_id])),
-            "{f:?}"
-        );
-    }
-    let f = stored_flags(&s, last_month.visit_id).await;
-    assert!(flag(&f, "quality.two_visits").is_none(), "{f:?}");
-}
-
-both_backends!(periods, a_visit_of_another_period_is_not_a_second_visit);
 both_backends!(large_push, a_large_push_judges_as_a_small_one);
 both_backends!(older, older_visits_are_checked_once);
 both_backends!(rules, each_rule_fires_on_its_visit);
