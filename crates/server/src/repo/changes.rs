@@ -227,6 +227,9 @@ pub struct ChangeRow {
 /// `withdrawn_after` (RFC 3339, "" for all) leaves out the withdrawals written before the device
 /// began pulling from the start: it never received those households, since the feed already hid
 /// them from it.
+///
+/// On PostgreSQL it turns sorting off for the rest of the caller's transaction (the page's plan,
+/// below): call it last in a transaction of its own, as `App::pull` does.
 pub fn pull(
     tx: &mut dyn Sql,
     scope: &Scope,

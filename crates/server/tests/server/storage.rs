@@ -834,6 +834,8 @@ async fn a_postgres_feed_page_reads_no_further_than_its_limit() {
                 verivali_server::repo::pull(tx.as_mut(), &scope, device, &cursor, limit, "")
                     .unwrap();
             let read = fetched(tx.as_mut()) - before;
+            // Counted at all (statistics on, no parallel workers reading for it).
+            assert!(read >= rows.len() as i64, "page {pages} read {read}");
             // The page's rows and the one after it, which says there is more. The other desa's
             // changes all follow this one's (imported after them): only the last page, which
             // passes over them to find the feed's end, reads what it does not return.
