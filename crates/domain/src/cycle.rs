@@ -126,6 +126,13 @@ pub fn period_of(periods: &[Period], at: DateTime<Utc>) -> Option<&Period> {
         .min_by_key(|p| p.cutoff)
 }
 
+/// Whether work done at `a` and at `b` belongs to one period (DESIGN.md §12): the rule of
+/// `quality.two_visits`, "another visit of the same household in the period". Before any period
+/// exists every piece of work is in one; work after every cut-off is in the next, not yet created.
+pub fn same_period(periods: &[Period], a: DateTime<Utc>, b: DateTime<Utc>) -> bool {
+    period_of(periods, a).map(|p| p.id) == period_of(periods, b).map(|p| p.id)
+}
+
 /// A new period, checked against the ones there are.
 pub fn check_period(
     name: &str,
@@ -817,6 +824,36 @@ mod tests {
             closes: d(cutoff) + Duration::days(5),
             state,
         }
+    }
+
+    #[test]
+    fn two_pieces_of_work_share_a_period_by_their_cutoffs() {
+        let nov = period("2026-11", "2026-11-01", "2026-11-25", PeriodState::Closed);
+        let dec = period("2026-12", "2026-11-26", "2026-12-25", PeriodState::Open);
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let periods = [dec.clone(), nov.clone()];
+        // 25 November 23:30 WIB is still November's; 26 November 00:30 WIB is December's.
+        let last_of_nov = at("2026-11-25T16:30:00Z");
+        let first_of_dec = at("2026-11-25T17:30:00Z");
+        assert!(!same_period(&periods, last_of_nov, first_of_dec));
+        assert!(same_period(
+            &periods,
+            first_of_dec,
+            at("2026-12-20T03:00:00Z")
+        ));
+        assert!(same_period(
+            &periods,
+            at("2026-11-02T03:00:00Z"),
+            last_of_nov
+        ));
+        // After every cut-off: the next period, not December.
+        assert!(!same_period(
+            &periods,
+            at("2026-12-27T03:00:00Z"),
+            first_of_dec
+        ));
+        // No period yet: one.
+        assert!(same_period(&[], last_of_nov, first_of_dec));
     }
 
     #[test]

@@ -10,6 +10,10 @@
 //! reassignment); every open visit's when the thresholds change. A decided visit (approved,
 //! superseded) keeps the flags the supervisor saw.
 //!
+//! A household's second visit is one finished in the same period as the first
+//! ([`verivali_domain::cycle::same_period`]): last month's visit, decided or not, does not flag
+//! this month's.
+//!
 //! Photo reuse is judged by finish time (then id): the later visit is flagged, the one that used
 //! the photo first is not, so an honest visit whose photo another enumerator copies stays clean.
 
@@ -114,6 +118,8 @@ impl Hours {
 /// milliseconds older than the push, as if the push had come a moment earlier.
 #[derive(Debug, Default)]
 pub(crate) struct Settled {
+    /// The periods, for `two_visits` (a visit of another period is not a second one).
+    periods: Vec<verivali_domain::cycle::Period>,
     holders: Map<String, Vec<Uuid>>,
     references: HashMap<Uuid, (Uuid, verivali_domain::Gps)>,
     assigned: HashMap<Uuid, repo::AssignmentRow>,
@@ -144,6 +150,7 @@ impl Settled {
             }
         }
         Ok(Settled {
+            periods: repo::periods(tx)?,
             holders,
             references: repo::reference_points(tx, &households)?,
             assigned: repo::assignments_of(tx, &households)?,
@@ -268,7 +275,7 @@ pub(crate) fn refresh(
         household_id: r.record.household_id,
         enumerator_id: r.enumerator_id,
         state: r.state,
-        finished: r.record.finished_at.is_some(),
+        finished_at: r.record.finished_at,
     }));
     siblings.sort_by_key(|s| s.id);
     let mut by_household: Map<Uuid, Vec<&repo::SiblingVisit>> = Map::default();
@@ -344,10 +351,19 @@ pub(crate) fn refresh(
         let Some(finished) = v.finished_at.filter(|_| open(row.state)) else {
             continue;
         };
-        let family = by_household
+        // The household's visits of this visit's period (`two_visits`); one not finished has
+        // no period yet and stays, as before periods.
+        let family: Vec<&repo::SiblingVisit> = by_household
             .get(&v.household_id)
-            .cloned()
-            .unwrap_or_default();
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|s| {
+                s.finished_at.is_none_or(|f| {
+                    verivali_domain::cycle::same_period(&settled.periods, f, finished)
+                })
+            })
+            .collect();
         let standing: Vec<Uuid> = family
             .iter()
             .filter(|s| s.state != VisitState::Superseded)
@@ -359,7 +375,10 @@ pub(crate) fn refresh(
             .filter(|id| *id != v.visit_id)
             .collect();
         for s in family.iter().filter(|s| {
-            s.id != v.visit_id && open(s.state) && s.finished && !checked.contains(&s.id)
+            s.id != v.visit_id
+                && open(s.state)
+                && s.finished_at.is_some()
+                && !checked.contains(&s.id)
         }) {
             // It had no other standing visit before this push: it does not know yet.
             let knew = standing
@@ -628,10 +647,13 @@ impl App {
     }
 
     /// Visits stored before quality control existed carry no flags (migration step 10 cannot run
-    /// the rules): the first start of a server of this version checks every open visit once and
-    /// notes it in `settings`. Answers how many it checked (0 once done).
+    /// the rules), and open visits flagged `two_visits` for a visit of another period carry one
+    /// too many (the rule counted a household's whole history before): the first start of a
+    /// server of this version checks every open visit once and notes it in `settings`, under a
+    /// key naming the last rule that needed it (a server that did the first check does this one).
+    /// Answers how many it checked (0 once done).
     pub fn check_older_visits_once(&self) -> Result<u64, ApiError> {
-        const DONE: &str = "quality.older_visits_checked";
+        const DONE: &str = "quality.checked_two_visits_by_period";
         let (done, t) = {
             let mut tx = self.db.read()?;
             (

@@ -35,8 +35,19 @@ pub struct SiblingVisit {
     pub household_id: Uuid,
     pub enumerator_id: Uuid,
     pub state: VisitState,
-    /// Whether it was finished (a draft is not judged).
-    pub finished: bool,
+    /// When it was finished (a draft, not yet, is not judged).
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A stored finish time, NULL for a visit not finished; one that does not read as a time is a
+/// corrupt row, said so, never a visit taken for unfinished.
+pub(crate) fn finished_at(r: &dyn crate::db::RowView, i: usize) -> DbResult<Option<DateTime<Utc>>> {
+    if r.is_null(i) {
+        return Ok(None);
+    }
+    super::parse_ts(r.str(i))
+        .map(Some)
+        .ok_or_else(|| crate::db::DbError::Corrupt("visit finish time".into()))
 }
 
 /// Every visit of the given households, from `visits_household_quality` alone.
@@ -54,7 +65,7 @@ pub fn household_visits(tx: &mut dyn Sql, households: &[Uuid]) -> DbResult<Vec<S
                 enumerator_id: uuid(r.str(2))?,
                 state: VisitState::parse(r.str(3))
                     .ok_or_else(|| crate::db::DbError::Corrupt("visit state".into()))?,
-                finished: !r.is_null(4),
+                finished_at: finished_at(r, 4)?,
             });
             Ok(())
         })?;

@@ -2,9 +2,11 @@
 //! each limited to the caller's [`Scope`].
 
 use crate::db::{DbResult, Sql};
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use uuid::Uuid;
 use verivali_domain::VisitState;
+use verivali_domain::cycle::Period;
 
 use super::{Scope, VisitRow, Where, json, uuid};
 
@@ -121,34 +123,34 @@ pub fn review_visits(
         .collect()
 }
 
-/// Ids of the other visits to a household.
-pub fn other_visits(tx: &mut dyn Sql, household: Uuid, visit: Uuid) -> DbResult<Vec<Uuid>> {
-    tx.query(
-        "SELECT id FROM visits WHERE household_id = $1 AND id <> $2 ORDER BY id",
-        &[household.into(), visit.into()],
-    )?
-    .iter()
-    .map(|r| uuid(r.str(0)))
-    .collect()
-}
-
-/// The other visits to a household with their review states, in id (time) order.
+/// The other visits to a household in the period of `visit` (finished at `finished`), with their
+/// review states, in id (time) order: the visits a supervisor compares it with and approval's
+/// one-truth rule weighs (`verivali_domain::review::second_truths`). A visit of another period
+/// is not another visit (DESIGN.md §11, `verivali_domain::cycle::same_period`); one not finished
+/// yet has no period and counts in every one.
 pub fn other_visit_states(
     tx: &mut dyn Sql,
     household: Uuid,
     visit: Uuid,
+    finished: Option<DateTime<Utc>>,
+    periods: &[Period],
 ) -> DbResult<Vec<(Uuid, VisitState)>> {
-    tx.query(
-        "SELECT id, state FROM visits WHERE household_id = $1 AND id <> $2 ORDER BY id",
+    let mut out = Vec::new();
+    for r in tx.query(
+        "SELECT id, state, finished_at FROM visits WHERE household_id = $1 AND id <> $2 ORDER BY id",
         &[household.into(), visit.into()],
-    )?
-    .iter()
-    .map(|r| {
-        let state = VisitState::parse(r.str(1))
-            .ok_or_else(|| crate::db::DbError::Corrupt("visit state".into()))?;
-        Ok((uuid(r.str(0))?, state))
-    })
-    .collect()
+    )? {
+        let theirs = super::quality::finished_at(&r, 2)?;
+        if theirs
+            .zip(finished)
+            .is_none_or(|(a, b)| verivali_domain::cycle::same_period(periods, a, b))
+        {
+            let state = VisitState::parse(r.str(1))
+                .ok_or_else(|| crate::db::DbError::Corrupt("visit state".into()))?;
+            out.push((uuid(r.str(0))?, state));
+        }
+    }
+    Ok(out)
 }
 
 /// A decision as stored: decision, reason, reviewer's username, at.

@@ -203,7 +203,14 @@ impl App {
         // One approved truth per household: the visits this approval would stand beside.
         let mut standing = Vec::new();
         if req.decision == Decision::Approve {
-            let others = repo::other_visit_states(tx, visit.record.household_id, visit_id)?;
+            let periods = repo::periods(tx)?;
+            let others = repo::other_visit_states(
+                tx,
+                visit.record.household_id,
+                visit_id,
+                visit.record.finished_at,
+                &periods,
+            )?;
             standing = second_truths(&others);
             if !standing.is_empty() && !req.supersede {
                 let listed: Vec<Value> = others
@@ -570,6 +577,7 @@ impl App {
         let mut flagged: Vec<(Uuid, Vec<String>)> = Vec::new();
         {
             let mut tx = self.db.read()?;
+            let periods = repo::periods(tx.as_mut())?;
             let mut filter = VisitFilter {
                 state: Some(VisitState::Submitted),
                 batch: Some(batch),
@@ -581,11 +589,17 @@ impl App {
                 let full = page.len() == filter.limit;
                 for v in &page {
                     let (visit, household) = (v.row.record.visit_id, v.row.record.household_id);
-                    let others: Vec<VisitState> =
-                        repo::other_visit_states(tx.as_mut(), household, visit)?
-                            .into_iter()
-                            .map(|(_, s)| s)
-                            .collect();
+                    let finished = v.row.record.finished_at;
+                    let others: Vec<VisitState> = repo::other_visit_states(
+                        tx.as_mut(),
+                        household,
+                        visit,
+                        finished,
+                        &periods,
+                    )?
+                    .into_iter()
+                    .map(|(_, s)| s)
+                    .collect();
                     // A second visit is never approved in bulk, confirmed or not.
                     let codes = crate::quality::codes(&v.flags);
                     if !verivali_domain::review::approvable_in_bulk(&others) {

@@ -117,9 +117,10 @@ impl App {
         let mut listed = repo::review_visits(tx.as_mut(), &scope, &filter)?;
         let more = listed.len() > limit;
         listed.truncate(limit);
+        let periods = repo::periods(tx.as_mut())?;
         let visits = listed
             .iter()
-            .map(|v| self.review_visit(tx.as_mut(), &scope, v, lang))
+            .map(|v| self.review_visit(tx.as_mut(), &scope, v, &periods, lang))
             .collect::<DbResult<Vec<_>>>()?;
         drop(tx);
         let next_after = more
@@ -158,7 +159,8 @@ impl App {
         else {
             return Err(ApiError::not_found(caller.lang));
         };
-        let visit = self.review_visit(tx.as_mut(), &scope, &listed, caller.lang)?;
+        let periods = repo::periods(tx.as_mut())?;
+        let visit = self.review_visit(tx.as_mut(), &scope, &listed, &periods, caller.lang)?;
         drop(tx);
         self.audit_read(
             caller,
@@ -175,6 +177,7 @@ impl App {
         tx: &mut dyn Sql,
         scope: &Scope,
         v: &ListedVisit,
+        periods: &[verivali_domain::cycle::Period],
         lang: verivali_domain::Lang,
     ) -> DbResult<ReviewVisit> {
         let rec = &v.row.record;
@@ -235,7 +238,16 @@ impl App {
             found: rec.clone(),
             photos,
             conflicts,
-            other_visits: repo::other_visits(tx, rec.household_id, rec.visit_id)?,
+            other_visits: repo::other_visit_states(
+                tx,
+                rec.household_id,
+                rec.visit_id,
+                rec.finished_at,
+                periods,
+            )?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect(),
             kode_desa: v.row.kode_desa.clone(),
             reviews,
         })

@@ -624,6 +624,106 @@ async fn a_large_push_judges_as_a_small_one(b: Backend) {
     }
 }
 
+/// "Another visit" of a household is one of the same period (DESIGN.md §11), for all three
+/// things that ask: the `quality.two_visits` flag, the visits a supervisor sees beside this one,
+/// and approval's one approved visit per household. Last month's approved visit neither flags,
+/// nor shows beside, nor blocks this month's; a second visit this month does all three. Before,
+/// each read the household's whole history, so every monthly round flagged and blocked every
+/// household visited before.
+async fn a_visit_of_another_period_is_not_a_second_visit(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.add_user("admin", Role::Admin, &["3308"]).await;
+    s.add_user("petugas", Role::Enumerator, &[DESA_A]).await;
+    s.add_user("spv", Role::Supervisor, &["330801"]).await;
+    let hh = s.import(DESA_A, 1, 21).await;
+    let admin = s.sign_in("admin").await;
+    let spv = s.sign_in("spv").await;
+    let mut d = s.sign_in("petugas").await;
+    let today = verivali_domain::cycle::today(Utc::now());
+    let day = |n: i64| (today + Duration::days(n)).to_string();
+    for (name, opens, cutoff, closes) in [
+        ("bulan-lalu", day(-60), day(-31), day(-25)),
+        ("bulan-ini", day(-30), day(2), day(8)),
+    ] {
+        let r = admin
+            .client
+            .post(format!("{}/api/v1/admin/periods", admin.url))
+            .bearer_auth(&admin.token)
+            .json(&json!({"name": name, "opens": opens, "cutoff": cutoff, "closes": closes}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap()
+        );
+    }
+    let finished = |seed: u64, ago: Duration| {
+        let mut v = plain(&hh[0], seed);
+        let f = Utc::now() - ago;
+        v.finished_at = Some(f);
+        v.started_at = f - Duration::minutes(12);
+        v
+    };
+    let last_month = finished(1, Duration::days(40));
+    let this_month = finished(2, Duration::days(1));
+    let again = finished(3, Duration::hours(2));
+    submit(&mut d, std::slice::from_ref(&last_month)).await;
+    let r = spv
+        .decide(last_month.visit_id, json!({"decision": "approve"}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+
+    submit(&mut d, std::slice::from_ref(&this_month)).await;
+    let f = stored_flags(&s, this_month.visit_id).await;
+    assert!(flag(&f, "quality.two_visits").is_none(), "{f:?}");
+    let shown_now = shown(&spv, this_month.visit_id).await;
+    assert!(
+        shown_now.other_visits.is_empty(),
+        "{:?}",
+        shown_now.other_visits
+    );
+    let r = spv
+        .decide(this_month.visit_id, json!({"decision": "approve"}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    assert_eq!(
+        shown(&spv, last_month.visit_id).await.state,
+        verivali_domain::VisitState::Approved,
+        "last month's stays approved, not superseded"
+    );
+
+    // A second visit this month: flagged with this month's only, shown beside it, and its
+    // approval refused while this month's first stands.
+    submit(&mut d, std::slice::from_ref(&again)).await;
+    let f = stored_flags(&s, again.visit_id).await;
+    assert_eq!(
+        flag(&f, "quality.two_visits").map(|f| &f["detail"]["other_visits"]),
+        Some(&json!([this_month.visit_id])),
+        "{f:?}"
+    );
+    assert_eq!(
+        shown(&spv, again.visit_id).await.other_visits,
+        vec![this_month.visit_id]
+    );
+    let (status, body) = problem(
+        spv.decide(again.visit_id, json!({"decision": "approve"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "review.second_visit");
+    assert_eq!(
+        body["others"],
+        json!([{"visit_id": this_month.visit_id, "state": "approved"}])
+    );
+    let f = stored_flags(&s, last_month.visit_id).await;
+    assert!(flag(&f, "quality.two_visits").is_none(), "{f:?}");
+}
+
+both_backends!(periods, a_visit_of_another_period_is_not_a_second_visit);
 both_backends!(large_push, a_large_push_judges_as_a_small_one);
 both_backends!(older, older_visits_are_checked_once);
 both_backends!(rules, each_rule_fires_on_its_visit);
