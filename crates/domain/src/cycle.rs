@@ -133,6 +133,19 @@ pub fn same_period(periods: &[Period], a: DateTime<Utc>, b: DateTime<Utc>) -> bo
     period_of(periods, a).map(|p| p.id) == period_of(periods, b).map(|p| p.id)
 }
 
+/// Whether work done at `a` belongs to a period before the one of work done at `b` (work after
+/// every cut-off belongs to the next period, later than all). Approval lets an earlier period's
+/// visit stand aside for a later one, never the reverse: approving last month's visit after this
+/// month's would put older answers over the baseline (`verivali_domain::review::second_truths`).
+pub fn earlier_period(periods: &[Period], a: DateTime<Utc>, b: DateTime<Utc>) -> bool {
+    let key = |t| period_of(periods, t).map(|p| p.cutoff);
+    match (key(a), key(b)) {
+        (Some(a), Some(b)) => a < b,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
 /// A new period, checked against the ones there are.
 pub fn check_period(
     name: &str,
@@ -854,6 +867,21 @@ mod tests {
         ));
         // No period yet: one.
         assert!(same_period(&[], last_of_nov, first_of_dec));
+        // Earlier: November before December, both before the next one; never the same period.
+        assert!(earlier_period(&periods, last_of_nov, first_of_dec));
+        assert!(!earlier_period(&periods, first_of_dec, last_of_nov));
+        assert!(!earlier_period(&periods, first_of_dec, first_of_dec));
+        assert!(earlier_period(
+            &periods,
+            first_of_dec,
+            at("2026-12-27T03:00:00Z")
+        ));
+        assert!(!earlier_period(
+            &periods,
+            at("2026-12-27T03:00:00Z"),
+            first_of_dec
+        ));
+        assert!(!earlier_period(&[], last_of_nov, first_of_dec));
     }
 
     #[test]

@@ -101,8 +101,10 @@ pub struct ReviewEvent {
 /// reviewer's choice, made with both side by side: supersede them (they become `superseded`,
 /// kept and audited, out of the export and the baseline) or reject this visit with a reason.
 ///
-/// Until periods exist (the update cycle) "the period" is the household's whole history: a
-/// household has at most one approved visit, ever, that is not superseded.
+/// The others are those of the visit's period and of later ones (`repo::other_visit_states` on
+/// the server, by `crate::cycle::earlier_period`): a household has at most one approved visit
+/// per period that is not superseded, and an earlier period's visit is not approved over a
+/// later one's. Before any period exists, all work is in one.
 pub fn second_truths<T: Copy>(others: &[(T, crate::VisitState)]) -> Vec<T> {
     others
         .iter()

@@ -352,8 +352,8 @@ pub(crate) fn flag_label(c: crate::quality::FlagCode) -> Label {
             "Too many visits within an hour",
         ),
         TwoVisits => (
-            "Dua kunjungan ke rumah tangga ini dalam satu periode",
-            "Two visits to this household in one period",
+            "Dua kunjungan ke rumah tangga ini",
+            "Two visits to this household",
         ),
         Reassigned => (
             "Rumah tangga sudah dialihkan ke petugas lain",

@@ -67,7 +67,9 @@ pub struct ReviewVisit {
     pub photos: Vec<PhotoStatus>,
     /// Baseline fields changed since the visit's `baseline_version`.
     pub conflicts: Vec<FieldConflict>,
-    /// Other visits to the same household (two visits to one household are flagged).
+    /// Other visits to the same household that weigh on this one: of its period (two visits to
+    /// one household in a period are flagged) and of later periods (approving this one over them
+    /// needs `supersede`).
     pub other_visits: Vec<Uuid>,
     /// Desa of the household.
     #[serde(default)]

@@ -115,7 +115,7 @@ impl App {
             return Err(ApiError::forbidden(lang));
         }
         let now = self.now();
-        self.run_write(|tx: &mut dyn Sql| {
+        let created = self.run_write(|tx: &mut dyn Sql| {
             let existing = repo::periods(tx)?;
             let name = match cycle::check_period(
                 &req.name, req.opens, req.cutoff, req.closes, &existing,
@@ -152,7 +152,11 @@ impl App {
             };
             repo::audit(tx, &audit, now)?;
             Ok(Ok(view(&p, cycle::today(now))))
-        })
+        })?;
+        // A new cut-off may split what was one period: the open visits' flags follow, as after a
+        // change of thresholds.
+        self.recheck_after_new_period()?;
+        Ok(created)
     }
 
     /// `POST /api/v1/admin/periods/{id}/open|close`: a planned period opens (while no other is

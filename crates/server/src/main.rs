@@ -404,7 +404,7 @@ fn main() -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.detail))?;
             if checked > 0 {
                 eprintln!(
-                    "quality: {checked} open visits stored before quality control were checked"
+                    "quality: {checked} open visits checked again (stored before quality control, or before two_visits counted one period)"
                 );
             }
             let listen = cli

@@ -622,6 +622,16 @@ impl App {
         self.recheck_open(t)
     }
 
+    /// Checks every open visit again after a period was created: the visits of one household that
+    /// were one period's may now be two periods' (`quality.two_visits`). Answers how many.
+    pub(crate) fn recheck_after_new_period(&self) -> Result<u64, ApiError> {
+        let t = {
+            let mut tx = self.db.read()?;
+            thresholds(tx.as_mut())?
+        };
+        self.recheck_open(&t)
+    }
+
     /// Checks every open visit again under `t`, 500 per transaction; answers how many.
     fn recheck_open(&self, t: &Thresholds) -> Result<u64, ApiError> {
         let mut after = None;

@@ -123,11 +123,13 @@ pub fn review_visits(
         .collect()
 }
 
-/// The other visits to a household in the period of `visit` (finished at `finished`), with their
+/// The other visits to a household that weigh on `visit` (finished at `finished`), with their
 /// review states, in id (time) order: the visits a supervisor compares it with and approval's
-/// one-truth rule weighs (`verivali_domain::review::second_truths`). A visit of another period
-/// is not another visit (DESIGN.md §11, `verivali_domain::cycle::same_period`); one not finished
-/// yet has no period and counts in every one.
+/// one-truth rule weighs (`verivali_domain::review::second_truths`). Those of its period, and of
+/// later periods; a visit of an earlier period is not another visit (DESIGN.md §11: last month's
+/// visit neither blocks this month's nor shows beside it), while this month's still blocks last
+/// month's, whose approval would put older answers over the baseline
+/// (`verivali_domain::cycle::earlier_period`). One not finished has no period and counts.
 pub fn other_visit_states(
     tx: &mut dyn Sql,
     household: Uuid,
@@ -143,7 +145,7 @@ pub fn other_visit_states(
         let theirs = super::quality::finished_at(&r, 2)?;
         if theirs
             .zip(finished)
-            .is_none_or(|(a, b)| verivali_domain::cycle::same_period(periods, a, b))
+            .is_none_or(|(a, b)| !verivali_domain::cycle::earlier_period(periods, a, b))
         {
             let state = VisitState::parse(r.str(1))
                 .ok_or_else(|| crate::db::DbError::Corrupt("visit state".into()))?;

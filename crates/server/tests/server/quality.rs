@@ -624,12 +624,12 @@ async fn a_large_push_judges_as_a_small_one(b: Backend) {
     }
 }
 
-/// "Another visit" of a household is one of the same period (DESIGN.md §11), for all three
-/// things that ask: the `quality.two_visits` flag, the visits a supervisor sees beside this one,
-/// and approval's one approved visit per household. Last month's approved visit neither flags,
-/// nor shows beside, nor blocks this month's; a second visit this month does all three. Before,
-/// each read the household's whole history, so every monthly round flagged and blocked every
-/// household visited before.
+/// "Another visit" of a household is one of the same period (DESIGN.md §11) for the
+/// `quality.two_visits` flag, and one of the same or a later period for the visits a supervisor
+/// sees beside one and for approval's one approved visit per household: last month's visit
+/// neither flags, nor shows beside, nor blocks this month's, while this month's approval still
+/// blocks last month's (its older answers would go over the baseline). A second visit this month
+/// does all three. Creating the periods re-checks the flags of open visits made before them.
 async fn a_visit_of_another_period_is_not_a_second_visit(b: Backend) {
     let s = TestServer::start(b).await;
     s.add_user("admin", Role::Admin, &["3308"]).await;
@@ -639,6 +639,31 @@ async fn a_visit_of_another_period_is_not_a_second_visit(b: Backend) {
     let admin = s.sign_in("admin").await;
     let spv = s.sign_in("spv").await;
     let mut d = s.sign_in("petugas").await;
+    let finished = |seed: u64, ago: Duration| {
+        let mut v = plain(&hh[0], seed);
+        let f = Utc::now() - ago;
+        v.finished_at = Some(f);
+        v.started_at = f - Duration::minutes(12);
+        v
+    };
+    let last_month = finished(1, Duration::days(40));
+    let this_month = finished(2, Duration::days(1));
+    let again = finished(3, Duration::hours(2));
+    let two_visits =
+        |f: &[Value]| flag(f, "quality.two_visits").map(|f| f["detail"]["other_visits"].clone());
+    // Before any period exists, all work is one period's: the two visits see each other.
+    submit(&mut d, std::slice::from_ref(&last_month)).await;
+    submit(&mut d, std::slice::from_ref(&this_month)).await;
+    assert_eq!(
+        two_visits(&stored_flags(&s, last_month.visit_id).await),
+        Some(json!([this_month.visit_id]))
+    );
+    assert_eq!(
+        two_visits(&stored_flags(&s, this_month.visit_id).await),
+        Some(json!([last_month.visit_id]))
+    );
+
+    // Last month's period and this month's: the open visits are checked again.
     let today = verivali_domain::cycle::today(Utc::now());
     let day = |n: i64| (today + Duration::days(n)).to_string();
     for (name, opens, cutoff, closes) in [
@@ -660,49 +685,48 @@ async fn a_visit_of_another_period_is_not_a_second_visit(b: Backend) {
             r.text().await.unwrap()
         );
     }
-    let finished = |seed: u64, ago: Duration| {
-        let mut v = plain(&hh[0], seed);
-        let f = Utc::now() - ago;
-        v.finished_at = Some(f);
-        v.started_at = f - Duration::minutes(12);
-        v
-    };
-    let last_month = finished(1, Duration::days(40));
-    let this_month = finished(2, Duration::days(1));
-    let again = finished(3, Duration::hours(2));
-    submit(&mut d, std::slice::from_ref(&last_month)).await;
-    let r = spv
-        .decide(last_month.visit_id, json!({"decision": "approve"}))
-        .await;
-    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
-
-    submit(&mut d, std::slice::from_ref(&this_month)).await;
-    let f = stored_flags(&s, this_month.visit_id).await;
-    assert!(flag(&f, "quality.two_visits").is_none(), "{f:?}");
-    let shown_now = shown(&spv, this_month.visit_id).await;
+    for v in [&last_month, &this_month] {
+        let f = stored_flags(&s, v.visit_id).await;
+        assert_eq!(two_visits(&f), None, "{f:?}");
+    }
+    // This month's sees nothing beside it and is approved; last month's sees this month's, and
+    // approving it now is refused.
     assert!(
-        shown_now.other_visits.is_empty(),
-        "{:?}",
-        shown_now.other_visits
+        shown(&spv, this_month.visit_id)
+            .await
+            .other_visits
+            .is_empty()
+    );
+    assert_eq!(
+        shown(&spv, last_month.visit_id).await.other_visits,
+        vec![this_month.visit_id]
     );
     let r = spv
         .decide(this_month.visit_id, json!({"decision": "approve"}))
         .await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let (status, body) = problem(
+        spv.decide(last_month.visit_id, json!({"decision": "approve"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "review.second_visit");
     assert_eq!(
-        shown(&spv, last_month.visit_id).await.state,
-        verivali_domain::VisitState::Approved,
-        "last month's stays approved, not superseded"
+        body["others"],
+        json!([{"visit_id": this_month.visit_id, "state": "approved"}])
     );
 
     // A second visit this month: flagged with this month's only, shown beside it, and its
-    // approval refused while this month's first stands.
+    // approval refused while this month's first stands; last month's open visit is not told.
     submit(&mut d, std::slice::from_ref(&again)).await;
-    let f = stored_flags(&s, again.visit_id).await;
     assert_eq!(
-        flag(&f, "quality.two_visits").map(|f| &f["detail"]["other_visits"]),
-        Some(&json!([this_month.visit_id])),
-        "{f:?}"
+        two_visits(&stored_flags(&s, again.visit_id).await),
+        Some(json!([this_month.visit_id]))
+    );
+    assert_eq!(
+        two_visits(&stored_flags(&s, last_month.visit_id).await),
+        None
     );
     assert_eq!(
         shown(&spv, again.visit_id).await.other_visits,
@@ -714,13 +738,10 @@ async fn a_visit_of_another_period_is_not_a_second_visit(b: Backend) {
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert_eq!(body["code"], "review.second_visit");
     assert_eq!(
         body["others"],
         json!([{"visit_id": this_month.visit_id, "state": "approved"}])
     );
-    let f = stored_flags(&s, last_month.visit_id).await;
-    assert!(flag(&f, "quality.two_visits").is_none(), "{f:?}");
 }
 
 both_backends!(periods, a_visit_of_another_period_is_not_a_second_visit);
