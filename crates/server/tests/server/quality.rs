@@ -653,7 +653,7 @@ async fn a_visit_of_another_period_is_not_a_second_visit(b: Backend) {
         |f: &[Value]| flag(f, "quality.two_visits").map(|f| f["detail"]["other_visits"].clone());
     // Before any period exists, all work is one period's: the two visits see each other.
     submit(&mut d, std::slice::from_ref(&last_month)).await;
-    submit(&mut d, std::slice::from_ref(&this_month)).await;
+    let this_batch = submit(&mut d, std::slice::from_ref(&this_month)).await;
     assert_eq!(
         two_visits(&stored_flags(&s, last_month.visit_id).await),
         Some(json!([this_month.visit_id]))
@@ -689,8 +689,8 @@ async fn a_visit_of_another_period_is_not_a_second_visit(b: Backend) {
         let f = stored_flags(&s, v.visit_id).await;
         assert_eq!(two_visits(&f), None, "{f:?}");
     }
-    // This month's sees nothing beside it and is approved; last month's sees this month's, and
-    // approving it now is refused.
+    // This month's sees nothing beside it and is approved in bulk with its batch (not set aside
+    // as a second visit); last month's sees this month's, and approving it now is refused.
     assert!(
         shown(&spv, this_month.visit_id)
             .await
@@ -702,9 +702,19 @@ async fn a_visit_of_another_period_is_not_a_second_visit(b: Backend) {
         vec![this_month.visit_id]
     );
     let r = spv
-        .decide(this_month.visit_id, json!({"decision": "approve"}))
+        .post(&format!("/api/v1/review/batches/{this_batch}/approve"))
         .await;
-    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    assert_eq!(r.status(), StatusCode::OK);
+    let bulk: BulkResponse = r.json().await.unwrap();
+    assert_eq!(
+        bulk.results
+            .iter()
+            .map(|r| (r.visit_id, r.state.map(|s| s.as_str())))
+            .collect::<Vec<_>>(),
+        vec![(this_month.visit_id, Some("approved"))],
+        "{:?}",
+        bulk.results
+    );
     let (status, body) = problem(
         spv.decide(last_month.visit_id, json!({"decision": "approve"}))
             .await,
