@@ -52,6 +52,12 @@ struct Loaded {
     /// Change-feed entries of the visits recorded, written together (in op order, before any
     /// other change an op of this push makes: a proposal, a batch).
     feed: Vec<repo::PushedChange>,
+    /// Households of the visits recorded again with another finish time. The checks only add
+    /// to what a neighbour is told (`quality::refresh`): a visit moved to another period left
+    /// the other visits of its household flagged as its second visits (`quality.two_visits`),
+    /// so these households are checked again in full once the push's visits are written
+    /// (`quality::refresh_households`).
+    moved: Vec<Uuid>,
 }
 
 impl Loaded {
@@ -473,6 +479,7 @@ impl App {
             pending: HashMap::with_capacity(visit_ids.len()),
             rerecorded: Vec::new(),
             feed: Vec::with_capacity(visit_ids.len()),
+            moved: Vec::new(),
         };
         // Room for every visit of the push at once: a row is ~1 KB moved on each rehash (growing
         // the map was 2 % of the server's CPU in a 10,000-visit sync, inside the write lock).
@@ -598,6 +605,11 @@ impl App {
             })
             .collect();
         repo::save_visits_json(tx, writes, now)?;
+        if !loaded.moved.is_empty() {
+            loaded.moved.sort_unstable();
+            loaded.moved.dedup();
+            crate::quality::refresh_households(tx, &loaded.moved)?;
+        }
         // One audit entry per kind of change in this push, naming every record it changed.
         for (action, kind, ids) in changed.into_iter().filter(|c| !c.2.is_empty()) {
             let detail = Some(format!("{} {kind}(s): {}", ids.len(), ids.join(" ")));
@@ -817,6 +829,9 @@ impl App {
         let state = existing.map_or(VisitState::Draft, |e| e.state);
         let batch_id = existing.and_then(|e| e.batch_id);
         if let Some(e) = existing {
+            if e.record.finished_at != v.finished_at {
+                loaded.moved.push(v.household_id);
+            }
             let photos: Vec<_> = e
                 .record
                 .photos

@@ -754,7 +754,90 @@ async fn a_visit_of_another_period_is_not_a_second_visit(b: Backend) {
     );
 }
 
+/// A draft recorded again with a finish time in another period is no longer the second visit of
+/// the household's other visit, which loses its flag (before, a neighbour was only ever told more:
+/// the flag stayed); moved back, both are flagged again.
+async fn a_visit_moved_to_another_period_unflags_its_neighbour(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.add_user("admin", Role::Admin, &["3308"]).await;
+    s.add_user("petugas", Role::Enumerator, &[DESA_A]).await;
+    let hh = s.import(DESA_A, 1, 22).await;
+    let admin = s.sign_in("admin").await;
+    let mut d = s.sign_in("petugas").await;
+    let today = verivali_domain::cycle::today(Utc::now());
+    let day = |n: i64| (today + Duration::days(n)).to_string();
+    for (name, opens, cutoff, closes) in [
+        ("bulan-lalu", day(-60), day(-31), day(-25)),
+        ("bulan-ini", day(-30), day(2), day(8)),
+    ] {
+        let r = admin
+            .client
+            .post(format!("{}/api/v1/admin/periods", admin.url))
+            .bearer_auth(&admin.token)
+            .json(&json!({"name": name, "opens": opens, "cutoff": cutoff, "closes": closes}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap()
+        );
+    }
+    let at = |v: &mut VisitRecord, ago: Duration| {
+        let f = Utc::now() - ago;
+        v.finished_at = Some(f);
+        v.started_at = f - Duration::minutes(12);
+    };
+    let mut first = plain(&hh[0], 1);
+    at(&mut first, Duration::days(1));
+    let mut second = plain(&hh[0], 2);
+    at(&mut second, Duration::hours(2));
+    let record = |d: &mut Device, v: &VisitRecord| d.op(&OpBody::VisitRecord(Box::new(v.clone())));
+    let ops = [record(&mut d, &first), record(&mut d, &second)];
+    let r = d.push(&ops).await;
+    assert!(
+        r.results.iter().all(|r| r.status == OpStatus::Applied),
+        "{:?}",
+        r.results
+    );
+    let two_visits =
+        |f: &[Value]| flag(f, "quality.two_visits").map(|f| f["detail"]["other_visits"].clone());
+    assert_eq!(
+        two_visits(&stored_flags(&s, first.visit_id).await),
+        Some(json!([second.visit_id]))
+    );
+
+    // The second draft finished last month after all.
+    second.revision += 1;
+    at(&mut second, Duration::days(40));
+    let op = record(&mut d, &second);
+    let r = d.push(&[op]).await;
+    assert_eq!(r.results[0].status, OpStatus::Applied, "{:?}", r.results);
+    for v in [&first, &second] {
+        let f = stored_flags(&s, v.visit_id).await;
+        assert_eq!(two_visits(&f), None, "{f:?}");
+    }
+
+    // And back to this month: a second visit again, both told.
+    second.revision += 1;
+    at(&mut second, Duration::hours(3));
+    let op = record(&mut d, &second);
+    let r = d.push(&[op]).await;
+    assert_eq!(r.results[0].status, OpStatus::Applied, "{:?}", r.results);
+    assert_eq!(
+        two_visits(&stored_flags(&s, first.visit_id).await),
+        Some(json!([second.visit_id]))
+    );
+    assert_eq!(
+        two_visits(&stored_flags(&s, second.visit_id).await),
+        Some(json!([first.visit_id]))
+    );
+}
+
 both_backends!(periods, a_visit_of_another_period_is_not_a_second_visit);
+both_backends!(moved, a_visit_moved_to_another_period_unflags_its_neighbour);
 both_backends!(large_push, a_large_push_judges_as_a_small_one);
 both_backends!(older, older_visits_are_checked_once);
 both_backends!(rules, each_rule_fires_on_its_visit);
