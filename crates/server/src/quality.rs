@@ -226,7 +226,10 @@ impl ReadAhead {
 /// `burst` when these visits push that hour over the limit. A neighbour's flag is added to what
 /// it has, without gathering its evidence again, and its detail (the other visits, the count) is
 /// as of when it was raised: a busy household or hour does not re-write every visit on every
-/// push (the visit page lists the other visits live).
+/// push (the visit page lists the other visits live). The one thing taken back: a visit recorded
+/// again with its finish in another period (`moved`, with the finish the server held) is no
+/// longer the second visit of its old period's open visits, whose `two_visits` is computed again
+/// (or goes). A `burst` told for the hour it left stays until that visit is checked again.
 ///
 /// Every read here is an index look-up for the whole push: the households' visits and the
 /// enumerators' finish times from covering indexes, the reference points, the photos by hash,
@@ -243,6 +246,7 @@ pub(crate) fn refresh(
     rows: &[&VisitRow],
     settled: &Settled,
     ahead: Option<ReadAhead>,
+    moved: &[(Uuid, DateTime<Utc>)],
 ) -> DbResult<Map<Uuid, (String, u32)>> {
     let (ahead_siblings, mut ahead_times) = match ahead {
         Some(a) => (Some(a.siblings), a.times),
@@ -485,6 +489,50 @@ pub(crate) fn refresh(
             }
         }
     }
+    // Visits of these rows recorded again with their finish moved to another period (`moved`:
+    // visit, finish before): the open visits of their household left in the old period may
+    // have no second visit any more. Their `two_visits` is computed again from the household's
+    // visits as they now stand (`untold`: visit -> the standing others of its period), in the
+    // same locked pass as what the others are told, so a push still locks neighbours once, in
+    // id order.
+    let mut untold: Map<Uuid, Vec<Uuid>> = Map::default();
+    for (id, before) in moved {
+        let Some(row) = rows.iter().find(|r| r.record.visit_id == *id) else {
+            continue;
+        };
+        let Some(now) = row.record.finished_at else {
+            // Not finished, it counts in every period: still everyone's second visit.
+            continue;
+        };
+        let periods = &settled.periods;
+        if verivali_domain::cycle::same_period(periods, *before, now) {
+            continue;
+        }
+        let family = by_household.get(&row.record.household_id);
+        for s in family.into_iter().flatten() {
+            let Some(f) = s.finished_at else { continue };
+            if s.id == *id
+                || !open(s.state)
+                || checked.contains(&s.id)
+                || !verivali_domain::cycle::same_period(periods, f, *before)
+                || verivali_domain::cycle::same_period(periods, f, now)
+            {
+                continue;
+            }
+            let others: Vec<Uuid> = family
+                .into_iter()
+                .flatten()
+                .filter(|o| o.id != s.id && o.state != VisitState::Superseded)
+                .filter(|o| {
+                    o.finished_at
+                        .is_none_or(|g| verivali_domain::cycle::same_period(periods, g, f))
+                })
+                .map(|o| o.id)
+                .collect();
+            untold.insert(s.id, others);
+            told.entry(s.id).or_default();
+        }
+    }
     if told.is_empty() {
         return Ok(own);
     }
@@ -501,6 +549,14 @@ pub(crate) fn refresh(
             continue;
         }
         let mut flags: Vec<quality::Flag> = serde_json::from_str(json).unwrap_or_default();
+        if let Some(others) = untold.get(&id)
+            && flags.iter().any(|f| f.code == FlagCode::TwoVisits)
+        {
+            flags.retain(|f| f.code != FlagCode::TwoVisits);
+            if !others.is_empty() {
+                quality::merge(&mut flags, quality::two_visits(others));
+            }
+        }
         for f in news {
             // A visit already flagged for a reused photo keeps the first one it was told of.
             if f.code == FlagCode::PhotoReused && flags.iter().any(|x| x.code == f.code) {
@@ -526,21 +582,23 @@ pub(crate) fn refresh_ids(tx: &mut dyn Sql, ids: &[Uuid], t: &Thresholds) -> DbR
     let mut settled = Settled::gather(tx, rows.iter().map(|r| &r.record))?;
     settled.thresholds = t.clone();
     let rows: Vec<&VisitRow> = rows.iter().collect();
-    let own: Vec<(Uuid, String, u32)> = refresh(tx, &rows, &settled, None)?
+    let own: Vec<(Uuid, String, u32)> = refresh(tx, &rows, &settled, None, &[])?
         .into_iter()
         .map(|(id, (json, risk))| (id, json, risk))
         .collect();
     repo::set_flags_many(tx, &own)
 }
 
-/// Checks the visits just recorded and the open visits they affect.
+/// Checks the visits just recorded and the open visits they affect. `moved`: those of them
+/// recorded again with another finish time, with the one they had (see [`refresh`]).
 pub(crate) fn after_ingest(
     tx: &mut dyn Sql,
     rows: &[&VisitRow],
     settled: &Settled,
     ahead: Option<ReadAhead>,
+    moved: &[(Uuid, DateTime<Utc>)],
 ) -> DbResult<Map<Uuid, (String, u32)>> {
-    refresh(tx, rows, settled, ahead)
+    refresh(tx, rows, settled, ahead, moved)
 }
 
 /// Re-checks the open visits of some households (after an approval or a reassignment).
@@ -856,16 +914,16 @@ mod tests {
         };
 
         let mut tx = Asked::default();
-        refresh(&mut tx, &rows, &settled, Some(ahead(window))).unwrap();
+        refresh(&mut tx, &rows, &settled, Some(ahead(window)), &[]).unwrap();
         assert!(!tx.read_siblings() && !tx.read_times(), "{:?}", tx.0);
 
         let wider = (window.0 - Duration::minutes(5), window.1);
         let mut tx = Asked::default();
-        refresh(&mut tx, &rows, &settled, Some(ahead(wider))).unwrap();
+        refresh(&mut tx, &rows, &settled, Some(ahead(wider)), &[]).unwrap();
         assert!(!tx.read_siblings() && tx.read_times(), "{:?}", tx.0);
 
         let mut tx = Asked::default();
-        refresh(&mut tx, &rows, &settled, None).unwrap();
+        refresh(&mut tx, &rows, &settled, None, &[]).unwrap();
         assert!(tx.read_siblings() && tx.read_times(), "{:?}", tx.0);
     }
 }

@@ -52,12 +52,10 @@ struct Loaded {
     /// Change-feed entries of the visits recorded, written together (in op order, before any
     /// other change an op of this push makes: a proposal, a batch).
     feed: Vec<repo::PushedChange>,
-    /// Households of the visits recorded again with another finish time. The checks only add
-    /// to what a neighbour is told (`quality::refresh`): a visit moved to another period left
-    /// the other visits of its household flagged as its second visits (`quality.two_visits`),
-    /// so these households are checked again in full once the push's visits are written
-    /// (`quality::refresh_households`).
-    moved: Vec<Uuid>,
+    /// Visits stored before with a finish time and recorded again with another, each with the
+    /// time the server held: a visit moved to another period is no longer the second visit of
+    /// its old period's visits, and the checks take that back from them (`quality::refresh`).
+    moved: HashMap<Uuid, DateTime<Utc>>,
 }
 
 impl Loaded {
@@ -479,7 +477,7 @@ impl App {
             pending: HashMap::with_capacity(visit_ids.len()),
             rerecorded: Vec::new(),
             feed: Vec::with_capacity(visit_ids.len()),
-            moved: Vec::new(),
+            moved: HashMap::new(),
         };
         // Room for every visit of the push at once: a row is ~1 KB moved on each rehash (growing
         // the map was 2 % of the server's CPU in a 10,000-visit sync, inside the write lock).
@@ -594,7 +592,9 @@ impl App {
             // The thread catches its own panic: no join fails.
             Some(Err(_)) | None => None,
         };
-        let flags = crate::quality::after_ingest(tx, &recorded, settled, ahead)?;
+        let moved: Vec<(Uuid, DateTime<Utc>)> =
+            loaded.moved.iter().map(|(k, v)| (*k, *v)).collect();
+        let flags = crate::quality::after_ingest(tx, &recorded, settled, ahead, &moved)?;
         let writes: Vec<repo::VisitWrite<'_>> = recorded
             .into_iter()
             .map(|row| {
@@ -605,11 +605,6 @@ impl App {
             })
             .collect();
         repo::save_visits_json(tx, writes, now)?;
-        if !loaded.moved.is_empty() {
-            loaded.moved.sort_unstable();
-            loaded.moved.dedup();
-            crate::quality::refresh_households(tx, &loaded.moved)?;
-        }
         // One audit entry per kind of change in this push, naming every record it changed.
         for (action, kind, ids) in changed.into_iter().filter(|c| !c.2.is_empty()) {
             let detail = Some(format!("{} {kind}(s): {}", ids.len(), ids.join(" ")));
@@ -829,8 +824,12 @@ impl App {
         let state = existing.map_or(VisitState::Draft, |e| e.state);
         let batch_id = existing.and_then(|e| e.batch_id);
         if let Some(e) = existing {
-            if e.record.finished_at != v.finished_at {
-                loaded.moved.push(v.household_id);
+            if let Some(before) = e.record.finished_at
+                && e.record.finished_at != v.finished_at
+            {
+                // Recorded twice in this push: the first time noted stays (the second record's
+                // `before` is the first's, never written).
+                loaded.moved.entry(v.visit_id).or_insert(before);
             }
             let photos: Vec<_> = e
                 .record

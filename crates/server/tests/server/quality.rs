@@ -756,7 +756,7 @@ async fn a_visit_of_another_period_is_not_a_second_visit(b: Backend) {
 
 /// A draft recorded again with a finish time in another period is no longer the second visit of
 /// the household's other visit, which loses its flag (before, a neighbour was only ever told more:
-/// the flag stayed); moved back, both are flagged again.
+/// the flag stayed); moved within the period or back into it, both are flagged.
 async fn a_visit_moved_to_another_period_unflags_its_neighbour(b: Backend) {
     let s = TestServer::start(b).await;
     s.add_user("admin", Role::Admin, &["3308"]).await;
@@ -804,6 +804,17 @@ async fn a_visit_moved_to_another_period_unflags_its_neighbour(b: Backend) {
     );
     let two_visits =
         |f: &[Value]| flag(f, "quality.two_visits").map(|f| f["detail"]["other_visits"].clone());
+    assert_eq!(
+        two_visits(&stored_flags(&s, first.visit_id).await),
+        Some(json!([second.visit_id]))
+    );
+
+    // Moved within this month: still the second visit.
+    second.revision += 1;
+    at(&mut second, Duration::hours(5));
+    let op = record(&mut d, &second);
+    let r = d.push(&[op]).await;
+    assert_eq!(r.results[0].status, OpStatus::Applied, "{:?}", r.results);
     assert_eq!(
         two_visits(&stored_flags(&s, first.visit_id).await),
         Some(json!([second.visit_id]))
