@@ -226,10 +226,11 @@ impl ReadAhead {
 /// `burst` when these visits push that hour over the limit. A neighbour's flag is added to what
 /// it has, without gathering its evidence again, and its detail (the other visits, the count) is
 /// as of when it was raised: a busy household or hour does not re-write every visit on every
-/// push (the visit page lists the other visits live). The one thing taken back: a visit recorded
-/// again with its finish in another period (`moved`, with the finish the server held) is no
-/// longer the second visit of its old period's open visits, whose `two_visits` is computed again
-/// (or goes). A `burst` told for the hour it left stays until that visit is checked again.
+/// push (the visit page lists the other visits live). The one exception: a visit recorded again
+/// with its finish in another period (`moved`, with the finish the server held) leaves one
+/// period's visits and joins another's, and the open visits of its household in either have
+/// their `two_visits` counted again (the flag goes where no other visit of the period stands).
+/// A `burst` told for the hour it left stays until that visit is checked again.
 ///
 /// Every read here is an index look-up for the whole push: the households' visits and the
 /// enumerators' finish times from covering indexes, the reference points, the photos by hash,
@@ -246,7 +247,7 @@ pub(crate) fn refresh(
     rows: &[&VisitRow],
     settled: &Settled,
     ahead: Option<ReadAhead>,
-    moved: &[(Uuid, DateTime<Utc>)],
+    moved: &[(Uuid, Option<DateTime<Utc>>)],
 ) -> DbResult<Map<Uuid, (String, u32)>> {
     let (ahead_siblings, mut ahead_times) = match ahead {
         Some(a) => (Some(a.siblings), a.times),
@@ -489,33 +490,29 @@ pub(crate) fn refresh(
             }
         }
     }
-    // Visits of these rows recorded again with their finish moved to another period (`moved`:
-    // visit, finish before): the open visits of their household left in the old period may
-    // have no second visit any more. Their `two_visits` is computed again from the household's
-    // visits as they now stand (`untold`: visit -> the standing others of its period), in the
-    // same locked pass as what the others are told, so a push still locks neighbours once, in
-    // id order.
-    let mut untold: Map<Uuid, Vec<Uuid>> = Map::default();
+    // Visits of these rows recorded again with another finish (`moved`: visit, finish the
+    // server held): an open visit of their household whose period the move left or entered has
+    // its `two_visits` counted again from the household's visits as they now stand (`recounted`:
+    // visit -> the standing others of its period), in the same locked pass as what the others
+    // are told, so a push still locks neighbours once, in id order.
+    let periods = &settled.periods;
+    let in_period = |at: Option<DateTime<Utc>>, f: DateTime<Utc>| {
+        // One not finished counts in every period.
+        at.is_none_or(|a| verivali_domain::cycle::same_period(periods, a, f))
+    };
+    let mut recounted: Map<Uuid, Vec<Uuid>> = Map::default();
     for (id, before) in moved {
         let Some(row) = rows.iter().find(|r| r.record.visit_id == *id) else {
             continue;
         };
-        let Some(now) = row.record.finished_at else {
-            // Not finished, it counts in every period: still everyone's second visit.
-            continue;
-        };
-        let periods = &settled.periods;
-        if verivali_domain::cycle::same_period(periods, *before, now) {
-            continue;
-        }
+        let now = row.record.finished_at;
         let family = by_household.get(&row.record.household_id);
         for s in family.into_iter().flatten() {
             let Some(f) = s.finished_at else { continue };
             if s.id == *id
                 || !open(s.state)
                 || checked.contains(&s.id)
-                || !verivali_domain::cycle::same_period(periods, f, *before)
-                || verivali_domain::cycle::same_period(periods, f, now)
+                || in_period(*before, f) == in_period(now, f)
             {
                 continue;
             }
@@ -523,13 +520,10 @@ pub(crate) fn refresh(
                 .into_iter()
                 .flatten()
                 .filter(|o| o.id != s.id && o.state != VisitState::Superseded)
-                .filter(|o| {
-                    o.finished_at
-                        .is_none_or(|g| verivali_domain::cycle::same_period(periods, g, f))
-                })
+                .filter(|o| in_period(o.finished_at, f))
                 .map(|o| o.id)
                 .collect();
-            untold.insert(s.id, others);
+            recounted.insert(s.id, others);
             told.entry(s.id).or_default();
         }
     }
@@ -549,9 +543,7 @@ pub(crate) fn refresh(
             continue;
         }
         let mut flags: Vec<quality::Flag> = serde_json::from_str(json).unwrap_or_default();
-        if let Some(others) = untold.get(&id)
-            && flags.iter().any(|f| f.code == FlagCode::TwoVisits)
-        {
+        if let Some(others) = recounted.get(&id) {
             flags.retain(|f| f.code != FlagCode::TwoVisits);
             if !others.is_empty() {
                 quality::merge(&mut flags, quality::two_visits(others));
@@ -590,13 +582,13 @@ pub(crate) fn refresh_ids(tx: &mut dyn Sql, ids: &[Uuid], t: &Thresholds) -> DbR
 }
 
 /// Checks the visits just recorded and the open visits they affect. `moved`: those of them
-/// recorded again with another finish time, with the one they had (see [`refresh`]).
+/// recorded again with another finish time, with the one the server held (see [`refresh`]).
 pub(crate) fn after_ingest(
     tx: &mut dyn Sql,
     rows: &[&VisitRow],
     settled: &Settled,
     ahead: Option<ReadAhead>,
-    moved: &[(Uuid, DateTime<Utc>)],
+    moved: &[(Uuid, Option<DateTime<Utc>>)],
 ) -> DbResult<Map<Uuid, (String, u32)>> {
     refresh(tx, rows, settled, ahead, moved)
 }

@@ -52,10 +52,10 @@ struct Loaded {
     /// Change-feed entries of the visits recorded, written together (in op order, before any
     /// other change an op of this push makes: a proposal, a batch).
     feed: Vec<repo::PushedChange>,
-    /// Visits stored before with a finish time and recorded again with another, each with the
-    /// time the server held: a visit moved to another period is no longer the second visit of
-    /// its old period's visits, and the checks take that back from them (`quality::refresh`).
-    moved: HashMap<Uuid, DateTime<Utc>>,
+    /// Visits stored before and recorded again with another finish time, each with the one the
+    /// server held: a visit moved to another period is no longer the second visit of its old
+    /// period's visits, and the checks count theirs again (`quality::refresh`).
+    moved: HashMap<Uuid, Option<DateTime<Utc>>>,
 }
 
 impl Loaded {
@@ -592,7 +592,7 @@ impl App {
             // The thread catches its own panic: no join fails.
             Some(Err(_)) | None => None,
         };
-        let moved: Vec<(Uuid, DateTime<Utc>)> =
+        let moved: Vec<(Uuid, Option<DateTime<Utc>>)> =
             loaded.moved.iter().map(|(k, v)| (*k, *v)).collect();
         let flags = crate::quality::after_ingest(tx, &recorded, settled, ahead, &moved)?;
         let writes: Vec<repo::VisitWrite<'_>> = recorded
@@ -824,12 +824,13 @@ impl App {
         let state = existing.map_or(VisitState::Draft, |e| e.state);
         let batch_id = existing.and_then(|e| e.batch_id);
         if let Some(e) = existing {
-            if let Some(before) = e.record.finished_at
-                && e.record.finished_at != v.finished_at
-            {
+            if e.record.finished_at != v.finished_at {
                 // Recorded twice in this push: the first time noted stays (the second record's
-                // `before` is the first's, never written).
-                loaded.moved.entry(v.visit_id).or_insert(before);
+                // `before` is the first's, never written; counting again is exact either way).
+                loaded
+                    .moved
+                    .entry(v.visit_id)
+                    .or_insert(e.record.finished_at);
             }
             let photos: Vec<_> = e
                 .record

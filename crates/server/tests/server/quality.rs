@@ -754,9 +754,10 @@ async fn a_visit_of_another_period_is_not_a_second_visit(b: Backend) {
     );
 }
 
-/// A draft recorded again with a finish time in another period is no longer the second visit of
-/// the household's other visit, which loses its flag (before, a neighbour was only ever told more:
-/// the flag stayed); moved within the period or back into it, both are flagged.
+/// A draft recorded again with its finish in another period leaves one period's visits and joins
+/// another's: the open visits of its household in both are counted again, so one left alone loses
+/// `quality.two_visits` and one with another visit keeps the flag naming that one (before, a
+/// neighbour was only ever told more: the flags stayed as they were).
 async fn a_visit_moved_to_another_period_unflags_its_neighbour(b: Backend) {
     let s = TestServer::start(b).await;
     s.add_user("admin", Role::Admin, &["3308"]).await;
@@ -790,61 +791,71 @@ async fn a_visit_moved_to_another_period_unflags_its_neighbour(b: Backend) {
         v.finished_at = Some(f);
         v.started_at = f - Duration::minutes(12);
     };
-    let mut first = plain(&hh[0], 1);
-    at(&mut first, Duration::days(1));
-    let mut second = plain(&hh[0], 2);
-    at(&mut second, Duration::hours(2));
-    let record = |d: &mut Device, v: &VisitRecord| d.op(&OpBody::VisitRecord(Box::new(v.clone())));
-    let ops = [record(&mut d, &first), record(&mut d, &second)];
+    let mut visits: Vec<VisitRecord> = (1..=3).map(|seed| plain(&hh[0], seed)).collect();
+    for (v, hours) in visits.iter_mut().zip([24, 2, 4]) {
+        at(v, Duration::hours(hours));
+    }
+    let ops: Vec<_> = visits
+        .iter()
+        .map(|v| d.op(&OpBody::VisitRecord(Box::new(v.clone()))))
+        .collect();
     let r = d.push(&ops).await;
     assert!(
         r.results.iter().all(|r| r.status == OpStatus::Applied),
         "{:?}",
         r.results
     );
-    let two_visits =
-        |f: &[Value]| flag(f, "quality.two_visits").map(|f| f["detail"]["other_visits"].clone());
+    let ids: Vec<Uuid> = visits.iter().map(|v| v.visit_id).collect();
+    // The others each visit's `two_visits` names, in id order (none without the flag).
+    let named = async |ids: &[Uuid]| {
+        let mut out = Vec::new();
+        for id in ids {
+            let f = stored_flags(&s, *id).await;
+            let mut others: Vec<Uuid> = flag(&f, "quality.two_visits")
+                .map(|f| serde_json::from_value(f["detail"]["other_visits"].clone()).unwrap())
+                .unwrap_or_default();
+            others.sort();
+            out.push(others);
+        }
+        out
+    };
+    let sorted = |mut v: Vec<Uuid>| {
+        v.sort();
+        v
+    };
+    let (first, second, third) = (ids[0], ids[1], ids[2]);
     assert_eq!(
-        two_visits(&stored_flags(&s, first.visit_id).await),
-        Some(json!([second.visit_id]))
+        named(&ids).await,
+        vec![
+            sorted(vec![second, third]),
+            sorted(vec![first, third]),
+            sorted(vec![first, second])
+        ]
     );
+    let mut move_to = async |v: &mut VisitRecord, ago: Duration| {
+        v.revision += 1;
+        at(v, ago);
+        let op = d.op(&OpBody::VisitRecord(Box::new(v.clone())));
+        let r = d.push(&[op]).await;
+        assert_eq!(r.results[0].status, OpStatus::Applied, "{:?}", r.results);
+    };
 
-    // Moved within this month: still the second visit.
-    second.revision += 1;
-    at(&mut second, Duration::hours(5));
-    let op = record(&mut d, &second);
-    let r = d.push(&[op]).await;
-    assert_eq!(r.results[0].status, OpStatus::Applied, "{:?}", r.results);
+    // Moved within this month: nothing changes.
+    move_to(&mut visits[1], Duration::hours(5)).await;
     assert_eq!(
-        two_visits(&stored_flags(&s, first.visit_id).await),
-        Some(json!([second.visit_id]))
+        named(&[first, third]).await,
+        vec![sorted(vec![second, third]), sorted(vec![first, second])]
     );
-
-    // The second draft finished last month after all.
-    second.revision += 1;
-    at(&mut second, Duration::days(40));
-    let op = record(&mut d, &second);
-    let r = d.push(&[op]).await;
-    assert_eq!(r.results[0].status, OpStatus::Applied, "{:?}", r.results);
-    for v in [&first, &second] {
-        let f = stored_flags(&s, v.visit_id).await;
-        assert_eq!(two_visits(&f), None, "{f:?}");
-    }
-
-    // And back to this month: a second visit again, both told.
-    second.revision += 1;
-    at(&mut second, Duration::hours(3));
-    let op = record(&mut d, &second);
-    let r = d.push(&[op]).await;
-    assert_eq!(r.results[0].status, OpStatus::Applied, "{:?}", r.results);
-    assert_eq!(
-        two_visits(&stored_flags(&s, first.visit_id).await),
-        Some(json!([second.visit_id]))
-    );
-    assert_eq!(
-        two_visits(&stored_flags(&s, second.visit_id).await),
-        Some(json!([first.visit_id]))
-    );
+    // The second finished last month after all: the first and third name each other only, the
+    // second nothing.
+    move_to(&mut visits[1], Duration::days(40)).await;
+    assert_eq!(named(&ids).await, vec![vec![third], vec![], vec![first]]);
+    // The third too: the first is alone this month, the two of last month name each other.
+    move_to(&mut visits[2], Duration::days(41)).await;
+    assert_eq!(named(&ids).await, vec![vec![], vec![third], vec![second]]);
+    // The second back to this month: it and the first name each other, the third is alone.
+    move_to(&mut visits[1], Duration::hours(3)).await;
+    assert_eq!(named(&ids).await, vec![vec![second], vec![first], vec![]]);
 }
 
 both_backends!(periods, a_visit_of_another_period_is_not_a_second_visit);
