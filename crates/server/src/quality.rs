@@ -230,7 +230,10 @@ impl ReadAhead {
 /// with its finish in another period (`moved`, with the finish the server held) leaves one
 /// period's visits and joins another's, and the open visits of its household in either have
 /// their `two_visits` counted again (the flag goes where no other visit of the period stands).
-/// A `burst` told for the hour it left stays until that visit is checked again.
+/// A `burst` told for the hour it left stays until that visit is checked again. (So a moved visit
+/// leaves exact details on its household's flags, where a new one leaves those that named another
+/// visit as they were.) Through a push the finish is always set (`VisitRecord::validate`); one not
+/// set is a row stored otherwise, and counts in every period.
 ///
 /// Every read here is an index look-up for the whole push: the households' visits and the
 /// enumerators' finish times from covering indexes, the reference points, the photos by hash,

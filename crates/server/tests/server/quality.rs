@@ -856,6 +856,17 @@ async fn a_visit_moved_to_another_period_unflags_its_neighbour(b: Backend) {
     // The second back to this month: it and the first name each other, the third is alone.
     move_to(&mut visits[1], Duration::hours(3)).await;
     assert_eq!(named(&ids).await, vec![vec![second], vec![first], vec![]]);
+    // The third back too: it joins a period whose two visits already name each other, and each
+    // names both others (told alone, they would have kept naming one).
+    move_to(&mut visits[2], Duration::hours(6)).await;
+    assert_eq!(
+        named(&ids).await,
+        vec![
+            sorted(vec![second, third]),
+            sorted(vec![first, third]),
+            sorted(vec![first, second])
+        ]
+    );
 }
 
 both_backends!(periods, a_visit_of_another_period_is_not_a_second_visit);
