@@ -572,6 +572,11 @@ pub fn reached(
 
 /// The instants a period's work falls between: after the previous period's cut-off day ends
 /// (none for the first), up to the end of its own cut-off day (WIB).
+///
+/// For a period just created these are also the only instants whose period it changed: periods
+/// do not overlap and [`period_of`] takes the first cut-off on or after a day, so work in the
+/// window belonged to the next period (or to none yet) before, and work outside it keeps its
+/// period. The re-check of `quality.two_visits` after a new period reads no further.
 pub fn window(
     periods: &[Period],
     name: &str,

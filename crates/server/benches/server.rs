@@ -240,6 +240,7 @@ fn main() {
         "\n| backend | ops | wall s | ops/s | ingest budget (DESIGN.md §7) | push p50 ms | push p99 ms | pull changes | pull s | wire KiB (zstd) | raw KiB | wire/raw |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut rechecks = Vec::new();
     for backend in backends {
         rt.block_on(async {
             let s = TestServer::start(backend).await;
@@ -267,6 +268,51 @@ fn main() {
                 i.ops, i.secs, i.p50, i.p99, p.changes, p.secs, p.wire as f64 / 1024.0, p.raw as f64 / 1024.0,
                 100.0 * p.wire as f64 / p.raw as f64
             );
+            rechecks.push(recheck(&s, backend).await);
         });
     }
+    println!(
+        "\nRe-checks of the open visits' flags after an admin's change (the ingested visits are open), visits checked in seconds:\n\n| backend | new thresholds (every open visit) | a period over the round | a period made ahead of its month |\n|---|---|---|---|"
+    );
+    for r in rechecks {
+        println!("{r}");
+    }
+}
+
+/// What an admin's change costs after the ingest: new thresholds re-check every open visit; a
+/// period re-checks the open visits of the households with a visit in its window
+/// (`quality::recheck_after_new_period`), all of them for one over the round, none for one
+/// made ahead. One row of the second table.
+async fn recheck(s: &TestServer, backend: Backend) -> String {
+    s.add_user("bench-admin", Role::Admin, &["33"]).await;
+    let admin = s.sign_in("bench-admin").await;
+    let today = verivali_domain::cycle::today(chrono::Utc::now());
+    let day = |n: i64| (today + chrono::Duration::days(n)).to_string();
+    let timed = async |r: reqwest::RequestBuilder| {
+        let before = s.app.metrics.visits_rechecked.get();
+        let t = Instant::now();
+        let r = r.bearer_auth(&admin.token).send().await.unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+        format!(
+            "{} in {:.2} s",
+            s.app.metrics.visits_rechecked.get() - before,
+            t.elapsed().as_secs_f64()
+        )
+    };
+    let thresholds = timed(
+        admin
+            .client
+            .put(format!("{}/api/v1/admin/quality/thresholds", admin.url))
+            .json(&verivali_domain::quality::Thresholds::default()),
+    )
+    .await;
+    let period = |name: &str, opens: i64, cutoff: i64, closes: i64| {
+        admin
+            .client
+            .post(format!("{}/api/v1/admin/periods", admin.url))
+            .json(&serde_json::json!({"name": name, "opens": day(opens), "cutoff": day(cutoff), "closes": day(closes)}))
+    };
+    let round = timed(period("bench-round", -30, 2, 8)).await;
+    let ahead = timed(period("bench-ahead", 9, 33, 40)).await;
+    format!("| {backend:?} | {thresholds} | {round} | {ahead} |")
 }

@@ -153,9 +153,9 @@ impl App {
             repo::audit(tx, &audit, now)?;
             Ok(Ok(view(&p, cycle::today(now))))
         })?;
-        // A new cut-off may split what was one period: the open visits' flags follow, as after a
-        // change of thresholds.
-        self.recheck_after_new_period()?;
+        // A new cut-off may split what was one period: the flags of the open visits it concerns
+        // follow, as after a change of thresholds.
+        self.recheck_after_new_period(&created.name)?;
         Ok(created)
     }
 

@@ -133,6 +133,9 @@ pub struct Metrics {
     /// Op payloads that arrived packed (`payload_packed`) and unpacked to text: how many
     /// devices' records are stored as sent, frame and all.
     pub payloads_packed: Counter,
+    /// Open visits whose flags a re-check computed again (new thresholds, a new period, a
+    /// server's first start): what an admin's change cost.
+    pub visits_rechecked: Counter,
     /// Pull pages served.
     pub pulls: Counter,
     /// Successful sign-ins.
@@ -167,6 +170,11 @@ impl Default for Metrics {
                 &mut registry,
                 "payloads_packed",
                 "Op payloads that arrived packed and unpacked to text",
+            ),
+            visits_rechecked: counter(
+                &mut registry,
+                "visits_rechecked",
+                "Open visits whose quality flags a re-check computed again",
             ),
             pulls: counter(&mut registry, "pull_requests", "Pull pages served"),
             sessions: counter(&mut registry, "sessions", "Successful sign-ins"),

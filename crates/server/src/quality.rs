@@ -675,14 +675,44 @@ impl App {
         self.recheck_open(t)
     }
 
-    /// Checks every open visit again after a period was created: the visits of one household that
-    /// were one period's may now be two periods' (`quality.two_visits`). Answers how many.
-    pub(crate) fn recheck_after_new_period(&self) -> Result<u64, ApiError> {
-        let t = {
+    /// Checks open visits again after the period `name` was created: the visits of one household
+    /// that were one period's may now be two periods' (`quality.two_visits`). Only the households
+    /// with a visit finished in the new period's window ([`verivali_domain::cycle::window`]) can
+    /// change, and only their open visits are checked, a hundred households per transaction.
+    /// A period made ahead of its month, as an admin usually does, holds no visit yet: nothing
+    /// is checked, where every open visit of the server was before. Answers how many.
+    pub(crate) fn recheck_after_new_period(&self, name: &str) -> Result<u64, ApiError> {
+        let (t, households) = {
             let mut tx = self.db.read()?;
-            thresholds(tx.as_mut())?
+            let periods = repo::periods(tx.as_mut())?;
+            let Some((from, to, _)) = verivali_domain::cycle::window(&periods, name) else {
+                return Ok(0);
+            };
+            (
+                thresholds(tx.as_mut())?,
+                repo::households_finished_between(tx.as_mut(), from, to)?,
+            )
         };
-        self.recheck_open(&t)
+        let mut checked = 0u64;
+        for chunk in households.chunks(100) {
+            let mut n = 0;
+            self.run_write(|tx| {
+                // The households' locks first, as every writer of visits' flags takes them
+                // (`repo::lock_households`), then the visits' rows in id order (`refresh_ids`).
+                repo::lock_households(tx, chunk)?;
+                let open_ids: Vec<Uuid> = repo::household_visits(tx, chunk)?
+                    .into_iter()
+                    .filter(|v| open(v.state))
+                    .map(|v| v.id)
+                    .collect();
+                refresh_ids(tx, &open_ids, &t)?;
+                n = open_ids.len() as u64;
+                Ok(Ok(()))
+            })?;
+            checked += n;
+        }
+        crate::ops::Metrics::add(&self.metrics.visits_rechecked, checked);
+        Ok(checked)
     }
 
     /// Checks every open visit again under `t`, 500 per transaction; answers how many.
@@ -701,6 +731,7 @@ impl App {
                 Ok(Ok(()))
             })?;
             checked += page.len() as u64;
+            crate::ops::Metrics::add(&self.metrics.visits_rechecked, page.len() as u64);
             match page.last() {
                 Some(last) if page.len() == 500 => after = Some(*last),
                 _ => break,

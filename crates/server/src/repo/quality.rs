@@ -404,6 +404,29 @@ pub fn open_visit_ids(tx: &mut dyn Sql, after: Option<Uuid>, limit: usize) -> Db
     .collect()
 }
 
+/// The households with a visit finished in `[from, to)` (`from` None: since ever), in id order:
+/// those whose `quality.two_visits` a new period may change ([`verivali_domain::cycle::window`]).
+/// The bounds are widened by a day each way, so a finish stored in another RFC 3339 form than
+/// [`super::ts`] writes (a record's own, backfilled by schema step 10) is never left out by the
+/// text comparison; a household too many is only checked again for nothing. One pass over the
+/// visits' finish times (the covering `visits_enumerator_finished` on PostgreSQL), no records.
+pub fn households_finished_between(
+    tx: &mut dyn Sql,
+    from: Option<DateTime<Utc>>,
+    to: DateTime<Utc>,
+) -> DbResult<Vec<Uuid>> {
+    let day = chrono::Duration::days(1);
+    let from = from.map_or_else(String::new, |f| super::ts(f - day));
+    tx.query(
+        "SELECT DISTINCT household_id FROM visits WHERE finished_at >= $1 AND finished_at < $2
+         ORDER BY household_id",
+        &[from.into(), super::ts(to + day).into()],
+    )?
+    .iter()
+    .map(|r| uuid(r.str(0)))
+    .collect()
+}
+
 /// One setting's value, if an admin ever set it.
 pub fn setting(tx: &mut dyn Sql, key: &str) -> DbResult<Option<String>> {
     Ok(tx

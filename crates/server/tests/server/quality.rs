@@ -635,7 +635,7 @@ async fn a_visit_of_another_period_is_not_a_second_visit(b: Backend) {
     s.add_user("admin", Role::Admin, &["3308"]).await;
     s.add_user("petugas", Role::Enumerator, &[DESA_A]).await;
     s.add_user("spv", Role::Supervisor, &["330801"]).await;
-    let hh = s.import(DESA_A, 1, 21).await;
+    let hh = s.import(DESA_A, 2, 21).await;
     let admin = s.sign_in("admin").await;
     let spv = s.sign_in("spv").await;
     let mut d = s.sign_in("petugas").await;
@@ -663,13 +663,19 @@ async fn a_visit_of_another_period_is_not_a_second_visit(b: Backend) {
         Some(json!([last_month.visit_id]))
     );
 
-    // Last month's period and this month's: the open visits are checked again.
+    // Another household's visit, long before: the first period takes all work up to its cut-off,
+    // so it is checked again then, and for no later period.
+    let mut far = plain(&hh[1], 4);
+    far.finished_at = Some(Utc::now() - Duration::days(70));
+    far.started_at = far.finished_at.unwrap() - Duration::minutes(12);
+    submit(&mut d, std::slice::from_ref(&far)).await;
+
+    // Last month's period and this month's: the open visits of the households with a visit in
+    // their windows are checked again, and no other (before, every open visit each time).
     let today = verivali_domain::cycle::today(Utc::now());
     let day = |n: i64| (today + Duration::days(n)).to_string();
-    for (name, opens, cutoff, closes) in [
-        ("bulan-lalu", day(-60), day(-31), day(-25)),
-        ("bulan-ini", day(-30), day(2), day(8)),
-    ] {
+    let create = async |name: &str, opens: String, cutoff: String, closes: String| {
+        let before = s.app.metrics.visits_rechecked.get();
         let r = admin
             .client
             .post(format!("{}/api/v1/admin/periods", admin.url))
@@ -684,7 +690,25 @@ async fn a_visit_of_another_period_is_not_a_second_visit(b: Backend) {
             "{}",
             r.text().await.unwrap()
         );
-    }
+        s.app.metrics.visits_rechecked.get() - before
+    };
+    assert_eq!(
+        create("bulan-lalu", day(-60), day(-31), day(-25)).await,
+        3,
+        "the first period's window holds the first visit and the one long before: their households' three open visits"
+    );
+    assert_eq!(
+        create("bulan-ini", day(-30), day(2), day(8)).await,
+        2,
+        "this month's holds the second: its household's two open visits"
+    );
+    // The next month's, made ahead of it, holds no visit yet: nothing is checked (every open
+    // visit of the server was, before).
+    assert_eq!(
+        create("bulan-depan", day(9), day(33), day(40)).await,
+        0,
+        "a period ahead holds no visit"
+    );
     for v in [&last_month, &this_month] {
         let f = stored_flags(&s, v.visit_id).await;
         assert_eq!(two_visits(&f), None, "{f:?}");
