@@ -116,7 +116,7 @@ impl Hours {
 /// it from a snapshot before it takes the write lock (so concurrent pushes share the cores
 /// instead of queueing behind these reads); a change to them in between is at most a few
 /// milliseconds older than the push, as if the push had come a moment earlier.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Settled {
     /// The periods, for `two_visits` (a visit of another period is not a second one).
     periods: Vec<verivali_domain::cycle::Period>,
@@ -593,6 +593,19 @@ pub(crate) fn after_ingest(
     ahead: Option<ReadAhead>,
     moved: &[(Uuid, Option<DateTime<Utc>>)],
 ) -> DbResult<Map<Uuid, (String, u32)>> {
+    // The periods as this transaction sees them, not as the push's snapshot did: a period
+    // created meanwhile re-checks only the households it finds with a visit in its window once
+    // it is committed (`App::recheck_after_new_period`), which a push still waiting for the
+    // writer then did not yet have. Read here, the push is judged under the period from then
+    // on; it stays a push "a moment earlier" only while it is inside its transaction.
+    let current = repo::periods(tx)?;
+    if current != settled.periods {
+        let settled = Settled {
+            periods: current,
+            ..settled.clone()
+        };
+        return refresh(tx, rows, &settled, ahead, moved);
+    }
     refresh(tx, rows, settled, ahead, moved)
 }
 
@@ -710,8 +723,8 @@ impl App {
                 Ok(Ok(()))
             })?;
             checked += n;
+            crate::ops::Metrics::add(&self.metrics.visits_rechecked, n);
         }
-        crate::ops::Metrics::add(&self.metrics.visits_rechecked, checked);
         Ok(checked)
     }
 

@@ -409,7 +409,8 @@ pub fn open_visit_ids(tx: &mut dyn Sql, after: Option<Uuid>, limit: usize) -> Db
 /// The bounds are widened by a day each way, so a finish stored in another RFC 3339 form than
 /// [`super::ts`] writes (a record's own, backfilled by schema step 10) is never left out by the
 /// text comparison; a household too many is only checked again for nothing. One pass over the
-/// visits' finish times (the covering `visits_enumerator_finished` on PostgreSQL), no records.
+/// visits' finish times (no index leads with them: a scan of the table or of an index holding
+/// both columns, `visits_household_quality`), done once per period created, never per push.
 pub fn households_finished_between(
     tx: &mut dyn Sql,
     from: Option<DateTime<Utc>>,
