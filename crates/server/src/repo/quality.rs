@@ -162,23 +162,6 @@ pub fn lock_households(tx: &mut dyn Sql, households: &[Uuid]) -> DbResult<()> {
     Ok(())
 }
 
-/// [`lock_households`] for the households of some visits (a visit's household never changes, so
-/// they are read before the locks are held): for a writer that starts from visits, as the
-/// re-check of every open visit does.
-pub fn lock_households_of_visits(tx: &mut dyn Sql, visits: &[Uuid]) -> DbResult<()> {
-    if super::lock(tx).is_empty() || visits.is_empty() {
-        return Ok(());
-    }
-    let mut households = Vec::new();
-    for (marks, params) in in_chunks(visits, 1) {
-        let sql = format!("SELECT DISTINCT household_id FROM visits WHERE id IN {marks}");
-        for r in tx.query(&sql, &params)? {
-            households.push(uuid(r.str(0))?);
-        }
-    }
-    lock_households(tx, &households)
-}
-
 /// The class of the household locks (the first half of a two-key advisory lock; the migration
 /// lock is a one-key lock, another space).
 const HOUSEHOLD_LOCKS: i32 = 7_452_020;
@@ -388,14 +371,20 @@ pub fn visits_by_id(tx: &mut dyn Sql, ids: &[Uuid]) -> DbResult<Vec<VisitRow>> {
     Ok(out)
 }
 
-/// One page of the ids of the visits still open to review (draft, submitted, rejected), in id
-/// order after `after`: what a change of thresholds re-checks.
-pub fn open_visit_ids(tx: &mut dyn Sql, after: Option<Uuid>, limit: usize) -> DbResult<Vec<Uuid>> {
+/// One page of the households with a visit still open to review (draft, submitted, rejected,
+/// returned), in id order after `after`: what a change of thresholds re-checks, a household at a
+/// time (`visits_household_quality` holds both columns; the scan stops at `limit` households).
+pub fn households_with_open_visits(
+    tx: &mut dyn Sql,
+    after: Option<Uuid>,
+    limit: usize,
+) -> DbResult<Vec<Uuid>> {
     let after = after.map_or_else(String::new, |a| a.to_string());
     tx.query(
         &format!(
-            "SELECT id FROM visits WHERE state IN ('draft', 'submitted', 'rejected', 'returned') AND id > $1
-             ORDER BY id LIMIT {limit}"
+            "SELECT DISTINCT household_id FROM visits
+             WHERE state IN ('draft', 'submitted', 'rejected', 'returned') AND household_id > $1
+             ORDER BY household_id LIMIT {limit}"
         ),
         &[after.into()],
     )?
