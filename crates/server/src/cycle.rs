@@ -116,6 +116,8 @@ impl App {
         }
         let now = self.now();
         let created = self.run_write(|tx: &mut dyn Sql| {
+            // After the pushes in flight, before any later one (`repo::share_rules`).
+            repo::change_rules(tx)?;
             let existing = repo::periods(tx)?;
             let name = match cycle::check_period(
                 &req.name, req.opens, req.cutoff, req.closes, &existing,

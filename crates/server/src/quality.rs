@@ -116,8 +116,8 @@ impl Hours {
 /// it from a snapshot before it takes the write lock (so concurrent pushes share the cores
 /// instead of queueing behind these reads); a change to them in between is at most a few
 /// milliseconds older than the push, as if the push had come a moment earlier. The periods and
-/// thresholds, whose changes re-check only what they find once committed, are read again
-/// inside the push's transaction ([`after_ingest`]).
+/// thresholds are read again inside the push's transaction ([`after_ingest`]), ordered against
+/// their changes (`repo::share_rules`), whose re-checks read the visits once, after committing.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Settled {
     /// The periods, for `two_visits` (a visit of another period is not a second one).
@@ -600,7 +600,11 @@ pub(crate) fn after_ingest(
     // period those with a visit in its window, new thresholds every household page by page),
     // which a push still waiting for the writer then did not yet have. Read here, the push is
     // judged under the change from then on; it stays a push "a moment earlier" only while it
-    // is inside its transaction. Two small reads a push.
+    // is inside its transaction, and on PostgreSQL not at all: the change waits for the pushes
+    // in flight (`repo::share_rules`). Two small reads a push.
+    if rows.is_empty() {
+        return refresh(tx, rows, settled, ahead, moved);
+    }
     let (periods, t) = (repo::periods(tx)?, thresholds(tx)?);
     if periods != settled.periods || t != settled.thresholds {
         let settled = Settled {
@@ -687,6 +691,8 @@ impl App {
         let now = self.now();
         let value = serde_json::to_string(t).map_err(|e| DbError::Corrupt(e.to_string()))?;
         self.run_write(|tx| {
+            // After the pushes in flight, before any later one (`repo::share_rules`).
+            repo::change_rules(tx)?;
             repo::put_setting(tx, THRESHOLDS_KEY, &value, Some(caller.user.id), now)?;
             repo::audit(
                 tx,
@@ -719,41 +725,40 @@ impl App {
                 repo::households_finished_between(tx.as_mut(), from, to)?,
             )
         };
+        self.recheck_households_in_chunks(&households, &t)
+    }
+
+    /// Checks every open visit again under `t`, household by household, [`RECHECK_HOUSEHOLDS`]
+    /// per transaction; answers how many. The households are read once, after the change
+    /// committed (`repo::change_rules`: every push judged under the old thresholds has committed
+    /// by then, and every later one reads the new ones). Each household's visits are read once:
+    /// paged by visit id, 500 a transaction, a page read the visits of about as many households,
+    /// again on every page that held one of them (20,000 open visits: 1.5–1.9 s on SQLite and
+    /// 6–10 s on PostgreSQL in the server bench, against 1.2–1.3 and 2.5–2.8 s).
+    fn recheck_open(&self, t: &Thresholds) -> Result<u64, ApiError> {
+        let households = {
+            let mut tx = self.db.read()?;
+            repo::households_with_open_visits(tx.as_mut())?
+        };
+        self.recheck_households_in_chunks(&households, t)
+    }
+
+    /// [`recheck_households`] over `households`, [`RECHECK_HOUSEHOLDS`] per write transaction,
+    /// each counted once committed; answers how many visits.
+    fn recheck_households_in_chunks(
+        &self,
+        households: &[Uuid],
+        t: &Thresholds,
+    ) -> Result<u64, ApiError> {
         let mut checked = 0u64;
         for chunk in households.chunks(RECHECK_HOUSEHOLDS) {
             let mut n = 0;
             self.run_write(|tx| {
-                n = recheck_households(tx, chunk, &t)?;
+                n = recheck_households(tx, chunk, t)?;
                 Ok(Ok(()))
             })?;
             checked += n;
             crate::ops::Metrics::add(&self.metrics.visits_rechecked, n);
-        }
-        Ok(checked)
-    }
-
-    /// Checks every open visit again under `t`, household by household, [`RECHECK_HOUSEHOLDS`]
-    /// per transaction, each page read inside its transaction (a household whose first open
-    /// visit is committed meanwhile is met further on); answers how many. Each household's
-    /// visits are read once: paged by visit id, a page of 500 visits read the visits of as many
-    /// households, again on every page that held one of them (1.5 s for 20,000 open visits on
-    /// SQLite and 5.3 s on PostgreSQL in the server bench, against 0.8 and 1.8 s now).
-    fn recheck_open(&self, t: &Thresholds) -> Result<u64, ApiError> {
-        let mut after = None;
-        let mut checked = 0u64;
-        loop {
-            let (mut page, mut n) = (Vec::new(), 0);
-            self.run_write(|tx| {
-                page = repo::households_with_open_visits(tx, after, RECHECK_HOUSEHOLDS)?;
-                n = recheck_households(tx, &page, t)?;
-                Ok(Ok(()))
-            })?;
-            checked += n;
-            crate::ops::Metrics::add(&self.metrics.visits_rechecked, n);
-            match page.last() {
-                Some(last) if page.len() == RECHECK_HOUSEHOLDS => after = Some(*last),
-                _ => break,
-            }
         }
         Ok(checked)
     }

@@ -3,7 +3,7 @@
 //! use some photos, the living members that hold some NIKs, an enumerator's finish times; the
 //! flags stored on a visit; the settings an admin changes (the thresholds).
 
-use crate::db::{DbResult, Sql, Value};
+use crate::db::{DbResult, Dialect, Sql, Value};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -158,6 +158,35 @@ pub fn lock_households(tx: &mut dyn Sql, households: &[Uuid]) -> DbResult<()> {
             ),
             &params,
         )?;
+    }
+    Ok(())
+}
+
+/// The one-key advisory lock between the pushes and an admin's change of the rules the checks
+/// apply (periods, thresholds): [`share_rules`] and [`change_rules`].
+pub const RULES_LOCK: i64 = 7_452_021;
+
+/// On PostgreSQL, held shared by a push's transaction from its start, before any household's
+/// lock: a change of the periods or thresholds ([`change_rules`]) then waits for the pushes in
+/// flight to commit, and a push begun after it waits for the change, then reads the rules the
+/// change wrote (`quality::after_ingest` reads them again in the transaction). The change's
+/// re-check, reading the visits after the change committed, so meets every visit a push judged
+/// under the old rules. SQLite's single writer orders them already.
+pub fn share_rules(tx: &mut dyn Sql) -> DbResult<()> {
+    if tx.dialect() == Dialect::Postgres {
+        tx.execute(
+            &format!("SELECT pg_advisory_xact_lock_shared({RULES_LOCK})"),
+            &[],
+        )?;
+    }
+    Ok(())
+}
+
+/// On PostgreSQL, taken alone by a transaction changing the periods or thresholds, first:
+/// [`share_rules`].
+pub fn change_rules(tx: &mut dyn Sql) -> DbResult<()> {
+    if tx.dialect() == Dialect::Postgres {
+        tx.execute(&format!("SELECT pg_advisory_xact_lock({RULES_LOCK})"), &[])?;
     }
     Ok(())
 }
@@ -371,22 +400,16 @@ pub fn visits_by_id(tx: &mut dyn Sql, ids: &[Uuid]) -> DbResult<Vec<VisitRow>> {
     Ok(out)
 }
 
-/// One page of the households with a visit still open to review (draft, submitted, rejected,
-/// returned), in id order after `after`: what a change of thresholds re-checks, a household at a
-/// time (`visits_household_quality` holds both columns; the scan stops at `limit` households).
-pub fn households_with_open_visits(
-    tx: &mut dyn Sql,
-    after: Option<Uuid>,
-    limit: usize,
-) -> DbResult<Vec<Uuid>> {
-    let after = after.map_or_else(String::new, |a| a.to_string());
+/// The households with a visit still open to review (draft, submitted, rejected, returned), in
+/// id order: what a change of thresholds re-checks, a household at a time. Read once, from a
+/// snapshot taken after the change committed ([`change_rules`] makes it see every push judged
+/// under the old thresholds): paged with `household_id > $1 … LIMIT`, SQLite's planner (no
+/// statistics) took `visits_state_id` and read every open visit for each page.
+pub fn households_with_open_visits(tx: &mut dyn Sql) -> DbResult<Vec<Uuid>> {
     tx.query(
-        &format!(
-            "SELECT DISTINCT household_id FROM visits
-             WHERE state IN ('draft', 'submitted', 'rejected', 'returned') AND household_id > $1
-             ORDER BY household_id LIMIT {limit}"
-        ),
-        &[after.into()],
+        "SELECT DISTINCT household_id FROM visits
+         WHERE state IN ('draft', 'submitted', 'rejected', 'returned') ORDER BY household_id",
+        &[],
     )?
     .iter()
     .map(|r| uuid(r.str(0)))

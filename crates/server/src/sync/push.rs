@@ -357,6 +357,8 @@ impl App {
                 _ => None,
             })
             .collect();
+        // First the rules' lock, shared, then the households' (the order every writer keeps).
+        repo::share_rules(tx)?;
         repo::lock_households(tx, &touched)?;
         let Some(device) = repo::device_for_update(tx, caller.device.id)? else {
             return Ok(Err(ApiError::unauthorized(lang, "auth.invalid_token")));

@@ -900,6 +900,88 @@ both_backends!(older, older_visits_are_checked_once);
 both_backends!(rules, each_rule_fires_on_its_visit);
 both_backends!(thresholds, a_burst_and_new_thresholds);
 
+/// A transaction of a third session holding `sql`'s lock until [`release`].
+async fn hold_lock(db_url: &str, sql: &'static str) -> postgres::Client {
+    let url = db_url.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute("BEGIN").unwrap();
+        c.batch_execute(sql).unwrap();
+        c
+    })
+    .await
+    .unwrap()
+}
+
+/// On PostgreSQL a change of the rules the checks apply (a period, new thresholds) waits for the
+/// pushes in flight, and a push waits for a change in flight (`repo::share_rules`), so the
+/// change's re-check, reading the visits once the change is committed, meets every visit a
+/// push judged under the old rules (a push gathers them before it waits for the writer). A
+/// third session holding the rules' lock stands in for each side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_changes_and_pushes_wait_for_each_other() {
+    let shared = "SELECT pg_advisory_xact_lock_shared(7452021)";
+    let alone = "SELECT pg_advisory_xact_lock(7452021)";
+    assert_eq!(verivali_server::repo::RULES_LOCK, 7_452_021);
+    let s = TestServer::start(Backend::Postgres).await;
+    s.add_user("petugas", Role::Enumerator, &[DESA_A]).await;
+    s.add_user("admin", Role::Admin, &["33"]).await;
+    let hh = s.import(DESA_A, 1, 24).await;
+    let mut d = s.sign_in("petugas").await;
+    let admin = s.sign_in("admin").await;
+    let today = verivali_domain::cycle::today(Utc::now());
+    let day = |n: i64| (today + Duration::days(n)).to_string();
+    let period =
+        json!({"name": "bulan-ini", "opens": day(-30), "cutoff": day(2), "closes": day(8)});
+
+    // A push in flight: a new period waits for it.
+    let holder = hold_lock(&s.db_url, shared).await;
+    let post = tokio::spawn(async move {
+        let r = admin
+            .client
+            .post(format!("{}/api/v1/admin/periods", admin.url))
+            .bearer_auth(&admin.token)
+            .json(&period)
+            .send()
+            .await
+            .unwrap();
+        (admin, r.status())
+    });
+    let waited = household_lock_waiters(&s.db_url, 1).await;
+    release(holder).await;
+    let (admin, status) = post.await.unwrap();
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(waited, "the new period did not wait for the push in flight");
+
+    // And new thresholds.
+    let mut t: Value = admin
+        .get("/api/v1/admin/quality/thresholds")
+        .await
+        .json()
+        .await
+        .unwrap();
+    t["burst_per_hour"] = json!(20);
+    let holder = hold_lock(&s.db_url, shared).await;
+    let put = tokio::spawn(async move { put_thresholds(&admin, t).await.status() });
+    let waited = household_lock_waiters(&s.db_url, 1).await;
+    release(holder).await;
+    assert_eq!(put.await.unwrap(), StatusCode::OK);
+    assert!(
+        waited,
+        "the new thresholds did not wait for the push in flight"
+    );
+
+    // A change in flight: a push waits for it, then is applied.
+    let holder = hold_lock(&s.db_url, alone).await;
+    let push = tokio::spawn(async move {
+        submit(&mut d, &[plain(&hh[0], 1)]).await;
+    });
+    let waited = household_lock_waiters(&s.db_url, 1).await;
+    release(holder).await;
+    push.await.unwrap();
+    assert!(waited, "the push did not wait for the change in flight");
+}
+
 /// New thresholds re-check every open visit, writing their flags in pages; on PostgreSQL a page
 /// first takes its households' locks, as a push does, so the two never hold each other's
 /// visits: the re-check waits while a third session holds the lock of one visit's household,
