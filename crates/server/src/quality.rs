@@ -596,8 +596,8 @@ pub(crate) fn after_ingest(
     moved: &[(Uuid, Option<DateTime<Utc>>)],
 ) -> DbResult<Map<Uuid, (String, u32)>> {
     // The periods and thresholds as this transaction sees them, not as the push's snapshot
-    // did: an admin's change re-checks the households it finds once it is committed (a new
-    // period those with a visit in its window, new thresholds every household page by page),
+    // did: an admin's change re-checks the households it reads once it is committed (a new
+    // period those with a visit in its window, new thresholds those with an open visit),
     // which a push still waiting for the writer then did not yet have. Read here, the push is
     // judged under the change from then on; it stays a push "a moment earlier" only while it
     // is inside its transaction, and on PostgreSQL not at all: the change waits for the pushes
@@ -619,25 +619,27 @@ pub(crate) fn after_ingest(
 
 /// Re-checks the open visits of some households (after an approval or a reassignment).
 pub(crate) fn refresh_households(tx: &mut dyn Sql, households: &[Uuid]) -> DbResult<()> {
-    let t = thresholds(tx)?;
-    recheck_households(tx, households, &t).map(|_| ())
+    recheck_households(tx, households).map(|_| ())
 }
 
 /// Households whose open visits one transaction of a re-check checks again (a few visits each in
 /// the field; the server bench's have ten).
 const RECHECK_HOUSEHOLDS: usize = 100;
 
-/// Checks the open visits of `households` again under `t`: their locks first, as every writer of
-/// visits' flags takes them (`repo::lock_households`), then the visits' rows in id order
-/// (`refresh_ids`). Answers how many.
-fn recheck_households(tx: &mut dyn Sql, households: &[Uuid], t: &Thresholds) -> DbResult<u64> {
+/// Checks the open visits of `households` again: their locks first, as every writer of visits'
+/// flags takes them (`repo::lock_households`), then the thresholds in force, then the visits'
+/// rows in id order (`refresh_ids`). Read under the households' locks, the thresholds are the
+/// newest: two re-checks of one household, after two changes, write the later change's flags
+/// last, whichever began first. Answers how many.
+fn recheck_households(tx: &mut dyn Sql, households: &[Uuid]) -> DbResult<u64> {
     repo::lock_households(tx, households)?;
+    let t = thresholds(tx)?;
     let open_ids: Vec<Uuid> = repo::household_visits(tx, households)?
         .into_iter()
         .filter(|v| open(v.state))
         .map(|v| v.id)
         .collect();
-    refresh_ids(tx, &open_ids, t)?;
+    refresh_ids(tx, &open_ids, &t)?;
     Ok(open_ids.len() as u64)
 }
 
@@ -704,7 +706,7 @@ impl App {
             )?;
             Ok(Ok(()))
         })?;
-        self.recheck_open(t)
+        self.recheck_open()
     }
 
     /// Checks open visits again after the period `name` was created: the visits of one household
@@ -714,47 +716,40 @@ impl App {
     /// A period made ahead of its month, as an admin usually does, holds no visit yet: nothing
     /// is checked, where every open visit of the server was before. Answers how many.
     pub(crate) fn recheck_after_new_period(&self, name: &str) -> Result<u64, ApiError> {
-        let (t, households) = {
+        let households = {
             let mut tx = self.db.read()?;
             let periods = repo::periods(tx.as_mut())?;
             let Some((from, to, _)) = verivali_domain::cycle::window(&periods, name) else {
                 return Ok(0);
             };
-            (
-                thresholds(tx.as_mut())?,
-                repo::households_finished_between(tx.as_mut(), from, to)?,
-            )
+            repo::households_finished_between(tx.as_mut(), from, to)?
         };
-        self.recheck_households_in_chunks(&households, &t)
+        self.recheck_households_in_chunks(&households)
     }
 
-    /// Checks every open visit again under `t`, household by household, [`RECHECK_HOUSEHOLDS`]
+    /// Checks every open visit again, household by household, [`RECHECK_HOUSEHOLDS`]
     /// per transaction; answers how many. The households are read once, after the change
     /// committed (`repo::change_rules`: every push judged under the old thresholds has committed
     /// by then, and every later one reads the new ones). Each household's visits are read once:
     /// paged by visit id, 500 a transaction, a page read the visits of about as many households,
     /// again on every page that held one of them (20,000 open visits: 1.5–1.9 s on SQLite and
     /// 6–10 s on PostgreSQL in the server bench, against 1.2–1.3 and 2.5–2.8 s).
-    fn recheck_open(&self, t: &Thresholds) -> Result<u64, ApiError> {
+    fn recheck_open(&self) -> Result<u64, ApiError> {
         let households = {
             let mut tx = self.db.read()?;
             repo::households_with_open_visits(tx.as_mut())?
         };
-        self.recheck_households_in_chunks(&households, t)
+        self.recheck_households_in_chunks(&households)
     }
 
     /// [`recheck_households`] over `households`, [`RECHECK_HOUSEHOLDS`] per write transaction,
     /// each counted once committed; answers how many visits.
-    fn recheck_households_in_chunks(
-        &self,
-        households: &[Uuid],
-        t: &Thresholds,
-    ) -> Result<u64, ApiError> {
+    fn recheck_households_in_chunks(&self, households: &[Uuid]) -> Result<u64, ApiError> {
         let mut checked = 0u64;
         for chunk in households.chunks(RECHECK_HOUSEHOLDS) {
             let mut n = 0;
             self.run_write(|tx| {
-                n = recheck_households(tx, chunk, t)?;
+                n = recheck_households(tx, chunk)?;
                 Ok(Ok(()))
             })?;
             checked += n;
@@ -771,17 +766,14 @@ impl App {
     /// Answers how many it checked (0 once done).
     pub fn check_older_visits_once(&self) -> Result<u64, ApiError> {
         const DONE: &str = "quality.checked_two_visits_by_period";
-        let (done, t) = {
+        let done = {
             let mut tx = self.db.read()?;
-            (
-                repo::setting(tx.as_mut(), DONE)?.is_some(),
-                thresholds(tx.as_mut())?,
-            )
+            repo::setting(tx.as_mut(), DONE)?.is_some()
         };
         if done {
             return Ok(0);
         }
-        let n = self.recheck_open(&t)?;
+        let n = self.recheck_open()?;
         let now = self.now();
         self.run_write(|tx| {
             repo::put_setting(tx, DONE, &n.to_string(), None, now)?;

@@ -357,8 +357,11 @@ impl App {
                 _ => None,
             })
             .collect();
-        // First the rules' lock, shared, then the households' (the order every writer keeps).
-        repo::share_rules(tx)?;
+        // A push recording visits takes the rules' lock, shared, before the households' locks
+        // (the only writers of the rules take it first too); one without visits applies no rule.
+        if !touched.is_empty() {
+            repo::share_rules(tx)?;
+        }
         repo::lock_households(tx, &touched)?;
         let Some(device) = repo::device_for_update(tx, caller.device.id)? else {
             return Ok(Err(ApiError::unauthorized(lang, "auth.invalid_token")));

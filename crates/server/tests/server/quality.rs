@@ -971,6 +971,16 @@ async fn rule_changes_and_pushes_wait_for_each_other() {
         "the new thresholds did not wait for the push in flight"
     );
 
+    // Another push in flight does not hold a push back (the lock is shared between pushes).
+    let holder = hold_lock(&s.db_url, shared).await;
+    let along = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        submit(&mut d, &[plain(&hh[0], 2)]),
+    )
+    .await;
+    release(holder).await;
+    assert!(along.is_ok(), "a push waited for another push in flight");
+
     // A change in flight: a push waits for it, then is applied.
     let holder = hold_lock(&s.db_url, alone).await;
     let push = tokio::spawn(async move {

@@ -534,8 +534,9 @@ pub async fn release(mut holder: postgres::Client) {
         .unwrap();
 }
 
-/// Whether `n` sessions of the test's database come to wait for a household lock (polled for
-/// about five seconds; other tests' databases are not counted).
+/// Whether `n` sessions of the test's database come to wait for an advisory lock, a household's
+/// or the quality rules' (polled for about five seconds; other tests' databases are not
+/// counted).
 pub async fn household_lock_waiters(db_url: &str, n: i64) -> bool {
     let url = db_url.to_string();
     tokio::task::spawn_blocking(move || {
