@@ -27,6 +27,42 @@ struct Ingest {
     p99: f64,
 }
 
+/// VERIVALI_BENCH_TOGETHER=DIR: two bench processes given the same new directory start their
+/// measured ingest at the same instant, each on its own database, so an A/B comparison of two
+/// builds shares the machine's state (`scripts/ingest-ab.sh` runs it). A shared 2-core machine's
+/// speed drifts within a minute by more than two builds differ, so runs one after the other
+/// cannot tell them apart; run together, both meet the same drift with about a core each, and
+/// the ratio of their ops/s is close to the ratio of their costs. Close, not equal: the bench
+/// that finishes first goes on to its pull and re-checks, a different load beside the other's
+/// last pushes, so a difference reads somewhat smaller than it is. One backend per run
+/// (`VERIVALI_BENCH_BACKEND`): the directory is met once.
+fn meet_the_other_bench() {
+    let Some(dir) = std::env::var_os("VERIVALI_BENCH_TOGETHER") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(std::process::id().to_string()), b"").unwrap();
+    let since = Instant::now();
+    loop {
+        let here = std::fs::read_dir(&dir).unwrap().count();
+        assert!(
+            here <= 2,
+            "VERIVALI_BENCH_TOGETHER: {} holds another run's files; give each run a new directory",
+            dir.display()
+        );
+        if here == 2 {
+            return;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(600),
+            "VERIVALI_BENCH_TOGETHER: no second bench reached {} within 10 minutes",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// Who pushes in a round of the ingest: devices named `prefix0`, `prefix1`, … working in `area`,
 /// their visits drawn from seeds after `seeds` (each round its own, or the measured round's
 /// visits would have the warm-up's ids and be refused as another enumerator's).
@@ -97,6 +133,9 @@ async fn ingest(
     // The warm-up's round is not marked: the marks delimit the measured round for a profiler.
     let mark = round.prefix == "bench" && std::env::var_os("VERIVALI_BENCH_MARK").is_some();
     let applied_before = s.count("SELECT count(*) FROM applied_ops").await as usize;
+    if round.prefix == "bench" {
+        tokio::task::block_in_place(meet_the_other_bench);
+    }
     if mark {
         eprintln!("INGEST-START");
     }
@@ -131,6 +170,7 @@ async fn ingest(
     }
     let secs = start.elapsed().as_secs_f64();
     let ops = devices * pushes * per_push;
+
     if mark && let (Some(a), Some(b)) = (cpu_before, machine_cpu()) {
         // The whole machine's CPU over the ingest (server, database, the bench's clients): a
         // steadier figure than the wall time where the machine's speed drifts through a session.
@@ -247,6 +287,10 @@ fn main() {
         Ok("postgres") => vec![Backend::Postgres],
         _ => vec![Backend::Sqlite, Backend::Postgres],
     };
+    assert!(
+        backends.len() == 1 || std::env::var_os("VERIVALI_BENCH_TOGETHER").is_none(),
+        "VERIVALI_BENCH_TOGETHER needs one backend: set VERIVALI_BENCH_BACKEND to sqlite or postgres"
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
