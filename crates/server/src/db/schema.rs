@@ -593,6 +593,16 @@ $$;
 /// Step 17, SQLite: nothing (SQLite compares text byte by byte unless told otherwise).
 const SQLITE_V17: &str = "-- PostgreSQL only (keys compared byte by byte)\n";
 
+/// Step 18, both backends: the review queue's order (highest risk first, then oldest) is the
+/// order of `visits_state_risk` within a state, so a page of the queue is a range of the index
+/// that stops at the page's size (`repo::review::by_risk`). With the risk ascending, neither
+/// backend could read `risk DESC, id` from it, and every page read and sorted every visit of the
+/// states asked for.
+const COMMON_V18: &str = r#"
+DROP INDEX visits_state_risk;
+CREATE INDEX visits_state_risk ON visits (state, risk DESC, id);
+"#;
+
 pub fn sqlite_steps() -> Vec<String> {
     vec![
         format!("{COMMON_V1}{SQLITE_V1}{SQLITE_V1_TRIGGERS}"),
@@ -612,6 +622,7 @@ pub fn sqlite_steps() -> Vec<String> {
         SQLITE_V15.to_string(),
         SQLITE_V16.to_string(),
         SQLITE_V17.to_string(),
+        COMMON_V18.to_string(),
     ]
 }
 
@@ -635,6 +646,7 @@ pub fn postgres_steps() -> Vec<String> {
         POSTGRES_V15.to_string(),
         POSTGRES_V16.to_string(),
         POSTGRES_V17.to_string(),
+        COMMON_V18.to_string(),
     ]
 }
 

@@ -54,17 +54,17 @@ pub struct ListedVisit {
     pub risk: i64,
 }
 
-/// Visits in the caller's areas that match the filter, in id order.
+/// Visits in the caller's areas that match the filter, in id order, or highest risk first
+/// ([`VisitFilter::by_risk`]; [`by_risk`]).
 pub fn review_visits(
     tx: &mut dyn Sql,
     scope: &Scope,
     f: &VisitFilter,
 ) -> DbResult<Vec<ListedVisit>> {
-    let mut w = Where::default();
-    w.scope(scope, "v.kode_desa");
-    if let Some(id) = f.id {
-        w.eq("v.id = ?", id);
+    if f.by_risk && (f.after.is_none() || f.after_risk.is_some()) {
+        return by_risk(tx, scope, f);
     }
+    let mut w = filtered(scope, f);
     match (f.state, f.or_state) {
         (Some(s), Some(o)) => {
             w.eq("(v.state = ?", s.as_str());
@@ -72,6 +72,24 @@ pub fn review_visits(
         }
         (Some(s), None) => w.eq("v.state = ?", s.as_str()),
         _ => {}
+    }
+    if let Some(a) = f.after {
+        w.eq("v.id > ?", a);
+    }
+    let order = if f.by_risk {
+        "v.risk DESC, v.id"
+    } else {
+        "v.id"
+    };
+    listed(tx, &w, order, f.limit)
+}
+
+/// The conditions of a filter other than the state and the page's start.
+fn filtered(scope: &Scope, f: &VisitFilter) -> Where {
+    let mut w = Where::default();
+    w.scope(scope, "v.kode_desa");
+    if let Some(id) = f.id {
+        w.eq("v.id = ?", id);
     }
     if let Some(e) = &f.enumerator {
         w.eq("u.username = ?", e.as_str());
@@ -86,27 +104,62 @@ pub fn review_visits(
         // Codes are fixed words (checked by the caller), quoted as the JSON holds them.
         w.eq("v.flags LIKE ?", format!("%\"{flag}\"%"));
     }
-    match (f.after, f.by_risk, f.after_risk) {
-        (Some(a), true, Some(r)) => {
-            w.eq("(v.risk < ?", r);
-            w.eq_more(" OR (v.risk = ?", r);
-            w.eq_more(" AND v.id > ?))", a);
-        }
-        (Some(a), _, _) => w.eq("v.id > ?", a),
-        _ => {}
-    }
-    let order = if f.by_risk {
-        "v.risk DESC, v.id"
-    } else {
-        "v.id"
+    w
+}
+
+/// A page highest risk first, then oldest (id) first, read as ranges of `visits_state_risk`
+/// (state, risk descending, id) that each stop at the page's size: per state asked for (every
+/// state when none is), the rest of the `after` visit's risk after it, then the lower risks;
+/// merged here. A single statement over two states, or with the page's start written as
+/// `risk < r OR (risk = r AND id > a)`, reads and sorts every visit of those states on every
+/// page (PostgreSQL cannot take one ordered range over two values of the index's first column,
+/// nor start a range at such an `OR`): a supervisor's queue of tens of thousands of visits
+/// then costs a whole scan per page. Here a page reads at most a few pages' worth of index
+/// entries, whatever its depth (more where the other conditions, such as the caller's areas,
+/// skip most of them).
+fn by_risk(tx: &mut dyn Sql, scope: &Scope, f: &VisitFilter) -> DbResult<Vec<ListedVisit>> {
+    let states: Vec<VisitState> = match (f.state, f.or_state) {
+        (Some(s), Some(o)) if s != o => vec![s, o],
+        (Some(s), _) => vec![s],
+        (None, _) => VisitState::ALL.to_vec(),
     };
+    let limit = f.limit.clamp(1, 500);
+    let mut out: Vec<ListedVisit> = Vec::new();
+    for state in states {
+        let mut w = filtered(scope, f);
+        w.eq("v.state = ?", state.as_str());
+        let mut got = 0;
+        if let (Some(a), Some(r)) = (f.after, f.after_risk) {
+            let mut same = w.clone();
+            same.eq("v.risk = ?", r);
+            same.eq("v.id > ?", a);
+            let rest = listed(tx, &same, "v.id", limit)?;
+            got = rest.len();
+            out.extend(rest);
+            w.eq("v.risk < ?", r);
+        }
+        if got < limit {
+            out.extend(listed(tx, &w, "v.risk DESC, v.id", limit - got)?);
+        }
+    }
+    out.sort_by(|a, b| {
+        b.risk
+            .cmp(&a.risk)
+            .then(a.row.record.visit_id.cmp(&b.row.record.visit_id))
+    });
+    out.truncate(limit);
+    Ok(out)
+}
+
+/// The visits matching `w`, in `order`, at most `limit`.
+fn listed(tx: &mut dyn Sql, w: &Where, order: &str, limit: usize) -> DbResult<Vec<ListedVisit>> {
     let sql = format!(
         "SELECT v.record, v.enumerator_id, v.device_id, v.kode_desa, v.state, v.batch_id, v.submitted_at,
                 u.username, u.display_name, v.flags, v.risk
          FROM visits v JOIN users u ON u.id = v.enumerator_id
          WHERE {} ORDER BY {order} LIMIT {}",
         w.sql(),
-        f.limit.clamp(1, 500)
+        limit.clamp(1, 500)
     );
     tx.query(&sql, &w.params)?
         .iter()

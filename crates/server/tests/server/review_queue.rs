@@ -609,6 +609,39 @@ async fn the_queue_pages_each_visit_once(b: Backend) {
         assert_eq!(sizes, pages, "pages of {limit}");
         assert_eq!(seen.len(), 100);
     }
+
+    // Highest risk first, then oldest, over both states of the queue and at every depth: risks
+    // tied across submitted and returned visits, walked seven at a time (`repo::review::by_risk`
+    // reads each state's ranges and merges them).
+    for (i, v) in visits.iter().enumerate() {
+        let state = if i % 4 == 0 { "returned" } else { "submitted" };
+        s.sql(
+            "UPDATE visits SET state = $1, risk = $2 WHERE id = $3",
+            vec![state.into(), ((i % 3) as i64).into(), v.visit_id.into()],
+        )
+        .await;
+    }
+    let mut expected: Vec<(u32, Uuid)> = visits
+        .iter()
+        .enumerate()
+        .map(|(i, v)| ((i % 3) as u32, v.visit_id))
+        .collect();
+    expected.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut walked = vec![];
+    let mut after: Option<Uuid> = None;
+    loop {
+        let url = match after {
+            Some(a) => format!("/api/v1/review/visits?limit=7&after={a}"),
+            None => "/api/v1/review/visits?limit=7".to_string(),
+        };
+        let page: ReviewList = json_ok(spv.get(&url).await).await;
+        walked.extend(page.visits.iter().map(|v| (v.risk, v.found.visit_id)));
+        match page.next_after {
+            Some(a) => after = Some(a),
+            None => break,
+        }
+    }
+    assert_eq!(walked, expected);
 }
 
 both_backends!(queue_pages, the_queue_pages_each_visit_once);
