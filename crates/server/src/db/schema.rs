@@ -596,10 +596,11 @@ const SQLITE_V17: &str = "-- PostgreSQL only (keys compared byte by byte)\n";
 /// Step 18, both backends: the review queue's order (highest risk first, then oldest) is the
 /// order of `visits_state_risk` within a state, so a page of the queue is a range of the index
 /// that stops at the page's size (`repo::review::by_risk`). With the risk ascending, neither
-/// backend could read `risk DESC, id` from it, and every page read and sorted every visit of the
-/// states asked for.
+/// backend could read `risk DESC, id` from it, and every page of the supervisor's queue (two
+/// states) read and sorted every visit of both. The index is built again in the upgrade's
+/// transaction: on PostgreSQL writes to `visits` wait for it (seconds for a million visits).
 const COMMON_V18: &str = r#"
-DROP INDEX visits_state_risk;
+DROP INDEX IF EXISTS visits_state_risk;
 CREATE INDEX visits_state_risk ON visits (state, risk DESC, id);
 "#;
 

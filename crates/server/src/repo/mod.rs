@@ -142,7 +142,7 @@ impl Scope {
 /// A `WHERE` clause built from optional filters, numbering its own placeholders.
 #[derive(Default, Clone)]
 pub(crate) struct Where {
-    parts: Vec<String>,
+    pub(crate) parts: Vec<String>,
     pub(crate) params: Vec<Value>,
 }
 

@@ -55,7 +55,7 @@ pub struct ListedVisit {
 }
 
 /// Visits in the caller's areas that match the filter, in id order, or highest risk first
-/// ([`VisitFilter::by_risk`]; [`by_risk`]).
+/// ([`VisitFilter::by_risk`]; `by_risk`).
 pub fn review_visits(
     tx: &mut dyn Sql,
     scope: &Scope,
@@ -109,14 +109,15 @@ fn filtered(scope: &Scope, f: &VisitFilter) -> Where {
 
 /// A page highest risk first, then oldest (id) first, read as ranges of `visits_state_risk`
 /// (state, risk descending, id) that each stop at the page's size: per state asked for (every
-/// state when none is), the rest of the `after` visit's risk after it, then the lower risks;
-/// merged here. A single statement over two states, or with the page's start written as
-/// `risk < r OR (risk = r AND id > a)`, reads and sorts every visit of those states on every
+/// state when none is), the rest of the `after` visit's risk after it, then the lower risks.
+/// Those ranges read only the ids and risks, merged here; the page's visits are then read by id.
+/// A single statement over the supervisor's two states, or with the page's start written as
+/// `risk < r OR (risk = r AND id > a)`, read and sorted every visit of those states on every
 /// page (PostgreSQL cannot take one ordered range over two values of the index's first column,
-/// nor start a range at such an `OR`): a supervisor's queue of tens of thousands of visits
-/// then costs a whole scan per page. Here a page reads at most a few pages' worth of index
-/// entries, whatever its depth (more where the other conditions, such as the caller's areas,
-/// skip most of them).
+/// nor start a range at such an `OR`): a queue of tens of thousands of visits then cost a whole
+/// scan per page. Here each range reads index entries until it has a page's worth that pass the
+/// other conditions (the caller's areas, an enumerator, a flag): few when they hold for most of
+/// the queue, more when they skip most of it.
 fn by_risk(tx: &mut dyn Sql, scope: &Scope, f: &VisitFilter) -> DbResult<Vec<ListedVisit>> {
     let states: Vec<VisitState> = match (f.state, f.or_state) {
         (Some(s), Some(o)) if s != o => vec![s, o],
@@ -124,7 +125,7 @@ fn by_risk(tx: &mut dyn Sql, scope: &Scope, f: &VisitFilter) -> DbResult<Vec<Lis
         (None, _) => VisitState::ALL.to_vec(),
     };
     let limit = f.limit.clamp(1, 500);
-    let mut out: Vec<ListedVisit> = Vec::new();
+    let mut ranked: Vec<(i64, Uuid)> = Vec::new();
     for state in states {
         let mut w = filtered(scope, f);
         w.eq("v.state = ?", state.as_str());
@@ -133,22 +134,46 @@ fn by_risk(tx: &mut dyn Sql, scope: &Scope, f: &VisitFilter) -> DbResult<Vec<Lis
             let mut same = w.clone();
             same.eq("v.risk = ?", r);
             same.eq("v.id > ?", a);
-            let rest = listed(tx, &same, "v.id", limit)?;
+            let rest = ranks(tx, &same, "v.id", limit)?;
             got = rest.len();
-            out.extend(rest);
+            ranked.extend(rest);
             w.eq("v.risk < ?", r);
         }
+        // Always a page's worth asked for (the merge keeps `limit`): one statement text per
+        // filter, not one per count already read.
         if got < limit {
-            out.extend(listed(tx, &w, "v.risk DESC, v.id", limit - got)?);
+            ranked.extend(ranks(tx, &w, "v.risk DESC, v.id", limit)?);
         }
     }
-    out.sort_by(|a, b| {
-        b.risk
-            .cmp(&a.risk)
-            .then(a.row.record.visit_id.cmp(&b.row.record.visit_id))
-    });
-    out.truncate(limit);
-    Ok(out)
+    ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    ranked.truncate(limit);
+    if ranked.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = ranked.iter().map(|(_, id)| *id).collect();
+    let mut w = Where::default();
+    let marks: Vec<String> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, _)| format!("${}", i + 1))
+        .collect();
+    w.params = ids.iter().map(|id| (*id).into()).collect();
+    w.parts.push(format!("v.id IN ({})", marks.join(", ")));
+    listed(tx, &w, "v.risk DESC, v.id", limit)
+}
+
+/// The risks and ids of the visits matching `w`, in `order`, at most `limit`.
+fn ranks(tx: &mut dyn Sql, w: &Where, order: &str, limit: usize) -> DbResult<Vec<(i64, Uuid)>> {
+    let sql = format!(
+        "SELECT v.risk, v.id FROM visits v JOIN users u ON u.id = v.enumerator_id
+         WHERE {} ORDER BY {order} LIMIT {}",
+        w.sql(),
+        limit.clamp(1, 500)
+    );
+    tx.query(&sql, &w.params)?
+        .iter()
+        .map(|r| Ok((r.i64(0), uuid(r.str(1))?)))
+        .collect()
 }
 
 /// The visits matching `w`, in `order`, at most `limit`.

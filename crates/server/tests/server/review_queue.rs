@@ -642,6 +642,72 @@ async fn the_queue_pages_each_visit_once(b: Backend) {
         }
     }
     assert_eq!(walked, expected);
+
+    // Every state at once (`state=all`: seven states' ranges merged), drafts and decided visits
+    // among them.
+    for (i, v) in visits.iter().enumerate().filter(|(i, _)| i % 10 == 3) {
+        let state = if i % 20 == 3 { "approved" } else { "draft" };
+        s.sql(
+            "UPDATE visits SET state = $1 WHERE id = $2",
+            vec![state.into(), v.visit_id.into()],
+        )
+        .await;
+    }
+    let mut walked = vec![];
+    let mut after: Option<Uuid> = None;
+    loop {
+        let url = match after {
+            Some(a) => format!("/api/v1/review/visits?state=all&limit=7&after={a}"),
+            None => "/api/v1/review/visits?state=all&limit=7".to_string(),
+        };
+        let page: ReviewList = json_ok(spv.get(&url).await).await;
+        walked.extend(page.visits.iter().map(|v| (v.risk, v.found.visit_id)));
+        match page.next_after {
+            Some(a) => after = Some(a),
+            None => break,
+        }
+    }
+    assert_eq!(walked, expected, "state=all");
+    // After a visit that exists: the rest of the order. After one that does not (no risk to
+    // start from): the visits with a later id, highest risk first.
+    let page: ReviewList = json_ok(
+        spv.get(&format!(
+            "/api/v1/review/visits?state=all&limit=200&after={}",
+            expected[50].1
+        ))
+        .await,
+    )
+    .await;
+    assert_eq!(
+        page.visits
+            .iter()
+            .map(|v| (v.risk, v.found.visit_id))
+            .collect::<Vec<_>>(),
+        expected[51..].to_vec(),
+        "after a visit that exists"
+    );
+    let gone = Uuid::from_u128(expected[50].1.as_u128() + 1);
+    let page: ReviewList = json_ok(
+        spv.get(&format!(
+            "/api/v1/review/visits?state=all&limit=200&after={gone}"
+        ))
+        .await,
+    )
+    .await;
+    let mut fallback: Vec<(u32, Uuid)> = expected
+        .iter()
+        .copied()
+        .filter(|(_, id)| *id > gone)
+        .collect();
+    fallback.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    assert_eq!(
+        page.visits
+            .iter()
+            .map(|v| (v.risk, v.found.visit_id))
+            .collect::<Vec<_>>(),
+        fallback,
+        "after a visit that does not exist"
+    );
 }
 
 both_backends!(queue_pages, the_queue_pages_each_visit_once);
