@@ -315,7 +315,8 @@ fn open(cli: &Cli) -> anyhow::Result<App> {
 }
 
 /// Serves `app` on `listen` until SIGTERM or Ctrl-C, then drains the requests in flight;
-/// prints `banner` lines and the address first.
+/// prints `banner` lines and the address first, then starts the one-time check of older visits
+/// beside the serving ([`check_older_visits_in_background`]).
 fn run_server(
     app: Arc<App>,
     listen: &str,
@@ -344,6 +345,7 @@ fn run_server(
         let scheme = if tls.is_some() { "https" } else { "http" };
         println!("verivali-server listening on {scheme}://{addr}");
         tracing::info!(%addr, scheme, "listening");
+        check_older_visits_in_background(&app);
         let served = match tls {
             Some(config) => {
                 let tls = verivali_server::edge::TlsListener::new(listener, config)?;
@@ -355,6 +357,37 @@ fn run_server(
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// The first start of a server of this version checks its older open visits once
+/// ([`App::check_older_visits_once`]): on a thread of its own, once the server listens. On a
+/// province's server that is every open visit, minutes of work, and before it the server did not
+/// listen for as long: devices' syncs refused, a health check failing, perhaps a supervisor
+/// (systemd, a container runtime) restarting it in the middle. Meanwhile it serves as usual:
+/// the check takes each household's lock as pushes, approvals and other re-checks do, a hundred
+/// households per transaction, and a visit pushed meanwhile is judged by the push itself. It
+/// notes itself done only at its end, so a server stopped before then checks again at its next
+/// start (checking a visit twice gives the same flags). A failure is logged and retried at the
+/// next start, never a reason to stop serving. `verivali_visits_rechecked_total` counts it.
+fn check_older_visits_in_background(app: &Arc<App>) {
+    let app = app.clone();
+    let spawned = std::thread::Builder::new()
+        .name("older-visits".into())
+        .spawn(move || match app.check_older_visits_once() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                checked = n,
+                "quality: open visits checked again (stored before quality control, or before two_visits counted one period)"
+            ),
+            Err(e) => tracing::error!(
+                code = %e.code,
+                detail = %e.detail,
+                "quality: checking older visits failed; it is tried again at the next start"
+            ),
+        });
+    if let Err(e) = spawned {
+        tracing::error!(%e, "quality: could not start the check of older visits");
+    }
 }
 
 /// SIGTERM (systemd, a container runtime) or Ctrl-C.
@@ -399,14 +432,6 @@ fn main() -> anyhow::Result<()> {
     match &cli.cmd {
         Cmd::Serve => {
             let app = Arc::new(open(&cli)?);
-            let checked = app
-                .check_older_visits_once()
-                .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.detail))?;
-            if checked > 0 {
-                eprintln!(
-                    "quality: {checked} open visits checked again (stored before quality control, or before two_visits counted one period)"
-                );
-            }
             let listen = cli
                 .listen
                 .clone()

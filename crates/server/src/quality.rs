@@ -763,6 +763,8 @@ impl App {
     /// too many (the rule counted a household's whole history before): the first start of a
     /// server of this version checks every open visit once and notes it in `settings`, under a
     /// key naming the last rule that needed it (a server that did the first check does this one).
+    /// `serve` runs it beside the serving, once it listens: a hundred households a transaction,
+    /// under their locks as every other writer of flags, so pushes and reviews go on meanwhile.
     /// Answers how many it checked (0 once done).
     pub fn check_older_visits_once(&self) -> Result<u64, ApiError> {
         const DONE: &str = "quality.checked_two_visits_by_period";

@@ -1,9 +1,9 @@
 //! Deployment as the README's Deploy section does it, with real processes: a certificate made by
 //! `make-cert`, the server on HTTPS, the field CLI syncing over it with the private CA (and
-//! refused with a coded error without it), the dashboard cookie and HSTS over HTTPS, and a
-//! SIGTERM that drains.
+//! refused with a coded error without it), the dashboard cookie and HSTS over HTTPS, a SIGTERM
+//! that drains, and an upgraded server that serves while it checks its older visits.
 
-use verivali_e2e::{PASSWORD, Server, field, make_cert};
+use verivali_e2e::{Backend, PASSWORD, Server, field, make_cert};
 
 const DESA: &str = "3308012001";
 
@@ -561,4 +561,110 @@ fn sigterm_lets_a_request_in_flight_finish_and_options_come_from_the_environment
         std::fs::read(server.data.join("attachments").join(&sha)).unwrap(),
         photo
     );
+}
+
+/// A server upgraded to a version whose quality rules changed checks its older open visits once
+/// (`App::check_older_visits_once`): on a province's server, minutes of work. It listens and
+/// serves meanwhile. Here the check is held up (another session holds the visits' table locked
+/// against writes): the server still starts, the check is seen waiting for the lock, and a
+/// second device signs in and pulls its households. Once the lock goes the check ends, notes
+/// itself done, and every flag is back. On PostgreSQL, where a province's server runs; the
+/// thread that runs the check is the same on SQLite.
+#[test]
+fn an_upgraded_server_serves_while_it_checks_its_older_visits() {
+    const FLAGGED: &str = "SELECT count(*) FROM visits WHERE flags <> '[]'";
+    const DONE: &str =
+        "SELECT count(*) FROM settings WHERE key = 'quality.checked_two_visits_by_period'";
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::on(dir.path(), Backend::Postgres);
+    server.add_user("petugas", "enumerator", DESA);
+    server.import(DESA, 10);
+    server.start(0);
+    let store = dir.path().join("device.db");
+    let (ok, out) = sign_in(&store, &server.url, None);
+    assert!(ok, "{out}");
+    // Twenty visits of ten households in a minute: each flagged (two visits of a household, and
+    // more visits in an hour than the threshold's twelve).
+    let (ok, out, err) = field(&store, &["record", "--count", "20"], "");
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = field(&store, &["sync"], "");
+    assert!(ok, "{out}{err}");
+    let flagged = server.count(FLAGGED);
+    assert_eq!(flagged, 20);
+    assert_eq!(server.terminate().code(), Some(0));
+
+    // As an older version left them: no flags, and the check not yet done.
+    let url = server.db.clone();
+    std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute(
+            "UPDATE visits SET flags = '[]', risk = 0;
+             DELETE FROM settings WHERE key = 'quality.checked_two_visits_by_period'",
+        )
+        .unwrap();
+    })
+    .join()
+    .unwrap();
+    assert_eq!(server.count(FLAGGED), 0);
+
+    let (locked, release) = (
+        std::sync::mpsc::channel::<()>(),
+        std::sync::mpsc::channel::<()>(),
+    );
+    let url = server.db.clone();
+    let holder = std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut tx = c.transaction().unwrap();
+        tx.batch_execute("LOCK TABLE visits IN EXCLUSIVE MODE")
+            .unwrap();
+        locked.0.send(()).unwrap();
+        // Let go after two minutes whatever happens: a server that checks before it listens
+        // (as before this test) then starts with the check done, and the test fails on the
+        // flags below instead of hanging.
+        let _ = release.1.recv_timeout(std::time::Duration::from_secs(120));
+        tx.rollback().unwrap();
+    });
+    locked.1.recv().unwrap();
+    server.start(0);
+    // Listening, with the check under way and waiting for the lock (its row locks of the
+    // visits it re-checks): not one flag written, not noted done.
+    let mut waiting = false;
+    for _ in 0..600 {
+        if server.count(
+            "SELECT count(*) FROM pg_locks WHERE relation = 'visits'::regclass AND NOT granted",
+        ) > 0
+        {
+            waiting = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        waiting,
+        "the check of older visits never waited for the lock"
+    );
+    assert_eq!(server.count(FLAGGED), 0);
+    assert_eq!(server.count(DONE), 0);
+    // Serving meanwhile: another device signs in and pulls the desa's households.
+    let other = dir.path().join("device-2.db");
+    let (ok, out) = sign_in(&other, &server.url, None);
+    assert!(ok, "{out}");
+    assert_eq!(server.count(FLAGGED), 0);
+
+    release.0.send(()).unwrap();
+    holder.join().unwrap();
+    let mut done = false;
+    for _ in 0..600 {
+        if server.count(DONE) == 1 {
+            done = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        done,
+        "the check of older visits did not end once the lock went"
+    );
+    assert_eq!(server.count(FLAGGED), flagged);
+    assert_eq!(server.terminate().code(), Some(0));
 }
