@@ -232,9 +232,11 @@ impl ReadAhead {
 /// with its finish in another period (`moved`, with the finish the server held) leaves one
 /// period's visits and joins another's, and the open visits of its household in either have
 /// their `two_visits` counted again (the flag goes where no other visit of the period stands).
-/// A `burst` told for the hour it left stays until that visit is checked again. (So a moved visit
-/// leaves exact details on its household's flags, where a new one leaves those that named another
-/// visit as they were.) Through a push the finish is always set (`VisitRecord::validate`); one not
+/// Likewise a visit whose finish moved leaves an hour: the enumerator's open visits within an
+/// hour of the finish it left lose `burst` when their busiest hour is no longer over the limit
+/// (one still over it keeps the flag with its detail as raised). (So a moved visit leaves exact
+/// details on its household's flags, where a new one leaves those that named another visit as
+/// they were.) Through a push the finish is always set (`VisitRecord::validate`); one not
 /// set is a row stored otherwise, and counts in every period.
 ///
 /// Every read here is an index look-up for the whole push: the households' visits and the
@@ -313,6 +315,28 @@ pub(crate) fn refresh(
         }
     }
     let hour = Duration::hours(1);
+    // A visit recorded again with another finish (`moved`) leaves an hour as well as joins one.
+    // The enumerator's visits around the finish the server held are read too, two hours either
+    // side, so that every hour holding a visit within an hour of it is read whole; those open
+    // visits whose busiest hour is no longer over the limit lose `burst` (below). Moves are
+    // rare (a visit sent back and finished again): the wider read, and the read-ahead's window
+    // then not matching, cost nothing in a round's pushes.
+    let mut left: Map<Uuid, Vec<DateTime<Utc>>> = Map::default();
+    for (id, held) in moved {
+        let Some(held) = *held else { continue };
+        let Some(row) = rows.iter().find(|r| r.record.visit_id == *id) else {
+            continue;
+        };
+        if row.record.finished_at == Some(held) {
+            continue;
+        }
+        left.entry(row.enumerator_id).or_default().push(held);
+        let e = ranges
+            .entry(row.enumerator_id)
+            .or_insert((held - hour, held + hour));
+        e.0 = e.0.min(held - hour);
+        e.1 = e.1.max(held + hour);
+    }
     let mut times: Map<Uuid, (Hours, Hours)> = Map::default();
     for (enumerator, (from, to)) in &ranges {
         // What the database says, without these visits (perhaps not written yet), then with them.
@@ -476,7 +500,9 @@ pub(crate) fn refresh(
         .drain(..)
         .map(|(id, json, risk)| (id, (json, risk)))
         .collect();
-    // The enumerator's other open visits that these visits put into a burst.
+    // The enumerator's other open visits that these visits put into a burst, and (`unburst`)
+    // those within an hour of a finish a visit left whose busiest hour is over the limit no more.
+    let mut unburst: Set<Uuid> = Set::default();
     for (enumerator, (all, before)) in &times {
         let Some((now, was)) = busiest.get(enumerator) else {
             continue;
@@ -492,6 +518,14 @@ pub(crate) fn refresh(
             j += 1;
             if open(f.state) && n > t.burst_per_hour && then <= t.burst_per_hour {
                 told.entry(f.id).or_default().push(quality::burst(n, t));
+            } else if open(f.state)
+                && n <= t.burst_per_hour
+                && left
+                    .get(enumerator)
+                    .is_some_and(|held| held.iter().any(|h| (f.at - *h).abs() <= hour))
+            {
+                unburst.insert(f.id);
+                told.entry(f.id).or_default();
             }
         }
     }
@@ -548,6 +582,9 @@ pub(crate) fn refresh(
             continue;
         }
         let mut flags: Vec<quality::Flag> = serde_json::from_str(json).unwrap_or_default();
+        if unburst.contains(&id) {
+            flags.retain(|f| f.code != FlagCode::Burst);
+        }
         if let Some(others) = recounted.get(&id) {
             flags.retain(|f| f.code != FlagCode::TwoVisits);
             if !others.is_empty() {

@@ -893,8 +893,78 @@ async fn a_visit_moved_to_another_period_unflags_its_neighbour(b: Backend) {
     );
 }
 
+/// A visit recorded again with its finish in another hour leaves its old hour as well as
+/// joining a new one: the enumerator's open visits around the finish it left lose
+/// `quality.burst` once their busiest hour is no longer over the limit, and keep it while it is
+/// (before, a `burst` told for the hour it left stayed until that visit was checked again).
+async fn a_visit_moved_to_another_hour_takes_its_burst_along(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.add_user("petugas", Role::Enumerator, &[DESA_A]).await;
+    let hh = s.import(DESA_A, 14, 23).await;
+    let mut d = s.sign_in("petugas").await;
+    let at = |v: &mut VisitRecord, ago: Duration| {
+        let f = Utc::now() - ago;
+        v.finished_at = Some(f);
+        v.started_at = f - Duration::minutes(12);
+    };
+    // Fourteen visits a minute apart, five hours ago: two over the default limit of twelve.
+    let mut visits: Vec<VisitRecord> = hh
+        .iter()
+        .enumerate()
+        .map(|(k, h)| {
+            let mut v = plain(h, 100 + k as u64);
+            at(&mut v, Duration::hours(5) - Duration::minutes(k as i64));
+            v
+        })
+        .collect();
+    let ops: Vec<_> = visits
+        .iter()
+        .map(|v| d.op(&OpBody::VisitRecord(Box::new(v.clone()))))
+        .collect();
+    let r = d.push(&ops).await;
+    assert!(
+        r.results.iter().all(|r| r.status == OpStatus::Applied),
+        "{:?}",
+        r.results
+    );
+    let ids: Vec<Uuid> = visits.iter().map(|v| v.visit_id).collect();
+    let bursting = async |ids: &[Uuid]| {
+        let mut out = Vec::new();
+        for id in ids {
+            out.push(flag(&stored_flags(&s, *id).await, "quality.burst").is_some());
+        }
+        out
+    };
+    assert_eq!(bursting(&ids).await, vec![true; 14]);
+    let mut move_to = async |v: &mut VisitRecord, ago: Duration| {
+        v.revision += 1;
+        at(v, ago);
+        let op = d.op(&OpBody::VisitRecord(Box::new(v.clone())));
+        let r = d.push(&[op]).await;
+        assert_eq!(r.results[0].status, OpStatus::Applied, "{:?}", r.results);
+    };
+
+    // One finished an hour ago after all: thirteen are left in the old hour, still over twelve.
+    move_to(&mut visits[0], Duration::hours(1)).await;
+    let mut want = vec![true; 14];
+    want[0] = false;
+    assert_eq!(bursting(&ids).await, want);
+    // A second one too: twelve are left, none over the limit, and none of the two moved is.
+    move_to(&mut visits[1], Duration::hours(1) - Duration::minutes(1)).await;
+    assert_eq!(bursting(&ids).await, vec![false; 14]);
+    // The first back: thirteen in the old hour again, each told.
+    move_to(&mut visits[0], Duration::hours(5) + Duration::minutes(1)).await;
+    let mut want = vec![true; 14];
+    want[1] = false;
+    assert_eq!(bursting(&ids).await, want);
+}
+
 both_backends!(periods, a_visit_of_another_period_is_not_a_second_visit);
 both_backends!(moved, a_visit_moved_to_another_period_unflags_its_neighbour);
+both_backends!(
+    moved_hour,
+    a_visit_moved_to_another_hour_takes_its_burst_along
+);
 both_backends!(large_push, a_large_push_judges_as_a_small_one);
 both_backends!(older, older_visits_are_checked_once);
 both_backends!(rules, each_rule_fires_on_its_visit);
