@@ -360,30 +360,45 @@ fn run_server(
 }
 
 /// The first start of a server of this version checks its older open visits once
-/// ([`App::check_older_visits_once`]): on a thread of its own, once the server listens. On a
-/// province's server that is every open visit, minutes of work, and before it the server did not
-/// listen for as long: devices' syncs refused, a health check failing, perhaps a supervisor
-/// (systemd, a container runtime) restarting it in the middle. Meanwhile it serves as usual:
-/// the check takes each household's lock as pushes, approvals and other re-checks do, a hundred
-/// households per transaction, and a visit pushed meanwhile is judged by the push itself. It
-/// notes itself done only at its end, so a server stopped before then checks again at its next
-/// start (checking a visit twice gives the same flags). A failure is logged and retried at the
-/// next start, never a reason to stop serving. `verivali_visits_rechecked_total` counts it.
+/// ([`App::check_older_visits_once`]): on a thread of its own, once the server listens (`serve`
+/// and `demo`, whose new database has none). On a province's server that is every open visit,
+/// minutes of work, and before it the server did not listen for as long: devices' syncs
+/// refused, a health check failing, perhaps a supervisor (systemd, a container runtime)
+/// restarting it in the middle. Meanwhile it serves as usual: the check takes a hundred
+/// households' locks a transaction, as pushes, approvals and other re-checks do, and writes a
+/// visit's flags only if no push told it something meanwhile (`quality::refresh_ids`); a visit
+/// pushed meanwhile is judged by its push. It notes itself done only at its end, so a server
+/// stopped before then checks again at its next start. A failure (a lost connection, a deadlock
+/// with a push that PostgreSQL broke) is logged and the check tried again, from the start, after
+/// a wait that doubles from five seconds to five minutes: checking a visit twice gives the same
+/// flags. `verivali_visits_rechecked_total` counts the visits checked.
 fn check_older_visits_in_background(app: &Arc<App>) {
     let app = app.clone();
     let spawned = std::thread::Builder::new()
         .name("older-visits".into())
-        .spawn(move || match app.check_older_visits_once() {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(
-                checked = n,
-                "quality: open visits checked again (stored before quality control, or before two_visits counted one period)"
-            ),
-            Err(e) => tracing::error!(
-                code = %e.code,
-                detail = %e.detail,
-                "quality: checking older visits failed; it is tried again at the next start"
-            ),
+        .spawn(move || {
+            let mut wait = std::time::Duration::from_secs(5);
+            for attempt in 1u32.. {
+                match app.check_older_visits_once() {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        tracing::info!(
+                            checked = n,
+                            "quality: open visits checked again (stored before quality control, or before two_visits counted one period)"
+                        );
+                        return;
+                    }
+                    Err(e) => tracing::error!(
+                        code = %e.code,
+                        detail = %e.detail,
+                        attempt,
+                        retry_in_s = wait.as_secs(),
+                        "quality: checking older visits failed; trying again"
+                    ),
+                }
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(std::time::Duration::from_secs(300));
+            }
         });
     if let Err(e) = spawned {
         tracing::error!(%e, "quality: could not start the check of older visits");

@@ -228,16 +228,16 @@ impl ReadAhead {
 /// `burst` when these visits push that hour over the limit. A neighbour's flag is added to what
 /// it has, without gathering its evidence again, and its detail (the other visits, the count) is
 /// as of when it was raised: a busy household or hour does not re-write every visit on every
-/// push (the visit page lists the other visits live). The one exception: a visit recorded again
-/// with its finish in another period (`moved`, with the finish the server held) leaves one
-/// period's visits and joins another's, and the open visits of its household in either have
-/// their `two_visits` counted again (the flag goes where no other visit of the period stands).
-/// Likewise a visit whose finish moved leaves an hour: the enumerator's open visits within an
-/// hour of the finish it left lose `burst` when their busiest hour is no longer over the limit
-/// (one still over it keeps the flag with its detail as raised). (So a moved visit leaves exact
-/// details on its household's flags, where a new one leaves those that named another visit as
-/// they were.) Through a push the finish is always set (`VisitRecord::validate`); one not
-/// set is a row stored otherwise, and counts in every period.
+/// push (the visit page lists the other visits live). Two exceptions, both for a visit recorded
+/// again with another finish (`moved`, with the finish the server held). One that moved to
+/// another period leaves one period's visits and joins another's, and the open visits of its
+/// household in either have their `two_visits` counted again (the flag goes where no other visit
+/// of the period stands; so a moved visit leaves exact details on its household's flags, where
+/// a new one leaves those that named another visit as they were). And one that moved to another
+/// hour leaves that hour: the enumerator's open visits within an hour of the finish it left lose
+/// `burst` when their busiest hour is no longer over the limit (one still over it keeps the flag
+/// with its detail as raised). Through a push the finish is always set
+/// (`VisitRecord::validate`); one not set is a row stored otherwise, and counts in every period.
 ///
 /// Every read here is an index look-up for the whole push: the households' visits and the
 /// enumerators' finish times from covering indexes, the reference points, the photos by hash,
@@ -318,9 +318,11 @@ pub(crate) fn refresh(
     // A visit recorded again with another finish (`moved`) leaves an hour as well as joins one.
     // The enumerator's visits around the finish the server held are read too, two hours either
     // side, so that every hour holding a visit within an hour of it is read whole; those open
-    // visits whose busiest hour is no longer over the limit lose `burst` (below). Moves are
-    // rare (a visit sent back and finished again): the wider read, and the read-ahead's window
-    // then not matching, cost nothing in a round's pushes.
+    // visits whose busiest hour is no longer over the limit lose `burst` (below). The range
+    // read is one per enumerator, so it spans the old finish and the new one: days of that
+    // enumerator's finish times for a visit finished again days later. Moves are rare (a visit
+    // sent back and finished again), and a push without one reads as before (the read-ahead's
+    // window no longer matches only when one is there).
     let mut left: Map<Uuid, Vec<DateTime<Utc>>> = Map::default();
     for (id, held) in moved {
         let Some(held) = *held else { continue };
@@ -582,6 +584,8 @@ pub(crate) fn refresh(
             continue;
         }
         let mut flags: Vec<quality::Flag> = serde_json::from_str(json).unwrap_or_default();
+        // Counted again only (nothing told): a visit whose flags stay as they are is not written.
+        let was = news.is_empty().then(|| flags.clone());
         if unburst.contains(&id) {
             flags.retain(|f| f.code != FlagCode::Burst);
         }
@@ -598,29 +602,70 @@ pub(crate) fn refresh(
             }
             quality::merge(&mut flags, f);
         }
+        if was.is_some_and(|w| w == flags) {
+            continue;
+        }
         store(&mut out, id, &flags)?;
     }
     repo::set_flags_many(tx, &out)?;
     Ok(own)
 }
 
-/// Re-checks open visits by id (a sibling's change, a reassignment, new thresholds).
+/// Times a re-check checks again the visits whose flags a push changed while it read their
+/// evidence, before it waits for them instead ([`refresh_ids`]).
+const REFRESH_ATTEMPTS: usize = 4;
+
+/// Re-checks open visits by id (a sibling's change, a reassignment, new thresholds, the first
+/// start's check of older visits).
+///
+/// The households' locks a re-check holds keep pushes of those households out, not the pushes
+/// of other households that tell these visits something (a `burst` of their enumerator's hour,
+/// a reused photo), which lock only the rows they tell. Such a push may commit after this
+/// re-check read its evidence and before it writes: written over, what the push told would be
+/// lost until the visit's next check. So each visit's flags are read before the evidence and
+/// written only if still the same ([`repo::set_flags_if_unchanged`]); a visit told something
+/// meanwhile is checked again, with evidence that now holds the push's visits. After
+/// [`REFRESH_ATTEMPTS`] the rest are locked first (`repo::flags_by_id`, in id order), so no
+/// push can tell them anything before the write. SQLite's single writer leaves no such gap.
 pub(crate) fn refresh_ids(tx: &mut dyn Sql, ids: &[Uuid], t: &Thresholds) -> DbResult<()> {
-    if ids.is_empty() {
-        return Ok(());
+    let mut ids = ids.to_vec();
+    for attempt in 0..=REFRESH_ATTEMPTS {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let last = attempt == REFRESH_ATTEMPTS;
+        let before: HashMap<Uuid, String> = if last {
+            repo::flags_by_id(tx, &ids)?
+                .into_iter()
+                .map(|(id, (flags, _))| (id, flags))
+                .collect()
+        } else {
+            repo::stored_flags(tx, &ids)?
+        };
+        let rows: Vec<VisitRow> = repo::visits_by_id(tx, &ids)?
+            .into_iter()
+            .filter(|r| open(r.state))
+            .collect();
+        let mut settled = Settled::gather(tx, rows.iter().map(|r| &r.record))?;
+        settled.thresholds = t.clone();
+        let rows: Vec<&VisitRow> = rows.iter().collect();
+        let own = refresh(tx, &rows, &settled, None, &[])?;
+        let writes: Vec<(Uuid, &str, String, u32)> = own
+            .into_iter()
+            .filter_map(|(id, (json, risk))| before.get(&id).map(|b| (id, b.as_str(), json, risk)))
+            .collect();
+        let written: Set<Uuid> = repo::set_flags_if_unchanged(tx, &writes)?
+            .into_iter()
+            .collect();
+        ids = writes
+            .iter()
+            .map(|w| w.0)
+            .filter(|id| !written.contains(id))
+            .collect();
     }
-    let rows: Vec<VisitRow> = repo::visits_by_id(tx, ids)?
-        .into_iter()
-        .filter(|r| open(r.state))
-        .collect();
-    let mut settled = Settled::gather(tx, rows.iter().map(|r| &r.record))?;
-    settled.thresholds = t.clone();
-    let rows: Vec<&VisitRow> = rows.iter().collect();
-    let own: Vec<(Uuid, String, u32)> = refresh(tx, &rows, &settled, None, &[])?
-        .into_iter()
-        .map(|(id, (json, risk))| (id, json, risk))
-        .collect();
-    repo::set_flags_many(tx, &own)
+    // Locked before the last attempt's reads, none can have changed: none is left.
+    debug_assert!(ids.is_empty());
+    Ok(())
 }
 
 /// Checks the visits just recorded and the open visits they affect. `moved`: those of them
@@ -800,8 +845,9 @@ impl App {
     /// too many (the rule counted a household's whole history before): the first start of a
     /// server of this version checks every open visit once and notes it in `settings`, under a
     /// key naming the last rule that needed it (a server that did the first check does this one).
-    /// `serve` runs it beside the serving, once it listens: a hundred households a transaction,
-    /// under their locks as every other writer of flags, so pushes and reviews go on meanwhile.
+    /// `serve` (and `demo`) run it beside the serving, once it listens: a hundred households a
+    /// transaction, under their locks as every other writer of flags, so pushes and reviews go
+    /// on meanwhile ([`refresh_ids`] keeps what a push tells a visit while it is checked).
     /// Answers how many it checked (0 once done).
     pub fn check_older_visits_once(&self) -> Result<u64, ApiError> {
         const DONE: &str = "quality.checked_two_visits_by_period";

@@ -376,6 +376,68 @@ pub fn set_flags_many(tx: &mut dyn Sql, rows: &[(Uuid, String, u32)]) -> DbResul
     Ok(())
 }
 
+/// The stored flags (JSON) of some visits, unlocked: what a re-check read before its evidence,
+/// for [`set_flags_if_unchanged`] to compare.
+pub fn stored_flags(tx: &mut dyn Sql, ids: &[Uuid]) -> DbResult<HashMap<Uuid, String>> {
+    let mut out = HashMap::new();
+    for (marks, params) in in_chunks(ids, 1) {
+        let sql = format!("SELECT id, flags FROM visits WHERE id IN {marks}");
+        for r in tx.query(&sql, &params)? {
+            out.insert(uuid(r.str(0))?, r.text(1));
+        }
+    }
+    Ok(out)
+}
+
+/// Writes each visit's flags and risk `(visit, flags read before, new flags, risk)` only where
+/// its flags are still those read before; answers the visits written. On PostgreSQL a row
+/// another transaction is changing is waited for and compared as that one committed it: a push
+/// that told the visit something meanwhile (from evidence the caller did not see) makes the
+/// write skip it, for the caller to check it again, never to overwrite what it was told.
+pub fn set_flags_if_unchanged(
+    tx: &mut dyn Sql,
+    rows: &[(Uuid, &str, String, u32)],
+) -> DbResult<Vec<Uuid>> {
+    let mut written = Vec::new();
+    for chunk in rows.chunks(200) {
+        let marks: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                format!(
+                    "(${}, ${}, ${}, CAST(${} AS BIGINT))",
+                    4 * i + 1,
+                    4 * i + 2,
+                    4 * i + 3,
+                    4 * i + 4
+                )
+            })
+            .collect();
+        let params: Vec<Value> = chunk
+            .iter()
+            .flat_map(|(id, before, flags, risk)| {
+                [
+                    Value::from(*id),
+                    Value::from(*before),
+                    Value::from(flags.as_str()),
+                    Value::from(*risk),
+                ]
+            })
+            .collect();
+        for r in tx.query(
+            &format!(
+                "UPDATE visits SET flags = x.column3, risk = x.column4
+                 FROM (VALUES {}) AS x
+                 WHERE visits.id = x.column1 AND visits.flags = x.column2
+                 RETURNING visits.id",
+                marks.join(", ")
+            ),
+            &params,
+        )? {
+            written.push(uuid(r.str(0))?);
+        }
+    }
+    Ok(written)
+}
+
 /// A visit's stored flags (JSON) and risk.
 pub fn flags_of(tx: &mut dyn Sql, visit: Uuid) -> DbResult<Option<(String, i64)>> {
     Ok(tx

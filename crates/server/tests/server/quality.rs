@@ -959,11 +959,64 @@ async fn a_visit_moved_to_another_hour_takes_its_burst_along(b: Backend) {
     assert_eq!(bursting(&ids).await, want);
 }
 
+/// The hours around a finish a visit left are read whole: a visit near its edge whose busiest
+/// hour runs past it, over the limit without the moved visit, keeps `quality.burst`. Thirteen
+/// visits a minute apart from 50 minutes after the moved visit's finish: read only to an hour
+/// after that finish, two of them would go unseen, the first would count eleven and lose it.
+async fn a_burst_over_the_limit_without_the_moved_visit_stays(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.add_user("petugas", Role::Enumerator, &[DESA_A]).await;
+    let hh = s.import(DESA_A, 14, 26).await;
+    let mut d = s.sign_in("petugas").await;
+    let t = Utc::now() - Duration::hours(6);
+    let at = |v: &mut VisitRecord, f: chrono::DateTime<Utc>| {
+        v.finished_at = Some(f);
+        v.started_at = f - Duration::minutes(12);
+    };
+    let mut visits: Vec<VisitRecord> = hh
+        .iter()
+        .enumerate()
+        .map(|(k, h)| {
+            let mut v = plain(h, 300 + k as u64);
+            match k {
+                0 => at(&mut v, t),
+                k => at(&mut v, t + Duration::minutes(49 + k as i64)),
+            }
+            v
+        })
+        .collect();
+    let ops: Vec<_> = visits
+        .iter()
+        .map(|v| d.op(&OpBody::VisitRecord(Box::new(v.clone()))))
+        .collect();
+    let r = d.push(&ops).await;
+    assert!(
+        r.results.iter().all(|r| r.status == OpStatus::Applied),
+        "{:?}",
+        r.results
+    );
+    let first = visits[1].visit_id;
+    assert!(flag(&stored_flags(&s, first).await, "quality.burst").is_some());
+    visits[0].revision += 1;
+    at(&mut visits[0], t - Duration::hours(5));
+    let op = d.op(&OpBody::VisitRecord(Box::new(visits[0].clone())));
+    let r = d.push(&[op]).await;
+    assert_eq!(r.results[0].status, OpStatus::Applied, "{:?}", r.results);
+    for v in &visits[1..] {
+        let f = stored_flags(&s, v.visit_id).await;
+        assert!(flag(&f, "quality.burst").is_some(), "{}: {f:?}", v.visit_id);
+    }
+}
+
 both_backends!(periods, a_visit_of_another_period_is_not_a_second_visit);
 both_backends!(moved, a_visit_moved_to_another_period_unflags_its_neighbour);
 both_backends!(
     moved_hour,
     a_visit_moved_to_another_hour_takes_its_burst_along
+);
+both_backends!(
+    moved_hour_edge,
+    a_burst_over_the_limit_without_the_moved_visit_stays
 );
 both_backends!(large_push, a_large_push_judges_as_a_small_one);
 both_backends!(older, older_visits_are_checked_once);
@@ -1090,4 +1143,114 @@ async fn new_thresholds_wait_for_the_households_a_push_holds() {
     release(holder).await;
     assert_eq!(put.await.unwrap(), StatusCode::OK);
     assert!(waited, "the re-check did not wait for the household's lock");
+}
+
+/// A re-check holds its households' locks, not those of a push of another household that tells
+/// its visits something (here a `burst`): such a push that commits after the re-check read its
+/// evidence and before it writes must not be written over. A third session stands in for the
+/// push: in one transaction it stores a thirteenth visit of the enumerator in an hour that held
+/// twelve (the limit; a copy of one of them under a new id) and tells a visit of that hour
+/// `burst`, holding both rows while new thresholds re-check every open visit. The re-check, blind
+/// to the new visit, finds twelve and would clear that burst; it finds the visit's flags changed
+/// when it comes to write, checks it again with the new visit in view, and the visit keeps
+/// `burst`. Before, it lost the flag until its next check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recheck_keeps_what_a_push_told_meanwhile() {
+    let s = TestServer::start(Backend::Postgres).await;
+    s.add_user("petugas", Role::Enumerator, &[DESA_A]).await;
+    s.add_user("admin", Role::Admin, &["33"]).await;
+    let hh = s.import(DESA_A, 12, 25).await;
+    let mut d = s.sign_in("petugas").await;
+    let admin = s.sign_in("admin").await;
+    // Twelve visits a minute apart five hours ago: at the limit, no burst.
+    let visits: Vec<VisitRecord> = hh
+        .iter()
+        .enumerate()
+        .map(|(k, h)| {
+            let mut v = plain(h, 200 + k as u64);
+            let f = Utc::now() - Duration::hours(5) + Duration::minutes(k as i64);
+            v.finished_at = Some(f);
+            v.started_at = f - Duration::minutes(12);
+            v
+        })
+        .collect();
+    let ops: Vec<_> = visits
+        .iter()
+        .map(|v| d.op(&OpBody::VisitRecord(Box::new(v.clone()))))
+        .collect();
+    let r = d.push(&ops).await;
+    assert!(
+        r.results.iter().all(|r| r.status == OpStatus::Applied),
+        "{:?}",
+        r.results
+    );
+    let told = visits[0].visit_id;
+    assert!(flag(&stored_flags(&s, told).await, "quality.burst").is_none());
+
+    // The stand-in push: a thirteenth visit in the hour, and the burst it tells.
+    let burst = serde_json::to_string(&[verivali_domain::quality::burst(
+        13,
+        &verivali_domain::quality::Thresholds::default(),
+    )])
+    .unwrap();
+    let (url, template, thirteenth) = (s.db_url.clone(), visits[11].visit_id, Uuid::now_v7());
+    let push = tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute("BEGIN").unwrap();
+        c.execute(
+            "CREATE TEMP TABLE copy ON COMMIT DROP AS SELECT * FROM visits WHERE id = $1",
+            &[&template.to_string()],
+        )
+        .unwrap();
+        c.execute(
+            "UPDATE copy SET id = $1, flags = $2",
+            &[&thirteenth.to_string(), &burst],
+        )
+        .unwrap();
+        c.batch_execute("INSERT INTO visits SELECT * FROM copy")
+            .unwrap();
+        c.execute(
+            "UPDATE visits SET flags = $1 WHERE id = $2",
+            &[&burst, &told.to_string()],
+        )
+        .unwrap();
+        c
+    })
+    .await
+    .unwrap();
+    let t: Value = admin
+        .get("/api/v1/admin/quality/thresholds")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let put = tokio::spawn(async move { put_thresholds(&admin, t).await.status() });
+    // The re-check has read its evidence and waits to write the row the push holds.
+    let url = s.db_url.clone();
+    let waited = tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        (0..500).any(|_| {
+            let waiting: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'
+                       AND query LIKE 'UPDATE visits SET flags%'",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            if waiting == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            waiting > 0
+        })
+    })
+    .await
+    .unwrap();
+    release(push).await;
+    assert_eq!(put.await.unwrap(), StatusCode::OK);
+    assert!(waited, "the re-check never waited for the push's row");
+    let f = stored_flags(&s, told).await;
+    let b = flag(&f, "quality.burst").unwrap_or_else(|| panic!("no burst in {f:?}"));
+    assert_eq!(b["detail"]["visits"], json!(13));
 }
