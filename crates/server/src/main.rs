@@ -368,17 +368,19 @@ fn run_server(
 /// households' locks a transaction, as pushes, approvals and other re-checks do, and writes a
 /// visit's flags only if no push told it something meanwhile (`quality::refresh_ids`); a visit
 /// pushed meanwhile is judged by its push. It notes itself done only at its end, so a server
-/// stopped before then checks again at its next start. A failure (a lost connection, a deadlock
-/// with a push that PostgreSQL broke) is logged and the check tried again, from the start, after
-/// a wait that doubles from five seconds to five minutes: checking a visit twice gives the same
-/// flags. `verivali_visits_rechecked_total` counts the visits checked.
+/// stopped before then checks again at its next start. A failure (a lost connection, say) is
+/// logged and the check tried again, from the start, after a wait that doubles from five
+/// seconds to five minutes, eight times in all (about a quarter of an hour), then at the next
+/// start: checking a visit twice gives the same flags, and a failure that stays (a corrupt row)
+/// does not re-read the server every five minutes for ever. `verivali_visits_rechecked_total`
+/// counts the visits checked.
 fn check_older_visits_in_background(app: &Arc<App>) {
     let app = app.clone();
     let spawned = std::thread::Builder::new()
         .name("older-visits".into())
         .spawn(move || {
             let mut wait = std::time::Duration::from_secs(5);
-            for attempt in 1u32.. {
+            for attempt in 1u32..=8 {
                 match app.check_older_visits_once() {
                     Ok(0) => return,
                     Ok(n) => {
@@ -388,13 +390,22 @@ fn check_older_visits_in_background(app: &Arc<App>) {
                         );
                         return;
                     }
-                    Err(e) => tracing::error!(
+                    Err(e) if attempt < 8 => tracing::error!(
                         code = %e.code,
                         detail = %e.detail,
                         attempt,
                         retry_in_s = wait.as_secs(),
                         "quality: checking older visits failed; trying again"
                     ),
+                    Err(e) => {
+                        tracing::error!(
+                            code = %e.code,
+                            detail = %e.detail,
+                            attempt,
+                            "quality: checking older visits failed; it is tried again at the next start"
+                        );
+                        return;
+                    }
                 }
                 std::thread::sleep(wait);
                 wait = (wait * 2).min(std::time::Duration::from_secs(300));

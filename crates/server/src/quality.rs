@@ -255,6 +255,7 @@ pub(crate) fn refresh(
     settled: &Settled,
     ahead: Option<ReadAhead>,
     moved: &[(Uuid, Option<DateTime<Utc>>)],
+    tell: bool,
 ) -> DbResult<Map<Uuid, (String, u32)>> {
     let (ahead_siblings, mut ahead_times) = match ahead {
         Some(a) => (Some(a.siblings), a.times),
@@ -568,7 +569,7 @@ pub(crate) fn refresh(
             told.entry(s.id).or_default();
         }
     }
-    if told.is_empty() {
+    if told.is_empty() || !tell {
         return Ok(own);
     }
     let ids: Vec<Uuid> = told.keys().copied().collect();
@@ -622,26 +623,26 @@ const REFRESH_ATTEMPTS: usize = 4;
 /// of other households that tell these visits something (a `burst` of their enumerator's hour,
 /// a reused photo), which lock only the rows they tell. Such a push may commit after this
 /// re-check read its evidence and before it writes: written over, what the push told would be
-/// lost until the visit's next check. So each visit's flags are read before the evidence and
-/// written only if still the same ([`repo::set_flags_if_unchanged`]); a visit told something
-/// meanwhile is checked again, with evidence that now holds the push's visits. After
+/// lost until the visit's next check. So each visit's row version is read before the evidence
+/// and its flags written only if the row is still that version
+/// ([`repo::set_flags_if_unchanged`]); a visit told something meanwhile is checked again, with
+/// evidence that now holds the push's visits, without telling its neighbours again (the first
+/// attempt told them, the push its own; a retry taking their locks again, while holding the
+/// rows it wrote, would only widen the ways to deadlock with a push). After
 /// [`REFRESH_ATTEMPTS`] the rest are locked first (`repo::flags_by_id`, in id order), so no
-/// push can tell them anything before the write. SQLite's single writer leaves no such gap.
+/// push can tell them anything before the write; PostgreSQL breaks a deadlock that makes, and
+/// the re-check's transaction runs again ([`App::recheck_households_in_chunks`]). SQLite's
+/// single writer leaves no such gap.
 pub(crate) fn refresh_ids(tx: &mut dyn Sql, ids: &[Uuid], t: &Thresholds) -> DbResult<()> {
     let mut ids = ids.to_vec();
     for attempt in 0..=REFRESH_ATTEMPTS {
         if ids.is_empty() {
             return Ok(());
         }
-        let last = attempt == REFRESH_ATTEMPTS;
-        let before: HashMap<Uuid, String> = if last {
-            repo::flags_by_id(tx, &ids)?
-                .into_iter()
-                .map(|(id, (flags, _))| (id, flags))
-                .collect()
-        } else {
-            repo::stored_flags(tx, &ids)?
-        };
+        if attempt == REFRESH_ATTEMPTS {
+            repo::flags_by_id(tx, &ids)?;
+        }
+        let before: HashMap<Uuid, String> = repo::row_versions(tx, &ids)?;
         let rows: Vec<VisitRow> = repo::visits_by_id(tx, &ids)?
             .into_iter()
             .filter(|r| open(r.state))
@@ -649,7 +650,7 @@ pub(crate) fn refresh_ids(tx: &mut dyn Sql, ids: &[Uuid], t: &Thresholds) -> DbR
         let mut settled = Settled::gather(tx, rows.iter().map(|r| &r.record))?;
         settled.thresholds = t.clone();
         let rows: Vec<&VisitRow> = rows.iter().collect();
-        let own = refresh(tx, &rows, &settled, None, &[])?;
+        let own = refresh(tx, &rows, &settled, None, &[], attempt == 0)?;
         let writes: Vec<(Uuid, &str, String, u32)> = own
             .into_iter()
             .filter_map(|(id, (json, risk))| before.get(&id).map(|b| (id, b.as_str(), json, risk)))
@@ -685,7 +686,7 @@ pub(crate) fn after_ingest(
     // is inside its transaction, and on PostgreSQL not at all: the change waits for the pushes
     // in flight (`repo::share_rules`). Two small reads a push.
     if rows.is_empty() {
-        return refresh(tx, rows, settled, ahead, moved);
+        return refresh(tx, rows, settled, ahead, moved, true);
     }
     let (periods, t) = (repo::periods(tx)?, thresholds(tx)?);
     if periods != settled.periods || t != settled.thresholds {
@@ -694,9 +695,9 @@ pub(crate) fn after_ingest(
             thresholds: t,
             ..settled.clone()
         };
-        return refresh(tx, rows, &settled, ahead, moved);
+        return refresh(tx, rows, &settled, ahead, moved, true);
     }
-    refresh(tx, rows, settled, ahead, moved)
+    refresh(tx, rows, settled, ahead, moved, true)
 }
 
 /// Re-checks the open visits of some households (after an approval or a reassignment).
@@ -709,8 +710,8 @@ pub(crate) fn refresh_households(tx: &mut dyn Sql, households: &[Uuid]) -> DbRes
 const RECHECK_HOUSEHOLDS: usize = 100;
 
 /// Checks the open visits of `households` again: their locks first, as every writer of visits'
-/// flags takes them (`repo::lock_households`), then the thresholds in force, then the visits'
-/// rows in id order (`refresh_ids`). Read under the households' locks, the thresholds are the
+/// flags takes them (`repo::lock_households`), then the thresholds in force, then the visits
+/// (`refresh_ids`: written where unchanged since read, neighbours locked in id order). Read under the households' locks, the thresholds are the
 /// newest: two re-checks of one household, after two changes, write the later change's flags
 /// last, whichever began first. Answers how many.
 fn recheck_households(tx: &mut dyn Sql, households: &[Uuid]) -> DbResult<u64> {
@@ -825,15 +826,30 @@ impl App {
     }
 
     /// [`recheck_households`] over `households`, [`RECHECK_HOUSEHOLDS`] per write transaction,
-    /// each counted once committed; answers how many visits.
-    fn recheck_households_in_chunks(&self, households: &[Uuid]) -> Result<u64, ApiError> {
+    /// each counted once committed; answers how many visits. A transaction PostgreSQL aborted to
+    /// break a deadlock with a push (both lock visits' rows, the re-check some after others it
+    /// holds: [`refresh_ids`]) runs again, up to three times: a re-check can run twice.
+    pub(crate) fn recheck_households_in_chunks(
+        &self,
+        households: &[Uuid],
+    ) -> Result<u64, ApiError> {
         let mut checked = 0u64;
         for chunk in households.chunks(RECHECK_HOUSEHOLDS) {
             let mut n = 0;
-            self.run_write(|tx| {
-                n = recheck_households(tx, chunk)?;
-                Ok(Ok(()))
-            })?;
+            let mut again = 0;
+            loop {
+                match self.db.write_job(&mut |tx| {
+                    n = recheck_households(tx, chunk)?;
+                    Ok(())
+                }) {
+                    Ok(()) => break,
+                    Err(e) if e.is_transient() && again < 3 => {
+                        again += 1;
+                        tracing::warn!(%e, again, "quality: a re-check's transaction runs again");
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
             checked += n;
             crate::ops::Metrics::add(&self.metrics.visits_rechecked, n);
         }
@@ -1040,16 +1056,16 @@ mod tests {
         };
 
         let mut tx = Asked::default();
-        refresh(&mut tx, &rows, &settled, Some(ahead(window)), &[]).unwrap();
+        refresh(&mut tx, &rows, &settled, Some(ahead(window)), &[], true).unwrap();
         assert!(!tx.read_siblings() && !tx.read_times(), "{:?}", tx.0);
 
         let wider = (window.0 - Duration::minutes(5), window.1);
         let mut tx = Asked::default();
-        refresh(&mut tx, &rows, &settled, Some(ahead(wider)), &[]).unwrap();
+        refresh(&mut tx, &rows, &settled, Some(ahead(wider)), &[], true).unwrap();
         assert!(!tx.read_siblings() && tx.read_times(), "{:?}", tx.0);
 
         let mut tx = Asked::default();
-        refresh(&mut tx, &rows, &settled, None, &[]).unwrap();
+        refresh(&mut tx, &rows, &settled, None, &[], true).unwrap();
         assert!(tx.read_siblings() && tx.read_times(), "{:?}", tx.0);
     }
 }

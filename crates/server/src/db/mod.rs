@@ -173,6 +173,20 @@ pub enum DbError {
     Aborted,
 }
 
+impl DbError {
+    /// A failure the same transaction, run again, may well not meet: PostgreSQL aborted it to
+    /// break a deadlock or a serialization conflict with another one.
+    pub fn is_transient(&self) -> bool {
+        use ::postgres::error::SqlState;
+        match self {
+            DbError::Postgres(e) => e.code().is_some_and(|c| {
+                *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+            }),
+            _ => false,
+        }
+    }
+}
+
 /// Result of storage calls.
 pub type DbResult<T> = Result<T, DbError>;
 

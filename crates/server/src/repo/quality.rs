@@ -376,12 +376,16 @@ pub fn set_flags_many(tx: &mut dyn Sql, rows: &[(Uuid, String, u32)]) -> DbResul
     Ok(())
 }
 
-/// The stored flags (JSON) of some visits, unlocked: what a re-check read before its evidence,
-/// for [`set_flags_if_unchanged`] to compare.
-pub fn stored_flags(tx: &mut dyn Sql, ids: &[Uuid]) -> DbResult<HashMap<Uuid, String>> {
+/// What tells a re-check that a visit's row changed since it read it, by visit, unlocked: read
+/// before its evidence, for [`set_flags_if_unchanged`] to compare. On PostgreSQL the row
+/// version's transaction (`xmin`), which any write changes, also one that wrote the same flags
+/// again (a push telling a visit what it already had, from evidence the re-check did not see);
+/// on SQLite, whose single writer leaves no write between, the flags themselves.
+pub fn row_versions(tx: &mut dyn Sql, ids: &[Uuid]) -> DbResult<HashMap<Uuid, String>> {
+    let version = version_column(tx);
     let mut out = HashMap::new();
     for (marks, params) in in_chunks(ids, 1) {
-        let sql = format!("SELECT id, flags FROM visits WHERE id IN {marks}");
+        let sql = format!("SELECT id, {version} FROM visits WHERE id IN {marks}");
         for r in tx.query(&sql, &params)? {
             out.insert(uuid(r.str(0))?, r.text(1));
         }
@@ -389,15 +393,25 @@ pub fn stored_flags(tx: &mut dyn Sql, ids: &[Uuid]) -> DbResult<HashMap<Uuid, St
     Ok(out)
 }
 
-/// Writes each visit's flags and risk `(visit, flags read before, new flags, risk)` only where
-/// its flags are still those read before; answers the visits written. On PostgreSQL a row
-/// another transaction is changing is waited for and compared as that one committed it: a push
-/// that told the visit something meanwhile (from evidence the caller did not see) makes the
-/// write skip it, for the caller to check it again, never to overwrite what it was told.
+/// The expression [`row_versions`] reads and [`set_flags_if_unchanged`] compares.
+fn version_column(tx: &dyn Sql) -> &'static str {
+    match tx.dialect() {
+        Dialect::Postgres => "visits.xmin::text",
+        Dialect::Sqlite => "visits.flags",
+    }
+}
+
+/// Writes each visit's flags and risk `(visit, version read before, new flags, risk)` only where
+/// its row is still the version read before ([`row_versions`]); answers the visits written. On
+/// PostgreSQL a row another transaction is changing is waited for and compared as that one
+/// committed it: a push that told the visit something meanwhile (from evidence the caller did
+/// not see) makes the write skip it, for the caller to check it again, never to overwrite what
+/// it was told.
 pub fn set_flags_if_unchanged(
     tx: &mut dyn Sql,
     rows: &[(Uuid, &str, String, u32)],
 ) -> DbResult<Vec<Uuid>> {
+    let version = version_column(tx);
     let mut written = Vec::new();
     for chunk in rows.chunks(200) {
         let marks: Vec<String> = (0..chunk.len())
@@ -426,7 +440,7 @@ pub fn set_flags_if_unchanged(
             &format!(
                 "UPDATE visits SET flags = x.column3, risk = x.column4
                  FROM (VALUES {}) AS x
-                 WHERE visits.id = x.column1 AND visits.flags = x.column2
+                 WHERE visits.id = x.column1 AND {version} = x.column2
                  RETURNING visits.id",
                 marks.join(", ")
             ),
