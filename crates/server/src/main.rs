@@ -367,12 +367,12 @@ fn run_server(
 /// restarting it in the middle. Meanwhile it serves as usual: the check takes a hundred
 /// households' locks a transaction, as pushes, approvals and other re-checks do, and writes a
 /// visit's flags only if no push told it something meanwhile (`quality::refresh_ids`); a visit
-/// pushed meanwhile is judged by its push. It notes itself done only at its end, so a server
-/// stopped before then checks again at its next start. A failure (a lost connection, say) is
-/// logged and the check tried again, from the start, after a wait that doubles from five
-/// seconds to five minutes, eight times in all (about a quarter of an hour), then at the next
-/// start: checking a visit twice gives the same flags, and a failure that stays (a corrupt row)
-/// does not re-read the server every five minutes for ever. `verivali_visits_rechecked_total`
+/// pushed meanwhile is judged by its push. Each transaction notes the last household it went
+/// through, and the check notes itself done at its end, so a server stopped before then goes
+/// on from that household at its next start. A failure (a lost connection, say) is logged and
+/// the check tried again, from where it stopped, after a wait that doubles from five seconds to
+/// five minutes, eight times in all (about a quarter of an hour), then at the next start: a
+/// failure that stays (a corrupt row) does not retry every five minutes for ever. `verivali_visits_rechecked_total`
 /// counts the visits checked.
 fn check_older_visits_in_background(app: &Arc<App>) {
     let app = app.clone();

@@ -705,6 +705,13 @@ pub(crate) fn refresh_households(tx: &mut dyn Sql, households: &[Uuid]) -> DbRes
     recheck_households(tx, households).map(|_| ())
 }
 
+/// The setting that says the first start's check of older visits is done
+/// ([`App::check_older_visits_once`]), named after the last rule that needed it.
+pub const CHECKED: &str = "quality.checked_two_visits_by_period";
+
+/// The setting holding the last household (id) that check went through, while it is under way.
+pub const CHECKED_THROUGH: &str = "quality.checked_two_visits_by_period.through";
+
 /// Households whose open visits one transaction of a re-check checks again (a few visits each in
 /// the field; the server bench's have ten).
 const RECHECK_HOUSEHOLDS: usize = 100;
@@ -807,7 +814,7 @@ impl App {
             };
             repo::households_finished_between(tx.as_mut(), from, to)?
         };
-        self.recheck_households_in_chunks(&households)
+        self.recheck_households_in_chunks(&households, None)
     }
 
     /// Checks every open visit again, household by household, [`RECHECK_HOUSEHOLDS`]
@@ -822,24 +829,31 @@ impl App {
             let mut tx = self.db.read()?;
             repo::households_with_open_visits(tx.as_mut())?
         };
-        self.recheck_households_in_chunks(&households)
+        self.recheck_households_in_chunks(&households, None)
     }
 
     /// [`recheck_households`] over `households`, [`RECHECK_HOUSEHOLDS`] per write transaction,
     /// each counted once committed; answers how many visits. A transaction PostgreSQL aborted to
     /// break a deadlock with a push (both lock visits' rows, the re-check some after others it
     /// holds: [`refresh_ids`]) runs again, up to three times: a re-check can run twice.
+    /// `progress`: a setting each transaction sets to the last household it checked, in the same
+    /// transaction, for a check that resumes where it stopped ([`App::check_older_visits_once`]).
     pub(crate) fn recheck_households_in_chunks(
         &self,
         households: &[Uuid],
+        progress: Option<&str>,
     ) -> Result<u64, ApiError> {
         let mut checked = 0u64;
         for chunk in households.chunks(RECHECK_HOUSEHOLDS) {
             let mut n = 0;
             let mut again = 0;
+            let now = self.now();
             loop {
                 match self.db.write_job(&mut |tx| {
                     n = recheck_households(tx, chunk)?;
+                    if let (Some(key), Some(last)) = (progress, chunk.last()) {
+                        repo::put_setting(tx, key, &last.to_string(), None, now)?;
+                    }
                     Ok(())
                 }) {
                     Ok(()) => break,
@@ -864,20 +878,39 @@ impl App {
     /// `serve` (and `demo`) run it beside the serving, once it listens: a hundred households a
     /// transaction, under their locks as every other writer of flags, so pushes and reviews go
     /// on meanwhile ([`refresh_ids`] keeps what a push tells a visit while it is checked).
-    /// Answers how many it checked (0 once done).
+    /// Each transaction notes the last household it checked ([`CHECKED_THROUGH`], households in
+    /// id order), so a check stopped half way (the server stopped, a failure) goes on from
+    /// there at its next run instead of from the start: on a province's server, minutes not done
+    /// twice. A household that gained its first open visit behind that mark meanwhile was judged
+    /// by its push under the rules of this version. Answers how many it checked in this run (0
+    /// once done).
     pub fn check_older_visits_once(&self) -> Result<u64, ApiError> {
-        const DONE: &str = "quality.checked_two_visits_by_period";
-        let done = {
+        let (done, through) = {
             let mut tx = self.db.read()?;
-            repo::setting(tx.as_mut(), DONE)?.is_some()
+            (
+                repo::setting(tx.as_mut(), CHECKED)?.is_some(),
+                repo::setting(tx.as_mut(), CHECKED_THROUGH)?,
+            )
         };
         if done {
             return Ok(0);
         }
-        let n = self.recheck_open()?;
+        let through: Option<Uuid> = through.and_then(|t| t.parse().ok());
+        // In the ids' own order, whatever order the database's collation lists them in: the
+        // mark then splits them the same way at every run.
+        let mut households: Vec<Uuid> = {
+            let mut tx = self.db.read()?;
+            repo::households_with_open_visits(tx.as_mut())?
+        }
+        .into_iter()
+        .filter(|h| through.is_none_or(|t| *h > t))
+        .collect();
+        households.sort_unstable();
+        let n = self.recheck_households_in_chunks(&households, Some(CHECKED_THROUGH))?;
         let now = self.now();
         self.run_write(|tx| {
-            repo::put_setting(tx, DONE, &n.to_string(), None, now)?;
+            repo::put_setting(tx, CHECKED, &n.to_string(), None, now)?;
+            repo::delete_setting(tx, CHECKED_THROUGH)?;
             Ok(Ok(()))
         })?;
         Ok(n)

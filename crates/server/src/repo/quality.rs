@@ -523,6 +523,12 @@ pub fn setting(tx: &mut dyn Sql, key: &str) -> DbResult<Option<String>> {
         .map(|r| r.text(0)))
 }
 
+/// Removes a setting (none: nothing to do).
+pub fn delete_setting(tx: &mut dyn Sql, key: &str) -> DbResult<()> {
+    tx.execute("DELETE FROM settings WHERE key = $1", &[key.into()])?;
+    Ok(())
+}
+
 /// Sets a setting.
 pub fn put_setting(
     tx: &mut dyn Sql,

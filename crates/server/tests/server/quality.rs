@@ -522,6 +522,64 @@ async fn older_visits_are_checked_once(b: Backend) {
     assert_eq!(again, 0, "once");
 }
 
+/// The check of older visits notes the last household each transaction went through, and a
+/// check stopped half way (the server stopped) goes on from there: here it had gone through the
+/// first of three households, and the next run checks the other two only, then notes itself
+/// done and drops the mark.
+async fn an_older_visits_check_goes_on_where_it_stopped(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.add_user("petugas", Role::Enumerator, &[DESA_A]).await;
+    let hh = s.import(DESA_A, 3, 27).await;
+    let mut d = s.sign_in("petugas").await;
+    let fast: Vec<VisitRecord> = hh
+        .iter()
+        .enumerate()
+        .map(|(k, h)| {
+            let mut v = plain(h, 400 + k as u64);
+            v.paradata.as_mut().unwrap().duration_s = 100;
+            v
+        })
+        .collect();
+    submit(&mut d, &fast).await;
+    let mut households: Vec<Uuid> = hh.iter().map(|(h, _)| h.id).collect();
+    households.sort();
+    s.sql("UPDATE visits SET flags = '[]', risk = 0", vec![])
+        .await;
+    s.sql(
+        "DELETE FROM settings WHERE key = $1",
+        vec![verivali_server::quality::CHECKED.into()],
+    )
+    .await;
+    s.sql(
+        "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, '2026-12-01T00:00:00Z')",
+        vec![
+            verivali_server::quality::CHECKED_THROUGH.into(),
+            households[0].to_string().into(),
+        ],
+    )
+    .await;
+    let app = s.app.clone();
+    let n = tokio::task::spawn_blocking(move || app.check_older_visits_once().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    for v in &fast {
+        let checked = households[1..].contains(&v.household_id);
+        let f = stored_flags(&s, v.visit_id).await;
+        assert_eq!(flag(&f, "quality.too_fast").is_some(), checked, "{f:?}");
+    }
+    let marks = format!(
+        "SELECT count(*) FROM settings WHERE key = '{}'",
+        verivali_server::quality::CHECKED_THROUGH
+    );
+    assert_eq!(s.count(&marks).await, 0);
+    let done = format!(
+        "SELECT count(*) FROM settings WHERE key = '{}'",
+        verivali_server::quality::CHECKED
+    );
+    assert_eq!(s.count(&done).await, 1);
+}
+
 /// The flags stored on a visit (JSON), read from the database.
 async fn stored_flags(s: &TestServer, visit: Uuid) -> Vec<Value> {
     let app = s.app.clone();
@@ -1020,6 +1078,10 @@ both_backends!(
 );
 both_backends!(large_push, a_large_push_judges_as_a_small_one);
 both_backends!(older, older_visits_are_checked_once);
+both_backends!(
+    older_resumed,
+    an_older_visits_check_goes_on_where_it_stopped
+);
 both_backends!(rules, each_rule_fires_on_its_visit);
 both_backends!(thresholds, a_burst_and_new_thresholds);
 
