@@ -369,10 +369,10 @@ fn run_server(
 /// visit's flags only if no push told it something meanwhile (`quality::refresh_ids`); a visit
 /// pushed meanwhile is judged by its push. Each transaction notes the last household it went
 /// through, and the check notes itself done at its end, so a server stopped before then goes
-/// on from that household at its next start. A failure (a lost connection, say) is logged and
-/// the check tried again, from where it stopped, after a wait that doubles from five seconds to
-/// five minutes, eight times in all (about a quarter of an hour), then at the next start: a
-/// failure that stays (a corrupt row) does not retry every five minutes for ever. `verivali_visits_rechecked_total`
+/// on from the household after it at its next start. A failure (a lost connection, say) is
+/// logged and the check tried again, from where it stopped, after a wait that doubles from five
+/// seconds to five minutes, eight tries in all (about ten minutes of waits), then at the next
+/// start: a failure that stays (a corrupt row) does not retry every five minutes for ever. `verivali_visits_rechecked_total`
 /// counts the visits checked.
 fn check_older_visits_in_background(app: &Arc<App>) {
     let app = app.clone();

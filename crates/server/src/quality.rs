@@ -41,7 +41,7 @@ const THRESHOLDS_KEY: &str = "quality.thresholds";
 
 /// Whether a visit's flags may still change (a decided one keeps what the supervisor saw; one the
 /// verifikator returned waits for the supervisor again).
-fn open(state: VisitState) -> bool {
+pub(crate) fn open(state: VisitState) -> bool {
     matches!(
         state,
         VisitState::Draft | VisitState::Submitted | VisitState::Rejected | VisitState::Returned
@@ -881,9 +881,10 @@ impl App {
     /// Each transaction notes the last household it checked ([`CHECKED_THROUGH`], households in
     /// id order), so a check stopped half way (the server stopped, a failure) goes on from
     /// there at its next run instead of from the start: on a province's server, minutes not done
-    /// twice. A household that gained its first open visit behind that mark meanwhile was judged
-    /// by its push under the rules of this version. Answers how many it checked in this run (0
-    /// once done).
+    /// twice. A household that gained an open visit behind that mark meanwhile had it checked
+    /// under the rules of this version: by its push, or, for a decided visit opened again
+    /// (reopened by an admin, returned by a verifikator), by that decision, which re-checks its
+    /// household. Answers how many it checked in this run (0 once done).
     pub fn check_older_visits_once(&self) -> Result<u64, ApiError> {
         let (done, through) = {
             let mut tx = self.db.read()?;

@@ -277,8 +277,12 @@ impl App {
         // Wire names ("approve -> approved"): the dashboard words them from the vocabulary.
         let detail = format!("{} -> {}", req.decision.as_str(), next.as_str());
         record_decision(tx, caller, &visit, next, req.decision, reason, detail, now)?;
-        if next == VisitState::Approved {
-            // Its fix is now the household's reference point for the visits still open.
+        let opened = crate::quality::open(next) && !crate::quality::open(visit.state);
+        if next == VisitState::Approved || opened {
+            // Approved, its fix is now the household's reference point for the visits still open;
+            // opened again (reopened, returned from approved), it is no longer, and it is open
+            // to the checks again itself (checked under the rules in force, as after an upgrade
+            // whose first start's check had passed its household: `check_older_visits_once`).
             crate::quality::refresh_households(tx, &[visit.record.household_id])?;
         }
         Ok(Ok(DecisionResponse {

@@ -580,6 +580,55 @@ async fn an_older_visits_check_goes_on_where_it_stopped(b: Backend) {
     assert_eq!(s.count(&done).await, 1);
 }
 
+/// A visit opened again (an admin reopens an approved one) is no longer its household's
+/// reference point: the household's open visits are checked again, and one 2 km from its fix
+/// loses `quality.gps_far` (before, it kept the flag until its next check), while the reopened
+/// visit is checked under the rules in force.
+async fn a_reopened_visit_is_no_longer_the_households_reference(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.add_user("petugas", Role::Enumerator, &[DESA_A]).await;
+    s.add_user("petugas2", Role::Enumerator, &[DESA_A]).await;
+    s.add_user("spv", Role::Supervisor, &["330801"]).await;
+    s.add_user("admin", Role::Admin, &["33"]).await;
+    let hh = s.import(DESA_A, 1, 28).await;
+    let mut d = s.sign_in("petugas").await;
+    let mut d2 = s.sign_in("petugas2").await;
+    let spv = s.sign_in("spv").await;
+    let admin = s.sign_in("admin").await;
+    let reference = plain(&hh[0], 2);
+    submit(&mut d2, std::slice::from_ref(&reference)).await;
+    let r = spv
+        .decide(reference.visit_id, json!({"decision": "approve"}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let mut far = plain(&hh[0], 3);
+    far.gps = reference.gps.map(|g| verivali_domain::Gps {
+        lat: g.lat + 0.018,
+        ..g
+    });
+    submit(&mut d, std::slice::from_ref(&far)).await;
+    assert!(flag(&stored_flags(&s, far.visit_id).await, "quality.gps_far").is_some());
+    // As an older server left the approved visit: no flags.
+    s.sql(
+        "UPDATE visits SET flags = '[]', risk = 0 WHERE id = $1",
+        vec![reference.visit_id.into()],
+    )
+    .await;
+
+    let r = admin
+        .decide(
+            reference.visit_id,
+            json!({"decision": "reopen", "reason": "Titik GPS diperiksa ulang"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let f = stored_flags(&s, far.visit_id).await;
+    assert!(flag(&f, "quality.gps_far").is_none(), "{f:?}");
+    // The reopened visit is checked too: the other visit of its household.
+    let f = stored_flags(&s, reference.visit_id).await;
+    assert!(flag(&f, "quality.two_visits").is_some(), "{f:?}");
+}
+
 /// The flags stored on a visit (JSON), read from the database.
 async fn stored_flags(s: &TestServer, visit: Uuid) -> Vec<Value> {
     let app = s.app.clone();
@@ -1081,6 +1130,10 @@ both_backends!(older, older_visits_are_checked_once);
 both_backends!(
     older_resumed,
     an_older_visits_check_goes_on_where_it_stopped
+);
+both_backends!(
+    reopened,
+    a_reopened_visit_is_no_longer_the_households_reference
 );
 both_backends!(rules, each_rule_fires_on_its_visit);
 both_backends!(thresholds, a_burst_and_new_thresholds);
