@@ -580,6 +580,50 @@ async fn an_older_visits_check_goes_on_where_it_stopped(b: Backend) {
     assert_eq!(s.count(&done).await, 1);
 }
 
+/// The mark is written by each transaction of the check, with its households: with 101
+/// households (two transactions of a hundred), the second held up by a third session holding its
+/// household's lock, the mark names the hundredth household while the check waits, and the
+/// check ends once the lock goes. PostgreSQL (where another session can hold a household).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_visits_check_marks_each_transaction() {
+    let s = TestServer::start(Backend::Postgres).await;
+    s.add_user("petugas", Role::Enumerator, &[DESA_A]).await;
+    let hh = s.import(DESA_A, 101, 29).await;
+    let mut d = s.sign_in("petugas").await;
+    let visits: Vec<VisitRecord> = hh
+        .iter()
+        .enumerate()
+        .map(|(k, h)| plain(h, 500 + k as u64))
+        .collect();
+    submit(&mut d, &visits).await;
+    let mut households: Vec<Uuid> = hh.iter().map(|(h, _)| h.id).collect();
+    households.sort();
+    s.sql(
+        "DELETE FROM settings WHERE key = $1",
+        vec![verivali_server::quality::CHECKED.into()],
+    )
+    .await;
+    let holder = hold_household_lock(&s.db_url, households[100]).await;
+    let app = s.app.clone();
+    let check = tokio::task::spawn_blocking(move || app.check_older_visits_once().unwrap());
+    let waited = household_lock_waiters(&s.db_url, 1).await;
+    let mark = format!(
+        "SELECT value FROM settings WHERE key = '{}'",
+        verivali_server::quality::CHECKED_THROUGH
+    );
+    let app = s.app.clone();
+    let marked = tokio::task::spawn_blocking(move || {
+        let mut tx = app.db.read().unwrap();
+        tx.query_opt(&mark, &[]).unwrap().map(|r| r.text(0))
+    })
+    .await
+    .unwrap();
+    release(holder).await;
+    assert_eq!(check.await.unwrap(), 101);
+    assert!(waited, "the check never waited for the held household");
+    assert_eq!(marked, Some(households[99].to_string()));
+}
+
 /// A visit opened again (an admin reopens an approved one) is no longer its household's
 /// reference point: the household's open visits are checked again, and one 2 km from its fix
 /// loses `quality.gps_far` (before, it kept the flag until its next check), while the reopened
