@@ -18,6 +18,10 @@ pub const SCHEMAS: &[u32] = &[1];
 /// Oldest app version served.
 pub const MIN_APP_VERSION: &str = "0.1.0";
 
+/// Tries of a write job that PostgreSQL aborted to break a deadlock with another
+/// ([`App::run_write_then`]): the first and two more.
+pub const WRITE_ATTEMPTS: u32 = 3;
+
 pub use crate::ops::Metrics;
 
 /// An authenticated caller.
@@ -175,30 +179,74 @@ impl App {
     /// [`App::run_write`], calling `committed` once the write is visible to the next transaction,
     /// perhaps before it is durable (on SQLite; [`crate::db::Database::write_job_then`]); not
     /// called when the job refuses or fails.
+    ///
+    /// A job PostgreSQL aborts to break a deadlock or a serialization conflict with another
+    /// write ([`crate::db::DbError::is_transient`]) is run again in a new transaction, up to
+    /// [`WRITE_ATTEMPTS`] times in all: two writers that lock some of the same rows in
+    /// different orders (an approval re-checking its household, a push telling that household's
+    /// visits a `burst`) are rare, and the one PostgreSQL chose to abort would otherwise answer
+    /// 5xx for a decision nobody did wrong. A job is therefore run whole each time: it may keep
+    /// state across tries only in what the database rolls back (every caller's closure builds its
+    /// answer inside itself). The answer after the last try is 503 `server.busy`.
     pub(crate) fn run_write_then<T>(
         &self,
+        job: impl FnMut(&mut dyn crate::db::Sql) -> DbResult<Result<T, ApiError>>,
+        committed: impl FnMut(),
+    ) -> Result<T, ApiError> {
+        self.run_write_tries(WRITE_ATTEMPTS, job, committed)
+    }
+
+    /// [`App::run_write_then`] tried once: for a job that cannot run twice (a push hands its
+    /// decoded records to its first try; its device sends it again after a 503).
+    pub(crate) fn run_write_once_then<T>(
+        &self,
+        job: impl FnMut(&mut dyn crate::db::Sql) -> DbResult<Result<T, ApiError>>,
+        committed: impl FnMut(),
+    ) -> Result<T, ApiError> {
+        self.run_write_tries(1, job, committed)
+    }
+
+    fn run_write_tries<T>(
+        &self,
+        attempts: u32,
         mut job: impl FnMut(&mut dyn crate::db::Sql) -> DbResult<Result<T, ApiError>>,
         mut committed: impl FnMut(),
     ) -> Result<T, ApiError> {
-        let mut answer: Option<Result<T, ApiError>> = None;
-        let ran = self.db.write_job_then(
-            &mut |tx: &mut dyn crate::db::Sql| {
-                let r = job(tx)?;
-                let refused = r.is_err();
-                answer = Some(r);
-                if refused {
-                    Err(crate::db::DbError::Aborted)
-                } else {
-                    Ok(())
+        let mut attempt = 1;
+        loop {
+            let mut answer: Option<Result<T, ApiError>> = None;
+            let ran = self.db.write_job_then(
+                &mut |tx: &mut dyn crate::db::Sql| {
+                    let r = job(tx)?;
+                    let refused = r.is_err();
+                    answer = Some(r);
+                    if refused {
+                        Err(crate::db::DbError::Aborted)
+                    } else {
+                        Ok(())
+                    }
+                },
+                &mut committed,
+            );
+            return match ran {
+                Ok(()) | Err(crate::db::DbError::Aborted) => {
+                    answer.unwrap_or_else(|| Err(ApiError::internal(&"write job did not run")))
                 }
-            },
-            &mut committed,
-        );
-        match ran {
-            Ok(()) | Err(crate::db::DbError::Aborted) => {
-                answer.unwrap_or_else(|| Err(ApiError::internal(&"write job did not run")))
-            }
-            Err(e) => Err(e.into()),
+                Err(e) if e.is_transient() && attempt < attempts => {
+                    crate::ops::Metrics::add(&self.metrics.writes_retried, 1);
+                    tracing::info!(attempt, error = %e, "write lost to a concurrent one: run again");
+                    // The winner usually needs a few milliseconds more; a pause that grows with
+                    // the tries (and differs between the two losers of a three-way cycle) keeps
+                    // the next try from meeting it head on again.
+                    let jitter = u64::from(uuid::Uuid::now_v7().as_u128() as u8 % 16);
+                    std::thread::sleep(std::time::Duration::from_millis(
+                        10 * u64::from(attempt) + jitter,
+                    ));
+                    attempt += 1;
+                    continue;
+                }
+                Err(e) => Err(e.into()),
+            };
         }
     }
 

@@ -457,7 +457,9 @@ impl App {
                             &mut answer,
                         )?;
                     }
-                    Err(e) if e.refusal == Refusal::Internal => return Ok(Err(e)),
+                    Err(e) if matches!(e.refusal, Refusal::Internal | Refusal::Busy) => {
+                        return Ok(Err(e));
+                    }
                     Err(e) => rejected.push(RowProblem {
                         line,
                         code: e.code.to_string(),

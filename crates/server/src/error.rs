@@ -37,6 +37,10 @@ pub enum Refusal {
     MethodNotAllowed,
     /// The server failed; the caller may retry.
     Internal,
+    /// The write met another one head on and lost, again and again (PostgreSQL broke a
+    /// deadlock or a serialization conflict each time): nothing was written; `Retry-After` says
+    /// when to come back.
+    Busy,
     /// Another status the framework chose itself (408, 411, 414…), kept as it was.
     Framework(StatusCode),
 }
@@ -57,6 +61,7 @@ impl Refusal {
             Refusal::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             Refusal::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Refusal::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Refusal::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::Framework(status) => status,
         }
     }
@@ -242,11 +247,36 @@ impl ApiError {
             headers: vec![],
         }
     }
+
+    /// 503 for a write PostgreSQL aborted to break a deadlock or a serialization conflict with
+    /// another, after the tries [`crate::app::App::run_write`] gives it (a push's write is not
+    /// run again: its decoded records went into the first try). Nothing of it was written, and
+    /// the same request a moment later will most likely go through: devices retry a 503 with
+    /// backoff like any 5xx, and `Retry-After` tells a browser's page when.
+    pub fn busy(e: &dyn std::fmt::Display) -> ApiError {
+        tracing::warn!(
+            request_id = crate::ops::current_request_id().unwrap_or_default(),
+            error = %e,
+            "write lost to a concurrent one"
+        );
+        ApiError {
+            refusal: Refusal::Busy,
+            code: "server.busy",
+            title: "Busy",
+            detail: "Server sedang sibuk dengan perubahan lain pada data yang sama; tidak ada yang tersimpan, coba lagi sebentar lagi / The server was busy with another change to the same data; nothing was saved, try again in a moment".into(),
+            extra: vec![],
+            headers: vec![(header::RETRY_AFTER, "1".into())],
+        }
+    }
 }
 
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
-        ApiError::internal(&e)
+        if e.is_transient() {
+            ApiError::busy(&e)
+        } else {
+            ApiError::internal(&e)
+        }
     }
 }
 

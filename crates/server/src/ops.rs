@@ -136,6 +136,9 @@ pub struct Metrics {
     /// Open visits whose flags a re-check computed again (new thresholds, a new period, a
     /// server's first start): what an admin's change cost.
     pub visits_rechecked: Counter,
+    /// Write jobs run again after PostgreSQL aborted them to break a deadlock or a serialization
+    /// conflict with another write (`App::run_write_then`).
+    pub writes_retried: Counter,
     /// Pull pages served.
     pub pulls: Counter,
     /// Successful sign-ins.
@@ -175,6 +178,11 @@ impl Default for Metrics {
                 &mut registry,
                 "visits_rechecked",
                 "Open visits whose quality flags a re-check computed again",
+            ),
+            writes_retried: counter(
+                &mut registry,
+                "writes_retried",
+                "Write jobs run again after losing a deadlock to another write",
             ),
             pulls: counter(&mut registry, "pull_requests", "Pull pages served"),
             sessions: counter(&mut registry, "sessions", "Successful sign-ins"),

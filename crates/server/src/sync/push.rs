@@ -292,7 +292,7 @@ impl App {
         // turn is given up then, and this push is answered only once its commit is durable.
         let turn = std::cell::Cell::new(turn);
         let mut write = || {
-            self.run_write_then(
+            self.run_write_once_then(
                 |tx| self.apply_push(tx, caller, req, &mut prepared, &settled, now),
                 || drop(turn.take()),
             )

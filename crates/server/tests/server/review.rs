@@ -170,3 +170,56 @@ both_backends!(
     decisions,
     decisions_follow_the_state_machine_and_update_the_baseline
 );
+
+/// A decision PostgreSQL aborts to break a deadlock is run again, and answers as if it had met
+/// none: a stand-in session locks the visit's row, which the decision waits for holding its
+/// household's lock, and then asks for that lock (`lose_a_deadlock`). Before, the approval
+/// answered 500; now it is tried again and approved once, with one review.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_that_loses_a_deadlock_runs_again() {
+    let s = TestServer::start(Backend::Postgres).await;
+    s.add_user("petugas", Role::Enumerator, &[DESA_A]).await;
+    s.add_user("spv", Role::Supervisor, &["330801"]).await;
+    let hh = s.import(DESA_A, 1, 1).await;
+    let mut d = s.sign_in("petugas").await;
+    let spv = s.sign_in("spv").await;
+    // No photo: approval waits for none.
+    let mut v = visit(&hh[0].0, &hh[0].1, 1);
+    v.photos.clear();
+    v.photo_kinds.clear();
+    let ops = [
+        d.op(&OpBody::VisitRecord(Box::new(v.clone()))),
+        d.op(&OpBody::BatchSubmit(Batch {
+            batch_id: Uuid::now_v7(),
+            visit_ids: vec![v.visit_id],
+        })),
+    ];
+    assert!(
+        d.push(&ops)
+            .await
+            .results
+            .iter()
+            .all(|r| r.status == OpStatus::Applied)
+    );
+    let visit_id = v.visit_id;
+    let (status, body) = lose_a_deadlock(
+        &s,
+        "SELECT id FROM visits WHERE id = $1 FOR UPDATE",
+        visit_id.to_string(),
+        hh[0].0.id,
+        async move {
+            let r = spv.decide(visit_id, json!({"decision": "approve"})).await;
+            (r.status(), r.text().await.unwrap())
+        },
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // PostgreSQL aborted the decision once (a deadlock or nothing else is transient here).
+    assert_eq!(s.app.metrics.writes_retried.get(), 1);
+    assert_eq!(
+        s.count("SELECT count(*) FROM visits WHERE state = 'approved'")
+            .await,
+        1
+    );
+    assert_eq!(s.count("SELECT count(*) FROM reviews").await, 1);
+}

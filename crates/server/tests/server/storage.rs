@@ -862,3 +862,47 @@ async fn a_postgres_feed_page_reads_no_further_than_its_limit() {
     .await
     .unwrap();
 }
+
+/// A push PostgreSQL aborts to break a deadlock answers 503 `server.busy`, with `Retry-After`,
+/// and leaves no trace: sent again, its ops apply once. A stand-in session locks the device's
+/// row, which the push waits for holding its household's lock, and then asks for that lock
+/// (`lose_a_deadlock`). A push is not run again in the server (its decoded records went into
+/// the first try): its device sends it again, as it does after any 5xx. Before, it answered 500
+/// `server.internal`, logged as the server's own failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_that_loses_a_deadlock_is_busy_and_applies_once_sent_again() {
+    use verivali_domain::Role;
+    use verivali_protocol::{OpBody, OpStatus};
+    let s = TestServer::start(Backend::Postgres).await;
+    s.add_user("petugas", Role::Enumerator, &[DESA_A]).await;
+    let hh = s.import(DESA_A, 1, 1).await;
+    let mut d = s.sign_in("petugas").await;
+    let v = visit(&hh[0].0, &hh[0].1, 1);
+    let ops = vec![d.op(&OpBody::VisitRecord(Box::new(v)))];
+    let (device, sent) = (d.clone(), ops.clone());
+    let (status, retry, body) = lose_a_deadlock(
+        &s,
+        "SELECT id FROM devices WHERE id = $1 FOR UPDATE",
+        d.id.to_string(),
+        hh[0].0.id,
+        async move {
+            let r = device.push_raw(&sent).await;
+            let retry = r.headers().get("retry-after").cloned();
+            (
+                r.status(),
+                retry,
+                r.json::<serde_json::Value>().await.unwrap(),
+            )
+        },
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "server.busy", "{body}");
+    assert_eq!(retry.unwrap(), "1");
+    assert_eq!(s.count("SELECT count(*) FROM visits").await, 0);
+    assert_eq!(s.count("SELECT count(*) FROM applied_ops").await, 0);
+    let r = d.push(&ops).await;
+    assert_eq!(r.results[0].status, OpStatus::Applied);
+    assert_eq!(s.count("SELECT count(*) FROM visits").await, 1);
+    assert_eq!(s.app.metrics.writes_retried.get(), 0);
+}

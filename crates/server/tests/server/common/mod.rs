@@ -560,3 +560,67 @@ pub async fn household_lock_waiters(db_url: &str, n: i64) -> bool {
     .await
     .unwrap()
 }
+
+/// Builds a deadlock the server's write loses, on PostgreSQL. A stand-in session locks rows
+/// (`lock_rows`, a `SELECT … FOR UPDATE` of `id`) with its own deadlock check put off; `write`
+/// starts a write that takes `household`'s lock and then waits for one of those rows; the
+/// stand-in then asks for the household's lock. Each waits for the other, and the write's
+/// check (after PostgreSQL's default second) finds the cycle and aborts the write's
+/// transaction. The stand-in, holding both, lets go; `write`'s output is returned.
+pub async fn lose_a_deadlock<T: Send + 'static>(
+    s: &TestServer,
+    lock_rows: &'static str,
+    id: String,
+    household: Uuid,
+    write: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    let url = s.db_url.clone();
+    let holder = tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute("BEGIN; SET LOCAL deadlock_timeout = '60s'")
+            .unwrap();
+        assert_eq!(c.query(lock_rows, &[&id]).unwrap().len(), 1);
+        c
+    })
+    .await
+    .unwrap();
+    let write = tokio::spawn(write);
+    // The write holds the household's lock and waits for the row.
+    let url = s.db_url.clone();
+    let waiting = tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        (0..500).any(|_| {
+            let n: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'
+                       AND query LIKE '%FOR UPDATE%'",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            if n == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            n > 0
+        })
+    })
+    .await
+    .unwrap();
+    assert!(waiting, "the write never waited for the stand-in's row");
+    let key = verivali_server::repo::household_lock_key(household);
+    // Granted once PostgreSQL has aborted the write's transaction, which held it.
+    let holder = tokio::task::spawn_blocking(move || {
+        let mut c = holder;
+        c.execute(
+            "SELECT count(*) FROM (SELECT pg_advisory_xact_lock(7452020, $1)) AS l",
+            &[&key],
+        )
+        .unwrap();
+        c
+    })
+    .await
+    .unwrap();
+    release(holder).await;
+    write.await.unwrap()
+}
