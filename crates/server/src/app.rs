@@ -245,6 +245,7 @@ impl App {
                     attempt += 1;
                     continue;
                 }
+                Err(e) if e.is_transient() => Err(ApiError::busy(&e)),
                 Err(e) => Err(e.into()),
             };
         }

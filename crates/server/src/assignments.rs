@@ -457,9 +457,7 @@ impl App {
                             &mut answer,
                         )?;
                     }
-                    Err(e) if matches!(e.refusal, Refusal::Internal | Refusal::Busy) => {
-                        return Ok(Err(e));
-                    }
+                    Err(e) if e.refusal == Refusal::Internal => return Ok(Err(e)),
                     Err(e) => rejected.push(RowProblem {
                         line,
                         code: e.code.to_string(),

@@ -37,8 +37,8 @@ pub enum Refusal {
     MethodNotAllowed,
     /// The server failed; the caller may retry.
     Internal,
-    /// The write met another one head on and lost, again and again (PostgreSQL broke a
-    /// deadlock or a serialization conflict each time): nothing was written; `Retry-After` says
+    /// The write met another one head on and lost (PostgreSQL broke a deadlock or a
+    /// serialization conflict), on its last try: nothing of it was written; `Retry-After` says
     /// when to come back.
     Busy,
     /// Another status the framework chose itself (408, 411, 414…), kept as it was.
@@ -248,11 +248,12 @@ impl ApiError {
         }
     }
 
-    /// 503 for a write PostgreSQL aborted to break a deadlock or a serialization conflict with
-    /// another, after the tries [`crate::app::App::run_write`] gives it (a push's write is not
-    /// run again: its decoded records went into the first try). Nothing of it was written, and
-    /// the same request a moment later will most likely go through: devices retry a 503 with
-    /// backoff like any 5xx, and `Retry-After` tells a browser's page when.
+    /// 503 for a write job PostgreSQL aborted to break a deadlock or a serialization conflict
+    /// with another, on the last of the tries [`crate::app::App::run_write_then`] gives it (a
+    /// push has one: its decoded records go into the first). The job's transaction was rolled
+    /// back, and the same request a moment later will most likely go through: devices retry a
+    /// 503 with backoff like any 5xx. Only that path answers it: elsewhere a transient failure
+    /// may come after a commit (a re-check after new thresholds), and stays a 500.
     pub fn busy(e: &dyn std::fmt::Display) -> ApiError {
         tracing::warn!(
             request_id = crate::ops::current_request_id().unwrap_or_default(),
@@ -272,11 +273,7 @@ impl ApiError {
 
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
-        if e.is_transient() {
-            ApiError::busy(&e)
-        } else {
-            ApiError::internal(&e)
-        }
+        ApiError::internal(&e)
     }
 }
 

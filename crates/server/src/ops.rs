@@ -108,7 +108,8 @@ pub async fn request(
         ])
         .observe(seconds);
     let ms = (seconds * 1000.0 * 10.0).round() / 10.0;
-    if status >= 500 {
+    // A 503 is a write that lost to a concurrent one (`server.busy`), logged where it happened.
+    if status >= 500 && status != 503 {
         tracing::error!(request_id = %id, %method, %route, status, ms, "answer");
     } else {
         tracing::info!(request_id = %id, %method, %route, status, ms, "answer");
@@ -137,7 +138,7 @@ pub struct Metrics {
     /// server's first start): what an admin's change cost.
     pub visits_rechecked: Counter,
     /// Write jobs run again after PostgreSQL aborted them to break a deadlock or a serialization
-    /// conflict with another write (`App::run_write_then`).
+    /// conflict with another write (`App::run_write_then`, a re-check's chunk).
     pub writes_retried: Counter,
     /// Pull pages served.
     pub pulls: Counter,

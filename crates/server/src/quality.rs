@@ -859,6 +859,7 @@ impl App {
                     Ok(()) => break,
                     Err(e) if e.is_transient() && again < 3 => {
                         again += 1;
+                        crate::ops::Metrics::add(&self.metrics.writes_retried, 1);
                         tracing::warn!(%e, again, "quality: a re-check's transaction runs again");
                     }
                     Err(e) => return Err(e.into()),

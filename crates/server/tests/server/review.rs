@@ -177,7 +177,7 @@ both_backends!(
 /// answered 500; now it is tried again and approved once, with one review.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_decision_that_loses_a_deadlock_runs_again() {
-    let s = TestServer::start(Backend::Postgres).await;
+    let s = TestServer::start_postgres_with(DEADLOCK_CHECK_LATER).await;
     s.add_user("petugas", Role::Enumerator, &[DESA_A]).await;
     s.add_user("spv", Role::Supervisor, &["330801"]).await;
     let hh = s.import(DESA_A, 1, 1).await;

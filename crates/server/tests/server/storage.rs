@@ -873,7 +873,7 @@ async fn a_postgres_feed_page_reads_no_further_than_its_limit() {
 async fn a_push_that_loses_a_deadlock_is_busy_and_applies_once_sent_again() {
     use verivali_domain::Role;
     use verivali_protocol::{OpBody, OpStatus};
-    let s = TestServer::start(Backend::Postgres).await;
+    let s = TestServer::start_postgres_with(DEADLOCK_CHECK_LATER).await;
     s.add_user("petugas", Role::Enumerator, &[DESA_A]).await;
     let hh = s.import(DESA_A, 1, 1).await;
     let mut d = s.sign_in("petugas").await;

@@ -59,6 +59,21 @@ impl TestServer {
 
     /// A server behind `edge` (trusted proxies, HTTPS settings).
     pub async fn start_with(backend: Backend, edge: verivali_server::edge::Edge) -> TestServer {
+        TestServer::start_inner(backend, edge, &[]).await
+    }
+
+    /// A PostgreSQL server whose connections all begin with `settings` (the database's own,
+    /// `ALTER DATABASE … SET`, before the server connects).
+    pub async fn start_postgres_with(settings: &[(&str, &str)]) -> TestServer {
+        let edge = verivali_server::edge::Edge::default();
+        TestServer::start_inner(Backend::Postgres, edge, settings).await
+    }
+
+    async fn start_inner(
+        backend: Backend,
+        edge: verivali_server::edge::Edge,
+        settings: &[(&str, &str)],
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let (url, pg_db) = match backend {
             Backend::Sqlite => (
@@ -67,6 +82,21 @@ impl TestServer {
             ),
             Backend::Postgres => {
                 let scratch = ScratchDb::create();
+                let sets: Vec<String> = settings
+                    .iter()
+                    .map(|(k, v)| format!("ALTER DATABASE {} SET {k} = '{v}';", scratch.name))
+                    .collect();
+                if !sets.is_empty() {
+                    let admin = pg_admin_url();
+                    tokio::task::spawn_blocking(move || {
+                        postgres::Client::connect(&admin, postgres::NoTls)
+                            .unwrap()
+                            .batch_execute(&sets.concat())
+                            .unwrap()
+                    })
+                    .await
+                    .unwrap();
+                }
                 (scratch.url.clone(), Some(scratch))
             }
         };
@@ -561,12 +591,18 @@ pub async fn household_lock_waiters(db_url: &str, n: i64) -> bool {
     .unwrap()
 }
 
-/// Builds a deadlock the server's write loses, on PostgreSQL. A stand-in session locks rows
-/// (`lock_rows`, a `SELECT … FOR UPDATE` of `id`) with its own deadlock check put off; `write`
-/// starts a write that takes `household`'s lock and then waits for one of those rows; the
-/// stand-in then asks for the household's lock. Each waits for the other, and the write's
-/// check (after PostgreSQL's default second) finds the cycle and aborts the write's
-/// transaction. The stand-in, holding both, lets go; `write`'s output is returned.
+/// Settings for a server started to lose [`lose_a_deadlock`]: PostgreSQL checks a waiting
+/// session for a deadlock once, `deadlock_timeout` after it began to wait, so the stand-in must
+/// close the cycle within that time. Four seconds leave a loaded machine room where the default
+/// second might not.
+pub const DEADLOCK_CHECK_LATER: &[(&str, &str)] = &[("deadlock_timeout", "4s")];
+
+/// Builds a deadlock the server's write loses, on PostgreSQL, on a server started with
+/// [`DEADLOCK_CHECK_LATER`]. A stand-in session locks rows (`lock_rows`, a `SELECT … FOR UPDATE`
+/// of `id`) with its own deadlock check put off a minute; `write` starts a write that takes
+/// `household`'s lock and then waits for one of those rows; the stand-in then asks for the
+/// household's lock. Each waits for the other, and the write's check finds the cycle and aborts
+/// the write's transaction. The stand-in, holding both, lets go; `write`'s output is returned.
 pub async fn lose_a_deadlock<T: Send + 'static>(
     s: &TestServer,
     lock_rows: &'static str,
@@ -612,11 +648,12 @@ pub async fn lose_a_deadlock<T: Send + 'static>(
     // Granted once PostgreSQL has aborted the write's transaction, which held it.
     let holder = tokio::task::spawn_blocking(move || {
         let mut c = holder;
-        c.execute(
+        if let Err(e) = c.execute(
             "SELECT count(*) FROM (SELECT pg_advisory_xact_lock(7452020, $1)) AS l",
             &[&key],
-        )
-        .unwrap();
+        ) {
+            panic!("the stand-in, not the server's write, lost the deadlock: {e}");
+        }
         c
     })
     .await
