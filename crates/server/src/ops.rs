@@ -108,7 +108,8 @@ pub async fn request(
         ])
         .observe(seconds);
     let ms = (seconds * 1000.0 * 10.0).round() / 10.0;
-    // A 503 is a write that lost to a concurrent one (`server.busy`), logged where it happened.
+    // The server's only 503 is `server.busy` (`Refusal::Busy`): a write that lost to a
+    // concurrent one, logged as a warning where it happened.
     if status >= 500 && status != 503 {
         tracing::error!(request_id = %id, %method, %route, status, ms, "answer");
     } else {

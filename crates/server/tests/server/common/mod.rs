@@ -63,7 +63,9 @@ impl TestServer {
     }
 
     /// A PostgreSQL server whose connections all begin with `settings` (the database's own,
-    /// `ALTER DATABASE … SET`, before the server connects).
+    /// `ALTER DATABASE … SET`, before the server connects). Names and values are the test's own
+    /// constants, pasted in unquoted; a superuser's setting (`deadlock_timeout`) needs
+    /// `VERIVALI_TEST_PG` to name a superuser, as the machine's `postgres` is.
     pub async fn start_postgres_with(settings: &[(&str, &str)]) -> TestServer {
         let edge = verivali_server::edge::Edge::default();
         TestServer::start_inner(Backend::Postgres, edge, settings).await
