@@ -182,7 +182,7 @@ pub fn proposals_for_update(
     ids.dedup();
     for chunk in ids.chunks(400) {
         let mut w = Where::default();
-        w.scope(scope, "kode_desa");
+        w.scope_filter(scope, "kode_desa");
         let first = w.params.len() + 1;
         let marks: Vec<String> = (0..chunk.len())
             .map(|i| format!("${}", first + i))

@@ -64,7 +64,7 @@ pub fn search_households(
 
 /// A household inside the caller's areas.
 pub fn household_scoped(tx: &mut dyn Sql, scope: &Scope, id: Uuid) -> DbResult<Option<Household>> {
-    let (area, mut params) = scope.area_sql("kode_desa", 2);
+    let (area, mut params) = scope.area_filter_sql("kode_desa", 2);
     params.insert(0, id.into());
     let sql = format!("SELECT {HH_COLS} FROM households WHERE id = $1 AND {area}");
     tx.query_opt(&sql, &params)?
@@ -81,7 +81,7 @@ pub fn households_scoped(
     let mut out = HashMap::new();
     for chunk in ids.chunks(500) {
         let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let (area, area_params) = scope.area_sql("kode_desa", chunk.len() + 1);
+        let (area, area_params) = scope.area_filter_sql("kode_desa", chunk.len() + 1);
         let mut params: Vec<Value> = chunk.iter().map(|id| (*id).into()).collect();
         params.extend(area_params);
         let sql = format!(
@@ -106,7 +106,7 @@ pub fn household_areas_scoped(
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
         let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let (area, area_params) = scope.area_sql("kode_desa", chunk.len() + 1);
+        let (area, area_params) = scope.area_filter_sql("kode_desa", chunk.len() + 1);
         let mut params: Vec<Value> = chunk.iter().map(|id| (*id).into()).collect();
         params.extend(area_params);
         let sql = format!(

@@ -863,6 +863,96 @@ async fn a_postgres_feed_page_reads_no_further_than_its_limit() {
     .unwrap();
 }
 
+/// A push's households are found by their keys alone on PostgreSQL. Its planner read the caller's
+/// whole area too: without statistics (a fresh import) the area's index and then every row of it,
+/// filtered by the keys; with them, where the area is a small share of the table, every entry of
+/// the area's index, intersected with the keys. Before, the desa caller here read the desa's 300
+/// entries a push either way, growing with the area. The area is now checked on the rows the
+/// keys find (`Scope::area_filter_sql`), and still keeps the others out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_key_look_up_reads_only_its_keys_whatever_the_area() {
+    use verivali_domain::Role;
+    let s = TestServer::start(Backend::Postgres).await;
+    let a = s.import(DESA_A, 300, 31).await;
+    let b = s.import(DESA_B, 1_500, 32).await;
+    s.add_user("desa", Role::Enumerator, &[DESA_A]).await;
+    s.add_user("kabupaten", Role::Supervisor, &["3308"]).await;
+    let asked: Vec<uuid::Uuid> = a
+        .iter()
+        .step_by(9)
+        .chain(b.iter().step_by(301))
+        .map(|(h, _)| h.id)
+        .collect();
+    let (in_a, in_b) = (a.iter().step_by(9).count(), b.iter().step_by(301).count());
+    assert!(in_a > 30 && in_b >= 4, "{in_a} {in_b}");
+    let app = s.app.clone();
+    tokio::task::spawn_blocking(move || {
+        // Entries of the area's index and household rows read so far by this transaction.
+        let read = |tx: &mut dyn Sql| {
+            let n = |sql: &str, tx: &mut dyn Sql| {
+                tx.query(sql, &[]).unwrap().first().map_or(0, |r| r.i64(0))
+            };
+            (
+                n(
+                    "SELECT pg_stat_get_xact_tuples_returned('households_desa'::regclass)",
+                    tx,
+                ),
+                n(
+                    "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
+                     FROM pg_stat_xact_user_tables WHERE relname = 'households'",
+                    tx,
+                ),
+            )
+        };
+        for analyzed in [false, true] {
+            if analyzed {
+                let mut tx = app.db.write().unwrap();
+                tx.execute("ANALYZE households", &[]).unwrap();
+                tx.commit().unwrap();
+            }
+            for (user, expect) in [("desa", in_a), ("kabupaten", in_a + in_b)] {
+                let mut tx = app.db.read().unwrap();
+                let scope = verivali_server::repo::user_by_username(tx.as_mut(), user)
+                    .unwrap()
+                    .unwrap()
+                    .scope();
+                let before = read(tx.as_mut());
+                let areas =
+                    verivali_server::repo::household_areas_scoped(tx.as_mut(), &scope, &asked)
+                        .unwrap();
+                let after = read(tx.as_mut());
+                assert_eq!(areas.len(), expect, "{user}, analyzed {analyzed}");
+                assert!(
+                    areas.values().all(|d| user == "kabupaten" || d == DESA_A),
+                    "{user}: {areas:?}"
+                );
+                assert_eq!(
+                    after.0 - before.0,
+                    0,
+                    "{user}, analyzed {analyzed}: entries of the area's index read"
+                );
+                // Counted at all, and no more than the keys asked for.
+                let rows = after.1 - before.1;
+                assert!(
+                    rows >= expect as i64 && rows <= asked.len() as i64,
+                    "{user}, analyzed {analyzed}: {rows} households read for {} keys",
+                    asked.len()
+                );
+                let found =
+                    verivali_server::repo::households_scoped(tx.as_mut(), &scope, &asked).unwrap();
+                assert_eq!(found.len(), expect, "{user}, analyzed {analyzed}");
+                assert_eq!(
+                    read(tx.as_mut()).0 - after.0,
+                    0,
+                    "{user}: households_scoped"
+                );
+            }
+        }
+    })
+    .await
+    .unwrap();
+}
+
 /// A push PostgreSQL aborts to break a deadlock answers 503 `server.busy`, with `Retry-After`,
 /// and leaves no trace: sent again, its ops apply once. A stand-in session locks the device's
 /// row, which the push waits for holding its household's lock, and then asks for that lock
