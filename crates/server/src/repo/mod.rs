@@ -3,7 +3,7 @@
 //! outside the caller's areas can leak from a forgotten check in a handler. Optional filters are
 //! built with [`Where`], which numbers its placeholders itself; the area rule is always
 //! [`Scope::area_sql`] (inside `Where` or, in fixed-shape queries, directly), or
-//! [`Scope::area_filter_sql`] where rows are found by their keys.
+//! [`Scope::area_filter_sql`] where a list of keys finds the rows.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -125,8 +125,8 @@ impl Scope {
     }
 
     /// SQL that is true when `column` lies in one of the areas, with its parameters (numbered from
-    /// `first`). An empty area set matches nothing. For a list of an area (its households, its
-    /// review queue), where an index by area is the way in.
+    /// `first`). An empty area set matches nothing. For the rows of an area (its households, its
+    /// proposals), where an index by area may be the way in.
     fn area_sql(&self, column: &str, first: usize) -> (String, Vec<Value>) {
         self.area_sql_of(column, first)
     }
