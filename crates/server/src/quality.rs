@@ -861,6 +861,7 @@ impl App {
                         again += 1;
                         crate::ops::Metrics::add(&self.metrics.writes_retried, 1);
                         tracing::warn!(%e, again, "quality: a re-check's transaction runs again");
+                        crate::app::pause_before_retry(again);
                     }
                     Err(e) => return Err(e.into()),
                 }
