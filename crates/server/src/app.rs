@@ -22,6 +22,18 @@ pub const MIN_APP_VERSION: &str = "0.1.0";
 /// ([`App::run_write_then`]): the first and two more.
 pub const WRITE_ATTEMPTS: u32 = 3;
 
+/// Waits before running again a transaction PostgreSQL aborted for a deadlock or a
+/// serialization conflict (`attempt`: the tries so far, from 1). The winner usually needs a few
+/// milliseconds more; a pause that grows with the tries (10 ms a try, and up to 15 ms more that
+/// differ between the two losers of a three-way cycle) keeps the next try from meeting it head
+/// on again.
+pub(crate) fn pause_before_retry(attempt: u32) {
+    let jitter = u64::from(uuid::Uuid::now_v7().as_u128() as u8 % 16);
+    std::thread::sleep(std::time::Duration::from_millis(
+        10 * u64::from(attempt) + jitter,
+    ));
+}
+
 pub use crate::ops::Metrics;
 
 /// An authenticated caller.
@@ -372,16 +384,4 @@ mod tests {
         assert!(super::version_lt("0.2.0-rc.1", "0.2.0"));
         assert!(!super::version_lt("1", "0.9.9"));
     }
-}
-
-/// Waits before running again a transaction PostgreSQL aborted for a deadlock or a
-/// serialization conflict (`attempt`: the tries so far, from 1). The winner usually needs a few
-/// milliseconds more; a pause that grows with the tries (10 ms a try, and up to 15 ms more that
-/// differ between the two losers of a three-way cycle) keeps the next try from meeting it head
-/// on again.
-pub(crate) fn pause_before_retry(attempt: u32) {
-    let jitter = u64::from(uuid::Uuid::now_v7().as_u128() as u8 % 16);
-    std::thread::sleep(std::time::Duration::from_millis(
-        10 * u64::from(attempt) + jitter,
-    ));
 }

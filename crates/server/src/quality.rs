@@ -835,7 +835,8 @@ impl App {
     /// [`recheck_households`] over `households`, [`RECHECK_HOUSEHOLDS`] per write transaction,
     /// each counted once committed; answers how many visits. A transaction PostgreSQL aborted to
     /// break a deadlock with a push (both lock visits' rows, the re-check some after others it
-    /// holds: [`refresh_ids`]) runs again, up to three times: a re-check can run twice.
+    /// holds: [`refresh_ids`]) runs again, up to three times, after the pause every retried
+    /// write takes ([`crate::app::pause_before_retry`]): a re-check can run twice.
     /// `progress`: a setting each transaction sets to the last household it checked, in the same
     /// transaction, for a check that resumes where it stopped ([`App::check_older_visits_once`]).
     pub(crate) fn recheck_households_in_chunks(

@@ -47,10 +47,6 @@ impl App {
     }
 
     /// Appends one audit entry for a read (its own small write job, committed with others).
-    /// Through [`App::run_write`], as every write a request makes: one PostgreSQL aborted for a
-    /// deadlock or a serialization conflict runs again, and after the last try the read is
-    /// refused with 503 `server.busy` (the entry was not written, so nothing was shown
-    /// unaudited), never 500.
     pub(crate) fn audit_read(
         &self,
         caller: &Caller,
@@ -60,7 +56,7 @@ impl App {
     ) -> Result<(), ApiError> {
         let now = self.now();
         let (kind, id) = entity.map_or((None, None), |(k, i)| (Some(k), Some(i)));
-        self.run_write(|tx: &mut dyn Sql| {
+        self.db.write_job(&mut |tx: &mut dyn Sql| {
             repo::audit(
                 tx,
                 &Audit {
@@ -70,8 +66,8 @@ impl App {
                     ..caller.audit(action)
                 },
                 now,
-            )?;
-            Ok(Ok(()))
-        })
+            )
+        })?;
+        Ok(())
     }
 }
